@@ -1,0 +1,92 @@
+"""On-demand native builds, cached by source hash.
+
+Neither README command needs a separate build step: whatever C the Python side
+needs (the kernel library, the tokenizer, a model's .so) is compiled the first
+time it is asked for and cached under ``.cache/`` in the checkout (or
+``$CKC_CACHE``), keyed by a hash of every source byte and flag, so an edited
+source rebuilds and an unchanged one never does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+# The checkout root: ckc/ sits directly below it (editable install).
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class BuildError(RuntimeError):
+    """A native build failed; the message carries the compiler's first error."""
+
+
+def cache_dir(*parts: str) -> Path:
+    """A folder under the cache root, created on demand."""
+    base = Path(os.environ.get("CKC_CACHE", ROOT / ".cache"))
+    path = base.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def source_hash(paths, extra: str = "") -> str:
+    """Hash of the given files' names and bytes plus ``extra`` (flags, compiler)."""
+    h = hashlib.sha256()
+    for p in sorted(Path(p) for p in paths):
+        h.update(str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p).encode())
+        h.update(b"\0")
+        h.update(p.read_bytes())
+        h.update(b"\0")
+    h.update(extra.encode())
+    return h.hexdigest()[:16]
+
+
+def cc() -> str:
+    return os.environ.get("CC", "cc")
+
+
+def run_checked(cmd: list[str], what: str, cwd: Path | None = None) -> None:
+    """Run a build command; on failure raise BuildError with its first error lines."""
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        out = (proc.stderr or proc.stdout).strip().splitlines()
+        errs = [line for line in out if "error" in line.lower()] or out
+        raise BuildError(f"building {what} failed: {' | '.join(errs[:3])}")
+
+
+def compile_shared(
+    name: str,
+    sources: list[Path],
+    *,
+    headers: list[Path] = (),
+    flags: list[str] = (),
+    libs: list[str] = (),
+) -> Path:
+    """Compile ``sources`` into ``lib<name>.so`` once per content hash.
+
+    The result is written to a temporary name and renamed, so an interrupted
+    build never leaves a half-written library behind.
+    """
+    flags = list(flags)
+    key = source_hash(list(sources) + list(headers), " ".join([cc(), *flags, *libs]))
+    out_dir = cache_dir("build", f"{name}-{key}")
+    lib = out_dir / f"lib{name}.so"
+    if lib.exists():
+        return lib
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
+    os.close(fd)
+    try:
+        cmd = [cc(), "-shared", "-fPIC", "-o", tmp, *flags, *map(str, sources), *libs]
+        run_checked(cmd, name)
+        os.replace(tmp, lib)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return lib
+
+
+def have_tool(name: str) -> bool:
+    return shutil.which(name) is not None
