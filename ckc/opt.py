@@ -24,7 +24,7 @@ from xdsl.ir import Dialect, Operation
 from xdsl.parser import Parser
 from xdsl.passes import ModulePass
 from xdsl.universe import Universe
-from xdsl.utils.exceptions import DiagnosticException, ParseError
+from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 
@@ -228,8 +228,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except ArgSpecParseError as err:  # a BaseException in xDSL: bad -p/-t spec
+        lines = [l.strip() for l in str(err).splitlines() if l.strip()]
+        where = next((l for l in lines if l.startswith("pass-pipeline:")), "")
+        print(f"ckc-opt: bad pass pipeline ({where}): {lines[-1]}", file=sys.stderr)
+        return 1
     except Exception as err:  # noqa: BLE001 - every failure becomes one line
-        print(_diagnose(main_obj, err), file=sys.stderr)
+        try:
+            line = _diagnose(main_obj, err)
+        except Exception:  # noqa: BLE001 - never let reporting itself crash
+            line = f"error: {type(err).__name__}: {first_line(err)}"
+        print(line, file=sys.stderr)
         return 1
     return 0
 
