@@ -1,0 +1,274 @@
+"""The ``.bump`` weights file: one flat, mmap-able file with every tensor of a model.
+
+The byte layout is documented next to the C reader in ``runtime/weights.h``; this
+module writes and reads the same format and raises the same one-line errors:
+
+- a 64-byte header: magic ``CKCBUMP1``, version, alignment (64), tensor count,
+  total size, data offset, name-table size, FNV-1a 64 checksum of everything
+  before the data;
+- a table of 96-byte entries (dtype, shape, byte offset, byte size, name),
+  names printable ASCII and unique;
+- the data, every tensor at a 64-byte-aligned offset, in the caller's order.
+
+``write_bump`` writes to a temporary file and renames it, so an interrupted write
+never leaves a half-written file under the final name. ``read_bump`` returns
+read-only ``np.memmap`` views, nothing is copied.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MAGIC = b"CKCBUMP1"
+VERSION = 1
+ALIGN = 64
+HEADER_BYTES = 64
+ENTRY_BYTES = 96
+MAX_DIMS = 8
+
+# dtype codes (part of the file format; never renumber). Quantized codes are
+# reserved for the quantization issue: ggml block layouts along the last dim.
+F32, F16, Q8_0, Q4_0, Q4_1, BF16 = range(6)
+DTYPE_NAMES = {F32: "f32", F16: "f16", Q8_0: "q8_0", Q4_0: "q4_0", Q4_1: "q4_1", BF16: "bf16"}
+# (values per block, bytes per block)
+_BLOCKS = {F32: (1, 4), F16: (1, 2), BF16: (1, 2), Q8_0: (32, 34), Q4_0: (32, 18), Q4_1: (32, 20)}
+_NUMPY = {F32: np.dtype("<f4"), F16: np.dtype("<f2")}
+
+_HEADER = struct.Struct("<8sIIQQQQQQ")  # 64 bytes
+_ENTRY = struct.Struct("<II8QQQII")  # 96 bytes
+assert _HEADER.size == HEADER_BYTES and _ENTRY.size == ENTRY_BYTES
+
+_FNV_INIT = 0xCBF29CE484222325
+_FNV_PRIME = 0x100000001B3
+_MASK = (1 << 64) - 1
+
+
+class BumpError(ValueError):
+    """A .bump file is missing, malformed or truncated; str() is one line."""
+
+
+@dataclass(frozen=True)
+class TensorEntry:
+    name: str
+    dtype: int
+    shape: tuple[int, ...]
+    offset: int
+    nbytes: int
+
+    @property
+    def dtype_name(self) -> str:
+        return DTYPE_NAMES.get(self.dtype, "?")
+
+
+def fnv1a64(data: bytes, h: int = _FNV_INIT) -> int:
+    """FNV-1a 64 (the header checksum). A serial hash; it only covers the header,
+    table and names (about 100 bytes per tensor), never the data."""
+    for b in data:
+        h = ((h ^ b) * _FNV_PRIME) & _MASK
+    return h
+
+
+def tensor_nbytes(dtype: int, shape: tuple[int, ...]) -> int | None:
+    """Bytes for a tensor of ``shape``; None if the last dim does not fit the blocks."""
+    per_block, block_bytes = _BLOCKS[dtype]
+    last = shape[-1] if shape else 1
+    rows = math.prod(shape[:-1])
+    if last % per_block:
+        return None
+    return rows * (last // per_block) * block_bytes
+
+
+def _printable(name: bytes) -> bool:
+    return all(0x20 <= b <= 0x7E for b in name)
+
+
+def _align(n: int, a: int = ALIGN) -> int:
+    return (n + a - 1) // a * a
+
+
+def _dtype_code(arr: np.ndarray, name: str, path: Path) -> int:
+    if arr.dtype == np.float32:
+        return F32
+    if arr.dtype == np.float16:
+        return F16
+    raise BumpError(f"{path}: tensor '{name}' has dtype {arr.dtype}; a .bump stores f32 or f16")
+
+
+def write_bump(path, tensors) -> Path:
+    """Write ``tensors`` (a list of ``(name, np.ndarray)``, f32 or f16, in the order
+    they should lie in the file) to ``path`` atomically. Returns the path."""
+    path = Path(path)
+    items = list(tensors.items()) if isinstance(tensors, dict) else list(tensors)
+    seen: set[str] = set()
+    names: list[bytes] = []
+    entries = []
+    arrays = []
+    for name, arr in items:
+        if not isinstance(name, str) or not name or not _printable(name.encode("utf-8")):
+            raise BumpError(f"{path}: tensor names must be non-empty printable ASCII, got {name!r}")
+        if name in seen:
+            raise BumpError(f"{path}: tensor '{name}' given twice")
+        seen.add(name)
+        arr = np.asarray(arr)
+        code = _dtype_code(arr, name, path)
+        if arr.ndim > MAX_DIMS:
+            raise BumpError(f"{path}: tensor '{name}' has {arr.ndim} dims (at most {MAX_DIMS})")
+        names.append(name.encode("ascii"))
+        arrays.append(np.ascontiguousarray(arr, dtype=_NUMPY[code]))
+        entries.append((code, tuple(int(d) for d in arr.shape)))
+
+    strtab = b"".join(names)
+    table_end = HEADER_BYTES + ENTRY_BYTES * len(entries)
+    data = _align(table_end + len(strtab))
+    offsets = []
+    pos = data
+    for arr in arrays:
+        offsets.append(pos)
+        pos = _align(pos + arr.nbytes)
+    total = pos if arrays else data
+    # The file ends right after the last tensor's padding; total is what we write.
+
+    table = bytearray()
+    noff = 0
+    for (code, shape), nm, off, arr in zip(entries, names, offsets, arrays):
+        dims = list(shape) + [0] * (MAX_DIMS - len(shape))
+        table += _ENTRY.pack(code, len(shape), *dims, off, arr.nbytes, noff, len(nm))
+        noff += len(nm)
+    head = bytearray(_HEADER.pack(MAGIC, VERSION, ALIGN, len(entries), total, data, len(strtab), 0, 0))
+    meta = bytes(head) + bytes(table) + strtab + bytes(data - table_end - len(strtab))
+    checksum = fnv1a64(meta)
+    head = _HEADER.pack(MAGIC, VERSION, ALIGN, len(entries), total, data, len(strtab), checksum, 0)
+    meta = head + meta[HEADER_BYTES:]
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(meta)
+            for off, arr in zip(offsets, arrays):
+                f.seek(off)
+                f.write(arr.reshape(-1).view(np.uint8).data)
+            f.truncate(total)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_table(path) -> list[TensorEntry]:
+    """Validate ``path`` and return its table (no data is touched)."""
+    return _read(Path(path))[0]
+
+
+def read_bump(path) -> dict[str, np.ndarray]:
+    """Validate ``path`` and return ``{name: read-only np.memmap view}`` in file order.
+    Quantized tensors come back as their raw bytes (uint8, shape [nbytes])."""
+    entries, mm = _read(Path(path))
+    out: dict[str, np.ndarray] = {}
+    for e in entries:
+        raw = mm[e.offset : e.offset + e.nbytes]
+        if e.dtype in _NUMPY:
+            out[e.name] = raw.view(_NUMPY[e.dtype]).reshape(e.shape)
+        elif e.dtype == BF16:
+            out[e.name] = raw.view("<u2").reshape(e.shape)
+        else:
+            out[e.name] = raw
+    return out
+
+
+def _read(path: Path):
+    def fail(msg: str):
+        raise BumpError(f"{path}: {msg}")
+
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            fail("not a regular file")
+        with open(path, "rb") as f:
+            head = f.read(HEADER_BYTES)
+    except OSError as e:
+        fail(f"cannot open weights file: {e.strerror or e}")
+    if size >= 8 and head[:8] != MAGIC:
+        fail(f'bad magic: not a ckc weights file (expected "{MAGIC.decode()}")')
+    if size < HEADER_BYTES:
+        fail(f"truncated: {size} bytes, shorter than the {HEADER_BYTES}-byte header")
+    _, version, align, count, total, data, strtab, checksum, _ = _HEADER.unpack(head)
+    if version != VERSION:
+        fail(f"unsupported .bump version {version} (this runtime reads {VERSION})")
+    if align < ALIGN or align > 65536 or align & (align - 1):
+        fail(f"bad alignment {align} (expected a power of two >= {ALIGN})")
+    if count > (size - HEADER_BYTES) // ENTRY_BYTES or count > 0x7FFFFFFF:
+        fail(f"truncated: table of {count} tensors does not fit in {size} bytes")
+    table_end = HEADER_BYTES + count * ENTRY_BYTES
+    if strtab > size - table_end:
+        fail(f"truncated: name table of {strtab} bytes runs past the end ({size} bytes)")
+    if data < table_end + strtab:
+        fail(f"corrupt header: data offset {data} inside the tensor table")
+    if data > size:
+        fail(f"truncated: data starts at {data} but the file has {size} bytes")
+    if data % align:
+        fail(f"bad alignment: data offset {data} is not {align}-byte aligned")
+
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    meta = bytes(mm[:data])
+    h = fnv1a64(meta[:48])
+    h = fnv1a64(bytes(8), h)
+    h = fnv1a64(meta[56:], h)
+    if h != checksum:
+        fail(f"header checksum mismatch (stored {checksum:016x}, computed {h:016x}): corrupt file")
+
+    names = meta[table_end : table_end + strtab]
+    entries: list[TensorEntry] = []
+    prev_end = data
+    for i in range(count):
+        fields = _ENTRY.unpack_from(meta, HEADER_BYTES + i * ENTRY_BYTES)
+        code, ndim = fields[0], fields[1]
+        dims = fields[2:10]
+        off, nbytes, noff, nlen = fields[10:14]
+        raw_name = names[noff : noff + nlen]
+        if nlen == 0 or noff > strtab or nlen > strtab - noff or not _printable(raw_name):
+            fail(f"corrupt table: tensor #{i} has a bad name")
+        name = raw_name.decode("ascii")
+        if code not in DTYPE_NAMES:
+            fail(f"tensor '{name}' has unknown dtype code {code}")
+        if ndim > MAX_DIMS:
+            fail(f"tensor '{name}' has {ndim} dims (at most {MAX_DIMS})")
+        for d in dims:
+            if d > 1 << 48:
+                fail(f"tensor '{name}' has an impossible dim {d}")
+        shape = tuple(int(d) for d in dims[:ndim])
+        want = tensor_nbytes(code, shape)
+        if want != nbytes:
+            fail(f"tensor '{name}': {nbytes} bytes do not match {DTYPE_NAMES[code]} "
+                 f"[{', '.join(map(str, shape))}]")
+        if off % align:
+            fail(f"bad alignment: tensor '{name}' at offset {off} is not {align}-byte aligned")
+        if off < prev_end:
+            fail(f"corrupt table: tensor '{name}' at offset {off} overlaps the "
+                 f"{'previous tensor' if i else 'header'}")
+        if off > size or nbytes > size - off:
+            fail(f"truncated: tensor '{name}' needs bytes [{off}, {off + nbytes}) "
+                 f"but the file has {size}")
+        prev_end = off + nbytes
+        entries.append(TensorEntry(name, code, shape, off, nbytes))
+    if size < total:
+        fail(f"truncated: {size} bytes but the header says {total}")
+    if size > total:
+        fail(f"{size} bytes but the header says {total} (trailing data)")
+    seen: set[str] = set()
+    for e in entries:
+        if e.name in seen:
+            fail(f"corrupt table: tensor '{e.name}' appears twice")
+        seen.add(e.name)
+    return entries, mm
