@@ -179,6 +179,11 @@ def _diagnose(main: CkcOptMain | None, err: BaseException) -> str:
         # xdsl-opt already shifted the span by the --split-input-file offset.
         return f"{err.span.get_location()}: error: {err.msg}"
     if main is not None and isinstance(err, DiagnosticException):
+        # A pass may name the culprit: a diagnostic carrying `.op` (e.g.
+        # verify-shapes' ShapeMismatch) is located at that op.
+        culprit = getattr(err, "op", None)
+        if isinstance(culprit, Operation):
+            return f"{main.where(culprit)}: error: '{culprit.name}' op {first_line(err)}"
         module = getattr(main, "_last_module", None)
         if module is not None:
             found = main.first_failing_op(module)

@@ -144,6 +144,7 @@ _CONFIG_FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("o_bias", "bool", False),
     ("qk_norm", "bool", False),
     ("attn_scale", "float", lambda c: c["head_dim"] ** -0.5 if c["head_dim"] > 0 else 1.0),
+    ("scale_by_inverse_layer", "bool", False),
     ("attn_softcap", "float", 0.0),
     ("final_softcap", "float", 0.0),
     ("rope_style", "str", "neox"),
@@ -287,6 +288,8 @@ class ConfigAttr(ParametrizedAttribute):
       GPT-2 true), ``qk_norm`` (= false; Qwen3 and Gemma3 RMS-normalize each
       query/key head with a ``[head_dim]`` weight before RoPE).
     - ``attn_scale`` (= head_dim^-0.5; Gemma3: query_pre_attn_scalar^-0.5),
+      ``scale_by_inverse_layer`` (= false; GPT-2's
+      scale_attn_by_inverse_layer_idx: layer i uses attn_scale / (i + 1)),
       ``attn_softcap`` and ``final_softcap`` (= 0.0, none; otherwise
       ``cap * tanh(x / cap)`` on attention scores / final logits).
     - ``rope_style`` ("neox" rotates halves [HF rotate_half], "interleaved"
@@ -351,6 +354,10 @@ class ConfigAttr(ParametrizedAttribute):
 
     def layer_rope_theta(self, layer: int) -> float:
         return self["rope_local_theta"] if self.is_sliding(layer) else self["rope_theta"]
+
+    def layer_attn_scale(self, layer: int) -> float:
+        scale = self["attn_scale"]
+        return scale / (layer + 1) if self["scale_by_inverse_layer"] else scale
 
     def layer_rope_scaling(self, layer: int) -> str:
         if self.is_sliding(layer) and not self["rope_local_scaling"]:

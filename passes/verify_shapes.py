@@ -1,0 +1,284 @@
+"""`verify-shapes`: check every model op against the module's `#transformer.config`.
+
+An analysis: the IR is left unchanged when everything agrees. Otherwise the
+FIRST op (in walk order) whose shapes or attributes disagree with the config
+raises a ``ShapeMismatch`` naming the operand, what was expected and what was
+found; ``ckc-opt`` prints it as one line
+``file:line:col: error: 'transformer.attention' op wq has shape [...], expected ...``.
+
+What is checked, per op (each op's own verifier already checked that its
+operands agree with each other and with its attributes):
+
+- ``transformer.embedding``: table ``[vocab, hidden]``, a positions table
+  ``[context, hidden]`` iff ``learned_pos``, ``scale == embed_scale``;
+- ``transformer.norm``: kind, eps and offset as configured, weight ``[hidden]``,
+  a bias iff ``norm_bias``;
+- ``transformer.attention``: heads, kv_heads, head_dim, layer < layers (each
+  layer once per function), scale, softcap, window and RoPE (style, theta,
+  rotary_dim, scaling) of that layer, biases iff ``qkv_bias``/``o_bias``,
+  q/k norms iff ``qk_norm`` (with the config's norm eps and offset),
+  x ``[T, hidden]``;
+- ``transformer.mlp``: kind, GELU flavour of ``act``, gate/up ``[ffn, hidden]``,
+  down ``[hidden, ffn]``, biases iff ``mlp_bias``;
+- ``transformer.residual``: ``[T, hidden]``;
+- ``transformer.lm_head``: weight ``[vocab, hidden]``, tied flag (a tied head
+  reads ``token_embd.weight``), softcap ``final_softcap``;
+- ``transformer.cross_entropy``: logits ``[T, vocab]``;
+- ``transformer.weight``: the canonical names with a known shape
+  (``token_embd.weight``, ``position_embd.weight``, ``output.weight``,
+  ``output_norm.weight[/bias]``) and ``blk.N.*`` with N < layers.
+
+Ops of other dialects are skipped, except that an op defining a method
+``verify_shapes(config)`` (e.g. tensorop ops) is asked to check itself.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from xdsl.context import Context
+from xdsl.dialects import builtin
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import VerifyException
+
+from ckc.dialects.transformer import (
+    CONFIG_KEY,
+    DYNAMIC,
+    AttentionOp,
+    ConfigAttr,
+    CrossEntropyOp,
+    EmbeddingOp,
+    LmHeadOp,
+    MlpOp,
+    NormOp,
+    ResidualOp,
+    WeightOp,
+    shape_of,
+)
+
+
+class ShapeMismatch(VerifyException):
+    """An op disagrees with the model config; ``op`` is the culprit."""
+
+    def __init__(self, op: Operation, message: str):
+        super().__init__(message)
+        self.op = op
+
+
+def _fmt(shape: tuple[int, ...] | list[int | None]) -> str:
+    return "[" + ", ".join("?" if d is None or d == DYNAMIC else str(d) for d in shape) + "]"
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+
+
+class _Checker:
+    def __init__(self, cfg: ConfigAttr):
+        self.cfg = cfg
+        self.c = cfg.to_dict()
+        self.layers_seen: dict[int, set[int]] = {}
+
+    # -- helpers ----------------------------------------------------------------
+
+    def fail(self, op: Operation, msg: str) -> None:
+        raise ShapeMismatch(op, msg)
+
+    def shape(self, op: Operation, what: str, value: SSAValue, expected: list[int | None], meaning: str) -> None:
+        actual = shape_of(value)
+        ok = len(actual) == len(expected) and all(
+            e is None or a == DYNAMIC or a == e for a, e in zip(actual, expected)
+        )
+        if not ok:
+            self.fail(op, f"{what} has shape {_fmt(actual)}, expected {meaning} = {_fmt(expected)} by #transformer.config")
+
+    def attr(self, op: Operation, what: str, actual: Any, field: str, expected: Any | None = None) -> None:
+        want = self.c[field] if expected is None else expected
+        same = _close(actual, want) if isinstance(want, float) and not isinstance(want, bool) else actual == want
+        if not same:
+            self.fail(op, f"{what} is {_show(actual)}, expected {_show(want)} by #transformer.config {field}")
+
+    def presence(self, op: Operation, what: str, value: SSAValue | None, want: bool, field: str) -> None:
+        if (value is not None) != want:
+            if want:
+                self.fail(op, f"{what} is missing, expected by #transformer.config {field} = true")
+            self.fail(op, f"{what} is present, but #transformer.config {field} = false")
+
+    def activation(self, op: Operation, what: str, value: SSAValue) -> None:
+        self.shape(op, what, value, [None, self.c["hidden"]], "[tokens, hidden]")
+
+    # -- per op -----------------------------------------------------------------
+
+    def check(self, op: Operation) -> None:
+        if isinstance(op, WeightOp):
+            self.weight(op)
+        elif isinstance(op, EmbeddingOp):
+            self.embedding(op)
+        elif isinstance(op, NormOp):
+            self.norm(op)
+        elif isinstance(op, AttentionOp):
+            self.attention(op)
+        elif isinstance(op, MlpOp):
+            self.mlp(op)
+        elif isinstance(op, ResidualOp):
+            self.activation(op, "lhs", op.lhs)
+            self.activation(op, "rhs", op.rhs)
+        elif isinstance(op, LmHeadOp):
+            self.lm_head(op)
+        elif isinstance(op, CrossEntropyOp):
+            self.shape(op, "logits", op.logits, [None, self.c["vocab"]], "[tokens, vocab]")
+        elif callable(hook := getattr(op, "verify_shapes", None)):
+            try:
+                hook(self.cfg)
+            except ShapeMismatch:
+                raise
+            except VerifyException as err:
+                raise ShapeMismatch(op, str(err)) from err
+
+    _KNOWN = {
+        "token_embd.weight": ("[vocab, hidden]", ("vocab", "hidden")),
+        "position_embd.weight": ("[context, hidden]", ("context", "hidden")),
+        "output.weight": ("[vocab, hidden]", ("vocab", "hidden")),
+        "output_norm.weight": ("[hidden]", ("hidden",)),
+        "output_norm.bias": ("[hidden]", ("hidden",)),
+    }
+
+    def weight(self, op: WeightOp) -> None:
+        name = op.tensor_name.data
+        if name in self._KNOWN:
+            meaning, fields = self._KNOWN[name]
+            self.shape(op, f"weight '{name}'", op.result, [self.c[f] for f in fields], meaning)
+        m = re.match(r"blk\.(\d+)\.", name)
+        if m and int(m.group(1)) >= self.c["layers"]:
+            self.fail(op, f"weight '{name}' names layer {m.group(1)}, but #transformer.config layers = {self.c['layers']}")
+
+    def embedding(self, op: EmbeddingOp) -> None:
+        c = self.c
+        self.shape(op, "table", op.table, [c["vocab"], c["hidden"]], "[vocab, hidden]")
+        self.presence(op, "positions", op.positions, c["learned_pos"], "learned_pos")
+        if op.positions is not None:
+            self.shape(op, "positions", op.positions, [c["context"], c["hidden"]], "[context, hidden]")
+        self.attr(op, "scale", op.scale.value.data, "embed_scale")
+
+    def norm(self, op: NormOp) -> None:
+        c = self.c
+        self.attr(op, "kind", op.kind.data, "norm")
+        self.attr(op, "eps", op.eps.value.data, "norm_eps")
+        self.attr(op, "offset", op.offset.value.data, "norm_offset")
+        self.activation(op, "x", op.x)
+        self.shape(op, "weight", op.weight, [c["hidden"]], "[hidden]")
+        self.presence(op, "bias", op.bias, c["norm_bias"], "norm_bias")
+
+    def attention(self, op: AttentionOp) -> None:
+        c, cfg = self.c, self.cfg
+        self.attr(op, "heads", op.heads.value.data, "heads")
+        self.attr(op, "kv_heads", op.kv_heads.value.data, "kv_heads")
+        self.attr(op, "head_dim", op.head_dim.value.data, "head_dim")
+        layer = op.layer.value.data
+        if layer >= c["layers"]:
+            self.fail(op, f"layer is {layer}, expected < {c['layers']} by #transformer.config layers")
+        func = op.parent_op()
+        seen = self.layers_seen.setdefault(id(func), set())
+        if layer in seen:
+            self.fail(op, f"layer {layer} has a second attention op in this function")
+        seen.add(layer)
+        self.activation(op, "x", op.x)
+        q_dim, kv_dim, h = c["heads"] * c["head_dim"], c["kv_heads"] * c["head_dim"], c["hidden"]
+        self.shape(op, "wq", op.wq, [q_dim, h], "[heads*head_dim, hidden]")
+        self.shape(op, "wk", op.wk, [kv_dim, h], "[kv_heads*head_dim, hidden]")
+        self.shape(op, "wv", op.wv, [kv_dim, h], "[kv_heads*head_dim, hidden]")
+        self.shape(op, "wo", op.wo, [h, q_dim], "[hidden, heads*head_dim]")
+        self.presence(op, "q_bias", op.q_bias, c["qkv_bias"], "qkv_bias")
+        self.presence(op, "k_bias", op.k_bias, c["qkv_bias"], "qkv_bias")
+        self.presence(op, "v_bias", op.v_bias, c["qkv_bias"], "qkv_bias")
+        self.presence(op, "o_bias", op.o_bias, c["o_bias"], "o_bias")
+        self.presence(op, "q_norm", op.q_norm, c["qk_norm"], "qk_norm")
+        self.presence(op, "k_norm", op.k_norm, c["qk_norm"], "qk_norm")
+        if op.q_norm is not None and op.norm_eps is not None:
+            self.attr(op, "norm_eps", op.norm_eps.value.data, "norm_eps")
+            self.attr(op, "norm_offset", op.norm_offset.value.data, "norm_offset")
+        if not op.causal.value.data:
+            self.fail(op, "causal is false, but decoder-only models attend causally")
+        self.attr(op, f"scale of layer {layer}", op.scale.value.data, "attn_scale", cfg.layer_attn_scale(layer))
+        self.attr(op, "softcap", op.softcap.value.data, "attn_softcap")
+        self.attr(op, f"window of layer {layer}", op.window.value.data, "sliding_window", cfg.layer_window(layer))
+        self.attr(op, "rope_style", op.rope_style.data, "rope_style")
+        if c["rope_style"] != "none":
+            field = "rope_local_theta" if cfg.is_sliding(layer) else "rope_theta"
+            self.attr(op, f"rope_theta of layer {layer}", op.rope_theta.value.data, field, cfg.layer_rope_theta(layer))
+            self.attr(op, "rotary_dim", op.effective_rotary_dim, "rotary_dim")
+            scaling = cfg.layer_rope_scaling(layer)
+            self.attr(op, f"rope_scaling of layer {layer}", op.rope_scaling.data, "rope_scaling", scaling)
+            if scaling != "none":
+                self.attr(op, "rope_factor", op.rope_factor.value.data, "rope_factor")
+            if scaling == "llama3":
+                self.attr(op, "rope_low_freq_factor", op.rope_low_freq_factor.value.data, "rope_low_freq_factor")
+                self.attr(op, "rope_high_freq_factor", op.rope_high_freq_factor.value.data, "rope_high_freq_factor")
+                self.attr(
+                    op, "rope_original_context", op.rope_original_context.value.data, "rope_original_context"
+                )
+
+    def mlp(self, op: MlpOp) -> None:
+        c = self.c
+        self.attr(op, "kind", op.kind.data, "mlp")
+        if c["mlp"] != "swiglu":
+            approx = "tanh" if c["act"] == "gelu_tanh" else "none"
+            self.attr(op, "approximate", op.approximate.data, "act", approx)
+        self.activation(op, "x", op.x)
+        f, h = c["ffn"], c["hidden"]
+        if op.gate is not None:
+            self.shape(op, "gate", op.gate, [f, h], "[ffn, hidden]")
+        self.shape(op, "up", op.up, [f, h], "[ffn, hidden]")
+        self.shape(op, "down", op.down, [h, f], "[hidden, ffn]")
+        if op.gate is not None:
+            self.presence(op, "gate_bias", op.gate_bias, c["mlp_bias"], "mlp_bias")
+        self.presence(op, "up_bias", op.up_bias, c["mlp_bias"], "mlp_bias")
+        self.presence(op, "down_bias", op.down_bias, c["mlp_bias"], "mlp_bias")
+
+    def lm_head(self, op: LmHeadOp) -> None:
+        c = self.c
+        self.activation(op, "x", op.x)
+        self.shape(op, "weight", op.weight, [c["vocab"], c["hidden"]], "[vocab, hidden]")
+        self.attr(op, "tied", bool(op.tied.value.data), "tied_embeddings")
+        self.attr(op, "softcap", op.softcap.value.data, "final_softcap")
+        owner = op.weight.owner
+        if isinstance(owner, WeightOp):
+            want = "token_embd.weight" if c["tied_embeddings"] else "output.weight"
+            if owner.tensor_name.data != want:
+                self.fail(
+                    op,
+                    f"weight is '{owner.tensor_name.data}', expected '{want}' "
+                    f"(#transformer.config tied_embeddings = {_show(c['tied_embeddings'])})",
+                )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class VerifyShapesPass(ModulePass):
+    """Check every transformer op against the module's ``#transformer.config``;
+    raise ``ShapeMismatch`` for the first op that disagrees. IR unchanged."""
+
+    name = "verify-shapes"
+
+    def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        cfg = op.attributes.get(CONFIG_KEY)
+        if cfg is None:
+            if any(o.name.startswith("transformer.") for o in op.walk()):
+                raise VerifyException(f"module has transformer ops but no '{CONFIG_KEY}' attribute")
+            return
+        if not isinstance(cfg, ConfigAttr):
+            raise VerifyException(f"module attribute '{CONFIG_KEY}' must be a #transformer.config, got {cfg}")
+        checker = _Checker(cfg)
+        for inner in op.walk():
+            checker.check(inner)
