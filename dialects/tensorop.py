@@ -1,0 +1,2159 @@
+"""The `tensorop` dialect: value-semantic tensor ops at whole-tensor granularity.
+
+`lower-transformer` produces it from the `transformer` dialect, `autodiff` adds
+the `*_grad` ops and the optimizer, `fuse-rmsnorm-qkv-rope` fuses, and
+`bufferize` turns it into kernel calls on buffers.
+
+Conventions (shared by every ckc dialect):
+
+- Tensors are builtin `tensor<...xf32>` (token ids and targets `tensor<?xi32>`),
+  row-major. Activations are 2-D `[T, C]`; T (tokens in this call) may be
+  dynamic `?`, every model dimension is static. Q/K/V are `[T, heads*head_dim]`
+  and `[T, kv_heads*head_dim]`: ops work on whole tensors, never per head or
+  per token.
+- Linear weights are `[out, in]`: `y = x·Wᵀ + b` is `matmul` with `transpose_b`.
+- Runtime scalars (a start position, an optimizer step) are `index` or signless
+  integer values; the learning rate is an `f32` value (schedules change it
+  every step). Computed scalars (a loss, a norm) are 0-d `tensor<f32>`.
+- Every op is Pure (value semantics), so unused ops are removed by `dce` and
+  `canonicalize`. Ops meant to update storage in place (`kv_write`,
+  `accumulate`, `adamw_update`) return the new value; bufferization reuses the
+  operand's buffer for the result.
+
+Syntax. Every op with operands prints as
+
+    %r = tensorop.<op> %a, %b[, <keyword> %opt]* {props} : (<operand types>) -> <result type(s)>
+
+required operands positional, optional operands introduced by their name, and
+properties in the attribute dictionary (defaults elided). `weight`, `constant`
+and `zeros` have no operands and print their type only.
+
+Canonicalization patterns (run by upstream `canonicalize`): reshape of reshape,
+reshape to the same type, transpose of transpose, scale by 1.0, add or
+accumulate of zeros, mul by a splat 1.0, reshape/transpose/zeros_like of zeros.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    I64,
+    DenseIntOrFPElementsAttr,
+    Float32Type,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    StringAttr,
+    TensorType,
+    UnitAttr,
+    f32,
+    i32,
+    i64,
+)
+from xdsl.ir import Attribute, Dialect, Operation, SSAValue
+from xdsl.irdl import (
+    AttrSizedOperandSegments,
+    IRDLOperation,
+    OptionalDef,
+    VariadicDef,
+    base,
+    irdl_op_definition,
+    operand_def,
+    opt_operand_def,
+    opt_prop_def,
+    opt_result_def,
+    prop_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from xdsl.parser import Parser
+from xdsl.pattern_rewriter import (
+    PatternRewriter,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.printer import Printer
+from xdsl.traits import ConstantLike, HasCanonicalizationPatternsTrait, Pure
+from xdsl.utils.exceptions import VerifyException
+
+DYN = DYNAMIC_INDEX
+
+# Operand / property constraints ------------------------------------------------
+
+AnyTensor = base(TensorType)
+Scalar = base(IndexType) | base(IntegerType)  # positions, steps
+F32Scalar = base(Float32Type)
+
+ROPE_STYLES = ("neox", "interleaved")
+GELU_APPROX = ("tanh", "erf")
+
+
+def _f32(default: float | None = None):
+    if default is None:
+        return prop_def(FloatAttr[Float32Type])
+    return prop_def(FloatAttr[Float32Type], FloatAttr(default, f32))
+
+
+def _i64(default: int | None = None):
+    if default is None:
+        return prop_def(IntegerAttr[I64])
+    return prop_def(IntegerAttr[I64], IntegerAttr(default, i64))
+
+
+def _str(default: str | None = None):
+    if default is None:
+        return prop_def(StringAttr)
+    return prop_def(StringAttr, StringAttr(default))
+
+
+def _unit():
+    return opt_prop_def(UnitAttr)
+
+
+# Shape helpers ----------------------------------------------------------------
+
+
+def _d(x: int) -> str:
+    return "?" if x == DYN else str(x)
+
+
+def _fmt_shape(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(_d(x) for x in shape) + "]"
+
+
+def _compat(a: int, b: int) -> bool:
+    return a == DYN or b == DYN or a == b
+
+
+def _merge(a: int, b: int) -> int:
+    return b if a == DYN else a
+
+
+def _tensor(t: Attribute, what: str, rank: int | None = None, elem=f32) -> tuple[int, ...]:
+    """The shape of `t`, checking it is a tensor of `elem` with `rank` dims."""
+    if not isinstance(t, TensorType):
+        raise VerifyException(f"{what} must be a tensor, got {t}")
+    if t.element_type != elem:
+        raise VerifyException(f"{what} must have element type {elem}, got {t}")
+    shape = tuple(t.get_shape())
+    if rank is not None and len(shape) != rank:
+        raise VerifyException(f"{what} must have rank {rank}, got {t}")
+    return shape
+
+
+def _static(shape: Sequence[int], what: str) -> None:
+    if any(x == DYN for x in shape):
+        raise VerifyException(f"{what} must have a static shape, got {_fmt_shape(shape)}")
+
+
+def _same_shape(a: Sequence[int], b: Sequence[int], what: str) -> tuple[int, ...]:
+    if len(a) != len(b) or not all(_compat(x, y) for x, y in zip(a, b)):
+        raise VerifyException(f"{what}: shapes {_fmt_shape(a)} and {_fmt_shape(b)} differ")
+    return tuple(_merge(x, y) for x, y in zip(a, b))
+
+
+def _dim(actual: int, expected: int, what: str) -> None:
+    if not _compat(actual, expected):
+        raise VerifyException(f"{what} is {_d(actual)}, expected {_d(expected)}")
+
+
+def _positive(value: float | int, what: str) -> None:
+    if not value > 0:
+        raise VerifyException(f"{what} must be positive, got {value}")
+
+
+def _nonneg(value: float | int, what: str) -> None:
+    if not value >= 0:
+        raise VerifyException(f"{what} must be non-negative, got {value}")
+
+
+def _one_of(value: str, choices: Sequence[str], what: str) -> None:
+    if value not in choices:
+        raise VerifyException(f"{what} must be one of {', '.join(choices)}, got '{value}'")
+
+
+def _scalar_tensor(t: Attribute, what: str) -> None:
+    _tensor(t, what, rank=0)
+
+
+def _T(*shape: int, elem=f32) -> TensorType:
+    return TensorType(elem, list(shape))
+
+
+def _is_type(t: Attribute | None, expected: Attribute) -> bool:
+    if t is None:
+        return False
+    if isinstance(t, TensorType) and isinstance(expected, TensorType):
+        if t.element_type != expected.element_type:
+            return False
+        a, b = t.get_shape(), expected.get_shape()
+        return len(a) == len(b) and all(_compat(x, y) for x, y in zip(a, b))
+    return t == expected
+
+
+class _Args:
+    """Attribute access to a dict (operand types or property values by name)."""
+
+    def __init__(self, values: dict[str, Any]):
+        self.__dict__.update(values)
+
+
+def _group_results(op_def, rtypes: list[Attribute]) -> list[Any] | None:
+    """Groups a flat result type list by result definition (optional or
+    variadic results get a list); None when the count cannot fit."""
+    n_single = sum(1 for _, d in op_def.results if not isinstance(d, VariadicDef))
+    n_var = sum(1 for _, d in op_def.results if isinstance(d, VariadicDef))
+    extra = len(rtypes) - n_single
+    if extra < 0 or (extra > 0 and n_var == 0):
+        return None
+    groups: list[Any] = []
+    k = 0
+    for _, rdef in op_def.results:
+        if isinstance(rdef, VariadicDef):
+            n = extra if isinstance(rdef, OptionalDef) is False else min(extra, 1)
+            groups.append(rtypes[k : k + n])
+            k += n
+            extra -= n
+        else:
+            groups.append(rtypes[k])
+            k += 1
+    return groups if k == len(rtypes) else None
+
+
+
+# The common base --------------------------------------------------------------
+
+
+class TensorOp(IRDLOperation):
+    """Base of every tensorop op with operands: shared syntax, verification
+    and construction.
+
+    Subclasses define `infer(t, p, r)`: `t` holds operand types by name (None
+    for an absent optional operand, a tuple for a variadic one), `p` property
+    values as Python values (defaults applied), `r` the result types when
+    known (only ops whose result type is not implied by their operands use
+    it). It checks every shape and attribute rule, raising VerifyException,
+    and returns the expected result types. `verify_` compares them with the
+    actual ones; Python constructors use them as the result types.
+    """
+
+    @classmethod
+    def infer(cls, t: _Args, p: _Args, r: Sequence[Attribute] | None) -> list[Attribute]:
+        raise NotImplementedError
+
+    # -- properties as Python values --------------------------------------
+
+    @classmethod
+    def _prop_base(cls, name: str) -> type[Attribute]:
+        pdef = cls.get_irdl_definition().properties[name]
+        constr = pdef.constr
+        return getattr(constr, "base_attr", None) or getattr(constr, "attr")
+
+    @staticmethod
+    def _to_py(attr: Attribute | None) -> Any:
+        if attr is None:
+            return None
+        if isinstance(attr, UnitAttr):
+            return True
+        if isinstance(attr, FloatAttr):
+            return attr.value.data
+        if isinstance(attr, IntegerAttr):
+            return attr.value.data
+        if isinstance(attr, StringAttr):
+            return attr.data
+        return attr
+
+    @classmethod
+    def _to_attr(cls, name: str, value: Any) -> Attribute | None:
+        if value is None or isinstance(value, Attribute):
+            return value
+        kind = cls._prop_base(name)
+        if kind is UnitAttr:
+            return UnitAttr() if value else None
+        if kind is FloatAttr:
+            return FloatAttr(float(value), f32)
+        if kind is IntegerAttr:
+            return IntegerAttr(int(value), i64)
+        if kind is StringAttr:
+            return StringAttr(str(value))
+        raise TypeError(f"{cls.name}: cannot convert {value!r} for property '{name}'")
+
+    def prop_values(self) -> dict[str, Any]:
+        """Property values as Python values, defaults applied (units as bool)."""
+        out: dict[str, Any] = {}
+        for name, pdef in self.get_irdl_definition().properties.items():
+            if name == AttrSizedOperandSegments.attribute_name:
+                continue
+            attr = self.properties.get(name, pdef.default_value)
+            value = self._to_py(attr)
+            if value is None and self._prop_base(name) is UnitAttr:
+                value = False
+            out[name] = value
+        return out
+
+    @classmethod
+    def _default_props(cls, given: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, pdef in cls.get_irdl_definition().properties.items():
+            if name == AttrSizedOperandSegments.attribute_name:
+                continue
+            if name in given and given[name] is not None:
+                value = given[name]
+                if isinstance(value, Attribute):
+                    value = cls._to_py(value)
+                out[name] = value
+            else:
+                value = cls._to_py(pdef.default_value)
+                if value is None and cls._prop_base(name) is UnitAttr:
+                    value = False
+                out[name] = value
+        return out
+
+    # -- verification -------------------------------------------------------
+
+    def operand_type_map(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, odef in self.get_irdl_definition().operands:
+            value = getattr(self, name)
+            if isinstance(odef, OptionalDef):
+                out[name] = None if value is None else value.type
+            elif isinstance(odef, VariadicDef):
+                out[name] = tuple(v.type for v in value)
+            else:
+                out[name] = value.type
+        return out
+
+    def verify_(self) -> None:
+        expected = self.infer(
+            _Args(self.operand_type_map()),
+            _Args(self.prop_values()),
+            [r.type for r in self.results],
+        )
+        if len(expected) != len(self.results):
+            raise VerifyException(
+                f"expected {len(expected)} results, got {len(self.results)}"
+            )
+        for i, (res, exp) in enumerate(zip(self.results, expected)):
+            if not _is_type(res.type, exp):
+                raise VerifyException(
+                    f"result #{i} has type {res.type}, expected a type compatible with {exp}"
+                )
+
+    # -- construction ---------------------------------------------------------
+
+    def _init(
+        self,
+        operands: dict[str, SSAValue | Operation | Sequence[SSAValue | Operation] | None],
+        props: dict[str, Any] | None = None,
+        result_types: Sequence[Attribute] | None = None,
+    ) -> None:
+        """Initialize from operands by name and Python property values,
+        inferring the result types unless given (raises VerifyException on
+        invalid shapes or attributes)."""
+        cls = type(self)
+        props = props or {}
+        op_def = cls.get_irdl_definition()
+        groups: list[Any] = []
+        types: dict[str, Any] = {}
+        for name, odef in op_def.operands:
+            value = operands.get(name)
+            if isinstance(odef, OptionalDef):
+                value = None if value is None else SSAValue.get(value)
+                groups.append([] if value is None else [value])
+                types[name] = None if value is None else value.type
+            elif isinstance(odef, VariadicDef):
+                vals = [SSAValue.get(v) for v in (value or ())]
+                groups.append(vals)
+                types[name] = tuple(v.type for v in vals)
+            else:
+                if value is None:
+                    raise TypeError(f"{cls.name}: operand '{name}' is required")
+                value = SSAValue.get(value)
+                groups.append(value)
+                types[name] = value.type
+        pvals = cls._default_props(props)
+        try:
+            inferred = cls.infer(_Args(types), _Args(pvals), result_types)
+        except VerifyException as err:
+            raise VerifyException(f"{cls.name}: {err}") from None
+        rtypes = list(result_types) if result_types is not None else list(inferred)
+        properties = {
+            name: cls._to_attr(name, value)
+            for name, value in props.items()
+            if name in op_def.properties
+        }
+        IRDLOperation.__init__(
+            self,
+            operands=groups,
+            result_types=_group_results(op_def, rtypes),
+            properties={k: v for k, v in properties.items() if v is not None},
+        )
+
+    # -- syntax ---------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, parser: Parser):
+        op_def = cls.get_irdl_definition()
+        start = parser.pos
+        required = [
+            (n, d) for n, d in op_def.operands if not isinstance(d, OptionalDef)
+        ]
+        optional = [n for n, d in op_def.operands if isinstance(d, OptionalDef)]
+        unresolved: dict[str, list] = {n: [] for n, _ in op_def.operands}
+        first = True
+        for name, odef in required:
+            if not first:
+                parser.parse_punctuation(",")
+            first = False
+            unresolved[name].append(parser.parse_unresolved_operand())
+            if isinstance(odef, VariadicDef):
+                while parser.parse_optional_punctuation(","):
+                    unresolved[name].append(parser.parse_unresolved_operand())
+        seen: list[str] = []
+        while parser.parse_optional_punctuation(","):
+            kw = parser.parse_optional_keyword_in(optional)
+            if kw is None:
+                parser.raise_error(
+                    f"expected one of the optional operands {', '.join(optional)}"
+                )
+            if kw in seen or any(optional.index(s) > optional.index(kw) for s in seen):
+                parser.raise_error(f"optional operand '{kw}' repeated or out of order")
+            seen.append(kw)
+            unresolved[kw].append(parser.parse_unresolved_operand())
+        attrs = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        ftype = parser.parse_function_type()
+        flat = [u for n, _ in op_def.operands for u in unresolved[n]]
+        values = parser.resolve_operands(flat, ftype.inputs.data, start)
+        groups: list[Any] = []
+        k = 0
+        for name, odef in op_def.operands:
+            n = len(unresolved[name])
+            if isinstance(odef, VariadicDef):
+                groups.append(list(values[k : k + n]))
+            else:
+                groups.append(values[k])
+            k += n
+        props = {n: a for n, a in attrs.items() if n in op_def.properties}
+        others = {n: a for n, a in attrs.items() if n not in op_def.properties}
+        rtypes = list(ftype.outputs.data)
+        rgroups = _group_results(op_def, rtypes)
+        if rgroups is None:
+            parser.raise_error(f"'{cls.name}' got {len(rtypes)} result types", start)
+        return cls.build(
+            operands=groups, result_types=rgroups, properties=props, attributes=others
+        )
+
+    def print(self, printer: Printer):
+        op_def = self.get_irdl_definition()
+        first = True
+        for name, odef in op_def.operands:
+            value = getattr(self, name)
+            if isinstance(odef, OptionalDef):
+                if value is not None:
+                    printer.print_string(f", {name} ")
+                    printer.print_operand(value)
+                continue
+            vals = list(value) if isinstance(odef, VariadicDef) else [value]
+            for v in vals:
+                printer.print_string(" " if first else ", ")
+                first = False
+                printer.print_operand(v)
+        shown: dict[str, Attribute] = {}
+        for name, attr in self.properties.items():
+            if name == AttrSizedOperandSegments.attribute_name:
+                continue
+            pdef = op_def.properties.get(name)
+            if pdef is not None and pdef.default_value == attr:
+                continue
+            shown[name] = attr
+        shown.update(self.attributes)
+        printer.print_op_attributes(shown)
+        printer.print_string(" : (")
+        printer.print_list([o.type for o in self.operands], printer.print_attribute)
+        printer.print_string(") -> ")
+        if len(self.results) == 1:
+            printer.print_attribute(self.results[0].type)
+        else:
+            printer.print_string("(")
+            printer.print_list([r.type for r in self.results], printer.print_attribute)
+            printer.print_string(")")
+
+
+# Canonicalization traits (patterns are defined at the end of the module) -------
+
+
+class _Canon(HasCanonicalizationPatternsTrait):
+    """Canonicalization patterns by op name, filled at the end of the module."""
+
+    PATTERNS: ClassVar[dict[str, tuple[RewritePattern, ...]]] = {}
+
+    def get_patterns(self, op: type[Operation]) -> tuple[RewritePattern, ...]:
+        return self.PATTERNS.get(op.name, ())
+
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        return ()
+
+
+# ============================================================================
+# Values: weights, constants
+# ============================================================================
+
+
+@irdl_op_definition
+class WeightOp(IRDLOperation):
+    """A named model parameter (GGUF tensor naming), static f32 shape.
+
+    The same names and shapes as `transformer.weight`; bufferization places it
+    in the weights region loaded from the packed weight file.
+
+    ```mlir
+    %wq = tensorop.weight "blk.0.attn_q.weight" : tensor<576x576xf32>
+    ```
+    """
+
+    name = "tensorop.weight"
+    weight_name = prop_def(StringAttr, prop_name="name")
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+    assembly_format = "$name attr-dict `:` type($result)"
+
+    def __init__(self, name: str | StringAttr, type: TensorType):
+        if isinstance(name, str):
+            name = StringAttr(name)
+        super().__init__(properties={"name": name}, result_types=[type])
+
+    def verify_(self) -> None:
+        if not self.weight_name.data:
+            raise VerifyException("weight name must not be empty")
+        shape = _tensor(self.result.type, "weight")
+        _static(shape, "weight")
+
+
+@irdl_op_definition
+class ConstantOp(IRDLOperation):
+    """A constant tensor from a dense elements attribute (static shape).
+
+    ```mlir
+    %c = tensorop.constant dense<0.5> : tensor<4x8xf32>
+    ```
+    """
+
+    name = "tensorop.constant"
+    value = prop_def(DenseIntOrFPElementsAttr)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure(), ConstantLike())
+
+    def __init__(self, value: DenseIntOrFPElementsAttr):
+        super().__init__(properties={"value": value}, result_types=[value.type])
+
+    @staticmethod
+    def splat(value: float, type: TensorType) -> ConstantOp:
+        return ConstantOp(DenseIntOrFPElementsAttr.from_list(type, [float(value)]))
+
+    def splat_value(self) -> float | None:
+        """The value of every element when they are all equal, else None."""
+        values = self.value.get_values()
+        if len(values) == 0:
+            return None
+        v0 = values[0]
+        return v0 if all(v == v0 for v in values) else None
+
+    def verify_(self) -> None:
+        if self.value.type != self.result.type:
+            raise VerifyException(
+                f"result type {self.result.type} differs from the value's type {self.value.type}"
+            )
+        if not isinstance(self.result.type, TensorType):
+            raise VerifyException(f"result must be a tensor, got {self.result.type}")
+        _static(self.result.type.get_shape(), "constant")
+
+    @classmethod
+    def parse(cls, parser: Parser):
+        value = parser.parse_attribute()
+        if not isinstance(value, DenseIntOrFPElementsAttr):
+            parser.raise_error("expected a dense elements attribute")
+        attrs = parser.parse_optional_attr_dict()
+        op = cls(value)
+        op.attributes.update(attrs)
+        return op
+
+    def print(self, printer: Printer):
+        printer.print_string(" ")
+        printer.print_attribute(self.value)
+        printer.print_op_attributes(self.attributes)
+
+
+@irdl_op_definition
+class ZerosOp(IRDLOperation):
+    """A tensor of zeros (static shape): initial accumulators, optimizer state.
+
+    ```mlir
+    %z = tensorop.zeros : tensor<576x576xf32>
+    ```
+    """
+
+    name = "tensorop.zeros"
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure(), ConstantLike())
+    assembly_format = "attr-dict `:` type($result)"
+
+    def __init__(self, type: TensorType):
+        super().__init__(result_types=[type])
+
+    def verify_(self) -> None:
+        t = self.result.type
+        if not isinstance(t, TensorType):
+            raise VerifyException(f"result must be a tensor, got {t}")
+        _static(t.get_shape(), "zeros")
+
+
+# ============================================================================
+# Forward ops
+# ============================================================================
+
+
+@irdl_op_definition
+class ZerosLikeOp(TensorOp):
+    """Zeros with the type (and dynamic sizes) of its operand.
+
+    ```mlir
+    %z = tensorop.zeros_like %x : (tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+    """
+
+    name = "tensorop.zeros_like"
+    x = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure(), _Canon())
+
+    def __init__(self, x: SSAValue | Operation):
+        self._init({"x": x})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        if not isinstance(t.x, TensorType):
+            raise VerifyException(f"operand 'x' must be a tensor, got {t.x}")
+        return [t.x]
+
+
+@irdl_op_definition
+class MatmulOp(TensorOp):
+    """Matrix product of two 2-D tensors, with an optional bias row.
+
+    `y = op(a) · op(b) (+ bias)` where `op` transposes when `transpose_a` /
+    `transpose_b` is set. A linear layer (weights `[out, in]`) is
+    `transpose_b`: `[T, in] x [out, in] -> [T, out]`; the bias is `[out]`.
+
+    ```mlir
+    %y = tensorop.matmul %x, %w, bias %b {transpose_b} : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<128xf32>) -> tensor<?x128xf32>
+    ```
+    """
+
+    name = "tensorop.matmul"
+    a = operand_def(AnyTensor)
+    b = operand_def(AnyTensor)
+    bias = opt_operand_def(AnyTensor)
+    transpose_a = _unit()
+    transpose_b = _unit()
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, a, b, bias=None, *, transpose_a=False, transpose_b=False):
+        self._init(
+            {"a": a, "b": b, "bias": bias},
+            {"transpose_a": transpose_a, "transpose_b": transpose_b},
+        )
+
+    @classmethod
+    def dims(cls, t, p) -> tuple[int, int, int]:
+        A = _tensor(t.a, "operand 'a'", 2)
+        B = _tensor(t.b, "operand 'b'", 2)
+        M, Ka = (A[1], A[0]) if p.transpose_a else A
+        Kb, N = (B[1], B[0]) if p.transpose_b else B
+        if not _compat(Ka, Kb):
+            raise VerifyException(
+                f"contraction sizes differ: {_d(Ka)} from 'a' {_fmt_shape(A)}, "
+                f"{_d(Kb)} from 'b' {_fmt_shape(B)}"
+            )
+        return M, _merge(Ka, Kb), N
+
+    @classmethod
+    def infer(cls, t, p, r):
+        M, _, N = cls.dims(t, p)
+        if t.bias is not None:
+            (nb,) = _tensor(t.bias, "bias", 1)
+            _dim(nb, N, "bias size")
+        return [_T(M, N)]
+
+
+def _elementwise_binary(t, what: str = "operands") -> list[Attribute]:
+    A = _tensor(t.a, "operand 'a'")
+    B = _tensor(t.b, "operand 'b'")
+    return [_T(*_same_shape(A, B, what))]
+
+
+@irdl_op_definition
+class AddOp(TensorOp):
+    """Elementwise sum of two tensors of the same shape.
+
+    ```mlir
+    %y = tensorop.add %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+    """
+
+    name = "tensorop.add"
+    a = operand_def(AnyTensor)
+    b = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure(), _Canon())
+
+    def __init__(self, a, b):
+        self._init({"a": a, "b": b})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        return _elementwise_binary(t)
+
+
+@irdl_op_definition
+class MulOp(TensorOp):
+    """Elementwise product of two tensors of the same shape.
+
+    ```mlir
+    %y = tensorop.mul %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+    """
+
+    name = "tensorop.mul"
+    a = operand_def(AnyTensor)
+    b = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure(), _Canon())
+
+    def __init__(self, a, b):
+        self._init({"a": a, "b": b})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        return _elementwise_binary(t)
+
+
+@irdl_op_definition
+class ScaleOp(TensorOp):
+    """Multiplies every element by a constant `factor`.
+
+    It is linear, so it is its own gradient: the backward of `scale` is
+    `scale` of the output gradient by the same factor.
+
+    ```mlir
+    %y = tensorop.scale %x {factor = 2.400000e+01 : f32} : (tensor<?x576xf32>) -> tensor<?x576xf32>
+    ```
+    """
+
+    name = "tensorop.scale"
+    x = operand_def(AnyTensor)
+    factor = _f32()
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure(), _Canon())
+
+    def __init__(self, x, factor: float):
+        self._init({"x": x}, {"factor": factor})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = _tensor(t.x, "operand 'x'")
+        if not math.isfinite(p.factor):
+            raise VerifyException(f"factor must be finite, got {p.factor}")
+        return [_T(*X)]
+
+
+def _norm_weight(t_w, C: int, what: str = "weight") -> int:
+    (D,) = _tensor(t_w, what, 1)
+    _static((D,), what)
+    if C != DYN and (D == 0 or C % D != 0):
+        raise VerifyException(
+            f"{what} size {D} must divide the normalized dim {C} (one group per {D} elements)"
+        )
+    return D
+
+
+@irdl_op_definition
+class RMSNormOp(TensorOp):
+    """RMS normalization over groups of the last dim, times `offset + weight`.
+
+    `y = x / sqrt(mean(x²) + eps) * (offset + w)`, mean over each group of
+    `D = size(w)` consecutive elements of a row. Usually D = C (one group per
+    row); Qwen3/Gemma3 QK-norm normalizes each head of `[T, heads*head_dim]`
+    with a `[head_dim]` weight in one op. Gemma's `(1 + w)` is `offset = 1.0`.
+
+    ```mlir
+    %y = tensorop.rmsnorm %x, %w {eps = 1.000000e-05 : f32} : (tensor<?x576xf32>, tensor<576xf32>) -> tensor<?x576xf32>
+    %q = tensorop.rmsnorm %q0, %qn {eps = 1.000000e-06 : f32} : (tensor<?x512xf32>, tensor<64xf32>) -> tensor<?x512xf32>
+    ```
+    """
+
+    name = "tensorop.rmsnorm"
+    x = operand_def(AnyTensor)
+    w = operand_def(AnyTensor)
+    eps = _f32(1e-6)
+    offset = _f32(0.0)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, x, w, *, eps: float = 1e-6, offset: float = 0.0):
+        self._init({"x": x, "w": w}, {"eps": eps, "offset": offset})
+
+    @classmethod
+    def check(cls, t, p) -> tuple[int, ...]:
+        X = _tensor(t.x, "operand 'x'", 2)
+        _norm_weight(t.w, X[1])
+        _positive(p.eps, "eps")
+        return X
+
+    @classmethod
+    def infer(cls, t, p, r):
+        return [_T(*cls.check(t, p))]
+
+
+@irdl_op_definition
+class LayerNormOp(TensorOp):
+    """Layer normalization over the last dim with weight and bias `[C]`.
+
+    `y = (x - mean) / sqrt(var + eps) * w + b` (biased variance, as PyTorch).
+
+    ```mlir
+    %y = tensorop.layernorm %x, %w, %b {eps = 1.000000e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+    ```
+    """
+
+    name = "tensorop.layernorm"
+    x = operand_def(AnyTensor)
+    w = operand_def(AnyTensor)
+    b = operand_def(AnyTensor)
+    eps = _f32(1e-5)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, x, w, b, *, eps: float = 1e-5):
+        self._init({"x": x, "w": w, "b": b}, {"eps": eps})
+
+    @classmethod
+    def check(cls, t, p) -> tuple[int, ...]:
+        X = _tensor(t.x, "operand 'x'", 2)
+        (W,) = _tensor(t.w, "weight", 1)
+        _dim(W, X[1], "weight size")
+        _static((W,), "weight")
+        if t.b is not None:
+            (B,) = _tensor(t.b, "bias", 1)
+            _dim(B, X[1], "bias size")
+        _positive(p.eps, "eps")
+        return X
+
+    @classmethod
+    def infer(cls, t, p, r):
+        return [_T(*cls.check(t, p))]
+
+
+def _check_rope(X: Sequence[int], p, heads_attr: str = "heads") -> None:
+    heads = getattr(p, heads_attr)
+    _positive(heads, heads_attr)
+    _positive(p.head_dim, "head_dim")
+    rd = p.head_dim if p.rotary_dim is None else p.rotary_dim
+    if rd <= 0 or rd > p.head_dim or rd % 2:
+        raise VerifyException(
+            f"rotary_dim must be even and in (0, head_dim={p.head_dim}], got {rd}"
+        )
+    _positive(p.theta, "theta")
+    _one_of(p.style, ROPE_STYLES, "style")
+    _dim(X[1], heads * p.head_dim, f"row size ({heads_attr} * head_dim)")
+
+
+_ROPE_DOC = """
+    Rotary position embedding on `[T, heads*head_dim]`: row i has position
+    `pos + i`; in each head the first `rotary_dim` (default head_dim) features
+    rotate with frequencies `theta^(-2j/rotary_dim)`, pairs `(j, j + rd/2)`
+    for style `neox` (Llama, Qwen, Gemma in HF layout) or `(2j, 2j+1)` for
+    `interleaved` (GGUF/Meta layout); the rest pass through.
+"""
+
+
+@irdl_op_definition
+class RopeOp(TensorOp):
+    __doc__ = _ROPE_DOC + """
+    ```mlir
+    %q = tensorop.rope %x, %pos {theta = 1.000000e+04 : f32, heads = 9 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, index) -> tensor<?x576xf32>
+    ```
+    """
+
+    name = "tensorop.rope"
+    x = operand_def(AnyTensor)
+    pos = operand_def(Scalar)
+    theta = _f32(10000.0)
+    style = _str("neox")
+    heads = _i64()
+    head_dim = _i64()
+    rotary_dim = opt_prop_def(IntegerAttr[I64])
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, x, pos, *, heads: int, head_dim: int, theta: float = 10000.0,
+                 style: str = "neox", rotary_dim: int | None = None):
+        self._init(
+            {"x": x, "pos": pos},
+            dict(heads=heads, head_dim=head_dim, theta=theta, style=style,
+                 rotary_dim=rotary_dim),
+        )
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = _tensor(t.x, "operand 'x'", 2)
+        _check_rope(X, p)
+        return [_T(*X)]
+
+
+@irdl_op_definition
+class SoftmaxOp(TensorOp):
+    """Softmax along the last dim.
+
+    ```mlir
+    %p = tensorop.softmax %x : (tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+    """
+
+    name = "tensorop.softmax"
+    x = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, x):
+        self._init({"x": x})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = _tensor(t.x, "operand 'x'")
+        if len(X) < 1:
+            raise VerifyException("operand 'x' must have rank >= 1")
+        return [_T(*X)]
+
+
+def _check_attention(t, p) -> tuple[int, int, int]:
+    """Checks q/k/v against the attention attributes; returns (T, S, kv width)."""
+    _positive(p.heads, "heads")
+    _positive(p.kv_heads, "kv_heads")
+    _positive(p.head_dim, "head_dim")
+    if p.heads % p.kv_heads:
+        raise VerifyException(
+            f"heads ({p.heads}) must be a multiple of kv_heads ({p.kv_heads})"
+        )
+    _positive(p.scale, "scale")
+    _nonneg(p.window, "window")
+    Q = _tensor(t.q, "operand 'q'", 2)
+    K = _tensor(t.k, "operand 'k'", 2)
+    V = _tensor(t.v, "operand 'v'", 2)
+    _dim(Q[1], p.heads * p.head_dim, "q row size (heads * head_dim)")
+    _dim(K[1], p.kv_heads * p.head_dim, "k row size (kv_heads * head_dim)")
+    _same_shape(K, V, "'k' and 'v'")
+    return Q[0], _merge(K[0], V[0]), K[1]
+
+
+_ATTN_DOC = """
+    Causal multi-head attention with grouped-query (GQA) K/V: query head h
+    reads kv head `h / (heads / kv_heads)`; scores are `scale · q·kᵀ`, causal,
+    and with `window > 0` a query at position p sees keys in
+    `(p - window, p]` (sliding window, Gemma3 local layers).
+"""
+
+
+@irdl_op_definition
+class CausalAttentionOp(TensorOp):
+    __doc__ = _ATTN_DOC + """
+    Without `pos`, q, k and v hold the same T tokens (positions 0..T-1).
+    With `pos` (the KV-cache form), k and v are caches `[S, kv_heads*head_dim]`
+    whose rows `0 .. pos+T-1` are valid (see `kv_write`); query row i has
+    position `pos + i` and attends to cache rows `0 .. pos+i`.
+
+    ```mlir
+    %o = tensorop.causal_attention %q, %k, %v {heads = 9 : i64, kv_heads = 3 : i64, head_dim = 64 : i64, scale = 1.250000e-01 : f32} : (tensor<?x576xf32>, tensor<?x192xf32>, tensor<?x192xf32>) -> tensor<?x576xf32>
+    %o2 = tensorop.causal_attention %q, %kc, %vc, pos %p {heads = 9 : i64, kv_heads = 3 : i64, head_dim = 64 : i64, scale = 1.250000e-01 : f32} : (tensor<?x576xf32>, tensor<2048x192xf32>, tensor<2048x192xf32>, index) -> tensor<?x576xf32>
+    ```
+    """
+
+    name = "tensorop.causal_attention"
+    q = operand_def(AnyTensor)
+    k = operand_def(AnyTensor)
+    v = operand_def(AnyTensor)
+    pos = opt_operand_def(Scalar)
+    heads = _i64()
+    kv_heads = _i64()
+    head_dim = _i64()
+    scale = _f32()
+    window = _i64(0)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, q, k, v, pos=None, *, heads: int, kv_heads: int, head_dim: int,
+                 scale: float | None = None, window: int = 0):
+        if scale is None:
+            scale = 1.0 / math.sqrt(head_dim)
+        self._init(
+            {"q": q, "k": k, "v": v, "pos": pos},
+            dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim, scale=scale,
+                 window=window),
+        )
+
+    @classmethod
+    def infer(cls, t, p, r):
+        T, S, _ = _check_attention(t, p)
+        if t.pos is None:
+            _dim(S, T, "k/v row count (no pos: same tokens as q)")
+        elif S == DYN:
+            raise VerifyException(
+                "with 'pos', k and v are KV caches and need a static row count"
+            )
+        return [_T(T, p.heads * p.head_dim)]
+
+
+@irdl_op_definition
+class KVWriteOp(TensorOp):
+    """Writes T rows into a KV cache at rows `pos .. pos+T-1`, returning the
+    new cache (bufferization updates the cache buffer in place).
+
+    ```mlir
+    %kc1 = tensorop.kv_write %kc, %k, %pos : (tensor<2048x192xf32>, tensor<?x192xf32>, index) -> tensor<2048x192xf32>
+    ```
+    """
+
+    name = "tensorop.kv_write"
+    cache = operand_def(AnyTensor)
+    x = operand_def(AnyTensor)
+    pos = operand_def(Scalar)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, cache, x, pos):
+        self._init({"cache": cache, "x": x, "pos": pos})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        C = _tensor(t.cache, "cache", 2)
+        _static(C, "cache")
+        X = _tensor(t.x, "operand 'x'", 2)
+        _dim(X[1], C[1], "row size of 'x'")
+        if X[0] != DYN and X[0] > C[0]:
+            raise VerifyException(f"{X[0]} rows do not fit a cache of {C[0]} rows")
+        return [t.cache]
+
+
+def _unary(t) -> list[Attribute]:
+    return [_T(*_tensor(t.x, "operand 'x'"))]
+
+
+@irdl_op_definition
+class SiluOp(TensorOp):
+    """Elementwise SiLU: `x * sigmoid(x)`.
+
+    ```mlir
+    %y = tensorop.silu %x : (tensor<?x1536xf32>) -> tensor<?x1536xf32>
+    ```
+    """
+
+    name = "tensorop.silu"
+    x = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, x):
+        self._init({"x": x})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        return _unary(t)
+
+
+@irdl_op_definition
+class GeluOp(TensorOp):
+    """Elementwise GELU, `approximate` = `erf` (exact, default) or `tanh`
+    (GPT-2, Gemma).
+
+    ```mlir
+    %y = tensorop.gelu %x {approximate = "tanh"} : (tensor<?x256xf32>) -> tensor<?x256xf32>
+    ```
+    """
+
+    name = "tensorop.gelu"
+    x = operand_def(AnyTensor)
+    approximate = _str("erf")
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, x, *, approximate: str = "erf"):
+        self._init({"x": x}, {"approximate": approximate})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        _one_of(p.approximate, GELU_APPROX, "approximate")
+        return _unary(t)
+
+
+def _gated(t) -> tuple[int, ...]:
+    G = _tensor(t.gate, "operand 'gate'", 2)
+    U = _tensor(t.up, "operand 'up'", 2)
+    return _same_shape(G, U, "'gate' and 'up'")
+
+
+@irdl_op_definition
+class SwigluOp(TensorOp):
+    """Gated SiLU: `silu(gate) * up` (Llama/Qwen MLP).
+
+    ```mlir
+    %h = tensorop.swiglu %g, %u : (tensor<?x1536xf32>, tensor<?x1536xf32>) -> tensor<?x1536xf32>
+    ```
+    """
+
+    name = "tensorop.swiglu"
+    gate = operand_def(AnyTensor)
+    up = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, gate, up):
+        self._init({"gate": gate, "up": up})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        return [_T(*_gated(t))]
+
+
+@irdl_op_definition
+class GegluOp(TensorOp):
+    """Gated GELU: `gelu(gate) * up` (Gemma MLP), `approximate` as in `gelu`.
+
+    ```mlir
+    %h = tensorop.geglu %g, %u {approximate = "tanh"} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>
+    ```
+    """
+
+    name = "tensorop.geglu"
+    gate = operand_def(AnyTensor)
+    up = operand_def(AnyTensor)
+    approximate = _str("erf")
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, gate, up, *, approximate: str = "erf"):
+        self._init({"gate": gate, "up": up}, {"approximate": approximate})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        _one_of(p.approximate, GELU_APPROX, "approximate")
+        return [_T(*_gated(t))]
+
+
+def _tokens(t_tok, what: str = "tokens") -> int:
+    (T,) = _tensor(t_tok, what, 1, elem=i32)
+    return T
+
+
+@irdl_op_definition
+class EmbeddingOp(TensorOp):
+    """Row gather: `y[i] = table[tokens[i]] * scale` (scale optional, Gemma
+    uses sqrt(hidden)).
+
+    ```mlir
+    %x = tensorop.embedding %table, %tokens : (tensor<49152x576xf32>, tensor<?xi32>) -> tensor<?x576xf32>
+    ```
+    """
+
+    name = "tensorop.embedding"
+    table = operand_def(AnyTensor)
+    tokens = operand_def(AnyTensor)
+    scale = opt_prop_def(FloatAttr[Float32Type])
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, table, tokens, *, scale: float | None = None):
+        self._init({"table": table, "tokens": tokens}, {"scale": scale})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        W = _tensor(t.table, "table", 2)
+        _static(W, "table")
+        T = _tokens(t.tokens)
+        if p.scale is not None and not math.isfinite(p.scale):
+            raise VerifyException(f"scale must be finite, got {p.scale}")
+        return [_T(T, W[1])]
+
+
+@irdl_op_definition
+class ReshapeOp(TensorOp):
+    """Reinterprets a row-major tensor with another shape (same element count
+    and type). The result type is given.
+
+    ```mlir
+    %y = tensorop.reshape %x : (tensor<?x576xf32>) -> tensor<?x9x64xf32>
+    ```
+    """
+
+    name = "tensorop.reshape"
+    x = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure(), _Canon())
+
+    def __init__(self, x, type: TensorType):
+        self._init({"x": x}, result_types=[type])
+
+    @classmethod
+    def infer(cls, t, p, r):
+        if not isinstance(t.x, TensorType):
+            raise VerifyException(f"operand 'x' must be a tensor, got {t.x}")
+        if r is None or len(r) != 1 or not isinstance(r[0], TensorType):
+            raise VerifyException("result must be one tensor")
+        res = r[0]
+        if res.element_type != t.x.element_type:
+            raise VerifyException(
+                f"element type changes from {t.x.element_type} to {res.element_type}"
+            )
+        a, b = t.x.get_shape(), res.get_shape()
+        if DYN not in a and DYN not in b and math.prod(a) != math.prod(b):
+            raise VerifyException(
+                f"element count changes from {math.prod(a)} to {math.prod(b)}"
+            )
+        dyn_a, dyn_b = DYN in a, DYN in b
+        if dyn_a != dyn_b:
+            raise VerifyException(
+                "a dynamic dim must stay dynamic: "
+                f"{_fmt_shape(a)} -> {_fmt_shape(b)}"
+            )
+        if dyn_a and dyn_b:
+            sa = math.prod(x for x in a if x != DYN)
+            sb = math.prod(x for x in b if x != DYN)
+            if sa == 0 or sb == 0 or (sa % sb and sb % sa):
+                raise VerifyException(
+                    f"static sizes {_fmt_shape(a)} and {_fmt_shape(b)} cannot hold the same elements"
+                )
+        return [res]
+
+
+@irdl_op_definition
+class TransposeOp(TensorOp):
+    """Transposes a 2-D tensor: `[M, N] -> [N, M]`.
+
+    ```mlir
+    %y = tensorop.transpose %x : (tensor<?x64xf32>) -> tensor<64x?xf32>
+    ```
+    """
+
+    name = "tensorop.transpose"
+    x = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure(), _Canon())
+
+    def __init__(self, x):
+        self._init({"x": x})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        if not isinstance(t.x, TensorType):
+            raise VerifyException(f"operand 'x' must be a tensor, got {t.x}")
+        X = t.x.get_shape()
+        if len(X) != 2:
+            raise VerifyException(f"operand 'x' must have rank 2, got {t.x}")
+        return [TensorType(t.x.element_type, [X[1], X[0]])]
+
+
+@irdl_op_definition
+class LastRowsOp(TensorOp):
+    """The last `count` rows of a 2-D tensor (prefill computes logits for the
+    last token only).
+
+    ```mlir
+    %h = tensorop.last_rows %x {count = 1 : i64} : (tensor<?x576xf32>) -> tensor<1x576xf32>
+    ```
+    """
+
+    name = "tensorop.last_rows"
+    x = operand_def(AnyTensor)
+    count = _i64(1)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, x, *, count: int = 1):
+        self._init({"x": x}, {"count": count})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = _tensor(t.x, "operand 'x'", 2)
+        _positive(p.count, "count")
+        if X[0] != DYN and X[0] < p.count:
+            raise VerifyException(f"count {p.count} exceeds the {X[0]} rows of 'x'")
+        return [_T(p.count, X[1])]
+
+
+def _check_ce(t) -> tuple[int, int]:
+    L = _tensor(t.logits, "logits", 2)
+    T = _tokens(t.targets, "targets")
+    _dim(T, L[0], "target count")
+    return L[0], L[1]
+
+
+@irdl_op_definition
+class CrossEntropyOp(TensorOp):
+    """Mean cross-entropy of `logits [T, V]` against `targets [T]`; rows whose
+    target is `ignore_index` are skipped (mean over the others).
+
+    ```mlir
+    %loss = tensorop.cross_entropy %logits, %targets : (tensor<?x256xf32>, tensor<?xi32>) -> tensor<f32>
+    ```
+    """
+
+    name = "tensorop.cross_entropy"
+    logits = operand_def(AnyTensor)
+    targets = operand_def(AnyTensor)
+    ignore_index = _i64(-100)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, logits, targets, *, ignore_index: int = -100):
+        self._init({"logits": logits, "targets": targets}, {"ignore_index": ignore_index})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        _check_ce(t)
+        return [_T()]
+
+
+@irdl_op_definition
+class CrossEntropyFusedOp(TensorOp):
+    """Cross-entropy and its gradient in one pass: the loss (as
+    `cross_entropy`) and `dlogits = grad_scale * (softmax(logits) -
+    onehot(targets)) / n_valid` (zero rows for ignored targets).
+
+    ```mlir
+    %loss, %dlogits = tensorop.cross_entropy_fused %logits, %targets {grad_scale = 5.000000e-01 : f32} : (tensor<?x256xf32>, tensor<?xi32>) -> (tensor<f32>, tensor<?x256xf32>)
+    ```
+    """
+
+    name = "tensorop.cross_entropy_fused"
+    logits = operand_def(AnyTensor)
+    targets = operand_def(AnyTensor)
+    ignore_index = _i64(-100)
+    grad_scale = _f32(1.0)
+    loss = result_def(AnyTensor)
+    dlogits = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, logits, targets, *, ignore_index: int = -100, grad_scale: float = 1.0):
+        self._init(
+            {"logits": logits, "targets": targets},
+            {"ignore_index": ignore_index, "grad_scale": grad_scale},
+        )
+
+    @classmethod
+    def infer(cls, t, p, r):
+        T, V = _check_ce(t)
+        if not math.isfinite(p.grad_scale):
+            raise VerifyException(f"grad_scale must be finite, got {p.grad_scale}")
+        return [_T(), _T(T, V)]
+
+
+# ============================================================================
+# Backward ops: the first operand is always the gradient of the forward result
+# ============================================================================
+
+
+@irdl_op_definition
+class CrossEntropyGradOp(TensorOp):
+    """Gradient of `cross_entropy` w.r.t. the logits, given `dloss` (0-d):
+    `dloss * (softmax(logits) - onehot(targets)) / n_valid`.
+
+    ```mlir
+    %dl = tensorop.cross_entropy_grad %dloss, %logits, %targets : (tensor<f32>, tensor<?x256xf32>, tensor<?xi32>) -> tensor<?x256xf32>
+    ```
+    """
+
+    name = "tensorop.cross_entropy_grad"
+    dloss = operand_def(AnyTensor)
+    logits = operand_def(AnyTensor)
+    targets = operand_def(AnyTensor)
+    ignore_index = _i64(-100)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dloss, logits, targets, *, ignore_index: int = -100):
+        self._init(
+            {"dloss": dloss, "logits": logits, "targets": targets},
+            {"ignore_index": ignore_index},
+        )
+
+    @classmethod
+    def infer(cls, t, p, r):
+        _scalar_tensor(t.dloss, "dloss")
+        T, V = _check_ce(t)
+        return [_T(T, V)]
+
+
+@irdl_op_definition
+class MatmulGradOp(TensorOp):
+    """Gradients of `matmul` (same flags): `da`, `db` (types of `a`, `b`) and,
+    with `has_bias`, `dbias` (the column sums of `dy`).
+
+    For a linear layer (`transpose_b`): `dx = dy · W`, `dW = dyᵀ · x`.
+
+    ```mlir
+    %dx, %dw, %db = tensorop.matmul_grad %dy, %x, %w {transpose_b, has_bias} : (tensor<?x128xf32>, tensor<?x64xf32>, tensor<128x64xf32>) -> (tensor<?x64xf32>, tensor<128x64xf32>, tensor<128xf32>)
+    ```
+    """
+
+    name = "tensorop.matmul_grad"
+    dy = operand_def(AnyTensor)
+    a = operand_def(AnyTensor)
+    b = operand_def(AnyTensor)
+    transpose_a = _unit()
+    transpose_b = _unit()
+    has_bias = _unit()
+    da = result_def(AnyTensor)
+    db = result_def(AnyTensor)
+    dbias = opt_result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dy, a, b, *, transpose_a=False, transpose_b=False, has_bias=False):
+        self._init(
+            {"dy": dy, "a": a, "b": b},
+            {"transpose_a": transpose_a, "transpose_b": transpose_b, "has_bias": has_bias},
+        )
+
+    @classmethod
+    def infer(cls, t, p, r):
+        M, _, N = MatmulOp.dims(t, p)
+        DY = _tensor(t.dy, "operand 'dy'", 2)
+        _same_shape(DY, (M, N), "'dy' and the matmul result")
+        out = [t.a, t.b]
+        if p.has_bias:
+            out.append(_T(N))
+        return out
+
+
+@irdl_op_definition
+class MulGradOp(TensorOp):
+    """Gradients of `mul`: `da = dy * b`, `db = dy * a`.
+
+    ```mlir
+    %da, %db = tensorop.mul_grad %dy, %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
+    ```
+    """
+
+    name = "tensorop.mul_grad"
+    dy = operand_def(AnyTensor)
+    a = operand_def(AnyTensor)
+    b = operand_def(AnyTensor)
+    da = result_def(AnyTensor)
+    db = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dy, a, b):
+        self._init({"dy": dy, "a": a, "b": b})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        S = _elementwise_binary(t)[0].get_shape()
+        DY = _tensor(t.dy, "operand 'dy'")
+        _same_shape(DY, S, "'dy' and the operands")
+        return [t.a, t.b]
+
+
+@irdl_op_definition
+class RMSNormGradOp(TensorOp):
+    """Gradients of `rmsnorm` (same attributes): `dx` and `dw`.
+
+    ```mlir
+    %dx, %dw = tensorop.rmsnorm_grad %dy, %x, %w {eps = 1.000000e-05 : f32} : (tensor<?x576xf32>, tensor<?x576xf32>, tensor<576xf32>) -> (tensor<?x576xf32>, tensor<576xf32>)
+    ```
+    """
+
+    name = "tensorop.rmsnorm_grad"
+    dy = operand_def(AnyTensor)
+    x = operand_def(AnyTensor)
+    w = operand_def(AnyTensor)
+    eps = _f32(1e-6)
+    offset = _f32(0.0)
+    dx = result_def(AnyTensor)
+    dw = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dy, x, w, *, eps: float = 1e-6, offset: float = 0.0):
+        self._init({"dy": dy, "x": x, "w": w}, {"eps": eps, "offset": offset})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = RMSNormOp.check(t, p)
+        _same_shape(_tensor(t.dy, "operand 'dy'", 2), X, "'dy' and 'x'")
+        return [_T(*X), t.w]
+
+
+@irdl_op_definition
+class LayerNormGradOp(TensorOp):
+    """Gradients of `layernorm`: `dx`, `dw`, `db` (the bias is not needed).
+
+    ```mlir
+    %dx, %dw, %db = tensorop.layernorm_grad %dy, %x, %w {eps = 1.000000e-05 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>)
+    ```
+    """
+
+    name = "tensorop.layernorm_grad"
+    dy = operand_def(AnyTensor)
+    x = operand_def(AnyTensor)
+    w = operand_def(AnyTensor)
+    eps = _f32(1e-5)
+    dx = result_def(AnyTensor)
+    dw = result_def(AnyTensor)
+    db = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dy, x, w, *, eps: float = 1e-5):
+        self._init({"dy": dy, "x": x, "w": w}, {"eps": eps})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = LayerNormOp.check(_Args({"x": t.x, "w": t.w, "b": None}), p)
+        _same_shape(_tensor(t.dy, "operand 'dy'", 2), X, "'dy' and 'x'")
+        return [_T(*X), t.w, t.w]
+
+
+@irdl_op_definition
+class RopeGradOp(TensorOp):
+    """Gradient of `rope` (same attributes): the inverse rotation of `dy`.
+
+    ```mlir
+    %dx = tensorop.rope_grad %dy, %pos {heads = 9 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, index) -> tensor<?x576xf32>
+    ```
+    """
+
+    name = "tensorop.rope_grad"
+    dy = operand_def(AnyTensor)
+    pos = operand_def(Scalar)
+    theta = _f32(10000.0)
+    style = _str("neox")
+    heads = _i64()
+    head_dim = _i64()
+    rotary_dim = opt_prop_def(IntegerAttr[I64])
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dy, pos, *, heads: int, head_dim: int, theta: float = 10000.0,
+                 style: str = "neox", rotary_dim: int | None = None):
+        self._init(
+            {"dy": dy, "pos": pos},
+            dict(heads=heads, head_dim=head_dim, theta=theta, style=style,
+                 rotary_dim=rotary_dim),
+        )
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = _tensor(t.dy, "operand 'dy'", 2)
+        _check_rope(X, p)
+        return [_T(*X)]
+
+
+@irdl_op_definition
+class SoftmaxGradOp(TensorOp):
+    """Gradient of `softmax` from its output `y`: `dx = y * (dy - sum(dy*y))`.
+
+    ```mlir
+    %dx = tensorop.softmax_grad %dy, %y : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+    """
+
+    name = "tensorop.softmax_grad"
+    dy = operand_def(AnyTensor)
+    y = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dy, y):
+        self._init({"dy": dy, "y": y})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        DY = _tensor(t.dy, "operand 'dy'")
+        Y = _tensor(t.y, "operand 'y'")
+        if len(Y) < 1:
+            raise VerifyException("operand 'y' must have rank >= 1")
+        return [_T(*_same_shape(DY, Y, "'dy' and 'y'"))]
+
+
+@irdl_op_definition
+class CausalAttentionGradOp(TensorOp):
+    __doc__ = """Gradients of `causal_attention` (no-cache form, same
+    attributes) w.r.t. q, k and v; the attention probabilities are
+    recomputed from q and k.
+    """ + """
+    ```mlir
+    %dq, %dk, %dv = tensorop.causal_attention_grad %do, %q, %k, %v {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, scale = 2.500000e-01 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>) -> (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+    ```
+    """
+
+    name = "tensorop.causal_attention_grad"
+    dout = operand_def(AnyTensor)
+    q = operand_def(AnyTensor)
+    k = operand_def(AnyTensor)
+    v = operand_def(AnyTensor)
+    heads = _i64()
+    kv_heads = _i64()
+    head_dim = _i64()
+    scale = _f32()
+    window = _i64(0)
+    dq = result_def(AnyTensor)
+    dk = result_def(AnyTensor)
+    dv = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dout, q, k, v, *, heads: int, kv_heads: int, head_dim: int,
+                 scale: float | None = None, window: int = 0):
+        if scale is None:
+            scale = 1.0 / math.sqrt(head_dim)
+        self._init(
+            {"dout": dout, "q": q, "k": k, "v": v},
+            dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim, scale=scale,
+                 window=window),
+        )
+
+    @classmethod
+    def infer(cls, t, p, r):
+        T, S, W = _check_attention(t, p)
+        _dim(S, T, "k/v row count")
+        DO = _tensor(t.dout, "operand 'dout'", 2)
+        _same_shape(DO, (T, p.heads * p.head_dim), "'dout' and the attention output")
+        return [_T(T, p.heads * p.head_dim), _T(S, W), _T(S, W)]
+
+
+@irdl_op_definition
+class SiluGradOp(TensorOp):
+    """Gradient of `silu`: `dx = dy * s * (1 + x * (1 - s))`, `s = sigmoid(x)`.
+
+    ```mlir
+    %dx = tensorop.silu_grad %dy, %x : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+    """
+
+    name = "tensorop.silu_grad"
+    dy = operand_def(AnyTensor)
+    x = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dy, x):
+        self._init({"dy": dy, "x": x})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        DY = _tensor(t.dy, "operand 'dy'")
+        X = _tensor(t.x, "operand 'x'")
+        return [_T(*_same_shape(DY, X, "'dy' and 'x'"))]
+
+
+@irdl_op_definition
+class GeluGradOp(TensorOp):
+    """Gradient of `gelu` (same `approximate`).
+
+    ```mlir
+    %dx = tensorop.gelu_grad %dy, %x {approximate = "tanh"} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+    """
+
+    name = "tensorop.gelu_grad"
+    dy = operand_def(AnyTensor)
+    x = operand_def(AnyTensor)
+    approximate = _str("erf")
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dy, x, *, approximate: str = "erf"):
+        self._init({"dy": dy, "x": x}, {"approximate": approximate})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        _one_of(p.approximate, GELU_APPROX, "approximate")
+        DY = _tensor(t.dy, "operand 'dy'")
+        X = _tensor(t.x, "operand 'x'")
+        return [_T(*_same_shape(DY, X, "'dy' and 'x'"))]
+
+
+@irdl_op_definition
+class SwigluGradOp(TensorOp):
+    """Gradients of `swiglu`: `dgate`, `dup`.
+
+    ```mlir
+    %dg, %du = tensorop.swiglu_grad %dy, %g, %u : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)
+    ```
+    """
+
+    name = "tensorop.swiglu_grad"
+    dy = operand_def(AnyTensor)
+    gate = operand_def(AnyTensor)
+    up = operand_def(AnyTensor)
+    dgate = result_def(AnyTensor)
+    dup = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dy, gate, up):
+        self._init({"dy": dy, "gate": gate, "up": up})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        S = _gated(t)
+        S = _same_shape(_tensor(t.dy, "operand 'dy'", 2), S, "'dy' and 'gate'")
+        return [_T(*S), _T(*S)]
+
+
+@irdl_op_definition
+class GegluGradOp(TensorOp):
+    """Gradients of `geglu` (same `approximate`): `dgate`, `dup`.
+
+    ```mlir
+    %dg, %du = tensorop.geglu_grad %dy, %g, %u {approximate = "tanh"} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)
+    ```
+    """
+
+    name = "tensorop.geglu_grad"
+    dy = operand_def(AnyTensor)
+    gate = operand_def(AnyTensor)
+    up = operand_def(AnyTensor)
+    approximate = _str("erf")
+    dgate = result_def(AnyTensor)
+    dup = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dy, gate, up, *, approximate: str = "erf"):
+        self._init({"dy": dy, "gate": gate, "up": up}, {"approximate": approximate})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        _one_of(p.approximate, GELU_APPROX, "approximate")
+        S = _gated(t)
+        S = _same_shape(_tensor(t.dy, "operand 'dy'", 2), S, "'dy' and 'gate'")
+        return [_T(*S), _T(*S)]
+
+
+@irdl_op_definition
+class EmbeddingGradOp(TensorOp):
+    """Gradient of `embedding` w.r.t. the table: `dtable[tokens[i]] += dy[i] *
+    scale`, a `[vocab, C]` tensor (zero rows for unused tokens).
+
+    ```mlir
+    %dt = tensorop.embedding_grad %dy, %tokens {vocab = 256 : i64} : (tensor<?x64xf32>, tensor<?xi32>) -> tensor<256x64xf32>
+    ```
+    """
+
+    name = "tensorop.embedding_grad"
+    dy = operand_def(AnyTensor)
+    tokens = operand_def(AnyTensor)
+    vocab = _i64()
+    scale = opt_prop_def(FloatAttr[Float32Type])
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dy, tokens, *, vocab: int, scale: float | None = None):
+        self._init({"dy": dy, "tokens": tokens}, {"vocab": vocab, "scale": scale})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        DY = _tensor(t.dy, "operand 'dy'", 2)
+        T = _tokens(t.tokens)
+        _dim(T, DY[0], "token count")
+        _positive(p.vocab, "vocab")
+        if DY[1] == DYN:
+            raise VerifyException("operand 'dy' must have a static row size")
+        if p.scale is not None and not math.isfinite(p.scale):
+            raise VerifyException(f"scale must be finite, got {p.scale}")
+        return [_T(p.vocab, DY[1])]
+
+
+# ============================================================================
+# Optimizer and gradient helpers
+# ============================================================================
+
+
+@irdl_op_definition
+class AdamWUpdateOp(TensorOp):
+    """One AdamW step for one parameter, returning the new param, m and v
+    (bufferized in place).
+
+    With `t = step` (1-based): `m = b1·m + (1-b1)·g`, `v = b2·v + (1-b2)·g²`,
+    `p -= lr·(m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + weight_decay·p)`.
+    `lr` is an f32 value (it follows a schedule), `step` an index/integer.
+
+    ```mlir
+    %p1, %m1, %v1 = tensorop.adamw_update %p, %g, %m, %v, %lr, %step {weight_decay = 1.000000e-01 : f32} : (tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, f32, index) -> (tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>)
+    ```
+    """
+
+    name = "tensorop.adamw_update"
+    param = operand_def(AnyTensor)
+    grad = operand_def(AnyTensor)
+    m = operand_def(AnyTensor)
+    v = operand_def(AnyTensor)
+    lr = operand_def(F32Scalar)
+    step = operand_def(Scalar)
+    beta1 = _f32(0.9)
+    beta2 = _f32(0.999)
+    eps = _f32(1e-8)
+    weight_decay = _f32(0.0)
+    new_param = result_def(AnyTensor)
+    new_m = result_def(AnyTensor)
+    new_v = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, param, grad, m, v, lr, step, *, beta1: float = 0.9,
+                 beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0):
+        self._init(
+            {"param": param, "grad": grad, "m": m, "v": v, "lr": lr, "step": step},
+            dict(beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay),
+        )
+
+    @classmethod
+    def infer(cls, t, p, r):
+        P = _tensor(t.param, "param")
+        _static(P, "param")
+        for name in ("grad", "m", "v"):
+            _same_shape(_tensor(getattr(t, name), name), P, f"'{name}' and 'param'")
+        for name in ("beta1", "beta2"):
+            value = getattr(p, name)
+            if not 0.0 <= value < 1.0:
+                raise VerifyException(f"{name} must be in [0, 1), got {value}")
+        _positive(p.eps, "eps")
+        _nonneg(p.weight_decay, "weight_decay")
+        return [t.param, t.param, t.param]
+
+
+@irdl_op_definition
+class AccumulateOp(TensorOp):
+    """Gradient accumulation: `acc + x`, written into the accumulator's buffer.
+
+    ```mlir
+    %g1 = tensorop.accumulate %g0, %dw : (tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<64x64xf32>
+    ```
+    """
+
+    name = "tensorop.accumulate"
+    acc = operand_def(AnyTensor)
+    x = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure(), _Canon())
+
+    def __init__(self, acc, x):
+        self._init({"acc": acc, "x": x})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        A = _tensor(t.acc, "operand 'acc'")
+        _same_shape(A, _tensor(t.x, "operand 'x'"), "'acc' and 'x'")
+        return [t.acc]
+
+
+@irdl_op_definition
+class GlobalNormOp(TensorOp):
+    """The L2 norm of all elements of all operands together (a 0-d tensor):
+    `sqrt(sum_i sum(g_i²))`, for global-norm gradient clipping.
+
+    ```mlir
+    %n = tensorop.global_norm %g0, %g1 : (tensor<64x64xf32>, tensor<64xf32>) -> tensor<f32>
+    ```
+    """
+
+    name = "tensorop.global_norm"
+    grads = var_operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, grads: Sequence[SSAValue | Operation]):
+        self._init({"grads": grads})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        if not t.grads:
+            raise VerifyException("needs at least one operand")
+        for i, g in enumerate(t.grads):
+            _tensor(g, f"operand #{i}")
+        return [_T()]
+
+
+@irdl_op_definition
+class ClipByNormOp(TensorOp):
+    """Scales `g` by `min(1, max_norm / (norm + 1e-6))`, given the global norm
+    (0-d) from `global_norm` (PyTorch clip_grad_norm_).
+
+    ```mlir
+    %gc = tensorop.clip_by_norm %g, %n {max_norm = 1.000000e+00 : f32} : (tensor<64x64xf32>, tensor<f32>) -> tensor<64x64xf32>
+    ```
+    """
+
+    name = "tensorop.clip_by_norm"
+    g = operand_def(AnyTensor)
+    norm = operand_def(AnyTensor)
+    max_norm = _f32(1.0)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, g, norm, *, max_norm: float = 1.0):
+        self._init({"g": g, "norm": norm}, {"max_norm": max_norm})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        G = _tensor(t.g, "operand 'g'")
+        _scalar_tensor(t.norm, "norm")
+        _positive(p.max_norm, "max_norm")
+        return [_T(*G)]
+
+
+# ============================================================================
+# Fused ops
+# ============================================================================
+
+
+@irdl_op_definition
+class RMSNormQKVRopeOp(TensorOp):
+    """RMSNorm, the Q/K/V projections (optional biases) and RoPE on q and k,
+    in one op (produced by `fuse-rmsnorm-qkv-rope`):
+
+        h = rmsnorm(x, norm_w; eps, offset)
+        q = rope(h·wqᵀ + bq; heads),  k = rope(h·wkᵀ + bk; kv_heads),  v = h·wvᵀ + bv
+
+    ```mlir
+    %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wv, %pos {eps = 1.000000e-05 : f32, heads = 9 : i64, kv_heads = 3 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, tensor<576xf32>, tensor<576x576xf32>, tensor<192x576xf32>, tensor<192x576xf32>, index) -> (tensor<?x576xf32>, tensor<?x192xf32>, tensor<?x192xf32>)
+    ```
+    """
+
+    name = "tensorop.rmsnorm_qkv_rope"
+    x = operand_def(AnyTensor)
+    norm_w = operand_def(AnyTensor)
+    wq = operand_def(AnyTensor)
+    wk = operand_def(AnyTensor)
+    wv = operand_def(AnyTensor)
+    pos = operand_def(Scalar)
+    bq = opt_operand_def(AnyTensor)
+    bk = opt_operand_def(AnyTensor)
+    bv = opt_operand_def(AnyTensor)
+    eps = _f32(1e-6)
+    offset = _f32(0.0)
+    theta = _f32(10000.0)
+    style = _str("neox")
+    heads = _i64()
+    kv_heads = _i64()
+    head_dim = _i64()
+    rotary_dim = opt_prop_def(IntegerAttr[I64])
+    q = result_def(AnyTensor)
+    k = result_def(AnyTensor)
+    v = result_def(AnyTensor)
+    irdl_options = (AttrSizedOperandSegments(as_property=True),)
+    traits = traits_def(Pure())
+
+    def __init__(self, x, norm_w, wq, wk, wv, pos, bq=None, bk=None, bv=None, *,
+                 heads: int, kv_heads: int, head_dim: int, eps: float = 1e-6,
+                 offset: float = 0.0, theta: float = 10000.0, style: str = "neox",
+                 rotary_dim: int | None = None):
+        self._init(
+            dict(x=x, norm_w=norm_w, wq=wq, wk=wk, wv=wv, pos=pos, bq=bq, bk=bk, bv=bv),
+            dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim, eps=eps,
+                 offset=offset, theta=theta, style=style, rotary_dim=rotary_dim),
+        )
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = _tensor(t.x, "operand 'x'", 2)
+        C = X[1]
+        if C == DYN:
+            raise VerifyException("operand 'x' must have a static row size")
+        (D,) = _tensor(t.norm_w, "norm weight", 1)
+        _dim(D, C, "norm weight size")
+        _positive(p.eps, "eps")
+        _positive(p.kv_heads, "kv_heads")
+        if p.heads % p.kv_heads if p.heads > 0 else False:
+            raise VerifyException(
+                f"heads ({p.heads}) must be a multiple of kv_heads ({p.kv_heads})"
+            )
+        nq = p.heads * p.head_dim
+        nk = p.kv_heads * p.head_dim
+        _check_rope((X[0], nq), p)
+        for name, rows in (("wq", nq), ("wk", nk), ("wv", nk)):
+            W = _tensor(getattr(t, name), name, 2)
+            _same_shape(W, (rows, C), f"'{name}' and [{rows}, {C}]")
+            b = getattr(t, "b" + name[1])
+            if b is not None:
+                (nb,) = _tensor(b, "b" + name[1], 1)
+                _dim(nb, rows, f"size of 'b{name[1]}'")
+        return [_T(X[0], nq), _T(X[0], nk), _T(X[0], nk)]
+
+
+# ============================================================================
+# Canonicalization patterns
+# ============================================================================
+
+
+def _zero_like(value: SSAValue) -> bool:
+    """Whether `value` is known to hold only zeros."""
+    owner = value.owner
+    if isinstance(owner, ZerosOp | ZerosLikeOp):
+        return True
+    if isinstance(owner, ConstantOp):
+        return owner.splat_value() == 0.0
+    return False
+
+
+def _splat_of(value: SSAValue) -> float | None:
+    owner = value.owner
+    if isinstance(owner, ZerosOp | ZerosLikeOp):
+        return 0.0
+    if isinstance(owner, ConstantOp):
+        return owner.splat_value()
+    return None
+
+
+class ReshapeOfReshape(RewritePattern):
+    """reshape(reshape(x)) -> reshape(x)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: ReshapeOp, rewriter: PatternRewriter, /):
+        inner = op.x.owner
+        if isinstance(inner, ReshapeOp):
+            rewriter.replace_op(op, ReshapeOp(inner.x, op.result.type))
+
+
+class ReshapeToSameType(RewritePattern):
+    """reshape(x) to x's own type -> x."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: ReshapeOp, rewriter: PatternRewriter, /):
+        if op.x.type == op.result.type:
+            rewriter.replace_op(op, [], [op.x])
+
+
+class ShapeOfZeros(RewritePattern):
+    """reshape / transpose of zeros with a static result type -> zeros."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: ReshapeOp | TransposeOp, rewriter: PatternRewriter, /):
+        t = op.result.type
+        if isinstance(op.x.owner, ZerosOp) and isinstance(t, TensorType) and t.has_static_shape():
+            rewriter.replace_op(op, ZerosOp(t))
+
+
+class TransposeOfTranspose(RewritePattern):
+    """transpose(transpose(x)) -> x (when the types agree exactly)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: TransposeOp, rewriter: PatternRewriter, /):
+        inner = op.x.owner
+        if isinstance(inner, TransposeOp) and inner.x.type == op.result.type:
+            rewriter.replace_op(op, [], [inner.x])
+
+
+class ScaleByOne(RewritePattern):
+    """scale(x, 1.0) -> x."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: ScaleOp, rewriter: PatternRewriter, /):
+        if op.factor.value.data == 1.0 and op.x.type == op.result.type:
+            rewriter.replace_op(op, [], [op.x])
+
+
+class AddZeros(RewritePattern):
+    """add(x, zeros) -> x and add(zeros, x) -> x (the sign of a zero result
+    may differ: -0 + 0 is +0; ckc does not distinguish)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AddOp | AccumulateOp, rewriter: PatternRewriter, /):
+        a, b = op.operands
+        if _zero_like(b) and a.type == op.result.type:
+            rewriter.replace_op(op, [], [a])
+        elif _zero_like(a) and b.type == op.result.type:
+            rewriter.replace_op(op, [], [b])
+
+
+class MulByOne(RewritePattern):
+    """mul(x, splat 1.0) -> x and mul(splat 1.0, x) -> x."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: MulOp, rewriter: PatternRewriter, /):
+        if _splat_of(op.b) == 1.0 and op.a.type == op.result.type:
+            rewriter.replace_op(op, [], [op.a])
+        elif _splat_of(op.a) == 1.0 and op.b.type == op.result.type:
+            rewriter.replace_op(op, [], [op.b])
+
+
+class ZerosLikeStatic(RewritePattern):
+    """zeros_like(x) with a static type -> zeros."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: ZerosLikeOp, rewriter: PatternRewriter, /):
+        t = op.result.type
+        if isinstance(t, TensorType) and t.has_static_shape():
+            rewriter.replace_op(op, ZerosOp(t))
+
+
+_Canon.PATTERNS.update(
+    {
+        ReshapeOp.name: (ReshapeToSameType(), ReshapeOfReshape(), ShapeOfZeros()),
+        TransposeOp.name: (TransposeOfTranspose(), ShapeOfZeros()),
+        ScaleOp.name: (ScaleByOne(),),
+        AddOp.name: (AddZeros(),),
+        AccumulateOp.name: (AddZeros(),),
+        MulOp.name: (MulByOne(),),
+        ZerosLikeOp.name: (ZerosLikeStatic(),),
+    }
+)
+
+
+TENSOROP_OPS = [
+    WeightOp,
+    ConstantOp,
+    ZerosOp,
+    ZerosLikeOp,
+    MatmulOp,
+    AddOp,
+    MulOp,
+    ScaleOp,
+    RMSNormOp,
+    LayerNormOp,
+    RopeOp,
+    SoftmaxOp,
+    CausalAttentionOp,
+    KVWriteOp,
+    SiluOp,
+    GeluOp,
+    SwigluOp,
+    GegluOp,
+    EmbeddingOp,
+    ReshapeOp,
+    TransposeOp,
+    LastRowsOp,
+    CrossEntropyOp,
+    CrossEntropyFusedOp,
+    CrossEntropyGradOp,
+    MatmulGradOp,
+    MulGradOp,
+    RMSNormGradOp,
+    LayerNormGradOp,
+    RopeGradOp,
+    SoftmaxGradOp,
+    CausalAttentionGradOp,
+    SiluGradOp,
+    GeluGradOp,
+    SwigluGradOp,
+    GegluGradOp,
+    EmbeddingGradOp,
+    AdamWUpdateOp,
+    AccumulateOp,
+    GlobalNormOp,
+    ClipByNormOp,
+    RMSNormQKVRopeOp,
+]
+
+Tensorop = Dialect("tensorop", TENSOROP_OPS, [])
