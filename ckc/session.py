@@ -1,0 +1,287 @@
+"""A compiled model at run time: model.so + weights, driven through ctypes.
+
+``Session(artifact_dir, threads=N)`` loads ``artifact_dir/model.so`` (the ABI in
+``runtime/model_abi.h``) and maps ``artifact_dir/weights.bump``; a
+``manifest.json`` in the directory may name other files (keys ``"library"`` and
+``"weights"``, paths relative to the directory). model.so is linked against
+libckernels; when the dynamic linker cannot find it by itself, the session loads
+``artifact_dir/libckernels.so`` or the library ``ckc.kernels.library()`` builds,
+globally, and tries again.
+
+    with Session("out/smollm2", threads=4) as s:
+        logits = s.prefill([1, 2, 3])      # [vocab] for the last token
+        logits = s.decode(int(logits.argmax()))
+        s.reset()
+
+Every failure on the C side (bad token id, context overflow, a missing or
+truncated weights file, ...) becomes a ``SessionError`` (or a subclass) whose
+message is one line, ready for the CLI to print. The model is left as it was
+(same position) after invalid-argument errors.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+from pathlib import Path
+
+import numpy as np
+
+ABI_VERSION = 1
+MODEL_LIBRARY = "model.so"
+WEIGHTS_FILE = "weights.bump"
+MANIFEST = "manifest.json"
+
+# Return codes of runtime/model_abi.h
+OK, ERR_INVALID, ERR_TOKEN, ERR_CONTEXT, ERR_MEMORY, ERR_INTERNAL = range(6)
+
+
+class SessionError(RuntimeError):
+    """A compiled model could not be loaded or refused a call; str() is one line."""
+
+
+class TokenRangeError(SessionError, ValueError):
+    """A token id outside [0, vocab)."""
+
+
+class ContextOverflowError(SessionError):
+    """position + tokens would exceed the model's context."""
+
+
+class ModelMemoryError(SessionError):
+    """Debug build: an arena canary was overwritten (a kernel wrote out of bounds)."""
+
+
+_ERRORS = {ERR_TOKEN: TokenRangeError, ERR_CONTEXT: ContextOverflowError, ERR_MEMORY: ModelMemoryError}
+
+
+class CkcInfo(ctypes.Structure):
+    """Mirror of ``ckc_info`` in runtime/model_abi.h."""
+
+    _fields_ = [
+        ("abi_version", ctypes.c_int32),
+        ("vocab", ctypes.c_int32),
+        ("context", ctypes.c_int32),
+        ("max_batch", ctypes.c_int32),
+        ("layers", ctypes.c_int32),
+        ("hidden", ctypes.c_int32),
+        ("nthreads", ctypes.c_int32),
+        ("debug", ctypes.c_int32),
+        ("arena_bytes", ctypes.c_int64),
+        ("weights_bytes", ctypes.c_int64),
+        ("arch", ctypes.c_char * 32),
+        ("simd", ctypes.c_char * 16),
+        ("reserved", ctypes.c_int64 * 8),
+    ]
+
+    def as_dict(self) -> dict:
+        out = {name: getattr(self, name) for name, _ in self._fields_ if name != "reserved"}
+        out["arch"] = self.arch.decode("utf-8", "replace")
+        out["simd"] = self.simd.decode("utf-8", "replace")
+        return out
+
+
+_I32P = ctypes.POINTER(ctypes.c_int32)
+_F32P = ctypes.POINTER(ctypes.c_float)
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    lib.ckc_abi_version.restype = ctypes.c_int
+    lib.ckc_abi_version.argtypes = []
+    lib.ckc_model_create.restype = ctypes.c_void_p
+    lib.ckc_model_create.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    lib.ckc_model_destroy.restype = None
+    lib.ckc_model_destroy.argtypes = [ctypes.c_void_p]
+    lib.ckc_model_info.restype = ctypes.c_int
+    lib.ckc_model_info.argtypes = [ctypes.c_void_p, ctypes.POINTER(CkcInfo)]
+    for fn in (lib.ckc_prefill, lib.ckc_prefill_all):
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_void_p, _I32P, ctypes.c_int, _F32P]
+    lib.ckc_decode.restype = ctypes.c_int
+    lib.ckc_decode.argtypes = [ctypes.c_void_p, ctypes.c_int32, _F32P]
+    lib.ckc_reset.restype = ctypes.c_int
+    lib.ckc_reset.argtypes = [ctypes.c_void_p]
+    lib.ckc_position.restype = ctypes.c_int
+    lib.ckc_position.argtypes = [ctypes.c_void_p]
+    lib.ckc_last_error.restype = ctypes.c_char_p
+    lib.ckc_last_error.argtypes = [ctypes.c_void_p]
+
+
+def _load_global(path: Path) -> None:
+    ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+
+
+def load_model_library(so: Path) -> ctypes.CDLL:
+    """dlopen a model.so, making libckernels available first if it needs it."""
+    so = Path(so)
+    if not so.is_file():
+        raise SessionError(f"{so}: no compiled model library (run `ckc compile` first)")
+    try:
+        lib = ctypes.CDLL(str(so.resolve()))
+    except OSError as first:
+        msg = str(first).replace("\n", " ")
+        if "libckernels" not in msg and "undefined symbol: ck_" not in msg:
+            raise SessionError(f"{so}: cannot load: {msg}") from None
+        local = so.parent / "libckernels.so"
+        try:
+            if local.is_file():
+                _load_global(local)
+            else:
+                from ckc import kernels  # the kernel library, built on demand
+
+                _load_global(Path(kernels.library()._name))
+            lib = ctypes.CDLL(str(so.resolve()))
+        except Exception as e:  # noqa: BLE001 - reported as one line
+            raise SessionError(f"{so}: cannot load (needs libckernels): {str(e).splitlines()[0]}") from None
+    try:
+        _declare(lib)
+    except AttributeError as e:
+        raise SessionError(f"{so}: not a ckc model library (missing {e.args[0].split()[-1]})") from None
+    return lib
+
+
+def _artifact_paths(artifact_dir: Path) -> tuple[Path, Path]:
+    library, weights = artifact_dir / MODEL_LIBRARY, artifact_dir / WEIGHTS_FILE
+    manifest = artifact_dir / MANIFEST
+    if manifest.is_file():
+        try:
+            data = json.loads(manifest.read_text())
+        except (OSError, ValueError) as e:
+            raise SessionError(f"{manifest}: unreadable manifest: {e}") from None
+        if isinstance(data, dict):
+            library = artifact_dir / data.get("library", MODEL_LIBRARY)
+            weights = artifact_dir / data.get("weights", WEIGHTS_FILE)
+    return library, weights
+
+
+class Session:
+    """One sequence on one compiled model (see the module docstring)."""
+
+    def __init__(self, artifact_dir, threads: int = 0, *, library=None, weights=None):
+        self._model = None
+        artifact_dir = Path(artifact_dir)
+        if library is None or weights is None:
+            if not artifact_dir.is_dir():
+                raise SessionError(f"{artifact_dir}: no such artifact directory")
+            lib_default, weights_default = _artifact_paths(artifact_dir)
+            library = library if library is not None else lib_default
+            weights = weights if weights is not None else weights_default
+        if int(threads) < 0:
+            raise SessionError(f"threads must be >= 0 (0 = all cores), got {threads}")
+        self.artifact_dir = artifact_dir
+        self.library_path = Path(library)
+        self.weights_path = Path(weights)
+        self._lib = load_model_library(self.library_path)
+        abi = self._lib.ckc_abi_version()
+        if abi != ABI_VERSION:
+            raise SessionError(
+                f"{self.library_path}: model ABI version {abi}, this ckc speaks {ABI_VERSION}: recompile the model"
+            )
+        err = ctypes.create_string_buffer(512)
+        model = self._lib.ckc_model_create(str(self.weights_path).encode(), int(threads), err, len(err))
+        if not model:
+            msg = err.value.decode("utf-8", "replace").strip() or f"{self.weights_path}: cannot create the model"
+            raise SessionError(msg.splitlines()[0])
+        self._model = model
+        info = CkcInfo()
+        self._check(self._lib.ckc_model_info(model, ctypes.byref(info)))
+        self._info = info.as_dict()
+        self.vocab: int = info.vocab
+        self.context: int = info.context
+        self.threads: int = info.nthreads
+
+    # -- facts
+    @property
+    def info(self) -> dict:
+        """``ckc_info`` as a dict: vocab, context, max_batch, layers, hidden, nthreads,
+        debug, arena_bytes, weights_bytes, arch, simd."""
+        return dict(self._info)
+
+    @property
+    def position(self) -> int:
+        return self._lib.ckc_position(self._handle())
+
+    # -- calls
+    def prefill(self, tokens) -> np.ndarray:
+        """Append ``tokens`` at the current position; the last one's logits [vocab]."""
+        toks = self._tokens(tokens)
+        out = np.empty(self.vocab, dtype=np.float32)
+        self._check(self._lib.ckc_prefill(self._handle(), _i32p(toks), toks.size, _f32p(out)))
+        return out
+
+    def prefill_all(self, tokens) -> np.ndarray:
+        """Append ``tokens``; logits of every one of them [n, vocab]."""
+        toks = self._tokens(tokens)
+        out = np.empty((toks.size, self.vocab), dtype=np.float32)
+        self._check(self._lib.ckc_prefill_all(self._handle(), _i32p(toks), toks.size, _f32p(out)))
+        return out
+
+    def decode(self, token: int) -> np.ndarray:
+        """Append one token; its logits [vocab]."""
+        (tok,) = self._tokens([token])
+        out = np.empty(self.vocab, dtype=np.float32)
+        self._check(self._lib.ckc_decode(self._handle(), ctypes.c_int32(int(tok)), _f32p(out)))
+        return out
+
+    def reset(self) -> None:
+        """Back to position 0 (a new sequence; the KV cache memory is reused)."""
+        self._check(self._lib.ckc_reset(self._handle()))
+
+    def close(self) -> None:
+        if self._model:
+            self._lib.ckc_model_destroy(self._model)
+            self._model = None
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def __repr__(self) -> str:
+        state = f"position={self.position}" if self._model else "closed"
+        return f"Session({str(self.artifact_dir)!r}, vocab={self.vocab}, context={self.context}, {state})"
+
+    # -- helpers
+    def _handle(self):
+        if not self._model:
+            raise SessionError("session is closed")
+        return self._model
+
+    def _check(self, rc: int) -> None:
+        if rc == OK:
+            return
+        msg = (self._lib.ckc_last_error(self._model) or b"").decode("utf-8", "replace").strip()
+        msg = msg.splitlines()[0] if msg else f"model call failed with code {rc}"
+        raise _ERRORS.get(rc, SessionError)(msg)
+
+    def _tokens(self, tokens) -> np.ndarray:
+        arr = np.asarray(tokens)
+        if arr.ndim == 0:
+            arr = arr.reshape(1)
+        if arr.ndim != 1:
+            raise SessionError(f"tokens must be a 1-D sequence, got shape {list(arr.shape)}")
+        if arr.size == 0:
+            return np.zeros(0, dtype=np.int32)
+        if arr.dtype.kind not in "iu":
+            raise SessionError(f"tokens must be integers, got {arr.dtype}")
+        # Ids that do not fit int32 would wrap; report them as the C side would.
+        bad = np.flatnonzero((arr < 0) | (arr > np.iinfo(np.int32).max))
+        if bad.size:
+            i = int(bad[0])
+            raise TokenRangeError(f"token {int(arr[i])} at index {i} is out of range (vocab {self.vocab})")
+        return np.ascontiguousarray(arr, dtype=np.int32)
+
+
+def _i32p(a: np.ndarray):
+    return a.ctypes.data_as(_I32P)
+
+
+def _f32p(a: np.ndarray):
+    return a.ctypes.data_as(_F32P)
