@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
@@ -43,16 +43,13 @@ from xdsl.dialects.builtin import (
     ArrayAttr,
     BoolAttr,
     DictionaryAttr,
-    Float32Type,
     Float64Type,
     FloatAttr,
-    IntAttr,
     IntegerAttr,
     IntegerType,
     StringAttr,
     TensorType,
     f32,
-    i32,
 )
 from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, Operation
 from xdsl.irdl import (
@@ -60,8 +57,6 @@ from xdsl.irdl import (
     IRDLOperation,
     OptionalDef,
     ParsePropInAttrDict,
-    VarConstraint,
-    base,
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
@@ -398,9 +393,13 @@ class ConfigAttr(ParametrizedAttribute):
         start = parser.pos
         parser.parse_comma_separated_list(parser.Delimiter.ANGLE, parse_entry)
         try:
-            return [config_fields(values)]
+            fields = config_fields(values)
         except ValueError as err:
             parser.raise_error(str(err), start, parser.pos)
+        problem = config_problem({f: _from_attr(_CONFIG_KIND[f], fields.data[f]) for f in CONFIG_FIELD_NAMES})
+        if problem:
+            parser.raise_error(f"#transformer.config: {problem}", start, parser.pos)
+        return [fields]
 
     def print_parameters(self, printer: Printer) -> None:
         parts = []
@@ -434,11 +433,21 @@ class ConfigAttr(ParametrizedAttribute):
         for field in data:
             if field not in _CONFIG_KIND:
                 raise VerifyException(f"unknown #transformer.config field '{field}'")
-        c = self.to_dict()
+        problem = config_problem(self.to_dict())
+        if problem:
+            raise VerifyException(f"#transformer.config: {problem}")
 
-        def fail(msg: str) -> None:
-            raise VerifyException(f"#transformer.config: {msg}")
 
+def config_problem(c: Mapping[str, Any]) -> str | None:
+    """The first rule a complete config dictionary breaks, or None."""
+
+    class _Fail(Exception):
+        pass
+
+    def fail(msg: str) -> None:
+        raise _Fail(msg)
+
+    try:
         if not c["arch"]:
             fail("arch must not be empty")
         for field in ("vocab", "hidden", "layers", "heads", "kv_heads", "head_dim", "ffn", "context"):
@@ -484,6 +493,9 @@ class ConfigAttr(ParametrizedAttribute):
             fail("sliding_layers given but sliding_window is 0")
         if list(layers) != sorted(set(layers)) or any(not 0 <= i < c["layers"] for i in layers):
             fail(f"sliding_layers must be increasing layer indices in [0, {c['layers']})")
+    except _Fail as err:
+        return str(err)
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -1103,8 +1115,6 @@ class MlpOp(_KeywordOperandsFormat):
             raise VerifyException(f"kind '{kind}' needs a gate weight")
         if not gated and (self.gate is not None or self.gate_bias is not None):
             raise VerifyException("kind 'gelu' takes no gate weight")
-        if self.gate_bias is not None and self.gate is None:
-            raise VerifyException("gate_bias needs a gate weight")
         _, c = _check_activation("x", self.x)
         up = shape_of(self.up)
         if len(up) != 2 or DYNAMIC in up:
@@ -1127,7 +1137,8 @@ class MlpOp(_KeywordOperandsFormat):
 
 @irdl_op_definition
 class ResidualOp(IRDLOperation):
-    """Residual add of two ``[T, C]`` activations of the same type.
+    """Residual add of two ``[T, C]`` activations of the same type (the
+    short form spells that type once).
 
     Example:
 
@@ -1138,20 +1149,46 @@ class ResidualOp(IRDLOperation):
 
     name = "transformer.residual"
 
-    T: ClassVar = VarConstraint("T", base(TensorType))
-    lhs = operand_def(T)
-    rhs = operand_def(T)
-    result = result_def(T)
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    result = result_def(TensorType)
 
     traits = traits_def(Pure())
-    assembly_format = "$lhs `,` $rhs attr-dict `:` type($result)"
 
     def __init__(self, lhs: SSAValue | Operation, rhs: SSAValue | Operation):
         lhs = SSAValue.get(lhs)
         super().__init__(operands=[lhs, rhs], result_types=[lhs.type])
 
+    @classmethod
+    def parse(cls, parser: Parser) -> ResidualOp:
+        lhs = parser.parse_unresolved_operand()
+        parser.parse_punctuation(",")
+        rhs = parser.parse_unresolved_operand()
+        attrs = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        ty = parser.parse_type()
+        op = cls.build(
+            operands=[parser.resolve_operand(lhs, ty), parser.resolve_operand(rhs, ty)],
+            result_types=[ty],
+            attributes=attrs,
+        )
+        return op
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.lhs)
+        printer.print_string(", ")
+        printer.print_operand(self.rhs)
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : ")
+        printer.print_attribute(self.result.type)
+
     def verify_(self) -> None:
         _check_activation("lhs", self.lhs)
+        if self.rhs.type != self.lhs.type:
+            raise VerifyException(f"rhs type {self.rhs.type} must equal lhs type {self.lhs.type}")
+        if self.result.type != self.lhs.type:
+            raise VerifyException(f"result type {self.result.type} must equal lhs type {self.lhs.type}")
 
 
 @irdl_op_definition
