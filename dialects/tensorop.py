@@ -163,14 +163,18 @@ def _dim(actual: int, expected: int, what: str) -> None:
         raise VerifyException(f"{what} is {_d(actual)}, expected {_d(expected)}")
 
 
+def _num(value: float | int) -> str:
+    return f"{value:.7g}" if isinstance(value, float) else str(value)
+
+
 def _positive(value: float | int, what: str) -> None:
     if not value > 0:
-        raise VerifyException(f"{what} must be positive, got {value}")
+        raise VerifyException(f"{what} must be positive, got {_num(value)}")
 
 
 def _nonneg(value: float | int, what: str) -> None:
     if not value >= 0:
-        raise VerifyException(f"{what} must be non-negative, got {value}")
+        raise VerifyException(f"{what} must be non-negative, got {_num(value)}")
 
 
 def _one_of(value: str, choices: Sequence[str], what: str) -> None:
@@ -445,7 +449,12 @@ class TensorOp(IRDLOperation):
         rtypes = list(ftype.outputs.data)
         rgroups = _group_results(op_def, rtypes)
         if rgroups is None:
-            parser.raise_error(f"'{cls.name}' got {len(rtypes)} result types", start)
+            n_single = sum(1 for _, d in op_def.results if not isinstance(d, VariadicDef))
+            n_opt = len(op_def.results) - n_single
+            expected = f"{n_single}" if not n_opt else f"{n_single} to {n_single + n_opt}"
+            parser.raise_error(
+                f"'{cls.name}' has {expected} results, got {len(rtypes)} result types", start
+            )
         return cls.build(
             operands=groups, result_types=rgroups, properties=props, attributes=others
         )
@@ -577,9 +586,10 @@ class ConstantOp(IRDLOperation):
 
     @classmethod
     def parse(cls, parser: Parser):
+        start = parser.pos
         value = parser.parse_attribute()
         if not isinstance(value, DenseIntOrFPElementsAttr):
-            parser.raise_error("expected a dense elements attribute")
+            parser.raise_error("expected a dense elements attribute", start, parser.pos)
         attrs = parser.parse_optional_attr_dict()
         op = cls(value)
         op.attributes.update(attrs)
@@ -771,7 +781,7 @@ class ScaleOp(TensorOp):
     def infer(cls, t, p, r):
         X = _tensor(t.x, "operand 'x'")
         if not math.isfinite(p.factor):
-            raise VerifyException(f"factor must be finite, got {p.factor}")
+            raise VerifyException(f"factor must be finite, got {_num(p.factor)}")
         return [_T(*X)]
 
 
@@ -1188,7 +1198,7 @@ class EmbeddingOp(TensorOp):
         _static(W, "table")
         T = _tokens(t.tokens)
         if p.scale is not None and not math.isfinite(p.scale):
-            raise VerifyException(f"scale must be finite, got {p.scale}")
+            raise VerifyException(f"scale must be finite, got {_num(p.scale)}")
         return [_T(T, W[1])]
 
 
@@ -1360,7 +1370,7 @@ class CrossEntropyFusedOp(TensorOp):
     def infer(cls, t, p, r):
         T, V = _check_ce(t)
         if not math.isfinite(p.grad_scale):
-            raise VerifyException(f"grad_scale must be finite, got {p.grad_scale}")
+            raise VerifyException(f"grad_scale must be finite, got {_num(p.grad_scale)}")
         return [_T(), _T(T, V)]
 
 
@@ -1772,7 +1782,7 @@ class EmbeddingGradOp(TensorOp):
         if DY[1] == DYN:
             raise VerifyException("operand 'dy' must have a static row size")
         if p.scale is not None and not math.isfinite(p.scale):
-            raise VerifyException(f"scale must be finite, got {p.scale}")
+            raise VerifyException(f"scale must be finite, got {_num(p.scale)}")
         return [_T(p.vocab, DY[1])]
 
 
@@ -1827,7 +1837,7 @@ class AdamWUpdateOp(TensorOp):
         for name in ("beta1", "beta2"):
             value = getattr(p, name)
             if not 0.0 <= value < 1.0:
-                raise VerifyException(f"{name} must be in [0, 1), got {value}")
+                raise VerifyException(f"{name} must be in [0, 1), got {_num(value)}")
         _positive(p.eps, "eps")
         _nonneg(p.weight_decay, "weight_decay")
         return [t.param, t.param, t.param]
@@ -1984,7 +1994,10 @@ class RMSNormQKVRopeOp(TensorOp):
         _check_rope((X[0], nq), p)
         for name, rows in (("wq", nq), ("wk", nk), ("wv", nk)):
             W = _tensor(getattr(t, name), name, 2)
-            _same_shape(W, (rows, C), f"'{name}' and [{rows}, {C}]")
+            if tuple(W) != (rows, C):
+                raise VerifyException(
+                    f"{name} has shape {_fmt_shape(W)}, expected [{rows}, {C}]"
+                )
             b = getattr(t, "b" + name[1])
             if b is not None:
                 (nb,) = _tensor(b, "b" + name[1], 1)
@@ -2023,7 +2036,7 @@ class ReshapeOfReshape(RewritePattern):
     def match_and_rewrite(self, op: ReshapeOp, rewriter: PatternRewriter, /):
         inner = op.x.owner
         if isinstance(inner, ReshapeOp):
-            rewriter.replace_op(op, ReshapeOp(inner.x, op.result.type))
+            rewriter.replace(op, ReshapeOp(inner.x, op.result.type))
 
 
 class ReshapeToSameType(RewritePattern):
@@ -2032,7 +2045,7 @@ class ReshapeToSameType(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: ReshapeOp, rewriter: PatternRewriter, /):
         if op.x.type == op.result.type:
-            rewriter.replace_op(op, [], [op.x])
+            rewriter.replace(op, [], [op.x])
 
 
 class ShapeOfZeros(RewritePattern):
@@ -2042,7 +2055,7 @@ class ShapeOfZeros(RewritePattern):
     def match_and_rewrite(self, op: ReshapeOp | TransposeOp, rewriter: PatternRewriter, /):
         t = op.result.type
         if isinstance(op.x.owner, ZerosOp) and isinstance(t, TensorType) and t.has_static_shape():
-            rewriter.replace_op(op, ZerosOp(t))
+            rewriter.replace(op, ZerosOp(t))
 
 
 class TransposeOfTranspose(RewritePattern):
@@ -2052,7 +2065,7 @@ class TransposeOfTranspose(RewritePattern):
     def match_and_rewrite(self, op: TransposeOp, rewriter: PatternRewriter, /):
         inner = op.x.owner
         if isinstance(inner, TransposeOp) and inner.x.type == op.result.type:
-            rewriter.replace_op(op, [], [inner.x])
+            rewriter.replace(op, [], [inner.x])
 
 
 class ScaleByOne(RewritePattern):
@@ -2061,7 +2074,7 @@ class ScaleByOne(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: ScaleOp, rewriter: PatternRewriter, /):
         if op.factor.value.data == 1.0 and op.x.type == op.result.type:
-            rewriter.replace_op(op, [], [op.x])
+            rewriter.replace(op, [], [op.x])
 
 
 class AddZeros(RewritePattern):
@@ -2072,9 +2085,9 @@ class AddZeros(RewritePattern):
     def match_and_rewrite(self, op: AddOp | AccumulateOp, rewriter: PatternRewriter, /):
         a, b = op.operands
         if _zero_like(b) and a.type == op.result.type:
-            rewriter.replace_op(op, [], [a])
+            rewriter.replace(op, [], [a])
         elif _zero_like(a) and b.type == op.result.type:
-            rewriter.replace_op(op, [], [b])
+            rewriter.replace(op, [], [b])
 
 
 class MulByOne(RewritePattern):
@@ -2083,9 +2096,9 @@ class MulByOne(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: MulOp, rewriter: PatternRewriter, /):
         if _splat_of(op.b) == 1.0 and op.a.type == op.result.type:
-            rewriter.replace_op(op, [], [op.a])
+            rewriter.replace(op, [], [op.a])
         elif _splat_of(op.a) == 1.0 and op.b.type == op.result.type:
-            rewriter.replace_op(op, [], [op.b])
+            rewriter.replace(op, [], [op.b])
 
 
 class ZerosLikeStatic(RewritePattern):
@@ -2095,7 +2108,7 @@ class ZerosLikeStatic(RewritePattern):
     def match_and_rewrite(self, op: ZerosLikeOp, rewriter: PatternRewriter, /):
         t = op.result.type
         if isinstance(t, TensorType) and t.has_static_shape():
-            rewriter.replace_op(op, ZerosOp(t))
+            rewriter.replace(op, ZerosOp(t))
 
 
 _Canon.PATTERNS.update(
