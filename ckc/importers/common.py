@@ -1,0 +1,177 @@
+"""Shared pieces of the importers: the one-line error and the weight store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+
+class ModelImportError(Exception):
+    """Bad model input: one line naming the file, the tensor and what was expected."""
+
+    def __init__(self, path, message: str):
+        self.path = str(path)
+        self.detail = message
+        super().__init__(f"{path}: {message}")
+
+
+# Short alias used by the issue text.
+ImportError_ = ModelImportError
+
+
+@dataclass
+class TensorEntry:
+    shape: tuple[int, ...]     # numpy (row-major) shape after import transforms
+    src_type: str              # type in the file: F32, F16, BF16, Q4_1, ...
+    load: Callable[[], np.ndarray]
+
+
+class WeightStore:
+    """Canonically named fp32 tensors, loaded on demand from a mapped file.
+
+    ``store[name]`` returns a float32 numpy array in PyTorch layout (linear
+    weights ``[out, in]``). Unquantized fp32 tensors come back as read-only
+    views of the memory-mapped file (no copy); quantized ones are dequantized
+    with ``gguf.quants`` on each access (cache them at the call site if needed).
+    """
+
+    def __init__(self, path, entries: dict[str, TensorEntry], keepalive=None):
+        self.path = str(path)
+        self._entries = entries
+        self._keepalive = keepalive  # the reader / memmaps the loaders use
+
+    # mapping-ish API
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self._entry(name).shape
+
+    def src_type(self, name: str) -> str:
+        return self._entry(name).src_type
+
+    def get(self, name: str) -> np.ndarray:
+        e = self._entry(name)
+        arr = np.asarray(e.load())
+        if arr.dtype != np.float32:
+            arr = arr.astype(np.float32)
+        if arr.shape != e.shape:
+            arr = arr.reshape(e.shape)
+        return arr
+
+    __getitem__ = get
+
+    def items(self):
+        for n in self._entries:
+            yield n, self.get(n)
+
+    def _entry(self, name: str) -> TensorEntry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ModelImportError(self.path, f"tensor '{name}' missing") from None
+
+    # transforms (lazily composed)
+    def _map(self, name: str, fn: Callable[[np.ndarray], np.ndarray]) -> None:
+        e = self._entries[name]
+        inner = e.load
+        e.load = lambda: fn(np.asarray(inner(), dtype=np.float32))
+
+    def validate(self, config) -> None:
+        """Raise a one-line error for a missing tensor or a wrong shape."""
+        for name, shape in config.expected_shapes().items():
+            if name not in self._entries:
+                raise ModelImportError(self.path, f"tensor '{name}' missing")
+            got = self._entries[name].shape
+            if tuple(got) != tuple(shape):
+                raise ModelImportError(
+                    self.path,
+                    f"tensor '{name}' has shape {list(got)}, expected {list(shape)}",
+                )
+
+
+# --------------------------------------------------------------------------
+# safetensors, read by hand (memory-mapped; no dependency; bf16 supported)
+
+_ST_DTYPES = {
+    "F32": np.float32,
+    "F16": np.float16,
+    "F64": np.float64,
+    "BF16": np.uint16,
+}
+
+
+def read_safetensors_index(path: Path) -> dict[str, tuple[str, tuple[int, ...], Callable[[], np.ndarray]]]:
+    """name -> (dtype, shape, loader) for one .safetensors file (memory-mapped)."""
+    import json
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ModelImportError(path, "truncated safetensors file (no header)")
+        (n,) = struct.unpack("<Q", head)
+        if n > size - 8:
+            raise ModelImportError(path, f"truncated safetensors file (header of {n} bytes, file has {size})")
+        try:
+            header = json.loads(f.read(n))
+        except ValueError as e:
+            raise ModelImportError(path, f"malformed safetensors header ({e})") from None
+    base = 8 + n
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype, shape = info["dtype"], tuple(info["shape"])
+        start, end = info["data_offsets"]
+        if base + end > size:
+            raise ModelImportError(path, f"truncated safetensors file (tensor '{name}' runs past the end)")
+        if dtype not in _ST_DTYPES:
+            raise ModelImportError(path, f"tensor '{name}' has unsupported type {dtype}")
+
+        def load(start=start, end=end, dtype=dtype, shape=shape):
+            raw = mm[base + start : base + end]
+            if dtype == "BF16":
+                u = raw.view(np.uint16).astype(np.uint32) << 16
+                return u.view(np.float32).reshape(shape)
+            arr = raw.view(_ST_DTYPES[dtype]).reshape(shape)
+            return arr if dtype == "F32" else arr.astype(np.float32)
+
+        out[name] = (dtype, shape, load)
+    return out
+
+
+def apply_rope_style(cfg, store: WeightStore, rope_style: str | None) -> None:
+    """Re-lay Q/K rows (and biases) so ``cfg.rope_style == rope_style``.
+
+    ``None`` keeps what the file holds. Converting between "neox" and "norm" is
+    an exact row permutation within each head (convert_hf_to_gguf's permute).
+    """
+    from .config import permute_for_norm_rope, unpermute_from_norm_rope
+
+    if rope_style is None or cfg.rope_style == "none" or rope_style == cfg.rope_style:
+        return
+    if rope_style not in ("neox", "norm"):
+        raise ModelImportError(store.path, f"unknown rope_style '{rope_style}' (use neox or norm)")
+    fn = unpermute_from_norm_rope if rope_style == "neox" else permute_for_norm_rope
+    for i in range(cfg.n_layers):
+        for part, heads in (("attn_q", cfg.n_heads), ("attn_k", cfg.n_kv_heads)):
+            for suffix in ("weight", "bias"):
+                n = f"blk.{i}.{part}.{suffix}"
+                if n in store:
+                    store._map(n, lambda w, h=heads: fn(w, h))
+    cfg.rope_style = rope_style
