@@ -91,7 +91,7 @@ Scalar = base(IndexType) | base(IntegerType)  # positions, steps
 F32Scalar = base(Float32Type)
 
 ROPE_STYLES = ("neox", "interleaved")
-GELU_APPROX = ("tanh", "erf")
+GELU_APPROX = ("none", "tanh")  # PyTorch names: none = exact erf
 
 
 def _f32(default: float | None = None):
@@ -529,21 +529,23 @@ class WeightOp(IRDLOperation):
     """
 
     name = "tensorop.weight"
-    weight_name = prop_def(StringAttr, prop_name="name")
+    tensor_name = prop_def(StringAttr)
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
-    assembly_format = "$name attr-dict `:` type($result)"
+    assembly_format = "$tensor_name attr-dict `:` type($result)"
 
-    def __init__(self, name: str | StringAttr, type: TensorType):
-        if isinstance(name, str):
-            name = StringAttr(name)
-        super().__init__(properties={"name": name}, result_types=[type])
+    def __init__(self, tensor_name: str | StringAttr, type: TensorType | Sequence[int]):
+        if isinstance(tensor_name, str):
+            tensor_name = StringAttr(tensor_name)
+        if not isinstance(type, TensorType):
+            type = TensorType(f32, list(type))
+        super().__init__(properties={"tensor_name": tensor_name}, result_types=[type])
 
     def verify_(self) -> None:
-        if not self.weight_name.data:
+        if not self.tensor_name.data:
             raise VerifyException("weight name must not be empty")
-        shape = _tensor(self.result.type, "weight")
-        _static(shape, "weight")
+        shape = _tensor(self.result.type, f"weight '{self.tensor_name.data}'")
+        _static(shape, f"weight '{self.tensor_name.data}'")
 
 
 @irdl_op_definition
@@ -835,25 +837,28 @@ class RMSNormOp(TensorOp):
 
 @irdl_op_definition
 class LayerNormOp(TensorOp):
-    """Layer normalization over the last dim with weight and bias `[C]`.
+    """Layer normalization over the last dim with weight `[C]` and an
+    optional bias `[C]`.
 
-    `y = (x - mean) / sqrt(var + eps) * w + b` (biased variance, as PyTorch).
+    `y = (x - mean) / sqrt(var + eps) * (offset + w) + b` (biased variance,
+    as PyTorch; `offset` is 0 except for (1 + w) style norms).
 
     ```mlir
-    %y = tensorop.layernorm %x, %w, %b {eps = 1.000000e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+    %y = tensorop.layernorm %x, %w, bias %b {eps = 1.000000e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
     ```
     """
 
     name = "tensorop.layernorm"
     x = operand_def(AnyTensor)
     w = operand_def(AnyTensor)
-    b = operand_def(AnyTensor)
+    bias = opt_operand_def(AnyTensor)
     eps = _f32(1e-5)
+    offset = _f32(0.0)
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
 
-    def __init__(self, x, w, b, *, eps: float = 1e-5):
-        self._init({"x": x, "w": w, "b": b}, {"eps": eps})
+    def __init__(self, x, w, bias=None, *, eps: float = 1e-5, offset: float = 0.0):
+        self._init({"x": x, "w": w, "bias": bias}, {"eps": eps, "offset": offset})
 
     @classmethod
     def check(cls, t, p) -> tuple[int, ...]:
@@ -861,8 +866,8 @@ class LayerNormOp(TensorOp):
         (W,) = _tensor(t.w, "weight", 1)
         _dim(W, X[1], "weight size")
         _static((W,), "weight")
-        if t.b is not None:
-            (B,) = _tensor(t.b, "bias", 1)
+        if getattr(t, "bias", None) is not None:
+            (B,) = _tensor(t.bias, "bias", 1)
             _dim(B, X[1], "bias size")
         _positive(p.eps, "eps")
         return X
@@ -872,7 +877,7 @@ class LayerNormOp(TensorOp):
         return [_T(*cls.check(t, p))]
 
 
-def _check_rope(X: Sequence[int], p, heads_attr: str = "heads") -> None:
+def _check_rope(X: Sequence[int], p, heads_attr: str = "heads", inv_freq=None) -> None:
     heads = getattr(p, heads_attr)
     _positive(heads, heads_attr)
     _positive(p.head_dim, "head_dim")
@@ -884,6 +889,10 @@ def _check_rope(X: Sequence[int], p, heads_attr: str = "heads") -> None:
     _positive(p.theta, "theta")
     _one_of(p.style, ROPE_STYLES, "style")
     _dim(X[1], heads * p.head_dim, f"row size ({heads_attr} * head_dim)")
+    if inv_freq is not None:
+        (F,) = _tensor(inv_freq, "inv_freq", 1)
+        if F != rd // 2:
+            raise VerifyException(f"inv_freq has {_d(F)} entries, expected rotary_dim / 2 = {rd // 2}")
 
 
 _ROPE_DOC = """
@@ -891,7 +900,10 @@ _ROPE_DOC = """
     `pos + i`; in each head the first `rotary_dim` (default head_dim) features
     rotate with frequencies `theta^(-2j/rotary_dim)`, pairs `(j, j + rd/2)`
     for style `neox` (Llama, Qwen, Gemma in HF layout) or `(2j, 2j+1)` for
-    `interleaved` (GGUF/Meta layout); the rest pass through.
+    `interleaved` (GGUF/Meta layout); the rest pass through. The optional
+    `inv_freq` operand (`[rotary_dim/2]`, usually a `tensorop.constant`)
+    replaces the frequencies `theta^(-2j/rotary_dim)`: RoPE scaling (linear,
+    llama3) is a different frequency table computed at compile time.
 """
 
 
@@ -906,6 +918,7 @@ class RopeOp(TensorOp):
     name = "tensorop.rope"
     x = operand_def(AnyTensor)
     pos = operand_def(Scalar)
+    inv_freq = opt_operand_def(AnyTensor)
     theta = _f32(10000.0)
     style = _str("neox")
     heads = _i64()
@@ -914,10 +927,10 @@ class RopeOp(TensorOp):
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
 
-    def __init__(self, x, pos, *, heads: int, head_dim: int, theta: float = 10000.0,
-                 style: str = "neox", rotary_dim: int | None = None):
+    def __init__(self, x, pos, inv_freq=None, *, heads: int, head_dim: int,
+                 theta: float = 10000.0, style: str = "neox", rotary_dim: int | None = None):
         self._init(
-            {"x": x, "pos": pos},
+            {"x": x, "pos": pos, "inv_freq": inv_freq},
             dict(heads=heads, head_dim=head_dim, theta=theta, style=style,
                  rotary_dim=rotary_dim),
         )
@@ -925,7 +938,7 @@ class RopeOp(TensorOp):
     @classmethod
     def infer(cls, t, p, r):
         X = _tensor(t.x, "operand 'x'", 2)
-        _check_rope(X, p)
+        _check_rope(X, p, inv_freq=t.inv_freq)
         return [_T(*X)]
 
 
@@ -965,6 +978,7 @@ def _check_attention(t, p) -> tuple[int, int, int]:
         )
     _positive(p.scale, "scale")
     _nonneg(p.window, "window")
+    _nonneg(p.softcap, "softcap")
     Q = _tensor(t.q, "operand 'q'", 2)
     K = _tensor(t.k, "operand 'k'", 2)
     V = _tensor(t.v, "operand 'v'", 2)
@@ -976,9 +990,10 @@ def _check_attention(t, p) -> tuple[int, int, int]:
 
 _ATTN_DOC = """
     Causal multi-head attention with grouped-query (GQA) K/V: query head h
-    reads kv head `h / (heads / kv_heads)`; scores are `scale · q·kᵀ`, causal,
-    and with `window > 0` a query at position p sees keys in
-    `(p - window, p]` (sliding window, Gemma3 local layers).
+    reads kv head `h / (heads / kv_heads)`; scores are `scale · q·kᵀ`
+    (then `softcap · tanh(s / softcap)` when `softcap > 0`), causal, and with
+    `window > 0` a query at position p sees keys in `(p - window, p]`
+    (sliding window, Gemma3 local layers).
 """
 
 
@@ -1006,17 +1021,18 @@ class CausalAttentionOp(TensorOp):
     head_dim = _i64()
     scale = _f32()
     window = _i64(0)
+    softcap = _f32(0.0)
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
 
     def __init__(self, q, k, v, pos=None, *, heads: int, kv_heads: int, head_dim: int,
-                 scale: float | None = None, window: int = 0):
+                 scale: float | None = None, window: int = 0, softcap: float = 0.0):
         if scale is None:
             scale = 1.0 / math.sqrt(head_dim)
         self._init(
             {"q": q, "k": k, "v": v, "pos": pos},
             dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim, scale=scale,
-                 window=window),
+                 window=window, softcap=softcap),
         )
 
     @classmethod
@@ -1090,8 +1106,8 @@ class SiluOp(TensorOp):
 
 @irdl_op_definition
 class GeluOp(TensorOp):
-    """Elementwise GELU, `approximate` = `erf` (exact, default) or `tanh`
-    (GPT-2, Gemma).
+    """Elementwise GELU, `approximate` = `none` (exact erf form, default) or
+    `tanh` (GPT-2, Gemma), as PyTorch's `F.gelu`.
 
     ```mlir
     %y = tensorop.gelu %x {approximate = "tanh"} : (tensor<?x256xf32>) -> tensor<?x256xf32>
@@ -1100,11 +1116,11 @@ class GeluOp(TensorOp):
 
     name = "tensorop.gelu"
     x = operand_def(AnyTensor)
-    approximate = _str("erf")
+    approximate = _str("none")
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
 
-    def __init__(self, x, *, approximate: str = "erf"):
+    def __init__(self, x, *, approximate: str = "none"):
         self._init({"x": x}, {"approximate": approximate})
 
     @classmethod
@@ -1154,11 +1170,11 @@ class GegluOp(TensorOp):
     name = "tensorop.geglu"
     gate = operand_def(AnyTensor)
     up = operand_def(AnyTensor)
-    approximate = _str("erf")
+    approximate = _str("none")
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
 
-    def __init__(self, gate, up, *, approximate: str = "erf"):
+    def __init__(self, gate, up, *, approximate: str = "none"):
         self._init({"gate": gate, "up": up}, {"approximate": approximate})
 
     @classmethod
@@ -1305,6 +1321,56 @@ class LastRowsOp(TensorOp):
         if X[0] != DYN and X[0] < p.count:
             raise VerifyException(f"count {p.count} exceeds the {X[0]} rows of 'x'")
         return [_T(p.count, X[1])]
+
+
+@irdl_op_definition
+class SoftcapOp(TensorOp):
+    """Elementwise soft capping `cap · tanh(x / cap)` (final logit softcap).
+
+    ```mlir
+    %y = tensorop.softcap %x {cap = 3.000000e+01 : f32} : (tensor<?x256xf32>) -> tensor<?x256xf32>
+    ```
+    """
+
+    name = "tensorop.softcap"
+    x = operand_def(AnyTensor)
+    cap = _f32()
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, x, *, cap: float):
+        self._init({"x": x}, {"cap": cap})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        _positive(p.cap, "cap")
+        return _unary(t)
+
+
+@irdl_op_definition
+class PositionsOp(TensorOp):
+    """The absolute positions of the tokens of this call: `pos + i` for each
+    row i of `tokens` (learned position embeddings: `embedding` of the
+    position table at these ids).
+
+    ```mlir
+    %ids = tensorop.positions %tokens, %pos : (tensor<?xi32>, index) -> tensor<?xi32>
+    ```
+    """
+
+    name = "tensorop.positions"
+    tokens = operand_def(AnyTensor)
+    pos = operand_def(Scalar)
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, tokens, pos):
+        self._init({"tokens": tokens, "pos": pos})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        return [_T(_tokens(t.tokens), elem=i32)]
+
 
 
 def _check_ce(t) -> tuple[int, int]:
@@ -1510,7 +1576,8 @@ class RMSNormGradOp(TensorOp):
 
 @irdl_op_definition
 class LayerNormGradOp(TensorOp):
-    """Gradients of `layernorm`: `dx`, `dw`, `db` (the bias is not needed).
+    """Gradients of `layernorm` (same eps, offset): `dx`, `dw`, `db` (the
+    bias itself is not needed; `db` is the column sums of `dy`).
 
     ```mlir
     %dx, %dw, %db = tensorop.layernorm_grad %dy, %x, %w {eps = 1.000000e-05 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>)
@@ -1522,17 +1589,18 @@ class LayerNormGradOp(TensorOp):
     x = operand_def(AnyTensor)
     w = operand_def(AnyTensor)
     eps = _f32(1e-5)
+    offset = _f32(0.0)
     dx = result_def(AnyTensor)
     dw = result_def(AnyTensor)
     db = result_def(AnyTensor)
     traits = traits_def(Pure())
 
-    def __init__(self, dy, x, w, *, eps: float = 1e-5):
-        self._init({"dy": dy, "x": x, "w": w}, {"eps": eps})
+    def __init__(self, dy, x, w, *, eps: float = 1e-5, offset: float = 0.0):
+        self._init({"dy": dy, "x": x, "w": w}, {"eps": eps, "offset": offset})
 
     @classmethod
     def infer(cls, t, p, r):
-        X = LayerNormOp.check(_Args({"x": t.x, "w": t.w, "b": None}), p)
+        X = LayerNormOp.check(_Args({"x": t.x, "w": t.w, "bias": None}), p)
         _same_shape(_tensor(t.dy, "operand 'dy'", 2), X, "'dy' and 'x'")
         return [_T(*X), t.w, t.w]
 
@@ -1549,6 +1617,7 @@ class RopeGradOp(TensorOp):
     name = "tensorop.rope_grad"
     dy = operand_def(AnyTensor)
     pos = operand_def(Scalar)
+    inv_freq = opt_operand_def(AnyTensor)
     theta = _f32(10000.0)
     style = _str("neox")
     heads = _i64()
@@ -1557,10 +1626,10 @@ class RopeGradOp(TensorOp):
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
 
-    def __init__(self, dy, pos, *, heads: int, head_dim: int, theta: float = 10000.0,
-                 style: str = "neox", rotary_dim: int | None = None):
+    def __init__(self, dy, pos, inv_freq=None, *, heads: int, head_dim: int,
+                 theta: float = 10000.0, style: str = "neox", rotary_dim: int | None = None):
         self._init(
-            {"dy": dy, "pos": pos},
+            {"dy": dy, "pos": pos, "inv_freq": inv_freq},
             dict(heads=heads, head_dim=head_dim, theta=theta, style=style,
                  rotary_dim=rotary_dim),
         )
@@ -1568,7 +1637,7 @@ class RopeGradOp(TensorOp):
     @classmethod
     def infer(cls, t, p, r):
         X = _tensor(t.dy, "operand 'dy'", 2)
-        _check_rope(X, p)
+        _check_rope(X, p, inv_freq=t.inv_freq)
         return [_T(*X)]
 
 
@@ -1620,19 +1689,20 @@ class CausalAttentionGradOp(TensorOp):
     head_dim = _i64()
     scale = _f32()
     window = _i64(0)
+    softcap = _f32(0.0)
     dq = result_def(AnyTensor)
     dk = result_def(AnyTensor)
     dv = result_def(AnyTensor)
     traits = traits_def(Pure())
 
     def __init__(self, dout, q, k, v, *, heads: int, kv_heads: int, head_dim: int,
-                 scale: float | None = None, window: int = 0):
+                 scale: float | None = None, window: int = 0, softcap: float = 0.0):
         if scale is None:
             scale = 1.0 / math.sqrt(head_dim)
         self._init(
             {"dout": dout, "q": q, "k": k, "v": v},
             dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim, scale=scale,
-                 window=window),
+                 window=window, softcap=softcap),
         )
 
     @classmethod
@@ -1681,16 +1751,43 @@ class GeluGradOp(TensorOp):
     name = "tensorop.gelu_grad"
     dy = operand_def(AnyTensor)
     x = operand_def(AnyTensor)
-    approximate = _str("erf")
+    approximate = _str("none")
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
 
-    def __init__(self, dy, x, *, approximate: str = "erf"):
+    def __init__(self, dy, x, *, approximate: str = "none"):
         self._init({"dy": dy, "x": x}, {"approximate": approximate})
 
     @classmethod
     def infer(cls, t, p, r):
         _one_of(p.approximate, GELU_APPROX, "approximate")
+        DY = _tensor(t.dy, "operand 'dy'")
+        X = _tensor(t.x, "operand 'x'")
+        return [_T(*_same_shape(DY, X, "'dy' and 'x'"))]
+
+
+@irdl_op_definition
+class SoftcapGradOp(TensorOp):
+    """Gradient of `softcap` from its input: `dx = dy · (1 - tanh²(x / cap))`.
+
+    ```mlir
+    %dx = tensorop.softcap_grad %dy, %x {cap = 3.000000e+01 : f32} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>
+    ```
+    """
+
+    name = "tensorop.softcap_grad"
+    dy = operand_def(AnyTensor)
+    x = operand_def(AnyTensor)
+    cap = _f32()
+    result = result_def(AnyTensor)
+    traits = traits_def(Pure())
+
+    def __init__(self, dy, x, *, cap: float):
+        self._init({"dy": dy, "x": x}, {"cap": cap})
+
+    @classmethod
+    def infer(cls, t, p, r):
+        _positive(p.cap, "cap")
         DY = _tensor(t.dy, "operand 'dy'")
         X = _tensor(t.x, "operand 'x'")
         return [_T(*_same_shape(DY, X, "'dy' and 'x'"))]
@@ -1736,12 +1833,12 @@ class GegluGradOp(TensorOp):
     dy = operand_def(AnyTensor)
     gate = operand_def(AnyTensor)
     up = operand_def(AnyTensor)
-    approximate = _str("erf")
+    approximate = _str("none")
     dgate = result_def(AnyTensor)
     dup = result_def(AnyTensor)
     traits = traits_def(Pure())
 
-    def __init__(self, dy, gate, up, *, approximate: str = "erf"):
+    def __init__(self, dy, gate, up, *, approximate: str = "none"):
         self._init({"dy": dy, "gate": gate, "up": up}, {"approximate": approximate})
 
     @classmethod
@@ -1936,6 +2033,8 @@ class RMSNormQKVRopeOp(TensorOp):
         h = rmsnorm(x, norm_w; eps, offset)
         q = rope(h·wqᵀ + bq; heads),  k = rope(h·wkᵀ + bk; kv_heads),  v = h·wvᵀ + bv
 
+    with the rope attributes (and optional `inv_freq`) of `rope`.
+
     ```mlir
     %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wv, %pos {eps = 1.000000e-05 : f32, heads = 9 : i64, kv_heads = 3 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, tensor<576xf32>, tensor<576x576xf32>, tensor<192x576xf32>, tensor<192x576xf32>, index) -> (tensor<?x576xf32>, tensor<?x192xf32>, tensor<?x192xf32>)
     ```
@@ -1951,6 +2050,7 @@ class RMSNormQKVRopeOp(TensorOp):
     bq = opt_operand_def(AnyTensor)
     bk = opt_operand_def(AnyTensor)
     bv = opt_operand_def(AnyTensor)
+    inv_freq = opt_operand_def(AnyTensor)
     eps = _f32(1e-6)
     offset = _f32(0.0)
     theta = _f32(10000.0)
@@ -1965,12 +2065,14 @@ class RMSNormQKVRopeOp(TensorOp):
     irdl_options = (AttrSizedOperandSegments(as_property=True),)
     traits = traits_def(Pure())
 
-    def __init__(self, x, norm_w, wq, wk, wv, pos, bq=None, bk=None, bv=None, *,
+    def __init__(self, x, norm_w, wq, wk, wv, pos, bq=None, bk=None, bv=None,
+                 inv_freq=None, *,
                  heads: int, kv_heads: int, head_dim: int, eps: float = 1e-6,
                  offset: float = 0.0, theta: float = 10000.0, style: str = "neox",
                  rotary_dim: int | None = None):
         self._init(
-            dict(x=x, norm_w=norm_w, wq=wq, wk=wk, wv=wv, pos=pos, bq=bq, bk=bk, bv=bv),
+            dict(x=x, norm_w=norm_w, wq=wq, wk=wk, wv=wv, pos=pos, bq=bq, bk=bk, bv=bv,
+                 inv_freq=inv_freq),
             dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim, eps=eps,
                  offset=offset, theta=theta, style=style, rotary_dim=rotary_dim),
         )
@@ -1991,7 +2093,7 @@ class RMSNormQKVRopeOp(TensorOp):
             )
         nq = p.heads * p.head_dim
         nk = p.kv_heads * p.head_dim
-        _check_rope((X[0], nq), p)
+        _check_rope((X[0], nq), p, inv_freq=t.inv_freq)
         for name, rows in (("wq", nq), ("wk", nk), ("wv", nk)):
             W = _tensor(getattr(t, name), name, 2)
             if tuple(W) != (rows, C):
@@ -2147,6 +2249,8 @@ TENSOROP_OPS = [
     ReshapeOp,
     TransposeOp,
     LastRowsOp,
+    SoftcapOp,
+    PositionsOp,
     CrossEntropyOp,
     CrossEntropyFusedOp,
     CrossEntropyGradOp,
@@ -2159,6 +2263,7 @@ TENSOROP_OPS = [
     CausalAttentionGradOp,
     SiluGradOp,
     GeluGradOp,
+    SoftcapGradOp,
     SwigluGradOp,
     GegluGradOp,
     EmbeddingGradOp,

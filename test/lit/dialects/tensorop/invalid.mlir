@@ -8,12 +8,12 @@
 // -----
 
 %w = tensorop.weight "w" : tensor<4x4xi32>
-// CHECK: weight must have element type f32, got tensor<4x4xi32>
+// CHECK: weight 'w' must have element type f32, got tensor<4x4xi32>
 
 // -----
 
 %w = tensorop.weight "w" : tensor<?x4xf32>
-// CHECK: weight must have a static shape, got [?, 4]
+// CHECK: weight 'w' must have a static shape, got [?, 4]
 
 // -----
 
@@ -203,7 +203,7 @@ func.func @f(%x: tensor<?x64xf32>, %w: tensor<64xf32>) {
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %w: tensor<32xf32>, %b: tensor<64xf32>) {
-  %y = tensorop.layernorm %x, %w, %b : (tensor<?x64xf32>, tensor<32xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  %y = tensorop.layernorm %x, %w, bias %b : (tensor<?x64xf32>, tensor<32xf32>, tensor<64xf32>) -> tensor<?x64xf32>
   func.return
 }
 // CHECK: weight size is 32, expected 64
@@ -211,7 +211,7 @@ func.func @f(%x: tensor<?x64xf32>, %w: tensor<32xf32>, %b: tensor<64xf32>) {
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %w: tensor<64xf32>, %b: tensor<32xf32>) {
-  %y = tensorop.layernorm %x, %w, %b : (tensor<?x64xf32>, tensor<64xf32>, tensor<32xf32>) -> tensor<?x64xf32>
+  %y = tensorop.layernorm %x, %w, bias %b : (tensor<?x64xf32>, tensor<64xf32>, tensor<32xf32>) -> tensor<?x64xf32>
   func.return
 }
 // CHECK: bias size is 32, expected 64
@@ -219,7 +219,7 @@ func.func @f(%x: tensor<?x64xf32>, %w: tensor<64xf32>, %b: tensor<32xf32>) {
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %w: tensor<64xf32>, %b: tensor<64xf32>) {
-  %y = tensorop.layernorm %x, %w, %b {eps = -1.0 : f32} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  %y = tensorop.layernorm %x, %w, bias %b {eps = -1.0 : f32} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
   func.return
 }
 // CHECK: eps must be positive, got -1
@@ -439,7 +439,7 @@ func.func @f(%x: tensor<?x64xf32>) {
   %y = tensorop.gelu %x {approximate = "sigmoid"} : (tensor<?x64xf32>) -> tensor<?x64xf32>
   func.return
 }
-// CHECK: approximate must be one of tanh, erf, got 'sigmoid'
+// CHECK: approximate must be one of none, tanh, got 'sigmoid'
 
 // -----
 
@@ -460,10 +460,10 @@ func.func @f(%g: tensor<64xf32>, %u: tensor<64xf32>) {
 // -----
 
 func.func @f(%g: tensor<?x64xf32>, %u: tensor<?x64xf32>) {
-  %y = tensorop.geglu %g, %u {approximate = "none"} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  %y = tensorop.geglu %g, %u {approximate = "erf"} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
   func.return
 }
-// CHECK: approximate must be one of tanh, erf, got 'none'
+// CHECK: approximate must be one of none, tanh, got 'erf'
 
 // -----
 
@@ -727,7 +727,7 @@ func.func @f(%dy: tensor<?x64xf32>, %x: tensor<?x64xf32>) {
   %dx = tensorop.gelu_grad %dy, %x {approximate = "fast"} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
   func.return
 }
-// CHECK: approximate must be one of tanh, erf, got 'fast'
+// CHECK: approximate must be one of none, tanh, got 'fast'
 
 // -----
 
@@ -743,7 +743,7 @@ func.func @f(%dy: tensor<?x64xf32>, %g: tensor<?x64xf32>) {
   %dg, %du = tensorop.geglu_grad %dy, %g, %g {approximate = "exact"} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
   func.return
 }
-// CHECK: approximate must be one of tanh, erf, got 'exact'
+// CHECK: approximate must be one of none, tanh, got 'exact'
 
 // -----
 
@@ -958,3 +958,67 @@ func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>,
   func.return
 }
 // CHECK: result #2 has type tensor<?x32xf32>, expected a type compatible with tensor<?x64xf32>
+
+// -----
+
+func.func @f(%x: tensor<?x128xf32>, %p: index, %f: tensor<16xf32>) {
+  %y = tensorop.rope %x, %p, inv_freq %f {heads = 4 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64} : (tensor<?x128xf32>, index, tensor<16xf32>) -> tensor<?x128xf32>
+  func.return
+}
+// CHECK: inv_freq has 16 entries, expected rotary_dim / 2 = 8
+
+// -----
+
+func.func @f(%x: tensor<?x128xf32>, %p: index, %f: tensor<4x4xf32>) {
+  %y = tensorop.rope %x, %p, inv_freq %f {heads = 4 : i64, head_dim = 32 : i64} : (tensor<?x128xf32>, index, tensor<4x4xf32>) -> tensor<?x128xf32>
+  func.return
+}
+// CHECK: inv_freq must have rank 1, got tensor<4x4xf32>
+
+// -----
+
+func.func @f(%q: tensor<?x128xf32>, %k: tensor<?x64xf32>) {
+  %o = tensorop.causal_attention %q, %k, %k {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 0.125 : f32, softcap = -1.0 : f32} : (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x128xf32>
+  func.return
+}
+// CHECK: softcap must be non-negative, got -1
+
+// -----
+
+func.func @f(%x: tensor<?x64xf32>) {
+  %y = tensorop.softcap %x {cap = 0.0 : f32} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  func.return
+}
+// CHECK: cap must be positive, got 0
+
+// -----
+
+func.func @f(%dy: tensor<?x32xf32>, %x: tensor<?x64xf32>) {
+  %dx = tensorop.softcap_grad %dy, %x {cap = 30.0 : f32} : (tensor<?x32xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  func.return
+}
+// CHECK: 'dy' and 'x': shapes [?, 32] and [?, 64] differ
+
+// -----
+
+func.func @f(%t: tensor<?xf32>, %p: index) {
+  %ids = tensorop.positions %t, %p : (tensor<?xf32>, index) -> tensor<?xi32>
+  func.return
+}
+// CHECK: tokens must have element type i32, got tensor<?xf32>
+
+// -----
+
+func.func @f(%t: tensor<?xi32>, %p: index) {
+  %ids = tensorop.positions %t, %p : (tensor<?xi32>, index) -> tensor<?xi64>
+  func.return
+}
+// CHECK: result #0 has type tensor<?xi64>, expected a type compatible with tensor<?xi32>
+
+// -----
+
+func.func @f(%dy: tensor<?x64xf32>, %x: tensor<?x64xf32>, %w: tensor<64xf32>) {
+  %dx, %dw, %db = tensorop.layernorm_grad %dy, %x, %w {eps = 0.0 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>)
+  func.return
+}
+// CHECK: eps must be positive, got 0

@@ -7,7 +7,7 @@
 // CHECK-LABEL: func.func @values
 func.func @values(%x: tensor<?x64xf32>) -> (tensor<128x64xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<2xf32>, tensor<?x64xf32>) {
   // CHECK-NEXT: %w = tensorop.weight "blk.0.attn_q.weight" : tensor<128x64xf32>
-  // GENERIC: "tensorop.weight"() <{name = "blk.0.attn_q.weight"}> : () -> tensor<128x64xf32>
+  // GENERIC: "tensorop.weight"() <{tensor_name = "blk.0.attn_q.weight"}> : () -> tensor<128x64xf32>
   %w = tensorop.weight "blk.0.attn_q.weight" : tensor<128x64xf32>
   // CHECK-NEXT: %c = tensorop.constant dense<5.000000e-01> : tensor<4x8xf32>
   // GENERIC: "tensorop.constant"() <{value = dense<5.000000e-01> : tensor<4x8xf32>}> : () -> tensor<4x8xf32>
@@ -47,21 +47,29 @@ func.func @forward(%x: tensor<?x64xf32>, %w: tensor<128x64xf32>, %b: tensor<128x
   %rn = tensorop.rmsnorm %x, %n {eps = 1.000000e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
   // CHECK-NEXT: %rg = tensorop.rmsnorm %y, %n {offset = 1.000000e+00 : f32} : (tensor<?x128xf32>, tensor<64xf32>) -> tensor<?x128xf32>
   %rg = tensorop.rmsnorm %y, %n {eps = 1.0e-06 : f32, offset = 1.0 : f32} : (tensor<?x128xf32>, tensor<64xf32>) -> tensor<?x128xf32>
-  // CHECK-NEXT: %ln = tensorop.layernorm %x, %n, %n : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
-  %ln = tensorop.layernorm %x, %n, %n {eps = 1.0e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  // CHECK-NEXT: %ln = tensorop.layernorm %x, %n, bias %n : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  %ln = tensorop.layernorm %x, %n, bias %n {eps = 1.0e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  // CHECK-NEXT: %ln2 = tensorop.layernorm %x, %n {eps = 1.000000e-06 : f32, offset = 1.000000e+00 : f32} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  %ln2 = tensorop.layernorm %x, %n {eps = 1.0e-06 : f32, offset = 1.0 : f32} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
   // CHECK-NEXT: %r = tensorop.rope %y, %pos {theta = 1.000000e+06 : f32, style = "interleaved", heads = 4 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64} : (tensor<?x128xf32>, index) -> tensor<?x128xf32>
   // GENERIC: "tensorop.rope"(%y, %pos) <{theta = 1.000000e+06 : f32, style = "interleaved", heads = 4 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64}> : (tensor<?x128xf32>, index) -> tensor<?x128xf32>
   %r = tensorop.rope %y, %pos {theta = 1.0e+06 : f32, style = "interleaved", heads = 4 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64} : (tensor<?x128xf32>, index) -> tensor<?x128xf32>
+  // CHECK-NEXT: %f = tensorop.constant dense<[1.000000e+00, 5.000000e-01, 2.500000e-01, 1.250000e-01, 6.250000e-02, 3.125000e-02, 1.562500e-02, 7.812500e-03]> : tensor<8xf32>
+  %f = tensorop.constant dense<[1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125]> : tensor<8xf32>
+  // CHECK-NEXT: %rf = tensorop.rope %y, %pos, inv_freq %f {heads = 4 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64} : (tensor<?x128xf32>, index, tensor<8xf32>) -> tensor<?x128xf32>
+  %rf = tensorop.rope %y, %pos, inv_freq %f {heads = 4 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64} : (tensor<?x128xf32>, index, tensor<8xf32>) -> tensor<?x128xf32>
   // CHECK-NEXT: %sm = tensorop.softmax %x : (tensor<?x64xf32>) -> tensor<?x64xf32>
   %sm = tensorop.softmax %x : (tensor<?x64xf32>) -> tensor<?x64xf32>
   // CHECK-NEXT: %at = tensorop.causal_attention %y, %x, %x {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 1.250000e-01 : f32, window = 16 : i64} : (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x128xf32>
   %at = tensorop.causal_attention %y, %x, %x {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 0.125 : f32, window = 16 : i64} : (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x128xf32>
+  // CHECK-NEXT: %at2 = tensorop.causal_attention %y, %x, %x {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 1.250000e-01 : f32, softcap = 5.000000e+01 : f32} : (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x128xf32>
+  %at2 = tensorop.causal_attention %y, %x, %x {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 0.125 : f32, softcap = 50.0 : f32} : (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x128xf32>
   // CHECK-NEXT: %si = tensorop.silu %x : (tensor<?x64xf32>) -> tensor<?x64xf32>
   %si = tensorop.silu %x : (tensor<?x64xf32>) -> tensor<?x64xf32>
   // CHECK-NEXT: %ge = tensorop.gelu %x {approximate = "tanh"} : (tensor<?x64xf32>) -> tensor<?x64xf32>
   %ge = tensorop.gelu %x {approximate = "tanh"} : (tensor<?x64xf32>) -> tensor<?x64xf32>
   // CHECK-NEXT: %ge2 = tensorop.gelu %x : (tensor<?x64xf32>) -> tensor<?x64xf32>
-  %ge2 = tensorop.gelu %x {approximate = "erf"} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  %ge2 = tensorop.gelu %x {approximate = "none"} : (tensor<?x64xf32>) -> tensor<?x64xf32>
   // CHECK-NEXT: %sw = tensorop.swiglu %x, %a : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
   %sw = tensorop.swiglu %x, %a : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
   // CHECK-NEXT: %gg = tensorop.geglu %x, %a {approximate = "tanh"} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
@@ -80,6 +88,12 @@ func.func @forward(%x: tensor<?x64xf32>, %w: tensor<128x64xf32>, %b: tensor<128x
   %lr = tensorop.last_rows %x {count = 2 : i64} : (tensor<?x64xf32>) -> tensor<2x64xf32>
   // CHECK-NEXT: %lr1 = tensorop.last_rows %x : (tensor<?x64xf32>) -> tensor<1x64xf32>
   %lr1 = tensorop.last_rows %x : (tensor<?x64xf32>) -> tensor<1x64xf32>
+  // CHECK-NEXT: %sc = tensorop.softcap %y {cap = 3.000000e+01 : f32} : (tensor<?x128xf32>) -> tensor<?x128xf32>
+  %sc = tensorop.softcap %y {cap = 30.0 : f32} : (tensor<?x128xf32>) -> tensor<?x128xf32>
+  // CHECK-NEXT: %ids = tensorop.positions %tok, %pos : (tensor<?xi32>, index) -> tensor<?xi32>
+  %ids = tensorop.positions %tok, %pos : (tensor<?xi32>, index) -> tensor<?xi32>
+  // CHECK-NEXT: %pe = tensorop.embedding %table, %ids : (tensor<256x64xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  %pe = tensorop.embedding %table, %ids : (tensor<256x64xf32>, tensor<?xi32>) -> tensor<?x64xf32>
   // CHECK-NEXT: func.return
   func.return
 }
@@ -130,12 +144,22 @@ func.func @backward(%dy: tensor<?x128xf32>, %x: tensor<?x64xf32>, %w: tensor<128
   %rdx, %rdw = tensorop.rmsnorm_grad %d64, %x, %n {eps = 1.0e-05 : f32, offset = 1.0 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>)
   // CHECK-NEXT: %ldx, %ldw, %ldb = tensorop.layernorm_grad %d64, %x, %n : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>)
   %ldx, %ldw, %ldb = tensorop.layernorm_grad %d64, %x, %n : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>)
+  // CHECK-NEXT: %ldx2, %ldw2, %ldb2 = tensorop.layernorm_grad %d64, %x, %n {offset = 1.000000e+00 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>)
+  %ldx2, %ldw2, %ldb2 = tensorop.layernorm_grad %d64, %x, %n {offset = 1.0 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>)
   // CHECK-NEXT: %rpdx = tensorop.rope_grad %dy, %pos {heads = 4 : i64, head_dim = 32 : i64} : (tensor<?x128xf32>, index) -> tensor<?x128xf32>
   %rpdx = tensorop.rope_grad %dy, %pos {heads = 4 : i64, head_dim = 32 : i64} : (tensor<?x128xf32>, index) -> tensor<?x128xf32>
+  // CHECK-NEXT: %f = tensorop.constant dense<1.000000e+00> : tensor<16xf32>
+  %f = tensorop.constant dense<1.0> : tensor<16xf32>
+  // CHECK-NEXT: %rpdx2 = tensorop.rope_grad %dy, %pos, inv_freq %f {style = "interleaved", heads = 4 : i64, head_dim = 32 : i64} : (tensor<?x128xf32>, index, tensor<16xf32>) -> tensor<?x128xf32>
+  %rpdx2 = tensorop.rope_grad %dy, %pos, inv_freq %f {style = "interleaved", heads = 4 : i64, head_dim = 32 : i64} : (tensor<?x128xf32>, index, tensor<16xf32>) -> tensor<?x128xf32>
   // CHECK-NEXT: %smdx = tensorop.softmax_grad %d64, %x : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
   %smdx = tensorop.softmax_grad %d64, %x : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
   // CHECK-NEXT: %dq, %dk, %dv = tensorop.causal_attention_grad %dy, %q, %kv, %kv {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 1.250000e-01 : f32, window = 8 : i64} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   %dq, %dk, %dv = tensorop.causal_attention_grad %dy, %q, %kv, %kv {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 0.125 : f32, window = 8 : i64} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  // CHECK-NEXT: %dq2, %dk2, %dv2 = tensorop.causal_attention_grad %dy, %q, %kv, %kv {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 1.250000e-01 : f32, softcap = 2.000000e+01 : f32} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  %dq2, %dk2, %dv2 = tensorop.causal_attention_grad %dy, %q, %kv, %kv {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 0.125 : f32, softcap = 20.0 : f32} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  // CHECK-NEXT: %scdx = tensorop.softcap_grad %dy, %dy {cap = 3.000000e+01 : f32} : (tensor<?x128xf32>, tensor<?x128xf32>) -> tensor<?x128xf32>
+  %scdx = tensorop.softcap_grad %dy, %dy {cap = 30.0 : f32} : (tensor<?x128xf32>, tensor<?x128xf32>) -> tensor<?x128xf32>
   // CHECK-NEXT: %sidx = tensorop.silu_grad %d64, %x : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
   %sidx = tensorop.silu_grad %d64, %x : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
   // CHECK-NEXT: %gedx = tensorop.gelu_grad %d64, %x {approximate = "tanh"} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
@@ -172,8 +196,12 @@ func.func @fused(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf
   // CHECK-NEXT: %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %pos {eps = 1.000000e-05 : f32, heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %pos {eps = 1.0e-05 : f32, heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   // CHECK-NEXT: %q2, %k2, %v2 = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %pos, bq %bq, bk %bk, bv %bk {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index, tensor<128xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
-  // GENERIC: "tensorop.rmsnorm_qkv_rope"(%x, %nw, %wq, %wk, %wk, %pos, %bq, %bk, %bk) <{{.*}}operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 1, 1, 1>{{.*}}}>
+  // GENERIC: "tensorop.rmsnorm_qkv_rope"(%x, %nw, %wq, %wk, %wk, %pos, %bq, %bk, %bk) <{{.*}}operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 1, 1, 1, 0>{{.*}}}>
   %q2, %k2, %v2 = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %pos, bq %bq, bk %bk, bv %bk {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index, tensor<128xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  // CHECK-NEXT: %f = tensorop.constant dense<1.000000e+00> : tensor<16xf32>
+  %f = tensorop.constant dense<1.0> : tensor<16xf32>
+  // CHECK-NEXT: %q4, %k4, %v4 = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %pos, inv_freq %f {offset = 1.000000e+00 : f32, theta = 1.000000e+06 : f32, heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index, tensor<16xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  %q4, %k4, %v4 = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %pos, inv_freq %f {offset = 1.0 : f32, theta = 1.0e+06 : f32, heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index, tensor<16xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   // CHECK-NEXT: %q3, %k3, %v3 = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %pos, bk %bk {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index, tensor<64xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   %q3, %k3, %v3 = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %pos, bk %bk {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index, tensor<64xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   func.return
