@@ -1,0 +1,1 @@
+"""One module per `ckc` subcommand: each defines add_arguments(parser) and main(args)."""
