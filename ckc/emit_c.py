@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from typing import IO
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ArrayAttr, Float32Type, FloatAttr, IntegerAttr, ModuleOp
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    Float32Type,
+    FloatAttr,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+)
 from xdsl.ir import BlockArgument, Operation, OpResult, SSAValue
 from xdsl.utils.exceptions import DiagnosticException
 from xdsl.utils.target import Target
@@ -54,7 +61,24 @@ def c_int_literal(v: int) -> str:
     return str(v)
 
 
+def c_string_literal(text: str) -> str:
+    """A C string literal for `text` (UTF-8; escapes for quotes, backslashes
+    and anything outside printable ASCII, as octal so no digit can extend it)."""
+    out = []
+    for b in text.encode("utf-8"):
+        ch = chr(b)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif 32 <= b < 127 and ch != "?":  # '?' escaped: no trigraphs
+            out.append(ch)
+        else:
+            out.append(f"\\{b:03o}")
+    return '"' + "".join(out) + '"'
+
+
 def c_literal(attr, type) -> str:
+    if isinstance(attr, StringAttr):
+        return c_string_literal(attr.data)
     if isinstance(attr, FloatAttr):
         s = c.format_float(attr.value.data, type)
         return s + "f" if isinstance(type, Float32Type) else s
@@ -131,6 +155,13 @@ class CPrinter:
                     decl = self.declarator(op.res.type, op.result_name.data, op)
                     call = f"{decl} = {call}"
                 self.lines.append(pad + call)
+            elif isinstance(op, c.IfOp):
+                self.lines.append(f"{pad}if ({self.expr(op.cond, op)}) {{")
+                self.block(op.then_block, depth + 1)
+                if op.else_block is not None:
+                    self.lines.append(pad + "} else {")
+                    self.block(op.else_block, depth + 1)
+                self.lines.append(pad + "}")
             elif isinstance(op, c.ForOp):
                 v = op.var_name.data
                 lb = self.expr(op.lb, op)
@@ -179,15 +210,20 @@ class CPrinter:
                 self.lines.append(f"/* {op.text.data} */")
             elif isinstance(op, c.GlobalOp):
                 t = op.elem_type
-                qual = "const " if op.constant is not None else ""
                 vals = [c_literal(v, t) for v in op.values]
                 name = op.sym_name.data
                 if isinstance(op.value, ArrayAttr):
-                    decl = self.declarator(t, f"{name}[{len(vals)}]", op)
-                    self.lines.append(f"{qual}{decl} = {{{', '.join(vals)}}};")
+                    name = f"{name}[{len(vals)}]"
+                    init = "{" + ", ".join(vals) + "}"
                 else:
+                    init = vals[0]
+                if op.constant is None:
                     decl = self.declarator(t, name, op)
-                    self.lines.append(f"{qual}{decl} = {vals[0]};")
+                elif isinstance(t, c.PtrType):  # the pointer itself is const
+                    decl = self.type_name(t, op) + "const " + name
+                else:
+                    decl = "const " + self.declarator(t, name, op)
+                self.lines.append(f"{decl} = {init};")
             elif isinstance(op, c.FuncOp):
                 names = [n.data for n in op.arg_names.data]
                 static = "static " if op.static is not None else ""

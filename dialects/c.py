@@ -26,7 +26,7 @@ Types
 -----
 ``f32`` (float), ``f64`` (double), ``i1`` (_Bool), ``i8/i16/i32/i64``
 (intN_t, signless and ``si`` alike), ``ui8..ui64`` (uintN_t), ``!c.int``
-(int), ``!c.size`` (size_t), ``!c.void`` (void: return type or pointee only),
+(int), ``!c.size`` (size_t), ``!c.char`` (char), ``!c.void`` (void: return type or pointee only),
 ``!c.named<"ck_pool">`` (a typedef name, e.g. from ``c.opaque``) and
 ``!c.ptr<T>`` / ``!c.ptr<T, const>`` (``T *`` / ``const T *``).
 
@@ -130,6 +130,13 @@ class IntType(ParametrizedAttribute, TypeAttribute):
 
 
 @irdl_attr_definition
+class CharType(ParametrizedAttribute, TypeAttribute):
+    """C ``char`` (for strings: ``!c.ptr<!c.char, const>`` is ``const char *``)."""
+
+    name = "c.char"
+
+
+@irdl_attr_definition
 class SizeType(ParametrizedAttribute, TypeAttribute):
     """C ``size_t`` (needs ``<stddef.h>``)."""
 
@@ -230,7 +237,7 @@ _INT_WIDTHS = (8, 16, 32, 64)
 
 def is_scalar_type(t: Attribute) -> bool:
     """An arithmetic C type (not void, not a pointer, not a typedef name)."""
-    if isinstance(t, (Float32Type, Float64Type, IntType, SizeType)):
+    if isinstance(t, (Float32Type, Float64Type, IntType, SizeType, CharType)):
         return True
     if isinstance(t, IntegerType):
         return t.width.data == 1 or t.width.data in _INT_WIDTHS
@@ -252,6 +259,8 @@ def int_range(t: Attribute) -> tuple[int, int]:
         return -(2**31), 2**31 - 1
     if isinstance(t, SizeType):
         return 0, 2**64 - 1
+    if isinstance(t, CharType):
+        return 0, 127
     assert isinstance(t, IntegerType)
     w = t.width.data
     if w == 1:
@@ -269,6 +278,8 @@ def c_type_name(t: Attribute) -> str:
         return "int"
     if isinstance(t, SizeType):
         return "size_t"
+    if isinstance(t, CharType):
+        return "char"
     if isinstance(t, Float32Type):
         return "float"
     if isinstance(t, Float64Type):
@@ -506,14 +517,20 @@ _NumAttr = IntegerAttr | FloatAttr
 
 @irdl_op_definition
 class GlobalOp(IRDLOperation):
-    """A file-scope variable with a constant initializer: a scalar or an array
-    (tables the runtime reads through dlsym, e.g. the arena size).
+    """A file-scope variable with a constant initializer: a number, a string
+    (type ``!c.ptr<!c.char, const>``), or an array of either (tables the
+    runtime reads through dlsym: arena size, tensor names and offsets, ...).
+    ``const`` makes the object itself const.
 
     ```mlir
     c.global const @ck_arena_size : !c.size = 12288
     // const size_t ck_arena_size = 12288;
     c.global const @ck_region_offsets : !c.size = [0, 4096, 8192]
     // const size_t ck_region_offsets[3] = {0, 4096, 8192};
+    c.global const @ck_arch : !c.ptr<!c.char, const> = "llama"
+    // const char *const ck_arch = "llama";
+    c.global const @ck_names : !c.ptr<!c.char, const> = ["a.weight", "b\0A"]
+    // const char *const ck_names[2] = {"a.weight", "b\n"};
     ```
     """
 
@@ -521,7 +538,7 @@ class GlobalOp(IRDLOperation):
 
     sym_name = prop_def(StringAttr)
     elem_type = prop_def(Attribute)
-    value = prop_def(IntegerAttr | FloatAttr | ArrayAttr)
+    value = prop_def(IntegerAttr | FloatAttr | StringAttr | ArrayAttr)
     constant = opt_prop_def(UnitAttr)
 
     traits = traits_def(HasParent(ModuleOp), SymbolOpInterface())
@@ -530,13 +547,14 @@ class GlobalOp(IRDLOperation):
         self,
         name: str,
         elem_type: Attribute,
-        value: int | float | Sequence[int | float],
+        value: int | float | str | Sequence[int | float | str],
         constant: bool = True,
     ):
         def num(v: int | float) -> Attribute:
             return _num_attr(v, elem_type)
 
-        init = ArrayAttr([num(v) for v in value]) if isinstance(value, Sequence) else num(value)
+        many = isinstance(value, Sequence) and not isinstance(value, str)
+        init = ArrayAttr([num(v) for v in value]) if many else num(value)
         props: dict[str, Attribute] = {
             "sym_name": StringAttr(name),
             "elem_type": elem_type,
@@ -553,8 +571,10 @@ class GlobalOp(IRDLOperation):
     def verify_(self) -> None:
         check_identifier(self.sym_name.data, "global name")
         t = self.elem_type
-        if not is_scalar_type(t):
-            raise VerifyException(f"global element type {t} must be an arithmetic C type")
+        if not (is_scalar_type(t) or is_string_type(t)):
+            raise VerifyException(
+                f"global element type {t} must be an arithmetic C type or !c.ptr<!c.char, const>"
+            )
         if isinstance(self.value, ArrayAttr) and not self.value.data:
             raise VerifyException("global array initializer must not be empty")
         for v in self.values:
@@ -611,7 +631,9 @@ def _int_attr(v: int) -> IntegerAttr:
     return IntegerAttr(v, i64)
 
 
-def _num_attr(v: int | float, t: Attribute) -> Attribute:
+def _num_attr(v: int | float | str, t: Attribute) -> Attribute:
+    if isinstance(v, str):
+        return StringAttr(v)
     if isinstance(t, (Float32Type, Float64Type)):
         return FloatAttr(float(v), t)
     if isinstance(v, float):
@@ -619,7 +641,10 @@ def _num_attr(v: int | float, t: Attribute) -> Attribute:
     return _int_attr(v)
 
 
-def _parse_number(parser: Parser) -> int | float:
+def _parse_number(parser: Parser) -> int | float | str:
+    s = parser.parse_optional_str_literal()
+    if s is not None:
+        return s
     v = parser.parse_optional_number()
     if v is None:
         parser.raise_error("expected a number")
@@ -647,14 +672,27 @@ def format_float(value: float, type: Attribute) -> str:
 
 
 def _print_number(printer: Printer, v: Attribute) -> None:
-    if isinstance(v, IntegerAttr):
+    if isinstance(v, StringAttr):
+        printer.print_string_literal(v.data)
+    elif isinstance(v, IntegerAttr):
         printer.print_string(str(v.value.data))
     else:
         assert isinstance(v, FloatAttr)
         printer.print_string(format_float(v.value.data, v.type))
 
 
+def is_string_type(t: Attribute) -> bool:
+    """``!c.ptr<!c.char, const>``: what a string literal initializes."""
+    return isinstance(t, PtrType) and t.const and isinstance(t.pointee, CharType)
+
+
 def _check_number(v: Attribute, t: Attribute) -> None:
+    if is_string_type(t):
+        if not isinstance(v, StringAttr):
+            raise VerifyException(f"expected a string value for {t}, got {v}")
+        return
+    if isinstance(v, StringAttr):
+        raise VerifyException(f"string value for non-string type {t}")
     if isinstance(t, (Float32Type, Float64Type)):
         if not isinstance(v, FloatAttr):
             raise VerifyException(f"expected a float value for {t}, got {v}")
@@ -847,6 +885,11 @@ def _check_scope(block: Block, visible: set[str], taken: set[str], fname: str) -
                 raise VerifyException(f"@{fname}: loop variable '{n}' redeclares a visible C name")
             _check_scope(op.body.block, scope | {n}, taken, fname)
             continue
+        if isinstance(op, IfOp):
+            for r in (op.then_region, op.else_region):
+                for b in r.blocks:
+                    _check_scope(b, scope, taken, fname)
+            continue
         n = _declared_name(op)
         if n is None:
             continue
@@ -978,6 +1021,85 @@ class ForOp(IRDLOperation):
         printer.print_op_attributes(self.attributes, print_keyword=True)
         printer.print_string(" ")
         printer.print_region(self.body, print_entry_block_args=False, print_empty_block=True)
+
+
+@irdl_op_definition
+class IfOp(IRDLOperation):
+    """``if (cond) { then }``, optionally ``else { ... }``; no terminators
+    (a ``c.return`` may end either block).
+
+    ```mlir
+    %bad = c.binop "!=" %ok, %c0 : !c.int
+    c.if %bad {
+      c.return %c4 : !c.int
+    }
+    // if ((ok != 0)) {
+    //   return 4;
+    // }
+    ```
+    """
+
+    name = "c.if"
+
+    cond = operand_def()
+    then_region = region_def("single_block")
+    else_region = region_def()
+
+    traits = traits_def(NoTerminator())
+
+    def __init__(self, cond: SSAValue | Operation, with_else: bool = False):
+        """Makes empty blocks to fill (`then_block`, `else_block`)."""
+        els = Region(Block()) if with_else else Region()
+        super().__init__(operands=[cond], regions=[Region(Block()), els])
+
+    @property
+    def then_block(self) -> Block:
+        return self.then_region.block
+
+    @property
+    def else_block(self) -> Block | None:
+        return self.else_region.blocks.first
+
+    def verify_(self) -> None:
+        if not is_scalar_type(self.cond.type):
+            raise VerifyException(f"condition must have an arithmetic C type, got {self.cond.type}")
+        if len(self.else_region.blocks) > 1:
+            raise VerifyException("else region must have at most one block")
+        for r in (self.then_region, self.else_region):
+            for b in r.blocks:
+                if b.args:
+                    raise VerifyException("c.if blocks take no arguments")
+        if _enclosing_func(self) is None:
+            raise VerifyException("c.if must be inside a c.func")
+
+    @classmethod
+    def parse(cls, parser: Parser) -> IfOp:
+        cond = parser.parse_unresolved_operand()
+        parser.parse_punctuation(":")
+        cond_v = parser.resolve_operand(cond, parser.parse_type())
+        attrs = parser.parse_optional_attr_dict_with_keyword()
+        then = parser.parse_region()
+        els = Region()
+        if parser.parse_optional_keyword("else") is not None:
+            els = parser.parse_region()
+        if not then.blocks:
+            then.add_block(Block())
+        op = cls.create(operands=[cond_v], regions=[then, els])
+        if attrs is not None:
+            op.attributes |= attrs.data
+        return op
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.cond)
+        printer.print_string(" : ")
+        printer.print_attribute(self.cond.type)
+        printer.print_op_attributes(self.attributes, print_keyword=True)
+        printer.print_string(" ")
+        printer.print_region(self.then_region, print_entry_block_args=False, print_empty_block=True)
+        if self.else_region.blocks:
+            printer.print_string(" else ")
+            printer.print_region(self.else_region, print_entry_block_args=False, print_empty_block=True)
 
 
 @irdl_op_definition
@@ -1157,6 +1279,8 @@ def _elem_size(t: Attribute) -> int | None:
         return 8
     if isinstance(t, IntType):
         return 4
+    if isinstance(t, CharType):
+        return 1
     if isinstance(t, (SizeType, PtrType)):
         return 8
     if isinstance(t, IntegerType) and t.width.data in _INT_WIDTHS:
@@ -1164,16 +1288,22 @@ def _elem_size(t: Attribute) -> int | None:
     return None
 
 
-_BINOPS = ("+", "-", "*", "/", "%")
+_ARITH = ("+", "-", "*", "/", "%")
+_COMPARE = ("==", "!=", "<", "<=", ">", ">=")
+_LOGIC = ("&&", "||")
+_BINOPS = _ARITH + _COMPARE + _LOGIC
 
 
 @irdl_op_definition
 class BinOp(IRDLOperation):
-    """Integer or float arithmetic on two values of the same type, printed
-    inline and parenthesized.
+    """A binary C operator on two values of the same type, printed inline and
+    parenthesized. Arithmetic (``+ - * / %``) gives the operands' type;
+    comparisons (``== != < <= > >=``) and ``&& ||`` give ``!c.int`` (the type
+    after ``:`` is the operands' type).
 
     ```mlir
     %t = c.binop "+" %pos, %n : !c.int   // (pos + n_tokens)
+    %b = c.binop "<" %a, %b : f32        // (a < b), an int
     ```
     ``%`` is for integer types only.
     """
@@ -1189,6 +1319,8 @@ class BinOp(IRDLOperation):
 
     def __init__(self, kind: str, lhs: SSAValue | Operation, rhs: SSAValue | Operation):
         t = SSAValue.get(lhs).type
+        if kind not in _ARITH:
+            t = IntType()
         super().__init__(
             operands=[lhs, rhs], properties={"kind": StringAttr(kind)}, result_types=[t]
         )
@@ -1205,7 +1337,7 @@ class BinOp(IRDLOperation):
         op = cls.create(
             operands=[parser.resolve_operand(lhs, t), parser.resolve_operand(rhs, t)],
             properties={"kind": StringAttr(kind)},
-            result_types=[t],
+            result_types=[t if kind in _ARITH else IntType()],
         )
         op.attributes |= attrs
         return op
@@ -1219,17 +1351,20 @@ class BinOp(IRDLOperation):
         printer.print_operand(self.rhs)
         printer.print_op_attributes(self.attributes)
         printer.print_string(" : ")
-        printer.print_attribute(self.result.type)
+        printer.print_attribute(self.lhs.type)
 
     def verify_(self) -> None:
         k = self.kind.data
         if k not in _BINOPS:
             raise VerifyException(f"unknown operator '{k}' (expected one of {' '.join(_BINOPS)})")
-        t = self.result.type
+        t = self.lhs.type
         if not is_scalar_type(t):
             raise VerifyException(f"operands must have an arithmetic C type, got {t}")
-        if self.lhs.type != t or self.rhs.type != t:
-            raise VerifyException("operands and result must have the same type")
+        if self.rhs.type != t:
+            raise VerifyException("both operands must have the same type")
+        want = t if k in _ARITH else IntType()
+        if self.result.type != want:
+            raise VerifyException(f"'{k}' on {t} gives {want}, not {self.result.type}")
         if k == "%" and not is_int_type(t):
             raise VerifyException("'%' needs integer operands")
 
@@ -1408,11 +1543,12 @@ C = Dialect(
         FuncOp,
         ReturnOp,
         ForOp,
+        IfOp,
         ConstantOp,
         PtrOp,
         BinOp,
         VarOp,
         CallOp,
     ],
-    [VoidType, IntType, SizeType, NamedType, PtrType],
+    [VoidType, IntType, SizeType, CharType, NamedType, PtrType],
 )

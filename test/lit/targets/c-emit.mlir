@@ -19,6 +19,8 @@ builtin.module {
   c.global const @ck_arena_size : !c.size = 24704
   c.global const @ck_region_offsets : !c.size = [0, 16448]
   c.global const @ck_rope_theta : f64 = 10000.0
+  c.global const @ck_arch : !c.ptr<!c.char, const> = "llama"
+  c.global const @ck_tensor_names : !c.ptr<!c.char, const> = ["token_embd.weight", "blk.attn_norm.weight", "blk.attn_q.weight"]
   c.func @prefill(%arena: !c.ptr<ui8> as arena, %tok: !c.ptr<i32, const> as tokens, %n: !c.int as n_tokens, %pos: !c.int as pos, %pool: !c.ptr<!c.named<"ck_pool">> as pool, %nth: !c.int as nth) -> !c.int {
     %c0 = c.constant 0 : !c.int
     %c2 = c.constant 2 : !c.int
@@ -44,6 +46,13 @@ builtin.module {
     %next = c.var next_pos = %end : !c.int
     %size = c.constant 24704 : !c.size
     %ok = c.call @ck_canaries_ok(%arena, %size) as ok : (!c.ptr<ui8>, !c.size) -> !c.int
+    %bad = c.binop "==" %ok, %c0 : !c.int
+    c.if %bad : !c.int {
+      %c4 = c.constant 4 : !c.int
+      c.return %c4 : !c.int
+    } else {
+      c.comment "canaries intact"
+    }
     %r = c.binop "*" %ok, %next : !c.int
     c.return %r : !c.int
   }
@@ -68,6 +77,8 @@ builtin.module {
 // CHECK-NEXT:const size_t ck_arena_size = 24704;
 // CHECK-NEXT:const size_t ck_region_offsets[2] = {0, 16448};
 // CHECK-NEXT:const double ck_rope_theta = 10000.0;
+// CHECK-NEXT:const char *const ck_arch = "llama";
+// CHECK-NEXT:const char *const ck_tensor_names[3] = {"token_embd.weight", "blk.attn_norm.weight", "blk.attn_q.weight"};
 // CHECK-EMPTY:
 // CHECK-NEXT:int prefill(uint8_t *arena, const int32_t *tokens, int n_tokens, int pos, ck_pool *pool, int nth) {
 // CHECK-NEXT:  ck_embedding_f32_scalar(tokens, (const float *)arena, (float *)(arena + 16448), n_tokens, 16);
@@ -80,6 +91,11 @@ builtin.module {
 // CHECK-NEXT:  }
 // CHECK-NEXT:  int next_pos = (pos + n_tokens);
 // CHECK-NEXT:  int ok = ck_canaries_ok(arena, 24704);
+// CHECK-NEXT:  if ((ok == 0)) {
+// CHECK-NEXT:    return 4;
+// CHECK-NEXT:  } else {
+// CHECK-NEXT:    /* canaries intact */
+// CHECK-NEXT:  }
 // CHECK-NEXT:  return (ok * next_pos);
 // CHECK-NEXT:}
 // CHECK-EMPTY:

@@ -25,7 +25,7 @@ c.global const @g : ui8 = [1, -1]
 
 // -----
 c.global const @p : !c.ptr<f32> = 0
-// CHECK: global element type !c.ptr<f32> must be an arithmetic C type
+// CHECK: global element type !c.ptr<f32> must be an arithmetic C type or !c.ptr<!c.char, const>
 
 // -----
 c.comment "a */ b"
@@ -134,7 +134,7 @@ c.func @f(%a: !c.int as a) -> !c.void {
   %p = c.binop "^" %a, %a : !c.int
   c.return
 }
-// CHECK: unknown operator '^' (expected one of + - * / %)
+// CHECK: unknown operator '^' (expected one of + - * / % == != < <= > >= && ||)
 
 // -----
 c.func @f(%a: f32 as a) -> !c.void {
@@ -253,3 +253,42 @@ c.func @f(%a: !c.int as a) -> !c.void {
   c.return
 }
 // CHECK: variable name '2x' is not a C identifier
+
+// -----
+c.global const @s : !c.ptr<!c.char, const> = 3
+// CHECK: expected a string value for !c.ptr<!c.char, const>, got 3 : i64
+
+// -----
+c.global const @s : !c.int = "three"
+// CHECK: string value for non-string type !c.int
+
+// -----
+c.func @f(%a: f32 as a) -> !c.void {
+  %p = "c.binop"(%a, %a) <{kind = "<"}> : (f32, f32) -> f32
+  c.return
+}
+// CHECK: '<' on f32 gives !c.int, not f32
+
+// -----
+c.func @f(%a: f32 as a, %b: !c.int as b) -> !c.void {
+  %p = "c.binop"(%a, %b) <{kind = "+"}> : (f32, !c.int) -> f32
+  c.return
+}
+// CHECK: both operands must have the same type
+
+// -----
+c.func @f(%a: !c.ptr<f32> as a) -> !c.void {
+  c.if %a : !c.ptr<f32> {
+  }
+  c.return
+}
+// CHECK: condition must have an arithmetic C type, got !c.ptr<f32>
+
+// -----
+c.func @f(%a: !c.int as a) -> !c.void {
+  c.if %a : !c.int {
+    %x = c.var a = %a : !c.int
+  }
+  c.return
+}
+// CHECK: @f: local 'a' redeclares a visible C name
