@@ -553,7 +553,7 @@ class ConstantOp(IRDLOperation):
     """A constant tensor from a dense elements attribute (static shape).
 
     ```mlir
-    %c = tensorop.constant dense<0.5> : tensor<4x8xf32>
+    %c = tensorop.constant dense<5.000000e-01> : tensor<4x8xf32>
     ```
     """
 
@@ -808,14 +808,14 @@ class RMSNormOp(TensorOp):
 
     ```mlir
     %y = tensorop.rmsnorm %x, %w {eps = 1.000000e-05 : f32} : (tensor<?x576xf32>, tensor<576xf32>) -> tensor<?x576xf32>
-    %q = tensorop.rmsnorm %q0, %qn {eps = 1.000000e-06 : f32} : (tensor<?x512xf32>, tensor<64xf32>) -> tensor<?x512xf32>
+    %q = tensorop.rmsnorm %q0, %qn {eps = 1.000000e-06 : f32, offset = 1.000000e+00 : f32} : (tensor<?x512xf32>, tensor<64xf32>) -> tensor<?x512xf32>
     ```
     """
 
     name = "tensorop.rmsnorm"
     x = operand_def(AnyTensor)
     w = operand_def(AnyTensor)
-    eps = _f32(1e-6)
+    eps = _f32()
     offset = _f32(0.0)
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
@@ -852,7 +852,7 @@ class LayerNormOp(TensorOp):
     x = operand_def(AnyTensor)
     w = operand_def(AnyTensor)
     bias = opt_operand_def(AnyTensor)
-    eps = _f32(1e-5)
+    eps = _f32()
     offset = _f32(0.0)
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
@@ -911,7 +911,7 @@ _ROPE_DOC = """
 class RopeOp(TensorOp):
     __doc__ = _ROPE_DOC + """
     ```mlir
-    %q = tensorop.rope %x, %pos {theta = 1.000000e+04 : f32, heads = 9 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, index) -> tensor<?x576xf32>
+    %q = tensorop.rope %x, %pos {theta = 1.000000e+05 : f32, heads = 9 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, index) -> tensor<?x576xf32>
     ```
     """
 
@@ -1301,7 +1301,7 @@ class LastRowsOp(TensorOp):
     last token only).
 
     ```mlir
-    %h = tensorop.last_rows %x {count = 1 : i64} : (tensor<?x576xf32>) -> tensor<1x576xf32>
+    %h = tensorop.last_rows %x : (tensor<?x576xf32>) -> tensor<1x576xf32>
     ```
     """
 
@@ -1558,7 +1558,7 @@ class RMSNormGradOp(TensorOp):
     dy = operand_def(AnyTensor)
     x = operand_def(AnyTensor)
     w = operand_def(AnyTensor)
-    eps = _f32(1e-6)
+    eps = _f32()
     offset = _f32(0.0)
     dx = result_def(AnyTensor)
     dw = result_def(AnyTensor)
@@ -1588,7 +1588,7 @@ class LayerNormGradOp(TensorOp):
     dy = operand_def(AnyTensor)
     x = operand_def(AnyTensor)
     w = operand_def(AnyTensor)
-    eps = _f32(1e-5)
+    eps = _f32()
     offset = _f32(0.0)
     dx = result_def(AnyTensor)
     dw = result_def(AnyTensor)
@@ -1998,7 +1998,7 @@ class ClipByNormOp(TensorOp):
     (0-d) from `global_norm` (PyTorch clip_grad_norm_).
 
     ```mlir
-    %gc = tensorop.clip_by_norm %g, %n {max_norm = 1.000000e+00 : f32} : (tensor<64x64xf32>, tensor<f32>) -> tensor<64x64xf32>
+    %gc = tensorop.clip_by_norm %g, %n {max_norm = 5.000000e-01 : f32} : (tensor<64x64xf32>, tensor<f32>) -> tensor<64x64xf32>
     ```
     """
 
@@ -2051,7 +2051,7 @@ class RMSNormQKVRopeOp(TensorOp):
     bk = opt_operand_def(AnyTensor)
     bv = opt_operand_def(AnyTensor)
     inv_freq = opt_operand_def(AnyTensor)
-    eps = _f32(1e-6)
+    eps = _f32()
     offset = _f32(0.0)
     theta = _f32(10000.0)
     style = _str("neox")

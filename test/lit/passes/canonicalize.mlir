@@ -158,7 +158,7 @@ func.func @shape_of_zeros(%x: tensor<8x64xf32>) -> (tensor<512xf32>, tensor<64x8
 // CHECK-NEXT:    func.return %l
 func.func @dead_code(%x: tensor<?x64xf32>, %n: tensor<64xf32>) -> tensor<?x256xf32> {
   %unused_w = tensorop.weight "blk.0.ffn_up.weight" : tensor<128x64xf32>
-  %h = tensorop.rmsnorm %x, %n : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  %h = tensorop.rmsnorm %x, %n {eps = 1.0e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
   %s = tensorop.silu %h : (tensor<?x64xf32>) -> tensor<?x64xf32>
   %w = tensorop.weight "output.weight" : tensor<256x64xf32>
   %l = tensorop.matmul %x, %w {transpose_b} : (tensor<?x64xf32>, tensor<256x64xf32>) -> tensor<?x256xf32>

@@ -163,7 +163,7 @@ func.func @f(%x: tensor<?x64xf32>) {
 // -----
 
 func.func @f(%x: tensor<?x4x64xf32>, %w: tensor<64xf32>) {
-  %y = tensorop.rmsnorm %x, %w : (tensor<?x4x64xf32>, tensor<64xf32>) -> tensor<?x4x64xf32>
+  %y = tensorop.rmsnorm %x, %w {eps = 1.0e-05 : f32} : (tensor<?x4x64xf32>, tensor<64xf32>) -> tensor<?x4x64xf32>
   func.return
 }
 // CHECK: operand 'x' must have rank 2, got tensor<?x4x64xf32>
@@ -171,7 +171,7 @@ func.func @f(%x: tensor<?x4x64xf32>, %w: tensor<64xf32>) {
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %w: tensor<1x64xf32>) {
-  %y = tensorop.rmsnorm %x, %w : (tensor<?x64xf32>, tensor<1x64xf32>) -> tensor<?x64xf32>
+  %y = tensorop.rmsnorm %x, %w {eps = 1.0e-05 : f32} : (tensor<?x64xf32>, tensor<1x64xf32>) -> tensor<?x64xf32>
   func.return
 }
 // CHECK: weight must have rank 1, got tensor<1x64xf32>
@@ -179,7 +179,7 @@ func.func @f(%x: tensor<?x64xf32>, %w: tensor<1x64xf32>) {
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %w: tensor<?xf32>) {
-  %y = tensorop.rmsnorm %x, %w : (tensor<?x64xf32>, tensor<?xf32>) -> tensor<?x64xf32>
+  %y = tensorop.rmsnorm %x, %w {eps = 1.0e-05 : f32} : (tensor<?x64xf32>, tensor<?xf32>) -> tensor<?x64xf32>
   func.return
 }
 // CHECK: weight must have a static shape, got [?]
@@ -187,7 +187,7 @@ func.func @f(%x: tensor<?x64xf32>, %w: tensor<?xf32>) {
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %w: tensor<48xf32>) {
-  %y = tensorop.rmsnorm %x, %w : (tensor<?x64xf32>, tensor<48xf32>) -> tensor<?x64xf32>
+  %y = tensorop.rmsnorm %x, %w {eps = 1.0e-05 : f32} : (tensor<?x64xf32>, tensor<48xf32>) -> tensor<?x64xf32>
   func.return
 }
 // CHECK: weight size 48 must divide the normalized dim 64 (one group per 48 elements)
@@ -203,7 +203,7 @@ func.func @f(%x: tensor<?x64xf32>, %w: tensor<64xf32>) {
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %w: tensor<32xf32>, %b: tensor<64xf32>) {
-  %y = tensorop.layernorm %x, %w, bias %b : (tensor<?x64xf32>, tensor<32xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  %y = tensorop.layernorm %x, %w, bias %b {eps = 1.0e-05 : f32} : (tensor<?x64xf32>, tensor<32xf32>, tensor<64xf32>) -> tensor<?x64xf32>
   func.return
 }
 // CHECK: weight size is 32, expected 64
@@ -211,7 +211,7 @@ func.func @f(%x: tensor<?x64xf32>, %w: tensor<32xf32>, %b: tensor<64xf32>) {
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %w: tensor<64xf32>, %b: tensor<32xf32>) {
-  %y = tensorop.layernorm %x, %w, bias %b : (tensor<?x64xf32>, tensor<64xf32>, tensor<32xf32>) -> tensor<?x64xf32>
+  %y = tensorop.layernorm %x, %w, bias %b {eps = 1.0e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>, tensor<32xf32>) -> tensor<?x64xf32>
   func.return
 }
 // CHECK: bias size is 32, expected 64
@@ -660,7 +660,7 @@ func.func @f(%dy: tensor<?x32xf32>, %a: tensor<?x64xf32>) {
 // -----
 
 func.func @f(%dy: tensor<?x32xf32>, %x: tensor<?x64xf32>, %w: tensor<64xf32>) {
-  %dx, %dw = tensorop.rmsnorm_grad %dy, %x, %w : (tensor<?x32xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>)
+  %dx, %dw = tensorop.rmsnorm_grad %dy, %x, %w {eps = 1.0e-05 : f32} : (tensor<?x32xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>)
   func.return
 }
 // CHECK: 'dy' and 'x': shapes [?, 32] and [?, 64] differ
@@ -668,7 +668,7 @@ func.func @f(%dy: tensor<?x32xf32>, %x: tensor<?x64xf32>, %w: tensor<64xf32>) {
 // -----
 
 func.func @f(%dy: tensor<?x64xf32>, %x: tensor<?x64xf32>, %w: tensor<64xf32>) {
-  %dx, %dw = tensorop.rmsnorm_grad %dy, %x, %w : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<32xf32>)
+  %dx, %dw = tensorop.rmsnorm_grad %dy, %x, %w {eps = 1.0e-05 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<32xf32>)
   func.return
 }
 // CHECK: result #1 has type tensor<32xf32>, expected a type compatible with tensor<64xf32>
@@ -676,7 +676,7 @@ func.func @f(%dy: tensor<?x64xf32>, %x: tensor<?x64xf32>, %w: tensor<64xf32>) {
 // -----
 
 func.func @f(%dy: tensor<?x32xf32>, %x: tensor<?x64xf32>, %w: tensor<64xf32>) {
-  %dx, %dw, %db = tensorop.layernorm_grad %dy, %x, %w : (tensor<?x32xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>)
+  %dx, %dw, %db = tensorop.layernorm_grad %dy, %x, %w {eps = 1.0e-05 : f32} : (tensor<?x32xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>)
   func.return
 }
 // CHECK: 'dy' and 'x': shapes [?, 32] and [?, 64] differ
@@ -882,7 +882,7 @@ func.func @f(%g: tensor<8xf32>, %n: tensor<f32>) {
 // -----
 
 func.func @f(%x: tensor<?x?xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>, %wk: tensor<64x64xf32>, %p: index) {
-  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x?xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p {eps = 1.0e-05 : f32, heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x?xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   func.return
 }
 // CHECK: operand 'x' must have a static row size
@@ -890,7 +890,7 @@ func.func @f(%x: tensor<?x?xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>, 
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %nw: tensor<32xf32>, %wq: tensor<128x64xf32>, %wk: tensor<64x64xf32>, %p: index) {
-  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<32xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p {eps = 1.0e-05 : f32, heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<32xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   func.return
 }
 // CHECK: norm weight size is 32, expected 64
@@ -906,7 +906,7 @@ func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>,
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>, %wk: tensor<64x64xf32>, %p: index) {
-  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p {heads = 4 : i64, kv_heads = 3 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p {eps = 1.0e-05 : f32, heads = 4 : i64, kv_heads = 3 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   func.return
 }
 // CHECK: heads (4) must be a multiple of kv_heads (3)
@@ -914,7 +914,7 @@ func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>,
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>, %wk: tensor<64x64xf32>, %p: index) {
-  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, style = "yarn"} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p {eps = 1.0e-05 : f32, heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, style = "yarn"} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   func.return
 }
 // CHECK: style must be one of neox, interleaved, got 'yarn'
@@ -922,7 +922,7 @@ func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>,
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>, %wk: tensor<64x64xf32>, %p: index) {
-  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wk, %wk, %wk, %p {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wk, %wk, %wk, %p {eps = 1.0e-05 : f32, heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   func.return
 }
 // CHECK: wq has shape [64, 64], expected [128, 64]
@@ -930,7 +930,7 @@ func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>,
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>, %wk: tensor<64x64xf32>, %p: index) {
-  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wq, %wk, %p {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wq, %wk, %p {eps = 1.0e-05 : f32, heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   func.return
 }
 // CHECK: wk has shape [128, 64], expected [64, 64]
@@ -938,7 +938,7 @@ func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>,
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>, %wk: tensor<64x64xf32>, %p: index) {
-  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wq, %p {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<128x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wq, %p {eps = 1.0e-05 : f32, heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<128x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   func.return
 }
 // CHECK: wv has shape [128, 64], expected [64, 64]
@@ -946,7 +946,7 @@ func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>,
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>, %wk: tensor<64x64xf32>, %p: index) {
-  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p, bq %nw {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index, tensor<64xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p, bq %nw {eps = 1.0e-05 : f32, heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index, tensor<64xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
   func.return
 }
 // CHECK: size of 'bq' is 64, expected 128
@@ -954,7 +954,7 @@ func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>,
 // -----
 
 func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>, %wk: tensor<64x64xf32>, %p: index) {
-  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x32xf32>)
+  %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p {eps = 1.0e-05 : f32, heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x32xf32>)
   func.return
 }
 // CHECK: result #2 has type tensor<?x32xf32>, expected a type compatible with tensor<?x64xf32>
