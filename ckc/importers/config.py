@@ -103,7 +103,7 @@ class ModelConfig:
         if not self.rope_dim and self.positional == "rope":
             self.rope_dim = self.head_dim
         if not self.attn_scale:
-            self.attn_scale = 1.0 / math.sqrt(self.head_dim)
+            self.attn_scale = self.head_dim ** -0.5  # as transformers computes it
         if not self.local_layers:
             self.local_layers = (False,) * self.n_layers
         self.local_layers = tuple(bool(b) for b in self.local_layers)

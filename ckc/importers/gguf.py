@@ -151,7 +151,7 @@ def config_from_gguf(path: Path, meta: dict, tensors: dict) -> ModelConfig:
     if arch == "gemma3":
         # llama_model_gemma3: 1/sqrt(head_dim), except the 62-layer (27B) model
         if n_layers == 62:
-            cfg["attn_scale"] = 1.0 / math.sqrt(hidden / n_heads)
+            cfg["attn_scale"] = (hidden / n_heads) ** -0.5
         swa = key("attention.sliding_window", 0, required=False)
         if swa:
             cfg["sliding_window"] = int(swa)
