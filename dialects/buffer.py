@@ -86,6 +86,7 @@ Example::
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -547,13 +548,24 @@ class BufferOp(IRDLOperation):
             raise VerifyException(
                 f"buffer @{name} must be declared at module level or in a func.func body"
             )
+        # Shadowing is checked from both sides with non-rebuilding lookups:
+        # each side first puts itself in its own block's index (_namesakes),
+        # so whichever of the two is verified second sees the other.
         if isinstance(parent, func.FuncOp):
+            if len(_namesakes(self, parent.body.block)) > 1:
+                raise VerifyException(f"buffer @{name} is declared twice")
             module = _module_of(parent)
-            if module is not None and _top_buffer(module, name) is not None:
+            if module is not None and _peek(module.body.block, name) is not None:
                 raise VerifyException(f"buffer @{name} shadows a module-level buffer")
-            for other in parent.body.block.ops:
-                if isinstance(other, BufferOp) and other is not self and other.sym_name.data == name:
-                    raise VerifyException(f"buffer @{name} is declared twice")
+        else:
+            if len(_namesakes(self, parent.body.block)) > 1:
+                raise VerifyException(f"buffer @{name} is declared twice")
+            for f in _block_index(parent.body.block)[2]:
+                if _in_block(f, parent.body.block) and f.body.blocks:
+                    if _peek(f.body.block, name) is not None:
+                        raise VerifyException(
+                            f"buffer @{name} is shadowed by a local buffer of @{f.sym_name.data}"
+                        )
         module = _module_of(self)
         if self.offset is not None and module is not None:
             arena = find_region(module, kind)
@@ -928,30 +940,88 @@ class LoopOp(IRDLOperation):
 # --------------------------------------------------------------------------
 
 
-def _top_buffer(module: ModuleOp, name: str) -> BufferOp | None:
-    for op in module.ops:
-        if isinstance(op, BufferOp) and op.sym_name.data == name:
-            return op
+# Name lookups run once per buffer reference during verification; scanning a
+# function body each time is quadratic (seconds for a 30-layer model). Each
+# block gets a lazily built index name -> [BufferOp]. An index entry is trusted
+# only while the op still sits in that block under that name; a miss rebuilds
+# the index once, so the answer is always what a full scan would give.
+_Index = tuple[dict[str, list["BufferOp"]], list["ArenaOp"], list[func.FuncOp]]
+_INDEX: weakref.WeakKeyDictionary[Block, _Index] = weakref.WeakKeyDictionary()
+
+
+def _block_index(block: Block, refresh: bool = False):
+    idx = None if refresh else _INDEX.get(block)
+    if idx is None:
+        names: dict[str, list[BufferOp]] = {}
+        arenas: list[ArenaOp] = []
+        funcs: list[func.FuncOp] = []
+        for op in block.ops:
+            if isinstance(op, BufferOp):
+                names.setdefault(op.sym_name.data, []).append(op)
+            elif isinstance(op, ArenaOp):
+                arenas.append(op)
+            elif isinstance(op, func.FuncOp):
+                funcs.append(op)
+        idx = (names, arenas, funcs)
+        _INDEX[block] = idx
+    return idx
+
+
+def _in_block(op: Operation, block: Block, name: str | None = None) -> bool:
+    return op.parent_block() is block and (name is None or op.sym_name.data == name)
+
+
+def _find(blocks: Sequence[Block], name: str) -> BufferOp | None:
+    for refresh in (False, True):
+        for b in blocks:
+            for o in _block_index(b, refresh)[0].get(name, ()):
+                if _in_block(o, b, name):
+                    return o
     return None
+
+
+def _namesakes(op: BufferOp, block: Block) -> list[BufferOp]:
+    """Every buffer in `block` named like `op` (op included)."""
+    name = op.sym_name.data
+    ops = _block_index(block)[0].get(name, [])
+    if op not in ops or not all(_in_block(o, block, name) for o in ops):
+        ops = _block_index(block, True)[0].get(name, [])
+    return ops
+
+
+def _peek(block: Block, name: str) -> BufferOp | None:
+    """Like `_find` but without rebuilding on a miss (for checks that expect
+    a miss; see BufferOp.verify_ for why they stay exact)."""
+    for o in _block_index(block)[0].get(name, ()):
+        if _in_block(o, block, name):
+            return o
+    return None
+
+
+def _top_buffer(module: ModuleOp, name: str) -> BufferOp | None:
+    return _find([module.body.block], name)
 
 
 def lookup_buffer(op: Operation, name: str) -> BufferOp | None:
     """The buffer @name visible from `op`: its function's local buffers first,
     then the module's."""
+    blocks: list[Block] = []
     f = op if isinstance(op, func.FuncOp) else _func_of(op)
     if f is not None and f.body.blocks:
-        for o in f.body.block.ops:
-            if isinstance(o, BufferOp) and o.sym_name.data == name:
-                return o
-    module = _module_of(op)
-    return _top_buffer(module, name) if module is not None else None
+        blocks.append(f.body.block)
+    module = op if isinstance(op, ModuleOp) else _module_of(op)
+    if module is not None:
+        blocks.append(module.body.block)
+    return _find(blocks, name)
 
 
 def find_region(module: ModuleOp, kind: str) -> ArenaOp | None:
     """The arena declaring region `kind`, if any."""
-    for op in module.ops:
-        if isinstance(op, ArenaOp) and op.region(kind) is not None:
-            return op
+    block = module.body.block
+    for refresh in (False, True):
+        for a in _block_index(block, refresh)[1]:
+            if _in_block(a, block) and a.region(kind) is not None:
+                return a
     return None
 
 

@@ -104,6 +104,14 @@ func.func @f() {
   buffer.buffer @w : tensor<4xf32> in activations size 16 align 64
   func.return
 }
+// CHECK: buffer @w is shadowed by a local buffer of @f
+
+// -----
+func.func @f() {
+  buffer.buffer @w : tensor<4xf32> in activations size 16 align 64
+  func.return
+}
+buffer.buffer @w : tensor<4xf32> in weights size 16 align 64
 // CHECK: buffer @w shadows a module-level buffer
 
 // -----
