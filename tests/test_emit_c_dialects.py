@@ -249,3 +249,20 @@ def test_verify_scales_to_a_30_layer_model() -> None:
     elapsed = time.perf_counter() - start
     # Measured ~0.2 s on a loaded 2-core machine; a quadratic lookup took ~2.3 s.
     assert elapsed < 2.0, elapsed
+
+
+@pytest.mark.parametrize("module_name", ["buffer", "c"])
+def test_module_docstring_example_parses_verifies_and_round_trips(module_name: str) -> None:
+    import importlib
+    import textwrap
+
+    doc = importlib.import_module(f"ckc.dialects.{module_name}").__doc__
+    example = doc.split("Example", 1)[1].split("::", 1)[1]
+    module = parse(textwrap.dedent(example))
+    module.verify()
+    assert text_of(parse(text_of(module))) == text_of(module)
+    if module_name == "c":
+        assert "for (int l = 0; l < 4; ++l) {" in emit_c(module)
+    else:
+        assert B.find_overlaps(module) == []
+        assert B.compute_lifetimes(prefill(module)) == {"x": (0, 1), "h": (0, 1)}
