@@ -231,14 +231,16 @@ def _read(path: Path):
     names = meta[table_end : table_end + strtab]
     entries: list[TensorEntry] = []
     prev_end = data
+    name_pos = 0  # names lie back to back in table order
     for i in range(count):
         fields = _ENTRY.unpack_from(meta, HEADER_BYTES + i * ENTRY_BYTES)
         code, ndim = fields[0], fields[1]
         dims = fields[2:10]
         off, nbytes, noff, nlen = fields[10:14]
         raw_name = names[noff : noff + nlen]
-        if nlen == 0 or noff > strtab or nlen > strtab - noff or not _printable(raw_name):
+        if nlen == 0 or noff != name_pos or noff > strtab or nlen > strtab - noff or not _printable(raw_name):
             fail(f"corrupt table: tensor #{i} has a bad name")
+        name_pos += nlen
         name = raw_name.decode("ascii")
         if code not in DTYPE_NAMES:
             fail(f"tensor '{name}' has unknown dtype code {code}")

@@ -208,7 +208,8 @@ int ck_weights_open(const char *path, ck_weights **out, char *err, int errlen) {
         const uint8_t *e = b + CK_BUMP_HEADER_BYTES + i * CK_BUMP_ENTRY_BYTES;
         ck_tensor_info *t = &w->tensors[i];
         uint32_t noff = rd32(e + 88), nlen = rd32(e + 92);
-        int name_ok = nlen > 0 && noff <= strtab && nlen <= strtab - noff;
+        /* names lie back to back in table order: name i starts where name i-1 ends */
+        int name_ok = nlen > 0 && noff == npos - i && noff <= strtab && nlen <= strtab - noff;
         for (uint32_t k = 0; name_ok && k < nlen; k++)
             name_ok = names[noff + k] >= 0x20 && names[noff + k] <= 0x7e; /* printable ASCII */
         if (!name_ok)

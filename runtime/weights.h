@@ -21,7 +21,9 @@
  *     [80,88)  u64 nbytes   data size in bytes (consistent with dtype and shape)
  *     [88,92)  u32 name_off offset of the name in the name table
  *     [92,96)  u32 name_len length of the name in bytes (no terminating NUL); names
- *                           are printable ASCII (0x20..0x7e) and unique
+ *                           are printable ASCII (0x20..0x7e), unique, and stored
+ *                           back to back in table order (name_off of entry i is the
+ *                           sum of name_len of entries 0..i-1)
  *   offset 64 + 96*count   name table (strtab bytes), then zero padding up to `data`
  *   offset data            tensor data, each tensor at its own aligned offset, in
  *                          table order (offsets strictly increasing, never overlapping),
