@@ -588,10 +588,12 @@ class GlobalOp(IRDLOperation):
         t = parser.parse_type()
         parser.parse_punctuation("=")
         if parser.parse_optional_punctuation("[") is not None:
-            vals = [_parse_number(parser)]
-            while parser.parse_optional_punctuation(",") is not None:
+            vals = []
+            if parser.parse_optional_punctuation("]") is None:
                 vals.append(_parse_number(parser))
-            parser.parse_punctuation("]")
+                while parser.parse_optional_punctuation(",") is not None:
+                    vals.append(_parse_number(parser))
+                parser.parse_punctuation("]")
             value: Attribute = ArrayAttr([_num_attr(v, t) for v in vals])
         else:
             value = _num_attr(_parse_number(parser), t)
@@ -634,7 +636,13 @@ def _int_attr(v: int) -> IntegerAttr:
 def _num_attr(v: int | float | str, t: Attribute) -> Attribute:
     if isinstance(v, str):
         return StringAttr(v)
-    if isinstance(t, (Float32Type, Float64Type)):
+    if isinstance(t, Float32Type):
+        try:
+            struct.pack("<f", float(v))
+        except OverflowError:  # kept as f64 for the verifier to reject
+            return FloatAttr(float(v), f64)
+        return FloatAttr(float(v), t)
+    if isinstance(t, Float64Type):
         return FloatAttr(float(v), t)
     if isinstance(v, float):
         raise VerifyException(f"float literal {v} for integer type {t}")
@@ -656,10 +664,10 @@ def format_float(value: float, type: Attribute) -> str:
     (f32: rounded to single precision first), always with a '.' so that it
     is a float literal both in MLIR and in C (``1.0e-05``, ``0.5``, ``3.0``)."""
     if isinstance(type, Float32Type):
-        v32 = struct.unpack("f", struct.pack("f", value))[0]
+        v32 = struct.unpack("<f", struct.pack("<f", value))[0]
         for digits in range(6, 10):
             s = f"{v32:.{digits}g}"
-            if struct.unpack("f", struct.pack("f", float(s)))[0] == v32:
+            if struct.unpack("<f", struct.pack("<f", float(s)))[0] == v32:
                 break
     else:
         s = repr(float(value))
@@ -701,9 +709,11 @@ def _check_number(v: Attribute, t: Attribute) -> None:
             raise VerifyException("non-finite float constants cannot be printed as C literals")
         if isinstance(t, Float32Type):
             try:
-                struct.pack("f", x)
+                struct.pack("<f", x)
             except OverflowError:
-                raise VerifyException(f"{x} overflows f32")
+                raise VerifyException(f"{x} overflows f32") from None
+        if v.type != t:
+            raise VerifyException(f"float value {v} does not have type {t}")
         return
     if not isinstance(v, IntegerAttr):
         raise VerifyException(f"expected an integer value for {t}, got {v}")

@@ -292,3 +292,124 @@ c.func @f(%a: !c.int as a) -> !c.void {
   c.return
 }
 // CHECK: @f: local 'a' redeclares a visible C name
+
+// -----
+c.decl @f() -> !c.named<"ck_pool">
+c.decl @g(!c.int) -> !c.ptr<!c.void>
+c.decl @h() -> tensor<4xf32>
+// CHECK: @h: return type tensor<4xf32> is not a C type
+
+// -----
+"c.func"() <{sym_name = "f", function_type = (!c.int, !c.int) -> !c.void, arg_names = ["a"]}> ({
+^bb0(%a: !c.int, %b: !c.int):
+  "c.return"() : () -> ()
+}) : () -> ()
+// CHECK: @f: 1 parameter names for 2 parameters
+
+// -----
+"c.func"() <{sym_name = "f", function_type = (!c.int) -> !c.void, arg_names = ["a"]}> ({
+^bb0(%a: f32):
+  "c.return"() : () -> ()
+}) : () -> ()
+// CHECK: @f: entry block argument types differ from the signature
+
+// -----
+"c.decl"() <{sym_name = "f", function_type = (!c.int) -> (!c.int, !c.int)}> : () -> ()
+// CHECK: c.decl: function_type must have exactly one result type (use !c.void for none), got 2
+
+// -----
+c.global const @g : f32 = []
+// CHECK: global array initializer must not be empty
+
+// -----
+c.global const @g : f32 = 1.0e+39
+// CHECK: 1e+39 overflows f32
+
+// -----
+c.decl @g() -> !c.void
+c.global const @v : !c.int = 1
+c.func @f(%a: !c.int as a) -> !c.void {
+  c.call @v() : () -> ()
+  c.return
+}
+// CHECK: @v is not a function
+
+// -----
+c.func @f(%a: !c.int as a) -> !c.void {
+  "c.call"() <{callee = @m::@k}> : () -> ()
+  c.return
+}
+// CHECK: callee must be a flat symbol
+
+// -----
+c.func @f(%a: !c.int as a) -> !c.void {
+  %r = c.call @ext() as r : () -> tensor<4xf32>
+  c.return
+}
+// CHECK: result type tensor<4xf32> is not a C type
+
+// -----
+c.func @f(%a: !c.int as a) -> !c.void {
+  %t = "test.op"() : () -> tensor<4xf32>
+  c.call @ext(%t) : (tensor<4xf32>) -> ()
+  c.return
+}
+// CHECK: argument #0 type tensor<4xf32> is not a C type
+
+// -----
+c.func @f(%a: !c.ptr<ui8> as a, %i: i32 as i) -> !c.void {
+  %p = "c.ptr"(%a, %i) <{offset = #builtin.int<0>, stride = #builtin.int<4>}> : (!c.ptr<ui8>, i32) -> !c.ptr<f32>
+  c.return
+}
+// CHECK: index must be a !c.int, got i32
+
+// -----
+c.func @f(%a: !c.ptr<ui8> as a, %i: !c.int as i) -> !c.void {
+  %p = c.ptr %a[0 + %i * -4] : !c.ptr<ui8> -> !c.ptr<f32>
+  c.return
+}
+// CHECK: stride -4 must be positive
+
+// -----
+c.func @f(%a: !c.ptr<ui8> as a) -> !c.void {
+  %p = c.ptr %a[-4] : !c.ptr<ui8> -> !c.ptr<f32>
+  c.return
+}
+// CHECK: offset -4 must be non-negative
+
+// -----
+%c0 = "test.op"() : () -> !c.int
+"c.for"(%c0, %c0) <{var_name = "i"}> ({
+^bb0(%i: !c.int):
+}) : (!c.int, !c.int) -> ()
+// CHECK: c.for must be inside a c.func
+
+// -----
+%c0 = "test.op"() : () -> !c.int
+%v = c.var v = %c0 : !c.int
+// CHECK: c.var must be inside a c.func
+
+// -----
+%c0 = "test.op"() : () -> !c.int
+c.call @k(%c0) : (!c.int) -> ()
+// CHECK: c.call must be inside a c.func
+
+// -----
+%c0 = "test.op"() : () -> !c.int
+c.if %c0 : !c.int {
+}
+// CHECK: c.if must be inside a c.func
+
+// -----
+c.func @f(%a: !c.int as a, %p: !c.ptr<f32> as p) -> !c.void {
+  %v = "c.var"(%a) <{var_name = "v"}> : (!c.int) -> f32
+  c.return
+}
+// CHECK: initializer type must equal the variable type
+
+// -----
+c.func @f(%a: !c.ptr<!c.ptr<f32, const>> as a) -> !c.void {
+  c.return
+}
+c.decl @g(!c.ptr<tensor<4xf32>>) -> !c.void
+// CHECK: !c.ptr pointee tensor<4xf32> is not a C type
