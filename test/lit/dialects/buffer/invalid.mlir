@@ -246,3 +246,49 @@ func.func @f() {
   func.return
 }
 // CHECK: loop body must have exactly one index argument
+
+// -----
+buffer.arena @a size 4096 align 64 regions {weights at 0 size 0}
+// CHECK: region 'weights' has size 0
+
+// -----
+"buffer.buffer"() <{sym_name = "w", type = tensor<4xf32>, region = "weights", size = #builtin.int<16>, alignment = #builtin.int<64>, live_first = #builtin.int<0>}> : () -> ()
+// CHECK: buffer @w: live needs both first and last
+
+// -----
+buffer.buffer @w : tensor<4xf32> in weights size 16 align 64 layers 0 stride 64
+// CHECK: buffer @w has 0 layers
+
+// -----
+"buffer.buffer"() <{sym_name = "", type = tensor<4xf32>, region = "weights", size = #builtin.int<16>, alignment = #builtin.int<64>}> : () -> ()
+// CHECK: buffer name must not be empty
+
+// -----
+func.func @f() {
+  buffer.buffer @x : tensor<4xf32> in activations size 16 align 64
+  "buffer.call"() <{kernel = "scale", ins = [], outs = [#buffer.ref<@x>], params = {"bad name" = 1 : i64}, dyn_names = [], operandSegmentSizes = array<i32: 0, 0>}> : () -> ()
+  func.return
+}
+// CHECK: scale: param name 'bad name' is not an identifier
+
+// -----
+func.func @f(%n: index) {
+  buffer.buffer @x : tensor<4xf32> in activations size 16 align 64
+  "buffer.call"(%n) <{kernel = "scale", ins = [], outs = [#buffer.ref<@x>], params = {}, dyn_names = [], operandSegmentSizes = array<i32: 0, 1>}> : (index) -> ()
+  func.return
+}
+// CHECK: scale: 0 dynamic param names for 1 values
+
+// -----
+"buffer.loop"() <{lb = #builtin.int<0>, ub = #builtin.int<2>}> ({
+^bb0(%l: index):
+}) : () -> ()
+// CHECK: buffer.loop must be inside a func.func
+
+// -----
+func.func @f() {
+  buffer.buffer @x : tensor<4xf32> in activations size 16 align 64
+  "buffer.call"() <{kernel = "scale", ins = [], outs = [#buffer.ref<@x>], params = {}, dyn_names = [], operandSegmentSizes = array<i32: 0, 0>}> {r = #buffer.region<heap at 0 size 4>} : () -> ()
+  func.return
+}
+// CHECK: unknown region kind 'heap'
