@@ -247,9 +247,18 @@ class TensorOp(IRDLOperation):
     actual ones; Python constructors use them as the result types.
     """
 
+    INPLACE: ClassVar[dict[int, str]] = {}
+    """Result index -> name of the operand whose storage that result updates
+    in place (bufferization gives both one buffer): `kv_write`,
+    `accumulate`, `adamw_update`."""
+
     @classmethod
     def infer(cls, t: _Args, p: _Args, r: Sequence[Attribute] | None) -> list[Attribute]:
         raise NotImplementedError
+
+    def inplace_operands(self) -> dict[int, SSAValue]:
+        """Result index -> the operand value it updates in place."""
+        return {i: getattr(self, name) for i, name in self.INPLACE.items()}
 
     # -- properties as Python values --------------------------------------
 
@@ -1058,6 +1067,7 @@ class KVWriteOp(TensorOp):
     """
 
     name = "tensorop.kv_write"
+    INPLACE: ClassVar[dict[int, str]] = {0: "cache"}
     cache = operand_def(AnyTensor)
     x = operand_def(AnyTensor)
     pos = operand_def(Scalar)
@@ -1903,6 +1913,7 @@ class AdamWUpdateOp(TensorOp):
     """
 
     name = "tensorop.adamw_update"
+    INPLACE: ClassVar[dict[int, str]] = {0: "param", 1: "m", 2: "v"}
     param = operand_def(AnyTensor)
     grad = operand_def(AnyTensor)
     m = operand_def(AnyTensor)
@@ -1950,6 +1961,7 @@ class AccumulateOp(TensorOp):
     """
 
     name = "tensorop.accumulate"
+    INPLACE: ClassVar[dict[int, str]] = {0: "acc"}
     acc = operand_def(AnyTensor)
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
