@@ -129,7 +129,7 @@ def load_model_library(so: Path) -> ctypes.CDLL:
             else:
                 from ckc import kernels  # the kernel library, built on demand
 
-                _load_global(Path(kernels.library()._name))
+                _load_global(kernels.library_path())
             lib = ctypes.CDLL(str(so.resolve()))
         except Exception as e:  # noqa: BLE001 - reported as one line
             raise SessionError(f"{so}: cannot load (needs libckernels): {str(e).splitlines()[0]}") from None

@@ -243,3 +243,29 @@ def test_generate_on_a_real_session(artifact, weights):
         eos = g.tokens[2]
         g2 = S.generate(s, prompt, max_tokens=100, eos_ids=[eos])
         assert g2.stop_reason == "eos" and eos not in g2.tokens
+
+
+def test_model_linked_against_libckernels(tmp_path, weights):
+    """The real artifact shape: model.so carries no runtime code of its own and
+    needs libckernels (which holds runtime/weights.c and arena.c); no rpath, so
+    the session has to make libckernels visible first."""
+    from ckc import kernels
+
+    libdir = kernels.library_path().parent
+    so = compile_shared(
+        "bigram-linked",
+        [ROOT / "tests/data/bigram_model.c"],
+        headers=[RUNTIME / "weights.h", RUNTIME / "arena.h", RUNTIME / "model_abi.h"],
+        flags=["-std=c11", "-O2", f"-I{RUNTIME}"],
+        libs=[f"-L{libdir}", "-lckernels"],
+    )
+    art = make_artifact(tmp_path / "linked", so, weights)
+    code = (
+        "import sys, numpy as np\nfrom ckc.session import Session\n"
+        f"s = Session({str(art)!r})\nprint(s.prefill([3, 4]).tolist())\n"
+    )
+    # a fresh process, so libckernels is not already loaded by another test
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    got = np.array(json.loads(proc.stdout), np.float32)
+    np.testing.assert_allclose(got, reference(weights, [3, 4])[-1], rtol=1e-6, atol=1e-6)
