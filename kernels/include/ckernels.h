@@ -1,0 +1,336 @@
+/* ckernels.h — the one public header of ckc's C kernel library (libckernels).
+ *
+ * Conventions (every family):
+ *  - fp32, row-major, contiguous unless a stride is given. Shapes are written
+ *    [rows, cols]; "x[M,K]" means M rows of K floats.
+ *  - Symbols are ck_<op>_f32_<variant>, variant in {scalar, avx2, avx512}; all
+ *    variants of one op have the same signature and the same results up to
+ *    rounding. Backward kernels are ck_<op>_grad_f32_<variant>. The caller picks
+ *    the variant (ck_cpu_features() says which the CPU runs); only the variant
+ *    files are compiled with ISA flags, so calling an avx512 symbol on a CPU
+ *    without AVX-512 is an illegal instruction.
+ *  - No allocation and no global state inside a kernel: scratch memory comes
+ *    from the caller.
+ *  - Kernels that run in parallel take `ck_pool *pool, int nth` as their last
+ *    two parameters: the work is split into nth parts run on the pool
+ *    (pool == NULL or nth <= 1: run on the calling thread).
+ *
+ * Each op family has its own section below, marked
+ *   / * ==== <family> ==== * /
+ * Add a new family as a new section just above the "end of families" marker.
+ */
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ==== runtime: cpu features ==== */
+/* (runtime/cpu.h) Bit set of CK_CPU_* flags: set only when the CPU has the
+ * instructions and the OS saves their register state (cpuid + xgetbv). */
+#define CK_CPU_AVX      (1 << 0)
+#define CK_CPU_AVX2     (1 << 1)
+#define CK_CPU_FMA      (1 << 2)
+#define CK_CPU_F16C     (1 << 3)
+#define CK_CPU_AVX512F  (1 << 4)
+#define CK_CPU_AVX512BW (1 << 5)
+#define CK_CPU_AVX512DQ (1 << 6)
+#define CK_CPU_AVX512VL (1 << 7)
+/* All the flags a variant's files were compiled for. */
+#define CK_CPU_VARIANT_AVX2   (CK_CPU_AVX | CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C)
+#define CK_CPU_VARIANT_AVX512 (CK_CPU_VARIANT_AVX2 | CK_CPU_AVX512F | CK_CPU_AVX512BW | \
+                               CK_CPU_AVX512DQ | CK_CPU_AVX512VL)
+int ck_cpu_features(void);
+/* Best variant this CPU runs: 0 scalar, 1 avx2, 2 avx512. */
+int ck_cpu_best_variant(void);
+
+/* ==== runtime: thread pool ==== */
+/* (runtime/threadpool.h) A pool of size n = the caller + n-1 persistent
+ * workers that spin briefly, then sleep. ck_pool_run calls fn(arg, ith, nth)
+ * once for each ith in [0, nth) (nth may exceed the pool size) and returns when
+ * all are done; pool == NULL or nth <= 1 runs inline. nthreads <= 0 in
+ * ck_pool_create means "online CPUs". */
+typedef struct ck_pool ck_pool;
+typedef void (*ck_task_fn)(void *arg, int ith, int nth);
+ck_pool *ck_pool_create(int nthreads);
+void ck_pool_destroy(ck_pool *pool);
+int  ck_pool_size(const ck_pool *pool);
+void ck_pool_run(ck_pool *pool, int nth, ck_task_fn fn, void *arg);
+/* [*lo, *hi): part ith of nth near-equal parts of [0, n), each starting on a
+ * multiple of align. */
+void ck_split_range(long n, long align, int ith, int nth, long *lo, long *hi);
+
+/* Status codes returned by kernels that can fail. */
+#define CK_OK 0
+#define CK_ERR_WORKSPACE (-1)   /* workspace NULL or smaller than the size query */
+
+/* ==== gemm ==== */
+/* Linear layer, weights stored [out, in] (PyTorch / GGUF):
+ *
+ *   y[M,N] (+)= x[M,K] · W[N,K]ᵀ + b[N]          (b may be NULL)
+ *
+ * accumulate = 0 overwrites y, 1 adds to it. M = tokens, K = in features,
+ * N = out features; all contiguous row-major. M == 1 (decode) takes a GEMV
+ * path that streams W once; small M avoids packing W.
+ *
+ * Workspace: the SIMD variants pack blocks of x and W into caller-provided
+ * scratch (no allocation inside the kernel). ws must be 64-byte aligned and
+ * hold at least ck_gemm_workspace_size(M, N, K, nth) bytes (the same query
+ * covers every variant, forward and backward; it depends only on nth and is
+ * bounded: about 0.7 MiB per thread). With too little workspace the kernel
+ * writes nothing and returns CK_ERR_WORKSPACE; otherwise CK_OK. The scalar
+ * reference needs no workspace (ws may be NULL). */
+size_t ck_gemm_workspace_size(int M, int N, int K, int nth);
+
+int ck_gemm_f32_scalar(const float *x, const float *W, const float *b, float *y,
+                       int M, int N, int K, int accumulate,
+                       void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_gemm_f32_avx2(const float *x, const float *W, const float *b, float *y,
+                     int M, int N, int K, int accumulate,
+                     void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_gemm_f32_avx512(const float *x, const float *W, const float *b, float *y,
+                       int M, int N, int K, int accumulate,
+                       void *ws, size_t ws_size, ck_pool *pool, int nth);
+
+/* Backward of ck_gemm, given dy[M,N] and the forward inputs x[M,K], W[N,K]:
+ *
+ *   dx[M,K] (+)= dy · W            (skipped if dx == NULL; needs W)
+ *   dW[N,K] (+)= dyᵀ · x           (skipped if dW == NULL; needs x)
+ *   db[N]   (+)= Σ_m dy[m,:]       (skipped if db == NULL)
+ *
+ * flags: CK_GEMM_ACC_DX / _DW / _DB make that output accumulate (+=), else it
+ * is overwritten. Gradient accumulation over micro-batches uses
+ * CK_GEMM_ACC_DW | CK_GEMM_ACC_DB. Workspace and return value as ck_gemm. */
+#define CK_GEMM_ACC_DX 1
+#define CK_GEMM_ACC_DW 2
+#define CK_GEMM_ACC_DB 4
+int ck_gemm_grad_f32_scalar(const float *dy, const float *x, const float *W,
+                            float *dx, float *dW, float *db,
+                            int M, int N, int K, int flags,
+                            void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_gemm_grad_f32_avx2(const float *dy, const float *x, const float *W,
+                          float *dx, float *dW, float *db,
+                          int M, int N, int K, int flags,
+                          void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_gemm_grad_f32_avx512(const float *dy, const float *x, const float *W,
+                            float *dx, float *dW, float *db,
+                            int M, int N, int K, int flags,
+                            void *ws, size_t ws_size, ck_pool *pool, int nth);
+
+/* GEMV (decode): y[N] (+)= W[N,K] · x[K] + b[N] (b may be NULL). Streams W once,
+ * split over N; no workspace. ck_gemm with M == 1 calls this. */
+void ck_gemv_f32_scalar(const float *x, const float *W, const float *b, float *y,
+                        int N, int K, int accumulate, ck_pool *pool, int nth);
+void ck_gemv_f32_avx2(const float *x, const float *W, const float *b, float *y,
+                      int N, int K, int accumulate, ck_pool *pool, int nth);
+void ck_gemv_f32_avx512(const float *x, const float *W, const float *b, float *y,
+                        int N, int K, int accumulate, ck_pool *pool, int nth);
+
+/* ==== common (other families) ==== */
+/* Status code for a bad argument (shape limits, unknown style). */
+#define CK_ERR_ARG (-2)
+/* CK_DECLARE_VARIANTS(ret, op, params) declares op_scalar, op_avx2 and
+ * op_avx512 with one signature; every family below uses it. */
+#define CK_DECLARE_VARIANTS(ret, op, params) \
+    ret op##_scalar params;                  \
+    ret op##_avx2 params;                    \
+    ret op##_avx512 params;
+/* Unless a section says otherwise: outputs may alias the matching input
+ * (in-place use) for elementwise and row-wise kernels; parameter gradients
+ * (dw, db, dtable) ACCUMULATE (+=) so the caller zeroes them once per step,
+ * activation gradients (dx, dq, ...) are overwritten. Element counts are
+ * int64_t, dimensions int. */
+
+/* ==== elementwise ==== */
+/* y[n] = a[n] + b[n]                  (residual add)
+ * y[n] = a[n] * b[n]                  (product; its grad is two products)
+ * y[n] = s * x[n]                     (scale; also applies a clip coefficient)
+ * y[n] += a * x[n]                    (gradient accumulate, axpy) */
+CK_DECLARE_VARIANTS(void, ck_add_f32, (const float *a, const float *b, float *y, int64_t n, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_mul_f32, (const float *a, const float *b, float *y, int64_t n, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_scale_f32, (const float *x, float *y, int64_t n, float s, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_axpy_f32, (float *y, const float *x, int64_t n, float a, ck_pool *pool, int nth))
+
+/* ==== activation ==== */
+/* SiLU y = x·σ(x); GELU with approx = 0: exact 0.5·x·(1 + erf(x/√2)),
+ * approx = 1: tanh form 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³)))
+ * (PyTorch approximate="tanh", "gelu_pytorch_tanh", GPT-2 "gelu_new").
+ * Grad: dx[n] = dy[n] · f'(x[n]) from the forward input x. */
+CK_DECLARE_VARIANTS(void, ck_silu_f32, (const float *x, float *y, int64_t n, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_silu_grad_f32,
+                    (const float *x, const float *dy, float *dx, int64_t n, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_gelu_f32, (const float *x, float *y, int64_t n, int approx, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_gelu_grad_f32,
+                    (const float *x, const float *dy, float *dx, int64_t n, int approx, ck_pool *pool, int nth))
+/* Soft capping y = cap·tanh(x/cap) (Gemma 2 final logits); dx = dy·(1 − tanh²(x/cap)). */
+CK_DECLARE_VARIANTS(void, ck_softcap_f32, (const float *x, float *y, int64_t n, float cap, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_softcap_grad_f32,
+                    (const float *x, const float *dy, float *dx, int64_t n, float cap, ck_pool *pool, int nth))
+/* Gated MLP activations, two separate inputs (the gate and up projections):
+ *   SwiGLU: y[t,i] = silu(gate[t,i]) · up[t,i]
+ *   GeGLU:  y[t,i] = gelu(gate[t,i]) · up[t,i]   (approx as ck_gelu)
+ * over T rows of F values. gate, up (and dgate, dup) have row stride ld_in,
+ * y and dy row stride ld_out (ld = F when contiguous). A fused gate|up
+ * projection output [T, 2F] is used in place as gate = p, up = p + F,
+ * ld_in = 2F. Grad: dgate = dy·up·act'(gate), dup = dy·act(gate), overwritten. */
+CK_DECLARE_VARIANTS(void, ck_swiglu_f32,
+                    (const float *gate, const float *up, float *y, int T, int F, int ld_in, int ld_out,
+                     ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_swiglu_grad_f32,
+                    (const float *gate, const float *up, const float *dy, float *dgate, float *dup, int T, int F,
+                     int ld_in, int ld_out, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_geglu_f32,
+                    (const float *gate, const float *up, float *y, int T, int F, int ld_in, int ld_out, int approx,
+                     ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_geglu_grad_f32,
+                    (const float *gate, const float *up, const float *dy, float *dgate, float *dup, int T, int F,
+                     int ld_in, int ld_out, int approx, ck_pool *pool, int nth))
+
+/* ==== norm ==== */
+/* RMSNorm over rows of x[T,C] (per-head QK-norm of [T, heads*hd] with a [hd]
+ * weight is the same call with T*heads rows of C = hd):
+ *   rstd[t] = 1/sqrt(mean_i x[t,i]² + eps);  y[t,i] = x[t,i]·rstd[t]·(w[i] + w_offset)
+ * w_offset = 0 (Llama) or 1 (Gemma's (1+w)). rstd[T] is written if non-NULL
+ * (save it for the backward). Grad (needs the saved rstd):
+ *   dx[T,C] = rstd·g − x·rstd³·mean_i(g·x), g = dy·(w + w_offset)  (overwritten; skipped if NULL)
+ *   dw[C]  += Σ_t dy·x·rstd                                        (skipped if NULL) */
+CK_DECLARE_VARIANTS(void, ck_rmsnorm_f32,
+                    (const float *x, const float *w, float *y, float *rstd, int T, int C, float eps, float w_offset,
+                     ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_rmsnorm_grad_f32,
+                    (const float *dy, const float *x, const float *w, const float *rstd, float *dx, float *dw, int T,
+                     int C, float w_offset, ck_pool *pool, int nth))
+/* LayerNorm over rows of x[T,C] (biased variance, as PyTorch):
+ *   y = (x − mean[t])·rstd[t]·(w + w_offset) + b   (b may be NULL; mean[T], rstd[T]
+ *                                                   written if non-NULL; w_offset usually 0)
+ * Grad (needs the saved mean and rstd), xhat = (x − mean)·rstd, g = dy·(w + w_offset):
+ *   dx  = rstd·(g − mean_i(g) − xhat·mean_i(g·xhat))   (overwritten; skipped if NULL)
+ *   dw += Σ_t dy·xhat,  db += Σ_t dy                     (each skipped if NULL) */
+CK_DECLARE_VARIANTS(void, ck_layernorm_f32,
+                    (const float *x, const float *w, const float *b, float *y, float *mean, float *rstd, int T, int C,
+                     float eps, float w_offset, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_layernorm_grad_f32,
+                    (const float *dy, const float *x, const float *w, const float *mean, const float *rstd, float *dx,
+                     float *dw, float *db, int T, int C, float w_offset, ck_pool *pool, int nth))
+
+/* ==== rope ==== */
+/* Rotary position embedding on x[T, heads*head_dim] (Q or K, whole tensor),
+ * written to y (y == x allowed). Row t has position pos[t] if pos != NULL,
+ * else pos0 + t (pos0 = n_past when continuing a cache). Only the first
+ * rotary_dim dims of each head rotate (partial rotary); the rest are copied.
+ *   inv_freq[i] = theta^(−2i/rotary_dim) (rounded to fp32), or the caller's table
+ *   inv_freq[rotary_dim/2] if non-NULL (RoPE scaling: linear, llama3, ...);
+ *   angle = fp32(position)·inv_freq[i] in fp32 (as PyTorch/transformers), cos/sin
+ *   of that angle evaluated in double
+ *   CK_ROPE_NEOX:        pairs (i, i + rotary_dim/2)   — HF rotate_half (Llama/Qwen/Gemma
+ *                        safetensors, GGUF "neox" archs)
+ *   CK_ROPE_INTERLEAVED: pairs (2i, 2i+1)              — GPT-J, GGUF llama (weights permuted)
+ *   (x1, x2) -> (x1·cos − x2·sin, x2·cos + x1·sin)
+ * Grad applies the inverse rotation (dy -> dx). Returns CK_OK, or CK_ERR_ARG
+ * if rotary_dim is odd, <= 0, > head_dim or > CK_ROPE_MAX_DIM, or style unknown. */
+#define CK_ROPE_NEOX 0
+#define CK_ROPE_INTERLEAVED 1
+#define CK_ROPE_MAX_DIM 1024
+CK_DECLARE_VARIANTS(int, ck_rope_f32,
+                    (const float *x, float *y, const int32_t *pos, const float *inv_freq, int T, int heads,
+                     int head_dim, int rotary_dim, int pos0, float theta, int style, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_rope_grad_f32,
+                    (const float *dy, float *dx, const int32_t *pos, const float *inv_freq, int T, int heads,
+                     int head_dim, int rotary_dim, int pos0, float theta, int style, ck_pool *pool, int nth))
+
+/* ==== softmax ==== */
+/* Numerically stable softmax over each row of x[T,C] -> y[T,C] (y == x allowed).
+ * Grad from the forward output y: dx = y·(dy − Σ_i y·dy). */
+CK_DECLARE_VARIANTS(void, ck_softmax_f32, (const float *x, float *y, int T, int C, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_softmax_grad_f32,
+                    (const float *y, const float *dy, float *dx, int T, int C, ck_pool *pool, int nth))
+
+/* ==== attention ==== */
+/* Causal self-attention with GQA (H query heads, KV key/value heads, H % KV == 0;
+ * query head h uses KV head h / (H/KV)) and an optional sliding window.
+ *   q, out [T, H*D]                 rows = the T new tokens, at positions n_past + t
+ *   k, v   [n_past + T, KV*D]       row j = position j; a KV cache [max_ctx, KV*D]
+ *                                   works as is (rows past n_past + T are never read)
+ *   lse    [T, H] or NULL           per-row log-sum-exp of the scaled scores (save
+ *                                   for the backward)
+ * Query at position P attends keys j with j <= P and, if window > 0,
+ * j > P − window (window keys including itself; window <= 0: no window).
+ * out = softmax(cap(scale·q·kᵀ) + mask)·v; scale is usually 1/sqrt(D);
+ * cap(s) = softcap·tanh(s/softcap) if softcap > 0 (Gemma 2), else s.
+ * Online softmax over key blocks (flash style); parallel over heads and
+ * query blocks. D <= CK_ATTN_MAX_HEAD_DIM. Returns CK_OK or CK_ERR_ARG. */
+#define CK_ATTN_MAX_HEAD_DIM 256
+CK_DECLARE_VARIANTS(int, ck_attention_f32,
+                    (const float *q, const float *k, const float *v, float *out, float *lse, int T, int n_past,
+                     int H, int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth))
+/* Decode: one new token at position n_past, q/out [1, H*D]; its k/v must
+ * already be stored at row n_past of k_cache / v_cache [max_ctx, KV*D].
+ * Same as ck_attention with T = 1, lse = NULL; parallel over heads. */
+CK_DECLARE_VARIANTS(int, ck_attention_decode_f32,
+                    (const float *q, const float *k_cache, const float *v_cache, float *out, int n_past, int H,
+                     int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth))
+/* Backward, given the forward's q, k, v, out, lse and dout [T, H*D]:
+ *   dq [T, H*D]            overwritten
+ *   dk, dv [n_past+T, KV*D] overwritten (all rows, the GQA sum over the heads
+ *                          of each group included)
+ * Probabilities are recomputed from lse (no [T, T] matrix); parallel over
+ * KV heads (at most KV threads do work). No scratch. */
+CK_DECLARE_VARIANTS(int, ck_attention_grad_f32,
+                    (const float *q, const float *k, const float *v, const float *out, const float *dout,
+                     const float *lse, float *dq, float *dk, float *dv, int T, int n_past, int H, int KV, int D,
+                     int window, float scale, float softcap, ck_pool *pool, int nth))
+
+/* ==== embedding ==== */
+/* out[t,:] = scale · table[ids[t], :]    table [vocab, C], ids [T], out [T, C]
+ * (scale = 1, or sqrt(C) for Gemma). An id outside [0, vocab) gives a zero
+ * row; the return value counts such ids (0 = all valid).
+ * Grad: dtable[ids[t], :] += scale · dout[t, :] (scatter-add, repeated ids
+ * sum; deterministic: parallel over columns). Out-of-range ids are skipped. */
+CK_DECLARE_VARIANTS(int, ck_embedding_f32,
+                    (const int32_t *ids, const float *table, float *out, int T, int vocab, int C, float scale,
+                     ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_embedding_grad_f32,
+                    (const int32_t *ids, const float *dout, float *dtable, int T, int vocab, int C, float scale,
+                     ck_pool *pool, int nth))
+
+/* ==== cross_entropy ==== */
+/* Fused softmax + cross-entropy over logits[T, V], targets[T]:
+ *   loss[t] = logsumexp(logits[t]) − logits[t, targets[t]]
+ * Returns the mean of loss[t] over rows whose target is not ignore_index (a
+ * target outside [0, V) is ignored too); 0 if there are none.
+ * losses[T] (per-row loss, 0 for ignored rows) and dlogits[T, V] are written
+ * if non-NULL: dlogits = grad_scale·(softmax(logits) − onehot(target)) / count,
+ * zero rows for ignored targets (grad_scale = 1: the gradient of the mean
+ * loss; else dloss or a loss scale). dlogits == logits is allowed (in place). */
+CK_DECLARE_VARIANTS(float, ck_cross_entropy_f32,
+                    (const float *logits, const int32_t *targets, float *dlogits, float *losses, int T, int V,
+                     int ignore_index, float grad_scale, ck_pool *pool, int nth))
+
+/* ==== optim ==== */
+/* AdamW, one parameter tensor of n floats, as torch.optim.AdamW:
+ *   g = grad·grad_scale  (grad_scale: 1, or the clip coefficient below)
+ *   param *= 1 − lr·weight_decay
+ *   m = β1·m + (1−β1)·g;   v = β2·v + (1−β2)·g²
+ *   param −= lr/(1−β1^step) · m / (sqrt(v)/sqrt(1−β2^step) + eps)
+ * step counts from 1 (the update being made). m, v: state, zero at start. */
+CK_DECLARE_VARIANTS(void, ck_adamw_f32,
+                    (float *param, const float *grad, float *m, float *v, int64_t n, float lr, float beta1,
+                     float beta2, float eps, float weight_decay, int step, float grad_scale, ck_pool *pool, int nth))
+/* Global-norm clipping over many tensors, two phases:
+ *   1. total = Σ over tensors of ck_sumsq_f32(grad, n)      (double)
+ *   2. c = ck_clip_coef_f32(total, max_norm, &norm) = min(1, max_norm/(sqrt(total) + 1e-6))
+ *      (as torch.nn.utils.clip_grad_norm_), then scale every gradient by c
+ *      (ck_scale_f32, or pass c as ck_adamw's grad_scale). */
+CK_DECLARE_VARIANTS(double, ck_sumsq_f32, (const float *x, int64_t n, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(float, ck_clip_coef_f32, (double sumsq, float max_norm, float *norm_out))
+
+/* ==== end of families (add new sections above this line) ==== */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CKERNELS_H */

@@ -1,0 +1,187 @@
+/* Persistent thread pool (see threadpool.h). */
+#include "threadpool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CK_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define CK_RELAX() __asm__ volatile("yield")
+#else
+#define CK_RELAX() ((void)0)
+#endif
+
+/* Spin iterations (each a pause, ~10-40 ns) before a worker sleeps: ~0.2-1 ms,
+ * enough to bridge consecutive kernel calls of one forward pass. */
+#define CK_SPIN_WORKER 20000
+#define CK_SPIN_CALLER 20000
+
+struct ck_pool {
+    int n;                      /* threads including the caller */
+    pthread_t *threads;         /* n - 1 workers */
+    /* job description, published before `gen` is bumped */
+    ck_task_fn fn;
+    void *arg;
+    int nth;
+    atomic_int next;            /* next task index to claim */
+    atomic_int active;          /* workers that have not finished this generation */
+    atomic_uint gen;            /* bumped once per job */
+    atomic_int stop;
+    atomic_int sleepers;        /* workers blocked on cv_work */
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work;     /* workers wait here for a new generation */
+    pthread_cond_t cv_done;     /* the caller waits here for active == 0 */
+    pthread_mutex_t run_mu;     /* serialises ck_pool_run callers */
+};
+
+/* The pool whose task the current thread is running (nested runs go inline). */
+static _Thread_local const ck_pool *ck_tls_in_pool = NULL;
+
+void ck_split_range(long n, long align, int ith, int nth, long *lo, long *hi) {
+    if (align < 1) align = 1;
+    if (nth < 1) nth = 1;
+    const long units = (n + align - 1) / align;
+    const long base = units / nth, rem = units % nth;
+    long ulo = ith * base + (ith < rem ? ith : rem);
+    long uhi = ulo + base + (ith < rem ? 1 : 0);
+    long a = ulo * align, b = uhi * align;
+    if (a > n) a = n;
+    if (b > n) b = n;
+    *lo = a;
+    *hi = b;
+}
+
+static void ck_claim_tasks(ck_pool *p) {
+    const ck_task_fn fn = p->fn;
+    void *const arg = p->arg;
+    const int nth = p->nth;
+    for (;;) {
+        const int i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (i >= nth) break;
+        fn(arg, i, nth);
+    }
+}
+
+static void *ck_worker(void *vp) {
+    ck_pool *p = (ck_pool *)vp;
+    unsigned seen = 0; /* gen is 0 at creation; a worker that starts late still sees job 1 */
+    ck_tls_in_pool = p;
+    for (;;) {
+        unsigned g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
+            if (++spins < CK_SPIN_WORKER) {
+                CK_RELAX();
+                continue;
+            }
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (atomic_load(&p->gen) == seen) pthread_cond_wait(&p->cv_work, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mu);
+            spins = 0;
+        }
+        seen = g;
+        if (atomic_load(&p->stop)) break;
+        ck_claim_tasks(p);
+        if (atomic_fetch_sub(&p->active, 1) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->cv_done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    return NULL;
+}
+
+ck_pool *ck_pool_create(int nthreads) {
+    if (nthreads <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        nthreads = c > 0 ? (int)c : 1;
+    }
+    ck_pool *p = (ck_pool *)calloc(1, sizeof(ck_pool));
+    if (!p) return NULL;
+    p->n = nthreads;
+    atomic_init(&p->next, 0);
+    atomic_init(&p->active, 0);
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->stop, 0);
+    atomic_init(&p->sleepers, 0);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->run_mu, NULL);
+    pthread_cond_init(&p->cv_work, NULL);
+    pthread_cond_init(&p->cv_done, NULL);
+    if (nthreads > 1) {
+        p->threads = (pthread_t *)calloc((size_t)nthreads - 1, sizeof(pthread_t));
+        if (!p->threads) {
+            free(p);
+            return NULL;
+        }
+        for (int i = 0; i < nthreads - 1; i++) {
+            if (pthread_create(&p->threads[i], NULL, ck_worker, p) != 0) {
+                p->n = i + 1; /* the ones that started, plus the caller */
+                ck_pool_destroy(p);
+                return NULL;
+            }
+        }
+    }
+    return p;
+}
+
+void ck_pool_destroy(ck_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->run_mu);
+    atomic_store(&p->stop, 1);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->gen, 1);
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n - 1; i++) pthread_join(p->threads[i], NULL);
+    pthread_mutex_unlock(&p->run_mu);
+    free(p->threads);
+    pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->run_mu);
+    pthread_cond_destroy(&p->cv_work);
+    pthread_cond_destroy(&p->cv_done);
+    free(p);
+}
+
+int ck_pool_size(const ck_pool *p) { return p ? p->n : 1; }
+
+void ck_pool_run(ck_pool *p, int nth, ck_task_fn fn, void *arg) {
+    if (nth <= 0) return;
+    if (!p || nth == 1 || p->n <= 1 || ck_tls_in_pool == p) {
+        for (int i = 0; i < nth; i++) fn(arg, i, nth);
+        return;
+    }
+    pthread_mutex_lock(&p->run_mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->nth = nth;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->active, p->n - 1, memory_order_relaxed);
+    atomic_fetch_add(&p->gen, 1); /* seq_cst: publishes the job above */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv_work);
+        pthread_mutex_unlock(&p->mu);
+    }
+    const ck_pool *outer = ck_tls_in_pool;
+    ck_tls_in_pool = p;
+    ck_claim_tasks(p);
+    ck_tls_in_pool = outer;
+    int spins = 0;
+    while (atomic_load_explicit(&p->active, memory_order_acquire) > 0) {
+        if (++spins < CK_SPIN_CALLER) {
+            CK_RELAX();
+            continue;
+        }
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->active) > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->run_mu);
+}

@@ -1,0 +1,107 @@
+"""Shared helpers for the kernel parity tests (tests/test_kernels_*.py).
+
+- ``lib()``: libckernels loaded once per test process (built on demand).
+- ``variants()``: pytest params for every variant; one the CPU lacks is
+  skipped with a reason naming the missing features.
+- ``kernel(name, variant, argtypes, restype)``: a ctypes function with its
+  prototype set, e.g. ``kernel("ck_gemm_f32", "avx512", [...])``.
+- ``ptr(a)``: the data pointer of a C-contiguous float32/int32 numpy array
+  (or a torch CPU tensor), for ``c_void_p`` arguments.
+- ``pool(n)``: a ck_pool handle of n threads, shared per test process.
+- ``max_rel_err(got, want)``: max |got - want| / max(max |want|, tiny) — the
+  error relative to the reference's scale, so elements near zero do not blow it up.
+- ``aligned_empty(nbytes)``: a 64-byte aligned numpy byte buffer (workspaces).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+
+import numpy as np
+import pytest
+
+from ckc import kernels as ck
+
+c_int = ctypes.c_int
+c_float = ctypes.c_float
+c_size_t = ctypes.c_size_t
+c_void_p = ctypes.c_void_p
+
+
+@functools.cache
+def lib() -> ctypes.CDLL:
+    return ck.library()
+
+
+@functools.cache
+def cpu_features() -> frozenset[str]:
+    return ck.cpu_features()
+
+
+def variants(*only: str):
+    """pytest.param per variant (all by default), skipping those this CPU lacks."""
+    feats = cpu_features()
+    params = []
+    for v in only or ck.VARIANTS:
+        missing = [f for f in ck.VARIANT_NEEDS[v] if f not in feats]
+        marks = []
+        if missing:
+            marks.append(pytest.mark.skip(reason=f"this CPU lacks {', '.join(missing)} (needed by the {v} variant)"))
+        elif v not in ck.available_variants():
+            marks.append(pytest.mark.skip(reason=f"{v} excluded by CKC_VARIANTS"))
+        params.append(pytest.param(v, id=v, marks=marks))
+    return params
+
+
+def kernel(name: str, variant: str | None, argtypes, restype=None):
+    """``ck_<op>_f32_<variant>`` (or ``name`` itself when variant is None) with its prototype."""
+    full = f"{name}_{variant}" if variant else name
+    fn = getattr(lib(), full)
+    fn.argtypes = list(argtypes)
+    fn.restype = restype
+    return fn
+
+
+def ptr(a) -> ctypes.c_void_p:
+    """Pointer to the data of a contiguous numpy array or torch CPU tensor (None -> NULL)."""
+    if a is None:
+        return ctypes.c_void_p(None)
+    if isinstance(a, np.ndarray):
+        assert a.flags["C_CONTIGUOUS"], "kernel arguments must be C-contiguous"
+        return ctypes.c_void_p(a.ctypes.data)
+    assert a.is_contiguous() and a.device.type == "cpu"
+    return ctypes.c_void_p(a.data_ptr())
+
+
+_POOLS: dict[int, ck.Pool] = {}
+
+
+def pool(n: int) -> ctypes.c_void_p:
+    """Handle of a shared ck_pool with n threads (n <= 1: NULL, run inline)."""
+    if n <= 1:
+        return ctypes.c_void_p(None)
+    if n not in _POOLS:
+        _POOLS[n] = ck.Pool(n, lib())
+    return _POOLS[n].handle
+
+
+def aligned_empty(nbytes: int, align: int = 64) -> np.ndarray:
+    raw = np.empty(nbytes + align, dtype=np.uint8)
+    off = (-raw.ctypes.data) % align
+    return raw[off:off + nbytes]
+
+
+def max_rel_err(got, want) -> float:
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, f"shape {got.shape} != {want.shape}"
+    if want.size == 0:
+        return 0.0
+    scale = max(float(np.max(np.abs(want))), 1e-30)
+    return float(np.max(np.abs(got - want))) / scale
+
+
+def rand(rng: np.random.Generator, *shape, scale: float = 1.0) -> np.ndarray:
+    """Standard-normal float32 array (C-contiguous)."""
+    return np.ascontiguousarray((rng.standard_normal(shape) * scale).astype(np.float32))
