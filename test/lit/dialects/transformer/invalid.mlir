@@ -9,6 +9,12 @@
 
 // -----
 
+// weight: negative slice offset
+// CHECK: Operation does not verify: offset must be >= 0, got -1
+%w = transformer.weight "w" offset -1 : tensor<4xf32>
+
+// -----
+
 // weight: dynamic shape
 // CHECK: Operation does not verify: weight 'w' must have a static shape, got [?, 4]
 %w = transformer.weight "w" : tensor<?x4xf32>

@@ -16,10 +16,14 @@ builtin.module @gemma3 attributes {transformer.config = #transformer.config<eos 
                  %bq: tensor<128xf32>, %bkv: tensor<32xf32>, %d: tensor<32xf32>,
                  %up: tensor<128x64xf32>, %down: tensor<64x128xf32>, %f: tensor<128xf32>) -> tensor<f32> {
     // CHECK:      %emb = transformer.weight "token_embd.weight" : tensor<256x64xf32>
-    // GENERIC:    %emb = "transformer.weight"() <{tensor_name = "token_embd.weight"}> : () -> tensor<256x64xf32>
+    // GENERIC:    %emb = "transformer.weight"() <{tensor_name = "token_embd.weight", offset = 0 : i64}> : () -> tensor<256x64xf32>
     %emb = transformer.weight "token_embd.weight" : tensor<256x64xf32>
     // CHECK-NEXT: %pos = transformer.weight "position_embd.weight" : tensor<512x64xf32>
     %pos = transformer.weight "position_embd.weight" : tensor<512x64xf32>
+    // A slice of a fused tensor (GPT-2's attn_qkv): rows [64, 96).
+    // CHECK-NEXT: %wk_slice = transformer.weight "blk.0.attn_qkv.weight" offset 64 : tensor<32x64xf32>
+    // GENERIC:    %wk_slice = "transformer.weight"() <{tensor_name = "blk.0.attn_qkv.weight", offset = 64 : i64}> : () -> tensor<32x64xf32>
+    %wk_slice = transformer.weight "blk.0.attn_qkv.weight" offset 64 : tensor<32x64xf32>
 
     // CHECK-NEXT: %e0 = transformer.embedding %tokens, %emb : (tensor<?xi32>, tensor<256x64xf32>) -> tensor<?x64xf32>
     // GENERIC:    %e0 = "transformer.embedding"(%tokens, %emb) <{scale = 1.000000e+00 : f64}> : (tensor<?xi32>, tensor<256x64xf32>) -> tensor<?x64xf32>
