@@ -151,8 +151,8 @@ def test_hf_config_matches_transformers(family, imported):
 def test_gguf_config_matches_hf(family, imported):
     _, _, (hc, _), (gc, _) = imported
     assert gc.source == "gguf"
-    # llama.cpp keeps llama's Q/K rows in "norm" (interleaved) RoPE order, every other family in neox
-    assert gc.rope_style == {"llama": "norm", "gpt2": "none"}.get(family, "neox")
+    # llama.cpp keeps llama's Q/K rows in "interleaved" (LLAMA_ROPE_TYPE_NORM) RoPE order, every other family in neox
+    assert gc.rope_style == {"llama": "interleaved", "gpt2": "none"}.get(family, "neox")
     _same_config(hc, gc, skip=("rope_style",))
     nc, _ = load_model(modelzoo.gguf_file(family), rope_style="neox")
     _same_config(hc, nc)
@@ -182,10 +182,10 @@ def test_gguf_weights_equal_state_dict(family, imported):
 
 def test_rope_style_conversion_is_exact():
     _, gstore = load_model(modelzoo.gguf_file("llama"), rope_style="neox")
-    hcfg, hstore = load_model(modelzoo.hf_dir("llama"), rope_style="norm")
+    hcfg, hstore = load_model(modelzoo.hf_dir("llama"), rope_style="interleaved")
     _, graw = load_model(modelzoo.gguf_file("llama"))
     _, hraw = load_model(modelzoo.hf_dir("llama"))
-    assert hcfg.rope_style == "norm"
+    assert hcfg.rope_style == "interleaved"
     for n in ("blk.0.attn_q.weight", "blk.1.attn_k.weight"):
         assert np.array_equal(gstore[n], hraw[n])
         assert np.array_equal(hstore[n], graw[n])
@@ -204,7 +204,7 @@ def test_smollm2_q4_1_gguf():
     cfg, store = load_model(path)
     assert (cfg.arch, cfg.hidden, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads, cfg.vocab_size) == (
         "llama", 576, 30, 9, 3, 49152)
-    assert (cfg.head_dim, cfg.ffn, cfg.rope_theta, cfg.norm_eps, cfg.rope_style) == (64, 1536, 100000.0, 1e-5, "norm")
+    assert (cfg.head_dim, cfg.ffn, cfg.rope_theta, cfg.norm_eps, cfg.rope_style) == (64, 1536, 100000.0, 1e-5, "interleaved")
     assert cfg.tied_embeddings and "output.weight" not in store
     reader = gguf.GGUFReader(path)
     by_name = {t.name: t for t in reader.tensors}

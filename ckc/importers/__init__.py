@@ -23,8 +23,8 @@ __all__ = ["load_model", "ModelConfig", "WeightStore", "ModelImportError", "Impo
 def load_model(path, *, rope_style: str | None = None) -> tuple[ModelConfig, WeightStore]:
     """Import a model from a ``.gguf`` file, a HF directory, or its ``config.json``.
 
-    ``rope_style``: None keeps the file's layout (llama GGUF: "norm", others
-    "neox"); "neox" or "norm" permutes Q/K rows so the config says that style.
+    ``rope_style``: None keeps the file's layout (llama GGUF: "interleaved", others
+    "neox"); "neox" or "interleaved" permutes Q/K rows so the config says that style.
     """
     p = Path(path)
     if not p.exists():

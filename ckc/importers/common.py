@@ -158,14 +158,14 @@ def read_safetensors_index(path: Path) -> dict[str, tuple[str, tuple[int, ...], 
 def apply_rope_style(cfg, store: WeightStore, rope_style: str | None) -> None:
     """Re-lay Q/K rows (and biases) so ``cfg.rope_style == rope_style``.
 
-    ``None`` keeps what the file holds. Converting between "neox" and "norm" is
+    ``None`` keeps what the file holds. Converting between "neox" and "interleaved" is
     an exact row permutation within each head (convert_hf_to_gguf's permute).
     """
     from .config import permute_for_norm_rope, unpermute_from_norm_rope
 
     if rope_style is None or cfg.rope_style == "none" or rope_style == cfg.rope_style:
         return
-    if rope_style not in ("neox", "norm"):
+    if rope_style not in ("neox", "interleaved"):
         raise ModelImportError(store.path, f"unknown rope_style '{rope_style}' (use neox or norm)")
     fn = unpermute_from_norm_rope if rope_style == "neox" else permute_for_norm_rope
     for i in range(cfg.n_layers):

@@ -15,11 +15,11 @@ Conventions the importers normalize (whatever the source file stores):
   the HF importer adds 1, exactly as ``convert_hf_to_gguf.py`` does, so both
   sources give the same weights and one norm formula.
 - ``rope_style`` says how RoPE pairs head dimensions: ``"neox"`` rotates
-  ``(i, i + rot/2)`` (Hugging Face ``rotate_half``), ``"norm"`` rotates
+  ``(i, i + rot/2)`` (Hugging Face ``rotate_half``), ``"interleaved"`` rotates
   consecutive pairs ``(2i, 2i+1)`` (llama.cpp ``LLAMA_ROPE_TYPE_NORM``),
   ``"none"`` means no RoPE (GPT-2's learned positions). A llama-architecture
   GGUF written by ``convert_hf_to_gguf.py`` holds Q/K rows permuted for
-  ``"norm"``; every other family here is ``"neox"``. ``load_model(...,
+  ``"interleaved"``; every other family here is ``"neox"``. ``load_model(...,
   rope_style="neox")`` undoes the permutation so a single RoPE flavour suffices.
 - GPT-2 keeps its fused ``blk.N.attn_qkv.{weight,bias}`` ``[3*C, C]`` (rows:
   Q, then K, then V), as in GGUF.
@@ -71,7 +71,7 @@ class ModelConfig:
 
     # positions
     positional: str = "rope"       # "rope" | "learned" (position_embd.weight, gpt2)
-    rope_style: str = "neox"       # "neox" | "norm" | "none"
+    rope_style: str = "neox"       # "neox" | "interleaved" | "none"
     rope_theta: float = 10000.0    # global (full-attention) layers
     rope_theta_local: float | None = None   # sliding-window layers (gemma3); None: same as rope_theta
     rope_dim: int = 0              # rotated dims per head (== head_dim for these families)
@@ -208,7 +208,7 @@ def family_defaults(arch: str) -> dict:
 
 
 def permute_for_norm_rope(w, n_heads: int):
-    """HF (neox) Q/K rows -> llama.cpp "norm" rope layout (convert_hf_to_gguf's permute)."""
+    """HF (neox) Q/K rows -> llama.cpp "interleaved" (LLAMA_ROPE_TYPE_NORM) rope layout (convert_hf_to_gguf's permute)."""
     shape = w.shape
     return w.reshape(n_heads, 2, shape[0] // n_heads // 2, *shape[1:]).swapaxes(1, 2).reshape(shape)
 

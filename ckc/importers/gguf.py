@@ -108,7 +108,7 @@ def config_from_gguf(path: Path, meta: dict, tensors: dict) -> ModelConfig:
 
     kw = family_defaults(arch)
     if arch == "llama":
-        kw["rope_style"] = "norm"  # LLAMA_ROPE_TYPE_NORM; Q/K rows permuted by the converter
+        kw["rope_style"] = "interleaved"  # LLAMA_ROPE_TYPE_NORM; Q/K rows permuted by the converter
     if arch in ("llama", "qwen2", "qwen3"):
         kw["qkv_bias"] = kw.get("qkv_bias", False) or "blk.0.attn_q.bias" in tensors
         kw["out_bias"] = "blk.0.attn_output.bias" in tensors

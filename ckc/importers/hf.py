@@ -10,7 +10,7 @@ one layout whatever the source:
 - Gemma/Gemma3 ``*norm.weight`` get +1 (their RMSNorm multiplies by ``1 + w``);
 - a tied ``lm_head.weight`` is dropped (``tied_embeddings``).
 
-RoPE stays in HF order ("neox") unless ``rope_style="norm"`` asks for the
+RoPE stays in HF order ("neox") unless ``rope_style="interleaved"`` asks for the
 llama.cpp permutation.
 """
 
