@@ -30,7 +30,9 @@ and `zeros` have no operands and print their type only.
 
 Canonicalization patterns (run by upstream `canonicalize`): reshape of reshape,
 reshape to the same type, transpose of transpose, scale by 1.0, add or
-accumulate of zeros, mul by a splat 1.0, reshape/transpose/zeros_like of zeros.
+accumulate of zeros, mul by a splat 1.0, reshape/transpose of zeros or of a
+splat constant, zeros_like of a static type, last_rows of every row, and unit
+properties dropped (embedding scale 1.0, rotary_dim = head_dim).
 """
 
 from __future__ import annotations
@@ -934,7 +936,7 @@ class RopeOp(TensorOp):
     head_dim = _i64()
     rotary_dim = opt_prop_def(IntegerAttr[I64])
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), _Canon())
 
     def __init__(self, x, pos, inv_freq=None, *, heads: int, head_dim: int,
                  theta: float = 10000.0, style: str = "neox", rotary_dim: int | None = None):
@@ -1213,7 +1215,7 @@ class EmbeddingOp(TensorOp):
     tokens = operand_def(AnyTensor)
     scale = opt_prop_def(FloatAttr[Float32Type])
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), _Canon())
 
     def __init__(self, table, tokens, *, scale: float | None = None):
         self._init({"table": table, "tokens": tokens}, {"scale": scale})
@@ -1319,7 +1321,7 @@ class LastRowsOp(TensorOp):
     x = operand_def(AnyTensor)
     count = _i64(1)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), _Canon())
 
     def __init__(self, x, *, count: int = 1):
         self._init({"x": x}, {"count": count})
@@ -1634,7 +1636,7 @@ class RopeGradOp(TensorOp):
     head_dim = _i64()
     rotary_dim = opt_prop_def(IntegerAttr[I64])
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), _Canon())
 
     def __init__(self, dy, pos, inv_freq=None, *, heads: int, head_dim: int,
                  theta: float = 10000.0, style: str = "neox", rotary_dim: int | None = None):
@@ -1875,7 +1877,7 @@ class EmbeddingGradOp(TensorOp):
     vocab = _i64()
     scale = opt_prop_def(FloatAttr[Float32Type])
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), _Canon())
 
     def __init__(self, dy, tokens, *, vocab: int, scale: float | None = None):
         self._init({"dy": dy, "tokens": tokens}, {"vocab": vocab, "scale": scale})
@@ -2075,7 +2077,7 @@ class RMSNormQKVRopeOp(TensorOp):
     k = result_def(AnyTensor)
     v = result_def(AnyTensor)
     irdl_options = (AttrSizedOperandSegments(as_property=True),)
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), _Canon())
 
     def __init__(self, x, norm_w, wq, wk, wv, pos, bq=None, bk=None, bv=None,
                  inv_freq=None, *,
@@ -2162,14 +2164,52 @@ class ReshapeToSameType(RewritePattern):
             rewriter.replace(op, [], [op.x])
 
 
-class ShapeOfZeros(RewritePattern):
-    """reshape / transpose of zeros with a static result type -> zeros."""
+class ShapeOfSplat(RewritePattern):
+    """reshape / transpose of zeros or of a splat constant, with a static
+    result type -> zeros / the splat constant of the new type."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: ReshapeOp | TransposeOp, rewriter: PatternRewriter, /):
         t = op.result.type
-        if isinstance(op.x.owner, ZerosOp) and isinstance(t, TensorType) and t.has_static_shape():
+        if not (isinstance(t, TensorType) and t.has_static_shape()):
+            return
+        owner = op.x.owner
+        if isinstance(owner, ZerosOp):
             rewriter.replace(op, ZerosOp(t))
+        elif isinstance(owner, ConstantOp) and (v := owner.splat_value()) is not None:
+            rewriter.replace(op, ConstantOp.splat(v, t))
+
+
+class LastRowsAll(RewritePattern):
+    """last_rows(x) taking every row of x -> x."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: LastRowsOp, rewriter: PatternRewriter, /):
+        if op.x.type == op.result.type:
+            rewriter.replace(op, [], [op.x])
+
+
+class DropUnitProperty(RewritePattern):
+    """Removes a property whose value means 'nothing': an embedding `scale`
+    of 1.0, a RoPE `rotary_dim` equal to `head_dim` (canonical forms, so CSE
+    and later passes see one spelling)."""
+
+    @staticmethod
+    def _is_unit(op: Operation, name: str) -> bool:
+        attr = op.properties.get(name)
+        if attr is None:
+            return False
+        if name == "scale":
+            return isinstance(attr, FloatAttr) and attr.value.data == 1.0
+        if name == "rotary_dim":
+            return attr == op.properties.get("head_dim")
+        return False
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
+        for name in ("scale", "rotary_dim"):
+            if self._is_unit(op, name):
+                del op.properties[name]
+                rewriter.notify_op_modified(op)
 
 
 class TransposeOfTranspose(RewritePattern):
@@ -2227,13 +2267,19 @@ class ZerosLikeStatic(RewritePattern):
 
 _Canon.PATTERNS.update(
     {
-        ReshapeOp.name: (ReshapeToSameType(), ReshapeOfReshape(), ShapeOfZeros()),
-        TransposeOp.name: (TransposeOfTranspose(), ShapeOfZeros()),
+        ReshapeOp.name: (ReshapeToSameType(), ReshapeOfReshape(), ShapeOfSplat()),
+        TransposeOp.name: (TransposeOfTranspose(), ShapeOfSplat()),
         ScaleOp.name: (ScaleByOne(),),
         AddOp.name: (AddZeros(),),
         AccumulateOp.name: (AddZeros(),),
         MulOp.name: (MulByOne(),),
         ZerosLikeOp.name: (ZerosLikeStatic(),),
+        LastRowsOp.name: (LastRowsAll(),),
+        EmbeddingOp.name: (DropUnitProperty(),),
+        EmbeddingGradOp.name: (DropUnitProperty(),),
+        RopeOp.name: (DropUnitProperty(),),
+        RopeGradOp.name: (DropUnitProperty(),),
+        RMSNormQKVRopeOp.name: (DropUnitProperty(),),
     }
 )
 

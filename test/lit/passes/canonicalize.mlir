@@ -164,3 +164,52 @@ func.func @dead_code(%x: tensor<?x64xf32>, %n: tensor<64xf32>) -> tensor<?x256xf
   %l = tensorop.matmul %x, %w {transpose_b} : (tensor<?x64xf32>, tensor<256x64xf32>) -> tensor<?x256xf32>
   func.return %l : tensor<?x256xf32>
 }
+
+// CHECK-LABEL: func.func @shape_of_splat
+// CHECK-NEXT:    %a = tensorop.constant dense<2.000000e+00> : tensor<512xf32>
+// CHECK-NEXT:    %b = tensorop.constant dense<2.000000e+00> : tensor<64x8xf32>
+// CHECK-NEXT:    %d = tensorop.constant dense<[1.000000e+00, 2.000000e+00]> : tensor<2xf32>
+// CHECK-NEXT:    %e = tensorop.reshape %d : (tensor<2xf32>) -> tensor<1x2xf32>
+// CHECK-NEXT:    %f = tensorop.reshape %c : (tensor<?x64xf32>) -> tensor<?x8x8xf32>
+// CHECK-NEXT:    func.return %a, %b, %e, %f
+func.func @shape_of_splat(%c: tensor<?x64xf32>) -> (tensor<512xf32>, tensor<64x8xf32>, tensor<1x2xf32>, tensor<?x8x8xf32>) {
+  %s = tensorop.constant dense<2.0> : tensor<8x64xf32>
+  %a = tensorop.reshape %s : (tensor<8x64xf32>) -> tensor<512xf32>
+  %b = tensorop.transpose %s : (tensor<8x64xf32>) -> tensor<64x8xf32>
+  // Negative: a constant that is not a splat keeps its reshape.
+  %d = tensorop.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %e = tensorop.reshape %d : (tensor<2xf32>) -> tensor<1x2xf32>
+  // Negative: a dynamic input is not a constant.
+  %f = tensorop.reshape %c : (tensor<?x64xf32>) -> tensor<?x8x8xf32>
+  func.return %a, %b, %e, %f : tensor<512xf32>, tensor<64x8xf32>, tensor<1x2xf32>, tensor<?x8x8xf32>
+}
+
+// CHECK-LABEL: func.func @last_rows_all
+// CHECK-NEXT:    %b = tensorop.last_rows %x : (tensor<4x64xf32>) -> tensor<1x64xf32>
+// CHECK-NEXT:    %c = tensorop.last_rows %y {count = 4 : i64} : (tensor<?x64xf32>) -> tensor<4x64xf32>
+// CHECK-NEXT:    func.return %x, %b, %c
+func.func @last_rows_all(%x: tensor<4x64xf32>, %y: tensor<?x64xf32>) -> (tensor<4x64xf32>, tensor<1x64xf32>, tensor<4x64xf32>) {
+  %a = tensorop.last_rows %x {count = 4 : i64} : (tensor<4x64xf32>) -> tensor<4x64xf32>
+  // Negative: fewer rows than x has, or x's row count unknown.
+  %b = tensorop.last_rows %x : (tensor<4x64xf32>) -> tensor<1x64xf32>
+  %c = tensorop.last_rows %y {count = 4 : i64} : (tensor<?x64xf32>) -> tensor<4x64xf32>
+  func.return %a, %b, %c : tensor<4x64xf32>, tensor<1x64xf32>, tensor<4x64xf32>
+}
+
+// Unit properties are dropped: embedding scale 1.0, rotary_dim equal to head_dim.
+// CHECK-LABEL: func.func @unit_properties
+// CHECK-NEXT:    %e = tensorop.embedding %t, %tok : (tensor<256x64xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+// CHECK-NEXT:    %e2 = tensorop.embedding %t, %tok {scale = 8.000000e+00 : f32}
+// CHECK-NEXT:    %g = tensorop.embedding_grad %e, %tok {vocab = 256 : i64} :
+// CHECK-NEXT:    %r = tensorop.rope %e, %p {heads = 2 : i64, head_dim = 32 : i64} :
+// CHECK-NEXT:    %r2 = tensorop.rope %e, %p {heads = 2 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64} :
+// CHECK-NEXT:    %rg = tensorop.rope_grad %e, %p {heads = 2 : i64, head_dim = 32 : i64} :
+func.func @unit_properties(%t: tensor<256x64xf32>, %tok: tensor<?xi32>, %p: index) -> (tensor<?x64xf32>, tensor<256x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) {
+  %e = tensorop.embedding %t, %tok {scale = 1.0 : f32} : (tensor<256x64xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  %e2 = tensorop.embedding %t, %tok {scale = 8.0 : f32} : (tensor<256x64xf32>, tensor<?xi32>) -> tensor<?x64xf32>
+  %g = tensorop.embedding_grad %e, %tok {vocab = 256 : i64, scale = 1.0 : f32} : (tensor<?x64xf32>, tensor<?xi32>) -> tensor<256x64xf32>
+  %r = tensorop.rope %e, %p {heads = 2 : i64, head_dim = 32 : i64, rotary_dim = 32 : i64} : (tensor<?x64xf32>, index) -> tensor<?x64xf32>
+  %r2 = tensorop.rope %e, %p {heads = 2 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64} : (tensor<?x64xf32>, index) -> tensor<?x64xf32>
+  %rg = tensorop.rope_grad %e, %p {heads = 2 : i64, head_dim = 32 : i64, rotary_dim = 32 : i64} : (tensor<?x64xf32>, index) -> tensor<?x64xf32>
+  func.return %e2, %g, %r, %r2, %rg : tensor<?x64xf32>, tensor<256x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>
+}
