@@ -1022,3 +1022,37 @@ func.func @f(%dy: tensor<?x64xf32>, %x: tensor<?x64xf32>, %w: tensor<64xf32>) {
   func.return
 }
 // CHECK: eps must be positive, got 0
+
+// -----
+
+func.func @f(%x: tensor<?x64xf32>, %w: tensor<64xf32>) {
+  %y = tensorop.rmsnorm %x, %w : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  func.return
+}
+// CHECK: property 'eps' expected in operation 'tensorop.rmsnorm'
+
+// -----
+
+func.func @f(%c: tensor<512x64xf32>, %k: tensor<?x64xf32>, %p: f32) {
+  %c1 = tensorop.kv_write %c, %k, %p : (tensor<512x64xf32>, tensor<?x64xf32>, f32) -> tensor<512x64xf32>
+  func.return
+}
+// CHECK: operand 'pos' at position 2 does not verify:
+// CHECK-NEXT: Unexpected attribute f32
+
+// -----
+
+func.func @f(%x: tensor<?x64xf32>, %w: tensor<64xf32>) {
+  %y = tensorop.layernorm %x, %w {eps = 1.0e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  %z = tensorop.layernorm %y, %w {eps = 1.0e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x32xf32>
+  func.return
+}
+// CHECK: result #0 has type tensor<?x32xf32>, expected a type compatible with tensor<?x64xf32>
+
+// -----
+
+func.func @f(%x: tensor<?x128xf32>, %p: index) {
+  %y = tensorop.rope %x, %p {heads = 4 : i64, head_dim = 32 : i64, rotary_dim = 32 : i32} : (tensor<?x128xf32>, index) -> tensor<?x128xf32>
+  func.return
+}
+// CHECK: Expected attribute i64 but got i32
