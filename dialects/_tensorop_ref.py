@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import TensorType
+from xdsl.dialects.builtin import IntegerType, TensorType
 from xdsl.ir import Operation, SSAValue
 
 from ckc.dialects import tensorop as T
@@ -229,7 +229,9 @@ def _constant(op, ins, ctx):
     torch = _torch()
     vals = list(op.value.get_values())
     shape = op.result.type.get_shape()
-    t = torch.tensor(vals, dtype=torch.float32)
+    elem = op.result.type.element_type
+    dtype = torch.int32 if isinstance(elem, IntegerType) else torch.float32
+    t = torch.tensor(vals, dtype=dtype)
     if t.numel() == 1:
         return t.reshape(()).expand(shape).clone()
     return t.reshape(shape)

@@ -254,6 +254,11 @@ class TensorOp(IRDLOperation):
     in place (bufferization gives both one buffer): `kv_write`,
     `accumulate`, `adamw_update`."""
 
+    VIEW_OF: ClassVar[str | None] = None
+    """Name of the operand whose buffer the (single) result may alias without
+    a copy: the result is a contiguous range of that operand's row-major
+    storage (`reshape`, `last_rows`)."""
+
     @classmethod
     def infer(cls, t: _Args, p: _Args, r: Sequence[Attribute] | None) -> list[Attribute]:
         raise NotImplementedError
@@ -1241,6 +1246,7 @@ class ReshapeOp(TensorOp):
     """
 
     name = "tensorop.reshape"
+    VIEW_OF: ClassVar[str | None] = "x"
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
     traits = traits_def(Pure(), _Canon())
@@ -1318,6 +1324,7 @@ class LastRowsOp(TensorOp):
     """
 
     name = "tensorop.last_rows"
+    VIEW_OF: ClassVar[str | None] = "x"
     x = operand_def(AnyTensor)
     count = _i64(1)
     result = result_def(AnyTensor)

@@ -268,3 +268,20 @@ def test_constant_splat_value():
     c = T.ConstantOp(DenseIntOrFPElementsAttr.from_list(_t(2), [1.0, 2.0]))
     assert c.splat_value() is None
     assert T.ConstantOp.splat(0.0, _t(4, 4)).splat_value() == 0.0
+
+
+def test_inplace_and_view_metadata():
+    blk = Block(arg_types=[_t(16, C), _t(DYN, C), IndexType(), _t(DYN, C)])
+    cache, x, pos, y = blk.args
+    w = T.KVWriteOp(cache, x, pos)
+    assert w.inplace_operands() == {0: cache}
+    acc = T.AccumulateOp(x, y)
+    assert acc.inplace_operands() == {0: x}
+    assert T.MatmulOp(x, cache, transpose_b=True).inplace_operands() == {}
+    assert T.ReshapeOp.VIEW_OF == "x" and T.LastRowsOp.VIEW_OF == "x"
+    assert T.TransposeOp.VIEW_OF is None
+    rs = T.ReshapeOp(x, _t(DYN, 8, 8))
+    assert rs.prop_values() == {}
+    rope = T.RopeOp(x, pos, heads=2, head_dim=32)
+    assert rope.prop_values() == {"theta": 10000.0, "style": "neox", "heads": 2,
+                                  "head_dim": 32, "rotary_dim": None}
