@@ -223,6 +223,20 @@ class Session:
         self._check(self._lib.ckc_decode(self._handle(), ctypes.c_int32(int(tok)), _f32p(out)))
         return out
 
+    def log_probs(self, tokens) -> np.ndarray:
+        """From a reset, the log-probability (float64) of every next token:
+        ``out[i] = log p(tokens[i + 1] | tokens[: i + 1])``, ``n - 1`` values.
+        The tokens must fit the context; the session is left at position n."""
+        toks = self._tokens(tokens)
+        if toks.size < 2:
+            raise SessionError(f"scoring needs at least 2 tokens, got {toks.size}")
+        self.reset()
+        logits = self.prefill_all(toks).astype(np.float64)
+        m = logits.max(axis=1, keepdims=True)
+        lse = (m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True)))[:, 0]
+        rows = np.arange(toks.size - 1)
+        return logits[rows, toks[1:]] - lse[:-1]
+
     def reset(self) -> None:
         """Back to position 0 (a new sequence; the KV cache memory is reused)."""
         self._check(self._lib.ckc_reset(self._handle()))
@@ -285,3 +299,25 @@ def _i32p(a: np.ndarray):
 
 def _f32p(a: np.ndarray):
     return a.ctypes.data_as(_F32P)
+
+
+def perplexity(session: Session, tokens, window: int | None = None) -> float:
+    """exp(mean negative log-likelihood) of ``tokens``, scored in consecutive,
+    non-overlapping windows of ``window`` tokens (default: the whole context),
+    each from a reset; the first token of each window is context only, never
+    predicted. The same scheme must be used on the reference side."""
+    toks = np.asarray(tokens)
+    window = int(window or session.context)
+    if window < 2 or window > session.context:
+        raise SessionError(f"perplexity window must be in [2, {session.context}], got {window}")
+    nll, count = 0.0, 0
+    for start in range(0, toks.size, window):
+        chunk = toks[start : start + window]
+        if chunk.size < 2:
+            break
+        lp = session.log_probs(chunk)
+        nll -= float(lp.sum())
+        count += lp.size
+    if count == 0:
+        raise SessionError("perplexity needs at least 2 tokens")
+    return float(np.exp(nll / count))

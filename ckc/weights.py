@@ -101,15 +101,32 @@ def _dtype_code(arr: np.ndarray, name: str, path: Path) -> int:
     raise BumpError(f"{path}: tensor '{name}' has dtype {arr.dtype}; a .bump stores f32 or f16")
 
 
+def bump_layout(specs) -> tuple[list[TensorEntry], int]:
+    """Where ``write_bump`` puts each tensor, without writing anything: ``specs`` is a
+    list of ``(name, shape, dtype code)`` in file order; returns the table entries
+    (with offsets) and the total file size. For reports such as memory.txt."""
+    specs = list(specs)
+    strtab = sum(len(name) for name, _, _ in specs)
+    pos = _align(HEADER_BYTES + ENTRY_BYTES * len(specs) + strtab)
+    entries = []
+    for name, shape, code in specs:
+        shape = tuple(int(d) for d in shape)
+        nbytes = tensor_nbytes(code, shape)
+        if nbytes is None:
+            raise BumpError(f"tensor '{name}': shape {list(shape)} does not fit {DTYPE_NAMES[code]} blocks")
+        entries.append(TensorEntry(name, code, shape, pos, nbytes))
+        pos = _align(pos + nbytes)
+    return entries, pos
+
+
 def write_bump(path, tensors) -> Path:
     """Write ``tensors`` (a list of ``(name, np.ndarray)``, f32 or f16, in the order
     they should lie in the file) to ``path`` atomically. Returns the path."""
     path = Path(path)
     items = list(tensors.items()) if isinstance(tensors, dict) else list(tensors)
     seen: set[str] = set()
-    names: list[bytes] = []
-    entries = []
     arrays = []
+    specs = []
     for name, arr in items:
         if not isinstance(name, str) or not name or not _printable(name.encode("utf-8")):
             raise BumpError(f"{path}: tensor names must be non-empty printable ASCII, got {name!r}")
@@ -120,29 +137,22 @@ def write_bump(path, tensors) -> Path:
         code = _dtype_code(arr, name, path)
         if arr.ndim > MAX_DIMS:
             raise BumpError(f"{path}: tensor '{name}' has {arr.ndim} dims (at most {MAX_DIMS})")
-        names.append(name.encode("ascii"))
         arrays.append(np.ascontiguousarray(arr, dtype=_NUMPY[code]))
-        entries.append((code, tuple(int(d) for d in arr.shape)))
+        specs.append((name, arr.shape, code))
 
-    strtab = b"".join(names)
+    entries, total = bump_layout(specs)
+    strtab = "".join(e.name for e in entries).encode("ascii")
     table_end = HEADER_BYTES + ENTRY_BYTES * len(entries)
     data = _align(table_end + len(strtab))
-    offsets = []
-    pos = data
-    for arr in arrays:
-        offsets.append(pos)
-        pos = _align(pos + arr.nbytes)
-    total = pos if arrays else data
-    # The file ends right after the last tensor's padding; total is what we write.
-
     table = bytearray()
     noff = 0
-    for (code, shape), nm, off, arr in zip(entries, names, offsets, arrays):
-        dims = list(shape) + [0] * (MAX_DIMS - len(shape))
-        table += _ENTRY.pack(code, len(shape), *dims, off, arr.nbytes, noff, len(nm))
-        noff += len(nm)
-    head = bytearray(_HEADER.pack(MAGIC, VERSION, ALIGN, len(entries), total, data, len(strtab), 0, 0))
-    meta = bytes(head) + bytes(table) + strtab + bytes(data - table_end - len(strtab))
+    for e in entries:
+        dims = list(e.shape) + [0] * (MAX_DIMS - len(e.shape))
+        table += _ENTRY.pack(e.dtype, len(e.shape), *dims, e.offset, e.nbytes, noff, len(e.name))
+        noff += len(e.name)
+    # the checksum covers [0, data) with its own field read as zero
+    head = _HEADER.pack(MAGIC, VERSION, ALIGN, len(entries), total, data, len(strtab), 0, 0)
+    meta = head + bytes(table) + strtab + bytes(data - table_end - len(strtab))
     checksum = fnv1a64(meta)
     head = _HEADER.pack(MAGIC, VERSION, ALIGN, len(entries), total, data, len(strtab), checksum, 0)
     meta = head + meta[HEADER_BYTES:]
@@ -152,8 +162,8 @@ def write_bump(path, tensors) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(meta)
-            for off, arr in zip(offsets, arrays):
-                f.seek(off)
+            for e, arr in zip(entries, arrays):
+                f.seek(e.offset)
                 f.write(arr.reshape(-1).view(np.uint8).data)
             f.truncate(total)
             f.flush()

@@ -15,7 +15,7 @@ import pytest
 from ckc import sampling as S
 from ckc import weights as W
 from ckc.build import ROOT, compile_shared
-from ckc.session import ContextOverflowError, Session, SessionError, TokenRangeError
+from ckc.session import ContextOverflowError, Session, SessionError, TokenRangeError, perplexity
 
 RUNTIME = ROOT / "runtime"
 VOCAB, CONTEXT = 23, 12
@@ -269,3 +269,26 @@ def test_model_linked_against_libckernels(tmp_path, weights):
     assert proc.returncode == 0, proc.stderr
     got = np.array(json.loads(proc.stdout), np.float32)
     np.testing.assert_allclose(got, reference(weights, [3, 4])[-1], rtol=1e-6, atol=1e-6)
+
+
+def test_log_probs_and_perplexity(artifact, weights):
+    rng = np.random.default_rng(3)
+    text = rng.integers(0, VOCAB, 30)
+
+    def ref_logprobs(seq):
+        lg = reference(weights, list(seq)).astype(np.float64)
+        lse = np.log(np.exp(lg - lg.max(1, keepdims=True)).sum(1)) + lg.max(1)
+        return lg[np.arange(len(seq) - 1), seq[1:]] - lse[:-1]
+
+    with Session(artifact) as s:
+        lp = s.log_probs(text[:CONTEXT])
+        assert lp.shape == (CONTEXT - 1,) and np.all(lp < 0)
+        np.testing.assert_allclose(lp, ref_logprobs(text[:CONTEXT]), atol=1e-5)
+        # windows of 8: [0,8) [8,16) [16,24) [24,30)
+        nll = -np.concatenate([ref_logprobs(text[i : i + 8]) for i in range(0, 30, 8)])
+        assert nll.size == 30 - 4
+        assert perplexity(s, text, window=8) == pytest.approx(np.exp(nll.mean()), rel=1e-6)
+        with pytest.raises(SessionError, match="window must be in"):
+            perplexity(s, text, window=CONTEXT + 1)
+        with pytest.raises(SessionError, match="at least 2 tokens"):
+            s.log_probs([1])

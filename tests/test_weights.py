@@ -134,6 +134,9 @@ def test_roundtrip_python(tmp_path):
     offsets = [e.offset for e in table]
     assert all(o % 64 == 0 for o in offsets) and offsets == sorted(offsets)
     assert os.path.getsize(p) % 64 == 0
+    # the layout is known before writing (for memory reports)
+    planned, total = W.bump_layout([(n, a.shape, W.F32 if a.dtype == np.float32 else W.F16) for n, a in tensors])
+    assert planned == table and total == os.path.getsize(p)
     assert not [f for f in tmp_path.iterdir() if f.name != "m.bump"]  # no temp file left
 
 
