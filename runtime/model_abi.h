@@ -78,8 +78,10 @@ typedef struct ckc_info {
 int ckc_abi_version(void);
 
 /* Maps the weights (a .bump file, checked against the tensors the model expects),
- * allocates the arena and starts nthreads workers (0 = all cores). Returns NULL on
- * any error with one line in err ("<path>: missing tensor 'output_norm.weight'"). */
+ * allocates the arena and starts nthreads workers (0 = all cores; negative is an
+ * error). Returns NULL on any error with one line in err (if errlen > 0), e.g.
+ * "<path>: missing tensor 'output_norm.weight'" or "<path>: truncated: tensor
+ * 'blk.3.ffn_up.weight' needs bytes [a, b) but the file has n". */
 ckc_model *ckc_model_create(const char *weights_path, int nthreads, char *err, int errlen);
 
 /* Frees everything; NULL is allowed. */
