@@ -28,19 +28,27 @@ operands agree with each other and with its attributes):
   (``token_embd.weight``, ``position_embd.weight``, ``output.weight``,
   ``output_norm.weight[/bias]``) and ``blk.N.*`` with N < layers.
 
-Ops of other dialects are skipped, except that an op defining a method
-``verify_shapes(config)`` (e.g. tensorop ops) is asked to check itself.
+tensorop ops (after lower-transformer the module keeps its config) are
+checked by name and property where they carry model facts: ``weight`` as
+above; ``causal_attention[_grad]`` heads, kv_heads, head_dim, scale, window and
+softcap; ``rope[_grad]`` heads, head_dim, style, theta, rotary_dim;
+``rmsnorm``/``layernorm`` (and grads) eps, offset and a ``[hidden]`` (or
+``[head_dim]`` with QK-norm) weight; ``embedding`` a ``[vocab, hidden]`` (or
+positions ``[context, hidden]``) table. Ops of other dialects are skipped,
+except that an op defining ``verify_shapes(config)`` is asked to check itself.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import struct
 from dataclasses import dataclass
 from typing import Any
 
 from xdsl.context import Context
 from xdsl.dialects import builtin
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, StringAttr, TensorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import VerifyException
@@ -75,6 +83,24 @@ def _fmt(shape: tuple[int, ...] | list[int | None]) -> str:
 
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+
+
+def _f32(x: float) -> float:
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def _short32(x: float) -> str:
+    """Shortest decimal that reads back as the same f32 (tensorop props are f32)."""
+    for digits in range(1, 10):
+        text = f"{x:.{digits}g}"
+        if _f32(float(text)) == _f32(x):
+            return repr(float(text))
+    return repr(x)
+
+
+def _close32(a: float, b: float) -> bool:
+    """Equal once both are rounded to f32 (tensorop keeps f32 properties)."""
+    return _f32(a) == _f32(b) or math.isclose(a, b, rel_tol=1e-6, abs_tol=0.0)
 
 
 class _Checker:
@@ -131,6 +157,8 @@ class _Checker:
             self.lm_head(op)
         elif isinstance(op, CrossEntropyOp):
             self.shape(op, "logits", op.logits, [None, self.c["vocab"]], "[tokens, vocab]")
+        elif op.name.startswith("tensorop."):
+            self.tensorop(op)
         elif callable(hook := getattr(op, "verify_shapes", None)):
             try:
                 hook(self.cfg)
@@ -148,13 +176,83 @@ class _Checker:
     }
 
     def weight(self, op: WeightOp) -> None:
-        name = op.tensor_name.data
-        if name in self._KNOWN:
+        self.weight_name(op, op.tensor_name.data, op.result, op.offset.value.data)
+
+    def weight_name(self, op: Operation, name: str, result: SSAValue, offset: int = 0) -> None:
+        if name in self._KNOWN and offset == 0:
             meaning, fields = self._KNOWN[name]
-            self.shape(op, f"weight '{name}'", op.result, [self.c[f] for f in fields], meaning)
+            self.shape(op, f"weight '{name}'", result, [self.c[f] for f in fields], meaning)
         m = re.match(r"blk\.(\d+)\.", name)
         if m and int(m.group(1)) >= self.c["layers"]:
             self.fail(op, f"weight '{name}' names layer {m.group(1)}, but #transformer.config layers = {self.c['layers']}")
+
+    # -- tensorop ops (by name and property; lowered IR keeps the config) -------
+
+    def prop(self, op: Operation, name: str) -> Any:
+        attr = op.properties.get(name, op.attributes.get(name))
+        if attr is None:
+            return None
+        if isinstance(attr, StringAttr):
+            return attr.data
+        if isinstance(attr, (IntegerAttr, FloatAttr)):
+            return attr.value.data
+        return None
+
+    def prop_is(self, op: Operation, name: str, field: str, allowed: list[Any]) -> None:
+        """Property `name` (if present) must be one of `allowed` (config values)."""
+        actual = self.prop(op, name)
+        if actual is None:
+            return
+        for want in allowed:
+            if isinstance(want, float) and isinstance(actual, float):
+                if _close32(actual, want):
+                    return
+            elif actual == want:
+                return
+        shown = " or ".join(_show(a) for a in dict.fromkeys(allowed))
+        got = _short32(actual) if isinstance(actual, float) else _show(actual)
+        self.fail(op, f"{name} is {got}, expected {shown} by #transformer.config {field}")
+
+    def tensorop(self, op: Operation) -> None:
+        c, cfg = self.c, self.cfg
+        kind = op.name.removeprefix("tensorop.")
+        layers = range(c["layers"])
+        if kind == "weight" and isinstance(self.prop(op, "tensor_name"), str) and op.results:
+            self.weight_name(op, self.prop(op, "tensor_name"), op.results[0])
+        elif kind in ("causal_attention", "causal_attention_grad"):
+            self.prop_is(op, "heads", "heads", [c["heads"]])
+            self.prop_is(op, "kv_heads", "kv_heads", [c["kv_heads"]])
+            self.prop_is(op, "head_dim", "head_dim", [c["head_dim"]])
+            self.prop_is(op, "scale", "attn_scale", [cfg.layer_attn_scale(i) for i in layers])
+            self.prop_is(op, "window", "sliding_window", [cfg.layer_window(i) for i in layers])
+            self.prop_is(op, "softcap", "attn_softcap", [c["attn_softcap"]])
+        elif kind in ("rope", "rope_grad"):
+            self.prop_is(op, "heads", "heads", [c["heads"], c["kv_heads"]])
+            self.prop_is(op, "head_dim", "head_dim", [c["head_dim"]])
+            self.prop_is(op, "style", "rope_style", [c["rope_style"]])
+            if getattr(op, "inv_freq", None) is None:
+                self.prop_is(op, "theta", "rope_theta", [cfg.layer_rope_theta(i) for i in layers])
+            if self.prop(op, "rotary_dim") is not None:
+                self.prop_is(op, "rotary_dim", "rotary_dim", [c["rotary_dim"]])
+        elif kind in ("rmsnorm", "rmsnorm_grad", "layernorm", "layernorm_grad"):
+            self.prop_is(op, "eps", "norm_eps", [c["norm_eps"]])
+            self.prop_is(op, "offset", "norm_offset", [c["norm_offset"]])
+            w = op.operands[1] if len(op.operands) > 1 else None
+            if w is not None and isinstance(w.type, TensorType):
+                allowed = [c["hidden"]] + ([c["head_dim"]] if c["qk_norm"] else [])
+                shape = shape_of(w)
+                if len(shape) != 1 or shape[0] not in allowed:
+                    want = " or ".join(f"[{a}]" for a in allowed)
+                    self.fail(op, f"weight has shape {_fmt(shape)}, expected {want} ([hidden] or [head_dim]) by #transformer.config")
+        elif kind == "embedding":
+            table = op.operands[0] if op.operands else None
+            if table is not None and isinstance(table.type, TensorType):
+                shape = shape_of(table)
+                if shape not in ((c["vocab"], c["hidden"]), (c["context"], c["hidden"])):
+                    self.fail(
+                        op,
+                        f"table has shape {_fmt(shape)}, expected [vocab, hidden] = {_fmt([c['vocab'], c['hidden']])} by #transformer.config",
+                    )
 
     def embedding(self, op: EmbeddingOp) -> None:
         c = self.c

@@ -403,3 +403,51 @@ builtin.module {
 builtin.module attributes {transformer.config = "llama"} {
   %w = transformer.weight "token_embd.weight" : tensor<128x64xf32>
 }
+
+// -----
+
+// tensorop ops (lowered IR keeps the config) that agree with it pass unchanged.
+// CHECK:      %n = tensorop.rmsnorm %x, %w {eps = 1.000000e-05 : f32}
+// CHECK:      %o = tensorop.causal_attention %r, %k, %v {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, scale = 2.500000e-01 : f32}
+builtin.module attributes {transformer.config = #transformer.config<arch = "llama", vocab = 128, hidden = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 160, context = 256>} {
+  %x, %k, %v, %w, %p = "test.op"() : () -> (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<64xf32>, index)
+  %t = tensorop.weight "token_embd.weight" : tensor<128x64xf32>
+  %n = tensorop.rmsnorm %x, %w {eps = 1.000000e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  %r = tensorop.rope %n, %p {theta = 1.000000e+04 : f32, heads = 4 : i64, head_dim = 16 : i64} : (tensor<?x64xf32>, index) -> tensor<?x64xf32>
+  %o = tensorop.causal_attention %r, %k, %v {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, scale = 2.500000e-01 : f32} : (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>) -> tensor<?x64xf32>
+}
+
+// -----
+
+// tensorop attention with another model's grouping
+// CHECK: kv_heads is 4, expected 2 by #transformer.config kv_heads
+builtin.module attributes {transformer.config = #transformer.config<arch = "llama", vocab = 128, hidden = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 160, context = 256>} {
+  %q, %k, %v = "test.op"() : () -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+  %o = tensorop.causal_attention %q, %k, %v {heads = 4 : i64, kv_heads = 4 : i64, head_dim = 16 : i64, scale = 2.500000e-01 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+}
+
+// -----
+
+// tensorop rmsnorm with another eps
+// CHECK: eps is 1e-06, expected 1e-05 by #transformer.config norm_eps
+builtin.module attributes {transformer.config = #transformer.config<arch = "llama", vocab = 128, hidden = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 160, context = 256>} {
+  %x, %w = "test.op"() : () -> (tensor<?x64xf32>, tensor<64xf32>)
+  %n = tensorop.rmsnorm %x, %w {eps = 1.000000e-06 : f32} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+}
+
+// -----
+
+// tensorop rope with another theta
+// CHECK: theta is 500000.0, expected 10000.0 by #transformer.config rope_theta
+builtin.module attributes {transformer.config = #transformer.config<arch = "llama", vocab = 128, hidden = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 160, context = 256>} {
+  %q, %p = "test.op"() : () -> (tensor<?x64xf32>, index)
+  %r = tensorop.rope %q, %p {theta = 5.000000e+05 : f32, heads = 4 : i64, head_dim = 16 : i64} : (tensor<?x64xf32>, index) -> tensor<?x64xf32>
+}
+
+// -----
+
+// tensorop weight of the wrong shape
+// CHECK: weight 'output.weight' has shape [128, 32], expected [vocab, hidden] = [128, 64] by #transformer.config
+builtin.module attributes {transformer.config = #transformer.config<arch = "llama", vocab = 128, hidden = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 160, context = 256>} {
+  %t = tensorop.weight "output.weight" : tensor<128x32xf32>
+}
