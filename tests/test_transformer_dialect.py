@@ -223,3 +223,60 @@ def test_weight_inventory_matches_transformers(family):
         kinds[key] = kinds.get(key, 0) + 1
     assert kinds == hf_kinds
     assert sum(math.prod(s) for s in shapes.values()) == hf_total
+
+
+# -- every op's docstring example parses and verifies ----------------------------
+
+
+def _example_module(doc: str) -> str:
+    """Wrap a docstring's ```mlir example: values it uses but does not define
+    come from one "test.op" (types read from each op's trailing type list)."""
+    import re
+
+    body = doc.split("```mlir", 1)[1].split("```", 1)[0]
+    stmts = [" ".join(s.split()) for s in re.split(r"(?=%\w+ = transformer\.)", " ".join(body.split()))]
+    stmts = [s for s in stmts if s]
+    defined: set[str] = set()
+    needed: dict[str, str] = {}
+    for stmt in stmts:
+        result, rest = stmt.split(" = ", 1)
+        head = rest.split(" {", 1)[0].split(" : ", 1)[0]
+        uses = re.findall(r"%\w+", head)
+        types_text = rest.rsplit(" : ", 1)[1]
+        if types_text.startswith("("):
+            inputs = types_text[1:].split(") ->", 1)[0]
+            types = re.findall(r"tensor<[^>]*>", inputs)
+        else:
+            types = [types_text.strip()] * len(uses)
+        assert len(types) == len(uses), stmt
+        for use, ty in zip(uses, types):
+            if use not in defined:
+                needed.setdefault(use, ty)
+        defined.add(result)
+    lines = []
+    if needed:
+        names = ", ".join(needed)
+        tys = ", ".join(needed.values())
+        lines.append(f'{names} = "test.op"() : () -> ({tys})')
+    lines += stmts
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    "op",
+    [pytest.param(op, id=op.name) for op in __import__("ckc.dialects.transformer", fromlist=["Transformer"]).Transformer.operations],
+)
+def test_docstring_example_parses_and_verifies(op):
+    assert op.__doc__ and "```mlir" in op.__doc__, f"{op.name} has no textual example"
+    text = _example_module(op.__doc__)
+    module = _parse(text)
+    module.verify()
+    assert any(o.name == op.name for o in module.walk())
+
+
+def test_config_docstring_example_parses():
+    doc = ConfigAttr.__doc__
+    example = " ".join(doc.split("::", 1)[1].split("\n\n", 2)[1].split())
+    module = _parse(f"builtin.module attributes {{transformer.config = {example}}} {{}}")
+    cfg = module.attributes["transformer.config"]
+    assert cfg.arch == "llama" and cfg.kv_heads == 3 and cfg.tied_embeddings
