@@ -1,0 +1,377 @@
+"""The kernel ABI: how a ``buffer.call`` becomes a C call into libckernels.
+
+`bufferize` writes calls like::
+
+    buffer.call rmsnorm ins(@x, @"blk.0.attn_norm.weight") outs(@h)
+        params(rows = %n : index, cols = 64 : i64, eps = 1.0e-05 : f32, w_offset = 0.0 : f32)
+
+and `lower-to-c` turns each one into ``ck_rmsnorm_f32_<variant>(...)`` using
+the table :data:`KERNELS` below: for every kernel name, the C base name, the
+variants the library has, the return convention and the exact ordered C
+parameter list, each parameter with its C type (as the prototype in
+``kernels/include/ckernels.h`` spells it) and a *role* saying where the
+argument comes from. ``tests/test_kernel_abi.py`` parses the header and checks
+every entry against the real prototypes, so drift fails a test.
+
+Roles (``Arg.role``):
+
+- ``in`` / ``out`` (``Arg.index`` = i): pointer to the i-th buffer of the
+  call's ``ins`` / ``outs`` (see *pointers* below);
+- ``opt_in`` (index i): the i-th ``ins`` buffer if the call has more than i
+  ins, else ``NULL`` (optional biases, rope's ``inv_freq``);
+- ``param`` (``Arg.expr``): a scalar computed from the call's params:
+  ``expr`` is a param name (static attribute or dynamic SSA value of the
+  call), an int/float literal, or a tuple ``(op, lhs, rhs)`` with op one of
+  ``"*" "+" "-"`` over such expressions (e.g. ``("*", "rows", "cols")`` for an
+  elementwise kernel's ``int64_t n``). Evaluate with :func:`eval_expr` or walk
+  it to build C. Cast to ``Arg.ctype``.
+- ``null``: the literal ``NULL`` (an output the forward pass does not need,
+  e.g. rmsnorm's ``rstd``; attention's ``lse``);
+- ``pool`` / ``nth``: the thread pool pointer and thread count of the
+  compute function (last two parameters of every parallel kernel);
+- ``scratch`` / ``scratch_size``: the GEMM workspace (``void *`` and its size
+  in bytes) the runtime allocates once, 64-byte aligned, with
+  ``ck_gemm_workspace_size(max_tokens, N, K, nth)`` bytes (the size depends only
+  on nth, about 0.7 MiB per thread) and passes to the compute functions.
+
+Return conventions (``Kernel.returns`` / ``Kernel.ret``): ``"void"``;
+``"status"`` (``int``: ``CK_OK`` = 0 on success; the generated code should
+turn anything else into a runtime error); ``"count"`` (``int``: embedding's
+count of out-of-range token ids, 0 when all are valid; the runtime checks
+token ids before calling, so a non-zero count is an error); ``"out"``
+(``float``: the value is stored in element 0 of the call's ``outs[ret_index]``,
+e.g. cross_entropy's mean loss).
+
+Pointers. A buffer operand's pointer is the buffer's address (arena base +
+offset, plus ``layer * stride`` for ``@name[%l]``) advanced by a *row offset*
+when the call has a param named ``in<i>_row`` / ``out<i>_row`` (static int or
+dynamic index): the pointer then starts at that row of the buffer, i.e.
+``row * prod(type.shape[1:])`` elements further (``row`` elements for a 1-D
+buffer). Views are expressed this way, never as copies: a KV-cache append
+writes the new K/V rows at ``out0_row = %pos`` of the cache, GPT-2's fused
+``attn_qkv`` weight is read at ``in1_row = 64`` (its K rows), the last row of
+a prefill chunk is ``in0_row = %last``, learned positions read
+``position_embd.weight`` at ``in1_row = %pos``. See :func:`row_param`.
+
+Kernels the forward lowering uses but the library does not have are listed
+in :data:`MISSING` (with how bufferize works around them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+Expr = Union[str, int, float, tuple]
+
+VARIANTS_ALL = ("scalar", "avx2", "avx512")
+
+ROLES = ("in", "opt_in", "out", "param", "null", "pool", "nth", "scratch", "scratch_size")
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One C parameter: its name in the header, its C type, and its role."""
+
+    name: str
+    ctype: str
+    role: str
+    index: int | None = None
+    expr: Expr | None = None
+
+    def __post_init__(self) -> None:
+        assert self.role in ROLES, self.role
+        if self.role in ("in", "opt_in", "out"):
+            assert isinstance(self.index, int), self
+        if self.role == "param":
+            assert self.expr is not None, self
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel family as `buffer.call` names it."""
+
+    name: str                 # buffer.call kernel name
+    c_base: str               # C symbol without the variant: ck_<op>_f32
+    args: tuple[Arg, ...]
+    c_return: str = "void"    # C return type as in the header
+    ret: str = "void"         # void | status | count | out
+    ret_index: int = 0        # with ret == "out": which outs buffer gets the value
+    variants: tuple[str, ...] = VARIANTS_ALL
+    doc: str = ""
+    ins: tuple[str, ...] = field(default=())   # meaning of each ins buffer
+    outs: tuple[str, ...] = field(default=())  # meaning of each outs buffer
+
+    def symbol(self, variant: str) -> str:
+        if variant not in self.variants:
+            raise KeyError(f"kernel {self.name} has no variant {variant}")
+        return f"{self.c_base}_{variant}"
+
+    @property
+    def params(self) -> set[str]:
+        """Names of the call params this kernel's arguments read."""
+        out: set[str] = set()
+        for a in self.args:
+            if a.role == "param":
+                out |= expr_names(a.expr)
+        return out
+
+    @property
+    def n_ins(self) -> tuple[int, int]:
+        """(required, maximum) number of ins buffers."""
+        req = [a.index for a in self.args if a.role == "in"]
+        opt = [a.index for a in self.args if a.role == "opt_in"]
+        return (max(req) + 1 if req else 0, max(req + opt) + 1 if req + opt else 0)
+
+    @property
+    def n_outs(self) -> int:
+        idx = [a.index for a in self.args if a.role == "out"]
+        n = max(idx) + 1 if idx else 0
+        if self.ret == "out":
+            n = max(n, self.ret_index + 1)
+        return n
+
+
+def _in(name: str, i: int, ctype: str = "const float *") -> Arg:
+    return Arg(name, ctype, "in", i)
+
+
+def _opt(name: str, i: int, ctype: str = "const float *") -> Arg:
+    return Arg(name, ctype, "opt_in", i)
+
+
+def _out(name: str, i: int, ctype: str = "float *") -> Arg:
+    return Arg(name, ctype, "out", i)
+
+
+def _p(name: str, ctype: str, expr: Expr | None = None) -> Arg:
+    return Arg(name, ctype, "param", expr=name if expr is None else expr)
+
+
+def _null(name: str, ctype: str = "float *") -> Arg:
+    return Arg(name, ctype, "null")
+
+
+_POOL = (Arg("pool", "ck_pool *", "pool"), Arg("nth", "int", "nth"))
+_N = _p("n", "int64_t", ("*", "rows", "cols"))
+
+
+def _k(*args, **kw) -> Kernel:
+    return Kernel(*args, **kw)
+
+
+KERNELS: dict[str, Kernel] = {
+    k.name: k
+    for k in (
+        _k("gemm", "ck_gemm_f32", (
+            _in("x", 0), _in("W", 1), _opt("b", 2), _out("y", 0),
+            _p("M", "int", "rows"), _p("N", "int", "n"), _p("K", "int", "k"),
+            _p("accumulate", "int", 0),
+            Arg("ws", "void *", "scratch"), Arg("ws_size", "size_t", "scratch_size"), *_POOL),
+            c_return="int", ret="status", ins=("x [rows, k]", "W [n, k]", "bias [n] (optional)"),
+            outs=("y [rows, n]",), doc="y = x . W^T + b (linear layer, weights [out, in])"),
+        _k("rmsnorm", "ck_rmsnorm_f32", (
+            _in("x", 0), _in("w", 1), _out("y", 0), _null("rstd"),
+            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("eps", "float"),
+            _p("w_offset", "float"), *_POOL),
+            ins=("x [rows, cols]", "w [cols]"), outs=("y [rows, cols]",),
+            doc="RMSNorm of each row (QK-norm: rows = tokens*heads, cols = head_dim)"),
+        _k("layernorm", "ck_layernorm_f32", (
+            _in("x", 0), _in("w", 1), _opt("b", 2), _out("y", 0), _null("mean"), _null("rstd"),
+            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("eps", "float"),
+            _p("w_offset", "float"), *_POOL),
+            ins=("x [rows, cols]", "w [cols]", "b [cols] (optional)"), outs=("y [rows, cols]",)),
+        _k("rope", "ck_rope_f32", (
+            _in("x", 0), _out("y", 0), _null("pos", "const int32_t *"), _opt("inv_freq", 1),
+            _p("T", "int", "rows"), _p("heads", "int"), _p("head_dim", "int"),
+            _p("rotary_dim", "int"), _p("pos0", "int", "pos"), _p("theta", "float"),
+            _p("style", "int"), *_POOL),
+            c_return="int", ret="status", ins=("x [rows, heads*head_dim]", "inv_freq [rotary_dim/2] (optional)"),
+            outs=("y [rows, heads*head_dim]",), doc="style: 0 neox, 1 interleaved; row t at position pos + t"),
+        _k("attention", "ck_attention_f32", (
+            _in("q", 0), _in("k", 1), _in("v", 2), _out("out", 0), _null("lse"),
+            _p("T", "int", "rows"), _p("n_past", "int", "pos"), _p("H", "int", "heads"),
+            _p("KV", "int", "kv_heads"), _p("D", "int", "head_dim"), _p("window", "int"),
+            _p("scale", "float"), _p("softcap", "float"), *_POOL),
+            c_return="int", ret="status",
+            ins=("q [rows, heads*head_dim]", "k cache [context, kv_heads*head_dim]", "v cache"),
+            outs=("out [rows, heads*head_dim]",), doc="causal GQA attention of rows new tokens at pos.."),
+        _k("attention_decode", "ck_attention_decode_f32", (
+            _in("q", 0), _in("k_cache", 1), _in("v_cache", 2), _out("out", 0),
+            _p("n_past", "int", "pos"), _p("H", "int", "heads"), _p("KV", "int", "kv_heads"),
+            _p("D", "int", "head_dim"), _p("window", "int"), _p("scale", "float"),
+            _p("softcap", "float"), *_POOL),
+            c_return="int", ret="status",
+            ins=("q [1, heads*head_dim]", "k cache", "v cache"), outs=("out [1, heads*head_dim]",)),
+        _k("add", "ck_add_f32", (_in("a", 0), _in("b", 1), _out("y", 0), _N, *_POOL),
+           ins=("a [rows, cols]", "b [rows, cols]"), outs=("y",)),
+        _k("mul", "ck_mul_f32", (_in("a", 0), _in("b", 1), _out("y", 0), _N, *_POOL),
+           ins=("a [rows, cols]", "b [rows, cols]"), outs=("y",)),
+        _k("scale", "ck_scale_f32", (_in("x", 0), _out("y", 0), _N, _p("s", "float", "factor"), *_POOL),
+           ins=("x [rows, cols]",), outs=("y",)),
+        _k("copy", "ck_scale_f32", (_in("x", 0), _out("y", 0), _N, _p("s", "float", 1.0), *_POOL),
+           ins=("x [rows, cols]",), outs=("y",), doc="y = x (ck_scale_f32 with s = 1: exact)"),
+        _k("silu", "ck_silu_f32", (_in("x", 0), _out("y", 0), _N, *_POOL), ins=("x",), outs=("y",)),
+        _k("gelu", "ck_gelu_f32", (_in("x", 0), _out("y", 0), _N, _p("approx", "int"), *_POOL),
+           ins=("x",), outs=("y",), doc="approx 0: erf, 1: tanh"),
+        _k("softcap", "ck_softcap_f32", (_in("x", 0), _out("y", 0), _N, _p("cap", "float"), *_POOL),
+           ins=("x",), outs=("y",)),
+        _k("swiglu", "ck_swiglu_f32", (
+            _in("gate", 0), _in("up", 1), _out("y", 0), _p("T", "int", "rows"), _p("F", "int", "cols"),
+            _p("ld_in", "int", "cols"), _p("ld_out", "int", "cols"), *_POOL),
+            ins=("gate [rows, cols]", "up [rows, cols]"), outs=("y [rows, cols]",)),
+        _k("geglu", "ck_geglu_f32", (
+            _in("gate", 0), _in("up", 1), _out("y", 0), _p("T", "int", "rows"), _p("F", "int", "cols"),
+            _p("ld_in", "int", "cols"), _p("ld_out", "int", "cols"), _p("approx", "int"), *_POOL),
+            ins=("gate [rows, cols]", "up [rows, cols]"), outs=("y [rows, cols]",)),
+        _k("softmax", "ck_softmax_f32", (
+            _in("x", 0), _out("y", 0), _p("T", "int", "rows"), _p("C", "int", "cols"), *_POOL),
+            ins=("x [rows, cols]",), outs=("y",)),
+        _k("embedding", "ck_embedding_f32", (
+            _in("ids", 0, "const int32_t *"), _in("table", 1), _out("out", 0),
+            _p("T", "int", "rows"), _p("vocab", "int"), _p("C", "int", "cols"), _p("scale", "float"), *_POOL),
+            c_return="int", ret="count", ins=("ids [rows] (i32)", "table [vocab, cols]"),
+            outs=("out [rows, cols]",)),
+        _k("cross_entropy", "ck_cross_entropy_f32", (
+            _in("logits", 0), _in("targets", 1, "const int32_t *"), _null("dlogits"), _null("losses"),
+            _p("T", "int", "rows"), _p("V", "int", "cols"), _p("ignore_index", "int"),
+            _p("grad_scale", "float", 1.0), *_POOL),
+            c_return="float", ret="out", ret_index=0,
+            ins=("logits [rows, cols]", "targets [rows] (i32)"), outs=("loss [] (f32)",),
+            doc="mean cross-entropy, stored in element 0 of outs[0]"),
+    )
+}
+
+MISSING: dict[str, str] = {
+    "kv_write": "no row-copy kernel; bufferize makes the producer of the new K/V rows write them into the "
+    "cache in place (out0_row = pos), or falls back to `copy` (ck_scale_f32 with s = 1)",
+    "last_rows": "no kernel needed: a view (in0_row = rows - 1)",
+    "positions": "no kernel needed: learned positions read position_embd.weight at in1_row = pos",
+    "rmsnorm with bias": "ck_rmsnorm_f32 has no bias; no supported family needs it (bufferize rejects it)",
+    "matmul without transpose_b": "ck_gemm_f32 only computes x . W^T; inference never needs another form",
+}
+
+
+def row_param(kind: str, index: int) -> str:
+    """The call param naming the row offset of a buffer operand: ``in0_row``."""
+    assert kind in ("in", "out")
+    return f"{kind}{index}_row"
+
+
+def kernel(name: str) -> Kernel:
+    try:
+        return KERNELS[name]
+    except KeyError:
+        raise KeyError(f"unknown kernel '{name}' (known: {', '.join(sorted(KERNELS))})") from None
+
+
+def expr_names(expr: Expr) -> set[str]:
+    if isinstance(expr, str):
+        return {expr}
+    if isinstance(expr, tuple):
+        _, a, b = expr
+        return expr_names(a) | expr_names(b)
+    return set()
+
+
+def eval_expr(expr: Expr, env: dict[str, Any]) -> Any:
+    """Evaluates a param expression with `env` giving the call's param values
+    (Python numbers; any objects supporting * + - work, e.g. sympy or a C
+    expression builder)."""
+    if isinstance(expr, str):
+        return env[expr]
+    if isinstance(expr, tuple):
+        op, a, b = expr
+        x, y = eval_expr(a, env), eval_expr(b, env)
+        if op == "*":
+            return x * y
+        if op == "+":
+            return x + y
+        if op == "-":
+            return x - y
+        raise ValueError(f"unknown operator {op!r}")
+    return expr
+
+
+# ---------------------------------------------------------------------------
+# reading the header
+# ---------------------------------------------------------------------------
+
+
+def header_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "kernels" / "include" / "ckernels.h"
+
+
+@dataclass(frozen=True)
+class Prototype:
+    name: str
+    returns: str
+    params: tuple[tuple[str, str], ...]  # (C type, name)
+
+
+def _norm_type(text: str) -> str:
+    text = re.sub(r"\s+", " ", text.strip())
+    text = re.sub(r"\s*\*\s*", " *", text)
+    return text.replace("* *", "**").strip()
+
+
+def _split_param(text: str) -> tuple[str, str]:
+    m = re.match(r"^(.*?)([A-Za-z_][A-Za-z0-9_]*)\s*$", text.strip(), re.S)
+    if not m:
+        raise ValueError(f"cannot parse C parameter '{text}'")
+    return _norm_type(m.group(1)), m.group(2)
+
+
+def _params(text: str) -> tuple[tuple[str, str], ...]:
+    text = text.strip()
+    if text in ("", "void"):
+        return ()
+    return tuple(_split_param(p) for p in text.split(","))
+
+
+def parse_header(path: str | Path | None = None) -> dict[str, Prototype]:
+    """Every function prototype of ckernels.h by symbol, ``CK_DECLARE_VARIANTS``
+    expanded (one prototype per variant)."""
+    src = Path(path or header_path()).read_text()
+    src = re.sub(r"/\*.*?\*/", " ", src, flags=re.S)
+    src = re.sub(r"//[^\n]*", " ", src)
+    src = re.sub(r"^\s*#(?:[^\n]*\\\n)*[^\n]*", " ", src, flags=re.M)  # preprocessor lines
+    out: dict[str, Prototype] = {}
+    # CK_DECLARE_VARIANTS(ret, op, (params))
+    for m in re.finditer(r"CK_DECLARE_VARIANTS\s*\(\s*([^,]+?)\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*,\s*\(([^()]*)\)\s*\)", src):
+        ret, op, params = _norm_type(m.group(1)), m.group(2), _params(m.group(3))
+        for v in VARIANTS_ALL:
+            out[f"{op}_{v}"] = Prototype(f"{op}_{v}", ret, params)
+    rest = re.sub(r"CK_DECLARE_VARIANTS\s*\([^;]*?\)\s*\)", " ", src, flags=re.S)
+    for m in re.finditer(r"([A-Za-z_][A-Za-z0-9_ \t\n*]*?)\b([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*;", rest):
+        ret, name = _norm_type(m.group(1)), m.group(2)
+        if ret.startswith("typedef") or not ret:
+            continue
+        out[name] = Prototype(name, ret, _params(m.group(3)))
+    return out
+
+
+def check_against_header(protos: dict[str, Prototype] | None = None) -> list[str]:
+    """Problems of the table against the header (empty when it agrees)."""
+    protos = protos if protos is not None else parse_header()
+    problems: list[str] = []
+    for k in KERNELS.values():
+        for v in k.variants:
+            sym = k.symbol(v)
+            p = protos.get(sym)
+            if p is None:
+                problems.append(f"{k.name}: {sym} is not declared in ckernels.h")
+                continue
+            if p.returns != _norm_type(k.c_return):
+                problems.append(f"{k.name}: {sym} returns {p.returns}, table says {k.c_return}")
+            if len(p.params) != len(k.args):
+                problems.append(f"{k.name}: {sym} has {len(p.params)} parameters, table lists {len(k.args)}")
+                continue
+            for (ctype, cname), a in zip(p.params, k.args):
+                if cname != a.name or ctype != _norm_type(a.ctype):
+                    problems.append(
+                        f"{k.name}: {sym} parameter '{ctype} {cname}', table says '{a.ctype} {a.name}'"
+                    )
+    return problems
