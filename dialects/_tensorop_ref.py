@@ -239,7 +239,10 @@ def _constant(op, ins, ctx):
 
 @rule(T.WeightOp)
 def _weight(op, ins, ctx):
-    return ctx["weights"][op.tensor_name.data]
+    w = ctx["weights"][op.tensor_name.data]
+    off = op.offset.value.data
+    rows = op.result.type.get_shape()[0]
+    return w[off : off + rows] if (off or w.shape[0] != rows) else w
 
 
 @rule(T.ZerosLikeOp)

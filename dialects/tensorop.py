@@ -536,32 +536,48 @@ class _Canon(HasCanonicalizationPatternsTrait):
 class WeightOp(IRDLOperation):
     """A named model parameter (GGUF tensor naming), static f32 shape.
 
-    The same names and shapes as `transformer.weight`; bufferization places it
-    in the weights region loaded from the packed weight file.
+    The same names, shapes and `offset` as `transformer.weight`: `offset`
+    (default 0) selects rows `[offset, offset + shape[0])` of a stored tensor
+    (GPT-2's fused `attn_qkv`), a pointer offset into the weights region.
 
     ```mlir
     %wq = tensorop.weight "blk.0.attn_q.weight" : tensor<576x576xf32>
+    %wk = tensorop.weight "blk.0.attn_qkv.weight" offset 64 : tensor<64x64xf32>
     ```
     """
 
     name = "tensorop.weight"
     tensor_name = prop_def(StringAttr)
+    offset = prop_def(IntegerAttr[I64], IntegerAttr(0, i64))
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
-    assembly_format = "$tensor_name attr-dict `:` type($result)"
+    assembly_format = "$tensor_name (`offset` $offset^)? attr-dict `:` type($result)"
 
-    def __init__(self, tensor_name: str | StringAttr, type: TensorType | Sequence[int]):
+    def __init__(
+        self,
+        tensor_name: str | StringAttr,
+        type: TensorType | Sequence[int],
+        *,
+        offset: int = 0,
+    ):
         if isinstance(tensor_name, str):
             tensor_name = StringAttr(tensor_name)
         if not isinstance(type, TensorType):
             type = TensorType(f32, list(type))
-        super().__init__(properties={"tensor_name": tensor_name}, result_types=[type])
+        props: dict[str, Attribute] = {"tensor_name": tensor_name}
+        if offset:
+            props["offset"] = IntegerAttr(offset, i64)
+        super().__init__(properties=props, result_types=[type])
 
     def verify_(self) -> None:
         if not self.tensor_name.data:
             raise VerifyException("weight name must not be empty")
         shape = _tensor(self.result.type, f"weight '{self.tensor_name.data}'")
         _static(shape, f"weight '{self.tensor_name.data}'")
+        if not shape:
+            raise VerifyException(f"weight '{self.tensor_name.data}' must have rank >= 1")
+        if self.offset.value.data < 0:
+            raise VerifyException(f"offset must be >= 0, got {self.offset.value.data}")
 
 
 @irdl_op_definition

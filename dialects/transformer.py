@@ -28,6 +28,23 @@ A two-layer Llama-style model, abridged::
         func.return %logits : tensor<?x128xf32>
       }
     }
+
+From Python (what importers use)::
+
+    cfg = ConfigAttr(arch="llama", vocab=49152, hidden=576, layers=30, heads=9,
+                     kv_heads=3, ffn=1536, context=8192, rope_theta=1e5,
+                     tied_embeddings=True)          # defaults filled in
+    module = build_model(cfg, train=True)           # @forward and @train_step
+    weight_shapes(cfg)                              # {"token_embd.weight": (49152, 576), ...}
+
+or op by op: ``WeightOp(name, shape, offset=0)``, ``EmbeddingOp(tokens,
+table, positions=None, scale=1.0)``, ``NormOp(x, w, kind=, eps=, offset=,
+bias=)``, ``AttentionOp(x, wq, wk, wv, wo, heads=, kv_heads=, head_dim=,
+layer=, scale=None, window=0, rope_style=, rope_theta=, q_bias=, ..., q_norm=,
+k_norm=, norm_eps=)``, ``MlpOp(x, kind=, up=, down=, gate=None, ...)``,
+``ResidualOp(a, b)``, ``LmHeadOp(x, w, tied=, softcap=)``,
+``CrossEntropyOp(logits, targets, ignore_index=-100)``; result types are
+inferred. ``passes/verify_shapes.py`` checks a module against its config.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def _build_all():
 
     wq = add(T.WeightOp("blk.0.attn_q.weight", (H * HD, C)))
     bq = add(T.WeightOp("blk.0.attn_q.bias", (H * HD,)))
-    wk = add(T.WeightOp("blk.0.attn_k.weight", _t(KV * HD, C)))
+    wk = add(T.WeightOp("blk.0.attn_qkv.weight", _t(KV * HD, C), offset=H * HD))
     nw = add(T.WeightOp("blk.0.attn_norm.weight", (C,)))
     emb = add(T.WeightOp("token_embd.weight", (V, C)))
     kc = add(T.ZerosOp(_t(128, KV * HD)))

@@ -437,3 +437,18 @@ def test_evaluate_uses_weights_and_scalars():
     (loss,) = R.evaluate(f, [tok], {"token_embd.weight": E})
     ref = torch.nn.functional.cross_entropy(E[tok.long()] @ E.T, torch.arange(3))
     _close(loss, ref, FWD_TOL)
+
+
+def test_weight_offset_selects_rows():
+    ir = """
+    func.func @f() -> (tensor<2x3xf32>, tensor<2x3xf32>) {
+      %q = tensorop.weight "blk.0.attn_qkv.weight" : tensor<2x3xf32>
+      %k = tensorop.weight "blk.0.attn_qkv.weight" offset 2 : tensor<2x3xf32>
+      func.return %q, %k : tensor<2x3xf32>, tensor<2x3xf32>
+    }
+    """
+    module = Parser(_ctx(), ir).parse_module()
+    f = next(o for o in module.walk() if isinstance(o, func.FuncOp))
+    W = torch.arange(18, dtype=torch.float32).reshape(6, 3)
+    q, k = R.evaluate(f, [], {"blk.0.attn_qkv.weight": W})
+    assert torch.equal(q, W[0:2]) and torch.equal(k, W[2:4])

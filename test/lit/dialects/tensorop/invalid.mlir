@@ -1056,3 +1056,13 @@ func.func @f(%x: tensor<?x128xf32>, %p: index) {
   func.return
 }
 // CHECK: Expected attribute i64 but got i32
+
+// -----
+
+%w = tensorop.weight "blk.0.attn_qkv.weight" offset -1 : tensor<4x4xf32>
+// CHECK: offset must be >= 0, got -1
+
+// -----
+
+%w = tensorop.weight "w" : tensor<f32>
+// CHECK: weight 'w' must have rank >= 1

@@ -7,8 +7,11 @@
 // CHECK-LABEL: func.func @values
 func.func @values(%x: tensor<?x64xf32>) -> (tensor<128x64xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<2xf32>, tensor<?x64xf32>) {
   // CHECK-NEXT: %w = tensorop.weight "blk.0.attn_q.weight" : tensor<128x64xf32>
-  // GENERIC: "tensorop.weight"() <{tensor_name = "blk.0.attn_q.weight"}> : () -> tensor<128x64xf32>
+  // GENERIC: "tensorop.weight"() <{tensor_name = "blk.0.attn_q.weight"{{.*}}}> : () -> tensor<128x64xf32>
   %w = tensorop.weight "blk.0.attn_q.weight" : tensor<128x64xf32>
+  // CHECK-NEXT: %wk = tensorop.weight "blk.0.attn_qkv.weight" offset 64 : tensor<64x64xf32>
+  // GENERIC: "tensorop.weight"() <{tensor_name = "blk.0.attn_qkv.weight", offset = 64 : i64}> : () -> tensor<64x64xf32>
+  %wk = tensorop.weight "blk.0.attn_qkv.weight" offset 64 : tensor<64x64xf32>
   // CHECK-NEXT: %c = tensorop.constant dense<5.000000e-01> : tensor<4x8xf32>
   // GENERIC: "tensorop.constant"() <{value = dense<5.000000e-01> : tensor<4x8xf32>}> : () -> tensor<4x8xf32>
   %c = tensorop.constant dense<0.5> : tensor<4x8xf32>
