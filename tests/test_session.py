@@ -14,7 +14,7 @@ import pytest
 
 from ckc import sampling as S
 from ckc import weights as W
-from ckc.build import ROOT, compile_shared
+from ckc.build import ROOT, cc, compile_shared, run_checked
 from ckc.session import ContextOverflowError, Session, SessionError, TokenRangeError, perplexity
 
 RUNTIME = ROOT / "runtime"
@@ -292,3 +292,22 @@ def test_log_probs_and_perplexity(artifact, weights):
             perplexity(s, text, window=CONTEXT + 1)
         with pytest.raises(SessionError, match="at least 2 tokens"):
             s.log_probs([1])
+
+
+def test_abi_from_plain_c(tmp_path, artifact, weights):
+    """tests/data/abi_runner.c drives the same model.so through model_abi.h alone."""
+    exe = tmp_path / "abi_runner"
+    run_checked([cc(), "-std=gnu11", "-O1", f"-I{RUNTIME}", "-o", str(exe),
+                 str(ROOT / "tests/data/abi_runner.c"), "-ldl"], "abi_runner")
+    prompt = [3, 1, 4]
+    run = lambda *args: subprocess.run([str(exe), str(artifact / "model.so"), *map(str, args)],  # noqa: E731
+                                       capture_output=True, text=True, timeout=60)
+    proc = run(artifact / "weights.bump", 6, *prompt)
+    assert proc.returncode == 0, proc.stderr
+    with Session(artifact) as s:
+        assert [int(t) for t in proc.stdout.split()] == S.generate(s, prompt, max_tokens=6).tokens
+    proc = run(artifact / "weights.bump", 2, 1, VOCAB + 3)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"token {VOCAB + 3} at index 1 is out of range (vocab {VOCAB})"
+    proc = run(tmp_path / "missing.bump", 2, 1)
+    assert proc.returncode == 1 and proc.stderr.strip().endswith("cannot open weights file: No such file or directory")
