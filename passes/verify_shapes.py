@@ -218,7 +218,7 @@ class _Checker:
         kind = op.name.removeprefix("tensorop.")
         layers = range(c["layers"])
         if kind == "weight" and isinstance(self.prop(op, "tensor_name"), str) and op.results:
-            self.weight_name(op, self.prop(op, "tensor_name"), op.results[0])
+            self.weight_name(op, self.prop(op, "tensor_name"), op.results[0], self.prop(op, "offset") or 0)
         elif kind in ("causal_attention", "causal_attention_grad"):
             self.prop_is(op, "heads", "heads", [c["heads"]])
             self.prop_is(op, "kv_heads", "kv_heads", [c["kv_heads"]])
