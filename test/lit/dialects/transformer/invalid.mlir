@@ -506,3 +506,31 @@
 // CHECK: Operation does not verify: logits must be a 2-D [tokens, features] tensor, got [128]
 %0, %1 = "test.op"() : () -> (tensor<128xf32>, tensor<?xi32>)
 %r = transformer.cross_entropy %0, %1 : (tensor<128xf32>, tensor<?xi32>) -> tensor<f32>
+
+// -----
+
+// embedding: dynamic positions table
+// CHECK: Operation does not verify: positions must have a static shape
+%0, %1, %2 = "test.op"() : () -> (tensor<?xi32>, tensor<128x64xf32>, tensor<?x64xf32>)
+%r = transformer.embedding %0, %1 positions %2 : (tensor<?xi32>, tensor<128x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+
+// -----
+
+// embedding: integer table
+// CHECK: Operation does not verify: table must have a float element type, got i8
+%0, %1 = "test.op"() : () -> (tensor<?xi32>, tensor<128x64xi8>)
+%r = transformer.embedding %0, %1 : (tensor<?xi32>, tensor<128x64xi8>) -> tensor<?x64xf32>
+
+// -----
+
+// norm: infinite offset
+// CHECK: Operation does not verify: offset must be finite
+%0, %1 = "test.op"() : () -> (tensor<?x64xf32>, tensor<64xf32>)
+%r = transformer.norm %0, %1 {kind = "rms", eps = 1.0e-05 : f64, offset = 0x7FF0000000000000 : f64} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+
+// -----
+
+// lm_head: integer weight
+// CHECK: Operation does not verify: weight must have a float element type, got i8
+%0, %1 = "test.op"() : () -> (tensor<?x64xf32>, tensor<128x64xi8>)
+%r = transformer.lm_head %0, %1 : (tensor<?x64xf32>, tensor<128x64xi8>) -> tensor<?x128xf32>
