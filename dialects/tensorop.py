@@ -909,6 +909,50 @@ class LayerNormOp(TensorOp):
         return [_T(*cls.check(t, p))]
 
 
+ROPE_SCALINGS = ("none", "linear", "llama3")
+
+
+def rope_inv_freq(
+    rotary_dim: int,
+    theta: float,
+    scaling: str = "none",
+    factor: float = 1.0,
+    low_freq_factor: float = 1.0,
+    high_freq_factor: float = 4.0,
+    original_context: int = 0,
+) -> list[float]:
+    """RoPE inverse frequencies `[rotary_dim/2]`, as transformers computes them
+    in float32 (`rope_type` default, linear, llama3): the values of the
+    `inv_freq` operand of `rope` / `rope_grad` / `rmsnorm_qkv_rope` when
+    scaling is used (without scaling, `theta` alone gives the same table)."""
+    import numpy as np
+
+    if scaling not in ROPE_SCALINGS:
+        raise ValueError(f"rope scaling must be one of {', '.join(ROPE_SCALINGS)}, got '{scaling}'")
+    exps = np.arange(0, rotary_dim, 2, dtype=np.int64).astype(np.float32) / np.float32(rotary_dim)
+    inv = (np.float32(1.0) / (np.float32(theta) ** exps)).astype(np.float32)
+    if scaling == "linear":
+        inv = (inv / np.float32(factor)).astype(np.float32)
+    elif scaling == "llama3":
+        old = float(original_context)
+        low_wl, high_wl = old / low_freq_factor, old / high_freq_factor
+        wavelen = (np.float32(2 * math.pi) / inv).astype(np.float32)
+        scaled = np.where(wavelen > low_wl, inv / np.float32(factor), inv).astype(np.float32)
+        smooth = ((old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)).astype(np.float32)
+        smoothed = ((1 - smooth) * scaled / np.float32(factor) + smooth * scaled).astype(np.float32)
+        medium = ~(wavelen < high_wl) & ~(wavelen > low_wl)
+        inv = np.where(medium, smoothed, scaled).astype(np.float32)
+    return [float(v) for v in inv]
+
+
+def rope_inv_freq_constant(rotary_dim: int, theta: float, **scaling) -> "ConstantOp":
+    """`rope_inv_freq(...)` as a `tensorop.constant` of type `tensor<[rotary_dim/2]xf32>`."""
+    values = rope_inv_freq(rotary_dim, theta, **scaling)
+    return ConstantOp(
+        DenseIntOrFPElementsAttr.from_list(TensorType(f32, [len(values)]), values)
+    )
+
+
 def _check_rope(X: Sequence[int], p, heads_attr: str = "heads", inv_freq=None) -> None:
     heads = getattr(p, heads_attr)
     _positive(heads, heads_attr)

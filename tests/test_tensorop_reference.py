@@ -452,3 +452,33 @@ def test_weight_offset_selects_rows():
     W = torch.arange(18, dtype=torch.float32).reshape(6, 3)
     q, k = R.evaluate(f, [], {"blk.0.attn_qkv.weight": W})
     assert torch.equal(q, W[0:2]) and torch.equal(k, W[2:4])
+
+
+@pytest.mark.parametrize("scaling", [
+    dict(rope_type="default"),
+    dict(rope_type="linear", factor=4.0),
+    dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+         original_max_position_embeddings=64),
+], ids=lambda s: s["rope_type"])
+def test_rope_inv_freq_matches_transformers(scaling):
+    from transformers import LlamaConfig
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    theta, head_dim = 500000.0, 64
+    params = dict(scaling, rope_theta=theta)
+    cfg = LlamaConfig(hidden_size=256, num_attention_heads=4, head_dim=head_dim,
+                      max_position_embeddings=512, rope_parameters=params)
+    kind = scaling["rope_type"]
+    if kind == "default":
+        ref = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
+        got = T.rope_inv_freq(head_dim, theta)
+    else:
+        ref, _ = ROPE_INIT_FUNCTIONS[kind](cfg, "cpu")
+        got = T.rope_inv_freq(
+            head_dim, theta, scaling=kind, factor=scaling["factor"],
+            low_freq_factor=scaling.get("low_freq_factor", 1.0),
+            high_freq_factor=scaling.get("high_freq_factor", 4.0),
+            original_context=scaling.get("original_max_position_embeddings", 0))
+    _close(torch.tensor(got), ref, 1e-6)
+    const = T.rope_inv_freq_constant(head_dim, theta)
+    assert const.result.type == TensorType(f32, [head_dim // 2])
