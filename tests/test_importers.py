@@ -343,3 +343,22 @@ def test_error_hf_missing_and_bad_tensor(tmp_path):
     assert "tensor 'blk.0.attn_q.bias' has shape [3], expected [64]" in _err(d)
     (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:5000])
     assert "truncated safetensors" in _err(d)
+
+
+def test_header_parser_agrees_with_gguf_reader():
+    """ckc's fast GGUF header parser reads what gguf.GGUFReader reads."""
+    import gguf
+
+    from ckc.importers.gguf import read_header
+
+    for family in ("llama", "gemma3"):
+        path = modelzoo.gguf_file(family)
+        meta, infos, _ = read_header(path, np.memmap(path, dtype=np.uint8, mode="r"))
+        reader = gguf.GGUFReader(path)
+        want = {k: f.contents() for k, f in reader.fields.items() if not k.startswith("GGUF.")}
+        assert meta == want
+        assert [(n, d, t) for n, d, t, _ in infos] == [
+            (t.name, [int(x) for x in t.shape], int(t.tensor_type)) for t in reader.tensors]
+        _, store = load_model(path)
+        for t in reader.tensors:
+            assert np.array_equal(store[t.name], np.asarray(t.data).reshape(store.shape(t.name)))

@@ -1,8 +1,10 @@
 """GGUF -> (ModelConfig, WeightStore), through the ``gguf`` package.
 
-Metadata keys are arch-prefixed (``llama.embedding_length``, ...). Tensors are
-memory-mapped by ``gguf.GGUFReader``; fp32 tensors are returned as views,
-everything else is dequantized to fp32 with ``gguf.quants.dequantize``.
+Metadata keys are arch-prefixed (``llama.embedding_length``, ...). The header is
+parsed here (``read_header``: gguf's value/tensor types and block sizes, without
+``GGUFReader``'s per-element cost); the file is memory-mapped, fp32 tensors are
+returned as views, everything else is dequantized to fp32 with
+``gguf.quants.dequantize`` on access.
 
 RoPE style follows llama.cpp's ``llama_model_rope_type`` (src/llama-model.cpp):
 ``LLM_ARCH_LLAMA`` is ``LLAMA_ROPE_TYPE_NORM`` (consecutive pairs; the converter
@@ -36,39 +38,119 @@ def _supported_types() -> set[str]:
     return _FLOAT_TYPES | {t.name for t in traits}
 
 
-def open_reader(path: Path):
-    import gguf
+# ---------------------------------------------------------------------------
+# header parsing
+#
+# gguf.GGUFReader builds a numpy view per array element, which takes ~10 s on
+# a file with a 50k-token vocabulary; this parser reads the same header with
+# struct (skipping big arrays) in milliseconds. Layout, types and block sizes
+# come from the gguf package (GGUFValueType, GGMLQuantizationType,
+# GGML_QUANT_SIZES); tests/test_importers.py cross-checks it against GGUFReader.
 
-    size = path.stat().st_size
-    try:
-        reader = gguf.GGUFReader(path, "r")
-    except Exception as e:  # the reader raises assorted errors on a cut file
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        with open(path, "rb") as f:
-            magic = f.read(4)
-        if magic != b"GGUF":
-            raise ModelImportError(path, f"not a GGUF file (magic {magic!r})") from None
-        raise ModelImportError(path, f"truncated or malformed GGUF ({msg})") from None
-    for t in reader.tensors:
-        end = int(t.data_offset) + int(t.n_bytes)
-        if end > size:
-            raise ModelImportError(
-                path, f"truncated GGUF: tensor '{t.name}' needs bytes up to {end}, file has {size}"
-            )
-    return reader
+_SMALL_ARRAY = 4096  # arrays longer than this (vocabularies, merges) are skipped
 
 
-def metadata(reader) -> dict:
-    out = {}
-    for k, f in reader.fields.items():
-        if k.startswith("tokenizer.ggml.") and k in ("tokenizer.ggml.tokens", "tokenizer.ggml.merges",
-                                                    "tokenizer.ggml.token_type", "tokenizer.ggml.scores"):
-            continue
+class _Truncated(Exception):
+    pass
+
+
+class _Cursor:
+    def __init__(self, buf, pos: int = 0):
+        self.buf, self.pos = buf, pos
+
+    def unpack(self, fmt: str):
+        import struct
+
         try:
-            out[k] = f.contents()
-        except Exception:  # odd field kinds are not needed here
-            continue
-    return out
+            vals = struct.unpack_from(fmt, self.buf, self.pos)
+        except struct.error:
+            raise _Truncated(self.pos) from None
+        self.pos += struct.calcsize(fmt)
+        return vals[0] if len(vals) == 1 else vals
+
+    def string(self) -> str:
+        n = self.unpack("<Q")
+        if self.pos + n > len(self.buf):
+            raise _Truncated(self.pos)
+        raw = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
+        return raw.decode("utf-8", errors="replace")
+
+
+def _scalar_formats():
+    from gguf import GGUFValueType as V
+
+    return {V.UINT8: "<B", V.INT8: "<b", V.UINT16: "<H", V.INT16: "<h", V.UINT32: "<I", V.INT32: "<i",
+            V.FLOAT32: "<f", V.BOOL: "<?", V.UINT64: "<Q", V.INT64: "<q", V.FLOAT64: "<d"}
+
+
+def _read_value(cur: _Cursor, vtype: int, fmts):
+    from gguf import GGUFValueType as V
+
+    if vtype == V.STRING:
+        return cur.string()
+    if vtype == V.ARRAY:
+        etype, n = cur.unpack("<I"), cur.unpack("<Q")
+        if n > _SMALL_ARRAY:
+            if etype == V.STRING:
+                for _ in range(n):
+                    ln = cur.unpack("<Q")  # length word, then the bytes
+                    cur.pos += ln
+                    if cur.pos > len(cur.buf):
+                        raise _Truncated(cur.pos)
+            elif etype in fmts:
+                import struct
+
+                cur.pos += n * struct.calcsize(fmts[etype])
+                if cur.pos > len(cur.buf):
+                    raise _Truncated(cur.pos)
+            else:
+                for _ in range(n):
+                    _read_value(cur, etype, fmts)
+            return None
+        return [_read_value(cur, etype, fmts) for _ in range(n)]
+    if vtype not in fmts:
+        raise ValueError(f"unknown metadata value type {vtype}")
+    return cur.unpack(fmts[vtype])
+
+
+def read_header(path: Path, buf) -> tuple[dict, list[tuple[str, list[int], int, int]], int]:
+    """(metadata, [(name, dims (ggml order), type id, offset)], data start) of a GGUF buffer."""
+    from gguf import GGUF_DEFAULT_ALIGNMENT
+
+    if len(buf) < 4 or bytes(buf[:4]) != b"GGUF":
+        magic = bytes(buf[:4])
+        raise ModelImportError(path, f"not a GGUF file (magic {magic!r})")
+    cur = _Cursor(buf, 4)
+    fmts = _scalar_formats()
+    try:
+        version = cur.unpack("<I")
+        if version not in (2, 3):
+            raise ModelImportError(path, f"unsupported GGUF version {version} (little-endian v2/v3 expected)")
+        n_tensors, n_kv = cur.unpack("<Q"), cur.unpack("<Q")
+        meta: dict = {}
+        for _ in range(n_kv):
+            key = cur.string()
+            vtype = cur.unpack("<I")
+            try:
+                meta[key] = _read_value(cur, vtype, fmts)
+            except ValueError as e:
+                raise ModelImportError(path, f"metadata '{key}': {e}") from None
+        infos = []
+        for _ in range(n_tensors):
+            name = cur.string()
+            n_dims = cur.unpack("<I")
+            if n_dims > 8:
+                raise ModelImportError(path, f"tensor '{name}' has {n_dims} dimensions (malformed GGUF)")
+            dims = [cur.unpack("<Q") for _ in range(n_dims)]
+            ttype = cur.unpack("<I")
+            offset = cur.unpack("<Q")
+            infos.append((name, dims, ttype, offset))
+    except _Truncated as t:
+        raise ModelImportError(path, f"truncated GGUF: header cut at byte {t.args[0]} of {len(buf)}") from None
+    align = int(meta.get("general.alignment", GGUF_DEFAULT_ALIGNMENT) or GGUF_DEFAULT_ALIGNMENT)
+    data_start = (cur.pos + align - 1) // align * align
+    return meta, infos, data_start
 
 
 def _f32(x) -> float:
@@ -171,26 +253,43 @@ def config_from_gguf(path: Path, meta: dict, tensors: dict) -> ModelConfig:
 
 def load_gguf(path, *, rope_style: str | None = None) -> tuple[ModelConfig, WeightStore]:
     """Read a GGUF file. ``rope_style="neox"`` un-permutes llama Q/K rows."""
+    import gguf
     import gguf.quants
 
     path = Path(path)
-    reader = open_reader(path)
-    meta = metadata(reader)
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelImportError(path, "empty file (not a GGUF file)")
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    meta, infos, data_start = read_header(path, mm)
     supported = _supported_types()
     entries: dict[str, TensorEntry] = {}
-    for t in reader.tensors:
-        tname = t.tensor_type.name
-        if tname not in supported:
-            raise ModelImportError(path, f"tensor '{t.name}' has unsupported type {tname}")
-        shape = tuple(int(d) for d in reversed([int(x) for x in t.shape]))
+    for name, dims, ttype, offset in infos:
+        try:
+            qtype = gguf.GGMLQuantizationType(ttype)
+        except ValueError:
+            raise ModelImportError(path, f"tensor '{name}' has unsupported type {ttype}") from None
+        if qtype.name not in supported:
+            raise ModelImportError(path, f"tensor '{name}' has unsupported type {qtype.name}")
+        block, type_size = gguf.GGML_QUANT_SIZES[qtype]
+        n = int(np.prod(dims)) if dims else 1
+        if not dims or dims[0] % block:
+            raise ModelImportError(path, f"tensor '{name}' of type {qtype.name}: row length {dims[:1]} is not a multiple of {block}")
+        row_bytes = dims[0] // block * type_size
+        start = data_start + offset
+        end = start + n // dims[0] * row_bytes
+        if end > size:
+            raise ModelImportError(path, f"truncated GGUF: tensor '{name}' needs bytes up to {end}, file has {size}")
+        shape = tuple(int(d) for d in reversed(dims))
 
-        def load(t=t, shape=shape):
-            return gguf.quants.dequantize(t.data, t.tensor_type).reshape(shape)
+        def load(start=start, end=end, row_bytes=row_bytes, qtype=qtype, shape=shape):
+            raw = mm[start:end].reshape(-1, row_bytes)
+            return gguf.quants.dequantize(raw, qtype).reshape(shape)
 
-        entries[t.name] = TensorEntry(shape=shape, src_type=tname, load=load)
+        entries[name] = TensorEntry(shape=shape, src_type=qtype.name, load=load)
 
     cfg = config_from_gguf(path, meta, {k: e.shape for k, e in entries.items()})
-    store = WeightStore(path, entries, keepalive=reader)
+    store = WeightStore(path, entries, keepalive=mm)
     store.validate(cfg)
     apply_rope_style(cfg, store, rope_style)
     return cfg, store
