@@ -1,0 +1,590 @@
+"""`bufferize`: tensorop functions -> buffer dialect (kernel calls on named buffers).
+
+Input: the output of `lower-transformer` (``@prefill``, ``@prefill_all``,
+``@decode``, ``@train_step``; any subset). Output: the same module (the
+``#transformer.config`` kept) with
+
+- module-level buffers (live for the whole program):
+
+  - one ``weights`` buffer per weight tensor, named by its tensor name
+    (``@"blk.0.attn_q.weight"``), with the whole tensor's shape; a slice of a
+    fused tensor (GPT-2's ``attn_qkv``) is the same buffer read at a row
+    offset; compile-time constants (RoPE scaling tables) are ``weights``
+    buffers named ``const.<name>`` carrying their data in a ``value``
+    attribute (the weight writer packs them like a tensor);
+  - per layer a K and a V cache ``@"blk.N.k_cache"``, ``@"blk.N.v_cache"``
+    ``tensor<CONTEXT x kv_heads*head_dim x f32>`` in ``kv_cache``;
+  - ``io`` buffers exchanged with the caller: ``@tokens`` ``tensor<?xi32>``,
+    ``@logits`` ``tensor<?xVxf32>`` (``max_tokens`` rows; ``@prefill`` and
+    ``@decode`` write row 0 only), and for ``@train_step`` ``@targets`` and
+    ``@loss`` ``tensor<f32>``;
+
+- one function per mode, whose arguments are the runtime scalars:
+  ``@prefill(%n: index, %pos: index)`` and ``@prefill_all(%n, %pos)`` (a chunk
+  of ``n <= max_tokens`` tokens at positions ``pos..``), ``@decode(%pos:
+  index)`` (one token), ``@train_step(%n: index)``. Each body declares its
+  activation buffers (``activations``; ``?`` rows sized for ``max_tokens``),
+  then any ``arith`` index arithmetic on the arguments (``n - 1`` for the
+  last row, ``n * heads`` for a per-head norm), then one ``buffer.call`` per
+  compute op, in program order, then ``func.return``.
+
+Every call follows ``ckc/kernel_abi.py`` (kernel name, ins/outs order, param
+names). Views are aliases, never copies: ``reshape`` is the same buffer,
+``last_rows`` the same buffer at row ``n - count`` (param ``in<i>_row``),
+``kv_write`` makes the producer of the new K/V rows write them straight into
+the cache at row ``pos`` (``out0_row = %pos``; a ``copy`` call only when the
+rows have other uses), learned positions (``embedding`` of ``positions``)
+read ``position_embd.weight`` from row ``pos``. Offsets and lifetimes are
+left to `plan-memory`, kernel variants to `select-simd`.
+
+Option ``max_tokens`` (default 64): the largest chunk a call handles.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import arith, func
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    f32,
+)
+from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import DiagnosticException
+
+from ckc import kernel_abi
+from ckc.dialects import buffer as B
+from ckc.dialects import tensorop as T
+from ckc.dialects import transformer as TF
+
+DYN = T.DYN
+ALIGN = 64
+
+
+class BufferizeError(DiagnosticException):
+    """IR bufferize cannot handle (one line)."""
+
+
+def _fail(op: Operation | None, msg: str):
+    where = f"'{op.name}' " if op is not None else ""
+    raise BufferizeError(f"bufferize: {where}{msg}")
+
+
+@dataclass
+class Loc:
+    """Where a tensor value lives: a buffer and an optional first row."""
+
+    buffer: str
+    row: int | SSAValue | None = None
+
+
+def _shape(v: SSAValue | TensorType) -> tuple[int, ...]:
+    t = v.type if isinstance(v, SSAValue) else v
+    assert isinstance(t, TensorType), t
+    return tuple(t.get_shape())
+
+
+def _elem_bytes(t: TensorType) -> int:
+    el = t.element_type
+    if isinstance(el, IntegerType):
+        return (el.width.data + 7) // 8
+    return getattr(el, "bitwidth", 32) // 8
+
+
+def _nbytes(t: TensorType, max_rows: int) -> int:
+    n = _elem_bytes(t)
+    for d in t.get_shape():
+        n *= max_rows if d == DYN else d
+    return max(n, 1)
+
+
+_NAME_OK = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+class _Module:
+    """Module-level buffers, shared by every function."""
+
+    def __init__(self, module: ModuleOp, max_tokens: int):
+        self.module = module
+        self.max_tokens = max_tokens
+        self.cfg = module.attributes.get(TF.CONFIG_KEY)
+        self.ops: list[B.BufferOp] = []
+        self.by_name: dict[str, B.BufferOp] = {}
+        self.weight_rows: dict[str, tuple[TensorType, int]] = {}  # name -> (slice type, rows needed)
+        self.known_shapes: dict[str, tuple[int, ...]] = {}
+        if isinstance(self.cfg, TF.ConfigAttr):
+            names = {o.tensor_name.data for o in module.walk() if isinstance(o, T.WeightOp)}
+            self.known_shapes = dict(
+                TF.weight_shapes(self.cfg, fused_qkv=any(".attn_qkv." in n for n in names))
+            )
+
+    def declare(self, name: str, type: TensorType, region: str, **attrs) -> str:
+        if name in self.by_name:
+            old = self.by_name[name]
+            if old.type != type or old.region.data != region:
+                _fail(None, f"buffer @{name} declared as {old.type} in {old.region.data} and as {type} in {region}")
+            return name
+        op = B.BufferOp(name, type, region, _nbytes(type, self.max_tokens), ALIGN)
+        for k, v in attrs.items():
+            op.attributes[k] = v
+        self.ops.append(op)
+        self.by_name[name] = op
+        return name
+
+    def weight(self, op: T.WeightOp) -> Loc:
+        name = op.tensor_name.data
+        ty = op.result.type
+        assert isinstance(ty, TensorType)
+        off_attr = op.attributes.get("offset")
+        off = off_attr.value.data if isinstance(off_attr, IntegerAttr) else 0
+        shape = _shape(ty)
+        if name in self.known_shapes:
+            full = self.known_shapes[name]
+            if len(full) != len(shape) or tuple(full[1:]) != tuple(shape[1:]) or off + shape[0] > full[0]:
+                _fail(op, f"weight '{name}' {list(shape)} at row {off} does not fit the tensor's shape {list(full)}")
+        else:
+            rows = off + shape[0]
+            prev = self.by_name.get(name)
+            if prev is not None:
+                pshape = _shape(prev.type)
+                if pshape[1:] != shape[1:]:
+                    _fail(op, f"weight '{name}' used with shapes {list(pshape)} and {list(shape)}")
+                rows = max(rows, pshape[0])
+                if rows != pshape[0]:
+                    prev.properties["type"] = TensorType(ty.element_type, [rows, *shape[1:]])
+                    prev.properties["size"] = B.IntAttr(_nbytes(prev.type, 1))
+                return Loc(name, off or None)
+            full = (rows, *shape[1:])
+        self.declare(name, TensorType(ty.element_type, list(full)), "weights")
+        return Loc(name, off or None)
+
+    def constant(self, op: T.ConstantOp, hint: str) -> Loc:
+        name = f"const.{hint}"
+        k = 1
+        while name in self.by_name and self.by_name[name].attributes.get("value") != op.value:
+            k += 1
+            name = f"const.{hint}.{k}"
+        ty = op.result.type
+        assert isinstance(ty, TensorType)
+        self.declare(name, ty, "weights", value=op.value)
+        return Loc(name)
+
+
+class _Function:
+    """Bufferizes one tensorop function."""
+
+    def __init__(self, mod: _Module, f: func.FuncOp):
+        self.mod = mod
+        self.f = f
+        self.mode = f.sym_name.data
+        self.locals: list[B.BufferOp] = []
+        self.local_names: set[str] = set()
+        self.arith: list[Operation] = []
+        self.calls: list[Operation] = []
+        self.loc: dict[SSAValue, Loc] = {}
+        self.scalars: dict[SSAValue, int | SSAValue] = {}
+        self.products: dict[tuple, SSAValue] = {}
+
+    # -- scalars -----------------------------------------------------------
+
+    def const(self, value: int) -> SSAValue:
+        key = ("const", value)
+        if key not in self.products:
+            c = arith.ConstantOp(IntegerAttr(value, IndexType()))
+            c.result.name_hint = f"c{value}"
+            self.arith.append(c)
+            self.products[key] = c.result
+        return self.products[key]
+
+    def rows(self, value: SSAValue) -> int | SSAValue:
+        """The row count of a 2-D (or 1-D) activation: static, or %n."""
+        d = _shape(value)[0]
+        if d != DYN:
+            return d
+        if self.n is None:
+            _fail(None, f"@{self.mode} has a dynamic tensor but no token count")
+        return self.n
+
+    def mul(self, a: int | SSAValue, b: int) -> int | SSAValue:
+        if isinstance(a, int):
+            return a * b
+        if b == 1:
+            return a
+        key = ("mul", a, b)
+        if key not in self.products:
+            op = arith.MuliOp(a, self.const(b))
+            op.result.name_hint = f"n_x{b}"
+            self.arith.append(op)
+            self.products[key] = op.result
+        return self.products[key]
+
+    def sub(self, a: int | SSAValue, b: int) -> int | SSAValue:
+        if isinstance(a, int):
+            return a - b
+        key = ("sub", a, b)
+        if key not in self.products:
+            op = arith.SubiOp(a, self.const(b))
+            op.result.name_hint = f"n_minus{b}"
+            self.arith.append(op)
+            self.products[key] = op.result
+        return self.products[key]
+
+    def scalar(self, value: SSAValue, op: Operation) -> int | SSAValue:
+        if value in self.scalars:
+            return self.scalars[value]
+        _fail(op, "takes a scalar that is neither a function argument nor a constant")
+
+    # -- buffers -----------------------------------------------------------
+
+    def fresh(self, value: SSAValue, hint: str) -> Loc:
+        base = _NAME_OK.sub("_", value.name_hint or hint) or hint
+        name, k = base, 1
+        while name in self.local_names or name in self.mod.by_name:
+            k += 1
+            name = f"{base}.{k}"
+        self.local_names.add(name)
+        ty = value.type
+        assert isinstance(ty, TensorType)
+        self.locals.append(B.BufferOp(name, ty, "activations", _nbytes(ty, self.mod.max_tokens), ALIGN))
+        return Loc(name)
+
+    def out(self, value: SSAValue, hint: str) -> Loc:
+        """The location of an op's result: pre-assigned (cache rows, io) or a new local."""
+        if value not in self.loc:
+            self.loc[value] = self.fresh(value, hint)
+        return self.loc[value]
+
+    def src(self, value: SSAValue, op: Operation) -> Loc:
+        if value not in self.loc:
+            _fail(op, "reads a value bufferize did not place")
+        return self.loc[value]
+
+    # -- calls -------------------------------------------------------------
+
+    def call(self, kernel: str, ins: list[Loc | None], outs: list[Loc], params: dict, op: Operation) -> None:
+        abi = kernel_abi.kernel(kernel)
+        p = dict(params)
+        in_names = []
+        for i, l in enumerate(ins):
+            if l is None:
+                continue
+            in_names.append(l.buffer)
+            if l.row is not None:
+                p[kernel_abi.row_param("in", i)] = l.row
+        out_names = []
+        for i, l in enumerate(outs):
+            out_names.append(l.buffer)
+            if l.row is not None:
+                p[kernel_abi.row_param("out", i)] = l.row
+        missing = abi.params - set(p)
+        if missing:
+            _fail(op, f"call {kernel} lacks params {sorted(missing)}")
+        lo, hi = abi.n_ins
+        if not lo <= len(in_names) <= hi or len(out_names) != abi.n_outs:
+            _fail(op, f"call {kernel} has {len(in_names)} ins / {len(out_names)} outs")
+        self.calls.append(B.CallOp(kernel, in_names, out_names, p))
+
+    # -- entry -------------------------------------------------------------
+
+    def run(self) -> func.FuncOp:
+        block = self.f.body.block
+        args = list(block.args)
+        mode = self.mode
+        # arguments: tokens [targets] [pos caches...]
+        tok = args[0]
+        dynamic = _shape(tok)[0] == DYN
+        arg_types = ([IndexType()] if dynamic else [])
+        has_pos = len(args) >= 2 and isinstance(args[1].type, IndexType)
+        if has_pos:
+            arg_types.append(IndexType())
+        new_block = Block(arg_types=arg_types)
+        nargs = list(new_block.args)
+        self.n = nargs[0] if dynamic else None
+        if self.n is not None:
+            self.n.name_hint = "n"
+        if has_pos:
+            nargs[-1].name_hint = "pos"
+            self.scalars[args[1]] = nargs[-1]
+        self.loc[tok] = Loc(self.mod.declare("tokens", TensorType(IntegerType(32), [DYN]), "io"))
+        rest = args[2:] if has_pos else args[1:]
+        if not has_pos and rest:
+            # train_step: targets
+            self.loc[rest[0]] = Loc(self.mod.declare("targets", TensorType(IntegerType(32), [DYN]), "io"))
+            rest = rest[1:]
+        cfg = self.mod.cfg
+        for i, a in enumerate(rest):
+            if not isinstance(a.type, TensorType) or len(_shape(a)) != 2:
+                _fail(None, f"@{mode} argument #{i} is not a KV cache")
+            layer, kind = divmod(i, 2)
+            name = f"blk.{layer}.{'kv'[kind]}_cache"
+            self.loc[a] = Loc(self.mod.declare(name, a.type, "kv_cache"))
+
+        ret = block.last_op
+        assert isinstance(ret, func.ReturnOp)
+        self.plan_outputs(block, ret)
+        for op in block.ops:
+            if op is ret:
+                break
+            self.lower(op)
+        # results: the first is the logits / loss in an io buffer, the rest the caches
+        for i, v in enumerate(ret.arguments):
+            l = self.loc.get(v)
+            want = self.result_loc(i, v)
+            if l is None or l.buffer != want.buffer or l.row is not None:
+                _fail(ret, f"result #{i} of @{mode} is not in @{want.buffer}")
+        new_block.add_ops([*self.locals, *self.arith, *self.calls, func.ReturnOp()])
+        return func.FuncOp(mode, (arg_types, []), Region(new_block))
+
+    def result_loc(self, i: int, v: SSAValue) -> Loc:
+        if i == 0:
+            ty = v.type
+            assert isinstance(ty, TensorType)
+            if ty.get_shape() == ():
+                return Loc(self.mod.declare("loss", ty, "io"))
+            V = _shape(v)[-1]
+            return Loc(self.mod.declare("logits", TensorType(f32, [DYN, V]), "io"))
+        layer, kind = divmod(i - 1, 2)
+        return Loc(f"blk.{layer}.{'kv'[kind]}_cache")
+
+    def plan_outputs(self, block: Block, ret: func.ReturnOp) -> None:
+        """Pre-assigns results written in place: the returned logits go to
+        @logits; new K/V rows go straight into their cache at row pos."""
+        if ret.arguments:
+            v = ret.arguments[0]
+            if isinstance(v.owner, T.TensorOp) and not isinstance(v.owner, (T.ReshapeOp, T.LastRowsOp)):
+                self.loc[v] = self.result_loc(0, v)
+        for op in block.ops:
+            if isinstance(op, T.KVWriteOp):
+                x = op.x
+                producer = x.owner
+                if (
+                    isinstance(producer, T.TensorOp)
+                    and not isinstance(producer, (T.ReshapeOp, T.LastRowsOp, T.KVWriteOp))
+                    and x.has_one_use()
+                    and x not in self.loc
+                ):
+                    self.loc[x] = Loc(self.cache_of(op.cache, op).buffer, self.scalar_pre(op.pos, op))
+
+    def cache_of(self, v: SSAValue, op: Operation) -> Loc:
+        while isinstance(v.owner, T.KVWriteOp):
+            v = v.owner.cache
+        if v not in self.loc:
+            _fail(op, "writes a cache that is not a function argument")
+        return self.loc[v]
+
+    def scalar_pre(self, v: SSAValue, op: Operation) -> int | SSAValue:
+        if v in self.scalars:
+            return self.scalars[v]
+        if isinstance(v.owner, arith.ConstantOp) and isinstance(v.owner.value, IntegerAttr):
+            return v.owner.value.value.data
+        _fail(op, "takes a position that is neither an argument nor a constant")
+
+    # -- ops ---------------------------------------------------------------
+
+    def lower(self, op: Operation) -> None:
+        if isinstance(op, arith.ConstantOp) and isinstance(op.value, IntegerAttr):
+            self.scalars[op.result] = op.value.value.data
+            return
+        if isinstance(op, T.WeightOp):
+            self.loc[op.result] = self.mod.weight(op)
+            return
+        if isinstance(op, T.ConstantOp):
+            self.loc[op.result] = self.mod.constant(op, op.result.name_hint or "c")
+            return
+        method = getattr(self, "op_" + op.name.split(".")[-1], None) if op.name.startswith("tensorop.") else None
+        if method is None:
+            _fail(op, "is not supported by bufferize")
+        method(op)
+
+    def rc(self, v: SSAValue) -> tuple[int | SSAValue, int]:
+        shape = _shape(v)
+        if len(shape) != 2:
+            raise BufferizeError(f"bufferize: expected a 2-D tensor, got {v.type}")
+        return self.rows(v), shape[1]
+
+    def op_embedding(self, op: T.EmbeddingOp) -> None:
+        p = op.prop_values()
+        ids = op.tokens
+        if isinstance(ids.owner, T.PositionsOp):
+            # learned positions: rows pos .. pos+T-1 of the table, a view
+            if p["scale"] not in (None, 1.0):
+                _fail(op, "scaled position embeddings are not supported")
+            table = self.src(op.table, op)
+            if table.row is not None:
+                _fail(op, "reads a sliced table")
+            self.loc[op.result] = Loc(table.buffer, self.scalar_pre(ids.owner.pos, op))
+            return
+        rows, cols = self.rc(op.result)
+        vocab = _shape(op.table)[0]
+        self.call("embedding", [self.src(ids, op), self.src(op.table, op)], [self.out(op.result, "emb")],
+                  dict(rows=rows, vocab=vocab, cols=cols, scale=float(p["scale"] or 1.0)), op)
+
+    def op_positions(self, op: T.PositionsOp) -> None:
+        for use in op.result.uses:
+            if not isinstance(use.operation, T.EmbeddingOp) or use.index != 1:
+                _fail(op, "is only supported as the ids of an embedding")
+
+    def op_matmul(self, op: T.MatmulOp) -> None:
+        p = op.prop_values()
+        if p["transpose_a"] or not p["transpose_b"]:
+            _fail(op, "only x . W^T (transpose_b) is supported")
+        rows, k = self.rc(op.a)
+        n = _shape(op.b)[0]
+        ins = [self.src(op.a, op), self.src(op.b, op)]
+        if op.bias is not None:
+            ins.append(self.src(op.bias, op))
+        self.call("gemm", ins, [self.out(op.result, "mm")], dict(rows=rows, n=n, k=k), op)
+
+    def _elementwise(self, kernel: str, op: Operation, ins: list[SSAValue], **params) -> None:
+        rows, cols = self.rc(op.results[0])
+        self.call(kernel, [self.src(v, op) for v in ins], [self.out(op.results[0], kernel)],
+                  dict(rows=rows, cols=cols, **params), op)
+
+    def op_add(self, op: T.AddOp) -> None:
+        self._elementwise("add", op, [op.a, op.b])
+
+    def op_mul(self, op: T.MulOp) -> None:
+        self._elementwise("mul", op, [op.a, op.b])
+
+    def op_scale(self, op: T.ScaleOp) -> None:
+        self._elementwise("scale", op, [op.x], factor=float(op.prop_values()["factor"]))
+
+    def op_silu(self, op: T.SiluOp) -> None:
+        self._elementwise("silu", op, [op.x])
+
+    def op_gelu(self, op: T.GeluOp) -> None:
+        self._elementwise("gelu", op, [op.x], approx=int(op.prop_values()["approximate"] == "tanh"))
+
+    def op_softcap(self, op: T.SoftcapOp) -> None:
+        self._elementwise("softcap", op, [op.x], cap=float(op.prop_values()["cap"]))
+
+    def op_swiglu(self, op: T.SwigluOp) -> None:
+        self._elementwise("swiglu", op, [op.gate, op.up])
+
+    def op_geglu(self, op: T.GegluOp) -> None:
+        self._elementwise("geglu", op, [op.gate, op.up], approx=int(op.prop_values()["approximate"] == "tanh"))
+
+    def op_softmax(self, op: T.SoftmaxOp) -> None:
+        self._elementwise("softmax", op, [op.x])
+
+    def op_rmsnorm(self, op: T.RMSNormOp) -> None:
+        p = op.prop_values()
+        rows, c = self.rc(op.x)
+        (d,) = _shape(op.w)
+        self.call("rmsnorm", [self.src(op.x, op), self.src(op.w, op)], [self.out(op.result, "norm")],
+                  dict(rows=self.mul(rows, c // d), cols=d, eps=float(p["eps"]), w_offset=float(p["offset"])), op)
+
+    def op_layernorm(self, op: T.LayerNormOp) -> None:
+        p = op.prop_values()
+        rows, c = self.rc(op.x)
+        ins = [self.src(op.x, op), self.src(op.w, op)]
+        if op.bias is not None:
+            ins.append(self.src(op.bias, op))
+        self.call("layernorm", ins, [self.out(op.result, "norm")],
+                  dict(rows=rows, cols=c, eps=float(p["eps"]), w_offset=float(p["offset"])), op)
+
+    def op_rope(self, op: T.RopeOp) -> None:
+        p = op.prop_values()
+        rows, _ = self.rc(op.x)
+        ins = [self.src(op.x, op)]
+        if op.inv_freq is not None:
+            ins.append(self.src(op.inv_freq, op))
+        rd = p["rotary_dim"] if p["rotary_dim"] is not None else p["head_dim"]
+        self.call("rope", ins, [self.out(op.result, "rope")],
+                  dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd,
+                       pos=self.scalar_pre(op.pos, op), theta=float(p["theta"]),
+                       style=0 if p["style"] == "neox" else 1), op)
+
+    def op_kv_write(self, op: T.KVWriteOp) -> None:
+        cache = self.cache_of(op.cache, op)
+        self.loc[op.result] = cache
+        pos = self.scalar_pre(op.pos, op)
+        src = self.src(op.x, op)
+        if src.buffer == cache.buffer and src.row is not None and (
+            src.row is pos or (isinstance(src.row, int) and src.row == pos)
+        ):
+            return  # written in place by its producer
+        rows, cols = self.rc(op.x)
+        self.call("copy", [src], [Loc(cache.buffer, pos)], dict(rows=rows, cols=cols), op)
+
+    def op_causal_attention(self, op: T.CausalAttentionOp) -> None:
+        p = op.prop_values()
+        rows, _ = self.rc(op.q)
+        attrs = dict(heads=p["heads"], kv_heads=p["kv_heads"], head_dim=p["head_dim"], window=p["window"],
+                     scale=float(p["scale"]), softcap=float(p["softcap"]))
+        ins = [self.src(op.q, op), self.src(op.k, op), self.src(op.v, op)]
+        for l in ins[1:]:
+            if l.row is not None:
+                _fail(op, "reads K/V at a row offset")
+        out = [self.out(op.result, "attn")]
+        if op.pos is None:
+            self.call("attention", ins, out, dict(rows=rows, pos=0, **attrs), op)
+        elif rows == 1:
+            self.call("attention_decode", ins, out, dict(pos=self.scalar_pre(op.pos, op), **attrs), op)
+        else:
+            self.call("attention", ins, out, dict(rows=rows, pos=self.scalar_pre(op.pos, op), **attrs), op)
+
+    def op_reshape(self, op: T.ReshapeOp) -> None:
+        src = self.src(op.x, op)
+        if src.row is not None:
+            _fail(op, "reshapes a row view")
+        self.loc[op.result] = src
+
+    def op_last_rows(self, op: T.LastRowsOp) -> None:
+        src = self.src(op.x, op)
+        if src.row is not None:
+            _fail(op, "takes rows of a row view")
+        count = op.prop_values()["count"]
+        rows = self.rows(op.x)
+        self.loc[op.result] = Loc(src.buffer, self.sub(rows, count) if rows != count else None)
+
+    def op_cross_entropy(self, op: T.CrossEntropyOp) -> None:
+        rows, cols = self.rc(op.logits)
+        self.call("cross_entropy", [self.src(op.logits, op), self.src(op.targets, op)],
+                  [self.out(op.result, "loss")], dict(rows=rows, cols=cols,
+                                                     ignore_index=op.prop_values()["ignore_index"]), op)
+
+
+@dataclass(frozen=True)
+class Bufferize(ModulePass):
+    """tensorop -> buffer: kernel calls on named buffers (see the module
+    docstring)."""
+
+    name = "bufferize"
+
+    max_tokens: int = 64
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.max_tokens <= 0:
+            raise BufferizeError(f"bufferize: max_tokens must be positive, got {self.max_tokens}")
+        funcs = [f for f in op.ops if isinstance(f, func.FuncOp)]
+        if not funcs:
+            raise BufferizeError("bufferize: the module has no function")
+        mod = _Module(op, self.max_tokens)
+        new = []
+        for f in funcs:
+            if not f.body.blocks:
+                continue
+            if any(o.dialect_name() == "transformer" for o in f.walk()):
+                raise BufferizeError(
+                    f"bufferize: @{f.sym_name.data} still holds transformer ops (run lower-transformer first)"
+                )
+            new.append((f, _Function(mod, f).run()))
+        block = op.body.block
+        first = block.first_op
+        order = {k: i for i, k in enumerate(("weights", "kv_cache", "io"))}
+        for b in sorted(mod.ops, key=lambda b: order.get(b.region.data, 9)):
+            block.insert_op_before(b, first) if first is not None else block.add_op(b)
+        for old, f in new:
+            block.insert_op_before(f, old)
+            block.erase_op(old)
