@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import IntegerType, TensorType
+from xdsl.dialects.builtin import IntegerType
 from xdsl.ir import Operation, SSAValue
 
 from ckc.dialects import tensorop as T
@@ -571,4 +571,4 @@ def missing_rules() -> list[str]:
     return [c.name for c in T.TENSOROP_OPS if c.name not in _RULES]
 
 
-__all__ = ["evaluate", "eval_op", "missing_rules", "TensorType"]
+__all__ = ["evaluate", "eval_op", "missing_rules"]

@@ -18,7 +18,21 @@ Conventions (shared by every ckc dialect):
 - Every op is Pure (value semantics), so unused ops are removed by `dce` and
   `canonicalize`. Ops meant to update storage in place (`kv_write`,
   `accumulate`, `adamw_update`) return the new value; bufferization reuses the
-  operand's buffer for the result.
+  operand's buffer for the result (`op.INPLACE`, `op.inplace_operands()`).
+  `reshape` and `last_rows` results may alias their input (`op.VIEW_OF`).
+- Backward ops (`*_grad`) take the gradient of the forward result first, then
+  the forward's inputs (and attributes); they return one gradient per
+  differentiable input. `add`/`accumulate` pass gradients through, `scale`,
+  `reshape` and `transpose` are their own backward (same op on the gradient).
+  `rmsnorm_qkv_rope`, `kv_write`, `last_rows` and `positions` are inference
+  only (no gradient).
+
+Python: every op has a constructor inferring its result types, e.g.
+`MatmulOp(x, w, bias, transpose_b=True)`, `RopeOp(q, pos, heads=9,
+head_dim=64, theta=1e5)`; invalid shapes raise VerifyException naming the op.
+`op.prop_values()` gives the properties as Python values (defaults applied).
+`dialects/_tensorop_ref.py` is the executable (PyTorch) reference of every op;
+`rope_inv_freq()` computes scaled RoPE frequency tables.
 
 Syntax. Every op with operands prints as
 
