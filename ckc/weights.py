@@ -54,6 +54,9 @@ class BumpError(ValueError):
     """A .bump file is missing, malformed or truncated; str() is one line."""
 
 
+WeightsError = BumpError  # the name ckc.cli looks up for user-facing errors
+
+
 @dataclass(frozen=True)
 class TensorEntry:
     name: str

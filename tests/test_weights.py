@@ -236,6 +236,8 @@ def test_writer_rejects_bad_input(tmp_path):
 # ----------------------------------------------------------------- errors
 def test_missing_file(clib, tmp_path):
     p = tmp_path / "nope.bump"
+    with pytest.raises(W.WeightsError):  # the name the CLI catches
+        W.read_bump(p)
     assert both_fail(clib, p) == f"{p}: cannot open weights file: No such file or directory"
     assert both_fail(clib, tmp_path, "not a regular file")
 
