@@ -26,7 +26,9 @@ operands agree with each other and with its attributes):
 - ``transformer.cross_entropy``: logits ``[T, vocab]``;
 - ``transformer.weight``: the canonical names with a known shape
   (``token_embd.weight``, ``position_embd.weight``, ``output.weight``,
-  ``output_norm.weight[/bias]``) and ``blk.N.*`` with N < layers.
+  ``output_norm.weight[/bias]``), ``blk.N.*`` with N < layers, and tensors
+  that only exist under a config flag (positions, post-norms, q/k norms,
+  biases) only when it is set.
 
 tensorop ops (after lower-transformer the module keeps its config) are
 checked by name and property where they carry model facts: ``weight`` as
@@ -175,6 +177,17 @@ class _Checker:
         "output_norm.bias": ("[hidden]", ("hidden",)),
     }
 
+    # weights that only exist when a config flag says so
+    _NEEDS = (
+        (r"^position_embd\.", "learned_pos"),
+        (r"\.(post_attention_norm|post_ffw_norm)\.", "post_norms"),
+        (r"\.attn_[qk]_norm\.", "qk_norm"),
+        (r"(^|\.)(attn_norm|ffn_norm|output_norm|post_attention_norm|post_ffw_norm)\.bias$", "norm_bias"),
+        (r"\.(attn_q|attn_k|attn_v|attn_qkv)\.bias$", "qkv_bias"),
+        (r"\.attn_output\.bias$", "o_bias"),
+        (r"\.ffn_(gate|up|down)\.bias$", "mlp_bias"),
+    )
+
     def weight(self, op: WeightOp) -> None:
         self.weight_name(op, op.tensor_name.data, op.result, op.offset.value.data)
 
@@ -185,6 +198,9 @@ class _Checker:
         m = re.match(r"blk\.(\d+)\.", name)
         if m and int(m.group(1)) >= self.c["layers"]:
             self.fail(op, f"weight '{name}' names layer {m.group(1)}, but #transformer.config layers = {self.c['layers']}")
+        for pattern, field in self._NEEDS:
+            if re.search(pattern, name) and not self.c[field]:
+                self.fail(op, f"weight '{name}' is present, but #transformer.config {field} = false")
 
     # -- tensorop ops (by name and property; lowered IR keeps the config) -------
 

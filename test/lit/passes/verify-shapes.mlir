@@ -451,3 +451,11 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "llam
 builtin.module attributes {transformer.config = #transformer.config<arch = "llama", vocab = 128, hidden = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 160, context = 256>} {
   %t = tensorop.weight "output.weight" : tensor<128x32xf32>
 }
+
+// -----
+
+// a tensor the configured model does not have
+// CHECK: weight 'blk.0.post_ffw_norm.weight' is present, but #transformer.config post_norms = false
+builtin.module attributes {transformer.config = #transformer.config<arch = "llama", vocab = 128, hidden = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 160, context = 256>} {
+  %w = transformer.weight "blk.0.post_ffw_norm.weight" : tensor<64xf32>
+}
