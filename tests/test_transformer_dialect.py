@@ -280,3 +280,33 @@ def test_config_docstring_example_parses():
     module = _parse(f"builtin.module attributes {{transformer.config = {example}}} {{}}")
     cfg = module.attributes["transformer.config"]
     assert cfg.arch == "llama" and cfg.kv_heads == 3 and cfg.tied_embeddings
+
+
+# -- verify-shapes also holds after lowering to tensorop -------------------------
+
+_VARIANTS = {
+    **FAMILIES,
+    "llama3-scaling": dict(FAMILIES["llama"], rope_scaling="llama3", rope_factor=8.0, rope_original_context=128),
+    "gpt2-inverse-layer-scale": dict(FAMILIES["gpt2"], scale_by_inverse_layer=True),
+    "gemma3-linear-global": dict(FAMILIES["gemma3"], rope_scaling="linear", rope_factor=8.0,
+                                 rope_local_scaling=False),
+}
+
+
+@pytest.mark.parametrize("family", sorted(_VARIANTS))
+def test_verify_shapes_accepts_lowered_models(family):
+    from ckc.universe import load_pass
+
+    try:
+        lower = load_pass("lower_transformer")
+    except ImportError:  # pragma: no cover - before lower-transformer exists
+        pytest.skip("lower-transformer not available")
+    module = build_model(ConfigAttr(**_VARIANTS[family]), train=True, fused_qkv=(family.startswith("gpt2")))
+    lower().apply(Context(), module)
+    module.verify()
+    assert any(op.name.startswith("tensorop.") for op in module.walk())
+    VerifyShapesPass().apply(Context(), module)
+    # and a lowered op that disagrees is still caught
+    module.attributes["transformer.config"] = ConfigAttr(**{**_VARIANTS[family], "norm_eps": 0.5})
+    with pytest.raises(ShapeMismatch, match="eps is .* by #transformer.config norm_eps"):
+        VerifyShapesPass().apply(Context(), module)
