@@ -37,7 +37,7 @@ softcap; ``rope[_grad]`` heads, head_dim, style, theta, rotary_dim;
 ``rmsnorm``/``layernorm`` (and grads) eps, offset and a ``[hidden]`` (or
 ``[head_dim]`` with QK-norm) weight; ``embedding`` a ``[vocab, hidden]`` (or
 positions ``[context, hidden]``) table. Ops of other dialects are skipped,
-except that an op defining ``verify_shapes(config)`` is asked to check itself.
+and any op defining ``verify_shapes(config)`` is also asked to check itself.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ class _Checker:
             self.shape(op, "logits", op.logits, [None, self.c["vocab"]], "[tokens, vocab]")
         elif op.name.startswith("tensorop."):
             self.tensorop(op)
-        elif callable(hook := getattr(op, "verify_shapes", None)):
+        if callable(hook := getattr(op, "verify_shapes", None)):
             try:
                 hook(self.cfg)
             except ShapeMismatch:

@@ -310,3 +310,26 @@ def test_verify_shapes_accepts_lowered_models(family):
     module.attributes["transformer.config"] = ConfigAttr(**{**_VARIANTS[family], "norm_eps": 0.5})
     with pytest.raises(ShapeMismatch, match="eps is .* by #transformer.config norm_eps"):
         VerifyShapesPass().apply(Context(), module)
+
+
+def test_verify_shapes_asks_ops_with_a_hook():
+    from xdsl.irdl import IRDLOperation, irdl_op_definition
+    from xdsl.utils.exceptions import VerifyException
+
+    seen = []
+
+    @irdl_op_definition
+    class HookOp(IRDLOperation):
+        name = "test.hook"
+
+        def verify_shapes(self, config):
+            seen.append(config.hidden)
+            if config.hidden != 32:
+                raise VerifyException("hidden must be 32 for this op")
+
+    module = build_model(ConfigAttr(**FAMILIES["llama"]))
+    hook = HookOp.create()
+    module.body.block.add_op(hook)
+    with pytest.raises(ShapeMismatch, match="hidden must be 32") as info:
+        VerifyShapesPass().apply(Context(), module)
+    assert info.value.op is hook and seen == [64]
