@@ -44,16 +44,23 @@ def rule(op_cls):
 # -- helpers ------------------------------------------------------------------
 
 
+def positions(T_: int, pos: int, seq_len: int = 0):
+    """Position of each row: pos + i, or pos + i mod seq_len for a batch."""
+    torch = _torch()
+    i = torch.arange(T_)
+    return pos + (i % seq_len if seq_len else i)
+
+
 def rope_tables(T_: int, pos: int, p: dict, inv_freq=None):
-    """cos/sin `[T, rotary_dim/2]` for positions pos..pos+T-1 (HF's formula)."""
+    """cos/sin `[T, rotary_dim/2]` for the rows' positions (HF's formula)."""
     torch = _torch()
     rd = p["rotary_dim"] or p["head_dim"]
     if inv_freq is None:
         inv_freq = 1.0 / (
             p["theta"] ** (torch.arange(0, rd, 2, dtype=torch.int64).float() / rd)
         )
-    positions = torch.arange(pos, pos + T_, dtype=torch.float32)
-    ang = positions[:, None] * inv_freq.float()[None, :]
+    positions_ = positions(T_, pos, p.get("seq_len", 0)).float()
+    ang = positions_[:, None] * inv_freq.float()[None, :]
     return ang.cos(), ang.sin()
 
 
@@ -117,6 +124,8 @@ def attention_probs(q, k, p: dict, pos: int | None):
     mask = kpos <= qpos
     if p["window"] > 0:
         mask &= (qpos - kpos) < p["window"]
+    if p.get("seq_len", 0):
+        mask &= (qpos // p["seq_len"]) == (kpos // p["seq_len"])
     s = s.masked_fill(~mask, float("-inf"))
     return s, raw, qh, kh
 
@@ -381,8 +390,7 @@ def _softcap(op, ins, ctx):
 @rule(T.PositionsOp)
 def _positions(op, ins, ctx):
     torch = _torch()
-    pos = int(ins[1])
-    return torch.arange(pos, pos + ins[0].shape[0], dtype=torch.int32)
+    return positions(ins[0].shape[0], int(ins[1]), _p(op)["seq_len"]).to(torch.int32)
 
 
 @rule(T.CrossEntropyOp)

@@ -967,6 +967,14 @@ def rope_inv_freq_constant(rotary_dim: int, theta: float, **scaling) -> "Constan
     )
 
 
+def _check_seq_len(rows: int, p) -> None:
+    """`seq_len` (0 = one sequence) splits the rows into independent
+    sequences of seq_len rows (a batch of B sequences is `[B*seq_len, C]`)."""
+    _nonneg(p.seq_len, "seq_len")
+    if p.seq_len and rows != DYN and rows % p.seq_len:
+        raise VerifyException(f"{rows} rows are not a whole number of sequences of {p.seq_len}")
+
+
 def _check_rope(X: Sequence[int], p, heads_attr: str = "heads", inv_freq=None) -> None:
     heads = getattr(p, heads_attr)
     _positive(heads, heads_attr)
@@ -979,6 +987,8 @@ def _check_rope(X: Sequence[int], p, heads_attr: str = "heads", inv_freq=None) -
     _positive(p.theta, "theta")
     _one_of(p.style, ROPE_STYLES, "style")
     _dim(X[1], heads * p.head_dim, f"row size ({heads_attr} * head_dim)")
+    if hasattr(p, "seq_len"):
+        _check_seq_len(X[0], p)
     if inv_freq is not None:
         (F,) = _tensor(inv_freq, "inv_freq", 1)
         if F != rd // 2:
@@ -987,7 +997,8 @@ def _check_rope(X: Sequence[int], p, heads_attr: str = "heads", inv_freq=None) -
 
 _ROPE_DOC = """
     Rotary position embedding on `[T, heads*head_dim]`: row i has position
-    `pos + i`; in each head the first `rotary_dim` (default head_dim) features
+    `pos + i` (`pos + i mod seq_len` when `seq_len > 0`: a batch of
+    sequences, each starting at `pos`); in each head the first `rotary_dim` (default head_dim) features
     rotate with frequencies `theta^(-2j/rotary_dim)`, pairs `(j, j + rd/2)`
     for style `neox` (Llama, Qwen, Gemma in HF layout) or `(2j, 2j+1)` for
     `interleaved` (GGUF/Meta layout); the rest pass through. The optional
@@ -1014,15 +1025,17 @@ class RopeOp(TensorOp):
     heads = _i64()
     head_dim = _i64()
     rotary_dim = opt_prop_def(IntegerAttr[I64])
+    seq_len = _i64(0)
     result = result_def(AnyTensor)
     traits = traits_def(Pure(), _Canon())
 
     def __init__(self, x, pos, inv_freq=None, *, heads: int, head_dim: int,
-                 theta: float = 10000.0, style: str = "neox", rotary_dim: int | None = None):
+                 theta: float = 10000.0, style: str = "neox", rotary_dim: int | None = None,
+                 seq_len: int = 0):
         self._init(
             {"x": x, "pos": pos, "inv_freq": inv_freq},
             dict(heads=heads, head_dim=head_dim, theta=theta, style=style,
-                 rotary_dim=rotary_dim),
+                 rotary_dim=rotary_dim, seq_len=seq_len),
         )
 
     @classmethod
@@ -1090,7 +1103,9 @@ _ATTN_DOC = """
 @irdl_op_definition
 class CausalAttentionOp(TensorOp):
     __doc__ = _ATTN_DOC + """
-    Without `pos`, q, k and v hold the same T tokens (positions 0..T-1).
+    Without `pos`, q, k and v hold the same T tokens (positions 0..T-1);
+    with `seq_len > 0` the rows are a batch of independent sequences of
+    seq_len rows each and no query attends outside its own sequence.
     With `pos` (the KV-cache form), k and v are caches `[S, kv_heads*head_dim]`
     whose rows `0 .. pos+T-1` are valid (see `kv_write`); query row i has
     position `pos + i` and attends to cache rows `0 .. pos+i`.
@@ -1112,28 +1127,33 @@ class CausalAttentionOp(TensorOp):
     scale = _f32()
     window = _i64(0)
     softcap = _f32(0.0)
+    seq_len = _i64(0)
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
 
     def __init__(self, q, k, v, pos=None, *, heads: int, kv_heads: int, head_dim: int,
-                 scale: float | None = None, window: int = 0, softcap: float = 0.0):
+                 scale: float | None = None, window: int = 0, softcap: float = 0.0,
+                 seq_len: int = 0):
         if scale is None:
             scale = 1.0 / math.sqrt(head_dim)
         self._init(
             {"q": q, "k": k, "v": v, "pos": pos},
             dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim, scale=scale,
-                 window=window, softcap=softcap),
+                 window=window, softcap=softcap, seq_len=seq_len),
         )
 
     @classmethod
     def infer(cls, t, p, r):
         T, S, _ = _check_attention(t, p)
+        _check_seq_len(T, p)
         if t.pos is None:
             _dim(S, T, "k/v row count (no pos: same tokens as q)")
         elif S == DYN:
             raise VerifyException(
                 "with 'pos', k and v are KV caches and need a static row count"
             )
+        elif p.seq_len:
+            raise VerifyException("seq_len (a batch of sequences) needs the no-cache form")
         return [_T(T, p.heads * p.head_dim)]
 
 
@@ -1443,8 +1463,8 @@ class SoftcapOp(TensorOp):
 @irdl_op_definition
 class PositionsOp(TensorOp):
     """The absolute positions of the tokens of this call: `pos + i` for each
-    row i of `tokens` (learned position embeddings: `embedding` of the
-    position table at these ids).
+    row i of `tokens` (`pos + i mod seq_len` for a batch of sequences); learned
+    position embeddings are `embedding` of the position table at these ids.
 
     ```mlir
     %ids = tensorop.positions %tokens, %pos : (tensor<?xi32>, index) -> tensor<?xi32>
@@ -1454,15 +1474,18 @@ class PositionsOp(TensorOp):
     name = "tensorop.positions"
     tokens = operand_def(AnyTensor)
     pos = operand_def(Scalar)
+    seq_len = _i64(0)
     result = result_def(AnyTensor)
     traits = traits_def(Pure())
 
-    def __init__(self, tokens, pos):
-        self._init({"tokens": tokens, "pos": pos})
+    def __init__(self, tokens, pos, *, seq_len: int = 0):
+        self._init({"tokens": tokens, "pos": pos}, {"seq_len": seq_len})
 
     @classmethod
     def infer(cls, t, p, r):
-        return [_T(_tokens(t.tokens), elem=i32)]
+        T_ = _tokens(t.tokens)
+        _check_seq_len(T_, p)
+        return [_T(T_, elem=i32)]
 
 
 
@@ -1716,15 +1739,17 @@ class RopeGradOp(TensorOp):
     heads = _i64()
     head_dim = _i64()
     rotary_dim = opt_prop_def(IntegerAttr[I64])
+    seq_len = _i64(0)
     result = result_def(AnyTensor)
     traits = traits_def(Pure(), _Canon())
 
     def __init__(self, dy, pos, inv_freq=None, *, heads: int, head_dim: int,
-                 theta: float = 10000.0, style: str = "neox", rotary_dim: int | None = None):
+                 theta: float = 10000.0, style: str = "neox", rotary_dim: int | None = None,
+                 seq_len: int = 0):
         self._init(
             {"dy": dy, "pos": pos, "inv_freq": inv_freq},
             dict(heads=heads, head_dim=head_dim, theta=theta, style=style,
-                 rotary_dim=rotary_dim),
+                 rotary_dim=rotary_dim, seq_len=seq_len),
         )
 
     @classmethod
@@ -1783,25 +1808,28 @@ class CausalAttentionGradOp(TensorOp):
     scale = _f32()
     window = _i64(0)
     softcap = _f32(0.0)
+    seq_len = _i64(0)
     dq = result_def(AnyTensor)
     dk = result_def(AnyTensor)
     dv = result_def(AnyTensor)
     traits = traits_def(Pure())
 
     def __init__(self, dout, q, k, v, *, heads: int, kv_heads: int, head_dim: int,
-                 scale: float | None = None, window: int = 0, softcap: float = 0.0):
+                 scale: float | None = None, window: int = 0, softcap: float = 0.0,
+                 seq_len: int = 0):
         if scale is None:
             scale = 1.0 / math.sqrt(head_dim)
         self._init(
             {"dout": dout, "q": q, "k": k, "v": v},
             dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim, scale=scale,
-                 window=window, softcap=softcap),
+                 window=window, softcap=softcap, seq_len=seq_len),
         )
 
     @classmethod
     def infer(cls, t, p, r):
         T, S, W = _check_attention(t, p)
         _dim(S, T, "k/v row count")
+        _check_seq_len(T, p)
         DO = _tensor(t.dout, "operand 'dout'", 2)
         _same_shape(DO, (T, p.heads * p.head_dim), "'dout' and the attention output")
         return [_T(T, p.heads * p.head_dim), _T(S, W), _T(S, W)]

@@ -284,4 +284,4 @@ def test_inplace_and_view_metadata():
     assert rs.prop_values() == {}
     rope = T.RopeOp(x, pos, heads=2, head_dim=32)
     assert rope.prop_values() == {"theta": 10000.0, "style": "neox", "heads": 2,
-                                  "head_dim": 32, "rotary_dim": None}
+                                  "head_dim": 32, "rotary_dim": None, "seq_len": 0}

@@ -481,3 +481,39 @@ def test_rope_inv_freq_matches_transformers(scaling):
     _close(torch.tensor(got), ref, 1e-6)
     const = T.rope_inv_freq_constant(head_dim, theta)
     assert const.result.type == TensorType(f32, [head_dim // 2])
+
+
+def test_batched_sequences_are_independent():
+    """seq_len splits [B*L, C] into B sequences: rope, attention and positions
+    equal running each sequence alone; the attention grad still matches autograd."""
+    torch.manual_seed(18)
+    B, L, H, KV, D = 3, 4, 4, 2, 8
+    q, k, v, pos, do = _vals(_t(B * L, H * D), _t(B * L, KV * D), _t(B * L, KV * D),
+                             IndexType(), _t(B * L, H * D))
+    akw = dict(heads=H, kv_heads=KV, head_dim=D, window=3, softcap=5.0)
+    Q, K, V = _rand(B * L, H * D), _rand(B * L, KV * D), _rand(B * L, KV * D)
+    (qr,) = R.eval_op(T.RopeOp(q, pos, heads=H, head_dim=D, seq_len=L), [Q, 2])
+    (o,) = R.eval_op(T.CausalAttentionOp(q, k, v, seq_len=L, **akw), [Q, K, V])
+    (ids,) = R.eval_op(T.PositionsOp(_vals(_t(DYN, elem=i32))[0], pos, seq_len=L),
+                       [torch.zeros(B * L, dtype=torch.int32), 2])
+    assert ids.tolist() == [2, 3, 4, 5] * B
+    single_rope = T.RopeOp(q, pos, heads=H, head_dim=D)
+    single_attn = T.CausalAttentionOp(q, k, v, **akw)
+    for b in range(B):
+        rows = slice(b * L, (b + 1) * L)
+        (qr_b,) = R.eval_op(single_rope, [Q[rows], 2])
+        (o_b,) = R.eval_op(single_attn, [Q[rows], K[rows], V[rows]])
+        _close(qr[rows], qr_b, GRAD_TOL)
+        _close(o[rows], o_b, GRAD_TOL)
+    leaves = [x.clone().requires_grad_() for x in (Q, K, V)]
+    (o2,) = R.eval_op(T.CausalAttentionOp(q, k, v, seq_len=L, **akw), leaves)
+    DO = _rand(B * L, H * D)
+    (o2 * DO).sum().backward()
+    grads = R.eval_op(T.CausalAttentionGradOp(do, q, k, v, seq_len=L, **akw), [DO, Q, K, V])
+    for g, leaf in zip(grads, leaves):
+        _close(g, leaf.grad, GRAD_TOL)
+    X = _rand(B * L, H * D).requires_grad_()
+    (y,) = R.eval_op(T.RopeOp(q, pos, heads=H, head_dim=D, seq_len=L), [X, 2])
+    (y * DO).sum().backward()
+    (dx,) = R.eval_op(T.RopeGradOp(do, pos, heads=H, head_dim=D, seq_len=L), [DO, 2])
+    _close(dx, X.grad, 1e-6)

@@ -1066,3 +1066,35 @@ func.func @f(%x: tensor<?x128xf32>, %p: index) {
 
 %w = tensorop.weight "w" : tensor<f32>
 // CHECK: weight 'w' must have rank >= 1
+
+// -----
+
+func.func @f(%q: tensor<60x128xf32>, %k: tensor<60x64xf32>) {
+  %o = tensorop.causal_attention %q, %k, %k {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 0.125 : f32, seq_len = 16 : i64} : (tensor<60x128xf32>, tensor<60x64xf32>, tensor<60x64xf32>) -> tensor<60x128xf32>
+  func.return
+}
+// CHECK: 60 rows are not a whole number of sequences of 16
+
+// -----
+
+func.func @f(%q: tensor<?x128xf32>, %k: tensor<64x64xf32>, %p: index) {
+  %o = tensorop.causal_attention %q, %k, %k, pos %p {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 0.125 : f32, seq_len = 16 : i64} : (tensor<?x128xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index) -> tensor<?x128xf32>
+  func.return
+}
+// CHECK: seq_len (a batch of sequences) needs the no-cache form
+
+// -----
+
+func.func @f(%x: tensor<?x128xf32>, %p: index) {
+  %y = tensorop.rope %x, %p {heads = 4 : i64, head_dim = 32 : i64, seq_len = -4 : i64} : (tensor<?x128xf32>, index) -> tensor<?x128xf32>
+  func.return
+}
+// CHECK: seq_len must be non-negative, got -4
+
+// -----
+
+func.func @f(%t: tensor<10xi32>, %p: index) {
+  %ids = tensorop.positions %t, %p {seq_len = 4 : i64} : (tensor<10xi32>, index) -> tensor<10xi32>
+  func.return
+}
+// CHECK: 10 rows are not a whole number of sequences of 4

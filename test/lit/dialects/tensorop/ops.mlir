@@ -55,7 +55,7 @@ func.func @forward(%x: tensor<?x64xf32>, %w: tensor<128x64xf32>, %b: tensor<128x
   // CHECK-NEXT: %ln2 = tensorop.layernorm %x, %n {eps = 1.000000e-06 : f32, offset = 1.000000e+00 : f32} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
   %ln2 = tensorop.layernorm %x, %n {eps = 1.0e-06 : f32, offset = 1.0 : f32} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
   // CHECK-NEXT: %r = tensorop.rope %y, %pos {theta = 1.000000e+06 : f32, style = "interleaved", heads = 4 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64} : (tensor<?x128xf32>, index) -> tensor<?x128xf32>
-  // GENERIC: "tensorop.rope"(%y, %pos) <{theta = 1.000000e+06 : f32, style = "interleaved", heads = 4 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64}> : (tensor<?x128xf32>, index) -> tensor<?x128xf32>
+  // GENERIC: "tensorop.rope"(%y, %pos) <{theta = 1.000000e+06 : f32, style = "interleaved", heads = 4 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64{{.*}}}> : (tensor<?x128xf32>, index) -> tensor<?x128xf32>
   %r = tensorop.rope %y, %pos {theta = 1.0e+06 : f32, style = "interleaved", heads = 4 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64} : (tensor<?x128xf32>, index) -> tensor<?x128xf32>
   // CHECK-NEXT: %f = tensorop.constant dense<[1.000000e+00, 5.000000e-01, 2.500000e-01, 1.250000e-01, 6.250000e-02, 3.125000e-02, 1.562500e-02, 7.812500e-03]> : tensor<8xf32>
   %f = tensorop.constant dense<[1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125]> : tensor<8xf32>
@@ -98,6 +98,22 @@ func.func @forward(%x: tensor<?x64xf32>, %w: tensor<128x64xf32>, %b: tensor<128x
   // CHECK-NEXT: %pe = tensorop.embedding %table, %ids : (tensor<256x64xf32>, tensor<?xi32>) -> tensor<?x64xf32>
   %pe = tensorop.embedding %table, %ids : (tensor<256x64xf32>, tensor<?xi32>) -> tensor<?x64xf32>
   // CHECK-NEXT: func.return
+  func.return
+}
+
+// A training batch: 4 sequences of 16 tokens as [64, C] rows.
+// CHECK-LABEL: func.func @batch
+func.func @batch(%q: tensor<64x128xf32>, %kv: tensor<64x64xf32>, %tok: tensor<64xi32>, %pos: index) {
+  // CHECK-NEXT: %r = tensorop.rope %q, %pos {heads = 4 : i64, head_dim = 32 : i64, seq_len = 16 : i64} : (tensor<64x128xf32>, index) -> tensor<64x128xf32>
+  %r = tensorop.rope %q, %pos {heads = 4 : i64, head_dim = 32 : i64, seq_len = 16 : i64} : (tensor<64x128xf32>, index) -> tensor<64x128xf32>
+  // CHECK-NEXT: %o = tensorop.causal_attention %r, %kv, %kv {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 1.250000e-01 : f32, seq_len = 16 : i64} : (tensor<64x128xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<64x128xf32>
+  %o = tensorop.causal_attention %r, %kv, %kv {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 0.125 : f32, seq_len = 16 : i64} : (tensor<64x128xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<64x128xf32>
+  // CHECK-NEXT: %dq, %dk, %dv = tensorop.causal_attention_grad %o, %r, %kv, %kv {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 1.250000e-01 : f32, seq_len = 16 : i64} : (tensor<64x128xf32>, tensor<64x128xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> (tensor<64x128xf32>, tensor<64x64xf32>, tensor<64x64xf32>)
+  %dq, %dk, %dv = tensorop.causal_attention_grad %o, %r, %kv, %kv {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 0.125 : f32, seq_len = 16 : i64} : (tensor<64x128xf32>, tensor<64x128xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> (tensor<64x128xf32>, tensor<64x64xf32>, tensor<64x64xf32>)
+  // CHECK-NEXT: %dr = tensorop.rope_grad %dq, %pos {heads = 4 : i64, head_dim = 32 : i64, seq_len = 16 : i64} : (tensor<64x128xf32>, index) -> tensor<64x128xf32>
+  %dr = tensorop.rope_grad %dq, %pos {heads = 4 : i64, head_dim = 32 : i64, seq_len = 16 : i64} : (tensor<64x128xf32>, index) -> tensor<64x128xf32>
+  // CHECK-NEXT: %ids = tensorop.positions %tok, %pos {seq_len = 16 : i64} : (tensor<64xi32>, index) -> tensor<64xi32>
+  %ids = tensorop.positions %tok, %pos {seq_len = 16 : i64} : (tensor<64xi32>, index) -> tensor<64xi32>
   func.return
 }
 
