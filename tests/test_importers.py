@@ -362,3 +362,83 @@ def test_header_parser_agrees_with_gguf_reader():
         _, store = load_model(path)
         for t in reader.tensors:
             assert np.array_equal(store[t.name], np.asarray(t.data).reshape(store.shape(t.name)))
+
+
+# --------------------------------------------------------------------------
+# every tensor type of real files, through ckc's byte slicing vs GGUFReader + gguf.quants
+
+GGUF_TYPES = ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]
+
+
+def test_every_quant_type_dequantizes_like_gguf(tmp_path, llama_parts):
+    import gguf
+
+    cfg, parts = llama_parts
+    rng = np.random.default_rng(0)
+    rows, cols = 3, 512  # 512: a multiple of every block size (K-quants: 256)
+    extra = {}
+    for name in GGUF_TYPES:
+        qt = gguf.GGMLQuantizationType[name]
+        block, tsize = gguf.GGML_QUANT_SIZES[qt]
+        raw = rng.integers(0, 256, size=(rows, cols // block * tsize), dtype=np.uint8)
+        # keep every fp16/bf16/f32 word finite (scales, or the values themselves):
+        # clear the top exponent bits of each 16-bit word's high byte
+        raw[:, 1::2] &= 0x3F
+        extra[f"extra.{name}.weight"] = (raw, qt)
+    p = tmp_path / "types.gguf"
+    w = gguf.GGUFWriter(str(p), "llama")
+    w.add_context_length(cfg.max_context)
+    w.add_embedding_length(cfg.hidden)
+    w.add_block_count(cfg.n_layers)
+    w.add_feed_forward_length(cfg.ffn)
+    w.add_head_count(cfg.n_heads)
+    w.add_head_count_kv(cfg.n_kv_heads)
+    w.add_layer_norm_rms_eps(cfg.norm_eps)
+    for n, a in parts.items():
+        w.add_tensor(n, a)
+    for n, (raw, qt) in extra.items():
+        w.add_tensor(n, raw, raw_dtype=qt)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+    _, store = load_model(p)
+    by_name = {t.name: t for t in gguf.GGUFReader(p).tensors}
+    for name in GGUF_TYPES:
+        n = f"extra.{name}.weight"
+        t = by_name[n]
+        want = gguf.quants.dequantize(t.data, t.tensor_type).reshape(rows, cols)
+        got = store[n]
+        assert store.src_type(n) == name and got.shape == (rows, cols) and got.dtype == np.float32
+        assert np.isfinite(want).all(), name
+        assert np.array_equal(got, want), name
+
+
+def test_hf_sharded_and_half_precision(tmp_path):
+    model = modelzoo.torch_model("llama")
+    ref = reference_weights("llama", model)
+    d = tmp_path / "sharded"
+    model.save_pretrained(d, max_shard_size="100KB")
+    assert (d / "model.safetensors.index.json").is_file() and len(list(d.glob("*.safetensors"))) > 2
+    _, store = load_model(d)
+    assert sorted(store.names()) == sorted(ref)
+    assert all(np.array_equal(store[n], ref[n]) for n in ref)
+    for dtype in (torch.bfloat16, torch.float16):
+        d = tmp_path / str(dtype)
+        half = modelzoo.torch_model("llama").to(dtype)
+        half.save_pretrained(d)
+        _, store = load_model(d / "config.json")
+        want = reference_weights("llama", half)
+        for n in ref:
+            assert store.src_type(n) == {torch.bfloat16: "BF16", torch.float16: "F16"}[dtype]
+            assert np.array_equal(store[n], want[n]), n
+
+
+def test_error_misc(tmp_path):
+    (tmp_path / "empty.gguf").write_bytes(b"")
+    assert "empty file" in _err(tmp_path / "empty.gguf")
+    (tmp_path / "x.bin").write_bytes(b"hello")
+    assert "unrecognized model file" in _err(tmp_path / "x.bin")
+    (tmp_path / "d").mkdir()
+    assert "no config.json" in _err(tmp_path / "d")

@@ -91,6 +91,14 @@ def test_config_attribute_values():
     assert len([op for op in module.walk() if op.name == "transformer.attention"]) == 30
 
 
+def test_import_module_from_path():
+    from ckc.importers.to_ir import import_module
+
+    module, cfg, store = import_module(modelzoo.gguf_file("qwen2"), train=False)
+    assert cfg.arch == "qwen2" and "blk.0.attn_q.bias" in store
+    assert [op.sym_name.data for op in module.body.block.ops] == ["forward"]
+
+
 def test_build_checks_weights():
     cfg, store = load_model(modelzoo.hf_dir("qwen3"))
     del store._entries["blk.1.attn_k_norm.weight"]

@@ -95,3 +95,11 @@ def build_module(cfg: ModelConfig, weights: WeightStore | None = None, *, train:
     module = build_model(attr, train=train, fused_qkv=cfg.fused_qkv)
     module.verify()
     return module
+
+
+def import_module(path, *, rope_style: str | None = None, train: bool = True):
+    """``load_model(path)`` then :func:`build_module`: (module, config, weights)."""
+    from . import load_model
+
+    cfg, weights = load_model(path, rope_style=rope_style)
+    return build_module(cfg, weights, train=train), cfg, weights
