@@ -13,7 +13,7 @@ Input: the output of `lower-transformer` (``@prefill``, ``@prefill_all``,
     buffers named ``const.<name>`` carrying their data in a ``value``
     attribute (the weight writer packs them like a tensor);
   - per layer a K and a V cache ``@"blk.N.k_cache"``, ``@"blk.N.v_cache"``
-    ``tensor<CONTEXT x kv_heads*head_dim x f32>`` in ``kv_cache``;
+      ``tensor<CONTEXT x kv_heads*head_dim x f32>`` in ``kv_cache``;
   - ``io`` buffers exchanged with the caller: ``@tokens`` ``tensor<?xi32>``,
     ``@logits`` ``tensor<?xVxf32>`` (``max_tokens`` rows; ``@prefill`` and
     ``@decode`` write row 0 only), and for ``@train_step`` ``@targets`` and
@@ -145,8 +145,7 @@ class _Module:
         name = op.tensor_name.data
         ty = op.result.type
         assert isinstance(ty, TensorType)
-        off_attr = op.attributes.get("offset")
-        off = off_attr.value.data if isinstance(off_attr, IntegerAttr) else 0
+        off = op.offset.value.data
         shape = _shape(ty)
         if name in self.known_shapes:
             full = self.known_shapes[name]

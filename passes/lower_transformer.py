@@ -42,9 +42,8 @@ independent). Embeddings: ``embedding(table, tokens) {scale}``, plus
 positions (GPT-2). RoPE scaling (linear, llama3) becomes an ``inv_freq``
 ``tensorop.constant`` computed here as transformers does (fp32).
 
-Weights keep their names; a slice of a fused tensor (GPT-2's
-``blk.N.attn_qkv.weight`` rows ``[offset, offset+rows)``) is a
-``tensorop.weight`` carrying a discardable ``offset`` attribute (rows), which
+Weights keep their names and row ``offset`` (a slice of a fused tensor,
+GPT-2's ``blk.N.attn_qkv.weight`` rows ``[offset, offset+rows)``), which
 bufferize turns into a row offset into the whole tensor's buffer.
 
 Option ``context`` (default 0: the config's) sets the KV cache rows.
@@ -54,21 +53,11 @@ Errors (no config, no @forward, an unsupported form) are one-line
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import arith, func
-from xdsl.dialects.builtin import (
-    DenseIntOrFPElementsAttr,
-    IndexType,
-    IntegerAttr,
-    IntegerType,
-    ModuleOp,
-    TensorType,
-    f32,
-    i64,
-)
+from xdsl.dialects.builtin import IndexType, IntegerAttr, IntegerType, ModuleOp, TensorType, f32
 from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import DiagnosticException
@@ -81,30 +70,6 @@ MODES = ("prefill", "prefill_all", "decode", "train_step")
 
 class LowerTransformerError(DiagnosticException):
     """A model lower-transformer cannot lower (one line)."""
-
-
-def rope_inv_freq(rotary_dim: int, theta: float, scaling: str, factor: float = 1.0,
-                  low_freq_factor: float = 1.0, high_freq_factor: float = 4.0,
-                  original_context: int = 0) -> list[float]:
-    """The RoPE inverse frequencies ``[rotary_dim/2]`` as transformers computes
-    them in fp32 (``default``, ``linear``, ``llama3``)."""
-    import torch
-
-    inv = 1.0 / (theta ** (torch.arange(0, rotary_dim, 2, dtype=torch.int64).float() / rotary_dim))
-    if scaling == "linear":
-        inv = inv / factor
-    elif scaling == "llama3":
-        low_wl = original_context / low_freq_factor
-        high_wl = original_context / high_freq_factor
-        wavelen = 2 * math.pi / inv
-        llama = torch.where(wavelen > low_wl, inv / factor, inv)
-        smooth = (original_context / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
-        smoothed = (1 - smooth) * llama / factor + smooth * llama
-        medium = ~(wavelen < high_wl) * ~(wavelen > low_wl)
-        inv = torch.where(medium, smoothed, llama)
-    elif scaling != "none":
-        raise ValueError(f"unknown rope scaling '{scaling}'")
-    return [float(x) for x in inv.to(torch.float32)]
 
 
 class _Lowering:
@@ -164,10 +129,8 @@ class _Lowering:
         name, off = op.tensor_name.data, op.offset.value.data
         key = (name, off, value.type)
         if key not in self.weights:
-            w = T.WeightOp(name, value.type)
-            if off:
-                w.attributes["offset"] = IntegerAttr(off, i64)
-            self.weights[key] = self.add(w, ("b_" if name.endswith(".bias") else "w_") + self.hint(value, "w") + (f"_{off}" if off else ""))
+            w = T.WeightOp(name, value.type, offset=off)
+            self.weights[key] = self.add(w, ("b_" if name.endswith(".bias") else "w_") + self.hint(value, "w") + (f"_off{off}" if off else ""))
         self.env[value] = self.weights[key]
         return self.weights[key]
 
@@ -323,12 +286,12 @@ class _Lowering:
             inv = None
             scaling = op.rope_scaling.data
             if scaling != "none":
-                table = rope_inv_freq(
-                    rd, theta, scaling, op.rope_factor.value.data, op.rope_low_freq_factor.value.data,
-                    op.rope_high_freq_factor.value.data, op.rope_original_context.value.data,
-                )
-                ty = TensorType(f32, [rd // 2])
-                inv = self.add(T.ConstantOp(DenseIntOrFPElementsAttr.from_list(ty, table)), p + "inv_freq")
+                inv = self.add(T.rope_inv_freq_constant(
+                    rd, theta, scaling=scaling, factor=op.rope_factor.value.data,
+                    low_freq_factor=op.rope_low_freq_factor.value.data,
+                    high_freq_factor=op.rope_high_freq_factor.value.data,
+                    original_context=op.rope_original_context.value.data,
+                ), p + "inv_freq")
             rot = rd if rd != D else None
             q = self.add(T.RopeOp(q, self.pos, inv, heads=H, head_dim=D, theta=theta, style=style,
                                   rotary_dim=rot), p + "q_rot")
