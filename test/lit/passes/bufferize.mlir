@@ -187,11 +187,11 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "gpt2
     %w_l0_attn_qkv = tensorop.weight "blk.0.attn_qkv.weight" : tensor<16x16xf32>
     %b_l0_attn_qkv = tensorop.weight "blk.0.attn_qkv.bias" : tensor<16xf32>
     %l0_q = tensorop.matmul %l0_attn_norm, %w_l0_attn_qkv, bias %b_l0_attn_qkv {transpose_b} : (tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
-    %w_l0_attn_qkv_off16 = tensorop.weight "blk.0.attn_qkv.weight" {offset = 16 : i64} : tensor<16x16xf32>
-    %b_l0_attn_qkv_off16 = tensorop.weight "blk.0.attn_qkv.bias" {offset = 16 : i64} : tensor<16xf32>
+    %w_l0_attn_qkv_off16 = tensorop.weight "blk.0.attn_qkv.weight" offset 16 : tensor<16x16xf32>
+    %b_l0_attn_qkv_off16 = tensorop.weight "blk.0.attn_qkv.bias" offset 16 : tensor<16xf32>
     %l0_k = tensorop.matmul %l0_attn_norm, %w_l0_attn_qkv_off16, bias %b_l0_attn_qkv_off16 {transpose_b} : (tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
-    %w_l0_attn_qkv_off32 = tensorop.weight "blk.0.attn_qkv.weight" {offset = 32 : i64} : tensor<16x16xf32>
-    %b_l0_attn_qkv_off32 = tensorop.weight "blk.0.attn_qkv.bias" {offset = 32 : i64} : tensor<16xf32>
+    %w_l0_attn_qkv_off32 = tensorop.weight "blk.0.attn_qkv.weight" offset 32 : tensor<16x16xf32>
+    %b_l0_attn_qkv_off32 = tensorop.weight "blk.0.attn_qkv.bias" offset 32 : tensor<16xf32>
     %l0_v = tensorop.matmul %l0_attn_norm, %w_l0_attn_qkv_off32, bias %b_l0_attn_qkv_off32 {transpose_b} : (tensor<?x16xf32>, tensor<16x16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
     %kc0_new = tensorop.kv_write %kc0, %l0_k, %pos : (tensor<64x16xf32>, tensor<?x16xf32>, index) -> tensor<64x16xf32>
     %vc0_new = tensorop.kv_write %vc0, %l0_v, %pos : (tensor<64x16xf32>, tensor<?x16xf32>, index) -> tensor<64x16xf32>
