@@ -566,3 +566,54 @@ def test_llama_layer_ir_matches_transformers():
     for t in (5, 6):
         logits, kc, vc = R.evaluate(f, [ids[t:t + 1], t, kc, vc], weights)
         _close(logits, ref[t:t + 1], 1e-4)
+
+
+def test_gpt2_layer_ir_matches_transformers():
+    """test/lit/dialects/tensorop/gpt2-layer.mlir (fused qkv read by weight
+    offsets, learned positions, LayerNorm biases, tanh GELU, tied output)
+    gives GPT2LMHeadModel's logits: prefill of 6 tokens then 2 decode steps."""
+    from pathlib import Path
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(20)
+    cfg = GPT2Config(vocab_size=64, n_embd=32, n_layer=1, n_head=4, n_positions=16,
+                     n_inner=128, layer_norm_epsilon=1e-5, activation_function="gelu_new")
+    model = GPT2LMHeadModel(cfg).eval()
+    sd = {k: v.detach().float() for k, v in model.state_dict().items()}
+    for k in sd:  # random LayerNorm affine params and biases so they matter
+        if k.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")):
+            sd[k] = torch.rand_like(sd[k]) + 0.5
+        elif k.endswith(".bias") and sd[k].dim() == 1:
+            sd[k] = torch.randn_like(sd[k]) * 0.1
+    model.load_state_dict(sd, strict=False)
+    p = "transformer.h.0."
+    weights = {  # GGUF names; Conv1D weights are [in, out] in HF, [out, in] in GGUF
+        "token_embd.weight": sd["transformer.wte.weight"],
+        "position_embd.weight": sd["transformer.wpe.weight"],
+        "blk.0.attn_norm.weight": sd[p + "ln_1.weight"], "blk.0.attn_norm.bias": sd[p + "ln_1.bias"],
+        "blk.0.attn_qkv.weight": sd[p + "attn.c_attn.weight"].T.contiguous(),
+        "blk.0.attn_qkv.bias": sd[p + "attn.c_attn.bias"],
+        "blk.0.attn_output.weight": sd[p + "attn.c_proj.weight"].T.contiguous(),
+        "blk.0.attn_output.bias": sd[p + "attn.c_proj.bias"],
+        "blk.0.ffn_norm.weight": sd[p + "ln_2.weight"], "blk.0.ffn_norm.bias": sd[p + "ln_2.bias"],
+        "blk.0.ffn_up.weight": sd[p + "mlp.c_fc.weight"].T.contiguous(),
+        "blk.0.ffn_up.bias": sd[p + "mlp.c_fc.bias"],
+        "blk.0.ffn_down.weight": sd[p + "mlp.c_proj.weight"].T.contiguous(),
+        "blk.0.ffn_down.bias": sd[p + "mlp.c_proj.bias"],
+        "output_norm.weight": sd["transformer.ln_f.weight"],
+        "output_norm.bias": sd["transformer.ln_f.bias"],
+    }
+    path = Path(__file__).resolve().parents[1] / "test/lit/dialects/tensorop/gpt2-layer.mlir"
+    module = Parser(_ctx(), path.read_text()).parse_module()
+    module.verify()
+    f = next(o for o in module.walk() if isinstance(o, func.FuncOp))
+    ids = torch.randint(0, 64, (8,), dtype=torch.int32)
+    with torch.no_grad():
+        ref = model(ids.long()[None]).logits[0]
+    kc = vc = torch.zeros(16, 32)
+    logits, kc, vc = R.evaluate(f, [ids[:6], 0, kc, vc], weights)
+    _close(logits, ref[:6], 1e-4)
+    for t in (6, 7):
+        logits, kc, vc = R.evaluate(f, [ids[t:t + 1], t, kc, vc], weights)
+        _close(logits, ref[t:t + 1], 1e-4)
