@@ -1,0 +1,182 @@
+"""plan-memory: give every buffer a byte offset in one bump arena.
+
+    ckc-opt model.mlir -p 'plan-memory{align=64 canaries=true reuse=true}'
+
+Two arenas come out:
+
+- ``@weights``: the ``weights`` region alone. It is the mmapped weight file,
+  so weights are laid out one after another in IR order, each aligned, and
+  the weight writer uses exactly these offsets.
+- ``@arena``: every other region (``kv_cache``, ``io``, ``grads``,
+  ``opt_state``, ``activations``, ``scratch``) in that order, each region
+  aligned, with an 8-byte canary word after each region when ``canaries`` is
+  set (the runtime checks them in debug runs).
+
+Inside a region, module-level buffers (live for the whole program: KV cache,
+io, gradients, optimizer state) come first, one after another. Buffers local
+to a function (activations) are then packed above them with lifetime-based
+reuse: two buffers may share bytes only if their ``live`` ranges (call indices,
+from ``compute_lifetimes``) do not intersect. Placement is greedy by size,
+largest first, each at the lowest aligned offset that clashes with no placed
+buffer it is live together with; this keeps a function's peak close to its
+live-set bound (the largest sum of simultaneously live buffers), which the
+memory report (ckc/reports/memory.py) prints next to it. Functions never run
+at the same time, so each function's locals reuse the same region and the
+region is as large as the largest function's peak. With ``reuse=false`` every
+buffer gets bytes of its own (for debugging a suspected aliasing bug).
+
+Re-running the pass replans from scratch (offsets and arenas are replaced).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import DiagnosticException
+
+from ckc.dialects.buffer import (
+    CANARY_BYTES,
+    ArenaOp,
+    BufferOp,
+    call_sequence,
+    compute_lifetimes,
+)
+
+# Region order inside @arena: long-lived state first, per-call scratch last.
+ARENA_ORDER = ("kv_cache", "io", "grads", "opt_state", "activations", "scratch")
+WEIGHTS = "weights"
+
+
+def align_up(n: int, a: int) -> int:
+    return (n + a - 1) // a * a
+
+
+def place_with_reuse(
+    items: list[tuple[str, int, int, tuple[int, int]]], base: int, reuse: bool = True
+) -> dict[str, int]:
+    """Offsets for (name, footprint, alignment, (first, last)) items at >= base.
+
+    Greedy by size: largest first (ties: earliest first use, then name, so the
+    result is deterministic), each at the lowest aligned offset that does not
+    overlap any placed item whose lifetime intersects its own.
+    """
+    order = sorted(items, key=lambda it: (-it[1], it[3][0], it[0]))
+    placed: list[tuple[int, int, tuple[int, int]]] = []  # (offset, end, live)
+    out: dict[str, int] = {}
+    for name, size, align, live in order:
+        if reuse:
+            busy = sorted(
+                (o, e) for o, e, l in placed if not (l[1] < live[0] or live[1] < l[0])
+            )
+        else:
+            busy = sorted((o, e) for o, e, _ in placed)
+        off = align_up(base, align)
+        for o, e in busy:
+            if off + size <= o:
+                break
+            off = max(off, align_up(e, align))
+        out[name] = off
+        placed.append((off, off + size, live))
+    return out
+
+
+@dataclass(frozen=True)
+class PlanMemory(ModulePass):
+    name = "plan-memory"
+
+    align: int = 64
+    """Alignment (bytes) of regions and the minimum alignment of every buffer."""
+
+    canaries: bool = True
+    """Put an 8-byte canary word after each region of @arena."""
+
+    reuse: bool = True
+    """Let function-local buffers with disjoint lifetimes share memory."""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.align <= 0 or self.align & (self.align - 1):
+            raise DiagnosticException(f"plan-memory: align={self.align} is not a power of two")
+        for old in [o for o in op.ops if isinstance(o, ArenaOp)]:
+            old.detach()
+            old.erase()
+
+        module_bufs: dict[str, list[BufferOp]] = defaultdict(list)
+        for b in op.ops:
+            if isinstance(b, BufferOp):
+                module_bufs[b.region.data].append(b)
+        funcs = [f for f in op.ops if isinstance(f, func.FuncOp) and f.body.blocks]
+        local_bufs: dict[str, dict[str, list[BufferOp]]] = defaultdict(lambda: defaultdict(list))
+        lifetimes: dict[str, dict[str, tuple[int, int]]] = {}
+        for f in funcs:
+            fname = f.sym_name.data
+            spans = compute_lifetimes(f)
+            ncalls = len(call_sequence(f))
+            lifetimes[fname] = spans
+            for b in f.body.block.ops:
+                if isinstance(b, BufferOp):
+                    # A buffer no call touches is kept live throughout: safe.
+                    first, last = spans.get(b.buffer_name, (0, max(ncalls - 1, 0)))
+                    b.set_live(first, last)
+                    local_bufs[b.region.data][fname].append(b)
+
+        kinds = set(module_bufs) | set(local_bufs)
+        unknown = kinds - set(ARENA_ORDER) - {WEIGHTS}
+        if unknown:
+            raise DiagnosticException(f"plan-memory: unknown region kind(s) {sorted(unknown)}")
+
+        def buf_align(b: BufferOp) -> int:
+            return max(self.align, b.alignment.data)
+
+        def plan_region(kind: str, start: int) -> int:
+            """Place every buffer of `kind` from `start`; returns the region's end."""
+            cursor = start
+            for b in module_bufs.get(kind, []):
+                cursor = align_up(cursor, buf_align(b))
+                b.set_offset(cursor)
+                cursor += b.footprint
+            locals_base = cursor
+            end = cursor
+            for fname, bufs in sorted(local_bufs.get(kind, {}).items()):
+                items = [(b.buffer_name, b.footprint, buf_align(b), b.live) for b in bufs]
+                offsets = place_with_reuse(items, locals_base, self.reuse)
+                for b in bufs:
+                    b.set_offset(offsets[b.buffer_name])
+                    end = max(end, offsets[b.buffer_name] + b.footprint)
+            return end
+
+        new_ops: list[ArenaOp] = []
+        if WEIGHTS in kinds:
+            end = plan_region(WEIGHTS, 0)
+            size = max(align_up(end, self.align), self.align)
+            new_ops.append(ArenaOp("weights", size, [(WEIGHTS, 0, size)], self.align))
+
+        regions: list[tuple[str, int, int]] = []
+        canaries: list[int] = []
+        cursor = 0
+        for kind in ARENA_ORDER:
+            if kind not in kinds:
+                continue
+            start = align_up(cursor, self.align)
+            end = plan_region(kind, start)
+            size = max(align_up(end - start, self.align), self.align)
+            regions.append((kind, start, size))
+            cursor = start + size
+            if self.canaries:
+                canaries.append(cursor)
+                cursor += CANARY_BYTES
+        if regions:
+            total = align_up(cursor, self.align)
+            new_ops.append(ArenaOp("arena", total, regions, self.align, canaries or None))
+
+        # Arenas go first in the module, weights before the rest.
+        block = op.body.block
+        for arena in reversed(new_ops):
+            if block.first_op is None:
+                block.add_op(arena)
+            else:
+                block.insert_op_before(arena, block.first_op)
