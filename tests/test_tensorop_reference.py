@@ -519,44 +519,57 @@ def test_batched_sequences_are_independent():
     _close(dx, X.grad, 1e-6)
 
 
-def test_llama_layer_ir_matches_transformers():
-    """test/lit/dialects/tensorop/llama-layer.mlir, run by the reference, gives
-    transformers' LlamaForCausalLM logits: prefill of 5 tokens (pos 0), then
-    two decode steps through the K/V caches (float32, max |diff| <= 1e-4)."""
-    from pathlib import Path
+LLAMA_NAMES = {
+    "model.embed_tokens.weight": "token_embd.weight",
+    "model.layers.0.input_layernorm.weight": "blk.0.attn_norm.weight",
+    "model.layers.0.self_attn.q_proj.weight": "blk.0.attn_q.weight",
+    "model.layers.0.self_attn.k_proj.weight": "blk.0.attn_k.weight",
+    "model.layers.0.self_attn.v_proj.weight": "blk.0.attn_v.weight",
+    "model.layers.0.self_attn.o_proj.weight": "blk.0.attn_output.weight",
+    "model.layers.0.post_attention_layernorm.weight": "blk.0.ffn_norm.weight",
+    "model.layers.0.mlp.gate_proj.weight": "blk.0.ffn_gate.weight",
+    "model.layers.0.mlp.up_proj.weight": "blk.0.ffn_up.weight",
+    "model.layers.0.mlp.down_proj.weight": "blk.0.ffn_down.weight",
+    "model.norm.weight": "output_norm.weight",
+    "lm_head.weight": "output.weight",
+}
 
+
+def _tiny_llama(seed: int):
+    """The one-layer Llama of llama-layer.mlir in transformers, with random
+    norm weights, and its weights under GGUF names."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(19)
+    torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=48,
                       num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
                       head_dim=8, rms_norm_eps=1e-5, max_position_embeddings=16,
                       tie_word_embeddings=False)
     model = LlamaForCausalLM(cfg).eval()
     sd = model.state_dict()
-    names = {
-        "model.embed_tokens.weight": "token_embd.weight",
-        "model.layers.0.input_layernorm.weight": "blk.0.attn_norm.weight",
-        "model.layers.0.self_attn.q_proj.weight": "blk.0.attn_q.weight",
-        "model.layers.0.self_attn.k_proj.weight": "blk.0.attn_k.weight",
-        "model.layers.0.self_attn.v_proj.weight": "blk.0.attn_v.weight",
-        "model.layers.0.self_attn.o_proj.weight": "blk.0.attn_output.weight",
-        "model.layers.0.post_attention_layernorm.weight": "blk.0.ffn_norm.weight",
-        "model.layers.0.mlp.gate_proj.weight": "blk.0.ffn_gate.weight",
-        "model.layers.0.mlp.up_proj.weight": "blk.0.ffn_up.weight",
-        "model.layers.0.mlp.down_proj.weight": "blk.0.ffn_down.weight",
-        "model.norm.weight": "output_norm.weight",
-        "lm_head.weight": "output.weight",
-    }
     with torch.no_grad():
-        for n in names:  # norms start at 1: randomize them so they matter
+        for n in LLAMA_NAMES:  # norms start at 1: randomize them so they matter
             if "norm" in n:
                 sd[n].copy_(torch.rand_like(sd[n]) + 0.5)
-    weights = {gg: sd[hf].detach().float() for hf, gg in names.items()}
-    path = Path(__file__).resolve().parents[1] / "test/lit/dialects/tensorop/llama-layer.mlir"
+    weights = {gg: sd[hf].detach().float().clone() for hf, gg in LLAMA_NAMES.items()}
+    return model, weights
+
+
+def _lit_func(name: str):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "test/lit/dialects/tensorop" / name
     module = Parser(_ctx(), path.read_text()).parse_module()
     module.verify()
-    f = next(o for o in module.walk() if isinstance(o, func.FuncOp))
+    return next(o for o in module.walk() if isinstance(o, func.FuncOp))
+
+
+def test_llama_layer_ir_matches_transformers():
+    """test/lit/dialects/tensorop/llama-layer.mlir, run by the reference, gives
+    transformers' LlamaForCausalLM logits: prefill of 5 tokens (pos 0), then
+    two decode steps through the K/V caches (float32, max |diff| <= 1e-4)."""
+    model, weights = _tiny_llama(19)
+    f = _lit_func("llama-layer.mlir")
     ids = torch.randint(0, 64, (7,), dtype=torch.int32)
     with torch.no_grad():
         ref = model(ids.long()[None]).logits[0]
@@ -566,6 +579,29 @@ def test_llama_layer_ir_matches_transformers():
     for t in (5, 6):
         logits, kc, vc = R.evaluate(f, [ids[t:t + 1], t, kc, vc], weights)
         _close(logits, ref[t:t + 1], 1e-4)
+
+
+def test_llama_train_step_ir_matches_autograd():
+    """llama-train-step.mlir (forward + hand-written backward of *_grad ops)
+    gives torch autograd's loss (within 1e-5) and every weight's gradient
+    (max |diff| <= 1e-4 * max-norm) for LlamaForCausalLM."""
+    model, weights = _tiny_llama(21)
+    f = _lit_func("llama-train-step.mlir")
+    ids = torch.randint(0, 64, (8,), dtype=torch.int32)
+    targets = torch.cat([ids[1:], torch.tensor([-100], dtype=torch.int32)])
+    logits = model(ids.long()[None]).logits[0]
+    ref_loss = torch.nn.functional.cross_entropy(logits, targets.long(), ignore_index=-100)
+    ref_loss.backward()
+    params = dict(model.named_parameters())
+    outs = R.evaluate(f, [ids, targets], weights)
+    assert abs(outs[0].item() - ref_loss.item()) <= 1e-5
+    order = ["token_embd.weight", "blk.0.attn_norm.weight", "blk.0.attn_q.weight",
+             "blk.0.attn_k.weight", "blk.0.attn_v.weight", "blk.0.attn_output.weight",
+             "blk.0.ffn_norm.weight", "blk.0.ffn_gate.weight", "blk.0.ffn_up.weight",
+             "blk.0.ffn_down.weight", "output_norm.weight", "output.weight"]
+    by_gguf = {gg: hf for hf, gg in LLAMA_NAMES.items()}
+    for name, grad in zip(order, outs[1:]):
+        _close(grad, params[by_gguf[name]].grad, 1e-4)
 
 
 def test_gpt2_layer_ir_matches_transformers():
