@@ -1,0 +1,228 @@
+"""What `ckc compile MODEL -o DIR` writes, and how.
+
+DIR/model.c        the generated C (lower-to-c + the C emitter); byte-identical for
+                   the same model and options
+DIR/model.so       model.c + runtime/model/model_runtime.c, linked against
+                   libckernels.a (static: runs without the compiler or the kernel
+                   library's .so)
+DIR/weights.bump   every weight the model reads, f32, in the order and at the
+                   offsets plan-memory chose for the @weights arena (each tensor's
+                   data offset minus the first one's equals its planned offset:
+                   bump_layout packs 64-byte aligned tensors back to back, as
+                   plan-memory does). The runtime maps it and checks every name,
+                   shape and offset against the table compiled into model.so.
+                   Compile-time constants (const.* buffers: RoPE scaling tables)
+                   are packed like tensors.
+DIR/memory.txt     the memory plan (ckc/reports/memory.py): every buffer with its
+                   offset, size and lifetime, totals per region, activation peak
+                   vs the live-set bound
+DIR/manifest.json  what was compiled, how, and the file names (ckc/session.py reads
+                   "library" and "weights")
+DIR/ir/NN-<stage>.mlir  with --dump-ir: the IR after import and after every pass
+
+Every file is written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.printer import Printer
+
+from ckc import weights as bump
+from ckc.build import ROOT, BuildError, cc, run_checked
+
+MODEL_C = "model.c"
+MODEL_SO = "model.so"
+WEIGHTS = "weights.bump"
+MEMORY = "memory.txt"
+MANIFEST = "manifest.json"
+RUNTIME_DIR = ROOT / "runtime" / "model"
+RUNTIME_SOURCES = (RUNTIME_DIR / "model_runtime.c",)
+
+
+@dataclass
+class Artifacts:
+    dir: Path
+    model_c: Path
+    model_so: Path
+    weights: Path
+    memory: Path
+    manifest: Path
+    times: dict
+
+
+def write_atomic(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def ir_text(module: ModuleOp) -> str:
+    import io
+
+    s = io.StringIO()
+    Printer(stream=s).print_op(module)
+    return s.getvalue() + "\n"
+
+
+def weight_plan(module: ModuleOp) -> list[tuple[str, int, tuple[int, ...], object]]:
+    """(name, planned offset, shape, const value attr or None) of every weights
+    buffer of a planned buffer-dialect module, in offset order."""
+    from ckc.dialects import buffer as B
+
+    out = []
+    for b in module.ops:
+        if isinstance(b, B.BufferOp) and b.region.data == "weights":
+            if b.offset is None:
+                raise BuildError(f"weight buffer @{b.buffer_name} was not planned")
+            out.append((b.buffer_name, b.offset.data, tuple(b.type.get_shape()), b.attributes.get("value")))
+    out.sort(key=lambda t: t[1])
+    return out
+
+
+def _const_array(attr, shape) -> np.ndarray:
+    vals = attr.get_values() if hasattr(attr, "get_values") else list(attr.iter_values())
+    arr = np.asarray(vals, dtype=np.float32)
+    if arr.size == 1 and int(np.prod(shape)) != 1:
+        arr = np.full(shape, arr.reshape(-1)[0], dtype=np.float32)
+    return arr.reshape(shape)
+
+
+def write_weights(path: Path, plan, store) -> Path:
+    """weights.bump for a weight plan (see module docstring); checks that the
+    file's layout matches the planned offsets."""
+    specs = [(name, shape, bump.F32) for name, _, shape, _ in plan]
+    entries, _ = bump.bump_layout(specs)
+    if entries:
+        base_file, base_plan = entries[0].offset, plan[0][1]
+        for e, (name, off, _, _) in zip(entries, plan):
+            if e.offset - base_file != off - base_plan:
+                raise BuildError(
+                    f"weights layout: tensor '{name}' would be at +{e.offset - base_file} in the .bump file "
+                    f"but plan-memory put it at +{off - base_plan}"
+                )
+
+    def tensors():
+        for name, _, shape, value in plan:
+            if value is not None:
+                yield name, _const_array(value, shape)
+            else:
+                arr = store.get(name)
+                if tuple(arr.shape) != tuple(shape):
+                    raise BuildError(f"tensor '{name}' has shape {list(arr.shape)}, the model expects {list(shape)}")
+                yield name, np.ascontiguousarray(arr, dtype=np.float32)
+
+    return bump.write_bump(path, list(tensors()))
+
+
+def cc_command(model_c: Path, out: Path, options) -> list[str]:
+    from ckc import kernels
+
+    static = kernels.static_library_path()
+    inc = [f"-I{p}" for p in (*kernels.include_dirs(), RUNTIME_DIR)]
+    flags = ["-std=c11", options.opt_level, "-fPIC", "-shared", "-Wall"]
+    if options.debug:
+        flags.append("-DCKC_DEBUG")
+    return [cc(), *flags, *inc, "-o", str(out), str(model_c), *map(str, RUNTIME_SOURCES), str(static),
+            "-lpthread", "-lm"]
+
+
+def build_so(model_c: Path, out: Path, options) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".so", dir=out.parent)
+    os.close(fd)
+    try:
+        run_checked(cc_command(model_c, Path(tmp), options), str(out))
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progress, t_all: float) -> Artifacts:
+    """Runs the pass pipeline on `module` (in memory) and writes every artifact."""
+    from ckc import pipeline
+    from ckc.emit_c import emit_c
+    from ckc.reports.memory import memory_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state: dict = {}
+    n = [0]
+
+    def dump(stage: str, m: ModuleOp) -> None:
+        if options.dump_ir:
+            write_atomic(out_dir / "ir" / f"{n[0]:02d}-{stage}.mlir", ir_text(m))
+        n[0] += 1
+
+    dump("transformer", module)
+
+    def before(name: str, m: ModuleOp) -> None:
+        if name == "lower-to-c":
+            state["memory"] = memory_report(m, f"{src.name} ({cfg.arch})")
+            state["plan"] = weight_plan(m)
+            state["functions"] = [f.sym_name.data for f in m.ops if isinstance(f, func.FuncOp)]
+
+    pipeline.run_passes(module, options, progress=progress, before_pass=before,
+                        on_stage=lambda name, m: dump(name, m))
+
+    t0 = time.perf_counter()
+    source = emit_c(module)
+    model_c = write_atomic(out_dir / MODEL_C, source)
+    progress.stage("emit-c", time.perf_counter() - t0, f"{len(source.splitlines())} lines")
+
+    memory = write_atomic(out_dir / MEMORY, state["memory"])
+
+    t0 = time.perf_counter()
+    weights = write_weights(out_dir / WEIGHTS, state["plan"], store)
+    progress.stage("weights", time.perf_counter() - t0, f"{weights.stat().st_size / 2**20:.1f} MiB")
+
+    t0 = time.perf_counter()
+    from ckc import kernels
+
+    kernels.build_dir()
+    progress.stage("libckernels", time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    so = build_so(model_c, out_dir / MODEL_SO, options)
+    progress.stage("cc", time.perf_counter() - t0)
+
+    times = dict(progress.times)
+    times["total"] = time.perf_counter() - t_all
+    manifest = {
+        "ckc_manifest": 1,
+        "abi_version": 1,
+        "model": str(src),
+        "arch": cfg.arch,
+        "library": MODEL_SO,
+        "weights": WEIGHTS,
+        "model_c": MODEL_C,
+        "memory": MEMORY,
+        "options": asdict(options),
+        "pipeline": pipeline.pipeline_spec(options),
+        "functions": state.get("functions", []),
+        "model_c_sha256": hashlib.sha256(source.encode()).hexdigest(),
+        "times_s": {k: round(v, 4) for k, v in times.items()},
+    }
+    man = write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    if not progress.quiet:
+        print(f"ckc: wrote {out_dir}/{{{MODEL_C}, {MODEL_SO}, {WEIGHTS}, {MEMORY}, {MANIFEST}}} "
+              f"in {times['total']:.2f} s", file=progress.out or __import__("sys").stderr)
+    return Artifacts(out_dir, model_c, so, weights, memory, man, times)

@@ -1,0 +1,173 @@
+"""The inference pipeline: a model file to model.c / model.so, IR kept in memory.
+
+    ckc.importers.load_model -> to_ir (transformer dialect)
+      -> lower-transformer -> bufferize -> plan-memory -> select-simd -> lower-to-c
+      -> C emitter -> cc (model.so, see ckc/artifacts.py)
+
+The pass part is ONE named pipeline, a PassPipeline spec string
+(:func:`pipeline_spec`, e.g. ``lower-transformer{modes=prefill,prefill_all,decode},
+bufferize{max_tokens=64},plan-memory,select-simd{target=native},lower-to-c``):
+the same string runs under ``ckc-opt -p '...'`` on a transformer module and
+gives the same C (tests/test_pipeline.py checks it). :func:`compile_model`
+parses that spec and applies its passes one by one to the module in memory
+(no text round trip), timing each and printing progress.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import PassPipeline
+
+INFERENCE_MODES = ("prefill", "prefill_all", "decode")
+SIMD_TARGETS = ("native", "avx512", "avx2", "scalar")
+STAGES = ("transformer", "tensorop", "buffer", "c")
+
+# The pass after which the module is at each stage.
+_STAGE_AFTER = {"transformer": None, "tensorop": "lower-transformer", "buffer": "select-simd", "c": "lower-to-c"}
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    max_tokens: int = 64          # largest prefill chunk (bufferize{max_tokens})
+    simd: str = "native"          # select-simd{target}
+    context: int = 0              # KV cache rows; 0 = the model's
+    debug: bool = False           # canary checks after every kernel call (and -DCKC_DEBUG)
+    dump_ir: bool = False         # write DIR/ir/<n>-<stage>.mlir
+    opt_level: str = "-O2"        # for model.c
+
+    def check(self) -> None:
+        from ckc.cli import CkcError
+
+        if self.max_tokens <= 0:
+            raise CkcError(f"--max-tokens-per-chunk must be positive, got {self.max_tokens}")
+        if self.simd not in SIMD_TARGETS:
+            raise CkcError(f"--simd must be one of {', '.join(SIMD_TARGETS)}, got '{self.simd}'")
+        if self.context < 0:
+            raise CkcError(f"--context must be >= 0, got {self.context}")
+
+    def key(self) -> str:
+        """What changes the generated code (for cache keys)."""
+        return f"max_tokens={self.max_tokens};simd={self.simd};context={self.context};debug={int(self.debug)};O={self.opt_level}"
+
+
+def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
+    """The whole pass pipeline as one spec string (runs under ckc-opt too)."""
+    lt = "lower-transformer{modes=" + ",".join(INFERENCE_MODES)
+    if options.context:
+        lt += f" context={options.context}"
+    lt += "}"
+    return ",".join(
+        [
+            lt,
+            f"bufferize{{max_tokens={options.max_tokens}}}",
+            "plan-memory",
+            f"select-simd{{target={options.simd}}}",
+            "lower-to-c" + ("{debug=true}" if options.debug else ""),
+        ]
+    )
+
+
+def passes(options: CompileOptions = CompileOptions()):
+    from ckc.universe import all_passes
+
+    return PassPipeline.parse_spec(all_passes(), pipeline_spec(options)).passes
+
+
+@dataclass
+class Progress:
+    """Prints one line per stage with its time (to `out`, default stderr)."""
+
+    out: object = None
+    quiet: bool = False
+    times: dict[str, float] = field(default_factory=dict)
+
+    def stage(self, name: str, seconds: float, extra: str = "") -> None:
+        self.times[name] = seconds
+        if not self.quiet:
+            print(f"ckc: {name:<18} {seconds * 1000:9.1f} ms{('  ' + extra) if extra else ''}",
+                  file=self.out or sys.stderr, flush=True)
+
+
+def import_model(path, progress: Progress | None = None):
+    """(transformer module, ModelConfig, WeightStore) for a model path."""
+    from ckc.importers import load_model
+    from ckc.importers.to_ir import build_module
+
+    progress = progress or Progress(quiet=True)
+    t0 = time.perf_counter()
+    cfg, weights = load_model(path)
+    t1 = time.perf_counter()
+    progress.stage("import", t1 - t0, f"{cfg.arch}, {cfg.n_layers} layers, vocab {cfg.vocab_size}")
+    module = build_module(cfg, weights, train=False)
+    progress.stage("to-ir", time.perf_counter() - t1, f"{_count_ops(module)} ops")
+    return module, cfg, weights
+
+
+def _count_ops(module: ModuleOp) -> int:
+    return sum(1 for _ in module.walk())
+
+
+def run_passes(
+    module: ModuleOp,
+    options: CompileOptions = CompileOptions(),
+    *,
+    progress: Progress | None = None,
+    stop_after: str | None = None,
+    on_stage: Callable[[str, ModuleOp], None] | None = None,
+    before_pass: Callable[[str, ModuleOp], None] | None = None,
+) -> ModuleOp:
+    """Applies the pipeline's passes in place (until `stop_after`, a pass name).
+    `on_stage(pass_name, module)` after each pass; `before_pass(name, module)`
+    before each."""
+    from ckc.universe import make_context
+
+    progress = progress or Progress(quiet=True)
+    ctx = make_context()
+    for p in passes(options):
+        if before_pass is not None:
+            before_pass(p.name, module)
+        t0 = time.perf_counter()
+        p.apply(ctx, module)
+        progress.stage(p.name, time.perf_counter() - t0)
+        if on_stage is not None:
+            on_stage(p.name, module)
+        if p.name == stop_after:
+            break
+    return module
+
+
+def module_at_stage(path, stage: str, options: CompileOptions = CompileOptions(),
+                    progress: Progress | None = None) -> ModuleOp:
+    """The model's IR at one of STAGES (transformer, tensorop, buffer, c)."""
+    if stage not in STAGES:
+        from ckc.cli import CkcError
+
+        raise CkcError(f"unknown stage '{stage}' (expected one of {', '.join(STAGES)})")
+    module, _, _ = import_model(path, progress)
+    after = _STAGE_AFTER[stage]
+    if after is not None:
+        run_passes(module, options, progress=progress, stop_after=after)
+    return module
+
+
+def compile_model(path, out_dir, options: CompileOptions = CompileOptions(), *, quiet: bool = False,
+                  out=None):
+    """Compiles the model at `path` into `out_dir` (see ckc/artifacts.py for
+    what is written). Returns the artifacts.Artifacts."""
+    from ckc import artifacts
+
+    options.check()
+    progress = Progress(out=out, quiet=quiet)
+    t_all = time.perf_counter()
+    module, cfg, weights = import_model(path, progress)
+    return artifacts.build(module, cfg, weights, Path(path), Path(out_dir), options, progress, t_all)
+
+
+def with_options(options: CompileOptions, **kw) -> CompileOptions:
+    return replace(options, **kw)

@@ -1,0 +1,538 @@
+"""`lower-to-c`: buffer dialect (planned, variants chosen) -> c dialect.
+
+Input: the output of ``bufferize`` -> ``plan-memory`` -> ``select-simd``: every
+buffer has an ``offset`` in its arena, every ``buffer.call`` a variant. Output:
+a module holding only the `c` dialect, printed by ``ckc-opt -t c`` as the
+model's ``model.c``. The hand-written runtime (``runtime/model_runtime.c``,
+compiled into the same ``model.so``) implements ``runtime/model_abi.h`` on top
+of it.
+
+Compute functions. Each ``func.func @MODE`` becomes
+
+    int ckc_gen_MODE(uint8_t *arena, const uint8_t *weights,
+                     const int32_t *tokens, float *logits, int n, int pos,
+                     void *ws, size_t ws_size, ck_pool *pool, int nth);
+
+(one signature for every mode; a mode that has no token count ignores ``n``).
+``arena`` is the base of the ``@arena`` arena (KV cache, activations),
+``weights`` the base of ``@weights`` (the weight data of the mmapped ``.bump``
+file: the first tensor's data), ``tokens`` / ``logits`` are the ``io``
+buffers ``@tokens`` / ``@logits`` (the caller's memory: ``io`` buffers are
+never addressed in the arena), ``ws`` the GEMM workspace, ``pool`` / ``nth``
+the thread pool. A function returns 0, or ``k + 1`` when call ``k`` (numbered
+across the module, names in ``ckc_gen_call_names``) reported a failure
+(``status`` != CK_OK, or a non-zero ``count``), or with ``debug`` set
+``-(k + 1)`` when an arena canary was found overwritten after call ``k``.
+
+Calls. ``buffer.call K<V>`` becomes ``ck_K_f32_V(...)`` with the arguments in
+the order ``ckc/kernel_abi.py`` gives (roles ``in``/``opt_in``/``out``:
+buffer pointers; ``param``: the call's params, static ones as literals,
+dynamic ones from ``arith`` index arithmetic on the function arguments;
+``null``: ``0``; ``scratch``/``scratch_size``/``pool``/``nth``: the function
+parameters). A buffer pointer is ``base + offset`` (``+ l * stride`` for
+``@name[%l]`` in a ``buffer.loop``, which becomes a ``c.for``), advanced by
+``row * row_bytes`` when the call has an ``in<i>_row`` / ``out<i>_row`` param.
+
+Tables (``c.global``, read by the runtime): ``ckc_gen_arch``, ``ckc_gen_simd``,
+``ckc_gen_vocab``, ``ckc_gen_context``, ``ckc_gen_max_tokens``,
+``ckc_gen_layers``, ``ckc_gen_hidden``, ``ckc_gen_arena_size``,
+``ckc_gen_n_canaries`` + ``ckc_gen_canaries`` (arena offsets),
+``ckc_gen_weights_size``, ``ckc_gen_n_weights`` + ``ckc_gen_weight_names`` /
+``_offsets`` (bytes from the weights base) / ``_bytes`` / ``_ndim`` /
+``_shapes`` (4 dims per tensor, unused 0), ``ckc_gen_gemm_max_n`` /
+``_max_k`` (for the workspace size query), ``ckc_gen_n_calls`` +
+``ckc_gen_call_names``.
+
+Option ``debug`` (default false): after every call, check the arena canaries
+(``ckc_rt_canaries_ok(arena)``, defined by the runtime).
+
+Deterministic: the output depends only on the input IR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import arith, func
+from xdsl.dialects.builtin import (
+    Float32Type,
+    FloatAttr,
+    IntegerAttr,
+    IntegerType,
+    ModuleOp,
+    Signedness,
+    StringAttr,
+    TensorType,
+    f32,
+    i32,
+    i64,
+)
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import DiagnosticException
+
+from ckc import kernel_abi
+from ckc.dialects import buffer as B
+from ckc.dialects import c as C
+
+ui8 = IntegerType(8, Signedness.UNSIGNED)
+INT = C.IntType()
+SIZE = C.SizeType()
+POOL = C.PtrType(C.NamedType("ck_pool"))
+MAX_DIMS = 4
+PREFIX = "ckc_gen_"
+IO_PARAMS = {"tokens": "tokens", "logits": "logits"}
+VARIANT_RANK = {"scalar": 0, "neon": 1, "avx2": 2, "avx512": 3}
+
+# The compute function's C parameters (name, type); io buffers by name.
+PARAMS: tuple[tuple[str, Attribute], ...] = (
+    ("arena", C.PtrType(ui8)),
+    ("weights", C.PtrType(ui8, True)),
+    ("tokens", C.PtrType(i32, True)),
+    ("logits", C.PtrType(f32)),
+    ("n", INT),
+    ("pos", INT),
+    ("ws", C.PtrType(C.VoidType())),
+    ("ws_size", SIZE),
+    ("pool", POOL),
+    ("nth", INT),
+)
+
+
+class LowerToCError(DiagnosticException):
+    """IR lower-to-c cannot handle (one line)."""
+
+
+def _fail(msg: str):
+    raise LowerToCError(f"lower-to-c: {msg}")
+
+
+def _ctype(name: str) -> Attribute:
+    name = name.strip()
+    if name == "int":
+        return INT
+    if name == "int64_t":
+        return i64
+    if name == "float":
+        return f32
+    if name == "size_t":
+        return SIZE
+    _fail(f"kernel parameter C type '{name}' is not supported")
+
+
+def _elem(t: TensorType) -> tuple[Attribute, int]:
+    el = t.element_type
+    if isinstance(el, Float32Type):
+        return f32, 4
+    if isinstance(el, IntegerType) and el.width.data == 32:
+        return i32, 4
+    _fail(f"buffers of {t} are not supported (f32 and i32 only)")
+
+
+def _row_bytes(t: TensorType) -> int:
+    shape = t.get_shape()
+    _, size = _elem(t)
+    n = 1
+    for d in shape[1:]:
+        n *= d
+    return n * size
+
+
+class _Func:
+    """Lowers one func.func to one c.func."""
+
+    def __init__(self, lower: "_Lower", f: func.FuncOp):
+        self.lower = lower
+        self.f = f
+        self.name = f.sym_name.data
+        self.cf = C.FuncOp(PREFIX + self.name, PARAMS, INT)
+        self.params = {n: a for (n, _), a in zip(PARAMS, self.cf.body.block.args)}
+        self.values: dict[SSAValue, SSAValue] = {}
+        self.consts: dict[tuple, SSAValue] = {}
+        self.block = self.cf.body.block
+        self.nloops = 0
+        args = list(f.body.block.args)
+        names = [a.name_hint for a in args]
+        if all(n in ("n", "pos") for n in names) and len(set(names)) == len(names):
+            for a, nm in zip(args, names):
+                self.values[a] = self.params[nm]
+        elif len(args) == 2:
+            self.values[args[0]], self.values[args[1]] = self.params["n"], self.params["pos"]
+        elif len(args) == 1:
+            self.values[args[0]] = self.params["pos" if self.name == "decode" else "n"]
+        elif args:
+            _fail(f"@{self.name}: cannot map {len(args)} arguments to (n, pos)")
+
+    # -- helpers -------------------------------------------------------------
+
+    def add(self, block: Block, op: Operation) -> Operation:
+        block.add_op(op)
+        return op
+
+    def const(self, block: Block, value: int | float, t: Attribute) -> SSAValue:
+        return self.add(block, C.ConstantOp(value, t)).results[0]
+
+    def scalar(self, block: Block, v, t: Attribute) -> SSAValue:
+        """A C value of C type `t` for a Python number or a !c.int value."""
+        if isinstance(v, SSAValue):
+            return v  # !c.int; C converts to the parameter's type
+        if isinstance(t, Float32Type):
+            return self.const(block, float(v), f32)
+        if isinstance(v, float):
+            if v != int(v):
+                _fail(f"@{self.name}: float value {v} for an integer parameter")
+            v = int(v)
+        return self.const(block, int(v), t)
+
+    def int_value(self, block: Block, v) -> SSAValue:
+        return v if isinstance(v, SSAValue) else self.const(block, int(v), INT)
+
+    def expr(self, block: Block, e, env):
+        """kernel_abi param expression -> Python number or !c.int value."""
+        if isinstance(e, tuple):
+            op, a, b = e
+            x, y = self.expr(block, a, env), self.expr(block, b, env)
+            if not isinstance(x, SSAValue) and not isinstance(y, SSAValue):
+                return kernel_abi.eval_expr((op, x, y), {})
+            if op == "*" and not isinstance(y, SSAValue) and y == 1:
+                return x
+            if op == "*" and not isinstance(x, SSAValue) and x == 1:
+                return y
+            return self.add(block, C.BinOp(op, self.int_value(block, x), self.int_value(block, y))).results[0]
+        if isinstance(e, str):
+            if e not in env:
+                _fail(f"@{self.name}: call lacks param '{e}'")
+            return env[e]
+        return e
+
+    def pointer(self, block: Block, call: B.CallOp, ref: B.BufRefAttr, kind: str, i: int, env) -> SSAValue:
+        name = ref.buffer_name
+        buf = B.lookup_buffer(call, name)
+        if buf is None:
+            _fail(f"@{self.name}: unknown buffer @{name}")
+        t = buf.type
+        elem, _ = _elem(t)
+        row = env.get(kernel_abi.row_param(kind, i))
+        const = kind == "in"
+        region = buf.region.data
+        if region == "io":
+            if name not in IO_PARAMS:
+                _fail(f"@{self.name}: io buffer @{name} has no C parameter (known: tokens, logits)")
+            if row is not None and not (not isinstance(row, SSAValue) and row == 0):
+                _fail(f"@{self.name}: io buffer @{name} read at a row offset")
+            p = self.params[IO_PARAMS[name]]
+            if kind == "out" and name == "tokens":
+                _fail(f"@{self.name}: a call writes @tokens")
+            return p
+        if buf.offset is None:
+            _fail(f"buffer @{name} has no offset: run plan-memory first")
+        if region == "weights":
+            base, bconst = self.params["weights"], True
+            if kind == "out":
+                _fail(f"@{self.name}: a call writes the weight @{name}")
+        else:
+            arena = B.find_region(self.lower.module, region)
+            if arena is None or arena.sym_name.data != self.lower.arena_name:
+                _fail(f"buffer @{name}: region '{region}' is not in the arena")
+            base, bconst = self.params["arena"], False
+        offset = buf.offset.data
+        index = stride = None
+        if ref.is_indexed:
+            if call.layer is None:
+                _fail(f"@{self.name}: @{name}[...] without a layer index")
+            index = self.values.get(call.layer)
+            if index is None:
+                _fail(f"@{self.name}: layer index of @{name} is not a loop variable")
+            stride = buf.stride.data
+        rb = _row_bytes(t)
+        if row is not None and not isinstance(row, SSAValue):
+            offset += int(row) * rb
+            row = None
+        rtype = C.PtrType(elem, const or bconst)
+        if row is None:
+            return self.add(block, C.PtrOp(base, offset, rtype, index, stride)).results[0]
+        if index is None:
+            return self.add(block, C.PtrOp(base, offset, rtype, row, rb)).results[0]
+        mid = self.add(block, C.PtrOp(base, offset, C.PtrType(ui8, bconst), index, stride)).results[0]
+        return self.add(block, C.PtrOp(mid, 0, rtype, row, rb)).results[0]
+
+    # -- ops -----------------------------------------------------------------
+
+    def run(self) -> C.FuncOp:
+        self.body(self.f.body.block, self.block)
+        return self.cf
+
+    def body(self, src: Block, dst: Block) -> None:
+        for op in src.ops:
+            if isinstance(op, B.BufferOp):
+                continue
+            if isinstance(op, arith.ConstantOp):
+                v = op.value
+                if not isinstance(v, IntegerAttr):
+                    _fail(f"@{self.name}: arith.constant {v} is not an integer")
+                self.values[op.result] = self.const(dst, v.value.data, INT)
+            elif isinstance(op, (arith.AddiOp, arith.SubiOp, arith.MuliOp)):
+                kind = {arith.AddiOp: "+", arith.SubiOp: "-", arith.MuliOp: "*"}[type(op)]
+                a, b = self.values.get(op.lhs), self.values.get(op.rhs)
+                if a is None or b is None:
+                    _fail(f"@{self.name}: '{op.name}' on a value lower-to-c did not map")
+                self.values[op.result] = self.add(dst, C.BinOp(kind, a, b)).results[0]
+            elif isinstance(op, B.LoopOp):
+                lb = self.const(dst, op.lb.data, INT)
+                ub = self.const(dst, op.ub.data, INT)
+                self.nloops += 1
+                var = "l" if self.nloops == 1 else f"l{self.nloops}"
+                loop = self.add(dst, C.ForOp(lb, ub, var))
+                self.values[op.index] = loop.induction_var
+                self.body(op.body.block, loop.body.block)
+            elif isinstance(op, B.CallOp):
+                self.call(op, dst)
+            elif isinstance(op, func.ReturnOp):
+                if op.arguments:
+                    _fail(f"@{self.name}: func.return with values (bufferize first)")
+                self.add(dst, C.ReturnOp(self.const(dst, 0, INT)))
+            else:
+                _fail(f"@{self.name}: cannot lower '{op.name}'")
+
+    def call(self, call: B.CallOp, block: Block) -> None:
+        kname = call.kernel.data
+        try:
+            k = kernel_abi.kernel(kname)
+        except KeyError as e:
+            _fail(f"@{self.name}: {e.args[0]}")
+        if call.variant is None:
+            _fail(f"@{self.name}: call {kname} has no variant: run select-simd first")
+        variant = call.variant.data
+        try:
+            sym = k.symbol(variant)
+        except KeyError as e:
+            _fail(f"@{self.name}: {e.args[0]}")
+        env: dict = {}
+        for n, a in call.params.data.items():
+            if isinstance(a, IntegerAttr):
+                env[n] = a.value.data
+            elif isinstance(a, FloatAttr):
+                env[n] = a.value.data
+            else:
+                _fail(f"@{self.name}: call {kname} param '{n}' = {a} is not a number")
+        for n, v in zip(call.dyn_names.data, call.dyn_params):
+            cv = self.values.get(v)
+            if cv is None:
+                _fail(f"@{self.name}: call {kname} param '{n.data}' is not a function argument or index arithmetic")
+            env[n.data] = cv
+        ins, outs = call.in_refs, call.out_refs
+        args: list[SSAValue] = []
+        for a in k.args:
+            if a.role == "in":
+                if a.index >= len(ins):
+                    _fail(f"@{self.name}: call {kname} needs {a.index + 1} ins")
+                args.append(self.pointer(block, call, ins[a.index], "in", a.index, env))
+            elif a.role == "opt_in":
+                if a.index < len(ins):
+                    args.append(self.pointer(block, call, ins[a.index], "in", a.index, env))
+                else:
+                    args.append(self.const(block, 0, INT))  # NULL
+            elif a.role == "out":
+                if a.index >= len(outs):
+                    _fail(f"@{self.name}: call {kname} needs {a.index + 1} outs")
+                args.append(self.pointer(block, call, outs[a.index], "out", a.index, env))
+            elif a.role == "null":
+                args.append(self.const(block, 0, INT))
+            elif a.role == "param":
+                args.append(self.scalar(block, self.expr(block, a.expr, env), _ctype(a.ctype)))
+            elif a.role in ("pool", "nth"):
+                args.append(self.params[a.role])
+            elif a.role == "scratch":
+                args.append(self.params["ws"])
+            elif a.role == "scratch_size":
+                args.append(self.params["ws_size"])
+            else:  # pragma: no cover - kernel_abi.ROLES
+                _fail(f"unknown role {a.role}")
+        if kname == "gemm":
+            nv, kv = env.get("n"), env.get("k")
+            if isinstance(nv, int) and isinstance(kv, int):
+                self.lower.gemm_n = max(self.lower.gemm_n, nv)
+                self.lower.gemm_k = max(self.lower.gemm_k, kv)
+            else:
+                _fail(f"@{self.name}: gemm with dynamic n/k")
+        idx = len(self.lower.call_names)
+        label = f"@{self.name} #{idx}: {sym}(" + ", ".join(
+            r.buffer_name for r in ins) + " -> " + ", ".join(r.buffer_name for r in outs) + ")"
+        self.lower.call_names.append(label)
+        if k.ret == "void":
+            self.add(block, C.CallOp(sym, args))
+        elif k.ret in ("status", "count"):
+            rc = self.add(block, C.CallOp(sym, args, INT, f"s{idx}")).results[0]
+            self.fail_if(block, rc, idx + 1)
+        else:
+            _fail(f"@{self.name}: kernel {kname} returns its result by value ({k.ret}); not supported")
+        if self.lower.debug:
+            ok = self.add(block, C.CallOp("ckc_rt_canaries_ok", [self.params["arena"]], INT, f"c{idx}")).results[0]
+            zero = self.const(block, 0, INT)
+            bad = self.add(block, C.BinOp("==", ok, zero)).results[0]
+            self.return_if(block, bad, -(idx + 1))
+
+    def fail_if(self, block: Block, rc: SSAValue, code: int) -> None:
+        zero = self.const(block, 0, INT)
+        bad = self.add(block, C.BinOp("!=", rc, zero)).results[0]
+        self.return_if(block, bad, code)
+
+    def return_if(self, block: Block, cond: SSAValue, code: int) -> None:
+        iff = self.add(block, C.IfOp(cond))
+        iff.then_block.add_op(c := C.ConstantOp(code, INT))
+        iff.then_block.add_op(C.ReturnOp(c))
+
+
+class _Lower:
+    def __init__(self, module: ModuleOp, debug: bool):
+        self.module = module
+        self.debug = debug
+        self.call_names: list[str] = []
+        self.gemm_n = 0
+        self.gemm_k = 0
+        arenas = [o for o in module.ops if isinstance(o, B.ArenaOp)]
+        if not arenas:
+            _fail("the module has no buffer.arena: run plan-memory first")
+        self.weights_arena = B.find_region(module, "weights")
+        others = [a for a in arenas if a is not self.weights_arena]
+        if len(others) > 1:
+            _fail(f"expected one arena besides @weights, found {len(others)}")
+        if self.weights_arena is not None and any(
+            r.kind.data != "weights" for r in self.weights_arena.arena_regions.data
+        ):
+            _fail(f"arena @{self.weights_arena.sym_name.data} mixes weights with other regions")
+        self.arena = others[0] if others else None
+        self.arena_name = self.arena.sym_name.data if self.arena is not None else ""
+
+    def run(self) -> None:
+        m = self.module
+        funcs = [f for f in m.ops if isinstance(f, func.FuncOp)]
+        if not funcs:
+            _fail("the module has no functions")
+        bufs = [o for o in m.ops if isinstance(o, B.BufferOp)]
+        cfuncs = [_Func(self, f).run() for f in funcs]
+        globals_ = self.tables(bufs)
+        new: list[Operation] = [
+            C.CommentOp("generated by ckc lower-to-c: compute functions and tables for runtime/model_runtime.c"),
+            C.IncludeOp("stddef.h", True),
+            C.IncludeOp("stdint.h", True),
+            C.IncludeOp("ckernels.h"),
+        ]
+        if self.debug:
+            new.append(C.DeclOp("ckc_rt_canaries_ok", [C.PtrType(ui8)], INT))
+        new += globals_
+        new += cfuncs
+        for op in list(m.ops):
+            op.detach()
+            op.erase()
+        for op in new:
+            m.body.block.add_op(op)
+        for k in [k for k in m.attributes if k != "transformer.config"]:
+            del m.attributes[k]
+
+    def tables(self, bufs: list[B.BufferOp]) -> list[Operation]:
+        m = self.module
+        cfg = m.attributes.get("transformer.config")
+
+        def cfg_int(name: str, default: int = 0) -> int:
+            v = getattr(cfg, name, None) if cfg is not None else None
+            if v is None:
+                return default
+            v = getattr(v, "value", v)
+            v = getattr(v, "data", v)
+            try:
+                return int(v)
+            except (TypeError, ValueError):
+                return default
+
+        arch = "unknown"
+        if cfg is not None:
+            a = getattr(cfg, "arch", None)
+            arch = getattr(a, "data", None) or str(a or "unknown")
+        variants = {o.variant.data for o in m.walk() if isinstance(o, B.CallOp) and o.variant is not None}
+        simd = m.attributes.get("ckc.simd")
+        simd = simd.data if isinstance(simd, StringAttr) else (
+            max(variants, key=lambda v: VARIANT_RANK.get(v, 0)) if variants else "scalar")
+        weights = sorted((b for b in bufs if b.region.data == "weights"), key=lambda b: b.offset.data if b.offset is not None else -1)
+        for w in weights:
+            if w.offset is None:
+                _fail(f"buffer @{w.buffer_name} has no offset: run plan-memory first")
+            if w.layers is not None:
+                _fail(f"layered weight @{w.buffer_name} is not supported by the weight table")
+            if len(w.type.get_shape()) > MAX_DIMS:
+                _fail(f"weight @{w.buffer_name} has more than {MAX_DIMS} dims")
+        by_name = {b.buffer_name: b for b in bufs}
+        tokens, logits = by_name.get("tokens"), by_name.get("logits")
+        max_tokens = tokens.size.data // 4 if tokens is not None else 1
+        vocab = cfg_int("vocab")
+        if not vocab and logits is not None:
+            vocab = logits.type.get_shape()[-1]
+        context = 0
+        for b in bufs:
+            if b.region.data == "kv_cache":
+                context = max(context, b.type.get_shape()[0])
+        context = context or cfg_int("context")
+        canaries = self.arena.canary_offsets if self.arena is not None else []
+        arena_size = self.arena.size.data if self.arena is not None else 0
+        wsize = self.weights_arena.size.data if self.weights_arena is not None else 0
+
+        def g(name, t, v):
+            return C.GlobalOp(PREFIX + name, t, v)
+
+        s = C.PtrType(C.CharType(), True)
+        out: list[Operation] = [
+            g("arch", s, arch),
+            g("simd", s, simd),
+            g("vocab", INT, vocab),
+            g("context", INT, context),
+            g("max_tokens", INT, max_tokens),
+            g("layers", INT, cfg_int("layers")),
+            g("hidden", INT, cfg_int("hidden")),
+            g("arena_size", SIZE, arena_size),
+            g("n_canaries", INT, len(canaries)),
+            g("canaries", SIZE, canaries or [0]),
+            g("weights_size", SIZE, wsize),
+            g("n_weights", INT, len(weights)),
+        ]
+        if weights:
+            shapes: list[int] = []
+            for w in weights:
+                sh = list(w.type.get_shape())
+                shapes += sh + [0] * (MAX_DIMS - len(sh))
+            out += [
+                g("weight_names", s, [w.buffer_name for w in weights]),
+                g("weight_offsets", SIZE, [w.offset.data for w in weights]),
+                g("weight_bytes", SIZE, [w.size.data for w in weights]),
+                g("weight_ndim", INT, [len(w.type.get_shape()) for w in weights]),
+                g("weight_shapes", i64, shapes),
+            ]
+        else:
+            out += [
+                g("weight_names", s, [""]),
+                g("weight_offsets", SIZE, [0]),
+                g("weight_bytes", SIZE, [0]),
+                g("weight_ndim", INT, [0]),
+                g("weight_shapes", i64, [0] * MAX_DIMS),
+            ]
+        out += [
+            g("gemm_max_n", INT, self.gemm_n),
+            g("gemm_max_k", INT, self.gemm_k),
+            g("n_calls", INT, len(self.call_names)),
+            g("call_names", s, self.call_names or [""]),
+        ]
+        return out
+
+
+@dataclass(frozen=True)
+class LowerToC(ModulePass):
+    """buffer -> c: compute functions with explicit pointers and the runtime's
+    tables. See the module docstring."""
+
+    name = "lower-to-c"
+
+    debug: bool = False
+    """Check the arena canaries after every kernel call."""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        _Lower(op, self.debug).run()

@@ -1,0 +1,275 @@
+/* ckc runtime glue: implements runtime/model_abi.h on top of the compute
+ * functions and tables that lower-to-c generates (model.c, see model_gen.h).
+ *
+ * Compiled INTO every model.so together with model.c and linked against
+ * libckernels.a (kernels, .bump loader, arena, thread pool), so a model.so runs
+ * without the compiler. It lives in runtime/model/ (not runtime/) because
+ * CMake globs runtime/*.c into libckernels, and this file needs the symbols of
+ * one particular model.c.
+ *
+ *   create:  maps the .bump file (runtime/weights.c) and checks every tensor the
+ *            model reads against the compiled table: present, f32, the same shape,
+ *            and at the compiled byte offset from the first tensor (the compute
+ *            functions address weights as base + offset); allocates the arena with
+ *            its canaries, the GEMM workspace and the thread pool.
+ *   prefill: validates everything first, then runs the prefill function on chunks
+ *            of at most ckc_gen_max_tokens tokens.
+ *   decode:  one token.
+ * Build with -DCKC_DEBUG for canary checks after every call (lower-to-c{debug})
+ * and after every compute function (here).
+ */
+#define _DEFAULT_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "model_abi.h"
+#include "model_gen.h"
+#include "weights.h"
+
+struct ckc_model {
+    ck_weights *w;
+    const uint8_t *wbase;  /* weights base: data of the first tensor - its offset */
+    ck_arena arena;
+    ck_pool *pool;
+    int nth;
+    void *ws;
+    size_t ws_size;
+    float *scratch_logits; /* [vocab] for chunks whose logits nobody reads */
+    int position;
+    char err[256];
+};
+
+int ckc_abi_version(void) { return CKC_ABI_VERSION; }
+
+static void seterr(char *err, int errlen, const char *fmt, ...) {
+    if (!err || errlen <= 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, (size_t)errlen, fmt, ap);
+    va_end(ap);
+}
+
+int ckc_rt_canaries_ok(uint8_t *arena) {
+    if (!arena) return 1;
+    for (int i = 0; i < ckc_gen_n_canaries; i++) {
+        uint64_t v;
+        memcpy(&v, arena + ckc_gen_canaries[i], sizeof v);
+        if (v != CK_CANARY_VALUE) return 0;
+    }
+    return 1;
+}
+
+static int check_weights(ckc_model *m, const char *path, char *err, int errlen) {
+    const uint8_t *first = NULL;
+    for (int i = 0; i < ckc_gen_n_weights; i++) {
+        const char *name = ckc_gen_weight_names[i];
+        int idx = ck_weights_find(m->w, name);
+        if (idx < 0) {
+            seterr(err, errlen, "%s: missing tensor '%s'", path, name);
+            return -1;
+        }
+        const void *data = ck_weights_expect(m->w, name, CK_DT_F32, ckc_gen_weight_ndim[i],
+                                             ckc_gen_weight_shapes + (size_t)i * CKC_GEN_MAX_DIMS,
+                                             err, errlen);
+        if (!data) return -1;
+        const uint8_t *p = (const uint8_t *)data;
+        if (i == 0) {
+            first = p;
+            m->wbase = p - ckc_gen_weight_offsets[0];
+        }
+        size_t have = (size_t)(p - first), want = ckc_gen_weight_offsets[i] - ckc_gen_weight_offsets[0];
+        if (have != want) {
+            seterr(err, errlen,
+                   "%s: tensor '%s' lies %zu bytes after '%s', the compiled model expects %zu "
+                   "(weights written for another compilation of the model)",
+                   path, name, have, ckc_gen_weight_names[0], want);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+ckc_model *ckc_model_create(const char *weights_path, int nthreads, char *err, int errlen) {
+    if (err && errlen > 0) err[0] = 0;
+    if (!weights_path) {
+        seterr(err, errlen, "weights path is NULL");
+        return NULL;
+    }
+    if (nthreads < 0) {
+        seterr(err, errlen, "nthreads must be >= 0, got %d", nthreads);
+        return NULL;
+    }
+    ckc_model *m = (ckc_model *)calloc(1, sizeof *m);
+    if (!m) {
+        seterr(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (ck_weights_open(weights_path, &m->w, err, errlen) != 0) goto fail;
+    if (check_weights(m, weights_path, err, errlen) != 0) goto fail;
+    if (ck_arena_init(&m->arena, ckc_gen_arena_size, ckc_gen_canaries, (size_t)ckc_gen_n_canaries,
+                      err, errlen) != 0)
+        goto fail;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    m->nth = nthreads ? nthreads : (ncpu > 0 ? (int)ncpu : 1);
+    if (m->nth > 1) {
+        m->pool = ck_pool_create(m->nth);
+        if (!m->pool) {
+            seterr(err, errlen, "cannot start %d threads", m->nth);
+            goto fail;
+        }
+    }
+    m->ws_size = ck_gemm_workspace_size(ckc_gen_max_tokens, ckc_gen_gemm_max_n > 0 ? ckc_gen_gemm_max_n : 1,
+                                        ckc_gen_gemm_max_k > 0 ? ckc_gen_gemm_max_k : 1, m->nth);
+    if (m->ws_size) {
+        size_t sz = (m->ws_size + 63) / 64 * 64;
+        m->ws = aligned_alloc(64, sz);
+        if (!m->ws) {
+            seterr(err, errlen, "out of memory (GEMM workspace of %zu bytes)", sz);
+            goto fail;
+        }
+    }
+    m->scratch_logits = (float *)calloc((size_t)(ckc_gen_vocab > 0 ? ckc_gen_vocab : 1), sizeof(float));
+    if (!m->scratch_logits) {
+        seterr(err, errlen, "out of memory");
+        goto fail;
+    }
+    return m;
+fail:
+    ckc_model_destroy(m);
+    return NULL;
+}
+
+void ckc_model_destroy(ckc_model *m) {
+    if (!m) return;
+    if (m->pool) ck_pool_destroy(m->pool);
+    free(m->ws);
+    free(m->scratch_logits);
+    ck_arena_free(&m->arena);
+    ck_weights_close(m->w);
+    free(m);
+}
+
+int ckc_model_info(const ckc_model *m, ckc_info *out) {
+    if (!m || !out) return CKC_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    out->abi_version = CKC_ABI_VERSION;
+    out->vocab = ckc_gen_vocab;
+    out->context = ckc_gen_context;
+    out->max_batch = ckc_gen_max_tokens;
+    out->layers = ckc_gen_layers;
+    out->hidden = ckc_gen_hidden;
+    out->nthreads = m->nth;
+#ifdef CKC_DEBUG
+    out->debug = 1;
+#endif
+    out->arena_bytes = (int64_t)m->arena.size;
+    out->weights_bytes = (int64_t)ck_weights_size(m->w);
+    snprintf(out->arch, sizeof out->arch, "%s", ckc_gen_arch);
+    snprintf(out->simd, sizeof out->simd, "%s", ckc_gen_simd);
+    return CKC_OK;
+}
+
+static int fail(ckc_model *m, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->err, sizeof m->err, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static const char *call_name(int rc) {
+    int k = (rc > 0 ? rc : -rc) - 1;
+    return k >= 0 && k < ckc_gen_n_calls ? ckc_gen_call_names[k] : "?";
+}
+
+/* Runs one compute function; on failure the sequence is lost (position 0). */
+static int run(ckc_model *m, ckc_gen_fn fn, const int32_t *tokens, int n, float *logits) {
+    int rc = fn(m->arena.base, m->wbase, tokens, logits, n, m->position, m->ws, m->ws_size, m->pool,
+                m->nth);
+    if (rc > 0) {
+        m->position = 0;
+        return fail(m, CKC_ERR_INTERNAL, "internal error: kernel call failed: %s", call_name(rc));
+    }
+    if (rc < 0) {
+        m->position = 0;
+        return fail(m, CKC_ERR_MEMORY, "arena canary overwritten after %s", call_name(rc));
+    }
+#ifdef CKC_DEBUG
+    long bad = ck_arena_check_canaries(&m->arena);
+    if (bad >= 0) {
+        m->position = 0;
+        return fail(m, CKC_ERR_MEMORY, "arena canary #%ld at offset %zu overwritten", bad,
+                    m->arena.canaries[bad]);
+    }
+#endif
+    m->position += n;
+    return CKC_OK;
+}
+
+static int validate(ckc_model *m, const int32_t *tokens, int n) {
+    if (!tokens) return fail(m, CKC_ERR_INVALID, "tokens is NULL");
+    if (n <= 0) return fail(m, CKC_ERR_INVALID, "empty token list (n = %d)", n);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= ckc_gen_vocab)
+            return fail(m, CKC_ERR_TOKEN, "token %ld at index %d is out of range (vocab %d)",
+                        (long)tokens[i], i, ckc_gen_vocab);
+    if (n > ckc_gen_context - m->position)
+        return fail(m, CKC_ERR_CONTEXT, "context overflow: position %d + %d tokens > context %d",
+                    m->position, n, ckc_gen_context);
+    return CKC_OK;
+}
+
+static int prefill(ckc_model *m, const int32_t *tokens, int n, float *out, int all) {
+    if (!m) return CKC_ERR_INVALID;
+    m->err[0] = 0;
+    if (all && !out) return fail(m, CKC_ERR_INVALID, "logits is NULL");
+    int rc = validate(m, tokens, n);
+    if (rc) return rc;
+    const int chunk = ckc_gen_max_tokens > 0 ? ckc_gen_max_tokens : 1;
+    for (int done = 0; done < n; done += chunk) {
+        int c = n - done < chunk ? n - done : chunk;
+        if (all) {
+            rc = run(m, ckc_gen_prefill_all, tokens + done, c, out + (size_t)done * ckc_gen_vocab);
+        } else {
+            float *dst = (done + c == n && out) ? out : m->scratch_logits;
+            rc = run(m, ckc_gen_prefill, tokens + done, c, dst);
+        }
+        if (rc) return rc;
+    }
+    return CKC_OK;
+}
+
+int ckc_prefill(ckc_model *m, const int32_t *tokens, int n, float *logits_last) {
+    return prefill(m, tokens, n, logits_last, 0);
+}
+
+int ckc_prefill_all(ckc_model *m, const int32_t *tokens, int n, float *logits) {
+    return prefill(m, tokens, n, logits, 1);
+}
+
+int ckc_decode(ckc_model *m, int32_t token, float *logits) {
+    if (!m) return CKC_ERR_INVALID;
+    m->err[0] = 0;
+    if (!logits) return fail(m, CKC_ERR_INVALID, "logits is NULL");
+    int rc = validate(m, &token, 1);
+    if (rc) return rc;
+    return run(m, ckc_gen_decode, &token, 1, logits);
+}
+
+int ckc_reset(ckc_model *m) {
+    if (!m) return CKC_ERR_INVALID;
+    m->position = 0;
+    m->err[0] = 0;
+#ifdef CKC_DEBUG
+    ck_arena_clear(&m->arena);
+#endif
+    return CKC_OK;
+}
+
+int ckc_position(const ckc_model *m) { return m ? m->position : -1; }
+
+const char *ckc_last_error(const ckc_model *m) { return m ? m->err : "model is NULL"; }
