@@ -1,0 +1,4 @@
+/* Activations, AVX2 variant (template: internal/activation_simd.h). */
+#define CK_SIMD_AVX2 1
+#include "internal/simd.h"
+#include "internal/activation_simd.h"
