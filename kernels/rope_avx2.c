@@ -1,0 +1,4 @@
+/* RoPE, AVX2 variant (template: internal/rope_simd.h). */
+#define CK_SIMD_AVX2 1
+#include "internal/simd.h"
+#include "internal/rope_simd.h"
