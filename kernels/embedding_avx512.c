@@ -1,0 +1,4 @@
+/* Embedding, AVX512 variant (template: internal/embedding_simd.h). */
+#define CK_SIMD_AVX512 1
+#include "internal/simd.h"
+#include "internal/embedding_simd.h"
