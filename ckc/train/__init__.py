@@ -1,0 +1,1 @@
+"""Training: data, schedule, checkpoints, exports, curves and the training loop."""
