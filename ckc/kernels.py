@@ -114,7 +114,15 @@ def library(sanitize: bool = False) -> ctypes.CDLL:
     """libckernels loaded with ctypes (built on first use; one load per process)."""
     lib = _LIBS.get(sanitize)
     if lib is None:
-        lib = ctypes.CDLL(str(library_path(sanitize)))
+        lib = load(library_path(sanitize), sanitize)
+    return lib
+
+
+def load(path, sanitize: bool = False) -> ctypes.CDLL:
+    """Load a given libckernels.so (e.g. one a parent process built) as ``library()``'s result."""
+    lib = _LIBS.get(sanitize)
+    if lib is None:
+        lib = ctypes.CDLL(str(path))
         lib.ck_cpu_features.restype = ctypes.c_int
         lib.ck_cpu_features.argtypes = []
         lib.ck_pool_create.restype = ctypes.c_void_p
@@ -138,7 +146,9 @@ def asan_runtime() -> str | None:
 
 
 def cpu_feature_bits() -> int:
-    return int(library().ck_cpu_features())
+    # any already-loaded flavour answers the same (avoids building another one)
+    lib = next(iter(_LIBS.values()), None) or library()
+    return int(lib.ck_cpu_features())
 
 
 def cpu_features() -> frozenset[str]:

@@ -1,6 +1,10 @@
 """Shared helpers for the kernel parity tests (tests/test_kernels_*.py).
 
-- ``lib()``: libckernels loaded once per test process (built on demand).
+- ``lib()``: libckernels loaded once per test process (built on demand); the
+  ASan + UBSan build when ``CKC_TEST_SANITIZE=1`` (set by ``run_sanitized``).
+- ``run_sanitized(*pytest_args)``: runs a pytest selection in a subprocess
+  against the sanitizer build (libasan preloaded, leaks off) and fails on any
+  ASan/UBSan report; each family's test file adds a small subset this way.
 - ``variants()``: pytest params for every variant; one the CPU lacks is
   skipped with a reason naming the missing features.
 - ``kernel(name, variant, argtypes, restype)``: a ctypes function with its
@@ -17,6 +21,9 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -29,13 +36,41 @@ c_size_t = ctypes.c_size_t
 c_void_p = ctypes.c_void_p
 
 
+SANITIZE = os.environ.get("CKC_TEST_SANITIZE") == "1"
+
+
 @functools.cache
 def lib() -> ctypes.CDLL:
-    return ck.library()
+    if SANITIZE and os.environ.get("CKC_TEST_SANITIZE_LIB"):
+        # the parent built it: load exactly that one (sources may change meanwhile)
+        return ck.load(os.environ["CKC_TEST_SANITIZE_LIB"], sanitize=True)
+    return ck.library(sanitize=SANITIZE)
+
+
+def run_sanitized(*pytest_args: str, timeout: float = 300) -> None:
+    """Run ``pytest *pytest_args`` against the ASan + UBSan build in a subprocess; must pass clean."""
+    if SANITIZE:
+        pytest.skip("already running under the sanitizer build")
+    asan = ck.asan_runtime()
+    if asan is None:
+        pytest.skip("the C compiler has no libasan.so (cannot run the sanitizer build)")
+    path = ck.library_path(sanitize=True)
+    env = dict(os.environ, CKC_TEST_SANITIZE="1", CKC_TEST_SANITIZE_LIB=str(path), LD_PRELOAD=asan,
+               ASAN_OPTIONS="detect_leaks=0:halt_on_error=1",
+               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *pytest_args],
+        cwd=ck.ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    bad = [l for l in out.splitlines() if "AddressSanitizer" in l or "runtime error:" in l
+           or "LeakSanitizer" in l]
+    assert proc.returncode == 0 and not bad, "sanitizer run failed:\n" + "\n".join((bad or out.splitlines())[-30:])
+    assert " passed" in out, out[-2000:]
 
 
 @functools.cache
 def cpu_features() -> frozenset[str]:
+    lib()  # load the flavour this process tests first
     return ck.cpu_features()
 
 

@@ -1,0 +1,153 @@
+/* GEMM / GEMV, AVX-512 variant: 12x32 register tile (24 zmm accumulators,
+ * FMA with broadcast A), packed operands, blocked driver in gemm_driver.h. */
+#include <immintrin.h>
+
+#define CKG_MR 12
+#define CKG_NR 32
+#define CKG_SFX avx512
+
+#define CKG_INLINE static inline __attribute__((always_inline))
+
+/* c[12,32] (+)= a-panel[kc][12] · b-panel[kc][32] (+ bias[32]) */
+static void ckg_ukr(long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc,
+                    int load_c, const float *restrict bias) {
+    __m512 acc[CKG_MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < CKG_MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (long k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        _mm_prefetch((const char *)(b + 8 * CKG_NR), _MM_HINT_T0);
+#pragma GCC unroll 12
+        for (int i = 0; i < CKG_MR; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += CKG_MR;
+        b += CKG_NR;
+    }
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+    if (bias) {
+        bias0 = _mm512_loadu_ps(bias);
+        bias1 = _mm512_loadu_ps(bias + 16);
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < CKG_MR; i++) {
+        float *ci = c + i * ldc;
+        __m512 v0 = _mm512_add_ps(acc[i][0], bias0), v1 = _mm512_add_ps(acc[i][1], bias1);
+        if (load_c) {
+            v0 = _mm512_add_ps(v0, _mm512_loadu_ps(ci));
+            v1 = _mm512_add_ps(v1, _mm512_loadu_ps(ci + 16));
+        }
+        _mm512_storeu_ps(ci, v0);
+        _mm512_storeu_ps(ci + 16, v1);
+    }
+}
+
+/* In-register transpose of 16 rows of 16 floats. */
+CKG_INLINE void ckg_tr16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        const __m512d t0 = _mm512_castps_pd(t[4 * i]), t1 = _mm512_castps_pd(t[4 * i + 1]);
+        const __m512d t2 = _mm512_castps_pd(t[4 * i + 2]), t3 = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    /* r[4g + c], 128-bit lane L, holds rows 4g..4g+3 of column 4L + c */
+    __m512 o[16];
+    for (int c = 0; c < 4; c++) {
+        const __m512 s0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+        const __m512 s1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
+        const __m512 s2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+        const __m512 s3 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
+        o[c + 0] = _mm512_shuffle_f32x4(s0, s2, 0x88);
+        o[c + 8] = _mm512_shuffle_f32x4(s0, s2, 0xDD);
+        o[c + 4] = _mm512_shuffle_f32x4(s1, s3, 0x88);
+        o[c + 12] = _mm512_shuffle_f32x4(s1, s3, 0xDD);
+    }
+    for (int i = 0; i < 16; i++) r[i] = o[i];
+}
+
+/* dst[k*32 + j] = src[j*ld + k] for j < nr (zero for nr <= j < 32), k < kc */
+static void ckg_pack_b_kmajor(const float *src, long ld, long kc, long nr, float *restrict dst) {
+    for (int h = 0; h < 2; h++) {
+        const long j0 = 16 * h;
+        long nrow = nr - j0;
+        if (nrow < 0) nrow = 0;
+        if (nrow > 16) nrow = 16;
+        for (long k = 0; k < kc; k += 16) {
+            const long kr = kc - k < 16 ? kc - k : 16;
+            const __mmask16 m = (__mmask16)(kr == 16 ? 0xFFFFu : ((1u << kr) - 1));
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < nrow ? _mm512_maskz_loadu_ps(m, src + (j0 + i) * ld + k) : _mm512_setzero_ps();
+            ckg_tr16(r);
+            for (long kk = 0; kk < kr; kk++) _mm512_store_ps(dst + (k + kk) * CKG_NR + j0, r[kk]);
+        }
+    }
+}
+
+/* out[i][q] = x[i] · w[q] over K, for i < R rows of x and q < NW rows of W */
+CKG_INLINE void ckg_dot_tile(const int R, const int NW, const float *x, long ldx, const float *w, long K,
+                             float out[4][4]) {
+    __m512 acc[4][4];
+    for (int i = 0; i < R; i++)
+        for (int q = 0; q < NW; q++) acc[i][q] = _mm512_setzero_ps();
+    long k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 wv[4];
+        for (int q = 0; q < NW; q++) wv[q] = _mm512_loadu_ps(w + q * K + k);
+        for (int i = 0; i < R; i++) {
+            const __m512 xv = _mm512_loadu_ps(x + i * ldx + k);
+            for (int q = 0; q < NW; q++) acc[i][q] = _mm512_fmadd_ps(xv, wv[q], acc[i][q]);
+        }
+    }
+    if (k < K) {
+        const __mmask16 m = (__mmask16)((1u << (K - k)) - 1);
+        __m512 wv[4];
+        for (int q = 0; q < NW; q++) wv[q] = _mm512_maskz_loadu_ps(m, w + q * K + k);
+        for (int i = 0; i < R; i++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(m, x + i * ldx + k);
+            for (int q = 0; q < NW; q++) acc[i][q] = _mm512_fmadd_ps(xv, wv[q], acc[i][q]);
+        }
+    }
+    for (int i = 0; i < R; i++)
+        for (int q = 0; q < NW; q++) out[i][q] = _mm512_reduce_add_ps(acc[i][q]);
+}
+
+#define CKG_DOT_CASES(NW)                                                     \
+    switch (mr) {                                                             \
+    case 1: ckg_dot_tile(1, NW, x, ldx, W + n * K, K, out); break;            \
+    case 2: ckg_dot_tile(2, NW, x, ldx, W + n * K, K, out); break;            \
+    case 3: ckg_dot_tile(3, NW, x, ldx, W + n * K, K, out); break;            \
+    default: ckg_dot_tile(4, NW, x, ldx, W + n * K, K, out); break;           \
+    }
+
+static void ckg_dot_rows(const float *x, long ldx, int mr, const float *W, long K, long n0, long n1,
+                         const float *b, float *y, long ldy, int acc) {
+    float out[4][4];
+    long n = n0;
+    for (; n + 4 <= n1; n += 4) {
+        CKG_DOT_CASES(4)
+        for (int i = 0; i < mr; i++)
+            for (int q = 0; q < 4; q++) {
+                float v = out[i][q] + (b ? b[n + q] : 0.0f);
+                y[i * ldy + n + q] = acc ? y[i * ldy + n + q] + v : v;
+            }
+    }
+    for (; n < n1; n++) {
+        CKG_DOT_CASES(1)
+        for (int i = 0; i < mr; i++) {
+            float v = out[i][0] + (b ? b[n] : 0.0f);
+            y[i * ldy + n] = acc ? y[i * ldy + n] + v : v;
+        }
+    }
+}
+
+#include "gemm_driver.h"

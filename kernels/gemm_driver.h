@@ -1,0 +1,295 @@
+/* The blocked GEMM driver shared by the SIMD variants (included by
+ * gemm_avx2.c and gemm_avx512.c, compiled once per ISA). Internal.
+ *
+ * Computes C[M,N] (+)= A[M,K] · B[K,N] (+ bias[N]) for A and B given by
+ * arbitrary (row, column) strides, so one driver serves the forward pass
+ * (A = x, B = Wᵀ), dx (A = dy, B = W) and dW (A = dyᵀ, B = x).
+ *
+ * Blocking (constants in gemm_internal.h), per thread:
+ *   for pc over K in KC blocks:
+ *     pack A rows [m0,m1) x KC into MR-row micro-panels   (A block, reused over all N)
+ *     for jc over its columns in NC blocks:
+ *       pack B KC x NC into NR-column micro-panels        (B block, stays in L2)
+ *       for each MR-row micro-panel of A  (kept in L1):
+ *         for each NR-column micro-panel of B: micro-kernel MR x NR, FMA over kc
+ * Packed panels are zero-padded, so edge tiles run the full micro-kernel into a
+ * small buffer and copy the valid part out.
+ *
+ * Before including, the variant file defines:
+ *   CKG_MR, CKG_NR, CKG_SFX (token: avx2 | avx512)
+ *   ckg_ukr(kc, a, b, c, ldc, load_c, bias): full MR x NR tile, c (+)= a·b + bias
+ *   ckg_pack_b_kmajor(src, ld, kc, nr, dst): dst[k*NR + j] = src[j*ld + k], j < nr,
+ *       zero for nr <= j < NR  (B with unit stride along k: the forward's Wᵀ)
+ *   ckg_dot_rows(x, ldx, mr, W, K, n0, n1, b, y, ldy, acc): y[i][n] (+)= x[i]·W[n] + b[n]
+ *       for i < mr <= 4, n in [n0, n1)  (small-M path: streams W, no packing)
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "ckernels.h"
+#include "gemm_internal.h"
+
+#define CKG_CAT2(a, b) a##b
+#define CKG_CAT(a, b) CKG_CAT2(a, b)
+#define CKG_NAME(stem) CKG_CAT(stem, CKG_SFX)
+
+#if CKG_MC % CKG_MR != 0 || CKG_NC % CKG_NR != 0
+#error "CKG_MC / CKG_NC must be multiples of the micro-tile"
+#endif
+
+/* Rows of x below which the forward streams W with dot products instead of packing it. */
+#ifndef CKG_SMALL_M
+#define CKG_SMALL_M 4
+#endif
+
+typedef struct {
+    const float *A;
+    long rsa, csa;
+    const float *B;
+    long rsb, csb;
+    float *C;
+    long ldc;
+    const float *bias;
+    long M, N, K;
+    int load_c;
+    int split_cols;
+    char *ws;
+} ckg_job;
+
+/* Ap[p][k][i] = A[m0 + p*MR + i, k0 + k] (zero beyond mc) */
+static void ckg_pack_a(const ckg_job *j, long m0, long mc, long k0, long kc, float *restrict ap) {
+    const long rsa = j->rsa, csa = j->csa;
+    for (long p = 0; p < mc; p += CKG_MR) {
+        const long mr = mc - p < CKG_MR ? mc - p : CKG_MR;
+        const float *src = j->A + (m0 + p) * rsa + k0 * csa;
+        if (rsa == 1) {
+            for (long k = 0; k < kc; k++) {
+                const float *s = src + k * csa;
+                float *d = ap + k * CKG_MR;
+                long i = 0;
+                for (; i < mr; i++) d[i] = s[i];
+                for (; i < CKG_MR; i++) d[i] = 0.0f;
+            }
+        } else {
+            for (long i = 0; i < mr; i++) {
+                const float *s = src + i * rsa;
+                for (long k = 0; k < kc; k++) ap[k * CKG_MR + i] = s[k * csa];
+            }
+            for (long i = mr; i < CKG_MR; i++)
+                for (long k = 0; k < kc; k++) ap[k * CKG_MR + i] = 0.0f;
+        }
+        ap += kc * CKG_MR;
+    }
+}
+
+/* Bp[p][k][j] = B[k0 + k, n0 + p*NR + j] (zero beyond nc) */
+static void ckg_pack_b(const ckg_job *j, long n0, long nc, long k0, long kc, float *restrict bp) {
+    const long rsb = j->rsb, csb = j->csb;
+    for (long p = 0; p < nc; p += CKG_NR) {
+        const long nr = nc - p < CKG_NR ? nc - p : CKG_NR;
+        const float *src = j->B + k0 * rsb + (n0 + p) * csb;
+        if (rsb == 1) {
+            ckg_pack_b_kmajor(src, csb, kc, nr, bp);
+        } else if (csb == 1) {
+            for (long k = 0; k < kc; k++) {
+                const float *s = src + k * rsb;
+                float *d = bp + k * CKG_NR;
+                if (nr == CKG_NR) {
+                    memcpy(d, s, sizeof(float) * CKG_NR);
+                } else {
+                    long jj = 0;
+                    for (; jj < nr; jj++) d[jj] = s[jj];
+                    for (; jj < CKG_NR; jj++) d[jj] = 0.0f;
+                }
+            }
+        } else {
+            for (long k = 0; k < kc; k++)
+                for (long jj = 0; jj < CKG_NR; jj++)
+                    bp[k * CKG_NR + jj] = jj < nr ? src[k * rsb + jj * csb] : 0.0f;
+        }
+        bp += kc * CKG_NR;
+    }
+}
+
+static void ckg_edge(long kc, const float *ap, const float *bp, float *c, long ldc, long mr, long nr,
+                     int load_c, const float *bias) {
+    float tmp[CKG_MR * CKG_NR] __attribute__((aligned(64)));
+    ckg_ukr(kc, ap, bp, tmp, CKG_NR, 0, NULL);
+    for (long i = 0; i < mr; i++)
+        for (long jj = 0; jj < nr; jj++) {
+            float v = tmp[i * CKG_NR + jj];
+            if (bias) v += bias[jj];
+            c[i * ldc + jj] = load_c ? c[i * ldc + jj] + v : v;
+        }
+}
+
+static void ckg_region(const ckg_job *j, long m0, long m1, long n0, long n1, float *apack, float *bpack) {
+    if (m0 >= m1 || n0 >= n1) return;
+    const long K = j->K;
+    if (K == 0) {
+        for (long m = m0; m < m1; m++)
+            for (long n = n0; n < n1; n++) {
+                const float v = j->bias ? j->bias[n] : 0.0f;
+                float *c = j->C + m * j->ldc + n;
+                *c = j->load_c ? *c + v : v;
+            }
+        return;
+    }
+    for (long mb = m0; mb < m1; mb += CKG_MC) {
+        const long mc = m1 - mb < CKG_MC ? m1 - mb : CKG_MC;
+        for (long pc = 0; pc < K; pc += CKG_KC) {
+            const long kc = K - pc < CKG_KC ? K - pc : CKG_KC;
+            const int load_c = j->load_c || pc > 0;
+            const float *bias_blk = pc == 0 ? j->bias : NULL;
+            ckg_pack_a(j, mb, mc, pc, kc, apack);
+            for (long jc = n0; jc < n1; jc += CKG_NC) {
+                const long nc = n1 - jc < CKG_NC ? n1 - jc : CKG_NC;
+                ckg_pack_b(j, jc, nc, pc, kc, bpack);
+                for (long ir = 0; ir < mc; ir += CKG_MR) {
+                    const long mr = mc - ir < CKG_MR ? mc - ir : CKG_MR;
+                    const float *ap = apack + ir * kc;
+                    float *crow = j->C + (mb + ir) * j->ldc + jc;
+                    for (long jr = 0; jr < nc; jr += CKG_NR) {
+                        const long nr = nc - jr < CKG_NR ? nc - jr : CKG_NR;
+                        const float *bp = bpack + jr * kc;
+                        const float *bias = bias_blk ? bias_blk + jc + jr : NULL;
+                        if (mr == CKG_MR && nr == CKG_NR)
+                            ckg_ukr(kc, ap, bp, crow + jr, j->ldc, load_c, bias);
+                        else
+                            ckg_edge(kc, ap, bp, crow + jr, j->ldc, mr, nr, load_c, bias);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void ckg_task(void *vp, int ith, int nth) {
+    const ckg_job *j = (const ckg_job *)vp;
+    char *base = j->ws + (size_t)ith * CKG_WS_PER_THREAD;
+    float *apack = (float *)base;
+    float *bpack = apack + (size_t)CKG_MC * CKG_KC;
+    long lo, hi;
+    if (j->split_cols) {
+        ck_split_range(j->N, CKG_NR, ith, nth, &lo, &hi);
+        ckg_region(j, 0, j->M, lo, hi, apack, bpack);
+    } else {
+        ck_split_range(j->M, CKG_MR, ith, nth, &lo, &hi);
+        ckg_region(j, lo, hi, 0, j->N, apack, bpack);
+    }
+}
+
+static int ckg_gemm(ckg_job *j, void *ws, size_t ws_size, ck_pool *pool, int nth) {
+    if (j->M <= 0 || j->N <= 0) return CK_OK;
+    if (nth < 1) nth = 1;
+    /* split the output over threads: by columns when there are enough, else by rows */
+    const long col_parts = (j->N + CKG_NR - 1) / CKG_NR, row_parts = (j->M + CKG_MR - 1) / CKG_MR;
+    j->split_cols = col_parts >= 2L * nth || col_parts >= row_parts;
+    const long parts = j->split_cols ? col_parts : row_parts;
+    if (nth > parts) nth = (int)parts;
+    if (!ws || ws_size < ck_gemm_workspace_size((int)j->M, (int)j->N, (int)j->K, nth)) return CK_ERR_WORKSPACE;
+    j->ws = (char *)(((uintptr_t)ws + CKG_ALIGN - 1) & ~(uintptr_t)(CKG_ALIGN - 1));
+    ck_pool_run(pool, nth, ckg_task, j);
+    return CK_OK;
+}
+
+/* ---- small M / GEMV: stream W, dot products over K ---- */
+typedef struct {
+    const float *x, *W, *b;
+    float *y;
+    long M, N, K;
+    int acc;
+} ckg_dot_job;
+
+static void ckg_dot_task(void *vp, int ith, int nth) {
+    const ckg_dot_job *j = (const ckg_dot_job *)vp;
+    long n0, n1;
+    ck_split_range(j->N, 16, ith, nth, &n0, &n1);
+    if (n0 >= n1) return;
+    for (long m = 0; m < j->M; m += 4) {
+        const int mr = (int)(j->M - m < 4 ? j->M - m : 4);
+        ckg_dot_rows(j->x + m * j->K, j->K, mr, j->W, j->K, n0, n1, j->b, j->y + m * j->N, j->N, j->acc);
+    }
+}
+
+static void ckg_dot(const float *x, const float *W, const float *b, float *y, long M, long N, long K,
+                    int acc, ck_pool *pool, int nth) {
+    if (M <= 0 || N <= 0) return;
+    ckg_dot_job j = {x, W, b, y, M, N, K, acc};
+    const long parts = (N + 15) / 16;
+    if (nth > parts) nth = (int)parts;
+    if (nth < 1) nth = 1;
+    ck_pool_run(pool, nth, ckg_dot_task, &j);
+}
+
+/* ---- public entry points ---- */
+
+void CKG_NAME(ck_gemv_f32_)(const float *x, const float *W, const float *b, float *y,
+                            int N, int K, int accumulate, ck_pool *pool, int nth) {
+    ckg_dot(x, W, b, y, 1, N, K, accumulate, pool, nth);
+}
+
+int CKG_NAME(ck_gemm_f32_)(const float *x, const float *W, const float *b, float *y,
+                           int M, int N, int K, int accumulate,
+                           void *ws, size_t ws_size, ck_pool *pool, int nth) {
+    if (M <= 0 || N <= 0) return CK_OK;
+    if (!ws || ws_size < ck_gemm_workspace_size(M, N, K, nth < 1 ? 1 : nth)) return CK_ERR_WORKSPACE;
+    if (M < CKG_SMALL_M) {
+        ckg_dot(x, W, b, y, M, N, K, accumulate, pool, nth);
+        return CK_OK;
+    }
+    ckg_job j = {.A = x, .rsa = K, .csa = 1, .B = W, .rsb = 1, .csb = K, .C = y, .ldc = N,
+                 .bias = b, .M = M, .N = N, .K = K, .load_c = accumulate};
+    return ckg_gemm(&j, ws, ws_size, pool, nth);
+}
+
+typedef struct {
+    const float *dy;
+    float *db;
+    long M, N;
+    int acc;
+} ckg_db_job;
+
+static void ckg_db_task(void *vp, int ith, int nth) {
+    const ckg_db_job *j = (const ckg_db_job *)vp;
+    long n0, n1;
+    ck_split_range(j->N, 16, ith, nth, &n0, &n1);
+    float *restrict db = j->db;
+    if (!j->acc)
+        for (long n = n0; n < n1; n++) db[n] = 0.0f;
+    for (long m = 0; m < j->M; m++) {
+        const float *restrict row = j->dy + m * j->N;
+        for (long n = n0; n < n1; n++) db[n] += row[n];
+    }
+}
+
+int CKG_NAME(ck_gemm_grad_f32_)(const float *dy, const float *x, const float *W,
+                                float *dx, float *dW, float *db,
+                                int M, int N, int K, int flags,
+                                void *ws, size_t ws_size, ck_pool *pool, int nth) {
+    if (M < 0 || N <= 0 || K < 0) return CK_OK;
+    if (!ws || ws_size < ck_gemm_workspace_size(M, N, K, nth < 1 ? 1 : nth)) return CK_ERR_WORKSPACE;
+    int rc = CK_OK;
+    if (dx && M > 0 && K > 0) {
+        /* dx[M,K] = dy[M,N] · W[N,K] */
+        ckg_job j = {.A = dy, .rsa = N, .csa = 1, .B = W, .rsb = K, .csb = 1, .C = dx, .ldc = K,
+                     .bias = NULL, .M = M, .N = K, .K = N, .load_c = (flags & CK_GEMM_ACC_DX) != 0};
+        rc = ckg_gemm(&j, ws, ws_size, pool, nth);
+        if (rc) return rc;
+    }
+    if (dW && K > 0) {
+        /* dW[N,K] = dyᵀ[N,M] · x[M,K] */
+        ckg_job j = {.A = dy, .rsa = 1, .csa = N, .B = x, .rsb = K, .csb = 1, .C = dW, .ldc = K,
+                     .bias = NULL, .M = N, .N = K, .K = M, .load_c = (flags & CK_GEMM_ACC_DW) != 0};
+        rc = ckg_gemm(&j, ws, ws_size, pool, nth);
+        if (rc) return rc;
+    }
+    if (db) {
+        ckg_db_job j = {dy, db, M, N, (flags & CK_GEMM_ACC_DB) != 0};
+        const long parts = (N + 15) / 16;
+        int t = nth < 1 ? 1 : nth;
+        if (t > parts) t = (int)parts;
+        ck_pool_run(pool, t, ckg_db_task, &j);
+    }
+    return rc;
+}
