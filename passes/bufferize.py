@@ -42,23 +42,20 @@ Option ``max_tokens`` (default 64): the largest chunk a call handles.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import (
-    DenseIntOrFPElementsAttr,
     IndexType,
     IntegerAttr,
     IntegerType,
     ModuleOp,
-    StringAttr,
     TensorType,
     f32,
 )
-from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
+from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import DiagnosticException
 
@@ -237,11 +234,6 @@ class _Function:
             self.arith.append(op)
             self.products[key] = op.result
         return self.products[key]
-
-    def scalar(self, value: SSAValue, op: Operation) -> int | SSAValue:
-        if value in self.scalars:
-            return self.scalars[value]
-        _fail(op, "takes a scalar that is neither a function argument nor a constant")
 
     # -- buffers -----------------------------------------------------------
 
