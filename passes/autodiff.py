@@ -369,8 +369,8 @@ class _Autodiff:
             _fail(None, f"@{fn.sym_name.data} must return a scalar loss tensor<f32>, got {loss.type}")
         for op in self.forward:
             if op.name not in RULES:
-                _fail(op, "has no gradient rule (autodiff differentiates the training forward: "
-                          "inference-only and backward ops cannot appear in @train_step)")
+                _fail(op, f"in @{fn.sym_name.data} has no gradient rule (inference-only and "
+                          "backward ops cannot be differentiated)")
 
         # values that depend on a weight (only those carry gradients)
         active: set[SSAValue] = set()
