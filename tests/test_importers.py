@@ -442,3 +442,23 @@ def test_error_misc(tmp_path):
     assert "unrecognized model file" in _err(tmp_path / "x.bin")
     (tmp_path / "d").mkdir()
     assert "no config.json" in _err(tmp_path / "d")
+
+
+def test_hf_activation_names(tmp_path):
+    import json
+
+    def with_config(family, **changes):
+        d = tmp_path / f"{family}-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(modelzoo.hf_dir(family), d)
+        hp = json.loads((d / "config.json").read_text())
+        hp.update(changes)
+        (d / "config.json").write_text(json.dumps(hp))
+        return d
+
+    # transformers reads Gemma's legacy hidden_act="gelu" as the tanh approximation
+    cfg, _ = load_model(with_config("gemma", hidden_act="gelu"))
+    assert cfg.activation == "gelu_tanh"
+    cfg, _ = load_model(with_config("gemma3", hidden_activation="gelu"))
+    assert cfg.activation == "gelu"
+    assert "unsupported activation 'relu'" in _err(with_config("gpt2", activation_function="relu"))
+    assert "unsupported activation 'gelu_pytorch_tanh' for llama" in _err(with_config("llama", hidden_act="gelu_pytorch_tanh"))

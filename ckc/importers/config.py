@@ -59,7 +59,7 @@ class ModelConfig:
     # MLP: "swiglu" (down(silu(gate(x)) * up(x))), "geglu" (gelu_tanh instead
     # of silu), "gelu" (down(gelu_tanh(up(x) + b) + b), GPT-2)
     mlp: str = "swiglu"
-    activation: str = "silu"       # "silu" | "gelu_tanh" (gelu_new == gelu_pytorch_tanh)
+    activation: str = "silu"       # "silu" | "gelu_tanh" (gelu_new == gelu_pytorch_tanh) | "gelu" (exact erf)
 
     # biases and extra norms
     qkv_bias: bool = False         # Q/K/V projections carry biases (qwen2, gpt2)

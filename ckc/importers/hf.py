@@ -40,6 +40,17 @@ _GGUF_ARCH = {"llama": "LLAMA", "qwen2": "QWEN2", "qwen3": "QWEN3", "gemma": "GE
               "gemma3": "GEMMA3", "gpt2": "GPT2"}
 
 
+def _activation(path, act: str) -> str:
+    """transformers ACT2FN name -> ModelConfig.activation."""
+    if act in ("gelu_pytorch_tanh", "gelu_new", "gelu_fast"):  # one formula: 0.5x(1+tanh(√(2/π)(x+0.044715x³)))
+        return "gelu_tanh"
+    if act in ("silu", "swish"):
+        return "silu"
+    if act == "gelu":
+        return "gelu"  # exact (erf)
+    raise ModelImportError(path, f"unsupported activation '{act}'")
+
+
 def _rope_params(hp: dict, kind: str | None = None) -> dict:
     """rope parameters: transformers>=5 ``rope_parameters`` or older rope_theta/rope_scaling."""
     rp = hp.get("rope_parameters")
@@ -87,6 +98,7 @@ def config_from_hf(path: Path, hp: dict) -> ModelConfig:
             max_context=int(need("n_positions")),
             norm_eps=float(hp.get("layer_norm_epsilon", 1e-5)),
         )
+        kw["activation"] = _activation(path, hp.get("activation_function", "gelu_new"))
         if hp.get("scale_attn_by_inverse_layer_idx") or hp.get("reorder_and_upcast_attn"):
             raise ModelImportError(path, "GPT-2 option scale_attn_by_inverse_layer_idx/reorder_and_upcast_attn is not supported")
         if hp.get("scale_attn_weights", True) is False:
@@ -106,12 +118,17 @@ def config_from_hf(path: Path, hp: dict) -> ModelConfig:
             max_context=int(hp.get("max_position_embeddings", 2048)),
             norm_eps=float(hp.get("rms_norm_eps", 1e-6)),
         )
-        act = hp.get("hidden_activation") or hp.get("hidden_act")
-        if arch in ("gemma", "gemma3"):
-            if act not in (None, "gelu_pytorch_tanh", "gelu_new", "gelu_fast"):
-                raise ModelImportError(path, f"unsupported activation '{act}'")
-        elif act != "silu":
-            raise ModelImportError(path, f"unsupported activation '{act}'")
+        if arch == "gemma":
+            # transformers' GemmaConfig turns the legacy "gelu" into the tanh approximation
+            act = hp.get("hidden_act") or "gelu_pytorch_tanh"
+            act = "gelu_pytorch_tanh" if act == "gelu" else act
+        elif arch == "gemma3":
+            act = hp.get("hidden_activation") or "gelu_pytorch_tanh"
+        else:
+            act = hp.get("hidden_act", "silu")
+        kw["activation"] = _activation(path, act)
+        if (kw["mlp"] == "swiglu") != (kw["activation"] == "silu"):
+            raise ModelImportError(path, f"unsupported activation '{act}' for {arch}")
         if arch in ("llama", "qwen3"):
             kw["qkv_bias"] = kw["out_bias"] = bool(hp.get("attention_bias", False))
         if arch == "llama":
@@ -131,7 +148,7 @@ def config_from_hf(path: Path, hp: dict) -> ModelConfig:
         if arch in ("gemma", "gemma3"):
             cfg["embed_scale"] = math.sqrt(hidden)
         if arch == "gemma3":
-            cfg["attn_scale"] = float(hp.get("query_pre_attn_scalar", head_dim)) ** -0.5
+            cfg["attn_scale"] = float(hp.get("query_pre_attn_scalar", 256)) ** -0.5  # transformers' default
             if hp.get("attn_logit_softcapping"):
                 raise ModelImportError(path, "Gemma3 attn_logit_softcapping is not supported")
             if hp.get("use_bidirectional_attention"):

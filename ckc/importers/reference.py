@@ -85,6 +85,8 @@ def _act(cfg: ModelConfig, x):
         return x / (1.0 + np.exp(-x))
     if cfg.activation == "gelu_tanh":
         return _gelu_tanh(x)
+    if cfg.activation == "gelu":
+        return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
     raise ValueError(cfg.activation)
 
 
