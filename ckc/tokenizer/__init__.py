@@ -22,7 +22,9 @@ Behaviour on odd input (tested in tests/test_tokenizer_bad_input.py):
   * one 10 MB line: encoded in one pass (memory ~ 40 bytes per character);
   * text that looks like special tokens ("<|endoftext|>", "<s>"): plain text
     unless parse_special=True; user-defined added tokens are always matched
-    whole (as HF tokenizers and llama.cpp do). Matching is leftmost-longest.
+    whole (as HF tokenizers and llama.cpp do). Matching is leftmost-longest;
+  * SentencePiece-style models (llama, gemma4) encode ' ' as U+2581, so a
+    literal U+2581 in the text decodes back as ' ' (as with HF and llama.cpp).
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ def library() -> ctypes.CDLL:
                 "ctok_lookup": (I32, [P, ctypes.c_char_p, I64]),
                 "ctok_utf8_ready": (I64, [ctypes.c_char_p, I64]),
                 "ctok_gguf_strings": (I64, [P, I64, I64, I64, P, P]),
+                "ctok_spm_split": (ctypes.c_int, [P, ctypes.c_int]),
             }
             for name, (res, args) in sig.items():
                 fn = getattr(lib, name)

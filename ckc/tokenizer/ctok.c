@@ -102,7 +102,7 @@ typedef struct ctok {
     stage *stages; int nstages;
     /* special tokens matched in text, grouped by first byte, longest first */
     int32_t *sp; int32_t sp_start[257];
-    int sp_parse_all;  /* set per call */
+    int spm_split;     /* SPM text may be cut before each "x▁" */
     centry *cache;
     /* scratch */
     int32_t *out; size_t nout, capout;
@@ -203,6 +203,10 @@ static inline uint32_t utf8_next(const uint8_t *s, size_t n, size_t i, int *adv)
     }
     *adv = 1;
     return INVALID_BASE | c;
+}
+
+static inline int is_lower_bar(const uint8_t *s, size_t j) {
+    return s[j] == 0xE2 && s[j + 1] == 0x96 && s[j + 2] == 0x81;
 }
 
 static inline unsigned ucat(uint32_t cp) {
@@ -343,6 +347,16 @@ ctok *ctok_new(int32_t n, int flags, const char *blob, const int64_t *start, con
         strtab_put(&t->by_text, i);
         if (t->type[i] == T_NORMAL) strtab_put(&t->by_piece, i);
         if (t->type[i] == T_NORMAL || t->type[i] == T_USER) strtab_put(&t->spm, i);
+    }
+    if (flags & F_SPM) {
+        t->spm_split = 1;
+        for (int32_t i = 0; i < n && t->spm_split; i++) {
+            if (t->type[i] != T_NORMAL && t->type[i] != T_USER) continue;
+            const uint8_t *p = (const uint8_t *)t->text + t->text_off[i];
+            size_t m = (size_t)(t->text_off[i + 1] - t->text_off[i]);
+            for (size_t j = 1; j + 3 <= m; j++)
+                if (is_lower_bar(p, j) && !(j >= 3 && is_lower_bar(p, j - 3))) { t->spm_split = 0; break; }
+        }
     }
     /* byte symbols for SPM byte fallback when no BYTE types were given */
     if (!(flags & F_BYTE_LEVEL)) {
@@ -849,7 +863,7 @@ static int spm_try(ctok *t, size_t *hn, const uint8_t *s, int32_t l, int32_t r) 
     return heap_push_spm(t, hn, (spm_ent){t->score[id], l, r, (int32_t)size});
 }
 
-static int spm_encode(ctok *t, const uint8_t *s, size_t n) {
+static int spm_word(ctok *t, const uint8_t *s, size_t n) {
     if (!n) return 0;
     if (reserve_word(t, n)) return -1;
     if (n > t->capcp) {
@@ -895,6 +909,45 @@ static int spm_encode(ctok *t, const uint8_t *s, size_t n) {
         else if (emit_unknown_bytes(t, s + start[i], len[i])) return -1;
     }
     return 0;
+}
+
+/* A cached SPM segment. */
+static int spm_segment(ctok *t, const uint8_t *w, size_t n) {
+    uint64_t h = 0;
+    centry *ce = NULL;
+    if (n <= CACHE_KEY && t->cache) {
+        h = hbytes(w, n);
+        ce = &t->cache[h & (CACHE_SLOTS - 1)];
+        if (ce->h == h && ce->len == n && ce->nids && memcmp(ce->key, w, n) == 0) {
+            for (int i = 0; i < ce->nids; i++) if (push(t, ce->ids[i])) return -1;
+            return 0;
+        }
+    }
+    size_t out0 = t->nout;
+    if (spm_word(t, w, n)) return -1;
+    size_t cnt = t->nout - out0;
+    if (ce && cnt <= CACHE_IDS && cnt > 0) {
+        ce->h = h; ce->len = (uint8_t)n; ce->nids = (uint8_t)cnt;
+        memcpy(ce->key, w, n);
+        memcpy(ce->ids, t->out + out0, cnt * sizeof(int32_t));
+    }
+    return 0;
+}
+
+/* When no piece has U+2581 after another character (t->spm_split), no merge can
+ * cross the start of a "▁word", so the text is encoded segment by segment, which
+ * gives the same ids as one pass and keeps the work per segment small. */
+static int spm_encode(ctok *t, const uint8_t *s, size_t n) {
+    if (!t->spm_split) return spm_word(t, s, n);
+    size_t b = 0;
+    for (size_t j = 3; j + 3 <= n; j++) {
+        if (is_lower_bar(s, j) && !is_lower_bar(s, j - 3)) {
+            if (spm_segment(t, s + b, j - b)) return -1;
+            b = j;
+            j += 2;
+        }
+    }
+    return spm_segment(t, s + b, n - b);
 }
 
 /* ---------------------------------------------------------------- encode */
@@ -959,7 +1012,7 @@ static int encode_fragment(ctok *t, const char *s, size_t n, int after_special) 
 int64_t ctok_encode(ctok *t, const char *text, int64_t n, int add_special, int parse_special) {
     t->nout = 0; t->oom = 0; t->err[0] = 0;
     if (n < 0 || n > 0x7ffffff0LL) { snprintf(t->err, sizeof t->err, "text of %lld bytes: at most 2 GiB per call", (long long)n); return -1; }
-    if (!t->cache && !(t->flags & F_SPM)) t->cache = calloc(CACHE_SLOTS, sizeof(centry));
+    if (!t->cache) t->cache = calloc(CACHE_SLOTS, sizeof(centry));
     if (add_special && t->add_bos && push(t, t->bos)) goto oom;
     size_t fs = 0, i = 0, len = (size_t)n;
     int after_special = 1;
@@ -1080,4 +1133,19 @@ int64_t ctok_gguf_strings(const uint8_t *data, int64_t size, int64_t off, int64_
         off += (int64_t)m;
     }
     return off;
+}
+
+/* For tests: turn the SPM segment split off (0) or back to what the vocabulary allows (1). */
+int ctok_spm_split(ctok *t, int on) {
+    if (!on) { t->spm_split = 0; return 0; }
+    t->spm_split = 1;
+    for (int32_t i = 0; i < t->n && t->spm_split; i++) {
+        if (t->type[i] != T_NORMAL && t->type[i] != T_USER) continue;
+        const uint8_t *p = (const uint8_t *)t->text + t->text_off[i];
+        size_t m = (size_t)(t->text_off[i + 1] - t->text_off[i]);
+        for (size_t j = 1; j + 3 <= m; j++)
+            if (is_lower_bar(p, j) && !(j >= 3 && is_lower_bar(p, j - 3))) { t->spm_split = 0; break; }
+    }
+    if (t->cache) memset(t->cache, 0, CACHE_SLOTS * sizeof(centry));
+    return t->spm_split;
 }
