@@ -15,8 +15,7 @@ Tokenizers (llama.cpp's converter refuses a model without one it recognizes):
 - llama, qwen2, qwen3, gemma, gemma3: a SentencePiece BPE model
   (``tokenizer.model``) trained on a fixed Shakespeare excerpt with exactly
   ``vocab_size`` pieces. The converter reads it through the ``sentencepiece``
-  package, which ckc does not depend on: it is installed once with pip into
-  ``.cache/pydeps`` and only put on the converter's PYTHONPATH.
+  package (in the ``test`` extra; the compiler itself does not need it).
 - gpt2: the converter only takes a BPE ``tokenizer.json`` whose pre-tokenizer
   hash it knows, so a tiny made-up vocabulary is refused ("BPE pre-tokenizer
   was not recognized"). The model therefore uses the real GPT-2 tokenizer,
@@ -141,25 +140,6 @@ def _atomic_dir(final: Path, build) -> Path:
     return final
 
 
-def pydeps_dir() -> Path:
-    """.cache/pydeps with ``sentencepiece`` (for the converter and tokenizer training)."""
-    d = cache_dir("pydeps")
-    if not (d / "sentencepiece").is_dir():
-        tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=".pydeps-"))
-        try:
-            proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                                   "--target", str(tmp), "sentencepiece"], capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise RuntimeError(f"pip install sentencepiece failed: {proc.stderr.strip()[-300:]}")
-            for p in tmp.iterdir():
-                dest = d / p.name
-                if not dest.exists():
-                    os.replace(p, dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return d
-
-
 _SPM_TRAIN = r"""
 import sys, sentencepiece as spm
 text, prefix, vocab = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -178,9 +158,8 @@ def spm_tokenizer(vocab: int = SPM_VOCAB) -> Path:
     def build(tmp: Path):
         text = shakespeare_text("hamlet_gut.txt")[:60000]
         (tmp / "train.txt").write_text(text, encoding="utf-8")
-        env = dict(os.environ, PYTHONPATH=str(pydeps_dir()))
         proc = subprocess.run([sys.executable, "-c", _SPM_TRAIN, str(tmp / "train.txt"), str(tmp / "tokenizer"),
-                               str(vocab)], env=env, capture_output=True, text=True)
+                               str(vocab)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"sentencepiece training failed: {proc.stderr.strip()[-500:]}")
         (tmp / "train.txt").unlink()
@@ -261,7 +240,7 @@ def gguf_file(family: str, seed: int = SEED) -> Path:
     fd, tmp = tempfile.mkstemp(dir=src, suffix=".gguf.part")
     os.close(fd)
     try:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree / "gguf-py"), str(pydeps_dir())]),
+        env = dict(os.environ, PYTHONPATH=str(tree / "gguf-py"),
                    HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
         cmd = [sys.executable, str(tree / "convert_hf_to_gguf.py"), str(src), "--outfile", tmp, "--outtype", "f32"]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
