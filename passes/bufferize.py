@@ -49,6 +49,7 @@ from xdsl.context import Context
 from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import (
     IndexType,
+    IntAttr,
     IntegerAttr,
     IntegerType,
     ModuleOp,
@@ -158,7 +159,7 @@ class _Module:
                 rows = max(rows, pshape[0])
                 if rows != pshape[0]:
                     prev.properties["type"] = TensorType(ty.element_type, [rows, *shape[1:]])
-                    prev.properties["size"] = B.IntAttr(_nbytes(prev.type, 1))
+                    prev.properties["size"] = IntAttr(_nbytes(prev.type, 1))
                 return Loc(name, off or None)
             full = (rows, *shape[1:])
         self.declare(name, TensorType(ty.element_type, list(full)), "weights")

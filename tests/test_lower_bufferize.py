@@ -336,3 +336,27 @@ def test_every_feature_matches_the_tensorop_reference():
         for i, name in enumerate(["blk.0.k_cache", "blk.0.v_cache", "blk.1.k_cache", "blk.1.v_cache"]):
             got = ex.mem[name].reshape(ctx, kvd)[:10]
             assert np.abs(got - ref_dec[1 + i].numpy()[:10]).max() <= 1e-4, (variant, name)
+
+
+def test_ckc_opt_reports_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = tmp_path / "m.mlir"
+    from xdsl.printer import Printer
+    import io
+
+    text = io.StringIO()
+    Printer(stream=text).print_op(family_module("llama", train=False))
+    src.write_text(text.getvalue())
+    opt = Path(sys.executable).parent / "ckc-opt"
+    r = subprocess.run([str(opt), str(src), "-p", "bufferize"], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "still holds transformer ops" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    # the whole front of the pipeline runs under ckc-opt and verifies
+    r = subprocess.run([str(opt), str(src), "-p", "lower-transformer{modes=prefill,decode},bufferize{max_tokens=4}"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "func.func @prefill(%n: index, %pos: index)" in r.stdout and "func.func @decode(%pos: index)" in r.stdout
