@@ -46,8 +46,9 @@ Saved and recomputed activations
 --------------------------------
 Option ``recompute`` decides which forward values the backward reads from the
 forward pass (saved: live from forward to backward) and which it recomputes
-(a clone of the forward op, named ``<name>_re``, emitted just before its first
-backward use, from saved values):
+(a clone of the forward op, named ``<name>_re`` and marked
+``{autodiff.recomputed}`` so that `cse` does not merge it back into the
+forward op, emitted just before its first backward use, from saved values):
 
 - ``none`` (default): nothing is recomputed; every forward value a grad op
   needs is saved.
@@ -94,6 +95,7 @@ RECOMPUTE = ("none", "attention", "all")
 GRAD_ATTR = "tensorop.grad"
 OFFSET_ATTR = "tensorop.offset"
 SAVED_ATTR = "autodiff.saved"
+RECOMPUTED_ATTR = "autodiff.recomputed"
 POLICY_ATTR = "autodiff.recompute"
 
 
@@ -316,8 +318,9 @@ class _Autodiff:
             return self.recomputed[v]
         mapping = {o: self.fwd(o) for o in owner.operands}
         clone = owner.clone(value_mapper=mapping)
-        for a in (SAVED_ATTR,):
-            clone.attributes.pop(a, None)
+        clone.attributes.pop(SAVED_ATTR, None)
+        # marked, so that cse does not merge it back into the forward op
+        clone.attributes[RECOMPUTED_ATTR] = UnitAttr()
         self.emit(clone)
         for r_old, r_new in zip(owner.results, clone.results):
             r_new.name_hint = _hint(r_old) + "_re"

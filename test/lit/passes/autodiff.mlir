@@ -18,6 +18,7 @@
 // RUN: ckc-opt %s --split-input-file -p autodiff | filecheck %s
 // RUN: ckc-opt %s --split-input-file -p autodiff | ckc-opt --split-input-file | filecheck %s
 // RUN: ckc-opt %s --split-input-file -p 'autodiff{recompute=attention}' | filecheck %s --check-prefix=ATT
+// RUN: ckc-opt %s --split-input-file -p 'autodiff{recompute=attention},cse' | filecheck %s --check-prefix=ATT
 // RUN: ckc-opt %s --split-input-file -p 'autodiff{recompute=all}' | filecheck %s --check-prefix=ALL
 // RUN: not ckc-opt %s --split-input-file -p 'autodiff{function=bad_step}' 2>&1 | filecheck %s --check-prefix=ERR-RULE
 // RUN: not ckc-opt %s --split-input-file -p 'autodiff{function=cached_step}' 2>&1 | filecheck %s --check-prefix=ERR-CACHE
@@ -86,7 +87,8 @@
 // CHECK:       func.func @bad_step(%tokens: tensor<?xi32>, %targets: tensor<?xi32>) -> tensor<f32> {
 
 // The attention output is no longer saved; it is recomputed from the saved q/k/v
-// just before the output projection's gradient needs it.
+// just before the output projection's gradient needs it ({autodiff.recomputed}
+// keeps cse from merging the clone back into the forward op).
 // ATT-LABEL: func.func @train_step(
 // ATT-SAME:  attributes {autodiff.recompute = "attention"}
 // ATT:       %l0_v = tensorop.matmul %l0_attn_norm, %w_l0_attn_v {transpose_b, autodiff.saved}
@@ -94,7 +96,7 @@
 // ATT:       %l0_k_rot = tensorop.rope %l0_k, %pos {heads = 1 : i64, head_dim = 8 : i64, autodiff.saved}
 // ATT-NEXT:  %l0_attn = tensorop.causal_attention %l0_q_rot, %l0_k_rot, %l0_v {heads = 2 : i64, kv_heads = 1 : i64, head_dim = 8 : i64, scale = 0.353553385 : f32} :
 // ATT:       %d_l0_resid_1 = tensorop.accumulate %d_l0_resid, %d_l0_resid_v2
-// ATT-NEXT:  %l0_attn_re = tensorop.causal_attention %l0_q_rot, %l0_k_rot, %l0_v {heads = 2 : i64, kv_heads = 1 : i64, head_dim = 8 : i64, scale = 0.353553385 : f32} :
+// ATT-NEXT:  %l0_attn_re = tensorop.causal_attention %l0_q_rot, %l0_k_rot, %l0_v {heads = 2 : i64, kv_heads = 1 : i64, head_dim = 8 : i64, scale = 0.353553385 : f32, autodiff.recomputed} :
 // ATT-NEXT:  %d_l0_attn, %d_w_l0_attn_output = tensorop.matmul_grad %d_l0_resid_1, %l0_attn_re, %w_l0_attn_output {transpose_b}
 // ATT-NEXT:  %d_l0_q_rot, %d_l0_k_rot, %d_l0_v = tensorop.causal_attention_grad %d_l0_attn, %l0_q_rot, %l0_k_rot, %l0_v
 
