@@ -148,6 +148,8 @@ class _Func:
         self.name = f.sym_name.data
         self.cf = C.FuncOp(PREFIX + self.name, PARAMS, INT)
         self.params = {n: a for (n, _), a in zip(PARAMS, self.cf.body.block.args)}
+        for n, a in self.params.items():
+            a.name_hint = n
         self.values: dict[SSAValue, SSAValue] = {}
         self.consts: dict[tuple, SSAValue] = {}
         self.block = self.cf.body.block
@@ -284,6 +286,7 @@ class _Func:
                 self.nloops += 1
                 var = "l" if self.nloops == 1 else f"l{self.nloops}"
                 loop = self.add(dst, C.ForOp(lb, ub, var))
+                loop.induction_var.name_hint = var
                 self.values[op.index] = loop.induction_var
                 self.body(op.body.block, loop.body.block)
             elif isinstance(op, B.CallOp):

@@ -1,0 +1,52 @@
+"""`ckc compile MODEL -o DIR`: a model file (GGUF or a Hugging Face directory) to
+DIR/model.c, model.so, weights.bump, memory.txt, manifest.json (ckc/artifacts.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ckc.pipeline import SIMD_TARGETS, CompileOptions, compile_model
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="a .gguf file, a Hugging Face model directory, or 'smollm2'")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="artifact directory")
+    add_compile_options(parser)
+    parser.add_argument("--dump-ir", action="store_true", help="write DIR/ir/NN-<stage>.mlir after every stage")
+
+
+def add_compile_options(parser) -> None:
+    parser.add_argument("--max-tokens-per-chunk", type=int, default=64, metavar="N",
+                        help="largest prefill chunk one call handles (default 64)")
+    parser.add_argument("--simd", choices=SIMD_TARGETS, default="native",
+                        help="kernel variants: native probes this CPU (default)")
+    parser.add_argument("--context", type=int, default=0, metavar="N",
+                        help="KV cache length (default: the model's)")
+    parser.add_argument("--debug", action="store_true",
+                        help="check the arena canaries after every kernel call")
+
+
+def options_from(args, **extra) -> CompileOptions:
+    return CompileOptions(max_tokens=args.max_tokens_per_chunk, simd=args.simd, context=args.context,
+                          debug=args.debug, **extra)
+
+
+def resolve_model(name: str) -> Path:
+    """A model argument: 'smollm2' or a path (checked to exist)."""
+    from ckc.cli import CkcError
+
+    if name == "smollm2":
+        from ckc import assets
+
+        return assets.smollm2_gguf()
+    p = Path(name)
+    if not p.exists():
+        raise CkcError(f"{name}: no such file or directory")
+    return p
+
+
+def main(args) -> int:
+    p = resolve_model(args.model)
+    compile_model(p, Path(args.output), options_from(args, dump_ir=args.dump_ir))
+    return 0
+
