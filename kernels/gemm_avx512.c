@@ -14,9 +14,9 @@ static void ckg_ukr(long kc, const float *restrict a, const float *restrict b, f
     __m512 acc[CKG_MR][2];
 #pragma GCC unroll 12
     for (int i = 0; i < CKG_MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+#pragma GCC unroll 4
     for (long k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        _mm_prefetch((const char *)(b + 8 * CKG_NR), _MM_HINT_T0);
 #pragma GCC unroll 12
         for (int i = 0; i < CKG_MR; i++) {
             const __m512 ai = _mm512_set1_ps(a[i]);

@@ -39,7 +39,7 @@
 
 /* Rows of x below which the forward streams W with dot products instead of packing it. */
 #ifndef CKG_SMALL_M
-#define CKG_SMALL_M 4
+#define CKG_SMALL_M 8
 #endif
 
 typedef struct {

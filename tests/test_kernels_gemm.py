@@ -34,6 +34,8 @@ SHAPES = [
     (3, 31, 17),
     (13, 50, 3),
     (40, 1, 64),
+    (7, 45, 300),       # largest M of the small-M (no packing) path
+    (8, 64, 33),        # smallest M of the packed path
     (100, 513, 255),
 ]
 FAST_ONLY = {(64, 896, 896), (100, 513, 255)}  # too slow for the scalar reference x many runs
