@@ -87,3 +87,9 @@ def test_tokenizer_json_loader_matches(smol, hf, corpus, tmp_path):
         assert tj.encode(c) == smol.encode(c)
     assert tj.encode("<|im_start|>", parse_special=True) == [smol.token_to_id("<|im_start|>")]
     assert tj.decode(tj.encode("a 12 b")) == "a 12 b"
+
+
+def test_encode_batch_matches_encode(smol, corpus):
+    lines = "".join(corpus[:5]).splitlines(keepends=True)
+    assert smol.encode_batch(lines) == [smol.encode(x) for x in lines]
+    assert smol.encode_batch([]) == [] and smol.encode_batch(["", "a"]) == [[], smol.encode("a")]

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+from array import array
 import mmap
 import os
 import threading
@@ -89,6 +90,8 @@ def library() -> ctypes.CDLL:
                 "ctok_utf8_ready": (I64, [ctypes.c_char_p, I64]),
                 "ctok_gguf_strings": (I64, [P, I64, I64, I64, P, P]),
                 "ctok_spm_split": (ctypes.c_int, [P, ctypes.c_int]),
+                "ctok_ids_ptr": (P, [P]),
+                "ctok_encode_batch": (I64, [P, P, P, P, I64, ctypes.c_int, ctypes.c_int, P]),
             }
             for name, (res, args) in sig.items():
                 fn = getattr(lib, name)
@@ -379,6 +382,7 @@ class Tokenizer:
         if lib.ctok_build_specials(self._h) != 0:
             raise TokenizerError(f"{name}: out of memory")
         lib.ctok_set_special(self._h, bos, eos, unk, int(add_bos), int(add_eos))
+        self._enc, self._ids_ptr = lib.ctok_encode, lib.ctok_ids_ptr
         self.n_vocab = n
         self.flags = flags
         self.name = name
@@ -410,22 +414,52 @@ class Tokenizer:
             return bytes(text)
         raise TypeError(f"encode() takes str or bytes, not {type(text).__name__}")
 
+    def _encode_raw(self, text, add_special, parse_special) -> bytes:
+        """The ids of one text as native int32 bytes."""
+        if type(text) is str:
+            data = (unicodedata.normalize("NFC", text) if self.nfc else text).encode("utf-8", "surrogatepass")
+        else:
+            data = self._bytes(text)
+        with self._lock:
+            n = self._enc(self._h, data, len(data), 1 if add_special else 0, 1 if parse_special else 0)
+            if n < 0:
+                raise TokenizerError(f"{self.name}: {self._lib.ctok_error(self._h).decode()}")
+            return ctypes.string_at(self._ids_ptr(self._h), 4 * n) if n else b""
+
     def encode_np(self, text, add_special: bool = False, parse_special: bool = False) -> np.ndarray:
         """Token ids as an int32 array. add_special: BOS/EOS as the model asks;
         parse_special: control tokens written in the text become their ids."""
-        data = self._bytes(text)
-        with self._lock:
-            n = self._lib.ctok_encode(self._h, data, len(data), int(add_special), int(parse_special))
-            if n < 0:
-                raise TokenizerError(f"{self.name}: {self._lib.ctok_error(self._h).decode()}")
-            out = np.empty(n, np.int32)
-            self._lib.ctok_ids(self._h, out.ctypes.data)
-        return out
+        return np.frombuffer(self._encode_raw(text, add_special, parse_special), np.int32).copy()
 
     def encode(self, text, add_special: bool = False, parse_special: bool = False) -> list[int]:
-        return self.encode_np(text, add_special, parse_special).tolist()
+        """Token ids as a list (see encode_np)."""
+        a = array("i")
+        a.frombytes(self._encode_raw(text, add_special, parse_special))
+        return a.tolist()
 
     __call__ = encode
+
+    def encode_batch(self, texts, add_special: bool = False, parse_special: bool = False) -> list[list[int]]:
+        """encode() of each text, in one call into C (one thread)."""
+        items = [self._bytes(t) for t in texts]
+        if not items:
+            return []
+        blob, starts, lens = _blob(items)
+        counts = np.empty(len(items), np.int64)
+        with self._lock:
+            n = self._lib.ctok_encode_batch(self._h, blob, starts.ctypes.data, lens.ctypes.data, len(items),
+                                            int(add_special), int(parse_special), counts.ctypes.data)
+            if n < 0:
+                raise TokenizerError(f"{self.name}: {self._lib.ctok_error(self._h).decode()}")
+            raw = ctypes.string_at(self._ids_ptr(self._h), 4 * n) if n else b""
+        a = array("i")
+        a.frombytes(raw)
+        flat = a.tolist()
+        out, k = [], 0
+        for c in counts.tolist():
+            out.append(flat[k:k + c])
+            k += c
+        return out
 
     # -- decoding
     def _decode(self, ids, skip_special, state):

@@ -214,18 +214,6 @@ static inline unsigned ucat(uint32_t cp) {
     return ctok_ucd_blocks[((uint32_t)ctok_ucd_index[cp >> 8] << 8) | (cp & 0xFF)];
 }
 
-static int put_utf8(char *o, uint32_t cp) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* GPT-2 byte <-> unicode alphabet */
 static void byte_alphabet(uint32_t b2u[256]) {
     int n = 0;
@@ -1009,8 +997,8 @@ static int encode_fragment(ctok *t, const char *s, size_t n, int after_special) 
 }
 
 /* Encode text[0..n). Returns the number of ids (read them with ctok_ids) or -1. */
-int64_t ctok_encode(ctok *t, const char *text, int64_t n, int add_special, int parse_special) {
-    t->nout = 0; t->oom = 0; t->err[0] = 0;
+static int64_t encode_into(ctok *t, const char *text, int64_t n, int add_special, int parse_special) {
+    t->oom = 0; t->err[0] = 0;
     if (n < 0 || n > 0x7ffffff0LL) { snprintf(t->err, sizeof t->err, "text of %lld bytes: at most 2 GiB per call", (long long)n); return -1; }
     if (!t->cache) t->cache = calloc(CACHE_SLOTS, sizeof(centry));
     if (add_special && t->add_bos && push(t, t->bos)) goto oom;
@@ -1050,6 +1038,24 @@ fail:
 oom:
     snprintf(t->err, sizeof t->err, "out of memory while encoding %lld bytes", (long long)n);
     return -1;
+}
+
+int64_t ctok_encode(ctok *t, const char *text, int64_t n, int add_special, int parse_special) {
+    t->nout = 0;
+    return encode_into(t, text, n, add_special, parse_special);
+}
+
+/* Encode count texts (text i is blob[start[i] .. start[i]+len[i])) in one call; counts[i]
+ * receives the number of ids of text i. Returns the total (ids via ctok_ids_ptr) or -1. */
+int64_t ctok_encode_batch(ctok *t, const char *blob, const int64_t *start, const int64_t *len, int64_t count,
+                          int add_special, int parse_special, int64_t *counts) {
+    t->nout = 0;
+    for (int64_t i = 0; i < count; i++) {
+        size_t before = t->nout;
+        if (encode_into(t, blob + start[i], len[i], add_special, parse_special) < 0) return -1;
+        counts[i] = (int64_t)(t->nout - before);
+    }
+    return (int64_t)t->nout;
 }
 
 void ctok_ids(const ctok *t, int32_t *dst) { memcpy(dst, t->out, t->nout * sizeof(int32_t)); }
@@ -1149,3 +1155,6 @@ int ctok_spm_split(ctok *t, int on) {
     if (t->cache) memset(t->cache, 0, CACHE_SLOTS * sizeof(centry));
     return t->spm_split;
 }
+
+/* the ids of the last ctok_encode (valid until the next call on this handle) */
+const int32_t *ctok_ids_ptr(const ctok *t) { return t->out; }
