@@ -1,6 +1,7 @@
 /* SIMD template for attention.c (included by attention_avx2.c / _avx512.c).
  *
- * Forward: flash-style. A task is (head h, block of up to AT_BQ query rows);
+ * Forward: flash-style. A task is (head h, or the heads of one GQA group, x a
+ * block of tokens), AT_BQ query rows in all;
  * keys are visited in blocks of AT_BK. For each row the block's scores are
  * computed (vector dot products over head_dim), the running max / sum are
  * updated (online softmax, one rescale of the accumulator per block), and
@@ -8,10 +9,8 @@
  * (AT_BQ * CK_ATTN_MAX_HEAD_DIM floats = 16 KiB). Tasks are dealt round-robin
  * to the nth threads, heaviest (latest) query blocks first.
  *
- * Backward: one task per KV head, which owns the dK/dV rows of that head and
- * the dQ rows of every query head in its group (the GQA reduction happens in
- * place, no atomics, no scratch); probabilities are recomputed from the
- * forward's log-sum-exp. */
+ * Backward: see the comment above at_bwd_kv_task (two passes, tiled like the
+ * forward). */
 #include <math.h>
 
 #define AT_BQ 64
@@ -22,6 +21,7 @@ typedef struct {
     float *out, *lse, *dq, *dk, *dv;
     int T, n_past, H, KV, D, window;
     float scale, softcap;
+    int hpt; /* forward: query heads per task (1, or the GQA group: K/V read once per group) */
 } at_args;
 
 static inline int key_lo(int P, int window) { return window > 0 && P - window + 1 > 0 ? P - window + 1 : 0; }
@@ -135,8 +135,9 @@ static void at_fwd_task(void *arg, int ith, int nth)
 {
     const at_args *p = (const at_args *)arg;
     const int D = p->D, H = p->H, group = p->H / p->KV, ldq = p->H * p->D, ldk = p->KV * p->D;
-    const int nqb = (p->T + AT_BQ - 1) / AT_BQ;
-    const int64_t ntask = (int64_t)nqb * H;
+    const int hpt = p->hpt, tpb = AT_BQ / hpt, nhg = H / hpt; /* rows = tpb tokens x hpt heads */
+    const int nqb = (p->T + tpb - 1) / tpb;
+    const int64_t ntask = (int64_t)nqb * nhg;
     float acc[AT_BQ + 3][CK_ATTN_MAX_HEAD_DIM]; /* +3: scratch rows for partial tiles */
     float S[AT_BQ + 3][AT_BK];
     float kt[CK_ATTN_MAX_HEAD_DIM * AT_BK];
@@ -144,15 +145,15 @@ static void at_fwd_task(void *arg, int ith, int nth)
     for (int r = AT_BQ; r < AT_BQ + 3; r++)
         for (int d = 0; d < D; d++) acc[r][d] = 0.0f;
     for (int64_t u = ith; u < ntask; u += nth) {
-        const int qb = nqb - 1 - (int)(u / H), h = (int)(u % H), g = h / group;
-        const int t0 = qb * AT_BQ, t1 = t0 + AT_BQ < p->T ? t0 + AT_BQ : p->T, nr = t1 - t0;
+        const int qb = nqb - 1 - (int)(u / nhg), h0 = (int)(u % nhg) * hpt, g = h0 / group;
+        const int t0 = qb * tpb, t1 = t0 + tpb < p->T ? t0 + tpb : p->T, nr = (t1 - t0) * hpt;
         const float *kg = p->k + g * D, *vg = p->v + g * D;
         const float *qrow[AT_BQ];
         for (int r = 0; r < nr; r++) {
             m[r] = -INFINITY;
             l[r] = 0.0f;
             for (int d = 0; d < D; d++) acc[r][d] = 0.0f;
-            qrow[r] = p->q + (int64_t)(t0 + r) * ldq + h * D;
+            qrow[r] = p->q + (int64_t)(t0 + r / hpt) * ldq + (h0 + r % hpt) * D;
         }
         const int jlo = key_lo(p->n_past + t0, p->window), jhi = p->n_past + t1; /* keys [jlo, jhi) */
         for (int kb = jlo; kb < jhi; kb += AT_BK) {
@@ -181,7 +182,7 @@ static void at_fwd_task(void *arg, int ith, int nth)
             /* 2. per row: cap, mask, online softmax update; S becomes P */
             for (int r = 0; r < nr; r++) {
                 float *sr = S[r];
-                const int P = p->n_past + t0 + r;
+                const int P = p->n_past + t0 + r / hpt;
                 const int lo = key_lo(P, p->window);
                 const int a = lo > kb ? lo - kb : 0, b = P + 1 - kb < nk ? P + 1 - kb : nk; /* visible [a, b) */
                 int j;
@@ -239,12 +240,13 @@ static void at_fwd_task(void *arg, int ith, int nth)
             }
         }
         for (int r = 0; r < nr; r++) {
-            float *o = p->out + (int64_t)(t0 + r) * ldq + h * D;
+            const int t = t0 + r / hpt, h = h0 + r % hpt;
+            float *o = p->out + (int64_t)t * ldq + h * D;
             const vf inv = v_set1(1.0f / l[r]);
             int d;
             for (d = 0; d + CK_W <= D; d += CK_W) v_store(o + d, v_mul(v_load(acc[r] + d), inv));
             if (d < D) v_store_n(o + d, v_mul(v_load_n(acc[r] + d, D - d), inv), D - d);
-            if (p->lse) p->lse[(int64_t)(t0 + r) * H + h] = m[r] + logf(l[r]);
+            if (p->lse) p->lse[(int64_t)t * H + h] = m[r] + logf(l[r]);
         }
     }
 }
@@ -262,8 +264,13 @@ int CK_FN(ck_attention_f32)(const float *q, const float *k, const float *v, floa
     at_args a = {.q = q, .k = k, .v = v, .out = out, .lse = lse, .T = T, .n_past = n_past, .H = H, .KV = KV,
                  .D = D, .window = window, .scale = scale,
                  .softcap = softcap};
-    const int64_t ntask = (int64_t)((T + AT_BQ - 1) / AT_BQ) * H;
     if (nth < 1) nth = 1;
+    /* GQA: one task handles the heads of a group together (K/V loaded once),
+     * unless that leaves too few tasks (decode with few KV heads). */
+    const int group = H / KV;
+    a.hpt = group > 1 && group <= 16 && (T > 1 || KV >= 2 * nth) ? group : 1;
+    const int tpb = AT_BQ / a.hpt;
+    const int64_t ntask = (int64_t)((T + tpb - 1) / tpb) * (H / a.hpt);
     ck_pool_run(pool, ntask < nth ? (int)(ntask > 0 ? ntask : 1) : nth, at_fwd_task, &a);
     return CK_OK;
 }
@@ -276,69 +283,206 @@ int CK_FN(ck_attention_decode_f32)(const float *q, const float *k_cache, const f
                                    pool, nth);
 }
 
-static void at_bwd_task(void *arg, int ith, int nth)
+/* ---------------- backward ----------------
+ * Two passes, no atomics, no scratch memory (stack only, about 170 KiB):
+ *   A. task = (KV head g, key block): owns dK, dV of those keys; loops over the
+ *      query heads of the group and the query rows that see the block, in tiles
+ *      of AB_BQ rows: dV += Pᵀ·dO, dK += dSᵀ·Q.
+ *   B. task = (query head h, block of AT_BQ rows): owns dQ of those rows;
+ *      loops over visible key blocks: dQ += dS·K.
+ * Both recompute P = exp(cap(scale·q·k) − lse) and dS = P∘(dO·vᵀ − δ)·cap'·scale,
+ * δ = rowsum(dO∘O), from packed (transposed) K and V blocks, with the same
+ * register tiles as the forward. */
+#define AB_BQ 16
+
+/* kt/vt [D][AT_BK] <- transposed rows [kb, kb+nk) of K/V (row stride ldk), zero padded */
+static void pack_t(const float *src, int64_t ldk, int nk, int D, float *dst)
 {
-    const at_args *p = (const at_args *)arg;
-    int64_t lo, hi;
-    ckk_split_range(p->KV, ith, nth, &lo, &hi);
-    const int D = p->D, H = p->H, group = p->H / p->KV, ldq = p->H * p->D, ldk = p->KV * p->D;
-    const int nk = p->n_past + p->T;
-    float dqa[CK_ATTN_MAX_HEAD_DIM];
-    for (int64_t g = lo; g < hi; g++) {
-        for (int j = 0; j < nk; j++) {
-            float *dk = p->dk + (int64_t)j * ldk + g * D, *dv = p->dv + (int64_t)j * ldk + g * D;
-            int d;
-            for (d = 0; d + CK_W <= D; d += CK_W) v_store(dk + d, v_zero()), v_store(dv + d, v_zero());
-            if (d < D) v_store_n(dk + d, v_zero(), D - d), v_store_n(dv + d, v_zero(), D - d);
+    for (int j = 0; j < nk; j++) {
+        const float *r = src + (int64_t)j * ldk;
+        for (int d = 0; d < D; d++) dst[(int64_t)d * AT_BK + j] = r[d];
+    }
+    if (nk < AT_BK)
+        for (int d = 0; d < D; d++)
+            for (int j = nk; j < AT_BK; j++) dst[(int64_t)d * AT_BK + j] = 0.0f;
+}
+
+/* For nr query rows (pointers qr/dor, positions P0 + r, lse, delta) and keys
+ * [kb, kb+nk): Pm[r][j] = probability, dS[r][j] = d(loss)/d(q·k) (scale
+ * folded in); both 0 where masked. */
+static void bwd_block(const at_args *p, const float *const *qr, const float *const *dor, int P0, const float *lse,
+                      const float *delta, int nr, int kb, int nk, const float *kt, const float *vt,
+                      float Pm[][AT_BK], float dS[][AT_BK])
+{
+    const int D = p->D;
+    for (int r0 = 0; r0 < nr; r0 += 4) {
+        const int rn = nr - r0 < 4 ? nr - r0 : 4;
+        const float *qs[4], *ds[4];
+        for (int i = 0; i < 4; i++) qs[i] = qr[r0 + (i < rn ? i : 0)], ds[i] = dor[r0 + (i < rn ? i : 0)];
+        scores_tile(qs, kt, D, p->scale, Pm + r0, rn);
+        scores_tile(ds, vt, D, 1.0f, dS + r0, rn); /* dP = dO · vᵀ */
+    }
+    const vf one = v_set1(1.0f), scale = v_set1(p->scale);
+    for (int r = 0; r < nr; r++) {
+        float *pr = Pm[r], *dr = dS[r];
+        const int P = P0 + r, lo = key_lo(P, p->window);
+        const int a = lo > kb ? lo - kb : 0, b = P + 1 - kb < nk ? P + 1 - kb : nk;
+        int j;
+        for (j = 0; j < (a < nk ? a : nk); j++) pr[j] = dr[j] = 0.0f;
+        for (j = b > 0 ? b : 0; j < nk; j++) pr[j] = dr[j] = 0.0f;
+        if (a >= b) continue;
+        const vf l = v_set1(lse[r]), dl = v_set1(delta[r]);
+        const vf cap = v_set1(p->softcap), icap = v_set1(p->softcap > 0.0f ? 1.0f / p->softcap : 0.0f);
+        for (j = a; j < b; j += CK_W) {
+            const int n = b - j < CK_W ? b - j : CK_W;
+            vf sv = v_load_n(pr + j, n), dcap = one;
+            if (p->softcap > 0.0f) {
+                const vf th = v_tanh(v_mul(sv, icap));
+                sv = v_mul(cap, th);
+                dcap = v_fnmadd(th, th, one);
+            }
+            const vf pv = v_exp(v_sub(sv, l));
+            const vf dsv = v_mul(v_mul(pv, v_sub(v_load_n(dr + j, n), dl)), v_mul(dcap, scale));
+            v_store_n(pr + j, pv, n);
+            v_store_n(dr + j, dsv, n);
         }
-        for (int h = (int)g * group; h < (int)(g + 1) * group; h++)
-            for (int t = 0; t < p->T; t++) {
-                const int P = p->n_past + t;
-                const int64_t qo = (int64_t)t * ldq + h * D;
-                const float *q = p->q + qo, *dO = p->dout + qo;
-                const float lse = p->lse_in[(int64_t)t * H + h];
-                const float delta = vdot(dO, p->o + qo, D);
-                for (int d = 0; d < D; d++) dqa[d] = 0.0f;
-                for (int j = key_lo(P, p->window); j <= P; j++) {
-                    const int64_t ko = (int64_t)j * ldk + g * D;
-                    const float *k = p->k + ko, *v = p->v + ko;
-                    float *dk = p->dk + ko, *dv = p->dv + ko;
-                    /* the two dot products share one pass over head_dim */
-                    vf aqk = v_zero(), adv = v_zero();
-                    int d;
-                    for (d = 0; d + CK_W <= D; d += CK_W) {
-                        aqk = v_fmadd(v_load(q + d), v_load(k + d), aqk);
-                        adv = v_fmadd(v_load(dO + d), v_load(v + d), adv);
-                    }
-                    if (d < D) {
-                        const int r = D - d;
-                        aqk = v_fmadd(v_load_n(q + d, r), v_load_n(k + d, r), aqk);
-                        adv = v_fmadd(v_load_n(dO + d, r), v_load_n(v + d, r), adv);
-                    }
-                    float sc = p->scale * v_hsum(aqk), dcap = 1.0f;
-                    if (p->softcap > 0.0f) {
-                        const float th = tanhf(sc / p->softcap);
-                        sc = p->softcap * th;
-                        dcap = 1.0f - th * th;
-                    }
-                    const float pr = expf(sc - lse);
-                    const float ds = pr * (v_hsum(adv) - delta) * dcap * p->scale;
-                    const vf pv = v_set1(pr), dsv = v_set1(ds);
-                    for (d = 0; d + CK_W <= D; d += CK_W) {
-                        v_store(dv + d, v_fmadd(pv, v_load(dO + d), v_load(dv + d)));
-                        v_store(dqa + d, v_fmadd(dsv, v_load(k + d), v_load(dqa + d)));
-                        v_store(dk + d, v_fmadd(dsv, v_load(q + d), v_load(dk + d)));
-                    }
-                    if (d < D) {
-                        const int r = D - d;
-                        v_store_n(dv + d, v_fmadd(pv, v_load_n(dO + d, r), v_load_n(dv + d, r)), r);
-                        v_store_n(dqa + d, v_fmadd(dsv, v_load_n(k + d, r), v_load_n(dqa + d, r)), r);
-                        v_store_n(dk + d, v_fmadd(dsv, v_load_n(q + d, r), v_load_n(dk + d, r)), r);
+    }
+}
+
+/* rows[j] (key j of the block, row stride ld) += sum_r C[r][j] * X_r for nk keys, nr rows. */
+static void tpv_tile(float *base, int64_t ld, int nk, const float C[][AT_BK], const float *const *X, int nr, int D,
+                     float *scratch /* [3][CK_ATTN_MAX_HEAD_DIM] */)
+{
+    for (int j0 = 0; j0 < nk; j0 += 4) {
+        const int jn = nk - j0 < 4 ? nk - j0 : 4;
+        float *acc[4];
+        for (int i = 0; i < 4; i++)
+            acc[i] = i < jn ? base + (int64_t)(j0 + i) * ld : scratch + (i - jn) * CK_ATTN_MAX_HEAD_DIM;
+        for (int d0 = 0; d0 < D; d0 += AT_NV * CK_W) {
+            int nv = (D - d0 + CK_W - 1) / CK_W;
+            if (nv > AT_NV) nv = AT_NV;
+            int last = D - (d0 + (nv - 1) * CK_W);
+            if (last > CK_W) last = CK_W;
+            if (nv == AT_NV && last == CK_W) {
+                vf a[4][AT_NV];
+                for (int i = 0; i < 4; i++)
+                    for (int v = 0; v < AT_NV; v++) a[i][v] = v_load(acc[i] + d0 + v * CK_W);
+                for (int r = 0; r < nr; r++) {
+                    vf x[AT_NV];
+                    for (int v = 0; v < AT_NV; v++) x[v] = v_load(X[r] + d0 + v * CK_W);
+                    for (int i = 0; i < 4; i++) {
+                        const vf c = v_set1(C[r][j0 + i]);
+                        for (int v = 0; v < AT_NV; v++) a[i][v] = v_fmadd(c, x[v], a[i][v]);
                     }
                 }
-                float *dq = p->dq + qo;
-                for (int d = 0; d < D; d++) dq[d] = dqa[d];
+                for (int i = 0; i < 4; i++)
+                    for (int v = 0; v < AT_NV; v++) v_store(acc[i] + d0 + v * CK_W, a[i][v]);
+                continue;
             }
+            for (int v = 0; v < nv; v++) {
+                const int dd = d0 + v * CK_W, ln = v == nv - 1 ? last : CK_W;
+                vf a[4];
+                for (int i = 0; i < 4; i++) a[i] = v_load_n(acc[i] + dd, ln);
+                for (int r = 0; r < nr; r++) {
+                    const vf x = v_load_n(X[r] + dd, ln);
+                    for (int i = 0; i < 4; i++) a[i] = v_fmadd(v_set1(C[r][j0 + i]), x, a[i]);
+                }
+                for (int i = 0; i < 4; i++) v_store_n(acc[i] + dd, a[i], ln);
+            }
+        }
+    }
+}
+
+static inline void zero_rows(float *base, int64_t ld, int n, int D)
+{
+    for (int j = 0; j < n; j++) {
+        float *r = base + (int64_t)j * ld;
+        int d;
+        for (d = 0; d + CK_W <= D; d += CK_W) v_store(r + d, v_zero());
+        if (d < D) v_store_n(r + d, v_zero(), D - d);
+    }
+}
+
+/* pass A: dK, dV */
+static void at_bwd_kv_task(void *arg, int ith, int nth)
+{
+    const at_args *p = (const at_args *)arg;
+    const int D = p->D, H = p->H, group = p->H / p->KV, ldq = p->H * p->D, ldk = p->KV * p->D;
+    const int S = p->n_past + p->T, nkb = (S + AT_BK - 1) / AT_BK;
+    float kt[CK_ATTN_MAX_HEAD_DIM * AT_BK], vt[CK_ATTN_MAX_HEAD_DIM * AT_BK];
+    float Pm[AB_BQ][AT_BK], dS[AB_BQ][AT_BK];
+    float scratch[3 * CK_ATTN_MAX_HEAD_DIM] = {0};
+    float lse[AB_BQ], delta[AB_BQ];
+    const float *qr[AB_BQ], *dor[AB_BQ];
+    for (int64_t u = ith; u < (int64_t)nkb * p->KV; u += nth) {
+        const int kbi = (int)(u / p->KV), g = (int)(u % p->KV);
+        const int kb = kbi * AT_BK, nk = kb + AT_BK < S ? AT_BK : S - kb;
+        float *dkb = p->dk + (int64_t)kb * ldk + g * D, *dvb = p->dv + (int64_t)kb * ldk + g * D;
+        zero_rows(dkb, ldk, nk, D);
+        zero_rows(dvb, ldk, nk, D);
+        int t_lo = kb - p->n_past > 0 ? kb - p->n_past : 0;
+        int t_hi = p->T;
+        if (p->window > 0 && kb + nk - 1 + p->window - p->n_past < t_hi) t_hi = kb + nk - 1 + p->window - p->n_past;
+        if (t_lo >= t_hi) continue;
+        pack_t(p->k + (int64_t)kb * ldk + g * D, ldk, nk, D, kt);
+        pack_t(p->v + (int64_t)kb * ldk + g * D, ldk, nk, D, vt);
+        for (int h = g * group; h < (g + 1) * group; h++)
+            for (int t0 = t_lo; t0 < t_hi; t0 += AB_BQ) {
+                const int nr = t_hi - t0 < AB_BQ ? t_hi - t0 : AB_BQ;
+                for (int r = 0; r < nr; r++) {
+                    const int64_t o = (int64_t)(t0 + r) * ldq + h * D;
+                    qr[r] = p->q + o;
+                    dor[r] = p->dout + o;
+                    lse[r] = p->lse_in[(int64_t)(t0 + r) * H + h];
+                    delta[r] = vdot(p->dout + o, p->o + o, D);
+                }
+                bwd_block(p, qr, dor, p->n_past + t0, lse, delta, nr, kb, nk, kt, vt, Pm, dS);
+                tpv_tile(dvb, ldk, nk, (const float(*)[AT_BK])Pm, dor, nr, D, scratch);
+                tpv_tile(dkb, ldk, nk, (const float(*)[AT_BK])dS, qr, nr, D, scratch);
+            }
+    }
+}
+
+/* pass B: dQ */
+static void at_bwd_q_task(void *arg, int ith, int nth)
+{
+    const at_args *p = (const at_args *)arg;
+    const int D = p->D, H = p->H, group = p->H / p->KV, ldq = p->H * p->D, ldk = p->KV * p->D;
+    const int nqb = (p->T + AT_BQ - 1) / AT_BQ;
+    float kt[CK_ATTN_MAX_HEAD_DIM * AT_BK], vt[CK_ATTN_MAX_HEAD_DIM * AT_BK];
+    float Pm[AT_BQ + 3][AT_BK], dS[AT_BQ + 3][AT_BK];
+    float scratch[3 * CK_ATTN_MAX_HEAD_DIM] = {0};
+    float lse[AT_BQ], delta[AT_BQ];
+    const float *qr[AT_BQ], *dor[AT_BQ];
+    for (int64_t u = ith; u < (int64_t)nqb * H; u += nth) {
+        const int qb = nqb - 1 - (int)(u / H), h = (int)(u % H), g = h / group;
+        const int t0 = qb * AT_BQ, nr = t0 + AT_BQ < p->T ? AT_BQ : p->T - t0;
+        float *dqb = p->dq + (int64_t)t0 * ldq + h * D;
+        zero_rows(dqb, ldq, nr, D);
+        for (int r = 0; r < nr; r++) {
+            const int64_t o = (int64_t)(t0 + r) * ldq + h * D;
+            qr[r] = p->q + o;
+            dor[r] = p->dout + o;
+            lse[r] = p->lse_in[(int64_t)(t0 + r) * H + h];
+            delta[r] = vdot(p->dout + o, p->o + o, D);
+        }
+        const int jlo = key_lo(p->n_past + t0, p->window), jhi = p->n_past + t0 + nr;
+        for (int kb = jlo; kb < jhi; kb += AT_BK) {
+            const int nk = kb + AT_BK < jhi ? AT_BK : jhi - kb;
+            const float *kbp = p->k + (int64_t)kb * ldk + g * D;
+            pack_t(kbp, ldk, nk, D, kt);
+            pack_t(p->v + (int64_t)kb * ldk + g * D, ldk, nk, D, vt);
+            bwd_block(p, qr, dor, p->n_past + t0, lse, delta, nr, kb, nk, kt, vt, Pm, dS);
+            for (int r0 = 0; r0 < nr; r0 += 4) {
+                const int rn = nr - r0 < 4 ? nr - r0 : 4;
+                float *as[4];
+                for (int i = 0; i < 4; i++)
+                    as[i] = i < rn ? dqb + (int64_t)(r0 + i) * ldq : scratch + (i - rn) * CK_ATTN_MAX_HEAD_DIM;
+                for (int i = rn; i < 4; i++)
+                    for (int j = 0; j < nk; j++) dS[r0 + i][j] = 0.0f;
+                pv_tile(as, (const float(*)[AT_BK])(dS + r0), kbp, ldk, nk, D);
+            }
+        }
     }
 }
 
@@ -350,6 +494,9 @@ int CK_FN(ck_attention_grad_f32)(const float *q, const float *k, const float *v,
     at_args a = {.q = q, .k = k, .v = v, .o = out, .dout = dout, .lse_in = lse, .dq = dq, .dk = dk, .dv = dv,
                  .T = T, .n_past = n_past, .H = H, .KV = KV, .D = D, .window = window, .scale = scale,
                  .softcap = softcap};
-    ck_pool_run(pool, KV < nth ? KV : (nth > 0 ? nth : 1), at_bwd_task, &a);
+    if (nth < 1) nth = 1;
+    const int64_t nkv = (int64_t)((n_past + T + AT_BK - 1) / AT_BK) * KV, nq = (int64_t)((T + AT_BQ - 1) / AT_BQ) * H;
+    ck_pool_run(pool, nkv < nth ? (int)(nkv > 0 ? nkv : 1) : nth, at_bwd_kv_task, &a);
+    ck_pool_run(pool, nq < nth ? (int)(nq > 0 ? nq : 1) : nth, at_bwd_q_task, &a);
     return CK_OK;
 }
