@@ -261,8 +261,9 @@ CK_DECLARE_VARIANTS(void, ck_softmax_grad_f32,
  * j > P − window (window keys including itself; window <= 0: no window).
  * out = softmax(cap(scale·q·kᵀ) + mask)·v; scale is usually 1/sqrt(D);
  * cap(s) = softcap·tanh(s/softcap) if softcap > 0 (Gemma 2), else s.
- * Online softmax over key blocks (flash style); parallel over heads and
- * query blocks. D <= CK_ATTN_MAX_HEAD_DIM. Returns CK_OK or CK_ERR_ARG. */
+ * Online softmax over key blocks (flash style); parallel over heads (the
+ * heads of a GQA group share a task) and query blocks. D <= CK_ATTN_MAX_HEAD_DIM.
+ * Returns CK_OK or CK_ERR_ARG (bad sizes; nothing written). */
 #define CK_ATTN_MAX_HEAD_DIM 256
 CK_DECLARE_VARIANTS(int, ck_attention_f32,
                     (const float *q, const float *k, const float *v, float *out, float *lse, int T, int n_past,
@@ -277,8 +278,10 @@ CK_DECLARE_VARIANTS(int, ck_attention_decode_f32,
  *   dq [T, H*D]            overwritten
  *   dk, dv [n_past+T, KV*D] overwritten (all rows, the GQA sum over the heads
  *                          of each group included)
- * Probabilities are recomputed from lse (no [T, T] matrix); parallel over
- * KV heads (at most KV threads do work). No scratch. */
+ * Probabilities are recomputed from lse (no [T, T] matrix), flash-attention-2
+ * style in two passes: dK/dV parallel over (KV head, key block), then dQ over
+ * (query head, query block). No scratch memory; the SIMD variants keep their
+ * tiles on the stack (about 170 KiB per thread, forward about 100 KiB). */
 CK_DECLARE_VARIANTS(int, ck_attention_grad_f32,
                     (const float *q, const float *k, const float *v, const float *out, const float *dout,
                      const float *lse, float *dq, float *dk, float *dv, int T, int n_past, int H, int KV, int D,
