@@ -40,7 +40,18 @@ turn anything else into a runtime error); ``"count"`` (``int``: embedding's
 count of out-of-range token ids, 0 when all are valid; the runtime checks
 token ids before calling, so a non-zero count is an error); ``"out"``
 (``float``: the value is stored in element 0 of the call's ``outs[ret_index]``,
-e.g. cross_entropy's mean loss).
+e.g. cross_entropy's mean loss). ``ret = "void"`` with a non-void ``c_return``
+means the value is not used (``cross_entropy_fused``: the training runtime
+averages the per-row losses itself; ``sumsq`` / ``clip_coef`` are called by
+the training runtime directly, not through ``buffer.call``).
+
+Training (``@train_step`` after `autodiff`): ``*_train`` entries are the
+forward kernels writing what the backward reads (rmsnorm's rstd, layernorm's
+mean and rstd, attention's lse) into extra outs; ``*_grad`` entries are the
+backward kernels (activation gradients overwritten, parameter gradients
+accumulated ``+=`` into the ``grads`` buffers, so micro-batches accumulate
+by calling ``@train_step`` again); ``axpy`` accumulates; ``adamw`` is the
+optimizer update.
 
 Pointers. A buffer operand's pointer is the buffer's address (arena base +
 offset, plus ``layer * stride`` for ``@name[%l]``) advanced by a *row offset*
@@ -241,6 +252,111 @@ KERNELS: dict[str, Kernel] = {
             c_return="float", ret="out", ret_index=0,
             ins=("logits [rows, cols]", "targets [rows] (i32)"), outs=("loss [] (f32)",),
             doc="mean cross-entropy, stored in element 0 of outs[0]"),
+        # ---- training: forward kernels that also save what the backward reads ----
+        _k("rmsnorm_train", "ck_rmsnorm_f32", (
+            _in("x", 0), _in("w", 1), _out("y", 0), _out("rstd", 1),
+            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("eps", "float"),
+            _p("w_offset", "float"), *_POOL),
+            ins=("x [rows, cols]", "w [cols]"), outs=("y [rows, cols]", "rstd [rows] (saved)"),
+            doc="rmsnorm that saves rstd for rmsnorm_grad"),
+        _k("layernorm_train", "ck_layernorm_f32", (
+            _in("x", 0), _in("w", 1), _opt("b", 2), _out("y", 0), _out("mean", 1), _out("rstd", 2),
+            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("eps", "float"),
+            _p("w_offset", "float"), *_POOL),
+            ins=("x [rows, cols]", "w [cols]", "b [cols] (optional)"),
+            outs=("y [rows, cols]", "mean [rows] (saved)", "rstd [rows] (saved)")),
+        _k("attention_train", "ck_attention_f32", (
+            _in("q", 0), _in("k", 1), _in("v", 2), _out("out", 0), _out("lse", 1),
+            _p("T", "int", "rows"), _p("n_past", "int", "pos"), _p("H", "int", "heads"),
+            _p("KV", "int", "kv_heads"), _p("D", "int", "head_dim"), _p("window", "int"),
+            _p("scale", "float"), _p("softcap", "float"), *_POOL),
+            c_return="int", ret="status",
+            ins=("q [rows, heads*head_dim]", "k [rows, kv_heads*head_dim]", "v"),
+            outs=("out [rows, heads*head_dim]", "lse [rows, heads] (saved)")),
+        _k("cross_entropy_fused", "ck_cross_entropy_f32", (
+            _in("logits", 0), _in("targets", 1, "const int32_t *"), _out("dlogits", 0), _out("losses", 1),
+            _p("T", "int", "rows"), _p("V", "int", "cols"), _p("ignore_index", "int"),
+            _p("grad_scale", "float"), *_POOL),
+            c_return="float", ret="void",
+            ins=("logits [rows, cols]", "targets [rows] (i32)"),
+            outs=("dlogits [rows, cols]", "losses [rows] (per-row loss, 0 for ignored rows)"),
+            doc="loss and dlogits in one pass; the returned mean is not used (the runtime averages "
+            "outs[1] over the valid targets)"),
+        # ---- backward: activation gradients are overwritten, parameter gradients accumulate (+=) ----
+        _k("gemm_grad", "ck_gemm_grad_f32", (
+            _in("dy", 0), _in("x", 1), _in("W", 2), _out("dx", 0), _out("dW", 1), _null("db"),
+            _p("M", "int", "rows"), _p("N", "int", "n"), _p("K", "int", "k"), _p("flags", "int"),
+            Arg("ws", "void *", "scratch"), Arg("ws_size", "size_t", "scratch_size"), *_POOL),
+            c_return="int", ret="status", ins=("dy [rows, n]", "x [rows, k]", "W [n, k]"),
+            outs=("dx [rows, k]", "dW [n, k]"), doc="flags: CK_GEMM_ACC_DX 1 | _DW 2 | _DB 4 (+= instead of =)"),
+        _k("gemm_grad_bias", "ck_gemm_grad_f32", (
+            _in("dy", 0), _in("x", 1), _in("W", 2), _out("dx", 0), _out("dW", 1), _out("db", 2),
+            _p("M", "int", "rows"), _p("N", "int", "n"), _p("K", "int", "k"), _p("flags", "int"),
+            Arg("ws", "void *", "scratch"), Arg("ws_size", "size_t", "scratch_size"), *_POOL),
+            c_return="int", ret="status", ins=("dy [rows, n]", "x [rows, k]", "W [n, k]"),
+            outs=("dx [rows, k]", "dW [n, k]", "db [n]")),
+        _k("rmsnorm_grad", "ck_rmsnorm_grad_f32", (
+            _in("dy", 0), _in("x", 1), _in("w", 2), _in("rstd", 3), _out("dx", 0), _out("dw", 1),
+            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("w_offset", "float"), *_POOL),
+            ins=("dy [rows, cols]", "x", "w [cols]", "rstd [rows]"), outs=("dx [rows, cols]", "dw [cols] (+=)")),
+        _k("layernorm_grad", "ck_layernorm_grad_f32", (
+            _in("dy", 0), _in("x", 1), _in("w", 2), _in("mean", 3), _in("rstd", 4),
+            _out("dx", 0), _out("dw", 1), _out("db", 2),
+            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("w_offset", "float"), *_POOL),
+            ins=("dy [rows, cols]", "x", "w [cols]", "mean [rows]", "rstd [rows]"),
+            outs=("dx [rows, cols]", "dw [cols] (+=)", "db [cols] (+=)")),
+        _k("rope_grad", "ck_rope_grad_f32", (
+            _in("dy", 0), _out("dx", 0), _null("pos", "const int32_t *"), _opt("inv_freq", 1),
+            _p("T", "int", "rows"), _p("heads", "int"), _p("head_dim", "int"),
+            _p("rotary_dim", "int"), _p("pos0", "int", "pos"), _p("theta", "float"),
+            _p("style", "int"), *_POOL),
+            c_return="int", ret="status", ins=("dy [rows, heads*head_dim]", "inv_freq (optional)"),
+            outs=("dx [rows, heads*head_dim]",)),
+        _k("attention_grad", "ck_attention_grad_f32", (
+            _in("q", 0), _in("k", 1), _in("v", 2), _in("out", 3), _in("dout", 4), _in("lse", 5),
+            _out("dq", 0), _out("dk", 1), _out("dv", 2),
+            _p("T", "int", "rows"), _p("n_past", "int", "pos"), _p("H", "int", "heads"),
+            _p("KV", "int", "kv_heads"), _p("D", "int", "head_dim"), _p("window", "int"),
+            _p("scale", "float"), _p("softcap", "float"), *_POOL),
+            c_return="int", ret="status",
+            ins=("q", "k", "v", "out (forward)", "dout", "lse (saved by attention_train)"),
+            outs=("dq [rows, heads*head_dim]", "dk [rows, kv_heads*head_dim]", "dv")),
+        _k("silu_grad", "ck_silu_grad_f32", (_in("x", 0), _in("dy", 1), _out("dx", 0), _N, *_POOL),
+           ins=("x", "dy"), outs=("dx",)),
+        _k("gelu_grad", "ck_gelu_grad_f32", (_in("x", 0), _in("dy", 1), _out("dx", 0), _N, _p("approx", "int"),
+                                              *_POOL), ins=("x", "dy"), outs=("dx",)),
+        _k("softcap_grad", "ck_softcap_grad_f32", (_in("x", 0), _in("dy", 1), _out("dx", 0), _N,
+                                                    _p("cap", "float"), *_POOL), ins=("x", "dy"), outs=("dx",)),
+        _k("swiglu_grad", "ck_swiglu_grad_f32", (
+            _in("gate", 0), _in("up", 1), _in("dy", 2), _out("dgate", 0), _out("dup", 1),
+            _p("T", "int", "rows"), _p("F", "int", "cols"), _p("ld_in", "int", "cols"), _p("ld_out", "int", "cols"),
+            *_POOL), ins=("gate [rows, cols]", "up", "dy"), outs=("dgate", "dup")),
+        _k("geglu_grad", "ck_geglu_grad_f32", (
+            _in("gate", 0), _in("up", 1), _in("dy", 2), _out("dgate", 0), _out("dup", 1),
+            _p("T", "int", "rows"), _p("F", "int", "cols"), _p("ld_in", "int", "cols"), _p("ld_out", "int", "cols"),
+            _p("approx", "int"), *_POOL), ins=("gate [rows, cols]", "up", "dy"), outs=("dgate", "dup")),
+        _k("softmax_grad", "ck_softmax_grad_f32", (
+            _in("y", 0), _in("dy", 1), _out("dx", 0), _p("T", "int", "rows"), _p("C", "int", "cols"), *_POOL),
+            ins=("y (forward output)", "dy"), outs=("dx",)),
+        _k("embedding_grad", "ck_embedding_grad_f32", (
+            _in("ids", 0, "const int32_t *"), _in("dout", 1), _out("dtable", 0),
+            _p("T", "int", "rows"), _p("vocab", "int"), _p("C", "int", "cols"), _p("scale", "float"), *_POOL),
+            ins=("ids [rows] (i32)", "dout [rows, cols]"), outs=("dtable [vocab, cols] (scatter-add +=)",)),
+        _k("axpy", "ck_axpy_f32", (_out("y", 0), _in("x", 0), _N, _p("a", "float"), *_POOL),
+           ins=("x [rows, cols]",), outs=("y [rows, cols] (read and written: y += a*x)",),
+           doc="gradient accumulation (tensorop.accumulate), learned-position gradients"),
+        # ---- optimizer (the training runtime calls these per tensor from the grads table) ----
+        _k("adamw", "ck_adamw_f32", (
+            _out("param", 0), _in("grad", 0), _out("m", 1), _out("v", 2), _N, _p("lr", "float"),
+            _p("beta1", "float"), _p("beta2", "float"), _p("eps", "float"), _p("weight_decay", "float"),
+            _p("step", "int"), _p("grad_scale", "float"), *_POOL),
+            ins=("grad",), outs=("param (updated)", "m (updated)", "v (updated)"),
+            doc="torch.optim.AdamW on one tensor; grad_scale = the clip coefficient"),
+        _k("sumsq", "ck_sumsq_f32", (_in("x", 0), _N, *_POOL), c_return="double", ret="void",
+           ins=("x",), doc="sum of squares (double), phase 1 of global-norm clipping; runtime-called"),
+        _k("clip_coef", "ck_clip_coef_f32", (
+            _p("sumsq", "double"), _p("max_norm", "float"), _null("norm_out")),
+            c_return="float", ret="void", doc="min(1, max_norm/(sqrt(sumsq)+1e-6)); runtime-called"),
     )
 }
 
