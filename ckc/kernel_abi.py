@@ -42,8 +42,9 @@ token ids before calling, so a non-zero count is an error); ``"out"``
 (``float``: the value is stored in element 0 of the call's ``outs[ret_index]``,
 e.g. cross_entropy's mean loss). ``ret = "void"`` with a non-void ``c_return``
 means the value is not used (``cross_entropy_fused``: the training runtime
-averages the per-row losses itself; ``sumsq`` / ``clip_coef`` are called by
-the training runtime directly, not through ``buffer.call``).
+averages the per-row losses itself; ``sumsq`` is called by the training
+runtime directly, not through ``buffer.call``, as is ``ck_clip_coef_f32``,
+which has no buffers and no pool and so no entry here).
 
 Training (``@train_step`` after `autodiff`): ``*_train`` entries are the
 forward kernels writing what the backward reads (rmsnorm's rstd, layernorm's
@@ -354,9 +355,6 @@ KERNELS: dict[str, Kernel] = {
             doc="torch.optim.AdamW on one tensor; grad_scale = the clip coefficient"),
         _k("sumsq", "ck_sumsq_f32", (_in("x", 0), _N, *_POOL), c_return="double", ret="void",
            ins=("x",), doc="sum of squares (double), phase 1 of global-norm clipping; runtime-called"),
-        _k("clip_coef", "ck_clip_coef_f32", (
-            _p("sumsq", "double"), _p("max_norm", "float"), _null("norm_out")),
-            c_return="float", ret="void", doc="min(1, max_norm/(sqrt(sumsq)+1e-6)); runtime-called"),
     )
 }
 
