@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import os
 import sys
 import time
 from pathlib import Path
@@ -33,15 +34,23 @@ def ptr(a):
     return None if a is None else c_void_p(a.ctypes.data)
 
 
+CPU_TIMES: list[float] = []   # process CPU seconds of the fastest wall-clock run of each best_time
+
+
 def best_time(fn, min_time=0.25, max_reps=200):
+    """Fastest wall-clock time of repeated runs; its process CPU time goes to CPU_TIMES."""
     fn()
-    times = []
+    best, best_cpu = float("inf"), float("inf")
+    n = 0
     start = time.perf_counter()
-    while len(times) < 3 or (time.perf_counter() - start < min_time and len(times) < max_reps):
-        t0 = time.perf_counter()
+    while n < 3 or (time.perf_counter() - start < min_time and n < max_reps):
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        t, c = time.perf_counter() - t0, time.process_time() - c0
+        best, best_cpu = min(best, t), min(best_cpu, max(c, 1e-9))
+        n += 1
+    CPU_TIMES.append(best_cpu)
+    return best
 
 
 def aligned(nbytes):
@@ -96,13 +105,16 @@ def gemm_rows(ckk, nth, shapes, rng):
         tx, tW, tb = map(torch.from_numpy, (x, W, b))
         flops = 2.0 * M * N * K
         t_ck = best_time(lambda: ckk.gemm(ptr(x), ptr(W), ptr(b), ptr(y), M, N, K, 0, ptr(ws), wsz, pool, nth))
+        cpu_ck = CPU_TIMES[-1]
         t_th = best_time(lambda: F.linear(tx, tW, tb))
         extra = ""
         if M == 1:
             gbs = N * K * 4 / t_ck / 1e9
-            extra = f"  {gbs:5.1f} GB/s = {100 * gbs / BW[min(nth, 2)]:3.0f}% of bw"
+            extra = (f"  {gbs:5.1f} GB/s = {100 * gbs / BW[min(nth, 2)]:3.0f}% of bw"
+                     f" ({N * K * 4 / cpu_ck / 1e9:5.1f} GB per cpu-s)")
         else:
-            extra = f"  {100 * flops / t_ck / 1e9 / (PEAK_PER_CORE * nth):3.0f}% of peak"
+            extra = (f"  {100 * flops / t_ck / 1e9 / (PEAK_PER_CORE * nth):3.0f}% of peak"
+                     f" ({100 * flops / cpu_ck / 1e9 / PEAK_PER_CORE:3.0f}% per cpu-s)")
         rows.append((f"{name} fwd {M}x{K}x{N}", flops / t_ck / 1e9, flops / t_th / 1e9, extra))
         if grad:
             dy = rng.standard_normal((M, N), dtype=np.float32)
@@ -112,10 +124,12 @@ def gemm_rows(ckk, nth, shapes, rng):
             tdy = torch.from_numpy(dy)
             t_ck = best_time(lambda: ckk.grad(ptr(dy), ptr(x), ptr(W), ptr(dx), ptr(dW), ptr(db), M, N, K, 0,
                                               ptr(ws), wsz, pool, nth))
+            cpu_ck = CPU_TIMES[-1]
             t_th = best_time(lambda: (torch.mm(tdy, tW), torch.mm(tdy.t(), tx), tdy.sum(0)))
             f2 = 2 * flops
             rows.append((f"{name} bwd dx+dW+db", f2 / t_ck / 1e9, f2 / t_th / 1e9,
-                         f"  {100 * f2 / t_ck / 1e9 / (PEAK_PER_CORE * nth):3.0f}% of peak"))
+                         f"  {100 * f2 / t_ck / 1e9 / (PEAK_PER_CORE * nth):3.0f}% of peak"
+                         f" ({100 * f2 / cpu_ck / 1e9 / PEAK_PER_CORE:3.0f}% per cpu-s)"))
     return rows
 
 
@@ -171,6 +185,13 @@ def main(argv=None):
         shapes = [(n, M, K, N, False) for n, M, K, N, g in SHAPES if "lm_head" not in n]
     print(f"ckc kernels ({variant}) vs torch {torch.__version__}; GFLOP/s, best of repeated runs; "
           f"shapes M x K(in) x N(out)")
+    try:
+        load = os.getloadavg()[0]
+        print(f"load average {load:.1f} on {os.cpu_count()} CPUs"
+              + ("  (machine busy: wall-clock figures are low; 'per cpu-s' = FLOPs per CPU-second"
+                 " this process got)" if load > (os.cpu_count() or 1) else ""))
+    except OSError:
+        pass
     for nth in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(nth)
         print(f"\n== {nth} thread{'s' if nth > 1 else ''} ==")

@@ -169,16 +169,20 @@ def test_pool_runs_every_task_once(pool_size):
         p.close()
 
 
-def test_pool_many_gemm_calls_agree():
-    """Many small parallel kernel calls through one pool, more parts than threads."""
+@pytest.mark.parametrize("variant", variants())
+def test_pool_many_gemm_calls_agree(variant):
+    """Many small parallel kernel calls through one pool of 2, more parts than threads,
+    on both the small-M (dot) and the packed path."""
     rng = np.random.default_rng(3)
-    x, W = rand(rng, 3, 40), rand(rng, 70, 40)
-    want = x @ W.T
-    gemm = kernel("ck_gemm_f32", "scalar", GEMM_ARGS, c_int)
-    for nth in [1, 2, 3, 7] * 25:
-        y = np.zeros((3, 70), np.float32)
-        assert gemm(ptr(x), ptr(W), None, ptr(y), 3, 70, 40, 0, None, 0, pool(2), nth) == CK_OK
-        assert max_rel_err(y, want) <= TOL
+    gemm = kernel("ck_gemm_f32", variant, GEMM_ARGS, c_int)
+    for M in (3, 30):
+        x, W = rand(rng, M, 40), rand(rng, 200, 40)
+        want = x.astype(np.float64) @ W.T.astype(np.float64)
+        for nth in [1, 2, 3, 7] * 10:
+            ws, wsz = workspace(M, 200, 40, nth)
+            y = np.zeros((M, 200), np.float32)
+            assert gemm(ptr(x), ptr(W), None, ptr(y), M, 200, 40, 0, ptr(ws), wsz, pool(2), nth) == CK_OK
+            assert max_rel_err(y, want) <= TOL
 
 
 def test_split_range_covers_exactly():

@@ -80,10 +80,14 @@ void ck_split_range(long n, long align, int ith, int nth, long *lo, long *hi);
  * Workspace: the SIMD variants pack blocks of x and W into caller-provided
  * scratch (no allocation inside the kernel). ws must be 64-byte aligned and
  * hold at least ck_gemm_workspace_size(M, N, K, nth) bytes (the same query
- * covers every variant, forward and backward; it depends only on nth and is
- * bounded: about 0.7 MiB per thread). With too little workspace the kernel
+ * covers every variant, forward and backward; today it depends only on nth and
+ * is bounded: 1.25 MiB per thread + 64 bytes, any alignment of ws is accepted
+ * since the kernel aligns inside it). With too little workspace the kernel
  * writes nothing and returns CK_ERR_WORKSPACE; otherwise CK_OK. The scalar
- * reference needs no workspace (ws may be NULL). */
+ * reference needs no workspace (ws may be NULL). Blocking: KC = 256,
+ * MC = 768 rows of x packed, NC = 512 columns of Wᵀ packed; micro-tile
+ * 12x32 (avx512) / 6x16 (avx2); M < 8 streams W with dot products instead
+ * (no packing), threads split the output columns (rows when N is narrow). */
 size_t ck_gemm_workspace_size(int M, int N, int K, int nth);
 
 int ck_gemm_f32_scalar(const float *x, const float *W, const float *b, float *y,
