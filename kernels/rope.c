@@ -23,22 +23,26 @@ static void rope_task(void *arg, int ith, int nth)
     int64_t lo, hi;
     ckk_split_range(p->T, ith, nth, &lo, &hi);
     const int half = p->rotary_dim / 2, row = p->heads * p->head_dim;
+    float cs[CK_ROPE_MAX_DIM / 2], sn[CK_ROPE_MAX_DIM / 2];
     for (int64_t t = lo; t < hi; t++) {
         const float pos = (float)(p->pos ? p->pos[t] : p->pos0 + (int)t);
+        for (int i = 0; i < half; i++) { /* per token, shared by every head */
+            const float inv = p->inv_freq ? p->inv_freq[i] : (float)pow((double)p->theta, -2.0 * i / p->rotary_dim);
+            const float ang = pos * inv;
+            cs[i] = (float)cos((double)ang);
+            sn[i] = p->sign * (float)sin((double)ang);
+        }
         const float *xr = p->x + t * row;
         float *yr = p->y + t * row;
         for (int h = 0; h < p->heads; h++) {
             const float *x = xr + h * p->head_dim;
             float *y = yr + h * p->head_dim;
             for (int i = 0; i < half; i++) {
-                const float inv = p->inv_freq ? p->inv_freq[i] : (float)pow((double)p->theta, -2.0 * i / p->rotary_dim);
-                const float ang = pos * inv;
-                const float c = (float)cos((double)ang), s = p->sign * (float)sin((double)ang);
                 const int i1 = p->style == CK_ROPE_NEOX ? i : 2 * i;
                 const int i2 = p->style == CK_ROPE_NEOX ? i + half : 2 * i + 1;
                 const float x1 = x[i1], x2 = x[i2];
-                y[i1] = x1 * c - x2 * s;
-                y[i2] = x2 * c + x1 * s;
+                y[i1] = x1 * cs[i] - x2 * sn[i];
+                y[i2] = x2 * cs[i] + x1 * sn[i];
             }
             if (y != x)
                 for (int i = p->rotary_dim; i < p->head_dim; i++) y[i] = x[i];
