@@ -59,8 +59,9 @@ forward op, emitted just before its first backward use, from saved values):
   `embedding`) and the fused loss are saved; every other activation of a
   layer is recomputed from them during that layer's backward.
 
-Weights, constants and function arguments are never "saved" (they live
-elsewhere). Each forward op whose result the backward reads gets the unit
+Option ``function`` (default ``train_step``) names the function to
+differentiate. Weights, constants and function arguments are never "saved"
+(they live elsewhere). Each forward op whose result the backward reads gets the unit
 attribute ``autodiff.saved`` (the saved set, visible in the IR), and the
 function gets ``autodiff.recompute = "<policy>"``.
 """
