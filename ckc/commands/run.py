@@ -93,6 +93,9 @@ class _HFTokenizer:
 
     def __init__(self, path: Path):
         from transformers import AutoTokenizer
+        from transformers.utils import logging
+
+        logging.set_verbosity_error()
 
         if path.is_dir():
             self.t = AutoTokenizer.from_pretrained(str(path))
@@ -138,11 +141,11 @@ def main(args) -> int:
     path = resolve_model(args.model)
     options = options_from(args)
     options.check()
+    d = compiled_dir(path, options, quiet=not args.verbose)  # model errors first
     tok = load_tokenizer(path)
     ids = list(tok.encode(args.prompt, add_special=True))
     if not ids:
         raise CkcError("empty prompt: it encodes to no tokens")
-    d = compiled_dir(path, options, quiet=not args.verbose)
     with Session(d, threads=args.threads) as s:
         if len(ids) >= s.context:
             raise CkcError(f"prompt of {len(ids)} tokens does not fit the context of {s.context}")
