@@ -333,7 +333,11 @@ def _tokjson_fields(src: Path) -> list[tuple[str, object, object, object]]:
             v = c.get(f"{k}_token")
             v = v.get("content") if isinstance(v, dict) else v
             if v in ids:
-                fields.append((f"tokenizer.ggml.{k}_token_id", ids[v], V.UINT32, None))
+                types[ids[v]] = int(gguf.TokenType.CONTROL)  # as convert_hf_to_gguf.py marks special tokens
+                if k != "unk":
+                    fields.append((f"tokenizer.ggml.{k}_token_id", ids[v], V.UINT32, None))
+        fields.append(("tokenizer.ggml.add_bos_token", bool(c.get("add_bos_token", False)), V.BOOL, None))
+        fields.append(("tokenizer.ggml.add_eos_token", bool(c.get("add_eos_token", False)), V.BOOL, None))
     return fields
 
 
@@ -370,6 +374,7 @@ def export_gguf(cfg: ModelConfig, weights, path, tokenizer_src=None, name: str |
     os.close(fd)
     try:
         w = gguf.GGUFWriter(tmp, cfg.arch)
+        w.add_type("model")
         w.add_name(name or cfg.name or f"ckc-{cfg.arch}")
         w.add_context_length(cfg.max_context)
         w.add_embedding_length(cfg.hidden)
@@ -378,7 +383,7 @@ def export_gguf(cfg: ModelConfig, weights, path, tokenizer_src=None, name: str |
         w.add_head_count(cfg.n_heads)
         w.add_head_count_kv(cfg.n_kv_heads)
         w.add_vocab_size(cfg.vocab_size)
-        if cfg.head_dim * cfg.n_heads != cfg.hidden or cfg.arch in ("gemma", "gemma3", "qwen3"):
+        if cfg.head_dim * cfg.n_heads != cfg.hidden or cfg.arch != "gpt2":
             w.add_key_length(cfg.head_dim)
             w.add_value_length(cfg.head_dim)
         if cfg.norm == "layernorm":
