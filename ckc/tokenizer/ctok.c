@@ -73,17 +73,36 @@ typedef struct {
     const int64_t *off;
 } strtab;
 
+/* word cache: 2-way sets of 64-byte entries (the newest word of a set first) */
 #define CACHE_SLOTS (1u << 16)
-#define CACHE_KEY 30
-#define CACHE_IDS 14
+#define CACHE_KEY 22
+#define CACHE_IDS 9
 typedef struct {
-    uint64_t h;
+    uint32_t h;
     uint8_t len, nids;
     char key[CACHE_KEY];
     int32_t ids[CACHE_IDS];
 } centry;
+_Static_assert(sizeof(centry) == 64, "a cache entry is one cache line");
+
+static centry *cache_get(centry *cache, uint64_t h, const uint8_t *w, size_t n) {
+    centry *set = &cache[(h & (CACHE_SLOTS / 2 - 1)) * 2];
+    uint32_t h32 = (uint32_t)(h >> 32) | 1u;
+    for (int k = 0; k < 2; k++)
+        if (set[k].h == h32 && set[k].len == n && memcmp(set[k].key, w, n) == 0) return &set[k];
+    return NULL;
+}
+
+static void cache_put(centry *cache, uint64_t h, const uint8_t *w, size_t n, const int32_t *ids, size_t cnt) {
+    centry *set = &cache[(h & (CACHE_SLOTS / 2 - 1)) * 2];
+    set[1] = set[0];
+    set[0].h = (uint32_t)(h >> 32) | 1u; set[0].len = (uint8_t)n; set[0].nids = (uint8_t)cnt;
+    memcpy(set[0].key, w, n);
+    memcpy(set[0].ids, ids, cnt * sizeof(int32_t));
+}
 
 typedef struct { int32_t rank, pos, lid, rid, res; } bpe_ent;
+typedef struct { uint64_t key; int32_t rank, res; } mslot;
 typedef struct { float score; int32_t left, right, size; } spm_ent;
 
 typedef struct ctok {
@@ -97,8 +116,8 @@ typedef struct ctok {
     float *score;
     strtab by_text, by_piece, spm;
     int32_t byte_tok[256];
-    /* merges: (left id, right id) -> rank, result id */
-    uint64_t *mkey; int32_t *mrank, *mres; size_t mmask;
+    /* merges: (left id, right id) -> rank, result id (one cache line holds 4) */
+    mslot *merge; size_t mmask;
     stage *stages; int nstages;
     /* special tokens matched in text, grouped by first byte, longest first */
     int32_t *sp; int32_t sp_start[257];
@@ -243,7 +262,7 @@ void ctok_free(ctok *t) {
     free(t->type); free(t->attr); free(t->score);
     free(t->by_text.slot); free(t->by_text.hash); free(t->by_piece.slot); free(t->by_piece.hash);
     free(t->spm.slot); free(t->spm.hash);
-    free(t->mkey); free(t->mrank); free(t->mres);
+    free(t->merge);
     for (int i = 0; i < t->nstages; i++) free(t->stages[i].ranges);
     free(t->stages); free(t->sp); free(t->cache);
     free(t->out); free(t->cps); free(t->offs); free(t->cats); free(t->buf);
@@ -373,12 +392,10 @@ void ctok_set_special(ctok *t, int32_t bos, int32_t eos, int32_t unk, int add_bo
 int64_t ctok_set_merges(ctok *t, int64_t m, const char *blob, const int64_t *start, const int64_t *len) {
     size_t cap = 16;
     while (cap < 2 * (size_t)m + 16) cap *= 2;
-    free(t->mkey); free(t->mrank); free(t->mres);
-    t->mkey = malloc(cap * sizeof *t->mkey);
-    t->mrank = malloc(cap * sizeof *t->mrank);
-    t->mres = malloc(cap * sizeof *t->mres);
-    if (!t->mkey || !t->mrank || !t->mres) { snprintf(t->err, sizeof t->err, "out of memory"); return -1; }
-    memset(t->mkey, 0xff, cap * sizeof *t->mkey);
+    free(t->merge);
+    t->merge = malloc(cap * sizeof *t->merge);
+    if (!t->merge) { snprintf(t->err, sizeof t->err, "out of memory"); return -1; }
+    memset(t->merge, 0xff, cap * sizeof *t->merge);
     t->mmask = cap - 1;
     char *tmp = NULL; size_t captmp = 0;
     int64_t kept = 0;
@@ -398,9 +415,9 @@ int64_t ctok_set_merges(ctok *t, int64_t m, const char *blob, const int64_t *sta
         if (c < 0) continue;
         uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
         size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & t->mmask;
-        while (t->mkey[i] != UINT64_MAX && t->mkey[i] != key) i = (i + 1) & t->mmask;
-        if (t->mkey[i] == key) continue; /* first (lowest rank) wins */
-        t->mkey[i] = key; t->mrank[i] = (int32_t)r; t->mres[i] = c;
+        while (t->merge[i].key != UINT64_MAX && t->merge[i].key != key) i = (i + 1) & t->mmask;
+        if (t->merge[i].key == key) continue; /* first (lowest rank) wins */
+        t->merge[i].key = key; t->merge[i].rank = (int32_t)r; t->merge[i].res = c;
         kept++;
     }
     free(tmp);
@@ -408,12 +425,12 @@ int64_t ctok_set_merges(ctok *t, int64_t m, const char *blob, const int64_t *sta
 }
 
 static inline int merge_find(const ctok *t, int32_t a, int32_t b, int32_t *res) {
-    if (!t->mkey || a < 0 || b < 0) return -1;
+    if (!t->merge || a < 0 || b < 0) return -1;
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & t->mmask;
     for (;;) {
-        uint64_t k = t->mkey[i];
-        if (k == key) { *res = t->mres[i]; return t->mrank[i]; }
+        uint64_t k = t->merge[i].key;
+        if (k == key) { *res = t->merge[i].res; return t->merge[i].rank; }
         if (k == UINT64_MAX) return -1;
         i = (i + 1) & t->mmask;
     }
@@ -728,11 +745,11 @@ static int bpe_word(ctok *t, const uint8_t *w, size_t n) {
     int bl = t->flags & F_BYTE_LEVEL;
     if (bl && n == 1) return t->byte_tok[w[0]] >= 0 ? push(t, t->byte_tok[w[0]]) : emit_unknown_bytes(t, w, 1);
     uint64_t h = 0;
-    centry *ce = NULL;
-    if (n <= CACHE_KEY && t->cache) {
+    int cacheable = n <= CACHE_KEY && t->cache;
+    if (cacheable) {
         h = hbytes(w, n);
-        ce = &t->cache[h & (CACHE_SLOTS - 1)];
-        if (ce->h == h && ce->len == n && ce->nids && memcmp(ce->key, w, n) == 0) {
+        centry *ce = cache_get(t->cache, h, w, n);
+        if (ce) {
             for (int i = 0; i < ce->nids; i++) if (push(t, ce->ids[i])) return -1;
             return 0;
         }
@@ -778,11 +795,7 @@ static int bpe_word(ctok *t, const uint8_t *w, size_t n) {
         }
     }
     size_t cnt = t->nout - out0;
-    if (ce && cnt <= CACHE_IDS && cnt > 0) {
-        ce->h = h; ce->len = (uint8_t)n; ce->nids = (uint8_t)cnt;
-        memcpy(ce->key, w, n);
-        memcpy(ce->ids, t->out + out0, cnt * sizeof(int32_t));
-    }
+    if (cacheable && cnt <= CACHE_IDS && cnt > 0) cache_put(t->cache, h, w, n, t->out + out0, cnt);
     return 0;
 }
 
@@ -902,11 +915,11 @@ static int spm_word(ctok *t, const uint8_t *s, size_t n) {
 /* A cached SPM segment. */
 static int spm_segment(ctok *t, const uint8_t *w, size_t n) {
     uint64_t h = 0;
-    centry *ce = NULL;
-    if (n <= CACHE_KEY && t->cache) {
+    int cacheable = n <= CACHE_KEY && t->cache;
+    if (cacheable) {
         h = hbytes(w, n);
-        ce = &t->cache[h & (CACHE_SLOTS - 1)];
-        if (ce->h == h && ce->len == n && ce->nids && memcmp(ce->key, w, n) == 0) {
+        centry *ce = cache_get(t->cache, h, w, n);
+        if (ce) {
             for (int i = 0; i < ce->nids; i++) if (push(t, ce->ids[i])) return -1;
             return 0;
         }
@@ -914,11 +927,7 @@ static int spm_segment(ctok *t, const uint8_t *w, size_t n) {
     size_t out0 = t->nout;
     if (spm_word(t, w, n)) return -1;
     size_t cnt = t->nout - out0;
-    if (ce && cnt <= CACHE_IDS && cnt > 0) {
-        ce->h = h; ce->len = (uint8_t)n; ce->nids = (uint8_t)cnt;
-        memcpy(ce->key, w, n);
-        memcpy(ce->ids, t->out + out0, cnt * sizeof(int32_t));
-    }
+    if (cacheable && cnt <= CACHE_IDS && cnt > 0) cache_put(t->cache, h, w, n, t->out + out0, cnt);
     return 0;
 }
 
@@ -1000,7 +1009,10 @@ static int encode_fragment(ctok *t, const char *s, size_t n, int after_special) 
 static int64_t encode_into(ctok *t, const char *text, int64_t n, int add_special, int parse_special) {
     t->oom = 0; t->err[0] = 0;
     if (n < 0 || n > 0x7ffffff0LL) { snprintf(t->err, sizeof t->err, "text of %lld bytes: at most 2 GiB per call", (long long)n); return -1; }
-    if (!t->cache) t->cache = calloc(CACHE_SLOTS, sizeof(centry));
+    if (!t->cache) {
+        t->cache = aligned_alloc(64, CACHE_SLOTS * sizeof(centry));
+        if (t->cache) memset(t->cache, 0, CACHE_SLOTS * sizeof(centry));
+    }
     if (add_special && t->add_bos && push(t, t->bos)) goto oom;
     size_t fs = 0, i = 0, len = (size_t)n;
     int after_special = 1;
