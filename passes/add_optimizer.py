@@ -27,13 +27,14 @@ those units (same order, same attributes):
   the clipping norm and the micro-batch count are options (compile-time).
   m and v start as zeros (the runtime zero-fills ``opt_state``; checkpoints
   restore it).
-- with ``micro_batches`` > 1, gradient accumulation: ``@train_step`` takes the
-  running gradients as extra operands (after tokens and targets, attributes
-  ``{tensorop.grad ...}``) and returns ``accumulate(acc, g)`` for each (one
-  buffer per gradient, updated in place across the k calls), and
-  ``@zero_grads() -> (zeros... {tensorop.grad})`` resets them before the first
-  micro-batch of a step. With ``micro_batches = 1`` @train_step is left as is
-  (its gradients feed @optimizer_step directly).
+- gradient accumulation: ``@train_step`` takes the running gradients as
+  extra operands (after tokens and targets, attributes ``{tensorop.grad
+  ...}``) and returns ``accumulate(acc, g)`` for each (one buffer per
+  gradient, updated in place across the k calls: the backward kernels
+  accumulate ``+=`` into the ``grads`` buffers, see ckc/kernel_abi.py), and
+  ``@zero_grads() -> (zeros... {tensorop.grad})`` resets them before the
+  first micro-batch of a step. One calling convention for every micro-batch
+  count: a step is ``zero_grads``, k x ``train_step``, ``optimizer_step``.
 
 How this maps to memory (for bufferize / plan-memory): an operand or result
 attribute names a module-level buffer: ``tensorop.grad = N`` the ``grads``
@@ -114,8 +115,8 @@ def short_name(name: str, off: int) -> str:
 @dataclass(frozen=True)
 class AddOptimizer(ModulePass):
     """@optimizer_step (AdamW + global-norm clipping, lr and step as runtime
-    operands), and for micro_batches > 1 gradient accumulation in @train_step
-    plus @zero_grads. See the module docstring."""
+    operands), gradient accumulation in @train_step, and @zero_grads. See the
+    module docstring."""
 
     name = "add-optimizer"
 
@@ -155,9 +156,8 @@ class AddOptimizer(ModulePass):
         types = list(train.function_type.outputs.data[1:])
         if len(types) != len(units):
             _fail("@train_step: every result after the loss must carry tensorop.grad")
-        if self.micro_batches > 1:
-            self._accumulate(train, units, types)
-            op.body.block.add_op(self._zero_grads(units, types))
+        self._accumulate(train, units, types)
+        op.body.block.add_op(self._zero_grads(units, types))
         op.body.block.add_op(self._optimizer_step(units, types))
 
     # -- @train_step accumulating into its operands ---------------------------

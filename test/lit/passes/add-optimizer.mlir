@@ -8,11 +8,12 @@
 // buffers bufferize places: tensorop.grad (grads region), tensorop.adam_m /
 // tensorop.adam_v (opt_state), tensorop.param (the weight, updated in place).
 //
-// Default options (prefix CHECK): one micro-batch, @train_step unchanged, clipping
-// at max_norm 1.0. The ACC prefix: four micro-batches, no clipping, weight decay
-// 0.1, beta2 0.95; @train_step accumulates into gradient operands, @zero_grads
-// resets them, @optimizer_step averages (scale 0.25). The ERR prefixes: bad
-// options and a second run.
+// @train_step accumulates into gradient operands (in place, the same buffers
+// across the micro-batches of a step) and @zero_grads resets them: a step is
+// zero_grads, k x train_step, optimizer_step. Default options (prefix CHECK): one
+// micro-batch, clipping at max_norm 1.0. The ACC prefix: four micro-batches, no
+// clipping, weight decay 0.1, beta2 0.95; @optimizer_step averages (scale 0.25).
+// The ERR prefixes: bad options and a second run.
 // The model: a tied embedding (one token_embd.weight gradient), an RMSNorm and
 // one projection reading rows 16..31 of a fused attn_qkv tensor.
 
@@ -27,8 +28,17 @@
 // ERR-BETA: error: add-optimizer: beta1 must be in [0, 1), got 1.0
 // ERR-TWICE: error: add-optimizer: the module already has a function @optimizer_step
 
-// CHECK-LABEL: func.func @train_step(%tokens: tensor<?xi32>, %targets: tensor<?xi32>) -> (tensor<f32>, tensor<32x16xf32> {tensorop.grad = "token_embd.weight"}, tensor<16xf32> {tensorop.grad = "output_norm.weight"}, tensor<16x16xf32> {tensorop.grad = "blk.0.attn_qkv.weight", tensorop.offset = 16 : i64}) attributes {autodiff.recompute = "none"} {
-// CHECK-NOT:   func.func @zero_grads
+// CHECK-LABEL: func.func @train_step(%tokens: tensor<?xi32>, %targets: tensor<?xi32>, %acc_token_embd: tensor<32x16xf32> {tensorop.grad = "token_embd.weight"}, %acc_output_norm: tensor<16xf32> {tensorop.grad = "output_norm.weight"}, %acc_l0_attn_qkv_off16: tensor<16x16xf32> {tensorop.grad = "blk.0.attn_qkv.weight", tensorop.offset = 16 : i64}) -> (tensor<f32>, tensor<32x16xf32> {tensorop.grad = "token_embd.weight"}, tensor<16xf32> {tensorop.grad = "output_norm.weight"}, tensor<16x16xf32> {tensorop.grad = "blk.0.attn_qkv.weight", tensorop.offset = 16 : i64}) attributes {autodiff.recompute = "none"} {
+// CHECK:       %acc_token_embd_new = tensorop.accumulate %acc_token_embd, %d_w_token_embd_2 : (tensor<32x16xf32>, tensor<32x16xf32>) -> tensor<32x16xf32>
+// CHECK:       %acc_output_norm_new = tensorop.accumulate %acc_output_norm, %d_w_norm : (tensor<16xf32>, tensor<16xf32>) -> tensor<16xf32>
+// CHECK:       %acc_l0_attn_qkv_off16_new = tensorop.accumulate %acc_l0_attn_qkv_off16, %d_w_k : (tensor<16x16xf32>, tensor<16x16xf32>) -> tensor<16x16xf32>
+// CHECK:       func.return %loss, %acc_token_embd_new, %acc_output_norm_new, %acc_l0_attn_qkv_off16_new : tensor<f32>, tensor<32x16xf32>, tensor<16xf32>, tensor<16x16xf32>
+// CHECK-LABEL: func.func @zero_grads() -> (tensor<32x16xf32> {tensorop.grad = "token_embd.weight"}, tensor<16xf32> {tensorop.grad = "output_norm.weight"}, tensor<16x16xf32> {tensorop.grad = "blk.0.attn_qkv.weight", tensorop.offset = 16 : i64}) {
+// CHECK-NEXT:      %g_token_embd = tensorop.zeros : tensor<32x16xf32>
+// CHECK-NEXT:      %g_output_norm = tensorop.zeros : tensor<16xf32>
+// CHECK-NEXT:      %g_l0_attn_qkv_off16 = tensorop.zeros : tensor<16x16xf32>
+// CHECK-NEXT:      func.return %g_token_embd, %g_output_norm, %g_l0_attn_qkv_off16 : tensor<32x16xf32>, tensor<16xf32>, tensor<16x16xf32>
+// CHECK-NEXT:    }
 // CHECK-LABEL: func.func @optimizer_step(%lr: f32, %step: index, %g_token_embd: tensor<32x16xf32> {tensorop.grad = "token_embd.weight"}, %g_output_norm: tensor<16xf32> {tensorop.grad = "output_norm.weight"}, %g_l0_attn_qkv_off16: tensor<16x16xf32> {tensorop.grad = "blk.0.attn_qkv.weight", tensorop.offset = 16 : i64}, %m_token_embd: tensor<32x16xf32> {tensorop.adam_m = "token_embd.weight"}, %m_output_norm: tensor<16xf32> {tensorop.adam_m = "output_norm.weight"}, %m_l0_attn_qkv_off16: tensor<16x16xf32> {tensorop.adam_m = "blk.0.attn_qkv.weight", tensorop.offset = 16 : i64}, %v_token_embd: tensor<32x16xf32> {tensorop.adam_v = "token_embd.weight"}, %v_output_norm: tensor<16xf32> {tensorop.adam_v = "output_norm.weight"}, %v_l0_attn_qkv_off16: tensor<16x16xf32> {tensorop.adam_v = "blk.0.attn_qkv.weight", tensorop.offset = 16 : i64}) -> (tensor<32x16xf32> {tensorop.param = "token_embd.weight"}, tensor<16xf32> {tensorop.param = "output_norm.weight"}, tensor<16x16xf32> {tensorop.param = "blk.0.attn_qkv.weight", tensorop.offset = 16 : i64}, tensor<32x16xf32> {tensorop.adam_m = "token_embd.weight"}, tensor<16xf32> {tensorop.adam_m = "output_norm.weight"}, tensor<16x16xf32> {tensorop.adam_m = "blk.0.attn_qkv.weight", tensorop.offset = 16 : i64}, tensor<32x16xf32> {tensorop.adam_v = "token_embd.weight"}, tensor<16xf32> {tensorop.adam_v = "output_norm.weight"}, tensor<16x16xf32> {tensorop.adam_v = "blk.0.attn_qkv.weight", tensorop.offset = 16 : i64}, tensor<f32> {tensorop.grad_norm}) {
 // CHECK-NEXT:      %grad_norm = tensorop.global_norm %g_token_embd, %g_output_norm, %g_l0_attn_qkv_off16 : (tensor<32x16xf32>, tensor<16xf32>, tensor<16x16xf32>) -> tensor<f32>
 // CHECK-NEXT:      %g_token_embd_clipped = tensorop.clip_by_norm %g_token_embd, %grad_norm : (tensor<32x16xf32>, tensor<f32>) -> tensor<32x16xf32>
