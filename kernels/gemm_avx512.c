@@ -8,17 +8,19 @@
 
 #define CKG_INLINE static inline __attribute__((always_inline))
 
-/* c[12,32] (+)= a-panel[kc][12] · b-panel[kc][32] (+ bias[32]) */
-static void ckg_ukr(long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc,
-                    int load_c, const float *restrict bias) {
+/* c[mr, :nr] (+)= a-panel[kc][12] · b-panel[kc][32] (+ bias[:nr]), for mr <= 12 rows
+ * (a compile-time constant after inlining) and nr <= 32 columns (store masks). */
+CKG_INLINE void ckg_ukr_t(const int mr, long kc, const float *restrict a, const float *restrict b,
+                          float *restrict c, long ldc, int load_c, const float *restrict bias,
+                          __mmask16 m0, __mmask16 m1) {
     __m512 acc[CKG_MR][2];
 #pragma GCC unroll 12
-    for (int i = 0; i < CKG_MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
 #pragma GCC unroll 4
     for (long k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
-        for (int i = 0; i < CKG_MR; i++) {
+        for (int i = 0; i < mr; i++) {
             const __m512 ai = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
@@ -28,19 +30,40 @@ static void ckg_ukr(long kc, const float *restrict a, const float *restrict b, f
     }
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
     if (bias) {
-        bias0 = _mm512_loadu_ps(bias);
-        bias1 = _mm512_loadu_ps(bias + 16);
+        bias0 = _mm512_maskz_loadu_ps(m0, bias);
+        bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
     }
 #pragma GCC unroll 12
-    for (int i = 0; i < CKG_MR; i++) {
+    for (int i = 0; i < mr; i++) {
         float *ci = c + i * ldc;
         __m512 v0 = _mm512_add_ps(acc[i][0], bias0), v1 = _mm512_add_ps(acc[i][1], bias1);
         if (load_c) {
-            v0 = _mm512_add_ps(v0, _mm512_loadu_ps(ci));
-            v1 = _mm512_add_ps(v1, _mm512_loadu_ps(ci + 16));
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ci));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ci + 16));
         }
-        _mm512_storeu_ps(ci, v0);
-        _mm512_storeu_ps(ci + 16, v1);
+        _mm512_mask_storeu_ps(ci, m0, v0);
+        _mm512_mask_storeu_ps(ci + 16, m1, v1);
+    }
+}
+
+/* full 12 x 32 tile */
+static void ckg_ukr(long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc,
+                    int load_c, const float *restrict bias) {
+    ckg_ukr_t(CKG_MR, kc, a, b, c, ldc, load_c, bias, 0xFFFF, 0xFFFF);
+}
+
+/* edge tile: mr < 12 rows and/or nr < 32 columns, written in place (no buffer) */
+#define CKG_HAVE_EDGE_UKR 1
+static void ckg_ukr_edge(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr,
+                         int load_c, const float *bias) {
+    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1);
+    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1);
+    switch (mr) {
+#define CKG_CASE(R) case R: ckg_ukr_t(R, kc, a, b, c, ldc, load_c, bias, m0, m1); break;
+        CKG_CASE(1) CKG_CASE(2) CKG_CASE(3) CKG_CASE(4) CKG_CASE(5) CKG_CASE(6)
+        CKG_CASE(7) CKG_CASE(8) CKG_CASE(9) CKG_CASE(10) CKG_CASE(11)
+        default: ckg_ukr_t(CKG_MR, kc, a, b, c, ldc, load_c, bias, m0, m1); break;
+#undef CKG_CASE
     }
 }
 

@@ -18,6 +18,8 @@
  * Before including, the variant file defines:
  *   CKG_MR, CKG_NR, CKG_SFX (token: avx2 | avx512)
  *   ckg_ukr(kc, a, b, c, ldc, load_c, bias): full MR x NR tile, c (+)= a·b + bias
+ *   optionally CKG_HAVE_EDGE_UKR and ckg_ukr_edge(kc, a, b, c, ldc, mr, nr, load_c, bias):
+ *       an mr x nr edge tile in place (else the full tile goes through a buffer)
  *   ckg_pack_b_kmajor(src, ld, kc, nr, dst): dst[k*NR + j] = src[j*ld + k], j < nr,
  *       zero for nr <= j < NR  (B with unit stride along k: the forward's Wᵀ)
  *   ckg_dot_rows(x, ldx, mr, W, K, n0, n1, b, y, ldy, acc): y[i][n] (+)= x[i]·W[n] + b[n]
@@ -111,6 +113,9 @@ static void ckg_pack_b(const ckg_job *j, long n0, long nc, long k0, long kc, flo
     }
 }
 
+#ifdef CKG_HAVE_EDGE_UKR
+#define ckg_edge ckg_ukr_edge
+#else
 static void ckg_edge(long kc, const float *ap, const float *bp, float *c, long ldc, long mr, long nr,
                      int load_c, const float *bias) {
     float tmp[CKG_MR * CKG_NR] __attribute__((aligned(64)));
@@ -122,6 +127,7 @@ static void ckg_edge(long kc, const float *ap, const float *bp, float *c, long l
             c[i * ldc + jj] = load_c ? c[i * ldc + jj] + v : v;
         }
 }
+#endif
 
 static void ckg_region(const ckg_job *j, long m0, long m1, long n0, long n1, float *apack, float *bpack) {
     if (m0 >= m1 || n0 >= n1) return;
