@@ -547,6 +547,320 @@ class _Function:
                                                      ignore_index=op.prop_values()["ignore_index"]), op)
 
 
+# ---------------------------------------------------------------------------
+# training: a differentiated @train_step (the output of `autodiff`)
+# ---------------------------------------------------------------------------
+
+GRAD_PREFIX = "grad."
+ACC_DW, ACC_DB = 2, 4  # CK_GEMM_ACC_DW, CK_GEMM_ACC_DB
+
+
+def _is_differentiated(f: func.FuncOp) -> bool:
+    from ckc.passes.autodiff import GRAD_ATTR
+
+    attrs = f.res_attrs.data if f.res_attrs is not None else ()
+    return any(GRAD_ATTR in d.data for d in attrs)
+
+
+class _TrainFunction(_Function):
+    """Bufferizes a differentiated ``@train_step(%tokens, %targets) -> (loss,
+    grads...)`` into ``@train_step(%n: index, %grad_scale: f32)``:
+
+    - every gradient result goes to the module-level ``grads`` buffer
+      ``@"grad.<tensor>"`` (the stored tensor's shape; a row slice of a fused
+      tensor at its row offset). Parameter-gradient kernels ACCUMULATE (+=)
+      into it, so a `tensorop.accumulate` of two contributions to the same
+      gradient is no call at all, and calling @train_step k times sums k
+      micro-batches: the runtime zeroes ``grads`` once per optimizer step;
+    - the loss: `cross_entropy_fused` writes per-row losses to the ``io``
+      buffer ``@losses`` (``tensor<?xf32>``) and ``dlogits`` scaled by the
+      runtime ``%grad_scale`` (1/k for k micro-batches); the runtime averages
+      the losses over the valid targets;
+    - forward `rmsnorm` / `layernorm` / `causal_attention` whose gradient op
+      follows save what the backward kernel reads (rstd; mean and rstd; lse)
+      in activation buffers ``<result>.rstd`` / ``.mean`` / ``.lse`` (their
+      ``*_train`` kernels); the grad op reads them and the forward result;
+    - activation gradients are fresh activation buffers (plan-memory reuses
+      their memory by lifetime), an accumulate of two of them adds the second
+      into the first in place (`axpy`) when the first has no other use.
+    """
+
+    def run(self) -> func.FuncOp:
+        from ckc.passes.autodiff import grad_units
+
+        block = self.f.body.block
+        args = list(block.args)
+        if len(args) != 2:
+            _fail(None, f"@{self.mode}: a differentiated function takes (tokens, targets), got {len(args)} arguments")
+        tok, tgt = args
+        if _shape(tok) != (DYN,) or _shape(tgt) != (DYN,):
+            _fail(None, f"@{self.mode}: tokens and targets must be tensor<?xi32>")
+        new_block = Block(arg_types=[IndexType(), f32])
+        self.n, self.grad_scale = new_block.args
+        self.n.name_hint = "n"
+        self.grad_scale.name_hint = "grad_scale"
+        self.loc[tok] = Loc(self.mod.declare("tokens", TensorType(IntegerType(32), [DYN]), "io"))
+        self.loc[tgt] = Loc(self.mod.declare("targets", TensorType(IntegerType(32), [DYN]), "io"))
+        self.losses = Loc(self.mod.declare("losses", TensorType(f32, [DYN]), "io"))
+        self.saved: dict[Operation, dict[str, Loc]] = {}
+        ret = block.last_op
+        assert isinstance(ret, func.ReturnOp)
+        units = grad_units(self.f)
+        if len(units) != len(ret.arguments) - 1:
+            _fail(ret, f"@{self.mode}: {len(ret.arguments) - 1} gradient results but {len(units)} grad attributes")
+        # gradient results -> grads buffers (through accumulate chains)
+        self.grad_loc: dict[SSAValue, Loc] = {}
+        for (name, off), v in zip(units, ret.arguments[1:]):
+            full = self.mod.known_shapes.get(name)
+            if full is None:
+                _fail(ret, f"no shape known for the gradient of '{name}'")
+            gname = self.mod.declare(GRAD_PREFIX + name, TensorType(f32, list(full)), "grads")
+            self.place_grad(v, Loc(gname, off or None), ret)
+        for op in block.ops:
+            if op is ret:
+                break
+            self.lower(op)
+        loss = ret.arguments[0]
+        if not isinstance(loss.owner, T.CrossEntropyFusedOp) or loss is not loss.owner.loss:
+            _fail(ret, f"@{self.mode}: the loss must come from cross_entropy_fused")
+        new_block.add_ops([*self.locals, *self.arith, *self.calls, func.ReturnOp()])
+        return func.FuncOp(self.mode, ([IndexType(), f32], []), Region(new_block))
+
+    def place_grad(self, v: SSAValue, loc: Loc, where: Operation) -> None:
+        if v in self.grad_loc:
+            old = self.grad_loc[v]
+            if (old.buffer, old.row) != (loc.buffer, loc.row):
+                _fail(where, f"a gradient is returned as @{old.buffer} and as @{loc.buffer}")
+            return
+        self.grad_loc[v] = loc
+        self.loc[v] = loc
+        if isinstance(v.owner, T.AccumulateOp):
+            self.place_grad(v.owner.acc, loc, where)
+            self.place_grad(v.owner.x, loc, where)
+
+    def in_grads(self, v: SSAValue) -> bool:
+        return v in self.grad_loc
+
+    def forward_of(self, op: Operation, cls, operands: tuple[SSAValue, ...]) -> Operation:
+        first = operands[0]
+        for use in first.uses:
+            f = use.operation
+            if isinstance(f, cls) and tuple(f.operands[: len(operands)]) == operands:
+                return f
+        _fail(op, f"finds no forward {cls.name} with the same operands (recompute clones are not supported yet)")
+
+    def needs_grad(self, op: Operation, grad_cls, operands: tuple[SSAValue, ...]) -> bool:
+        for use in operands[0].uses:
+            g = use.operation
+            if isinstance(g, grad_cls) and tuple(g.operands[1 : 1 + len(operands)]) == operands:
+                return True
+        return False
+
+    def saved_buf(self, op: Operation, what: str, cols: int) -> Loc:
+        """A [rows, cols] activation buffer ``<result>.<what>`` the forward
+        `op` saves for its gradient op."""
+        base = f"{_NAME_OK.sub('_', op.results[0].name_hint or 'saved')}.{what}"
+        name, k = base, 1
+        while name in self.local_names or name in self.mod.by_name:
+            k += 1
+            name = f"{base}{k}"
+        self.local_names.add(name)
+        ty = TensorType(f32, [DYN, cols])
+        self.locals.append(B.BufferOp(name, ty, "activations", _nbytes(ty, self.mod.max_tokens), ALIGN))
+        return Loc(name)
+
+    # -- forward ops that save for the backward -------------------------------
+
+    def op_rmsnorm(self, op: T.RMSNormOp) -> None:
+        if not self.needs_grad(op, T.RMSNormGradOp, (op.x, op.w)):
+            return super().op_rmsnorm(op)
+        p = op.prop_values()
+        rows, c = self.rc(op.x)
+        (d,) = _shape(op.w)
+        rstd = self.saved_buf(op, "rstd", c // d)
+        self.saved[op] = {"rstd": rstd}
+        self.call("rmsnorm_train", [self.src(op.x, op), self.src(op.w, op)], [self.out(op.result, "norm"), rstd],
+                  dict(rows=self.mul(rows, c // d), cols=d, eps=float(p["eps"]), w_offset=float(p["offset"])), op)
+
+    def op_layernorm(self, op: T.LayerNormOp) -> None:
+        if not self.needs_grad(op, T.LayerNormGradOp, (op.x, op.w)):
+            return super().op_layernorm(op)
+        p = op.prop_values()
+        rows, c = self.rc(op.x)
+        ins = [self.src(op.x, op), self.src(op.w, op)]
+        if op.bias is not None:
+            ins.append(self.src(op.bias, op))
+        mean, rstd = self.saved_buf(op, "mean", 1), self.saved_buf(op, "rstd", 1)
+        self.saved[op] = {"mean": mean, "rstd": rstd}
+        self.call("layernorm_train", ins, [self.out(op.result, "norm"), mean, rstd],
+                  dict(rows=rows, cols=c, eps=float(p["eps"]), w_offset=float(p["offset"])), op)
+
+    def _attn_attrs(self, p) -> dict:
+        return dict(heads=p["heads"], kv_heads=p["kv_heads"], head_dim=p["head_dim"], window=p["window"],
+                    scale=float(p["scale"]), softcap=float(p["softcap"]))
+
+    def op_causal_attention(self, op: T.CausalAttentionOp) -> None:
+        if op.pos is not None or not self.needs_grad(op, T.CausalAttentionGradOp, (op.q, op.k, op.v)):
+            return super().op_causal_attention(op)
+        p = op.prop_values()
+        rows, _ = self.rc(op.q)
+        lse = self.saved_buf(op, "lse", p["heads"])
+        self.saved[op] = {"lse": lse}
+        ins = [self.src(op.q, op), self.src(op.k, op), self.src(op.v, op)]
+        self.call("attention_train", ins, [self.out(op.result, "attn"), lse],
+                  dict(rows=rows, pos=0, **self._attn_attrs(p)), op)
+
+    def op_cross_entropy_fused(self, op: T.CrossEntropyFusedOp) -> None:
+        rows, cols = self.rc(op.logits)
+        p = op.prop_values()
+        if float(p["grad_scale"]) != 1.0:
+            _fail(op, "has a compile-time grad_scale; the compiled train step scales at run time")
+        self.loc[op.loss] = self.losses
+        self.call("cross_entropy_fused", [self.src(op.logits, op), self.src(op.targets, op)],
+                  [self.out(op.dlogits, "dlogits"), self.losses],
+                  dict(rows=rows, cols=cols, ignore_index=p["ignore_index"], grad_scale=self.grad_scale), op)
+
+    # -- backward ops -------------------------------------------------------
+
+    def op_matmul_grad(self, op: T.MatmulGradOp) -> None:
+        p = op.prop_values()
+        if p["transpose_a"] or not p["transpose_b"]:
+            _fail(op, "only the gradient of x . W^T (transpose_b) is supported")
+        rows, k = self.rc(op.a)
+        n = _shape(op.b)[0]
+        flags = ACC_DW if self.in_grads(op.db) else 0
+        outs = [self.out(op.da, "dx"), self.out(op.db, "dw")]
+        kern = "gemm_grad"
+        if op.dbias is not None:
+            kern = "gemm_grad_bias"
+            outs.append(self.out(op.dbias, "db"))
+            flags |= ACC_DB if self.in_grads(op.dbias) else 0
+            if self.in_grads(op.db) != self.in_grads(op.dbias):
+                _fail(op, "weight and bias gradients must both be returned")
+        elif not self.in_grads(op.db):
+            _fail(op, "computes a weight gradient that is not returned")
+        self.call(kern, [self.src(op.dy, op), self.src(op.a, op), self.src(op.b, op)], outs,
+                  dict(rows=rows, n=n, k=k, flags=flags), op)
+
+    def op_rmsnorm_grad(self, op: T.RMSNormGradOp) -> None:
+        fwd = self.forward_of(op, T.RMSNormOp, (op.x, op.w))
+        p = fwd.prop_values()
+        rows, c = self.rc(op.x)
+        (d,) = _shape(op.w)
+        if not self.in_grads(op.dw):
+            _fail(op, "computes a weight gradient that is not returned")
+        self.call("rmsnorm_grad",
+                  [self.src(op.dy, op), self.src(op.x, op), self.src(op.w, op), self.saved[fwd]["rstd"]],
+                  [self.out(op.dx, "dx"), self.out(op.dw, "dw")],
+                  dict(rows=self.mul(rows, c // d), cols=d, w_offset=float(p["offset"])), op)
+
+    def op_layernorm_grad(self, op: T.LayerNormGradOp) -> None:
+        fwd = self.forward_of(op, T.LayerNormOp, (op.x, op.w))
+        p = fwd.prop_values()
+        rows, c = self.rc(op.x)
+        if not self.in_grads(op.dw):
+            _fail(op, "computes a weight gradient that is not returned")
+        if fwd.bias is not None and not self.in_grads(op.db):
+            _fail(op, "computes a bias gradient that is not returned")
+        sv = self.saved[fwd]
+        self.call("layernorm_grad",
+                  [self.src(op.dy, op), self.src(op.x, op), self.src(op.w, op), sv["mean"], sv["rstd"]],
+                  [self.out(op.dx, "dx"), self.out(op.dw, "dw"), self.out(op.db, "db")],
+                  dict(rows=rows, cols=c, w_offset=float(p["offset"])), op)
+
+    def op_rope_grad(self, op: T.RopeGradOp) -> None:
+        p = op.prop_values()
+        rows, _ = self.rc(op.dy)
+        ins = [self.src(op.dy, op)]
+        if op.inv_freq is not None:
+            ins.append(self.src(op.inv_freq, op))
+        rd = p["rotary_dim"] if p["rotary_dim"] is not None else p["head_dim"]
+        self.call("rope_grad", ins, [self.out(op.result, "drope")],
+                  dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd,
+                       pos=self.scalar_pre(op.pos, op), theta=float(p["theta"]),
+                       style=0 if p["style"] == "neox" else 1), op)
+
+    def op_causal_attention_grad(self, op: T.CausalAttentionGradOp) -> None:
+        fwd = self.forward_of(op, T.CausalAttentionOp, (op.q, op.k, op.v))
+        p = op.prop_values()
+        rows, _ = self.rc(op.q)
+        ins = [self.src(op.q, op), self.src(op.k, op), self.src(op.v, op), self.src(fwd.result, op),
+               self.src(op.dout, op), self.saved[fwd]["lse"]]
+        self.call("attention_grad", ins, [self.out(op.dq, "dq"), self.out(op.dk, "dk"), self.out(op.dv, "dv")],
+                  dict(rows=rows, pos=0, **self._attn_attrs(p)), op)
+
+    def _act_grad(self, kernel: str, op: Operation, **params) -> None:
+        rows, cols = self.rc(op.results[0])
+        self.call(kernel, [self.src(op.x, op), self.src(op.dy, op)], [self.out(op.results[0], "dx")],
+                  dict(rows=rows, cols=cols, **params), op)
+
+    def op_silu_grad(self, op: T.SiluGradOp) -> None:
+        self._act_grad("silu_grad", op)
+
+    def op_gelu_grad(self, op: T.GeluGradOp) -> None:
+        self._act_grad("gelu_grad", op, approx=int(op.prop_values()["approximate"] == "tanh"))
+
+    def op_softcap_grad(self, op: T.SoftcapGradOp) -> None:
+        self._act_grad("softcap_grad", op, cap=float(op.prop_values()["cap"]))
+
+    def op_swiglu_grad(self, op: T.SwigluGradOp) -> None:
+        rows, cols = self.rc(op.dy)
+        self.call("swiglu_grad", [self.src(op.gate, op), self.src(op.up, op), self.src(op.dy, op)],
+                  [self.out(op.dgate, "dgate"), self.out(op.dup, "dup")], dict(rows=rows, cols=cols), op)
+
+    def op_geglu_grad(self, op: T.GegluGradOp) -> None:
+        rows, cols = self.rc(op.dy)
+        self.call("geglu_grad", [self.src(op.gate, op), self.src(op.up, op), self.src(op.dy, op)],
+                  [self.out(op.dgate, "dgate"), self.out(op.dup, "dup")],
+                  dict(rows=rows, cols=cols, approx=int(op.prop_values()["approximate"] == "tanh")), op)
+
+    def op_softmax_grad(self, op: T.SoftmaxGradOp) -> None:
+        rows, cols = self.rc(op.dy)
+        self.call("softmax_grad", [self.src(op.y, op), self.src(op.dy, op)], [self.out(op.result, "dx")],
+                  dict(rows=rows, cols=cols), op)
+
+    def op_positions(self, op: T.PositionsOp) -> None:
+        for use in op.result.uses:
+            ok = isinstance(use.operation, T.EmbeddingOp) and use.index == 1
+            ok = ok or (isinstance(use.operation, T.EmbeddingGradOp) and use.index == 1)
+            if not ok:
+                _fail(op, "is only supported as the ids of an embedding or its gradient")
+
+    def op_embedding_grad(self, op: T.EmbeddingGradOp) -> None:
+        p = op.prop_values()
+        scale = float(p["scale"] if p["scale"] is not None else 1.0)
+        if not self.in_grads(op.result):
+            _fail(op, "computes a table gradient that is not returned")
+        dst = self.loc[op.result]
+        rows, cols = self.rc(op.dy)
+        ids = op.tokens
+        if isinstance(ids.owner, T.PositionsOp):
+            # learned positions: rows pos.. of the table get dy (a view, as the forward)
+            if dst.row is not None:
+                _fail(op, "writes a sliced position table")
+            self.call("axpy", [self.src(op.dy, op)], [Loc(dst.buffer, self.scalar_pre(ids.owner.pos, op))],
+                      dict(rows=rows, cols=cols, a=scale), op)
+            return
+        self.call("embedding_grad", [self.src(ids, op), self.src(op.dy, op)], [dst],
+                  dict(rows=rows, vocab=p["vocab"], cols=cols, scale=scale), op)
+
+    def op_accumulate(self, op: T.AccumulateOp) -> None:
+        if self.in_grads(op.result):
+            for v in (op.acc, op.x):
+                l = self.loc.get(v)
+                r = self.grad_loc[op.result]
+                if l is None or (l.buffer, l.row) != (r.buffer, r.row):
+                    _fail(op, "accumulates a gradient that is not in its grads buffer")
+            return  # both contributions were accumulated (+=) into the grads buffer
+        acc, x = self.src(op.acc, op), self.src(op.x, op)
+        rows, cols = self.rc(op.result)
+        if op.acc.has_one_use() and acc.row is None and acc.buffer not in self.mod.by_name:
+            self.loc[op.result] = acc
+            self.call("axpy", [x], [acc], dict(rows=rows, cols=cols, a=1.0), op)
+        else:
+            self.call("add", [acc, x], [self.out(op.result, "acc")], dict(rows=rows, cols=cols), op)
+
+
 @dataclass(frozen=True)
 class Bufferize(ModulePass):
     """tensorop -> buffer: kernel calls on named buffers (see the module
@@ -571,10 +885,11 @@ class Bufferize(ModulePass):
                 raise BufferizeError(
                     f"bufferize: @{f.sym_name.data} still holds transformer ops (run lower-transformer first)"
                 )
-            new.append((f, _Function(mod, f).run()))
+            cls = _TrainFunction if _is_differentiated(f) else _Function
+            new.append((f, cls(mod, f).run()))
         block = op.body.block
         first = block.first_op
-        order = {k: i for i, k in enumerate(("weights", "kv_cache", "io"))}
+        order = {k: i for i, k in enumerate(("weights", "kv_cache", "io", "grads"))}
         for b in sorted(mod.ops, key=lambda b: order.get(b.region.data, 9)):
             block.insert_op_before(b, first) if first is not None else block.add_op(b)
         for old, f in new:

@@ -82,7 +82,7 @@ SIZE = C.SizeType()
 POOL = C.PtrType(C.NamedType("ck_pool"))
 MAX_DIMS = 4
 PREFIX = "ckc_gen_"
-IO_PARAMS = {"tokens": "tokens", "logits": "logits"}
+IO_PARAMS = {"tokens": "tokens", "logits": "logits", "targets": "targets", "losses": "losses"}
 VARIANT_RANK = {"scalar": 0, "neon": 1, "avx2": 2, "avx512": 3}
 
 # The compute function's C parameters (name, type); io buffers by name.
@@ -97,6 +97,17 @@ PARAMS: tuple[tuple[str, Attribute], ...] = (
     ("ws_size", SIZE),
     ("pool", POOL),
     ("nth", INT),
+)
+
+
+# A differentiated @train_step (bufferize: `@train_step(%n: index, %grad_scale:
+# f32)`) gets three more parameters after the common ones: the targets and
+# per-row losses io buffers and the runtime gradient scale (runtime/train_abi.h).
+TRAIN_MODES = ("train_step",)
+TRAIN_PARAMS: tuple[tuple[str, Attribute], ...] = PARAMS + (
+    ("targets", C.PtrType(i32, True)),
+    ("losses", C.PtrType(f32)),
+    ("grad_scale", f32),
 )
 
 
@@ -146,8 +157,9 @@ class _Func:
         self.lower = lower
         self.f = f
         self.name = f.sym_name.data
-        self.cf = C.FuncOp(PREFIX + self.name, PARAMS, INT)
-        self.params = {n: a for (n, _), a in zip(PARAMS, self.cf.body.block.args)}
+        plist = TRAIN_PARAMS if self.name in TRAIN_MODES else PARAMS
+        self.cf = C.FuncOp(PREFIX + self.name, plist, INT)
+        self.params = {n: a for (n, _), a in zip(plist, self.cf.body.block.args)}
         for n, a in self.params.items():
             a.name_hint = n
         self.values: dict[SSAValue, SSAValue] = {}
@@ -156,7 +168,8 @@ class _Func:
         self.nloops = 0
         args = list(f.body.block.args)
         names = [a.name_hint for a in args]
-        if all(n in ("n", "pos") for n in names) and len(set(names)) == len(names):
+        scalars = ("n", "pos", "grad_scale") if self.name in TRAIN_MODES else ("n", "pos")
+        if all(n in scalars for n in names) and len(set(names)) == len(names):
             for a, nm in zip(args, names):
                 self.values[a] = self.params[nm]
         elif len(args) == 2:
@@ -219,8 +232,9 @@ class _Func:
         const = kind == "in"
         region = buf.region.data
         if region == "io":
-            if name not in IO_PARAMS:
-                _fail(f"@{self.name}: io buffer @{name} has no C parameter (known: tokens, logits)")
+            if name not in IO_PARAMS or IO_PARAMS[name] not in self.params:
+                _fail(f"@{self.name}: io buffer @{name} has no C parameter (known: tokens, logits; "
+                      "targets, losses in train_step)")
             if row is not None and not (not isinstance(row, SSAValue) and row == 0):
                 _fail(f"@{self.name}: io buffer @{name} read at a row offset")
             p = self.params[IO_PARAMS[name]]
@@ -352,7 +366,7 @@ class _Func:
                 args.append(self.params["ws_size"])
             else:  # pragma: no cover - kernel_abi.ROLES
                 _fail(f"unknown role {a.role}")
-        if kname == "gemm":
+        if kname in ("gemm", "gemm_grad", "gemm_grad_bias"):
             nv, kv = env.get("n"), env.get("k")
             if isinstance(nv, int) and isinstance(kv, int):
                 self.lower.gemm_n = max(self.lower.gemm_n, nv)
@@ -517,6 +531,14 @@ class _Lower:
                 g("weight_bytes", SIZE, [0]),
                 g("weight_ndim", INT, [0]),
                 g("weight_shapes", i64, [0] * MAX_DIMS),
+            ]
+        grads = sorted((b for b in bufs if b.region.data == "grads"), key=lambda b: b.offset.data)
+        if grads:  # training: the gradient buffers in the arena (runtime/train/train_runtime.c)
+            out += [
+                g("n_grads", INT, len(grads)),
+                g("grad_names", s, [b.buffer_name for b in grads]),
+                g("grad_offsets", SIZE, [b.offset.data for b in grads]),
+                g("grad_bytes", SIZE, [b.size.data for b in grads]),
             ]
         out += [
             g("gemm_max_n", INT, self.gemm_n),

@@ -1,0 +1,267 @@
+/* ckc training runtime: implements runtime/train_abi.h on top of the generated
+ * model.c of a differentiated @train_step (see the header for the memory
+ * layout). Compiled into the training model.so together with model.c, linked
+ * against libckernels. The optimizer is table-driven: for every gradient
+ * buffer of ckc_gen_grad_names ("grad.<tensor>") it updates the weight
+ * <tensor> with ck_adamw_f32 after global-norm clipping (ck_sumsq_f32 +
+ * ck_clip_coef_f32). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckernels.h"
+#include "train_abi.h"
+
+/* ---- the generated side (model.c) ---- */
+int ckc_gen_train_step(uint8_t *arena, const uint8_t *weights, const int32_t *tokens, float *logits, int n,
+                       int pos, void *ws, size_t ws_size, ck_pool *pool, int nth, const int32_t *targets,
+                       float *losses, float grad_scale);
+extern const char *const ckc_gen_simd;
+extern const int ckc_gen_vocab;
+extern const int ckc_gen_max_tokens;
+extern const size_t ckc_gen_arena_size;
+extern const size_t ckc_gen_weights_size;
+extern const int ckc_gen_n_weights;
+extern const char *const ckc_gen_weight_names[];
+extern const size_t ckc_gen_weight_offsets[];
+extern const size_t ckc_gen_weight_bytes[];
+extern const int ckc_gen_weight_ndim[];
+extern const int64_t ckc_gen_weight_shapes[];
+extern const int ckc_gen_gemm_max_n;
+extern const int ckc_gen_gemm_max_k;
+extern const int ckc_gen_n_calls;
+extern const char *const ckc_gen_call_names[];
+extern const int ckc_gen_n_grads;
+extern const char *const ckc_gen_grad_names[];
+extern const size_t ckc_gen_grad_offsets[];
+extern const size_t ckc_gen_grad_bytes[];
+
+#define GRAD_PREFIX "grad."
+
+typedef void (*adamw_fn)(float *, const float *, float *, float *, int64_t, float, float, float, float, float, int,
+                         float, ck_pool *, int);
+typedef double (*sumsq_fn)(const float *, int64_t, ck_pool *, int);
+typedef float (*clip_fn)(double, float, float *);
+
+struct ckc_train {
+    uint8_t *weights;  /* writable copy, ckc_gen_weights_size bytes */
+    uint8_t *arena;    /* ckc_gen_arena_size bytes; grads live in it */
+    float *m, *v;      /* AdamW state, one block each, laid out as packed grads */
+    size_t *mv_off;    /* per grad: float offset into m / v */
+    int *grad_weight;  /* per grad: index into the weight table */
+    size_t mv_floats;
+    void *ws;
+    size_t ws_size;
+    ck_pool *pool;
+    int nth;
+    int64_t step;
+    float *losses;     /* max_tokens */
+    adamw_fn adamw;
+    sumsq_fn sumsq;
+    clip_fn clip;
+    char err[512];
+};
+
+static int fail(ckc_train *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->err, sizeof t->err, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+static void *aligned(size_t n) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? (n + 63) / 64 * 64 : 64) != 0) return NULL;
+    memset(p, 0, n ? (n + 63) / 64 * 64 : 64);
+    return p;
+}
+
+int ckc_train_abi_version(void) { return CKC_TRAIN_ABI_VERSION; }
+
+const char *ckc_train_error(const ckc_train *t) { return t ? t->err : "no training handle"; }
+
+static int weight_index(const char *name) {
+    for (int i = 0; i < ckc_gen_n_weights; i++)
+        if (strcmp(ckc_gen_weight_names[i], name) == 0) return i;
+    return -1;
+}
+
+ckc_train *ckc_train_create(int nthreads, char *err, size_t errlen) {
+    ckc_train *t = calloc(1, sizeof *t);
+    if (!t) {
+        if (err && errlen) snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (nthreads < 1) nthreads = 1;
+    const char *simd = ckc_gen_simd;
+    if (strcmp(simd, "avx512") == 0) {
+        t->adamw = ck_adamw_f32_avx512; t->sumsq = ck_sumsq_f32_avx512; t->clip = ck_clip_coef_f32_avx512;
+    } else if (strcmp(simd, "avx2") == 0) {
+        t->adamw = ck_adamw_f32_avx2; t->sumsq = ck_sumsq_f32_avx2; t->clip = ck_clip_coef_f32_avx2;
+    } else {
+        t->adamw = ck_adamw_f32_scalar; t->sumsq = ck_sumsq_f32_scalar; t->clip = ck_clip_coef_f32_scalar;
+    }
+    t->nth = nthreads;
+    t->pool = nthreads > 1 ? ck_pool_create(nthreads) : NULL;
+    t->weights = aligned(ckc_gen_weights_size);
+    t->arena = aligned(ckc_gen_arena_size);
+    t->ws_size = ck_gemm_workspace_size(ckc_gen_max_tokens, ckc_gen_gemm_max_n, ckc_gen_gemm_max_k, nthreads);
+    t->ws = aligned(t->ws_size);
+    t->losses = aligned(sizeof(float) * (size_t)ckc_gen_max_tokens);
+    t->mv_off = calloc((size_t)ckc_gen_n_grads + 1, sizeof *t->mv_off);
+    t->grad_weight = calloc((size_t)ckc_gen_n_grads + 1, sizeof *t->grad_weight);
+    if (!t->weights || !t->arena || !t->ws || !t->losses || !t->mv_off || !t->grad_weight ||
+        (nthreads > 1 && !t->pool)) {
+        if (err && errlen) snprintf(err, errlen, "out of memory creating the training model");
+        ckc_train_destroy(t);
+        return NULL;
+    }
+    size_t off = 0;
+    for (int g = 0; g < ckc_gen_n_grads; g++) {
+        const char *name = ckc_gen_grad_names[g];
+        int w = strncmp(name, GRAD_PREFIX, strlen(GRAD_PREFIX)) == 0 ? weight_index(name + strlen(GRAD_PREFIX)) : -1;
+        if (w < 0 || ckc_gen_weight_bytes[w] != ckc_gen_grad_bytes[g]) {
+            if (err && errlen) snprintf(err, errlen, "gradient buffer '%s' matches no weight of the same size", name);
+            ckc_train_destroy(t);
+            return NULL;
+        }
+        t->grad_weight[g] = w;
+        t->mv_off[g] = off;
+        off += (ckc_gen_grad_bytes[g] / sizeof(float) + 15) / 16 * 16;
+    }
+    t->mv_floats = off;
+    t->m = aligned(off * sizeof(float));
+    t->v = aligned(off * sizeof(float));
+    if (!t->m || !t->v) {
+        if (err && errlen) snprintf(err, errlen, "out of memory for the optimizer state");
+        ckc_train_destroy(t);
+        return NULL;
+    }
+    return t;
+}
+
+void ckc_train_destroy(ckc_train *t) {
+    if (!t) return;
+    if (t->pool) ck_pool_destroy(t->pool);
+    free(t->weights); free(t->arena); free(t->ws); free(t->losses);
+    free(t->m); free(t->v); free(t->mv_off); free(t->grad_weight);
+    free(t);
+}
+
+int ckc_train_max_tokens(const ckc_train *t) { (void)t; return ckc_gen_max_tokens; }
+int ckc_train_vocab(const ckc_train *t) { (void)t; return ckc_gen_vocab; }
+int ckc_train_n_tensors(const ckc_train *t) { (void)t; return ckc_gen_n_weights; }
+
+const char *ckc_train_tensor_name(const ckc_train *t, int i) {
+    (void)t;
+    return i >= 0 && i < ckc_gen_n_weights ? ckc_gen_weight_names[i] : NULL;
+}
+
+int ckc_train_tensor_shape(const ckc_train *t, int i, int64_t shape[4]) {
+    (void)t;
+    if (i < 0 || i >= ckc_gen_n_weights) return -1;
+    for (int d = 0; d < 4; d++) shape[d] = ckc_gen_weight_shapes[4 * i + d];
+    return ckc_gen_weight_ndim[i];
+}
+
+static int grad_of(const ckc_train *t, int w) {
+    for (int g = 0; g < ckc_gen_n_grads; g++)
+        if (t->grad_weight[g] == w) return g;
+    return -1;
+}
+
+int ckc_train_tensor_trainable(const ckc_train *t, int i) { return grad_of(t, i) >= 0; }
+
+/* The bytes of tensor `name` in store `what`, or NULL (error set). */
+static uint8_t *locate(ckc_train *t, int what, const char *name, size_t nbytes) {
+    if (!name) { fail(t, "no tensor name"); return NULL; }
+    int w = weight_index(name);
+    if (w < 0) { fail(t, "unknown tensor '%s'", name); return NULL; }
+    if (nbytes != ckc_gen_weight_bytes[w]) {
+        fail(t, "tensor '%s' has %zu bytes, got %zu", name, (size_t)ckc_gen_weight_bytes[w], nbytes);
+        return NULL;
+    }
+    if (what == CKC_TRAIN_WEIGHT) return t->weights + ckc_gen_weight_offsets[w];
+    int g = grad_of(t, w);
+    if (what < CKC_TRAIN_GRAD || what > CKC_TRAIN_ADAM_V) { fail(t, "unknown store %d", what); return NULL; }
+    if (g < 0) { fail(t, "tensor '%s' is not trained (no gradient)", name); return NULL; }
+    if (what == CKC_TRAIN_GRAD) return t->arena + ckc_gen_grad_offsets[g];
+    return (uint8_t *)((what == CKC_TRAIN_ADAM_M ? t->m : t->v) + t->mv_off[g]);
+}
+
+int ckc_train_read(ckc_train *t, int what, const char *name, float *dst, size_t nbytes) {
+    uint8_t *p = locate(t, what, name, nbytes);
+    if (!p) return 1;
+    memcpy(dst, p, nbytes);
+    return 0;
+}
+
+int ckc_train_write(ckc_train *t, int what, const char *name, const float *src, size_t nbytes) {
+    uint8_t *p = locate(t, what, name, nbytes);
+    if (!p) return 1;
+    memcpy(p, src, nbytes);
+    return 0;
+}
+
+void ckc_zero_grads(ckc_train *t) {
+    for (int g = 0; g < ckc_gen_n_grads; g++) memset(t->arena + ckc_gen_grad_offsets[g], 0, ckc_gen_grad_bytes[g]);
+}
+
+int ckc_train_step(ckc_train *t, const int32_t *tokens, const int32_t *targets, int n, float grad_scale,
+                   float *loss) {
+    if (n < 1 || n > ckc_gen_max_tokens)
+        return fail(t, "train_step: %d tokens, the model was compiled for 1..%d per sequence", n, ckc_gen_max_tokens);
+    if (!tokens || !targets) return fail(t, "train_step: no tokens or targets");
+    if (!isfinite(grad_scale)) return fail(t, "train_step: grad_scale is not finite");
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= ckc_gen_vocab)
+            return fail(t, "train_step: token id %d at position %d is outside the vocabulary (0..%d)", (int)tokens[i],
+                        i, ckc_gen_vocab - 1);
+    int rc = ckc_gen_train_step(t->arena, t->weights, tokens, NULL, n, 0, t->ws, t->ws_size, t->pool, t->nth,
+                                targets, t->losses, grad_scale);
+    if (rc != 0) {
+        int k = rc > 0 ? rc - 1 : -rc - 1;
+        return fail(t, "train_step: kernel call failed: %s",
+                    k >= 0 && k < ckc_gen_n_calls ? ckc_gen_call_names[k] : "?");
+    }
+    double sum = 0.0;
+    int count = 0;
+    for (int i = 0; i < n; i++)
+        if (targets[i] >= 0 && targets[i] < ckc_gen_vocab) {
+            sum += t->losses[i];
+            count++;
+        }
+    if (loss) *loss = count ? (float)(sum / count) : 0.0f;
+    return 0;
+}
+
+int ckc_optimizer_step(ckc_train *t, float lr, float beta1, float beta2, float eps, float weight_decay,
+                       float max_norm, float *grad_norm) {
+    if (!isfinite(lr) || !isfinite(beta1) || !isfinite(beta2) || !isfinite(eps) || !isfinite(weight_decay))
+        return fail(t, "optimizer_step: a hyperparameter is not finite");
+    double total = 0.0;
+    for (int g = 0; g < ckc_gen_n_grads; g++)
+        total += t->sumsq((const float *)(t->arena + ckc_gen_grad_offsets[g]),
+                          (int64_t)(ckc_gen_grad_bytes[g] / sizeof(float)), t->pool, t->nth);
+    float norm = (float)sqrt(total);
+    float coef = 1.0f;
+    if (max_norm > 0) coef = t->clip(total, max_norm, &norm);
+    if (grad_norm) *grad_norm = norm;
+    t->step++;
+    for (int g = 0; g < ckc_gen_n_grads; g++) {
+        int w = t->grad_weight[g];
+        float wd = ckc_gen_weight_ndim[w] >= 2 ? weight_decay : 0.0f;
+        t->adamw((float *)(t->weights + ckc_gen_weight_offsets[w]), (const float *)(t->arena + ckc_gen_grad_offsets[g]),
+                 t->m + t->mv_off[g], t->v + t->mv_off[g], (int64_t)(ckc_gen_grad_bytes[g] / sizeof(float)), lr, beta1,
+                 beta2, eps, wd, (int)t->step, coef, t->pool, t->nth);
+    }
+    ckc_zero_grads(t);
+    return 0;
+}
+
+int64_t ckc_train_get_step(const ckc_train *t) { return t->step; }
+void ckc_train_set_step(ckc_train *t, int64_t step) { t->step = step < 0 ? 0 : step; }

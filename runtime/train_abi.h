@@ -1,0 +1,91 @@
+/* ckc training ABI: what a TRAINING model.so exports (runtime/train/train_runtime.c
+ * on top of the generated model.c of a differentiated @train_step).
+ *
+ * The generated code (lower-to-c) provides
+ *   int ckc_gen_train_step(arena, weights, tokens, logits, n, pos, ws, ws_size, pool, nth,
+ *                          targets, losses, grad_scale)
+ * which runs the forward pass, the fused cross-entropy (per-row losses into
+ * `losses`, dlogits scaled by grad_scale) and the backward pass, ACCUMULATING
+ * (+=) every parameter gradient into its `grads` buffer in the arena, plus the
+ * tables of runtime/model/model_gen.h and ckc_gen_n_grads / _grad_names
+ * ("grad.<tensor>") / _grad_offsets (arena bytes) / _grad_bytes.
+ *
+ * Memory. Training writes the weights, so the runtime does not map a .bump:
+ * it owns one writable, 64-byte aligned copy of the weights block
+ * (ckc_gen_weights_size bytes, the planned layout, zero at create) that the
+ * caller fills tensor by tensor with ckc_train_write(.., CKC_TRAIN_WEIGHT, ..)
+ * (constants such as RoPE tables included: every entry of the weight table).
+ * The arena (activations, saved activations, gradients) is one aligned
+ * allocation of ckc_gen_arena_size bytes; AdamW's m and v are two more blocks
+ * laid out like the gradients. Nothing is allocated after create.
+ *
+ * A step of k micro-batches:
+ *   for each micro-batch: ckc_train_step(t, tokens, targets, n, 1.0f / k, &loss)
+ *   ckc_optimizer_step(t, lr, ..., &grad_norm)      (clips, AdamW, zeroes the grads)
+ * Every function returns 0 on success, else non-zero with a one-line message
+ * in ckc_train_error(t); never crashes on bad input (token ids, lengths, names,
+ * sizes are checked).
+ */
+#ifndef CKC_TRAIN_ABI_H
+#define CKC_TRAIN_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CKC_TRAIN_ABI_VERSION 1
+
+typedef struct ckc_train ckc_train;
+
+/* What ckc_train_read / ckc_train_write address. */
+enum {
+    CKC_TRAIN_WEIGHT = 0, /* the parameters (and compile-time constants) */
+    CKC_TRAIN_GRAD = 1,   /* accumulated gradients (since the last optimizer step) */
+    CKC_TRAIN_ADAM_M = 2, /* AdamW first moment */
+    CKC_TRAIN_ADAM_V = 3  /* AdamW second moment */
+};
+
+int ckc_train_abi_version(void);
+/* nthreads >= 1. NULL on failure with the reason in err. */
+ckc_train *ckc_train_create(int nthreads, char *err, size_t errlen);
+void ckc_train_destroy(ckc_train *t);
+const char *ckc_train_error(const ckc_train *t);
+
+int ckc_train_max_tokens(const ckc_train *t);
+int ckc_train_vocab(const ckc_train *t);
+/* The weight table: n tensors, each with a name, ndim (<= 4) and shape. */
+int ckc_train_n_tensors(const ckc_train *t);
+const char *ckc_train_tensor_name(const ckc_train *t, int i);
+int ckc_train_tensor_shape(const ckc_train *t, int i, int64_t shape[4]); /* returns ndim */
+int ckc_train_tensor_trainable(const ckc_train *t, int i);               /* has a gradient */
+
+/* Copy a tensor (by name) out of / into the model; nbytes must equal its size.
+ * GRAD / ADAM_M / ADAM_V exist for trainable tensors only. */
+int ckc_train_read(ckc_train *t, int what, const char *name, float *dst, size_t nbytes);
+int ckc_train_write(ckc_train *t, int what, const char *name, const float *src, size_t nbytes);
+
+/* One micro-batch: one causal sequence of n tokens (1 <= n <= max_tokens) and
+ * its n targets (ignored where outside [0, vocab), e.g. -100). Adds
+ * grad_scale * d(mean loss)/dW to the gradients; *loss = the mean loss. */
+int ckc_train_step(ckc_train *t, const int32_t *tokens, const int32_t *targets, int n, float grad_scale,
+                   float *loss);
+/* Zero the gradients (create and ckc_optimizer_step do it too). */
+void ckc_zero_grads(ckc_train *t);
+/* Global-norm clipping (max_norm <= 0: none) and one AdamW update of every
+ * trainable tensor (as torch.optim.AdamW; weight_decay applies to tensors of
+ * 2 or more dims, norms and biases get none), then zero the gradients.
+ * The step counter is incremented first (bias correction uses the new value).
+ * *grad_norm = the global gradient norm before clipping. */
+int ckc_optimizer_step(ckc_train *t, float lr, float beta1, float beta2, float eps, float weight_decay,
+                       float max_norm, float *grad_norm);
+int64_t ckc_train_get_step(const ckc_train *t);
+void ckc_train_set_step(ckc_train *t, int64_t step);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CKC_TRAIN_ABI_H */
