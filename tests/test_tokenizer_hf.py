@@ -93,3 +93,75 @@ def test_encode_batch_matches_encode(smol, corpus):
     lines = "".join(corpus[:5]).splitlines(keepends=True)
     assert smol.encode_batch(lines) == [smol.encode(x) for x in lines]
     assert smol.encode_batch([]) == [] and smol.encode_batch(["", "a"]) == [[], smol.encode("a")]
+
+
+# HF tokenizers' own pre-tokenizers (Oniguruma regexes) as the reference for
+# ckc's hand-written matchers: each vocabulary's real HF configuration, built
+# from the GGUF, on the llama.cpp test texts, Shakespeare and random strings
+# mixing every character class the regexes distinguish.
+LLAMA3_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+             r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+            r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN35_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*"
+             r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def _hf_pre(name):
+    from tokenizers import Regex, pre_tokenizers as P
+
+    split = lambda rx: P.Split(Regex(rx), behavior="isolated")  # noqa: E731
+    bl = P.ByteLevel(add_prefix_space=False, use_regex=False)
+    return {
+        "gpt-2": (P.ByteLevel(add_prefix_space=False, use_regex=True), False),
+        "starcoder": (P.Sequence([P.Digits(individual_digits=True),
+                                  P.ByteLevel(add_prefix_space=False, use_regex=True)]), False),
+        "llama-bpe": (P.Sequence([split(LLAMA3_RE), bl]), True),
+        "qwen2": (P.Sequence([split(QWEN2_RE), bl]), False),
+        "qwen35": (P.Sequence([split(QWEN35_RE), bl]), False),
+        "deepseek-coder": (P.Sequence([split(r"[\r\n]"), split(r"\s?\p{L}+"), split(r"\s?\p{P}+"),
+                                       split("[一-龥ࠀ-一가-퟿]+"), split(r"\p{N}"), bl]), False),
+    }[name]
+
+
+def _random_texts(n, seed=5):
+    import random
+
+    rng = random.Random(seed)
+    pools = ["abcXYZ", "0123456789", "   ", "\t\n\r\n\x0b\x0c", "'", "sStTmMdDlLrReEvV", ".,;:!?-()[]{}\"",
+             "$+<=>^`|~", "éàüßñçÅØ", "\u0301\u0308\u093f\u0947", "你好世界中文", "안녕", "ア日本",
+             "\u0663\u0967\u00b2\u00bd\u2167", "😀🦙✅", "\u00a0\u3000\u2028\u0085\u2009\u1680\u202f",
+             "\x1c\x1f\u200b\ufeff", "Ωθλ", "нещо", "\u0e01\u0e34"]
+    out = []
+    for _ in range(n):
+        k = rng.randint(1, 24)
+        out.append("".join(rng.choice(rng.choice(pools)) for _ in range(k)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def vocab_dir():
+    from ckc.assets import llama_cpp_vocab_dir
+
+    return llama_cpp_vocab_dir()
+
+
+@pytest.mark.parametrize("name", ["gpt-2", "starcoder", "llama-bpe", "qwen2", "qwen35", "deepseek-coder"])
+def test_pretokenizers_match_hf_regexes(name, corpus, vocab_dir):
+    from tokenizers import AddedToken, Tokenizer, models
+
+    path = vocab_dir / f"ggml-vocab-{name}.gguf"
+    ours = T.from_gguf(path)
+    meta = T.read_gguf_metadata(path)
+    m = meta["tokenizer.ggml.merges"]
+    pre, ignore = _hf_pre(name)
+    hf = Tokenizer(models.BPE(vocab={ours.token_text(i): i for i in range(ours.n_vocab)},
+                              merges=[tuple(m[i].decode().split(" ", 1)) for i in range(len(m))],
+                              ignore_merges=ignore))
+    hf.pre_tokenizer = pre
+    hf.add_tokens([AddedToken(ours.token_text(i), special=ours.types[i] == T.T_CONTROL, normalized=False)
+                   for i in range(ours.n_vocab) if ours.types[i] in (T.T_CONTROL, T.T_USER)])
+    texts = _random_texts(2000) + ["".join(corpus[:2])[:100_000]]
+    theirs = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
+    bad = [(t, a, b) for t, a, b in zip(texts, ours.encode_batch(texts), theirs) if a != b]
+    assert not bad, f"{len(bad)} differ, first: {bad[0]!r}"
