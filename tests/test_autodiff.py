@@ -265,21 +265,27 @@ def test_add_optimizer_errors_and_structure():
         AddOptimizer().apply(Context(), m)
 
 
-def test_one_optimizer_step_matches_torch():
+@pytest.mark.parametrize("decay_vectors", [True, False])
+def test_one_optimizer_step_matches_torch(decay_vectors):
     """@optimizer_step on given gradients == clip_grad_norm_ + torch.optim.AdamW
-    (bias correction at step 3 with prior moments), fp32, within 1e-6."""
+    (bias correction at step 3 with prior moments), fp32, within 1e-6; with
+    decay_vectors=false as two torch parameter groups (1-D params undecayed)."""
     torch = pytest.importorskip("torch")
     from ckc.dialects._tensorop_ref import evaluate
 
     m = parse(ALL_OPS)
     Autodiff().apply(Context(), m)
-    AddOptimizer(beta1=0.8, beta2=0.9, eps=1e-6, weight_decay=0.05, max_norm=0.3).apply(Context(), m)
+    AddOptimizer(beta1=0.8, beta2=0.9, eps=1e-6, weight_decay=0.05, max_norm=0.3,
+                 decay_vectors=decay_vectors).apply(Context(), m)
     opt_fn = train_fn(m, "optimizer_step")
     units = grad_units(train_fn(m))
     g = torch.Generator().manual_seed(3)
     full = {n: torch.randn(s, generator=g) for n, s in SHAPES.items()}
     params = {n: torch.nn.Parameter(w.clone()) for n, w in full.items()}
-    topt = torch.optim.AdamW(params.values(), lr=0.01, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.05)
+    groups = [{"params": [p for p in params.values() if p.dim() >= 2]},
+              {"params": [p for p in params.values() if p.dim() < 2],
+               "weight_decay": 0.05 if decay_vectors else 0.0}]
+    topt = torch.optim.AdamW(groups, lr=0.01, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.05)
     ours = {n: w.clone() for n, w in full.items()}
     ms = vs = None
     for step in (1, 2, 3):

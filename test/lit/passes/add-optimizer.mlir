@@ -13,16 +13,24 @@
 // zero_grads, k x train_step, optimizer_step. Default options (prefix CHECK): one
 // micro-batch, clipping at max_norm 1.0. The ACC prefix: four micro-batches, no
 // clipping, weight decay 0.1, beta2 0.95; @optimizer_step averages (scale 0.25).
-// The ERR prefixes: bad options and a second run.
+// The NODECAY prefix: weight decay without the 1-D parameters. The ERR prefixes: bad
+// options and a second run.
 // The model: a tied embedding (one token_embd.weight gradient), an RMSNorm and
 // one projection reading rows 16..31 of a fused attn_qkv tensor.
 
 // RUN: ckc-opt %s -p add-optimizer | filecheck %s
 // RUN: ckc-opt %s -p add-optimizer | ckc-opt | filecheck %s
 // RUN: ckc-opt %s -p 'add-optimizer{micro_batches=4 max_norm=0.0 weight_decay=0.1 beta2=0.95}' | filecheck %s --check-prefix=ACC
+// RUN: ckc-opt %s -p 'add-optimizer{weight_decay=0.1 decay_vectors=false}' | filecheck %s --check-prefix=NODECAY
 // RUN: not ckc-opt %s -p 'add-optimizer{micro_batches=0}' 2>&1 | filecheck %s --check-prefix=ERR-MICRO
 // RUN: not ckc-opt %s -p 'add-optimizer{beta1=1.0}' 2>&1 | filecheck %s --check-prefix=ERR-BETA
 // RUN: not ckc-opt %s -p 'add-optimizer,add-optimizer' 2>&1 | filecheck %s --check-prefix=ERR-TWICE
+
+// decay_vectors=false: 1-D parameters (norm weights, biases) are not decayed.
+// NODECAY-LABEL: func.func @optimizer_step(
+// NODECAY:       = tensorop.adamw_update %w_token_embd, {{.*}} {weight_decay = 1.000000e-01 : f32}
+// NODECAY:       = tensorop.adamw_update %w_output_norm, %g_output_norm_clipped, %m_output_norm, %v_output_norm, %lr, %step : (
+// NODECAY:       = tensorop.adamw_update %w_l0_attn_qkv_off16, {{.*}} {weight_decay = 1.000000e-01 : f32}
 
 // ERR-MICRO: error: add-optimizer: micro_batches must be at least 1, got 0
 // ERR-BETA: error: add-optimizer: beta1 must be in [0, 1), got 1.0
