@@ -36,7 +36,8 @@ def _args(text, out, *extra):
 def test_train_writes_curves_checkpoints_and_exports(tmp_path, text, capsys):
     out = tmp_path / "run"
     rc = main(_args(text, out, "--steps", "6", "--micro-batches", "2", "--export-safetensors", str(tmp_path / "hf"),
-                    "--export-gguf", str(tmp_path / "m.gguf")))
+                    "--export-gguf", str(tmp_path / "m.gguf"), "--sample", "To be", "--sample-tokens", "5",
+                    "--temperature", "0"))
     printed = capsys.readouterr().out
     assert rc == 0, printed
     assert "backend: torch (PyTorch reference" in printed and "not available yet" in printed
@@ -52,6 +53,18 @@ def test_train_writes_curves_checkpoints_and_exports(tmp_path, text, capsys):
         assert cfg.arch == "llama" and cfg.vocab_size == 384
         for n, a in last.weights.items():
             assert np.array_equal(store[n], a), (path, n)
+    # --sample compiled the exported GGUF with ckc: its logits match transformers on the exported folder
+    assert "sample (ckc inference path" in printed
+    import transformers
+    from ckc.session import Session
+
+    ids = [5, 17, 200, 3, 44, 91, 7, 300]
+    m = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "hf", dtype=torch.float32).eval()
+    with torch.no_grad():
+        lt = m(torch.tensor([ids])).logits[0].numpy()
+    with Session(out / "compiled", threads=1) as s:
+        lc = s.prefill_all(np.array(ids, np.int32))
+    assert np.abs(lc - lt).max() <= 1e-5 * max(1.0, np.abs(lt).max())
 
 
 def test_resume_after_a_crash_matches_the_straight_run(tmp_path, text, capsys):

@@ -3,6 +3,7 @@
     ckc train llama:tiny --data shakespeare --batch 16 --context 64 --steps 300 --lr 3e-3 --out runs/tiny
     ckc train model.gguf --data notes.txt --steps 20 --lr 1e-4 --out runs/ft --export-safetensors runs/ft/hf
     ckc train llama:tiny --data shakespeare ... --out runs/tiny --resume      # continue from the last checkpoint
+    ckc train llama:tiny ... --sample "HAMLET:"     # then compile the result with ckc and continue the prompt
 
 MODEL is a GGUF file, a Hugging Face folder (config.json + safetensors), or
 ``family:size`` for random init (families: llama, qwen2, qwen3, gemma, gemma3,
@@ -51,6 +52,27 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", type=int, default=0, help="threads (0: the backend's default)")
     p.add_argument("--export-safetensors", metavar="DIR", help="write the trained model as a HF folder")
     p.add_argument("--export-gguf", metavar="FILE", help="write the trained model as an f32 GGUF")
+    p.add_argument("--sample", metavar="PROMPT",
+                   help="after training, compile the trained model with ckc (inference path) and continue PROMPT")
+    p.add_argument("--sample-tokens", type=int, default=100, help="tokens to sample (default 100)")
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature, 0 = greedy (default 0.8)")
+
+
+def _sample(args, out: Path, gguf_path: Path, tok) -> None:
+    """Compile ``gguf_path`` through ckc's inference pipeline and print a continuation."""
+    from ckc.pipeline import compile_model
+    from ckc.sampling import Sampler, generate
+    from ckc.session import Session
+
+    t0 = time.perf_counter()
+    compile_model(gguf_path, out / "compiled", quiet=True)
+    ids = tok.encode(args.sample) or [tok.bos_id or 0]
+    with Session(out / "compiled", threads=args.threads or 0) as s:
+        gen = generate(s, ids, args.sample_tokens, eos_ids=tok.eog_ids,
+                       sampler=Sampler(temperature=args.temperature, seed=args.seed))
+    print(f"sample (ckc inference path, compiled in {time.perf_counter() - t0:.1f}s, "
+          f"{gen.decode_tokens_per_s:.0f} tok/s decode):")
+    print(args.sample + tok.decode(gen.tokens))
 
 
 def _default_tokenizer(family: str) -> Path:
@@ -181,6 +203,10 @@ def main(args) -> int:
         if args.export_gguf:
             g = export_gguf(cfg, final, args.export_gguf, tokenizer_src=tok_src)
             print(f"exported {g}")
+        if args.sample is not None:
+            g = Path(args.export_gguf) if args.export_gguf else export_gguf(cfg, final, out / "model.gguf",
+                                                                            tokenizer_src=tok_src)
+            _sample(args, out, g, tok)
     except (DataError, TrainError, ExportError, ModelSpecError, ckpt.CheckpointError) as e:
         raise CkcError(str(e).splitlines()[0]) from None
     return 0
