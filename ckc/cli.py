@@ -17,8 +17,7 @@ import importlib
 import sys
 
 
-class CkcError(Exception):
-    """An error the user can act on: printed as one line, exit status 1."""
+from ckc.errors import CkcError  # noqa: F401 - re-exported: `from ckc.cli import CkcError`
 
 
 # subcommand -> "module:function" taking the parsed namespace, returning an exit code.
