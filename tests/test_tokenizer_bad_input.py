@@ -173,3 +173,21 @@ def test_cli_tokenize(capsys):
     assert capsys.readouterr().out.strip() == "128000 9906 1917"
     assert tokenize_main([str(VOCAB / "ggml-vocab-bert-bge.gguf"), "x"]) == 1
     assert "WordPiece" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_random_bytes_never_crash(name):
+    import random
+
+    t = tok(name)
+    rng = random.Random(11)
+    alphabet = bytes(range(256))
+    samples = [bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(300)]
+    # plus valid text glued to garbage, and special-token look-alikes cut in half
+    samples += [b"<|endoftext|"[:k] + b"\xff\xfe" + "тест ▁ 🦙".encode()[:k] for k in range(12)]
+    for parse in (False, True):
+        for ids, b in zip(t.encode_batch(samples, parse_special=parse), samples):
+            assert all(0 <= i < t.n_vocab for i in ids)
+            if not parse:
+                assert t.decode_bytes(ids) == b.replace("▁".encode(), b" ") if t.flags & (T.F_SPM | T.F_ESCAPE_WS) \
+                    else t.decode_bytes(ids) == b

@@ -120,7 +120,7 @@ typedef struct ctok {
     mslot *merge; size_t mmask;
     stage *stages; int nstages;
     /* special tokens matched in text, grouped by first byte, longest first */
-    int32_t *sp; int32_t sp_start[257];
+    int32_t *sp; int32_t sp_start[257], n_sp, n_user;
     int spm_split;     /* SPM text may be cut before each "x▁" */
     centry *cache;
     /* scratch */
@@ -501,6 +501,8 @@ int ctok_build_specials(ctok *t) {
     }
     cmp_tok = t;
     qsort(t->sp, (size_t)cnt, sizeof(int32_t), cmp_sp);
+    t->n_sp = cnt; t->n_user = 0;
+    for (int32_t j = 0; j < cnt; j++) t->n_user += t->type[t->sp[j]] == T_USER;
     for (int b = 0; b <= 256; b++) t->sp_start[b] = cnt;
     for (int32_t j = cnt - 1; j >= 0; j--) t->sp_start[(uint8_t)t->text[t->text_off[t->sp[j]]]] = j;
     for (int b = 255; b >= 0; b--) if (t->sp_start[b] > t->sp_start[b + 1]) t->sp_start[b] = t->sp_start[b + 1];
@@ -1017,6 +1019,7 @@ static int64_t encode_into(ctok *t, const char *text, int64_t n, int add_special
     size_t fs = 0, i = 0, len = (size_t)n;
     int after_special = 1;
     const uint8_t *u = (const uint8_t *)text;
+    if (!(parse_special ? t->n_sp : t->n_user)) i = len;  /* nothing to look for */
     while (i < len) {
         uint8_t c = u[i];
         int32_t a = t->sp_start[c], b = t->sp_start[c + 1];
