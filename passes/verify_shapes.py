@@ -253,7 +253,9 @@ class _Checker:
         elif kind in ("rmsnorm", "rmsnorm_grad", "layernorm", "layernorm_grad"):
             self.prop_is(op, "eps", "norm_eps", [c["norm_eps"]])
             self.prop_is(op, "offset", "norm_offset", [c["norm_offset"]])
-            w = op.operands[1] if len(op.operands) > 1 else None
+            # The weight operand is `w` on the forward ops and on their grads
+            # (whose first operand is the incoming gradient).
+            w = getattr(op, "w", None)
             if w is not None and isinstance(w.type, TensorType):
                 allowed = [c["hidden"]] + ([c["head_dim"]] if c["qk_norm"] else [])
                 shape = shape_of(w)
