@@ -20,22 +20,28 @@
 #define CK_SPIN_WORKER 20000
 #define CK_SPIN_CALLER 20000
 
+/* Tasks are claimed through one 64-bit ticket = (generation << 32) | next index,
+ * with compare-and-swap: a thread claims task i of job g only while job g is
+ * still current and unfinished, so a worker that wakes up late can never run
+ * a task of a job that has moved on, and the caller never waits for workers
+ * that claimed nothing (important when the machine is oversubscribed and a
+ * worker is not scheduled for a while). The caller waits for `done == nth`. */
 struct ck_pool {
-    int n;                      /* threads including the caller */
-    pthread_t *threads;         /* n - 1 workers */
-    /* job description, published before `gen` is bumped */
-    ck_task_fn fn;
-    void *arg;
-    int nth;
-    atomic_int next;            /* next task index to claim */
-    atomic_int active;          /* workers that have not finished this generation */
-    atomic_uint gen;            /* bumped once per job */
+    int n;                          /* threads including the caller */
+    pthread_t *threads;             /* n - 1 workers */
+    _Atomic(ck_task_fn) fn;         /* job description, published before `gen` */
+    _Atomic(void *) arg;
+    atomic_int nth;
+    atomic_ullong ticket;           /* (gen << 32) | next task index */
+    atomic_int done;                /* tasks finished in the current job */
+    atomic_uint gen;                /* bumped once per job */
     atomic_int stop;
-    atomic_int sleepers;        /* workers blocked on cv_work */
+    atomic_int sleepers;            /* workers blocked on cv_work */
+    atomic_int caller_sleeping;
     pthread_mutex_t mu;
-    pthread_cond_t cv_work;     /* workers wait here for a new generation */
-    pthread_cond_t cv_done;     /* the caller waits here for active == 0 */
-    pthread_mutex_t run_mu;     /* serialises ck_pool_run callers */
+    pthread_cond_t cv_work;         /* workers wait here for a new generation */
+    pthread_cond_t cv_done;         /* the caller waits here for done == nth */
+    pthread_mutex_t run_mu;         /* serialises ck_pool_run callers */
 };
 
 /* The pool whose task the current thread is running (nested runs go inline). */
@@ -55,14 +61,27 @@ void ck_split_range(long n, long align, int ith, int nth, long *lo, long *hi) {
     *hi = b;
 }
 
-static void ck_claim_tasks(ck_pool *p) {
-    const ck_task_fn fn = p->fn;
-    void *const arg = p->arg;
-    const int nth = p->nth;
+/* Run tasks of job `g` until none is left (or the job is no longer current). */
+static void ck_claim_tasks(ck_pool *p, unsigned g) {
+    const ck_task_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+    void *const arg = atomic_load_explicit(&p->arg, memory_order_relaxed);
+    const int nth = atomic_load_explicit(&p->nth, memory_order_relaxed);
+    unsigned long long t = atomic_load_explicit(&p->ticket, memory_order_acquire);
     for (;;) {
-        const int i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-        if (i >= nth) break;
-        fn(arg, i, nth);
+        if ((unsigned)(t >> 32) != g || (int)(t & 0xffffffffu) >= nth) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        /* task (t & mask) of job g is ours: job g cannot finish before we do,
+         * so fn/arg/nth read above (after seeing gen == g) are job g's */
+        fn(arg, (int)(t & 0xffffffffu), nth);
+        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == nth &&
+            atomic_load(&p->caller_sleeping)) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->cv_done);
+            pthread_mutex_unlock(&p->mu);
+        }
+        t = atomic_load_explicit(&p->ticket, memory_order_acquire);
     }
 }
 
@@ -87,12 +106,7 @@ static void *ck_worker(void *vp) {
         }
         seen = g;
         if (atomic_load(&p->stop)) break;
-        ck_claim_tasks(p);
-        if (atomic_fetch_sub(&p->active, 1) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->cv_done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        ck_claim_tasks(p, g);
     }
     return NULL;
 }
@@ -105,8 +119,12 @@ ck_pool *ck_pool_create(int nthreads) {
     ck_pool *p = (ck_pool *)calloc(1, sizeof(ck_pool));
     if (!p) return NULL;
     p->n = nthreads;
-    atomic_init(&p->next, 0);
-    atomic_init(&p->active, 0);
+    atomic_init(&p->fn, NULL);
+    atomic_init(&p->arg, NULL);
+    atomic_init(&p->nth, 0);
+    atomic_init(&p->ticket, 0);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->caller_sleeping, 0);
     atomic_init(&p->gen, 0);
     atomic_init(&p->stop, 0);
     atomic_init(&p->sleepers, 0);
@@ -158,12 +176,13 @@ void ck_pool_run(ck_pool *p, int nth, ck_task_fn fn, void *arg) {
         return;
     }
     pthread_mutex_lock(&p->run_mu);
-    p->fn = fn;
-    p->arg = arg;
-    p->nth = nth;
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->active, p->n - 1, memory_order_relaxed);
-    atomic_fetch_add(&p->gen, 1); /* seq_cst: publishes the job above */
+    const unsigned g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&p->nth, nth, memory_order_relaxed);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->ticket, (unsigned long long)g << 32, memory_order_release);
+    atomic_store(&p->gen, g); /* seq_cst: publishes the job above */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->cv_work);
@@ -171,16 +190,18 @@ void ck_pool_run(ck_pool *p, int nth, ck_task_fn fn, void *arg) {
     }
     const ck_pool *outer = ck_tls_in_pool;
     ck_tls_in_pool = p;
-    ck_claim_tasks(p);
+    ck_claim_tasks(p, g);
     ck_tls_in_pool = outer;
     int spins = 0;
-    while (atomic_load_explicit(&p->active, memory_order_acquire) > 0) {
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < nth) {
         if (++spins < CK_SPIN_CALLER) {
             CK_RELAX();
             continue;
         }
         pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->active) > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+        atomic_store(&p->caller_sleeping, 1);
+        while (atomic_load(&p->done) < nth) pthread_cond_wait(&p->cv_done, &p->mu);
+        atomic_store(&p->caller_sleeping, 0);
         pthread_mutex_unlock(&p->mu);
     }
     pthread_mutex_unlock(&p->run_mu);

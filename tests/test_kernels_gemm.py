@@ -217,3 +217,47 @@ def test_sanitizer_subset():
     shapes (edge tiles, masked tails, small-M path), 2 threads, the pool."""
     run_sanitized(__file__, "-k", "(forward or backward or gemv) and (5x33x65 or 17x100x257 or 2x129x1000"
                   " or 1x37x4096 or 257-1023) and 2] or pool_runs or split_range")
+
+
+def test_pool_nested_and_concurrent_callers():
+    """A task that runs a job on its own pool runs it inline; two threads sharing a
+    pool are serialised; every task still runs exactly once."""
+    import threading
+    from ckc.kernels import Pool
+    run = _pool_run()
+    p = Pool(2)
+    inner_counts = np.zeros((8, 4), np.int64)
+    outer_counts = np.zeros(8, np.int64)
+
+    def inner(arg, ith, nth):
+        inner_counts[arg or 0, ith] += 1
+
+    inner_cb = TASK(inner)
+
+    def outer(arg, ith, nth):
+        outer_counts[ith] += 1
+        run(p.handle, 4, inner_cb, ith)
+
+    outer_cb = TASK(outer)
+    run(p.handle, 8, outer_cb, None)
+    assert list(outer_counts) == [1] * 8
+    assert (inner_counts == 1).all()
+
+    totals = [np.zeros(5, np.int64) for _ in range(2)]
+    cbs = []
+
+    def caller(k):
+        def task(arg, ith, nth):
+            totals[k][ith] += 1
+        cb = TASK(task)
+        cbs.append(cb)
+        for _ in range(50):
+            run(p.handle, 5, cb, None)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(list(t) == [50] * 5 for t in totals)
+    p.close()
