@@ -285,7 +285,7 @@ CK_DECLARE_VARIANTS(int, ck_attention_decode_f32,
  * Probabilities are recomputed from lse (no [T, T] matrix), flash-attention-2
  * style in two passes: dK/dV parallel over (KV head, key block), then dQ over
  * (query head, query block). No scratch memory; the SIMD variants keep their
- * tiles on the stack (about 170 KiB per thread, forward about 100 KiB). */
+ * tiles on the stack (about 170 KiB per thread, forward about 150 KiB). */
 CK_DECLARE_VARIANTS(int, ck_attention_grad_f32,
                     (const float *q, const float *k, const float *v, const float *out, const float *dout,
                      const float *lse, float *dq, float *dk, float *dv, int T, int n_past, int H, int KV, int D,

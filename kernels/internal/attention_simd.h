@@ -3,11 +3,15 @@
  * Forward: flash-style. A task is (head h, or the heads of one GQA group, x a
  * block of tokens), AT_BQ query rows in all;
  * keys are visited in blocks of AT_BK. For each row the block's scores are
- * computed (vector dot products over head_dim), the running max / sum are
+ * computed (register tiles over the packed block; dot products for one row),
+ * the running max / sum are
  * updated (online softmax, one rescale of the accumulator per block), and
- * P·V is accumulated into a per-row accumulator on the stack
- * (AT_BQ * CK_ATTN_MAX_HEAD_DIM floats = 16 KiB). Tasks are dealt round-robin
- * to the nth threads, heaviest (latest) query blocks first.
+ * P·V is accumulated into a per-row accumulator on the stack. Scores and
+ * P·V use 4-row x AT_NV-vector register tiles; the key block is packed
+ * transposed once per task and block. Stack: accumulators (AT_BQ+3) x
+ * CK_ATTN_MAX_HEAD_DIM + packed block CK_ATTN_MAX_HEAD_DIM x AT_BK floats
+ * (about 150 KiB). Tasks are dealt round-robin to the nth threads, heaviest
+ * (latest) query blocks first.
  *
  * Backward: see the comment above at_bwd_kv_task (two passes, tiled like the
  * forward). */

@@ -14,8 +14,11 @@
  *           [-87.3, 88]; returns 0 below -87.33 (no subnormals) and +inf above
  *           88.72. v_exp_hl(hi, lo) evaluates exp(hi + lo) for a double-float
  *           argument (lo tiny), used where the argument itself carries error.
- *   v_erfc  erfc(z) for z >= 0, relative error <= 1.1e-7 (Numerical Recipes'
- *           Chebyshev fit, argument -z^2 + P(t) evaluated in double-float).
+ *   v_erfc  erfc(x), relative error <= 1.1e-7 for x >= 0 (Numerical Recipes'
+ *           Chebyshev fit, argument -z^2 + P(t) evaluated in double-float);
+ *           erfc(-z) = 2 - erfc(z).
+ *   v_sigmoid 1/(1 + exp(-x));  v_tanh  Taylor polynomial below |x| = 0.3,
+ *           1 - 2/(exp(2|x|) + 1) above (relative error < 4e-7).
  * Not part of the public API; nothing here allocates or keeps state.
  */
 #ifndef CK_INTERNAL_SIMD_H
