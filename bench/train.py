@@ -8,7 +8,8 @@ the same initial weights (ckc.train.models.init_weights, seed 0) and the same
 batches (ckc.train.data.BatchLoader over random token ids), at the same thread
 count. One step = forward + backward over the batch + global-norm clipping +
 AdamW, as ckc.train.trainer defines it. ``ms/step`` is the median wall time of
-the timed steps after ``--warmup`` untimed ones; the losses of every backend
+the timed steps after ``--warmup`` untimed ones (``CPU ms``: the median
+process CPU time per step, all threads summed — steadier on a shared machine); the losses of every backend
 are printed so the runs can be seen to do the same arithmetic.
 
 Backends: ``torch`` (the PyTorch peer: transformers GPT2LMHeadModel, SDPA
@@ -55,20 +56,21 @@ def child(args) -> None:
     setup = time.perf_counter() - t0
     stream = np.random.default_rng(0).integers(0, cfg.vocab_size, 200_000).astype(np.int32)
     loader = BatchLoader(stream, args.batch, args.context, seed=0)
-    times, losses = [], []
+    times, cpu, losses = [], [], []
     for i in range(args.warmup + args.steps):
         x, y = loader.next()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         loss = be.train_step(x, y)
         be.optimizer_step(6e-4)
-        dt = time.perf_counter() - t
+        dt, dc = time.perf_counter() - t, time.process_time() - c
         losses.append(loss)
         if i >= args.warmup:
             times.append(dt)
+            cpu.append(dc)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
     n_params = sum(int(np.prod(s)) for s in cfg.expected_shapes().values())
     print(json.dumps({"backend": args.backend, "ms_per_step": statistics.median(times) * 1e3,
-                      "min_ms": min(times) * 1e3, "peak_rss_mib": rss, "setup_s": setup,
+                      "min_ms": min(times) * 1e3, "cpu_ms": statistics.median(cpu) * 1e3, "peak_rss_mib": rss, "setup_s": setup,
                       "losses": losses, "params": n_params}))
 
 
@@ -120,10 +122,11 @@ def main() -> int:
         return 1
     any_r = next(iter(results.values()))
     print(f"parameters: {any_r['params'] / 1e6:.1f}M")
-    print(f"{'backend':<8} {'ms/step':>10} {'min ms':>10} {'peak RSS MiB':>13} {'setup s':>8}  losses")
+    print(f"{'backend':<8} {'ms/step':>10} {'min ms':>10} {'CPU ms':>10} {'peak RSS MiB':>13} {'setup s':>8}  losses")
     for b, r in results.items():
         ls = " ".join(f"{x:.4f}" for x in r["losses"])
-        print(f"{b:<8} {r['ms_per_step']:>10.1f} {r['min_ms']:>10.1f} {r['peak_rss_mib']:>13.0f} {r['setup_s']:>8.1f}  {ls}")
+        print(f"{b:<8} {r['ms_per_step']:>10.1f} {r['min_ms']:>10.1f} {r['cpu_ms']:>10.1f} {r['peak_rss_mib']:>13.0f} "
+              f"{r['setup_s']:>8.1f}  {ls}")
     if "ckc" in results and "torch" in results:
         c, t = results["ckc"], results["torch"]
         print(f"ratio ckc/torch: time {c['ms_per_step'] / t['ms_per_step']:.2f}x, "

@@ -113,3 +113,17 @@ def test_warmup_cosine_schedule():
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
     assert lr_at(0, lr=1.0, warmup=0, total=4, min_lr=0.0) == 1.0
     assert lr_at(2, lr=1.0, warmup=0, total=4, min_lr=0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 2)))
+
+
+def test_token_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CKC_CACHE", str(tmp_path))
+    tok = ByteTok()
+    a = Corpus.from_texts(["hello", "world"], tok, 0.2, cache_key="bytes-v1")
+    files = list((tmp_path / "train-data").glob("*.npy"))
+    assert len(files) == 1
+    calls = []
+    tok.encode_np = lambda text: calls.append(text)  # a cache hit never tokenizes
+    b = Corpus.from_texts(["hello", "world"], tok, 0.2, cache_key="bytes-v1")
+    assert calls == [] and np.array_equal(a.train, b.train) and np.array_equal(a.eval, b.eval)
+    with pytest.raises(TypeError):  # other texts miss the cache and tokenize (with the broken stub)
+        Corpus.from_texts(["hello", "there"], tok, 0.2, cache_key="bytes-v1")

@@ -159,8 +159,11 @@ def main(args) -> int:
             weights = init_weights(cfg, args.seed)
 
         t0 = time.perf_counter()
+        st = tok_src.stat()
+        key = f"{tok_src.resolve()}:{st.st_size}:{st.st_mtime_ns}"
         corpus = Corpus.from_tokens(
-            Corpus.from_texts(read_texts(args.data), tok, 0.0).train, cfg.vocab_size, args.eval_fraction)
+            Corpus.from_texts(read_texts(args.data), tok, 0.0, cache_key=key).train, cfg.vocab_size,
+            args.eval_fraction)
         n_params = sum(int(np.prod(s)) for s in cfg.expected_shapes().values())
         print(f"model: {cfg.name or spec} ({cfg.arch}, {n_params / 1e6:.2f}M parameters, vocab {cfg.vocab_size})")
         print(f"data: {args.data}: {len(corpus.train):,} training tokens, {len(corpus.eval):,} held back "

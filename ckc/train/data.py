@@ -82,8 +82,37 @@ class Corpus:
         return cls(stream[:cut], stream[cut:], vocab_size, fp)
 
     @classmethod
-    def from_texts(cls, texts, tokenizer, eval_fraction: float = 0.05) -> "Corpus":
-        """Tokenize ``texts`` (strings or ``(name, text)`` pairs) and join them."""
+    def from_texts(cls, texts, tokenizer, eval_fraction: float = 0.05, cache_key: str | None = None) -> "Corpus":
+        """Tokenize ``texts`` (strings or ``(name, text)`` pairs) and join them.
+
+        ``cache_key`` (something naming the tokenizer, e.g. its file path, size and
+        mtime): keep the token stream in ``.cache/train-data`` under a hash of the
+        key and the texts, so a rerun skips tokenization."""
+        cache = None
+        if cache_key is not None:
+            from ckc.build import cache_dir
+
+            h = hashlib.sha256(cache_key.encode())
+            for t in texts:
+                h.update(b"\0" + (t[1] if isinstance(t, tuple) else t).encode("utf-8", "surrogatepass"))
+            cache = cache_dir("train-data") / f"{h.hexdigest()[:24]}.npy"
+            if cache.is_file():
+                try:
+                    return cls.from_tokens(np.load(cache), len(tokenizer), eval_fraction)
+                except (OSError, ValueError):
+                    pass  # unreadable: tokenize again
+        corpus = cls._tokenize(texts, tokenizer, eval_fraction)
+        if cache is not None:
+            import tempfile
+
+            fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npy.tmp")
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, np.concatenate([corpus.train, corpus.eval]))
+            os.replace(tmp, cache)
+        return corpus
+
+    @classmethod
+    def _tokenize(cls, texts, tokenizer, eval_fraction: float) -> "Corpus":
         parts = []
         eos = getattr(tokenizer, "eos_id", None)
         for t in texts:
