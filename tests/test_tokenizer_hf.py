@@ -165,3 +165,20 @@ def test_pretokenizers_match_hf_regexes(name, corpus, vocab_dir):
     theirs = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
     bad = [(t, a, b) for t, a, b in zip(texts, ours.encode_batch(texts), theirs) if a != b]
     assert not bad, f"{len(bad)} differ, first: {bad[0]!r}"
+
+
+def test_tokenizer_config_names_special_tokens(smol, hf, tmp_path):
+    import json
+
+    hf.save(str(tmp_path / "tokenizer.json"))
+    spec = json.loads((tmp_path / "tokenizer.json").read_text())
+    spec["added_tokens"] = []  # only tokenizer_config.json says which tokens are special
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(
+        {"bos_token": "<|im_start|>", "eos_token": {"content": "<|im_end|>"}, "add_bos_token": True}))
+    t = T.load(tmp_path)
+    im_end = smol.token_to_id("<|im_end|>")
+    assert t.eos_id == im_end and t.bos_id == smol.token_to_id("<|im_start|>") and t.add_bos
+    assert t.encode("hi<|im_end|>", parse_special=True) == smol.encode("hi") + [im_end]
+    assert t.encode("hi", add_special=True) == [t.bos_id] + smol.encode("hi")
+    assert im_end in t.eog_ids

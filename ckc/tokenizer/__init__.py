@@ -738,19 +738,28 @@ def from_tokenizer_json(path) -> Tokenizer:
     unk = vocab.get(model.get("unk_token") or "", -1)
     cfg = path.parent / "tokenizer_config.json"
     if cfg.is_file():
+        # transformers adds the special tokens named here to the vocabulary as special
         try:
             c = json.loads(cfg.read_text(encoding="utf-8"))
-            def tid(v):
-                v = v.get("content") if isinstance(v, dict) else v
-                return {t.decode(): i for i, t in enumerate(tokens) if t}.get(v, -1) if v else -1
-            if bos < 0:
-                bos = tid(c.get("bos_token"))
-            if eos < 0:
-                eos = tid(c.get("eos_token"))
-            add_bos = bool(c.get("add_bos_token", add_bos))
-            add_eos = bool(c.get("add_eos_token", add_eos))
-        except (OSError, ValueError):
-            pass
+        except (OSError, ValueError) as e:
+            raise TokenizerError(f"{cfg}: cannot read: {e}") from None
+        by_text = {t: i for i, t in enumerate(tokens) if t}
+
+        def tid(key):
+            v = c.get(key)
+            v = v.get("content") if isinstance(v, dict) else v
+            i = by_text.get(v.encode("utf-8"), -1) if isinstance(v, str) else -1
+            if i >= 0 and types[i] == T_NORMAL:
+                types[i] = T_CONTROL
+            return i
+
+        cb, ce, cu = tid("bos_token"), tid("eos_token"), tid("unk_token")
+        tid("pad_token")
+        bos = bos if bos >= 0 else cb
+        eos = eos if eos >= 0 else ce
+        unk = unk if unk >= 0 else cu
+        add_bos = bool(c.get("add_bos_token", add_bos))
+        add_eos = bool(c.get("add_eos_token", add_eos))
     tok = Tokenizer(tokens=tokens, types=types, attrs=attrs, merges=merges, flags=flags, stages=stages,
                     bos=bos, eos=eos, unk=unk, add_bos=add_bos, add_eos=add_eos, name=path.name, nfc=nfc)
     tok.model, tok.pre = "tokenizer.json", "tokenizer.json"
