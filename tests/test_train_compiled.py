@@ -86,6 +86,26 @@ def test_gradient_parity(model):
     print(f"{cfg.arch}: |loss diff| {abs(loss - tloss):.2e}, worst grad rel err {worst:.2e}")
 
 
+@pytest.mark.parametrize("recompute", ["attention", "all"])
+def test_gradient_parity_recompute(recompute):
+    """autodiff{recompute=...}: the recomputed forward ops are compiled too (more
+    kernel calls) and the gradients still match torch."""
+    cfg, w = _model("llama")
+    rng = np.random.default_rng(5)
+    tokens, targets = _batch(rng, cfg, 1)
+    be = CkcBackend(cfg, w, max_tokens=SEQ, recompute=recompute)
+    tb = TorchBackend(cfg, w, threads=1)
+    loss = be.train_step(tokens, targets)
+    tloss = tb.train_step(tokens.astype(np.int64), targets.astype(np.int64))
+    assert abs(loss - tloss) <= LOSS_TOL
+    g, tg = be.gradients(), _torch_grads(tb, cfg)
+    for n in tg:
+        err = float(np.abs(g[n] - tg[n]).max() / max(float(np.abs(tg[n]).max()), 1e-30))
+        assert err <= GRAD_TOL, f"{n}: relative max-norm error {err:.2e}"
+    mem = (be.library.parent / "memory.txt").read_text()
+    assert "grads" in mem and "activations" in mem
+
+
 def test_grad_accumulation_and_eval(model):
     """Two calls accumulate (+=); eval adds nothing; the optimizer zeroes."""
     cfg, w = model

@@ -20,6 +20,9 @@ so the gradients are exactly those of the micro-batch's mean loss, as
 PyTorch's ``cross_entropy`` over ``b*T`` rows. ``eval_loss`` runs the same
 step with gradient scale 0 (the gradients get ``+= 0``).
 
+``recompute`` (none | attention | all) is the `autodiff` option: which
+activations the backward recomputes instead of keeping them from the forward.
+
 ``max_tokens`` (the sequence length the library is compiled for) defaults to
 the first sequence length seen; a longer sequence recompiles and moves the
 weights, moments and step over.
@@ -56,8 +59,11 @@ def training_passes(max_tokens: int, simd: str = "native", recompute: str = "non
             Bufferize(max_tokens=max_tokens), PlanMemory(), SelectSimd(target=simd)]
 
 
-def compile_train(cfg, max_tokens: int, *, simd: str = "native", out_dir: Path | None = None):
-    """(path of model.so, {const name: array}) for a training library of `cfg`."""
+def compile_train(cfg, max_tokens: int, *, simd: str = "native", recompute: str = "none",
+                  out_dir: Path | None = None):
+    """(path of model.so, {const name: array}) for a training library of `cfg`;
+    the memory plan (every region: weights, io, grads, activations with the
+    saved set) is written next to it as memory.txt."""
     from xdsl.context import Context
 
     from ckc import kernels
@@ -66,11 +72,13 @@ def compile_train(cfg, max_tokens: int, *, simd: str = "native", out_dir: Path |
     from ckc.emit_c import emit_c
     from ckc.importers.to_ir import build_module
     from ckc.passes.lower_to_c import LowerToC
+    from ckc.reports.memory import memory_report
 
     module = build_module(cfg, None)
     ctx = Context()
-    for p in training_passes(max_tokens, simd):
+    for p in training_passes(max_tokens, simd, recompute):
         p.apply(ctx, module)
+    memory = memory_report(module, f"{cfg.arch} train_step (max_tokens={max_tokens}, recompute={recompute})")
     consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module) if value is not None}
     LowerToC().apply(ctx, module)
     source = emit_c(module)
@@ -80,9 +88,11 @@ def compile_train(cfg, max_tokens: int, *, simd: str = "native", out_dir: Path |
     h.update(str(kernels.static_library_path()).encode())
     out = Path(out_dir) if out_dir is not None else cache_dir() / "train" / h.hexdigest()[:20]
     so = out / "model.so"
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "memory.txt").exists():
+        write_atomic(out / "memory.txt", memory)
     if so.exists():
         return so, consts
-    out.mkdir(parents=True, exist_ok=True)
     model_c = write_atomic(out / "model.c", source)
     kernels.build_dir()
     static = kernels.static_library_path()
@@ -204,13 +214,14 @@ class CkcBackend:
     name = "ckc"
 
     def __init__(self, cfg, weights: dict, optim=None, *, threads: int | None = None,
-                 max_tokens: int | None = None, simd: str = "native"):
+                 max_tokens: int | None = None, simd: str = "native", recompute: str = "none"):
         from .trainer import OptimConfig
 
         self.cfg = cfg
         self.optim = optim or OptimConfig()
         self.threads = int(threads or 1)
         self.simd = simd
+        self.recompute = recompute
         self.names = list(cfg.expected_shapes())
         self.model: CompiledModel | None = None
         self._weights = {n: np.array(weights[n], np.float32) for n in self.names if n in weights}
@@ -232,7 +243,8 @@ class CkcBackend:
             carry = self.get_optimizer_state()
         elif self._state is not None:
             carry = self._state
-        so, consts = compile_train(self.cfg, max_tokens, simd=self.simd)
+        so, consts = compile_train(self.cfg, max_tokens, simd=self.simd, recompute=self.recompute)
+        self.library = so
         m = CompiledModel(so, self.threads)
         for name in m.shapes:
             if name in consts:
