@@ -73,8 +73,9 @@ typedef struct {
     const int64_t *off;
 } strtab;
 
-/* word cache: 2-way sets of 64-byte entries (the newest word of a set first) */
-#define CACHE_SLOTS (1u << 16)
+/* word cache: 2-way sets of 64-byte entries (the newest word of a set first), 8 MiB,
+ * allocated on the first encode */
+#define CACHE_SLOTS (1u << 17)
 #define CACHE_KEY 22
 #define CACHE_IDS 9
 typedef struct {
