@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,8 +43,10 @@ def _download_sdist(package: str, *, source: bool) -> Path:
     """The package's archive in .cache/fetch (downloaded once)."""
     fetch = cache_dir("fetch")
     stem = package.replace("-", "_").lower()
+    # Archive names spell the project with - or _ and follow it with -<version>.
+    pattern = re.compile(rf"{re.escape(stem)}_\d")
     for p in sorted(fetch.iterdir()):
-        if p.name.lower().replace("-", "_").startswith(stem + "-") and p.suffix in (".gz", ".whl", ".zip"):
+        if pattern.match(p.name.lower().replace("-", "_")) and p.suffix in (".gz", ".whl", ".zip"):
             return p
     tmp = Path(tempfile.mkdtemp(dir=fetch, prefix=".dl-"))
     try:
