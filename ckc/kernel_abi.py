@@ -25,6 +25,10 @@ Roles (``Arg.role``):
   ``"*" "+" "-"`` over such expressions (e.g. ``("*", "rows", "cols")`` for an
   elementwise kernel's ``int64_t n``). Evaluate with :func:`eval_expr` or walk
   it to build C. Cast to ``Arg.ctype``.
+- ``func`` (``Arg.expr`` = a name): a scalar parameter of the compute
+  function itself rather than of the call (the training step's runtime
+  ``grad_scale``, see ``passes/lower_to_c.py`` TRAIN_PARAMS): buffer-dialect
+  dynamic params are integers, so a runtime float travels this way;
 - ``null``: the literal ``NULL`` (an output the forward pass does not need,
   e.g. rmsnorm's ``rstd``; attention's ``lse``);
 - ``pool`` / ``nth``: the thread pool pointer and thread count of the
@@ -80,7 +84,7 @@ Expr = Union[str, int, float, tuple]
 
 VARIANTS_ALL = ("scalar", "avx2", "avx512")
 
-ROLES = ("in", "opt_in", "out", "param", "null", "pool", "nth", "scratch", "scratch_size")
+ROLES = ("in", "opt_in", "out", "param", "null", "pool", "nth", "scratch", "scratch_size", "func")
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ class Arg:
         assert self.role in ROLES, self.role
         if self.role in ("in", "opt_in", "out"):
             assert isinstance(self.index, int), self
-        if self.role == "param":
+        if self.role in ("param", "func"):
             assert self.expr is not None, self
 
 
@@ -277,7 +281,7 @@ KERNELS: dict[str, Kernel] = {
         _k("cross_entropy_fused", "ck_cross_entropy_f32", (
             _in("logits", 0), _in("targets", 1, "const int32_t *"), _out("dlogits", 0), _out("losses", 1),
             _p("T", "int", "rows"), _p("V", "int", "cols"), _p("ignore_index", "int"),
-            _p("grad_scale", "float"), *_POOL),
+            Arg("grad_scale", "float", "func", expr="grad_scale"), *_POOL),
             c_return="float", ret="void",
             ins=("logits [rows, cols]", "targets [rows] (i32)"),
             outs=("dlogits [rows, cols]", "losses [rows] (per-row loss, 0 for ignored rows)"),

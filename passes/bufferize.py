@@ -564,7 +564,7 @@ def _is_differentiated(f: func.FuncOp) -> bool:
 
 class _TrainFunction(_Function):
     """Bufferizes a differentiated ``@train_step(%tokens, %targets) -> (loss,
-    grads...)`` into ``@train_step(%n: index, %grad_scale: f32)``:
+    grads...)`` into ``@train_step(%n: index)``:
 
     - every gradient result goes to the module-level ``grads`` buffer
       ``@"grad.<tensor>"`` (the stored tensor's shape; a row slice of a fused
@@ -574,7 +574,8 @@ class _TrainFunction(_Function):
       micro-batches: the runtime zeroes ``grads`` once per optimizer step;
     - the loss: `cross_entropy_fused` writes per-row losses to the ``io``
       buffer ``@losses`` (``tensor<?xf32>``) and ``dlogits`` scaled by the
-      runtime ``%grad_scale`` (1/k for k micro-batches); the runtime averages
+      compute function's runtime ``grad_scale`` parameter (kernel_abi role
+      ``func``; 1/k for k micro-batches); the runtime averages
       the losses over the valid targets;
     - forward `rmsnorm` / `layernorm` / `causal_attention` whose gradient op
       follows save what the backward kernel reads (rstd; mean and rstd; lse)
@@ -595,10 +596,9 @@ class _TrainFunction(_Function):
         tok, tgt = args
         if _shape(tok) != (DYN,) or _shape(tgt) != (DYN,):
             _fail(None, f"@{self.mode}: tokens and targets must be tensor<?xi32>")
-        new_block = Block(arg_types=[IndexType(), f32])
-        self.n, self.grad_scale = new_block.args
+        new_block = Block(arg_types=[IndexType()])
+        self.n = new_block.args[0]
         self.n.name_hint = "n"
-        self.grad_scale.name_hint = "grad_scale"
         self.loc[tok] = Loc(self.mod.declare("tokens", TensorType(IntegerType(32), [DYN]), "io"))
         self.loc[tgt] = Loc(self.mod.declare("targets", TensorType(IntegerType(32), [DYN]), "io"))
         self.losses = Loc(self.mod.declare("losses", TensorType(f32, [DYN]), "io"))
@@ -610,10 +610,15 @@ class _TrainFunction(_Function):
             _fail(ret, f"@{self.mode}: {len(ret.arguments) - 1} gradient results but {len(units)} grad attributes")
         # gradient results -> grads buffers (through accumulate chains)
         self.grad_loc: dict[SSAValue, Loc] = {}
+        fallback: dict[str, tuple[int, ...]] = {}  # without a config: rows covered by the units
         for (name, off), v in zip(units, ret.arguments[1:]):
-            full = self.mod.known_shapes.get(name)
-            if full is None:
-                _fail(ret, f"no shape known for the gradient of '{name}'")
+            sh = _shape(v)
+            prev = fallback.get(name)
+            if prev is not None and prev[1:] != sh[1:]:
+                _fail(ret, f"gradients of '{name}' with shapes {list(prev)} and {list(sh)}")
+            fallback[name] = (max(off + sh[0], prev[0] if prev else 0), *sh[1:])
+        for (name, off), v in zip(units, ret.arguments[1:]):
+            full = self.mod.known_shapes.get(name) or fallback[name]
             gname = self.mod.declare(GRAD_PREFIX + name, TensorType(f32, list(full)), "grads")
             self.place_grad(v, Loc(gname, off or None), ret)
         for op in block.ops:
@@ -624,7 +629,7 @@ class _TrainFunction(_Function):
         if not isinstance(loss.owner, T.CrossEntropyFusedOp) or loss is not loss.owner.loss:
             _fail(ret, f"@{self.mode}: the loss must come from cross_entropy_fused")
         new_block.add_ops([*self.locals, *self.arith, *self.calls, func.ReturnOp()])
-        return func.FuncOp(self.mode, ([IndexType(), f32], []), Region(new_block))
+        return func.FuncOp(self.mode, ([IndexType()], []), Region(new_block))
 
     def place_grad(self, v: SSAValue, loc: Loc, where: Operation) -> None:
         if v in self.grad_loc:
@@ -718,7 +723,7 @@ class _TrainFunction(_Function):
         self.loc[op.loss] = self.losses
         self.call("cross_entropy_fused", [self.src(op.logits, op), self.src(op.targets, op)],
                   [self.out(op.dlogits, "dlogits"), self.losses],
-                  dict(rows=rows, cols=cols, ignore_index=p["ignore_index"], grad_scale=self.grad_scale), op)
+                  dict(rows=rows, cols=cols, ignore_index=p["ignore_index"]), op)
 
     # -- backward ops -------------------------------------------------------
 

@@ -100,9 +100,10 @@ PARAMS: tuple[tuple[str, Attribute], ...] = (
 )
 
 
-# A differentiated @train_step (bufferize: `@train_step(%n: index, %grad_scale:
-# f32)`) gets three more parameters after the common ones: the targets and
-# per-row losses io buffers and the runtime gradient scale (runtime/train_abi.h).
+# A differentiated @train_step (bufferize: `@train_step(%n: index)`) gets three
+# more parameters after the common ones: the targets and per-row losses io
+# buffers and the runtime gradient scale (kernel_abi role "func"; see
+# runtime/train_abi.h).
 TRAIN_MODES = ("train_step",)
 TRAIN_PARAMS: tuple[tuple[str, Attribute], ...] = PARAMS + (
     ("targets", C.PtrType(i32, True)),
@@ -168,8 +169,7 @@ class _Func:
         self.nloops = 0
         args = list(f.body.block.args)
         names = [a.name_hint for a in args]
-        scalars = ("n", "pos", "grad_scale") if self.name in TRAIN_MODES else ("n", "pos")
-        if all(n in scalars for n in names) and len(set(names)) == len(names):
+        if all(n in ("n", "pos") for n in names) and len(set(names)) == len(names):
             for a, nm in zip(args, names):
                 self.values[a] = self.params[nm]
         elif len(args) == 2:
@@ -360,6 +360,10 @@ class _Func:
                 args.append(self.scalar(block, self.expr(block, a.expr, env), _ctype(a.ctype)))
             elif a.role in ("pool", "nth"):
                 args.append(self.params[a.role])
+            elif a.role == "func":
+                if a.expr not in self.params:
+                    _fail(f"@{self.name}: call {kname} needs the function parameter '{a.expr}' (train_step only)")
+                args.append(self.params[a.expr])
             elif a.role == "scratch":
                 args.append(self.params["ws"])
             elif a.role == "scratch_size":
