@@ -86,6 +86,13 @@ def test_artifacts(llama_dir):
     assert set(m["functions"]) == {"prefill", "prefill_all", "decode"}
     for stage in ("import", "lower-transformer", "bufferize", "plan-memory", "select-simd", "lower-to-c", "cc"):
         assert stage in m["times_s"]
+    # model.c itself is warning-free
+    from ckc.kernels import include_dirs
+
+    cmd = [cc(), "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror", "-c", str(llama_dir / "model.c"),
+           "-o", str(llama_dir / "model.o"), *[f"-I{p}" for p in include_dirs()]]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
     # model.so needs neither the compiler nor libckernels.so
     nm = subprocess.run(["nm", "-D", "--undefined-only", str(llama_dir / "model.so")], capture_output=True, text=True)
     if nm.returncode == 0:
