@@ -93,6 +93,14 @@ def test_artifacts(llama_dir):
            "-o", str(llama_dir / "model.o"), *[f"-I{p}" for p in include_dirs()]]
     p = subprocess.run(cmd, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+    from ckc.artifacts import RUNTIME_DIR, RUNTIME_SOURCES
+
+    for src in RUNTIME_SOURCES:
+        for debug in ([], ["-DCKC_DEBUG"]):
+            cmd = [cc(), "-std=c11", "-Wall", "-Wextra", "-Werror", *debug, "-c", str(src), "-o",
+                   str(llama_dir / "rt.o"), f"-I{RUNTIME_DIR}", *[f"-I{p}" for p in include_dirs()]]
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            assert p.returncode == 0, p.stderr
     # model.so needs neither the compiler nor libckernels.so
     nm = subprocess.run(["nm", "-D", "--undefined-only", str(llama_dir / "model.so")], capture_output=True, text=True)
     if nm.returncode == 0:

@@ -4,7 +4,7 @@
  * Compiled INTO every model.so together with model.c and linked against
  * libckernels.a (kernels, .bump loader, arena, thread pool), so a model.so runs
  * without the compiler. It lives in runtime/model/ (not runtime/) because
- * CMake globs runtime/*.c into libckernels, and this file needs the symbols of
+ * CMake globs runtime/ *.c (top level) into libckernels, and this file needs the symbols of
  * one particular model.c.
  *
  *   create:  maps the .bump file (runtime/weights.c) and checks every tensor the
