@@ -462,3 +462,29 @@ def test_hf_activation_names(tmp_path):
     assert cfg.activation == "gelu"
     assert "unsupported activation 'relu'" in _err(with_config("gpt2", activation_function="relu"))
     assert "unsupported activation 'gelu_pytorch_tanh' for llama" in _err(with_config("llama", hidden_act="gelu_pytorch_tanh"))
+
+
+def test_error_zero_sizes(tmp_path, llama_parts):
+    # A corrupt size must give one line, not a division by zero.
+    import dataclasses
+
+    cfg, t = llama_parts
+    p = tmp_path / "zero-heads.gguf"
+    _write_gguf(p, "llama", dataclasses.replace(cfg, n_heads=0), t)
+    assert "attention.head_count is 0, expected a positive integer" in _err(p)
+
+    t = dict(t)
+    t["blk.0.attn_norm.weight"] = np.zeros((0, cfg.hidden), dtype=np.float32)
+    p = tmp_path / "zero-dim.gguf"
+    _write_gguf(p, "llama", cfg, t)
+    assert "tensor 'blk.0.attn_norm.weight' has invalid dimensions" in _err(p)
+
+    d = tmp_path / "hf"
+    shutil.copytree(modelzoo.hf_dir("llama"), d)
+    cfg_text = (d / "config.json").read_text()
+    import json
+
+    hp = json.loads(cfg_text)
+    hp["num_attention_heads"] = 0
+    (d / "config.json").write_text(json.dumps(hp))
+    assert "num_attention_heads is 0, expected a positive integer" in _err(d)

@@ -22,6 +22,18 @@ class ModelImportError(Exception):
 ImportError_ = ModelImportError
 
 
+def positive(path, what: str, value) -> int:
+    """``value`` as an int > 0, else a one-line ModelImportError naming ``what``
+    (a size of 0 would otherwise surface later as a division by zero)."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ModelImportError(path, f"{what} is {value!r}, expected a positive integer") from None
+    if n <= 0:
+        raise ModelImportError(path, f"{what} is {n}, expected a positive integer")
+    return n
+
+
 @dataclass
 class TensorEntry:
     shape: tuple[int, ...]     # numpy (row-major) shape after import transforms

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import ModelImportError, TensorEntry, WeightStore, apply_rope_style
+from .common import ModelImportError, TensorEntry, WeightStore, apply_rope_style, positive
 from .config import ARCHS, ModelConfig, family_defaults
 
 # Types gguf.quants can turn into fp32.
@@ -181,6 +181,7 @@ def config_from_gguf(path: Path, meta: dict, tensors: dict) -> ModelConfig:
         n_kv = n_kv[0]
     if isinstance(n_heads, list):
         n_heads = n_heads[0]
+    n_heads = positive(path, "attention.head_count", n_heads)
     head_dim = int(key("attention.key_length", hidden // n_heads, required=False))
     if "token_embd.weight" in tensors:
         vocab_rows = tensors["token_embd.weight"][0]
@@ -272,7 +273,11 @@ def load_gguf(path, *, rope_style: str | None = None) -> tuple[ModelConfig, Weig
         if qtype.name not in supported:
             raise ModelImportError(path, f"tensor '{name}' has unsupported type {qtype.name}")
         block, type_size = gguf.GGML_QUANT_SIZES[qtype]
-        n = int(np.prod(dims)) if dims else 1
+        # Every dimension positive and sane, so sizes below cannot divide by
+        # zero or wrap around (a corrupt header must not pass the size check).
+        if any(d <= 0 or d > 1 << 40 for d in dims):
+            raise ModelImportError(path, f"tensor '{name}' has invalid dimensions {list(dims)}")
+        n = math.prod(int(d) for d in dims) if dims else 1
         if not dims or dims[0] % block:
             raise ModelImportError(path, f"tensor '{name}' of type {qtype.name}: row length {dims[:1]} is not a multiple of {block}")
         row_bytes = dims[0] // block * type_size

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import ModelImportError, TensorEntry, WeightStore, apply_rope_style, read_safetensors_index
+from .common import ModelImportError, TensorEntry, WeightStore, apply_rope_style, positive, read_safetensors_index
 from .config import ModelConfig, family_defaults
 
 # HF model_type -> ckc arch
@@ -86,7 +86,7 @@ def config_from_hf(path: Path, hp: dict) -> ModelConfig:
 
     if arch == "gpt2":
         hidden = int(need("n_embd"))
-        n_heads = int(need("n_head"))
+        n_heads = positive(path, "n_head", need("n_head"))
         cfg = dict(
             vocab_size=int(need("vocab_size")),
             hidden=hidden,
@@ -105,7 +105,7 @@ def config_from_hf(path: Path, hp: dict) -> ModelConfig:
             cfg["attn_scale"] = 1.0
     else:
         hidden = int(need("hidden_size"))
-        n_heads = int(need("num_attention_heads"))
+        n_heads = positive(path, "num_attention_heads", need("num_attention_heads"))
         head_dim = int(hp.get("head_dim") or hidden // n_heads)
         cfg = dict(
             vocab_size=int(need("vocab_size")),
