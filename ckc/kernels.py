@@ -51,10 +51,13 @@ _LIBS: dict[bool, ctypes.CDLL] = {}
 def sources() -> list[Path]:
     """Every file whose bytes go into the library."""
     files = [ROOT / "CMakeLists.txt"]
-    for folder in ("kernels", "runtime"):
-        for p in (ROOT / folder).rglob("*"):
-            if p.is_file() and p.suffix in (".c", ".h"):
-                files.append(p)
+    # As CMakeLists.txt globs: all of kernels/, but only runtime/'s top level
+    # (runtime/model/ and runtime/train/ are compiled into each model.so, so
+    # editing them must not rebuild the library).
+    candidates = list((ROOT / "kernels").rglob("*")) + list((ROOT / "runtime").glob("*"))
+    for p in candidates:
+        if p.is_file() and p.suffix in (".c", ".h"):
+            files.append(p)
     return files
 
 

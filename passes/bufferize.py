@@ -69,6 +69,10 @@ DYN = T.DYN
 ALIGN = 64
 
 
+# Mirrors CK_ATTN_MAX_HEAD_DIM in kernels/include/ckernels.h (a test keeps them equal).
+ATTN_MAX_HEAD_DIM = 256
+
+
 class BufferizeError(DiagnosticException):
     """IR bufferize cannot handle (one line)."""
 
@@ -511,6 +515,11 @@ class _Function:
 
     def op_causal_attention(self, op: T.CausalAttentionOp) -> None:
         p = op.prop_values()
+        if p["head_dim"] > ATTN_MAX_HEAD_DIM:
+            # The kernels keep a head's tiles on the stack; refuse here rather
+            # than compile a model whose first call fails.
+            _fail(op, f"head_dim {p['head_dim']} exceeds the attention kernels' limit of "
+                      f"{ATTN_MAX_HEAD_DIM} (CK_ATTN_MAX_HEAD_DIM in kernels/include/ckernels.h)")
         rows, _ = self.rc(op.q)
         attrs = dict(heads=p["heads"], kv_heads=p["kv_heads"], head_dim=p["head_dim"], window=p["window"],
                      scale=float(p["scale"]), softcap=float(p["softcap"]))

@@ -75,7 +75,7 @@ static void ck_claim_tasks(ck_pool *p, unsigned g) {
         /* task (t & mask) of job g is ours: job g cannot finish before we do,
          * so fn/arg/nth read above (after seeing gen == g) are job g's */
         fn(arg, (int)(t & 0xffffffffu), nth);
-        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == nth &&
+        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_seq_cst) + 1 == nth &&
             atomic_load(&p->caller_sleeping)) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->cv_done);

@@ -99,3 +99,13 @@ def test_expressions_and_counts():
     assert kernel_abi.row_param("out", 0) == "out0_row"
     with pytest.raises(KeyError, match="unknown kernel"):
         kernel_abi.kernel("nope")
+
+
+def test_bufferize_knows_the_attention_head_dim_limit():
+    import re
+
+    from ckc.kernel_abi import header_path
+    from ckc.passes.bufferize import ATTN_MAX_HEAD_DIM
+
+    m = re.search(r"#define CK_ATTN_MAX_HEAD_DIM (\d+)", header_path().read_text())
+    assert m and int(m.group(1)) == ATTN_MAX_HEAD_DIM

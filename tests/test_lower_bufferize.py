@@ -122,6 +122,15 @@ def test_errors():
         Bufferize(max_tokens=0).apply(Context(), ModuleOp([]))
 
 
+def test_head_dim_beyond_the_kernels_is_refused_at_compile_time():
+    cfg = TF.ConfigAttr(arch="test", vocab=16, hidden=512, layers=1, heads=1, kv_heads=1, head_dim=512,
+                        ffn=32, context=8, rope_theta=10000.0)
+    m = TF.build_model(cfg, train=False)
+    LowerTransformer(context=8, modes=("prefill",)).apply(Context(), m)
+    with pytest.raises(BufferizeError, match="head_dim 512 exceeds the attention kernels' limit of 256"):
+        Bufferize(max_tokens=4).apply(Context(), m)
+
+
 # ---------------------------------------------------------------------------
 # a ctypes executor of buffer modules over libckernels, generic over kernel_abi
 # ---------------------------------------------------------------------------

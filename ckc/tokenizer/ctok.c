@@ -473,16 +473,15 @@ bad:
     return -1;
 }
 
-static ctok *cmp_tok;
+/* Sort key of a special token: by first byte, longest first, then id. The
+   key carries everything the comparison needs, so no global state is shared
+   between tokenizers built at the same time on different threads. */
+typedef struct { int64_t len; int32_t id; uint8_t first; } sp_key;
 static int cmp_sp(const void *a, const void *b) {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    int64_t lx = cmp_tok->text_off[x + 1] - cmp_tok->text_off[x];
-    int64_t ly = cmp_tok->text_off[y + 1] - cmp_tok->text_off[y];
-    uint8_t fx = lx ? (uint8_t)cmp_tok->text[cmp_tok->text_off[x]] : 0;
-    uint8_t fy = ly ? (uint8_t)cmp_tok->text[cmp_tok->text_off[y]] : 0;
-    if (fx != fy) return fx < fy ? -1 : 1;
-    if (lx != ly) return lx > ly ? -1 : 1;
-    return x < y ? -1 : (x > y);
+    const sp_key *x = a, *y = b;
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1;
+    return x->id < y->id ? -1 : (x->id > y->id);
 }
 
 /* the tokens matched whole in text: control, user-defined and unknown ones */
@@ -500,8 +499,17 @@ int ctok_build_specials(ctok *t) {
         int ty = t->type[i];
         if ((ty == T_CONTROL || ty == T_USER || ty == T_UNKNOWN) && t->text_off[i + 1] > t->text_off[i]) t->sp[k++] = i;
     }
-    cmp_tok = t;
-    qsort(t->sp, (size_t)cnt, sizeof(int32_t), cmp_sp);
+    sp_key *keys = malloc(((size_t)cnt + 1) * sizeof(sp_key));
+    if (!keys) return -1;
+    for (int32_t j = 0; j < cnt; j++) {
+        int32_t i = t->sp[j];
+        keys[j].id = i;
+        keys[j].len = t->text_off[i + 1] - t->text_off[i];
+        keys[j].first = (uint8_t)t->text[t->text_off[i]];  /* len > 0 by the filter above */
+    }
+    qsort(keys, (size_t)cnt, sizeof(sp_key), cmp_sp);
+    for (int32_t j = 0; j < cnt; j++) t->sp[j] = keys[j].id;
+    free(keys);
     t->n_sp = cnt; t->n_user = 0;
     for (int32_t j = 0; j < cnt; j++) t->n_user += t->type[t->sp[j]] == T_USER;
     for (int b = 0; b <= 256; b++) t->sp_start[b] = cnt;
