@@ -213,7 +213,17 @@ def hf_dir(family: str, seed: int = SEED) -> Path:
         torch.manual_seed(seed)
         model = _model_class(family)(hf_config(family)).to(torch.float32).eval()
         _randomize(model, family, seed)
-        model.save_pretrained(tmp, safe_serialization=True)
+        # The zoo builds lazily, often inside a test capturing stderr: no
+        # progress bars from transformers.
+        from transformers.utils import logging as hf_logging
+
+        was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            model.save_pretrained(tmp, safe_serialization=True)
+        finally:
+            if was_enabled:
+                hf_logging.enable_progress_bar()
         _write_tokenizer(family, tmp)
 
     return _atomic_dir(final, build)
