@@ -7,10 +7,14 @@ Two arenas come out:
 - ``@weights``: the ``weights`` region alone. It is the mmapped weight file,
   so weights are laid out one after another in IR order, each aligned, and
   the weight writer uses exactly these offsets.
-- ``@arena``: every other region (``kv_cache``, ``io``, ``grads``,
-  ``opt_state``, ``activations``, ``scratch``) in that order, each region
-  aligned, with an 8-byte canary word after each region when ``canaries`` is
-  set (the runtime checks them in debug runs).
+- ``@arena``: every other region (``kv_cache``, ``grads``, ``opt_state``,
+  ``activations``, ``scratch``) in that order, each region aligned, with an
+  8-byte canary word after each region when ``canaries`` is set (the runtime
+  checks them in debug runs).
+
+Buffers of kind ``io`` (tokens, logits, targets) get no arena space: they are
+the caller's memory, passed to the compute functions as parameters
+(lower-to-c), so they keep no offset.
 
 Inside a region, module-level buffers (live for the whole program: KV cache,
 io, gradients, optimizer state) come first, one after another. Buffers local
@@ -48,8 +52,9 @@ from ckc.dialects.buffer import (
 )
 
 # Region order inside @arena: long-lived state first, per-call scratch last.
-ARENA_ORDER = ("kv_cache", "io", "grads", "opt_state", "activations", "scratch")
+ARENA_ORDER = ("kv_cache", "grads", "opt_state", "activations", "scratch")
 WEIGHTS = "weights"
+CALLER = "io"  # the caller's memory: never placed
 
 
 def align_up(n: int, a: int) -> int:
@@ -124,7 +129,7 @@ class PlanMemory(ModulePass):
                     b.set_live(first, last)
                     local_bufs[b.region.data][fname].append(b)
 
-        kinds = set(module_bufs) | set(local_bufs)
+        kinds = (set(module_bufs) | set(local_bufs)) - {CALLER}
         unknown = kinds - set(ARENA_ORDER) - {WEIGHTS}
         if unknown:
             raise DiagnosticException(f"plan-memory: unknown region kind(s) {sorted(unknown)}")

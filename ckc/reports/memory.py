@@ -69,8 +69,8 @@ def function_plans(module: ModuleOp) -> list[FunctionPlan]:
 def _buffer_line(b: BufferOp) -> str:
     live = f"{b.live[0]}-{b.live[1]}" if b.live else "program"
     layers = f" x{b.num_layers} stride {b.stride.data}" if b.layers is not None else ""
-    off = b.offset.data if b.offset is not None else -1
-    return f"  {b.region.data:<12} {off:>14,} {b.footprint:>14,}  {live:<10} {b.buffer_name}{layers}"
+    off = f"{b.offset.data:,}" if b.offset is not None else "caller"
+    return f"  {b.region.data:<12} {off:>14} {b.footprint:>14,}  {live:<10} {b.buffer_name}{layers}"
 
 
 def memory_report(module: ModuleOp, title: str = "") -> str:

@@ -1,7 +1,8 @@
 // plan-memory on a one-layer Llama-style model after bufferize (prefill + decode,
 // context 16, max_tokens 8). Weights get their own arena (the mmapped file, laid out
-// in IR order); KV cache, io and activations share @arena with a canary after each
-// region; activation buffers whose lifetimes do not intersect share bytes.
+// in IR order); KV cache and activations share @arena with a canary after each
+// region; io buffers (tokens, logits) are the caller's memory and get no offset;
+// activation buffers whose lifetimes do not intersect share bytes.
 
 // RUN: ckc-opt %s -p plan-memory | filecheck %s
 // RUN: ckc-opt %s -p 'plan-memory{reuse=false canaries=false}' | filecheck %s --check-prefix=NOREUSE
@@ -9,28 +10,28 @@
 // RUN: not ckc-opt %s -p 'plan-memory{align=48}' 2>&1 | filecheck %s --check-prefix=BADALIGN
 
 // CHECK:       buffer.arena @weights size 13504 align 64 regions {weights at 0 size 13504}
-// CHECK-NEXT:  buffer.arena @arena size 5888 align 64 regions {kv_cache at 0 size 1024, io at 1088 size 1088, activations at 2240 size 3584} canaries [1024, 2176, 5824]
+// CHECK-NEXT:  buffer.arena @arena size 4736 align 64 regions {kv_cache at 0 size 1024, activations at 1088 size 3584} canaries [1024, 4672]
 // CHECK-NEXT:  buffer.buffer @token_embd.weight : tensor<32x16xf32> in weights size 2048 align 64 offset 0
 // CHECK-NEXT:  buffer.buffer @blk.0.attn_norm.weight : tensor<16xf32> in weights size 64 align 64 offset 2048
 // CHECK:       buffer.buffer @output.weight : tensor<32x16xf32> in weights size 2048 align 64 offset 11456
 // CHECK-NEXT:  buffer.buffer @blk.0.k_cache : tensor<16x8xf32> in kv_cache size 512 align 64 offset 0
 // CHECK-NEXT:  buffer.buffer @blk.0.v_cache : tensor<16x8xf32> in kv_cache size 512 align 64 offset 512
-// CHECK-NEXT:  buffer.buffer @tokens : tensor<?xi32> in io size 32 align 64 offset 1088
-// CHECK-NEXT:  buffer.buffer @logits : tensor<?x32xf32> in io size 1024 align 64 offset 1152
+// CHECK-NEXT:  buffer.buffer @tokens : tensor<?xi32> in io size 32 align 64{{$}}
+// CHECK-NEXT:  buffer.buffer @logits : tensor<?x32xf32> in io size 1024 align 64{{$}}
 // CHECK-LABEL: func.func @prefill
-// CHECK-NEXT:  buffer.buffer @x_emb : tensor<?x16xf32> in activations size 512 align 64 offset 2240 live 0 to 9
-// CHECK-NEXT:  buffer.buffer @l0_attn_norm : tensor<?x16xf32> in activations size 512 align 64 offset 2752 live 1 to 4
-// CHECK-NEXT:  buffer.buffer @l0_q : tensor<?x16xf32> in activations size 512 align 64 offset 3264 live 2 to 5
+// CHECK-NEXT:  buffer.buffer @x_emb : tensor<?x16xf32> in activations size 512 align 64 offset 1088 live 0 to 9
+// CHECK-NEXT:  buffer.buffer @l0_attn_norm : tensor<?x16xf32> in activations size 512 align 64 offset 1600 live 1 to 4
+// CHECK-NEXT:  buffer.buffer @l0_q : tensor<?x16xf32> in activations size 512 align 64 offset 2112 live 2 to 5
 // q_rot reuses attn_norm's bytes: attn_norm is dead after call 4, q_rot is born at call 5.
-// CHECK-NEXT:  buffer.buffer @l0_k : tensor<?x8xf32> in activations size 256 align 64 offset 3776 live 3 to 6
-// CHECK-NEXT:  buffer.buffer @l0_q_rot : tensor<?x16xf32> in activations size 512 align 64 offset 2752 live 5 to 7
+// CHECK-NEXT:  buffer.buffer @l0_k : tensor<?x8xf32> in activations size 256 align 64 offset 2624 live 3 to 6
+// CHECK-NEXT:  buffer.buffer @l0_q_rot : tensor<?x16xf32> in activations size 512 align 64 offset 1600 live 5 to 7
 // CHECK-LABEL: func.func @decode
 
 // Without reuse the activation region is the sum of prefill's buffers (8512 vs 3584).
-// NOREUSE: buffer.arena @arena size 10624 align 64 regions {kv_cache at 0 size 1024, io at 1024 size 1088, activations at 2112 size 8512}{{$}}
+// NOREUSE: buffer.arena @arena size 9536 align 64 regions {kv_cache at 0 size 1024, activations at 1024 size 8512}{{$}}
 // NOREUSE-LABEL: func.func @prefill
-// NOREUSE: buffer.buffer @l0_attn_norm : tensor<?x16xf32> in activations size 512 align 64 offset 5696 live 1 to 4
-// NOREUSE: buffer.buffer @l0_q_rot : tensor<?x16xf32> in activations size 512 align 64 offset 6720 live 5 to 7
+// NOREUSE: buffer.buffer @l0_attn_norm : tensor<?x16xf32> in activations size 512 align 64 offset 4608 live 1 to 4
+// NOREUSE: buffer.buffer @l0_q_rot : tensor<?x16xf32> in activations size 512 align 64 offset 5632 live 5 to 7
 
 // BADALIGN: error: plan-memory: align=48 is not a power of two
 
