@@ -40,7 +40,7 @@ def test_train_writes_curves_checkpoints_and_exports(tmp_path, text, capsys):
                     "--temperature", "0"))
     printed = capsys.readouterr().out
     assert rc == 0, printed
-    assert "backend: torch (PyTorch reference" in printed and "not available yet" in printed
+    assert "backend: ckc (compiled train_step)" in printed  # the default when the compiled backend exists
     assert "step 6/6" in printed and "tok/s" in printed
     rows = read_csv(out / "loss.csv")
     assert [r["step"] for r in rows] == list(range(1, 7))
@@ -67,15 +67,17 @@ def test_train_writes_curves_checkpoints_and_exports(tmp_path, text, capsys):
     assert np.abs(lc - lt).max() <= 1e-5 * max(1.0, np.abs(lt).max())
 
 
-def test_resume_after_a_crash_matches_the_straight_run(tmp_path, text, capsys):
-    assert main(_args(text, tmp_path / "a", "--steps", "6")) == 0
-    assert main(_args(text, tmp_path / "b", "--steps", "6", "--checkpoint-every", "3")) == 0
+@pytest.mark.parametrize("backend", ["torch", "ckc"])
+def test_resume_after_a_crash_matches_the_straight_run(tmp_path, text, capsys, backend):
+    be = ["--backend", backend]
+    assert main(_args(text, tmp_path / "a", "--steps", "6", *be)) == 0
+    assert main(_args(text, tmp_path / "b", "--steps", "6", "--checkpoint-every", "3", *be)) == 0
     import shutil
 
     shutil.rmtree(tmp_path / "b" / "checkpoints" / "step-000006")   # as if killed after step 3's checkpoint
-    assert main(_args(text, tmp_path / "b", "--steps", "6")) == 1   # refuses to overwrite
+    assert main(_args(text, tmp_path / "b", "--steps", "6", *be)) == 1   # refuses to overwrite
     assert "pass --resume" in capsys.readouterr().err
-    assert main(_args(text, tmp_path / "b", "--steps", "6", "--resume")) == 0
+    assert main(_args(text, tmp_path / "b", "--steps", "6", "--resume", *be)) == 0
     assert "resuming from" in capsys.readouterr().out
     a, b = ck.load(tmp_path / "a" / "checkpoints"), ck.load(tmp_path / "b" / "checkpoints")
     assert a.step == b.step == 6
@@ -85,7 +87,7 @@ def test_resume_after_a_crash_matches_the_straight_run(tmp_path, text, capsys):
 
 
 @pytest.mark.parametrize("extra, msg", [
-    (["--backend", "ckc"], "compiled ckc training backend is not available yet"),
+    (["--lr", "-1"], "--lr must be positive"),
     (["--micro-batches", "3"], "multiple of micro-batches 3"),
     (["--steps", "0"], "--steps must be positive"),
     (["--context", "4000"], "exceeds the model's maximum context"),

@@ -13,9 +13,10 @@ file carries; random-init models default to the tiny SentencePiece vocabulary
 of ckc's test models, or GPT-2's for gpt2). OUT receives loss.csv, loss.png
 and checkpoints/step-NNNNNN (weights, optimizer state, data position, RNG).
 
-Backends: ``ckc`` is the compiled train_step (not available yet);
-``torch`` is the PyTorch reference (transformers + torch.optim.AdamW). The
-default picks ckc when it exists, else torch, and says which it uses.
+Backends: ``ckc`` is the compiled train_step (ckc.train.ckc_backend: autodiff
+-> generated C -> model.so); ``torch`` is the PyTorch reference (transformers +
+torch.optim.AdamW). The default picks ckc when it is available, else torch, and
+says which it uses.
 """
 
 from __future__ import annotations
@@ -121,13 +122,13 @@ def main(args) -> int:
     # backend
     backend = args.backend
     if backend == "ckc" and not backend_available("ckc"):
-        raise CkcError("the compiled ckc training backend is not available yet; use --backend torch")
+        raise CkcError("the compiled ckc training backend is not available in this install; use --backend torch")
     if backend == "auto":
         backend = "ckc" if backend_available("ckc") else "torch"
     if backend == "torch" and not backend_available("torch"):
         raise CkcError("the torch backend needs torch and transformers installed (pip install ckc[test])")
     label = {"torch": "torch (PyTorch reference: transformers + torch.optim.AdamW"
-                      + ("; the compiled ckc backend is not available yet)" if not backend_available("ckc") else ")"),
+                      + ("; the compiled ckc backend is not available)" if not backend_available("ckc") else ")"),
              "ckc": "ckc (compiled train_step)"}[backend]
 
     out = Path(args.out)

@@ -26,9 +26,8 @@ The ``StepBackend`` interface (what the compiled ckc backend implements to plug 
     get_optimizer_state() -> (step, m, v)            AdamW step count and moments, ckc layout
     set_optimizer_state(step, m, v)
 
-``make_backend(name, cfg, weights, optim)`` builds one; ``"ckc"`` loads
-``ckc.train.compiled.CompiledBackend`` when that module exists (the compiled
-train_step), and is otherwise a one-line error.
+``make_backend(name, cfg, weights, optim)`` builds one; ``"ckc"`` is
+``ckc.train.ckc_backend.CkcBackend`` (the compiled train_step).
 """
 
 from __future__ import annotations
@@ -227,7 +226,7 @@ def backend_available(name: str) -> bool:
     if name == "torch":
         return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transformers") is not None
     if name == "ckc":
-        return importlib.util.find_spec("ckc.train.compiled") is not None
+        return importlib.util.find_spec("ckc.train.ckc_backend") is not None
     return False
 
 
@@ -239,9 +238,11 @@ def make_backend(name: str, cfg: ModelConfig, weights: dict, optim: OptimConfig 
         return TorchBackend(cfg, weights, optim, **kw)
     if name == "ckc":
         if not backend_available("ckc"):
-            raise TrainError("the compiled ckc training backend is not available yet; use --backend torch")
-        mod = importlib.import_module("ckc.train.compiled")
-        return mod.CompiledBackend(cfg, weights, optim, **kw)
+            raise TrainError("the compiled ckc training backend is not available in this install; use --backend torch")
+        from .ckc_backend import CkcBackend
+
+        kw.pop("attn", None)  # a PyTorch option
+        return CkcBackend(cfg, weights, optim, **kw)
     raise TrainError(f"unknown backend '{name}' (use torch or ckc)")
 
 
