@@ -33,9 +33,7 @@ LOSS_TOL = 1e-5
 GRAD_TOL = 1e-4
 STEP_LOSS_TOL = 1e-4
 NORM_TOL = 1e-3  # gradient norm before clipping, relative (the trajectories drift apart slowly)
-# The issue asks for 50 steps; GPT-2 (vocab 50257) takes ~45 s for 50 on this
-# shared 2-core machine, so it runs 30 here (50 passed too: worst 1.9e-6).
-STEPS = {"llama": 50, "gpt2": 30}
+STEPS = {"llama": 50, "gpt2": 50}  # the issue asks for 50 on both
 FAMILIES = ("llama", "gpt2")  # training parity (the issue's two)
 ALL_FAMILIES = ("llama", "qwen2", "qwen3", "gemma", "gemma3", "gpt2")  # gradient parity
 
