@@ -37,8 +37,9 @@ SHAPES = [
     (7, 45, 300),       # largest M of the small-M (no packing) path
     (8, 64, 33),        # smallest M of the packed path
     (100, 513, 255),
+    (800, 70, 300),     # M beyond one MC=768 row block of the packed path
 ]
-FAST_ONLY = {(64, 896, 896), (100, 513, 255)}  # too slow for the scalar reference x many runs
+FAST_ONLY = {(64, 896, 896), (100, 513, 255), (800, 70, 300)}  # too slow for the scalar reference x many runs
 
 GEMM_ARGS = [c_void_p, c_void_p, c_void_p, c_void_p, c_int, c_int, c_int, c_int,
              c_void_p, c_size_t, c_void_p, c_int]
