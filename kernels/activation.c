@@ -3,6 +3,7 @@
  * (one template: internal/activation_simd.h). Shapes in include/ckernels.h. */
 #include <math.h>
 #include "internal/common.h"
+#include "internal/activation_args.h"
 
 #define CK_SQRT_2_OVER_PI 0.7978845608028654
 #define CK_INV_SQRT_2 0.7071067811865476
@@ -39,14 +40,6 @@ static inline float gelu_d(float x, int approx)
 }
 
 /* ---- unary: y = f(x), dx = dy * f'(x) over n contiguous floats ---- */
-typedef struct {
-    const float *x, *dy;
-    float *y;
-    int64_t n;
-    int kind; /* 0 silu, 1 gelu, 2 softcap */
-    int approx;
-    float cap;
-} un_args;
 
 static void un_fwd_task(void *arg, int ith, int nth)
 {

@@ -6,6 +6,7 @@
  * (template internal/attention_simd.h) use key blocks, flash style. */
 #include <math.h>
 #include "internal/common.h"
+#include "internal/attention_args.h"
 
 typedef struct {
     const float *q, *k, *v, *o, *dout, *lse_in;
@@ -22,7 +23,6 @@ static inline float dotf(const float *a, const float *b, int D)
 }
 
 /* first visible key of the query at position P */
-static inline int key_lo(int P, int window) { return window > 0 && P - window + 1 > 0 ? P - window + 1 : 0; }
 
 static void at_fwd_task(void *arg, int ith, int nth)
 {

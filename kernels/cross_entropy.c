@@ -3,19 +3,7 @@
  * (template internal/cross_entropy_simd.h). */
 #include <math.h>
 #include "internal/common.h"
-
-#define CE_MAX_THREADS 256
-
-typedef struct {
-    const float *logits;
-    const int32_t *targets;
-    float *dlogits, *losses;
-    int T, V, ignore_index;
-    float inv_count;
-    double partial[CE_MAX_THREADS];
-} ce_args;
-
-static inline int ce_valid(int tgt, int V, int ignore_index) { return tgt != ignore_index && tgt >= 0 && tgt < V; }
+#include "internal/cross_entropy_args.h"
 
 static void ce_task(void *arg, int ith, int nth)
 {

@@ -2,15 +2,7 @@
  * Scalar reference; SIMD variants in embedding_avx2.c / embedding_avx512.c
  * (template internal/embedding_simd.h). */
 #include "internal/common.h"
-
-typedef struct {
-    const int32_t *ids;
-    const float *src;
-    float *dst;
-    int T, vocab, C;
-    float scale;
-    int bad[1];
-} emb_args;
+#include "internal/embedding_args.h"
 
 static void emb_fwd_task(void *arg, int ith, int nth)
 {

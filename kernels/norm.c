@@ -4,17 +4,7 @@
  * include/ckernels.h. Reductions here accumulate in double. */
 #include <math.h>
 #include "internal/common.h"
-
-typedef struct {
-    const float *x, *w, *b, *dy;
-    float *y, *mean, *rstd, *dx, *dw, *db;
-    const float *cmean, *crstd;
-    int T, C;
-    float eps, w_offset;
-} nm_args;
-
-#define ROW_THREADS(T, C, nth) (ckk_threads_for((int64_t)(T) * (C), 1 << 13, (nth)) < (T) ? ckk_threads_for((int64_t)(T) * (C), 1 << 13, (nth)) : ((T) > 0 ? (T) : 1))
-#define COL_THREADS(T, C, nth) ckk_threads_for((int64_t)(T) * (C), 1 << 14, ckk_threads_for((C), 64, (nth)))
+#include "internal/norm_args.h"
 
 /* ---------------- RMSNorm ---------------- */
 static void rms_fwd_task(void *arg, int ith, int nth)

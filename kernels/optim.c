@@ -4,16 +4,7 @@
  * (template internal/optim_simd.h). */
 #include <math.h>
 #include "internal/common.h"
-
-#define OPT_MAX_THREADS 256
-
-typedef struct {
-    float *param, *m, *v;
-    const float *grad;
-    int64_t n;
-    float lr, beta1, beta2, eps, wd, grad_scale, step_size, inv_bc2_sqrt;
-    double partial[OPT_MAX_THREADS];
-} opt_args;
+#include "internal/optim_args.h"
 
 static void adamw_task(void *arg, int ith, int nth)
 {

@@ -2,14 +2,7 @@
  * in softmax_avx2.c / softmax_avx512.c (template internal/softmax_simd.h). */
 #include <math.h>
 #include "internal/common.h"
-
-typedef struct {
-    const float *x, *y, *dy;
-    float *out;
-    int T, C;
-} sm_args;
-
-#define ROW_THREADS(T, C, nth) (ckk_threads_for((int64_t)(T) * (C), 1 << 13, (nth)) < (T) ? ckk_threads_for((int64_t)(T) * (C), 1 << 13, (nth)) : ((T) > 0 ? (T) : 1))
+#include "internal/softmax_args.h"
 
 static void sm_fwd_task(void *arg, int ith, int nth)
 {

@@ -2,6 +2,7 @@
  * GELU-tanh uses the identity 0.5*(1 + tanh(u)) = sigmoid(2u); GELU-erf uses
  * v_erfc (relative error ~1e-7 on the whole line, so the negative tail stays
  * accurate). */
+#include "activation_args.h"
 #define CK_SQRT_2_OVER_PI 0.7978845608028654f
 #define CK_INV_SQRT_2 0.7071067811865476f
 #define CK_INV_SQRT_2PI 0.3989422804014327f
@@ -38,14 +39,6 @@ static inline vf vgelu(vf x, int approx, vf *d)
 }
 
 /* ---- unary ---- */
-typedef struct {
-    const float *x, *dy;
-    float *y;
-    int64_t n;
-    int kind; /* 0 silu, 1 gelu, 2 softcap */
-    int approx;
-    float cap;
-} un_args;
 
 static inline vf un_apply(const un_args *p, vf x, vf dy, int bwd)
 {

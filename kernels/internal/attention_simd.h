@@ -16,6 +16,7 @@
  * Backward: see the comment above at_bwd_kv_task (two passes, tiled like the
  * forward). */
 #include <math.h>
+#include "attention_args.h"
 
 #define AT_BQ 64
 #define AT_BK 64
@@ -27,8 +28,6 @@ typedef struct {
     float scale, softcap;
     int hpt; /* forward: query heads per task (1, or the GQA group: K/V read once per group) */
 } at_args;
-
-static inline int key_lo(int P, int window) { return window > 0 && P - window + 1 > 0 ? P - window + 1 : 0; }
 
 static inline float vdot(const float *a, const float *b, int D)
 {

@@ -6,21 +6,21 @@
 #include <stdint.h>
 #include "../include/ckernels.h"
 
-/* Split n items into nth nearly equal contiguous ranges; range ith is [*lo, *hi). */
-static inline void ckk_split_range(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi)
-{
-    int64_t q = n / nth, r = n % nth;
-    *lo = ith * q + (ith < r ? ith : r);
-    *hi = *lo + q + (ith < r ? 1 : 0);
-}
-
-/* Same, but range boundaries are multiples of `align` items (except the end). */
+/* Split n items into nth nearly equal contiguous ranges whose boundaries are
+   multiples of `align` items (except the end); range ith is [*lo, *hi).
+   The one implementation is the public ck_split_range (runtime/threadpool.c). */
 static inline void ckk_split_aligned(int64_t n, int64_t align, int ith, int nth, int64_t *lo, int64_t *hi)
 {
-    int64_t blocks = (n + align - 1) / align, b0, b1;
-    ckk_split_range(blocks, ith, nth, &b0, &b1);
-    *lo = b0 * align < n ? b0 * align : n;
-    *hi = b1 * align < n ? b1 * align : n;
+    long l, h;
+    ck_split_range((long)n, (long)align, ith, nth, &l, &h);
+    *lo = l;
+    *hi = h;
+}
+
+/* Same with no alignment. */
+static inline void ckk_split_range(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi)
+{
+    ckk_split_aligned(n, 1, ith, nth, lo, hi);
 }
 
 /* Threads actually worth using for `work` units (at least `min_per_thread` each). */
@@ -31,5 +31,10 @@ static inline int ckk_threads_for(int64_t work, int64_t min_per_thread, int nth)
     if (most < 1) most = 1;
     return most < nth ? (int)most : nth;
 }
+
+/* Threads for a row-parallel kernel over T rows of C (at most one per row), and
+   for a column-parallel one (at least 64 columns per thread). */
+#define ROW_THREADS(T, C, nth) (ckk_threads_for((int64_t)(T) * (C), 1 << 13, (nth)) < (T) ? ckk_threads_for((int64_t)(T) * (C), 1 << 13, (nth)) : ((T) > 0 ? (T) : 1))
+#define COL_THREADS(T, C, nth) ckk_threads_for((int64_t)(T) * (C), 1 << 14, ckk_threads_for((C), 64, (nth)))
 
 #endif

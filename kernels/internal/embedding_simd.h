@@ -1,12 +1,5 @@
 /* SIMD template for embedding.c (included by embedding_avx2.c / _avx512.c). */
-typedef struct {
-    const int32_t *ids;
-    const float *src;
-    float *dst;
-    int T, vocab, C;
-    float scale;
-    int bad[1];
-} emb_args;
+#include "embedding_args.h"
 
 static void emb_fwd_task(void *arg, int ith, int nth)
 {

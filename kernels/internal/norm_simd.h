@@ -3,17 +3,7 @@
  * are computed in a second, column-parallel phase so threads never share an
  * output element. */
 #include <math.h>
-
-typedef struct {
-    const float *x, *w, *b, *dy;
-    float *y, *mean, *rstd, *dx, *dw, *db;
-    const float *cmean, *crstd;
-    int T, C;
-    float eps, w_offset;
-} nm_args;
-
-#define ROW_THREADS(T, C, nth) (ckk_threads_for((int64_t)(T) * (C), 1 << 13, (nth)) < (T) ? ckk_threads_for((int64_t)(T) * (C), 1 << 13, (nth)) : ((T) > 0 ? (T) : 1))
-#define COL_THREADS(T, C, nth) ckk_threads_for((int64_t)(T) * (C), 1 << 14, ckk_threads_for((C), 64, (nth)))
+#include "norm_args.h"
 
 static inline vf ld(const float *p, int i, int C) { return i + CK_W <= C ? v_load(p + i) : v_load_n(p + i, C - i); }
 static inline void st(float *p, int i, int C, vf v)

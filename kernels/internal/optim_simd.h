@@ -1,15 +1,6 @@
 /* SIMD template for optim.c (included by optim_avx2.c / optim_avx512.c). */
 #include <math.h>
-
-#define OPT_MAX_THREADS 256
-
-typedef struct {
-    float *param, *m, *v;
-    const float *grad;
-    int64_t n;
-    float lr, beta1, beta2, eps, wd, grad_scale, step_size, inv_bc2_sqrt;
-    double partial[OPT_MAX_THREADS];
-} opt_args;
+#include "optim_args.h"
 
 static inline void adamw_vec(const opt_args *p, int64_t i, int r)
 {

@@ -1,13 +1,6 @@
 /* SIMD template for softmax.c (included by softmax_avx2.c / softmax_avx512.c). */
 #include <math.h>
-
-typedef struct {
-    const float *x, *y, *dy;
-    float *out;
-    int T, C;
-} sm_args;
-
-#define ROW_THREADS(T, C, nth) (ckk_threads_for((int64_t)(T) * (C), 1 << 13, (nth)) < (T) ? ckk_threads_for((int64_t)(T) * (C), 1 << 13, (nth)) : ((T) > 0 ? (T) : 1))
+#include "softmax_args.h"
 
 /* y[0..C) = exp(x - max) / sum; returns nothing. Masked tail lanes read -inf. */
 static inline void softmax_row(const float *x, float *y, int C)
