@@ -11,34 +11,7 @@ import pytest
 
 from ckc import modelzoo
 from ckc.cli import main
-
-
-def _write_gguf(path, arch: str, cfg, tensors: dict[str, np.ndarray]):
-    import gguf
-
-    w = gguf.GGUFWriter(str(path), arch)
-    w.add_context_length(cfg.max_context)
-    w.add_embedding_length(cfg.hidden)
-    w.add_block_count(cfg.n_layers)
-    w.add_feed_forward_length(cfg.ffn)
-    w.add_head_count(cfg.n_heads)
-    w.add_head_count_kv(cfg.n_kv_heads)
-    w.add_layer_norm_rms_eps(cfg.norm_eps)
-    w.add_rope_freq_base(cfg.rope_theta)
-    for name, a in tensors.items():
-        w.add_tensor(name, a)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-
-
-@pytest.fixture(scope="module")
-def llama_parts():
-    from ckc.importers import load_model
-
-    cfg, store = load_model(modelzoo.gguf_file("llama"))
-    return cfg, {n: np.array(store[n]) for n in store.names()}
+from gguf_util import llama_parts, write_gguf  # noqa: F401 - llama_parts is a fixture
 
 
 def _one_line_error(capsys, argv: list[str]) -> str:
@@ -70,7 +43,7 @@ def test_truncated_gguf(capsys, tmp_path):
 def test_unknown_architecture(capsys, tmp_path, llama_parts):
     cfg, t = llama_parts
     p = tmp_path / "mamba.gguf"
-    _write_gguf(p, "mamba", cfg, t)
+    write_gguf(p, "mamba", cfg, t)
     msg = _one_line_error(capsys, ["compile", str(p), "-o", str(tmp_path / "out")])
     assert "unsupported architecture 'mamba'" in msg
 
@@ -78,7 +51,7 @@ def test_unknown_architecture(capsys, tmp_path, llama_parts):
 def test_missing_tensor(capsys, tmp_path, llama_parts):
     cfg, t = llama_parts
     p = tmp_path / "missing.gguf"
-    _write_gguf(p, "llama", cfg, {n: a for n, a in t.items() if n != "blk.1.ffn_gate.weight"})
+    write_gguf(p, "llama", cfg, {n: a for n, a in t.items() if n != "blk.1.ffn_gate.weight"})
     msg = _one_line_error(capsys, ["compile", str(p), "-o", str(tmp_path / "out")])
     assert "blk.1.ffn_gate.weight" in msg and "missing" in msg
 
@@ -88,7 +61,7 @@ def test_shape_mismatch(capsys, tmp_path, llama_parts):
     t = dict(t)
     t["blk.0.attn_k.weight"] = np.zeros((cfg.q_dim, cfg.hidden), np.float32)
     p = tmp_path / "shape.gguf"
-    _write_gguf(p, "llama", cfg, t)
+    write_gguf(p, "llama", cfg, t)
     msg = _one_line_error(capsys, ["run", str(p), "--prompt", "hello"])
     assert "blk.0.attn_k.weight" in msg and f"expected [{cfg.kv_dim}, {cfg.hidden}]" in msg
 

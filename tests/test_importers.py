@@ -19,6 +19,7 @@ from ckc import modelzoo
 from ckc.importers import ModelConfig, ModelImportError, load_model
 
 import torch  # a pinned test dependency: missing is a failure, not a skip
+from gguf_util import llama_parts, write_gguf  # noqa: F401 - llama_parts is a fixture
 
 
 # --------------------------------------------------------------------------
@@ -225,31 +226,6 @@ def test_smollm2_q4_1_gguf():
 # --------------------------------------------------------------------------
 # bad input: one-line errors naming the file and the culprit
 
-def _write_gguf(path, arch: str, cfg: ModelConfig, tensors: dict[str, np.ndarray]):
-    import gguf
-
-    w = gguf.GGUFWriter(str(path), arch)
-    w.add_context_length(cfg.max_context)
-    w.add_embedding_length(cfg.hidden)
-    w.add_block_count(cfg.n_layers)
-    w.add_feed_forward_length(cfg.ffn)
-    w.add_head_count(cfg.n_heads)
-    w.add_head_count_kv(cfg.n_kv_heads)
-    w.add_layer_norm_rms_eps(cfg.norm_eps)
-    w.add_rope_freq_base(cfg.rope_theta)
-    for name, a in tensors.items():
-        w.add_tensor(name, a)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-
-
-@pytest.fixture(scope="module")
-def llama_parts():
-    cfg, store = load_model(modelzoo.gguf_file("llama"))
-    return cfg, {n: np.array(store[n]) for n in store.names()}
-
 
 def _err(path, **kw) -> str:
     with pytest.raises(ModelImportError) as ei:
@@ -282,7 +258,7 @@ def test_error_not_gguf(tmp_path):
 def test_error_unknown_architecture(tmp_path, llama_parts):
     cfg, t = llama_parts
     p = tmp_path / "mamba.gguf"
-    _write_gguf(p, "mamba", cfg, t)
+    write_gguf(p, "mamba", cfg, t)
     assert "unsupported architecture 'mamba'" in _err(p)
     d = tmp_path / "hf"
     shutil.copytree(modelzoo.hf_dir("llama"), d)
@@ -295,7 +271,7 @@ def test_error_unsupported_tensor_type(tmp_path, llama_parts):
     t = dict(t)
     t["blk.0.attn_norm.weight"] = np.arange(cfg.hidden, dtype=np.int32)
     p = tmp_path / "i32.gguf"
-    _write_gguf(p, "llama", cfg, t)
+    write_gguf(p, "llama", cfg, t)
     msg = _err(p)
     assert "tensor 'blk.0.attn_norm.weight' has unsupported type I32" in msg
 
@@ -304,7 +280,7 @@ def test_error_missing_tensor(tmp_path, llama_parts):
     cfg, t = llama_parts
     t = {n: a for n, a in t.items() if n != "blk.1.ffn_gate.weight"}
     p = tmp_path / "missing.gguf"
-    _write_gguf(p, "llama", cfg, t)
+    write_gguf(p, "llama", cfg, t)
     assert "tensor 'blk.1.ffn_gate.weight' missing" in _err(p)
 
 
@@ -313,7 +289,7 @@ def test_error_shape_mismatch(tmp_path, llama_parts):
     t = dict(t)
     t["blk.0.attn_k.weight"] = np.zeros((cfg.q_dim, cfg.hidden), np.float32)
     p = tmp_path / "shape.gguf"
-    _write_gguf(p, "llama", cfg, t)
+    write_gguf(p, "llama", cfg, t)
     msg = _err(p)
     assert f"tensor 'blk.0.attn_k.weight' has shape [{cfg.q_dim}, {cfg.hidden}], expected [{cfg.kv_dim}, {cfg.hidden}]" in msg
 
@@ -322,7 +298,7 @@ def test_rewritten_gguf_loads(tmp_path, llama_parts):
     """The writer used by the error tests makes a valid file (so the errors above are the intended ones)."""
     cfg, t = llama_parts
     p = tmp_path / "ok.gguf"
-    _write_gguf(p, "llama", cfg, t)
+    write_gguf(p, "llama", cfg, t)
     cfg2, store = load_model(p)
     assert cfg2.arithmetic() == cfg.arithmetic()
     assert np.array_equal(store["blk.1.ffn_up.weight"], t["blk.1.ffn_up.weight"])
@@ -470,13 +446,13 @@ def test_error_zero_sizes(tmp_path, llama_parts):
 
     cfg, t = llama_parts
     p = tmp_path / "zero-heads.gguf"
-    _write_gguf(p, "llama", dataclasses.replace(cfg, n_heads=0), t)
+    write_gguf(p, "llama", dataclasses.replace(cfg, n_heads=0), t)
     assert "attention.head_count is 0, expected a positive integer" in _err(p)
 
     t = dict(t)
     t["blk.0.attn_norm.weight"] = np.zeros((0, cfg.hidden), dtype=np.float32)
     p = tmp_path / "zero-dim.gguf"
-    _write_gguf(p, "llama", cfg, t)
+    write_gguf(p, "llama", cfg, t)
     assert "tensor 'blk.0.attn_norm.weight' has invalid dimensions" in _err(p)
 
     d = tmp_path / "hf"
