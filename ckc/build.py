@@ -48,13 +48,13 @@ def cc() -> str:
     return os.environ.get("CC", "cc")
 
 
-def run_checked(cmd: list[str], what: str, cwd: Path | None = None) -> None:
+def run_checked(cmd: list[str], what: str, cwd: Path | None = None, env: dict | None = None) -> None:
     """Run a build command; on failure raise BuildError with its first error lines."""
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        out = (proc.stderr or proc.stdout).strip().splitlines()
-        errs = [line for line in out if "error" in line.lower()] or out
-        raise BuildError(f"building {what} failed: {' | '.join(errs[:3])}")
+        out = (proc.stdout + proc.stderr).strip().splitlines()
+        errs = [line for line in out if "error" in line.lower()] or out[-3:]
+        raise BuildError(f"building {what} failed: {' | '.join(errs[:4])}")
 
 
 def compile_shared(

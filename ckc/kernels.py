@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ckc.build import ROOT, BuildError, cache_dir, cc, source_hash
+from ckc.build import ROOT, BuildError, cache_dir, cc, run_checked, source_hash
 
 LIB_NAME = "ckernels"
 
@@ -83,11 +83,7 @@ def build_dir(sanitize: bool = False) -> Path:
             (["cmake", "-S", str(ROOT), "-B", str(tmp), *_cmake_generator(), *options], "configure"),
             (["cmake", "--build", str(tmp), "-j", str(min(os.cpu_count() or 1, 4))], "build"),
         ):
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if proc.returncode != 0:
-                out = (proc.stdout + proc.stderr).strip().splitlines()
-                errs = [l for l in out if "error" in l.lower()] or out[-3:]
-                raise BuildError(f"libckernels {what} failed: {' | '.join(errs[:4])}")
+            run_checked(cmd, f"libckernels ({what})", env=env)
         try:
             os.rename(tmp, final)
         except OSError:
