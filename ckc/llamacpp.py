@@ -1,0 +1,234 @@
+"""llama.cpp as a built peer: its library, our small harness, logits and timings.
+
+    from ckc import llamacpp
+    llamacpp.logits("m.gguf", [1, 5, 9], threads=2)          # [vocab] float32, last position
+    llamacpp.logits("m.gguf", ids, all_positions=True)        # [T, vocab]
+    llamacpp.quantize("q4.gguf", "f32.gguf", "F32")           # llama_model_quantize (requantize allowed)
+    llamacpp.bench("m.gguf", prompt_ids, decode=32, reps=3, threads=1)  # (prefill tok/s, decode tok/s)
+
+Two cached native builds, both offline:
+
+1. ``library_dir()``: llama.cpp's static libraries (``libllama.a``,
+   ``libggml*.a``) and headers, built with CMake from the cached source tree
+   (``ckc.assets.llama_cpp_dir()``, the ``llama-cpp-python`` sdist's
+   ``vendor/llama.cpp``): Release, ``GGML_NATIVE`` (this CPU's ISA), OpenMP
+   as llama.cpp's default, no common/tools/examples/tests/server, no HTTPS,
+   only the ``llama`` target, ``-j2``. Cached under
+   ``.cache/build/llama.cpp-<key>``, the key hashing the source package's
+   version, its public headers, the CMake flags, the compiler and the CPU
+   model, so it is built once per machine (a cold build takes minutes).
+2. ``harness()``: ``tools/llamacpp/ckc_llama.c`` (ours, C, against
+   ``llama.h``) linked statically with (1); cached by its source hash and (1)'s
+   key. It is run as a subprocess per call: see that file for its commands and
+   binary protocol.
+
+Both builds go to a temporary folder and are renamed into place, so an
+interrupted build leaves nothing half-made; a failure raises
+``ckc.build.BuildError`` with one line (the compiler's first errors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ckc.build import ROOT, BuildError, cache_dir, cc, run_checked
+
+HARNESS_SRC = ROOT / "tools" / "llamacpp" / "ckc_llama.c"
+
+CMAKE_FLAGS = (
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DBUILD_SHARED_LIBS=OFF",
+    "-DGGML_NATIVE=ON",
+    "-DGGML_CCACHE=OFF",
+    "-DLLAMA_BUILD_COMMON=OFF",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_TOOLS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_SERVER=OFF",
+    "-DLLAMA_BUILD_APP=OFF",
+    "-DLLAMA_OPENSSL=OFF",
+    "-DLLAMA_ALL_WARNINGS=OFF",
+)
+JOBS = 2
+
+# Static libraries in link order (llama first, ggml's base last).
+_LIBS = ("src/libllama.a", "ggml/src/libggml.a", "ggml/src/libggml-cpu.a", "ggml/src/libggml-base.a")
+
+FTYPES = {"F32": 0, "F16": 1, "Q8_0": 7, "Q4_0": 2, "Q4_1": 3, "BF16": 32}
+
+
+class LlamaCppError(RuntimeError):
+    """The harness failed at run time (a model llama.cpp refuses, a decode error); one line."""
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _source_version(tree: Path) -> str:
+    """What identifies the source tree: its package's version and public headers."""
+    h = hashlib.sha256()
+    pkg_info = tree.parent.parent / "PKG-INFO"
+    if pkg_info.is_file():
+        m = re.search(r"^Version:\s*(\S+)", pkg_info.read_text(errors="replace"), re.M)
+        h.update((m.group(1) if m else "").encode())
+    for rel in ("include/llama.h", "ggml/include/ggml.h", "CMakeLists.txt", "src/CMakeLists.txt"):
+        p = tree / rel
+        if p.is_file():
+            h.update(rel.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def build_key(tree: Path | None = None) -> str:
+    from ckc.assets import llama_cpp_dir
+
+    tree = tree or llama_cpp_dir()
+    blob = "\n".join([_source_version(tree), *CMAKE_FLAGS, cc(), _cpu_model()])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cached_library_dir() -> Path | None:
+    """The built library folder if it is already cached (no build), else None."""
+    from ckc.assets import llama_cpp_dir
+
+    d = cache_dir("build") / f"llama.cpp-{build_key(llama_cpp_dir())}"
+    return d if (d / "lib" / "libllama.a").is_file() else None
+
+
+def library_dir() -> Path:
+    """Folder with ``lib/*.a``, ``include/`` and ``link.txt`` (extra link flags); built once."""
+    from ckc.assets import llama_cpp_dir
+
+    tree = llama_cpp_dir()
+    final = cache_dir("build") / f"llama.cpp-{build_key(tree)}"
+    if (final / "lib" / "libllama.a").is_file():
+        return final
+    if not shutil.which("cmake"):
+        raise BuildError("building llama.cpp failed: cmake not found on PATH")
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
+    os.chmod(tmp, 0o755)
+    try:
+        bdir = tmp / "cmake"
+        gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+        env = dict(os.environ, CC=cc())
+        run_checked(["cmake", "-S", str(tree), "-B", str(bdir), *gen, *CMAKE_FLAGS], "llama.cpp (configure)",
+                    env=env)
+        run_checked(["cmake", "--build", str(bdir), "--target", "llama", "-j", str(JOBS)], "llama.cpp", env=env)
+        (tmp / "lib").mkdir()
+        for rel in _LIBS:
+            shutil.copy2(bdir / rel, tmp / "lib" / Path(rel).name)
+        (tmp / "include").mkdir()
+        for inc in (tree / "include", tree / "ggml" / "include"):
+            for h in inc.glob("*.h"):
+                shutil.copy2(h, tmp / "include" / h.name)
+        cache = (bdir / "CMakeCache.txt").read_text(errors="replace")
+        m = re.search(r"^OpenMP_C_FLAGS:STRING=(.*)$", cache, re.M)
+        omp = m.group(1).strip() if m and "GGML_OPENMP:BOOL=ON" in cache else ""
+        (tmp / "link.txt").write_text(" ".join(filter(None, [omp, "-lstdc++", "-lm", "-lpthread"])) + "\n")
+        shutil.rmtree(bdir)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process won the race
+            if not (final / "lib" / "libllama.a").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def harness() -> Path:
+    """The ``ckc-llama`` executable (tools/llamacpp/ckc_llama.c linked with llama.cpp)."""
+    lib = library_dir()
+    link = (lib / "link.txt").read_text().split()
+    h = hashlib.sha256(HARNESS_SRC.read_bytes() + lib.name.encode() + cc().encode()).hexdigest()[:16]
+    out_dir = cache_dir("build", f"ckc-llama-{h}")
+    exe = out_dir / "ckc-llama"
+    if exe.exists():
+        return exe
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".ckc-llama-")
+    os.close(fd)
+    try:
+        cmd = [cc(), "-std=c11", "-O2", "-Wall", "-o", tmp, str(HARNESS_SRC), f"-I{lib / 'include'}",
+               *[str(lib / "lib" / Path(r).name) for r in _LIBS], *link]
+        run_checked(cmd, "ckc-llama harness")
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, exe)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return exe
+
+
+def _run(args: list[str], stdin: bytes = b"") -> bytes:
+    proc = subprocess.run([str(harness()), *args], input=stdin, capture_output=True)
+    if proc.returncode != 0:
+        err = [l for l in proc.stderr.decode(errors="replace").splitlines() if l.strip()]
+        raise LlamaCppError(f"llama.cpp ({args[0]}) failed: {' | '.join(err[-3:]) or f'exit {proc.returncode}'}")
+    return proc.stdout
+
+
+def _tokens(ids) -> bytes:
+    a = np.ascontiguousarray(np.asarray(ids).reshape(-1), dtype="<i4")
+    if a.size == 0:
+        raise ValueError("no tokens")
+    return a.tobytes()
+
+
+def logits(gguf, tokens, *, threads: int = 1, all_positions: bool = False) -> np.ndarray:
+    """llama.cpp's logits for ``tokens`` (one sequence, from an empty cache).
+
+    fp32 KV cache, flash attention off (llama.cpp's plain attention path), one
+    batch. Returns ``[vocab]`` (last position) or ``[T, vocab]``."""
+    raw = _run(["logits", str(gguf), str(int(threads)), "1" if all_positions else "0"], _tokens(tokens))
+    rows, vocab = struct.unpack("<ii", raw[:8])
+    out = np.frombuffer(raw, dtype="<f4", offset=8).reshape(rows, vocab).copy()
+    return out if all_positions else out[-1]
+
+
+def quantize(src, dst, ftype: str = "F32", *, threads: int = 2) -> Path:
+    """``llama_model_quantize`` ``src`` -> ``dst`` as ``ftype`` (requantizing allowed, every
+    tensor that type where llama.cpp allows; F32 dequantizes). Atomic."""
+    if ftype not in FTYPES:
+        raise ValueError(f"ftype '{ftype}' unknown (have: {', '.join(FTYPES)})")
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        _run(["quantize", str(src), tmp, str(FTYPES[ftype]), str(int(threads))])
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dst
+
+
+def bench(gguf, prompt, *, decode: int = 32, reps: int = 3, threads: int = 1,
+          kv_f32: bool = True) -> tuple[float, float]:
+    """(prefill tokens/s, decode tokens/s), best of ``reps``, model load excluded.
+
+    Prefill: the whole prompt in one batch from an empty cache; decode: ``decode``
+    single-token greedy steps after it. ``kv_f32``: fp32 KV cache and plain
+    attention (ckc's arithmetic); else llama.cpp's defaults (f16 KV, flash
+    attention auto)."""
+    prompt = np.asarray(prompt)
+    out = _run(["bench", str(gguf), str(int(threads)), str(int(decode)), str(int(reps)), "1" if kv_f32 else "0"],
+               _tokens(prompt)).decode().split()
+    prefill_s, decode_s = float(out[0]), float(out[1])
+    return prompt.size / prefill_s, decode / decode_s if decode else 0.0
