@@ -37,29 +37,30 @@ def ptr(a):
 CPU_TIMES: list[float] = []   # process CPU seconds of the fastest wall-clock run of ckc in each best_pair
 
 
-def best_pair(fn_ck, fn_th, min_time=0.6, max_reps=400):
-    """Fastest wall-clock times of ckc and torch, calls alternated.
+def best_times(*fns, min_time=0.6, max_reps=400):
+    """Fastest wall-clock time of each function, calls alternated.
 
     This machine is a VM whose core speed drifts by up to 2x over seconds (a
     neighbour on the physical core); timing one side after the other can put
-    them in different phases, so the two are interleaved and each keeps its best.
-    The ckc run's process CPU time goes to CPU_TIMES."""
-    fn_ck(), fn_th()
-    best = [float("inf"), float("inf")]
+    them in different phases, so the contenders are interleaved and each keeps
+    its best. The first function's process CPU time goes to CPU_TIMES."""
+    for fn in fns:
+        fn()
+    best = [float("inf")] * len(fns)
     best_cpu = float("inf")
     n = 0
     start = time.perf_counter()
     while n < 5 or (time.perf_counter() - start < min_time and n < max_reps):
-        for side, fn in enumerate((fn_ck, fn_th)):
+        for i, fn in enumerate(fns):
             c0, t0 = time.process_time(), time.perf_counter()
             fn()
             t, c = time.perf_counter() - t0, time.process_time() - c0
-            best[side] = min(best[side], t)
-            if side == 0:
+            best[i] = min(best[i], t)
+            if i == 0:
                 best_cpu = min(best_cpu, max(c, 1e-9))
         n += 1
     CPU_TIMES.append(best_cpu)
-    return best[0], best[1]
+    return best
 
 
 def aligned(nbytes):
@@ -76,6 +77,13 @@ class Ck:
         self.gemm = getattr(L, f"ck_gemm_f32_{variant}")
         self.gemm.argtypes = [c_void_p] * 4 + [c_int] * 4 + [c_void_p, c_size_t, c_void_p, c_int]
         self.gemm.restype = c_int
+        self.packed = getattr(L, f"ck_gemm_packed_f32_{variant}")
+        self.packed.argtypes = self.gemm.argtypes
+        self.packed.restype = c_int
+        L.ck_gemm_packed_size.argtypes = [c_int, c_int]
+        L.ck_gemm_packed_size.restype = c_size_t
+        L.ck_gemm_pack_f32.argtypes = [c_void_p, c_int, c_int, c_void_p, c_void_p, c_int]
+        L.ck_gemm_pack_f32.restype = None
         self.grad = getattr(L, f"ck_gemm_grad_f32_{variant}")
         self.grad.argtypes = [c_void_p] * 6 + [c_int] * 4 + [c_void_p, c_size_t, c_void_p, c_int]
         self.grad.restype = c_int
@@ -113,25 +121,31 @@ def gemm_rows(ckk, nth, shapes, rng):
         y = np.empty((M, N), np.float32)
         tx, tW, tb = map(torch.from_numpy, (x, W, b))
         flops = 2.0 * M * N * K
-        t_ck, t_th = best_pair(lambda: ckk.gemm(ptr(x), ptr(W), ptr(b), ptr(y), M, N, K, 0, ptr(ws), wsz, pool, nth),
-                               lambda: F.linear(tx, tW, tb))
-        cpu_ck = CPU_TIMES[-1]
-        extra = ""
-        if M == 1:
-            gbs = N * K * 4 / t_ck / 1e9
-            extra = (f"  {gbs:5.1f} GB/s = {100 * gbs / BW[min(nth, 2)]:3.0f}% of bw"
-                     f" ({N * K * 4 / cpu_ck / 1e9:5.1f} GB per cpu-s)")
-        else:
-            extra = (f"  {100 * flops / t_ck / 1e9 / (PEAK_PER_CORE * nth):3.0f}% of peak"
-                     f" ({100 * flops / cpu_ck / 1e9 / PEAK_PER_CORE:3.0f}% per cpu-s)")
-        rows.append((f"{name} fwd {M}x{K}x{N}", flops / t_ck / 1e9, flops / t_th / 1e9, extra))
+        Wp = aligned(ckk.lib.ck_gemm_packed_size(N, K)).view(np.float32)
+        ckk.lib.ck_gemm_pack_f32(ptr(W), N, K, ptr(Wp), None, 1)
+        t_pk, t_ck, t_th = best_times(
+            lambda: ckk.packed(ptr(x), ptr(Wp), ptr(b), ptr(y), M, N, K, 0, ptr(ws), wsz, pool, nth),
+            lambda: ckk.gemm(ptr(x), ptr(W), ptr(b), ptr(y), M, N, K, 0, ptr(ws), wsz, pool, nth),
+            lambda: F.linear(tx, tW, tb))
+        cpu_pk = CPU_TIMES[-1]
+
+        def extra(t, cpu):
+            if M == 1:
+                gbs = N * K * 4 / t / 1e9
+                return (f"  {gbs:5.1f} GB/s = {100 * gbs / BW[min(nth, 2)]:3.0f}% of bw"
+                        + (f" ({N * K * 4 / cpu / 1e9:5.1f} GB per cpu-s)" if cpu else ""))
+            return (f"  {100 * flops / t / 1e9 / (PEAK_PER_CORE * nth):3.0f}% of peak"
+                    + (f" ({100 * flops / cpu / 1e9 / PEAK_PER_CORE:3.0f}% per cpu-s)" if cpu else ""))
+        rows.append((f"{name} fwd {M}x{K}x{N}", flops / t_ck / 1e9, flops / t_th / 1e9, extra(t_ck, None)))
+        rows.append((f"  same, W prepacked (inference)", flops / t_pk / 1e9, flops / t_th / 1e9,
+                     extra(t_pk, cpu_pk)))
         if grad:
             dy = rng.standard_normal((M, N), dtype=np.float32)
             dx = np.empty((M, K), np.float32)
             dW = np.empty((N, K), np.float32)
             db = np.empty(N, np.float32)
             tdy = torch.from_numpy(dy)
-            t_ck, t_th = best_pair(lambda: ckk.grad(ptr(dy), ptr(x), ptr(W), ptr(dx), ptr(dW), ptr(db), M, N, K, 0,
+            t_ck, t_th = best_times(lambda: ckk.grad(ptr(dy), ptr(x), ptr(W), ptr(dx), ptr(dW), ptr(db), M, N, K, 0,
                                                     ptr(ws), wsz, pool, nth),
                                    lambda: (torch.mm(tdy, tW), torch.mm(tdy.t(), tx), tdy.sum(0)))
             cpu_ck = CPU_TIMES[-1]
@@ -159,7 +173,7 @@ def attention_rows(ckk, nth, rng):
         tq = torch.from_numpy(q).view(T, H, D).transpose(0, 1).unsqueeze(0)
         tk = torch.from_numpy(k).view(T, KV, D).transpose(0, 1).unsqueeze(0)
         tv = torch.from_numpy(v).view(T, KV, D).transpose(0, 1).unsqueeze(0)
-        t_ck, t_th = best_pair(fn_ck, lambda: F.scaled_dot_product_attention(tq, tk, tv, is_causal=True,
+        t_ck, t_th = best_times(fn_ck, lambda: F.scaled_dot_product_attention(tq, tk, tv, is_causal=True,
                                                                              enable_gqa=KV != H))
         flops = 4.0 * H * D * T * T / 2   # causal: half of QK^T and PV
         rows.append((f"attention {name} H={H} KV={KV} D={D}", flops / t_ck / 1e9, flops / t_th / 1e9, ""))

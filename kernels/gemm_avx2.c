@@ -2,21 +2,27 @@
  * FMA with broadcast A), packed operands, blocked driver in gemm_driver.h. */
 #include <immintrin.h>
 
+#include "gemm_internal.h"
+
 #define CKG_MR 6
 #define CKG_NR 16
 #define CKG_SFX avx2
 
 #define CKG_INLINE static inline __attribute__((always_inline))
 
-/* c[6,16] (+)= a-panel[kc][6] · b-panel[kc][16] (+ bias[16]) */
-static void ckg_ukr(long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc,
+/* c[6,16] (+)= a-panel[kc][6] · b-panel[kc][16] (+ bias[16]); b rows ldb floats apart
+ * (NR packed per call, CKG_PW prepacked) */
+static void ckg_ukr(long kc, const float *restrict a, const float *restrict b, long ldb, float *restrict c, long ldc,
                     int load_c, const float *restrict bias) {
     __m256 acc[CKG_MR][2];
 #pragma GCC unroll 6
-    for (int i = 0; i < CKG_MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int i = 0; i < CKG_MR; i++) {
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);   /* read after the k loop */
+    }
     for (long k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-        _mm_prefetch((const char *)(b + 8 * CKG_NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);
 #pragma GCC unroll 6
         for (int i = 0; i < CKG_MR; i++) {
             const __m256 ai = _mm256_broadcast_ss(a + i);
@@ -24,7 +30,7 @@ static void ckg_ukr(long kc, const float *restrict a, const float *restrict b, f
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
         a += CKG_MR;
-        b += CKG_NR;
+        b += ldb;
     }
     __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
     if (bias) {
@@ -41,6 +47,67 @@ static void ckg_ukr(long kc, const float *restrict a, const float *restrict b, f
         }
         _mm256_storeu_ps(ci, v0);
         _mm256_storeu_ps(ci + 8, v1);
+    }
+}
+
+CKG_INLINE __m256i ckg_mask8(long n);
+
+/* Few rows against prepacked W (decode): y[i][32p + j] (+)= x[i] · Wp[p][:, j] (+ bias), i < R,
+ * p < NP panels side by side (independent weight streams for a memory-bound GEMV),
+ * j < ncols - 32p. Whole K in one pass; R * NP * 4 accumulators. */
+CKG_INLINE void ckg_pgemv_t(const int R, const int NP, long K, const float *restrict x, long ldx,
+                            const float *restrict wp, long ldq, float *restrict y, long ldy, long ncols,
+                            int load_c, const float *restrict bias) {
+    __m256 acc[3][2][4];
+    for (int i = 0; i < R; i++)
+        for (int p = 0; p < NP; p++)
+            for (int h = 0; h < 4; h++) acc[i][p][h] = _mm256_setzero_ps();
+    for (long k = 0; k < K; k++) {
+        __m256 xi[3];
+        for (int i = 0; i < R; i++) xi[i] = _mm256_broadcast_ss(x + i * ldx + k);
+        for (int p = 0; p < NP; p++)
+            for (int h = 0; h < 4; h++) {
+                const __m256 w = _mm256_load_ps(wp + p * ldq + k * CKG_PW + 8 * h);
+                for (int i = 0; i < R; i++) acc[i][p][h] = _mm256_fmadd_ps(xi[i], w, acc[i][p][h]);
+            }
+    }
+    for (int p = 0; p < NP; p++)
+        for (int h = 0; h < 4; h++) {
+            const long c0 = 32L * p + 8L * h, left = ncols - c0;
+            if (left <= 0) continue;
+            const __m256i m = ckg_mask8(left >= 8 ? 8 : left);
+            const __m256 bv = bias ? _mm256_maskload_ps(bias + c0, m) : _mm256_setzero_ps();
+            for (int i = 0; i < R; i++) {
+                float *yi = y + i * ldy + c0;
+                __m256 v = _mm256_add_ps(acc[i][p][h], bv);
+                if (load_c) v = _mm256_add_ps(v, _mm256_maskload_ps(yi, m));
+                _mm256_maskstore_ps(yi, m, v);
+            }
+        }
+}
+
+#define CKG_HAVE_PGEMV 1
+#define CKG_PGEMV_MAX_ROWS 3
+/* rows mr <= 3 of x against the prepacked panels holding columns [n0, n1) (n0 a multiple of 32) */
+static void ckg_pgemv(long mr, long K, const float *x, long ldx, const float *Wp, long n0, long n1,
+                      float *y, long ldy, int load_c, const float *bias) {
+    const long ldq = K * CKG_PW;
+    for (long n = n0; n < n1;) {
+        const float *wp = Wp + (n / CKG_PW) * ldq;
+        const long left = n1 - n;
+        const float *bn = bias ? bias + n : NULL;
+        float *yn = y + n;
+        if (mr == 1 && left > 32) {   /* 2 panels: 8 accumulators */
+            ckg_pgemv_t(1, 2, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn);
+            n += 2 * CKG_PW;
+            continue;
+        }
+        switch (mr) {
+        case 1: ckg_pgemv_t(1, 1, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn); break;
+        case 2: ckg_pgemv_t(2, 1, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn); break;
+        default: ckg_pgemv_t(3, 1, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn); break;
+        }
+        n += CKG_PW;
     }
 }
 

@@ -2,6 +2,8 @@
  * FMA with broadcast A), packed operands, blocked driver in gemm_driver.h. */
 #include <immintrin.h>
 
+#include "gemm_internal.h"
+
 #define CKG_MR 12
 #define CKG_NR 32
 #define CKG_SFX avx512
@@ -10,15 +12,22 @@
 
 /* c[mr, :nr] (+)= a-panel[kc][12] · b-panel[kc][32] (+ bias[:nr]), for mr <= 12 rows
  * (a compile-time constant after inlining) and nr <= 32 columns (store masks). */
-CKG_INLINE void ckg_ukr_t(const int mr, long kc, const float *restrict a, const float *restrict b,
+CKG_INLINE void ckg_ukr_t(const int mr, long kc, const float *restrict a, const float *restrict b, long ldb,
                           float *restrict c, long ldc, int load_c, const float *restrict bias,
                           __mmask16 m0, __mmask16 m1) {
     __m512 acc[CKG_MR][2];
 #pragma GCC unroll 12
-    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int i = 0; i < mr; i++) {
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        /* the C tile is read and written after the k loop: start fetching it now */
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+    }
 #pragma GCC unroll 4
     for (long k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 8 * ldb + 16), _MM_HINT_T0);
 #pragma GCC unroll 12
         for (int i = 0; i < mr; i++) {
             const __m512 ai = _mm512_set1_ps(a[i]);
@@ -26,7 +35,7 @@ CKG_INLINE void ckg_ukr_t(const int mr, long kc, const float *restrict a, const 
             acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
         }
         a += CKG_MR;
-        b += CKG_NR;
+        b += ldb;
     }
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
     if (bias) {
@@ -46,24 +55,97 @@ CKG_INLINE void ckg_ukr_t(const int mr, long kc, const float *restrict a, const 
     }
 }
 
-/* full 12 x 32 tile */
-static void ckg_ukr(long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc,
+/* full 12 x 32 tile; b rows ldb floats apart (NR packed per call, CKG_PW prepacked) */
+static void ckg_ukr(long kc, const float *restrict a, const float *restrict b, long ldb, float *restrict c, long ldc,
                     int load_c, const float *restrict bias) {
-    ckg_ukr_t(CKG_MR, kc, a, b, c, ldc, load_c, bias, 0xFFFF, 0xFFFF);
+    ckg_ukr_t(CKG_MR, kc, a, b, ldb, c, ldc, load_c, bias, 0xFFFF, 0xFFFF);
 }
 
 /* edge tile: mr < 12 rows and/or nr < 32 columns, written in place (no buffer) */
 #define CKG_HAVE_EDGE_UKR 1
-static void ckg_ukr_edge(long kc, const float *a, const float *b, float *c, long ldc, long mr, long nr,
+static void ckg_ukr_edge(long kc, const float *a, const float *b, long ldb, float *c, long ldc, long mr, long nr,
                          int load_c, const float *bias) {
     const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1);
     const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1);
     switch (mr) {
-#define CKG_CASE(R) case R: ckg_ukr_t(R, kc, a, b, c, ldc, load_c, bias, m0, m1); break;
+#define CKG_CASE(R) case R: ckg_ukr_t(R, kc, a, b, ldb, c, ldc, load_c, bias, m0, m1); break;
         CKG_CASE(1) CKG_CASE(2) CKG_CASE(3) CKG_CASE(4) CKG_CASE(5) CKG_CASE(6)
         CKG_CASE(7) CKG_CASE(8) CKG_CASE(9) CKG_CASE(10) CKG_CASE(11)
-        default: ckg_ukr_t(CKG_MR, kc, a, b, c, ldc, load_c, bias, m0, m1); break;
+        default: ckg_ukr_t(CKG_MR, kc, a, b, ldb, c, ldc, load_c, bias, m0, m1); break;
 #undef CKG_CASE
+    }
+}
+
+/* Few rows against prepacked W (decode): y[i][32p + j] (+)= x[i] · Wp[p][:, j] (+ bias), i < R,
+ * p < NP panels side by side (NP independent weight streams keep enough loads in
+ * flight for a memory-bound GEMV), j < ncols - 32p. Whole K in one pass. */
+CKG_INLINE void ckg_pgemv_t(const int R, const int NP, long K, const float *restrict x, long ldx,
+                            const float *restrict wp, long ldq, float *restrict y, long ldy, long ncols,
+                            int load_c, const float *restrict bias) {
+    __m512 acc[4][4][2];
+    for (int i = 0; i < R; i++)
+        for (int p = 0; p < NP; p++) acc[i][p][0] = acc[i][p][1] = _mm512_setzero_ps();
+    for (long k = 0; k < K; k++) {
+        __m512 w[4][2];
+        for (int p = 0; p < NP; p++) {
+            w[p][0] = _mm512_load_ps(wp + p * ldq + k * CKG_PW);
+            w[p][1] = _mm512_load_ps(wp + p * ldq + k * CKG_PW + 16);
+        }
+        for (int i = 0; i < R; i++) {
+            const __m512 xi = _mm512_set1_ps(x[i * ldx + k]);
+            for (int p = 0; p < NP; p++) {
+                acc[i][p][0] = _mm512_fmadd_ps(xi, w[p][0], acc[i][p][0]);
+                acc[i][p][1] = _mm512_fmadd_ps(xi, w[p][1], acc[i][p][1]);
+            }
+        }
+    }
+    for (int p = 0; p < NP; p++)
+        for (int h = 0; h < 2; h++) {
+            const long c0 = 32L * p + 16L * h, left = ncols - c0;
+            if (left <= 0) continue;
+            const __mmask16 m = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1);
+            const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias + c0) : _mm512_setzero_ps();
+            for (int i = 0; i < R; i++) {
+                float *yi = y + i * ldy + c0;
+                __m512 v = _mm512_add_ps(acc[i][p][h], bv);
+                if (load_c) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, yi));
+                _mm512_mask_storeu_ps(yi, m, v);
+            }
+        }
+}
+
+#define CKG_HAVE_PGEMV 1
+#define CKG_PGEMV_MAX_ROWS 4
+/* rows mr <= 4 of x against the prepacked panels holding columns [n0, n1) (n0 a multiple of 32) */
+static void ckg_pgemv(long mr, long K, const float *x, long ldx, const float *Wp, long n0, long n1,
+                      float *y, long ldy, int load_c, const float *bias) {
+    const long ldq = K * CKG_PW;
+    for (long n = n0; n < n1;) {
+        const float *wp = Wp + (n / CKG_PW) * ldq;
+        const long left = n1 - n;
+        const float *bn = bias ? bias + n : NULL;
+        float *yn = y + n;
+        if (mr <= 2 && left > 64) {   /* 4 panels: 8 (R=1) or 16 (R=2) accumulators */
+            if (mr == 1) ckg_pgemv_t(1, 4, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn);
+            else ckg_pgemv_t(2, 4, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn);
+            n += 4 * CKG_PW;
+        } else if (left > 32) {       /* 2 panels: up to 16 accumulators */
+            switch (mr) {
+            case 1: ckg_pgemv_t(1, 2, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn); break;
+            case 2: ckg_pgemv_t(2, 2, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn); break;
+            case 3: ckg_pgemv_t(3, 2, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn); break;
+            default: ckg_pgemv_t(4, 2, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn); break;
+            }
+            n += 2 * CKG_PW;
+        } else {
+            switch (mr) {
+            case 1: ckg_pgemv_t(1, 1, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn); break;
+            case 2: ckg_pgemv_t(2, 1, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn); break;
+            case 3: ckg_pgemv_t(3, 1, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn); break;
+            default: ckg_pgemv_t(4, 1, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn); break;
+            }
+            n += CKG_PW;
+        }
     }
 }
 

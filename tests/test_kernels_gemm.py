@@ -122,12 +122,101 @@ def test_gemv(variant, N, K, nth):
     assert max_rel_err(y2, y + (want - b)) <= TOL
 
 
+# ---- prepacked weights (ck_gemm_pack_f32 + ck_gemm_packed_f32_<v>) ----
+
+PW = 32   # panel width of the packed layout (ckernels.h)
+
+
+def pack(W, nth=1):
+    N, K = W.shape
+    size = kernel("ck_gemm_packed_size", None, [c_int, c_int], c_size_t)(N, K)
+    Wp = aligned_empty(size).view(np.float32)
+    Wp[:] = np.nan
+    kernel("ck_gemm_pack_f32", None, [c_void_p, c_int, c_int, c_void_p, c_void_p, c_int])(
+        ptr(W), N, K, ptr(Wp), pool(nth), nth)
+    return Wp
+
+
+@pytest.mark.parametrize("N,K", [(1, 1), (31, 7), (32, 16), (33, 17), (100, 257), (64, 4096)])
+@pytest.mark.parametrize("nth", [1, 2])
+def test_pack_layout(N, K, nth):
+    """Wp[q][k][j] = W[32q + j][k], zero-padded to whole panels, exactly."""
+    W = rand(np.random.default_rng(N + K), N, K)
+    Wp = pack(W, nth)
+    panels = -(-N // PW)
+    assert Wp.size == panels * PW * K
+    Wpad = np.zeros((panels * PW, K), np.float32)
+    Wpad[:N] = W
+    want = Wpad.reshape(panels, PW, K).transpose(0, 2, 1)
+    np.testing.assert_array_equal(Wp.reshape(panels, K, PW), want)
+
+
+@pytest.mark.parametrize("nth", [1, 2, 3])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("variant", variants())
+def test_packed_forward(variant, shape, nth):
+    """Same result as torch (TOL), and bit for bit the same as the unpacked kernel
+    of the same variant wherever that one packs W too (M >= 8; the scalar one always)."""
+    M, N, K = shape
+    if variant == "scalar" and shape in FAST_ONLY:
+        pytest.skip("slow for the scalar reference")
+    rng = np.random.default_rng(hash(shape) % 2**32 + 7)
+    x, W, b = rand(rng, M, K), rand(rng, N, K, scale=0.1), rand(rng, N)
+    Wp = pack(W)
+    ws, wsz = workspace(M, N, K, nth)
+    packed = kernel("ck_gemm_packed_f32", variant, GEMM_ARGS, c_int)
+    y = np.full((M, N), np.nan, np.float32)
+    assert packed(ptr(x), ptr(Wp), ptr(b), ptr(y), M, N, K, 0, ptr(ws), wsz, pool(nth), nth) == CK_OK
+    want = F.linear(torch.from_numpy(x), torch.from_numpy(W), torch.from_numpy(b)).numpy()
+    assert max_rel_err(y, want) <= TOL
+    if M >= 8 or variant == "scalar":
+        y_ref = np.full((M, N), np.nan, np.float32)
+        gemm = kernel("ck_gemm_f32", variant, GEMM_ARGS, c_int)
+        assert gemm(ptr(x), ptr(W), ptr(b), ptr(y_ref), M, N, K, 0, ptr(ws), wsz, pool(nth), nth) == CK_OK
+        np.testing.assert_array_equal(y, y_ref)
+    y0 = rand(rng, M, N)
+    y = y0.copy()
+    assert packed(ptr(x), ptr(Wp), None, ptr(y), M, N, K, 1, ptr(ws), wsz, pool(nth), nth) == CK_OK
+    assert max_rel_err(y, y0 + F.linear(torch.from_numpy(x), torch.from_numpy(W)).numpy()) <= TOL
+
+
+@pytest.mark.parametrize("variant", variants("avx2", "avx512"))
+@pytest.mark.parametrize("shape", [(64, 896, 896), (100, 513, 255), (800, 70, 300), (3, 1000, 64)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_gemm_same_bits_for_any_thread_count(variant, shape):
+    """The dynamic schedule changes who computes what, never the arithmetic."""
+    M, N, K = shape
+    rng = np.random.default_rng(M + N + K)
+    x, W, b, dy = rand(rng, M, K), rand(rng, N, K, scale=0.1), rand(rng, N), rand(rng, M, N)
+    Wp = pack(W)
+    gemm = kernel("ck_gemm_f32", variant, GEMM_ARGS, c_int)
+    packed = kernel("ck_gemm_packed_f32", variant, GEMM_ARGS, c_int)
+    grad = kernel("ck_gemm_grad_f32", variant, GRAD_ARGS, c_int)
+    outs = []
+    for nth in (1, 2, 3, 4):
+        ws, wsz = workspace(M, N, K, nth)
+        y, yp = np.empty((M, N), np.float32), np.empty((M, N), np.float32)
+        dx, dW = np.empty((M, K), np.float32), np.empty((N, K), np.float32)
+        assert gemm(ptr(x), ptr(W), ptr(b), ptr(y), M, N, K, 0, ptr(ws), wsz, pool(nth), nth) == CK_OK
+        assert packed(ptr(x), ptr(Wp), ptr(b), ptr(yp), M, N, K, 0, ptr(ws), wsz, pool(nth), nth) == CK_OK
+        assert grad(ptr(dy), ptr(x), ptr(W), ptr(dx), ptr(dW), None, M, N, K, 0,
+                    ptr(ws), wsz, pool(nth), nth) == CK_OK
+        outs.append((y, yp, dx, dW))
+    for later in outs[1:]:
+        for a, b_ in zip(outs[0], later):
+            np.testing.assert_array_equal(a, b_)
+
+
 def test_workspace_too_small_is_refused():
     for variant in [v for v in ("avx2", "avx512") if v in __import__("ckc.kernels").kernels.available_variants()]:
         gemm = kernel("ck_gemm_f32", variant, GEMM_ARGS, c_int)
         x, W = np.ones((20, 30), np.float32), np.ones((40, 30), np.float32)
         y = np.zeros((20, 40), np.float32)
         assert gemm(ptr(x), ptr(W), None, ptr(y), 20, 40, 30, 0, None, 0, None, 1) == CK_ERR_WORKSPACE
+        assert not y.any()
+        packed = kernel("ck_gemm_packed_f32", variant, GEMM_ARGS, c_int)
+        Wp = pack(W)
+        assert packed(ptr(x), ptr(Wp), None, ptr(y), 20, 40, 30, 0, None, 0, None, 1) == CK_ERR_WORKSPACE
         assert not y.any()
 
 
@@ -217,7 +306,8 @@ def test_sanitizer_subset():
     """A subset of the above against the ASan + UBSan build: every variant, odd
     shapes (edge tiles, masked tails, small-M path), 2 threads, the pool."""
     run_sanitized(__file__, "-k", "(forward or backward or gemv) and (5x33x65 or 17x100x257 or 2x129x1000"
-                  " or 1x37x4096 or 257-1023) and 2] or pool_runs or split_range")
+                  " or 1x37x4096 or 257-1023) and 2] or pool_runs or split_range or pack_layout"
+                  " or (same_bits and 100x513x255)")
 
 
 def test_pool_nested_and_concurrent_callers():

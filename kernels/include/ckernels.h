@@ -81,13 +81,17 @@ void ck_split_range(long n, long align, int ith, int nth, long *lo, long *hi);
  * scratch (no allocation inside the kernel). ws must be 64-byte aligned and
  * hold at least ck_gemm_workspace_size(M, N, K, nth) bytes (the same query
  * covers every variant, forward and backward; today it depends only on nth and
- * is bounded: 1.25 MiB per thread + 64 bytes, any alignment of ws is accepted
- * since the kernel aligns inside it). With too little workspace the kernel
+ * is bounded: 768 KiB shared + 512 KiB per thread + 64 bytes, any alignment of
+ * ws is accepted since the kernel aligns inside it). With too little workspace the kernel
  * writes nothing and returns CK_ERR_WORKSPACE; otherwise CK_OK. The scalar
  * reference needs no workspace (ws may be NULL). Blocking: KC = 256,
- * MC = 768 rows of x packed, NC = 512 columns of Wᵀ packed; micro-tile
- * 12x32 (avx512) / 6x16 (avx2); M < 8 streams W with dot products instead
- * (no packing), threads split the output columns (rows when N is narrow). */
+ * MC = 768 rows of x packed once per k block and shared by the threads,
+ * columns of Wᵀ packed per chunk (at most NC = 512 wide); micro-tile 12x32
+ * (avx512) / 6x16 (avx2); M < 8 streams W with dot products instead (no
+ * packing). Threads claim (row group, column chunk) items dynamically, about
+ * three per thread, so a thread slowed down by the machine takes fewer; each
+ * output element is computed by one thread in a fixed order, so results do
+ * not depend on the thread count or the schedule. */
 size_t ck_gemm_workspace_size(int M, int N, int K, int nth);
 
 int ck_gemm_f32_scalar(const float *x, const float *W, const float *b, float *y,
@@ -124,6 +128,28 @@ int ck_gemm_grad_f32_avx512(const float *dy, const float *x, const float *W,
                             float *dx, float *dW, float *db,
                             int M, int N, int K, int flags,
                             void *ws, size_t ws_size, ck_pool *pool, int nth);
+
+/* Prepacked weights: W[N,K] rearranged once (at load) into column panels of 32
+ * output features, k-major, zero-padded to a multiple of 32 features:
+ *
+ *   Wp[q][k][j] = W[32q + j][k]   (0 where 32q + j >= N),  q < ceil(N/32), k < K
+ *
+ * ck_gemm_packed_size(N, K) bytes (0 if N or K <= 0); Wp 64-byte aligned. The
+ * layout is the same for every variant (a weight packed once serves them all).
+ * ck_gemm_packed_f32_<v> computes exactly what ck_gemm_f32_<v> computes on the
+ * unpacked W (y[M,N] (+)= x · Wᵀ + b, any M >= 1, decode included), without
+ * packing W on every call; same workspace query and return values. */
+size_t ck_gemm_packed_size(int N, int K);
+void ck_gemm_pack_f32(const float *W, int N, int K, float *Wp, ck_pool *pool, int nth);
+int ck_gemm_packed_f32_scalar(const float *x, const float *Wp, const float *b, float *y,
+                              int M, int N, int K, int accumulate,
+                              void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_gemm_packed_f32_avx2(const float *x, const float *Wp, const float *b, float *y,
+                            int M, int N, int K, int accumulate,
+                            void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_gemm_packed_f32_avx512(const float *x, const float *Wp, const float *b, float *y,
+                              int M, int N, int K, int accumulate,
+                              void *ws, size_t ws_size, ck_pool *pool, int nth);
 
 /* GEMV (decode): y[N] (+)= W[N,K] · x[K] + b[N] (b may be NULL). Streams W once,
  * split over N; no workspace. ck_gemm with M == 1 calls this. */
