@@ -1,7 +1,7 @@
 """`bufferize`: tensorop functions -> buffer dialect (kernel calls on named buffers).
 
 Input: the output of `lower-transformer` (``@prefill``, ``@prefill_all``,
-``@decode``, ``@train_step``; any subset). Output: the same module (the
+``@decode``, ``@train_step``, ``@eval_loss``; any subset). Output: the same module (the
 ``#transformer.config`` kept) with
 
 - module-level buffers (live for the whole program):
@@ -22,7 +22,9 @@ Input: the output of `lower-transformer` (``@prefill``, ``@prefill_all``,
 - one function per mode, whose arguments are the runtime scalars:
   ``@prefill(%n: index, %pos: index)`` and ``@prefill_all(%n, %pos)`` (a chunk
   of ``n <= max_tokens`` tokens at positions ``pos..``), ``@decode(%pos:
-  index)`` (one token), ``@train_step(%n: index)``. Each body declares its
+  index)`` (one token), ``@train_step(%n: index)`` and ``@eval_loss(%n:
+  index)`` (the training library's forward-only loss, see ``_LossFunction``
+  below). Each body declares its
   activation buffers (``activations``; ``?`` rows sized for ``max_tokens``),
   then any ``arith`` index arithmetic on the arguments (``n - 1`` for the
   last row, ``n * heads`` for a per-head norm), then one ``buffer.call`` per
@@ -582,7 +584,8 @@ class _TrainFunction(_Function):
       gradient is no call at all, and calling @train_step k times sums k
       micro-batches: the runtime zeroes ``grads`` once per optimizer step;
     - the loss: `cross_entropy_fused` writes per-row losses to the ``io``
-      buffer ``@losses`` (``tensor<?xf32>``) and ``dlogits`` scaled by the
+      buffer ``@losses`` (``tensor<?xf32>``) and ``dlogits`` (in place over
+      the logits when nothing else reads them) scaled by the
       compute function's runtime ``grad_scale`` parameter (kernel_abi role
       ``func``; 1/k for k micro-batches); the runtime averages
       the losses over the valid targets;
@@ -730,7 +733,13 @@ class _TrainFunction(_Function):
         if float(p["grad_scale"]) != 1.0:
             _fail(op, "has a compile-time grad_scale; the compiled train step scales at run time")
         self.loc[op.loss] = self.losses
-        self.call("cross_entropy_fused", [self.src(op.logits, op), self.src(op.targets, op)],
+        logits = self.src(op.logits, op)
+        if (op.dlogits not in self.loc and op.logits.has_one_use() and logits.row is None
+                and logits.buffer not in self.mod.by_name):
+            # the logits die here: dlogits overwrite them in place (the kernel
+            # allows dlogits == logits), one [T, vocab] activation fewer
+            self.loc[op.dlogits] = logits
+        self.call("cross_entropy_fused", [logits, self.src(op.targets, op)],
                   [self.out(op.dlogits, "dlogits"), self.losses],
                   dict(rows=rows, cols=cols, ignore_index=p["ignore_index"]), op)
 
@@ -875,6 +884,65 @@ class _TrainFunction(_Function):
             self.call("add", [acc, x], [self.out(op.result, "acc")], dict(rows=rows, cols=cols), op)
 
 
+# ---------------------------------------------------------------------------
+# training: the forward-only loss of the training library (@eval_loss)
+# ---------------------------------------------------------------------------
+
+LOSS_FUNCTION = "eval_loss"
+
+
+class _LossFunction(_Function):
+    """Bufferizes the undifferentiated ``@eval_loss(%tokens, %targets) ->
+    loss`` (`lower-transformer{modes=train_step,eval_loss}`) into
+    ``@eval_loss(%n: index)``, the compiled training library's forward-only
+    evaluation: the forward with the inference kernels (nothing saved for a
+    backward), then `cross_entropy_fused` writing the per-row losses to the
+    same ``io`` buffer ``@losses`` as ``@train_step`` and its ``dlogits``
+    over the logits in place (the runtime passes ``grad_scale`` 0; the
+    logits are dead after the loss). It touches no ``grads`` buffer, and its
+    activations are locals planned into the same ``activations`` region as
+    ``@train_step``'s (functions never run together), so it adds no memory.
+    """
+
+    def run(self) -> func.FuncOp:
+        block = self.f.body.block
+        args = list(block.args)
+        if len(args) != 2:
+            _fail(None, f"@{self.mode}: a loss function takes (tokens, targets), got {len(args)} arguments")
+        tok, tgt = args
+        if _shape(tok) != (DYN,) or _shape(tgt) != (DYN,):
+            _fail(None, f"@{self.mode}: tokens and targets must be tensor<?xi32>")
+        new_block = Block(arg_types=[IndexType()])
+        self.n = new_block.args[0]
+        self.n.name_hint = "n"
+        self.loc[tok] = Loc(self.mod.declare("tokens", TensorType(IntegerType(32), [DYN]), "io"))
+        self.loc[tgt] = Loc(self.mod.declare("targets", TensorType(IntegerType(32), [DYN]), "io"))
+        self.losses = Loc(self.mod.declare("losses", TensorType(f32, [DYN]), "io"))
+        ret = block.last_op
+        assert isinstance(ret, func.ReturnOp)
+        if len(ret.arguments) != 1 or not isinstance(ret.arguments[0].owner, T.CrossEntropyOp):
+            _fail(ret, f"@{self.mode}: must return one value, a cross_entropy loss")
+        for op in block.ops:
+            if op is ret:
+                break
+            self.lower(op)
+        new_block.add_ops([*self.locals, *self.arith, *self.calls, func.ReturnOp()])
+        return func.FuncOp(self.mode, ([IndexType()], []), Region(new_block))
+
+    def op_cross_entropy(self, op: T.CrossEntropyOp) -> None:
+        rows, cols = self.rc(op.logits)
+        logits = self.src(op.logits, op)
+        # dlogits in place over the logits when they are a plain local
+        # activation; otherwise a fresh one
+        if logits.row is None and logits.buffer not in self.mod.by_name and op.logits.has_one_use():
+            dlogits = logits
+        else:
+            dlogits = self.fresh(op.logits, "dlogits")
+        self.loc[op.result] = self.losses
+        self.call("cross_entropy_fused", [logits, self.src(op.targets, op)], [dlogits, self.losses],
+                  dict(rows=rows, cols=cols, ignore_index=op.prop_values()["ignore_index"]), op)
+
+
 @dataclass(frozen=True)
 class Bufferize(ModulePass):
     """tensorop -> buffer: kernel calls on named buffers (see the module
@@ -899,7 +967,12 @@ class Bufferize(ModulePass):
                 raise BufferizeError(
                     f"bufferize: @{f.sym_name.data} still holds transformer ops (run lower-transformer first)"
                 )
-            cls = _TrainFunction if _is_differentiated(f) else _Function
+            if _is_differentiated(f):
+                cls = _TrainFunction
+            elif f.sym_name.data == LOSS_FUNCTION:
+                cls = _LossFunction
+            else:
+                cls = _Function
             new.append((f, cls(mod, f).run()))
         block = op.body.block
         first = block.first_op

@@ -39,7 +39,8 @@ Tables (``c.global``, read by the runtime): ``ckc_gen_arch``, ``ckc_gen_simd``,
 ``ckc_gen_n_canaries`` + ``ckc_gen_canaries`` (arena offsets),
 ``ckc_gen_weights_size``, ``ckc_gen_n_weights`` + ``ckc_gen_weight_names`` /
 ``_offsets`` (bytes from the weights base) / ``_bytes`` / ``_ndim`` /
-``_shapes`` (4 dims per tensor, unused 0), ``ckc_gen_gemm_max_n`` /
+``_shapes`` (4 dims per tensor, unused 0) / ``_dtypes`` (the .bump dtype the
+runtime expects: f32, or f32p32 for a ``layout p32`` weight), ``ckc_gen_gemm_max_n`` /
 ``_max_k`` (for the workspace size query), ``ckc_gen_n_calls`` +
 ``ckc_gen_call_names``.
 
@@ -81,6 +82,7 @@ INT = C.IntType()
 SIZE = C.SizeType()
 POOL = C.PtrType(C.NamedType("ck_pool"))
 MAX_DIMS = 4
+DT_F32, DT_F32P32 = 0, 6   # runtime/weights.h CK_DT_F32 / CK_DT_F32P32 (ckc/weights.py F32 / F32P32)
 PREFIX = "ckc_gen_"
 IO_PARAMS = {"tokens": "tokens", "logits": "logits", "targets": "targets", "losses": "losses"}
 VARIANT_RANK = {"scalar": 0, "neon": 1, "avx2": 2, "avx512": 3}
@@ -100,11 +102,11 @@ PARAMS: tuple[tuple[str, Attribute], ...] = (
 )
 
 
-# A differentiated @train_step (bufferize: `@train_step(%n: index)`) gets three
-# more parameters after the common ones: the targets and per-row losses io
-# buffers and the runtime gradient scale (kernel_abi role "func"; see
-# runtime/train_abi.h).
-TRAIN_MODES = ("train_step",)
+# A differentiated @train_step (bufferize: `@train_step(%n: index)`) and the
+# training library's forward-only @eval_loss get three more parameters after
+# the common ones: the targets and per-row losses io buffers and the runtime
+# gradient scale (kernel_abi role "func"; see runtime/train_abi.h).
+TRAIN_MODES = ("train_step", "eval_loss")
 TRAIN_PARAMS: tuple[tuple[str, Attribute], ...] = PARAMS + (
     ("targets", C.PtrType(i32, True)),
     ("losses", C.PtrType(f32)),
@@ -370,7 +372,7 @@ class _Func:
                 args.append(self.params["ws_size"])
             else:  # pragma: no cover - kernel_abi.ROLES
                 _fail(f"unknown role {a.role}")
-        if kname in ("gemm", "gemm_grad", "gemm_grad_bias"):
+        if kname in ("gemm", "gemm_packed", "gemm_grad", "gemm_grad_bias"):
             nv, kv = env.get("n"), env.get("k")
             if isinstance(nv, int) and isinstance(kv, int):
                 self.lower.gemm_n = max(self.lower.gemm_n, nv)
@@ -527,6 +529,7 @@ class _Lower:
                 g("weight_bytes", SIZE, [w.size.data for w in weights]),
                 g("weight_ndim", INT, [len(w.type.get_shape()) for w in weights]),
                 g("weight_shapes", i64, shapes),
+                g("weight_dtypes", INT, [DT_F32P32 if w.layout is not None else DT_F32 for w in weights]),
             ]
         else:
             out += [
@@ -535,6 +538,7 @@ class _Lower:
                 g("weight_bytes", SIZE, [0]),
                 g("weight_ndim", INT, [0]),
                 g("weight_shapes", i64, [0] * MAX_DIMS),
+                g("weight_dtypes", INT, [DT_F32]),
             ]
         grads = sorted((b for b in bufs if b.region.data == "grads"), key=lambda b: b.offset.data)
         if grads:  # training: the gradient buffers in the arena (runtime/train/train_runtime.c)

@@ -4,7 +4,7 @@ Input: a module with ``#transformer.config`` and ``func.func @forward(%tokens:
 tensor<?xi32>) -> tensor<?xVxf32>`` (and optionally ``@train_step(%tokens,
 %targets) -> tensor<f32>``) made of whole-model transformer ops. Output: the
 same module (config kept) whose functions are tensorop graphs, one per mode
-(option ``modes``, default all of them):
+(option ``modes``, default all of them but ``eval_loss``):
 
 - ``prefill``: ``@prefill(%tokens: tensor<?xi32>, %pos: index, %kc0, %vc0,
   ..., %kcL-1, %vcL-1) -> (tensor<1xVxf32>, %kc0', %vc0', ...)``: a chunk of
@@ -21,6 +21,10 @@ same module (config kept) whose functions are tensorop graphs, one per mode
 - ``train_step`` (only if the input has ``@train_step``): the forward pass
   over ``tokens`` without a cache (positions from 0) followed by
   ``cross_entropy``; autodiff adds the backward later.
+- ``eval_loss`` (only if the input has ``@train_step``; not in the default
+  ``modes``, ask for it by name): the same function as ``train_step`` under
+  another name, left undifferentiated: the training library's forward-only
+  loss (bufferize writes its per-row losses, no gradient).
 
 Per layer (whole tensors, never per head)::
 
@@ -65,7 +69,11 @@ from xdsl.utils.exceptions import DiagnosticException
 from ckc.dialects import tensorop as T
 from ckc.dialects import transformer as TF
 
-MODES = ("prefill", "prefill_all", "decode", "train_step")
+MODES = ("prefill", "prefill_all", "decode", "train_step", "eval_loss")
+# The modes lowered from ``@train_step`` (tokens, targets -> loss, no cache).
+LOSS_MODES = ("train_step", "eval_loss")
+# ``modes``' default: every mode but ``eval_loss``, which is asked for by name.
+DEFAULT_MODES = ("prefill", "prefill_all", "decode", "train_step")
 
 
 class LowerTransformerError(DiagnosticException):
@@ -160,7 +168,7 @@ class _Lowering:
         cache_ty = TensorType(f32, [self.context, self.kv_dim])
         arg_types: list = [tok_ty]
         src_args = list(self.src.body.block.args)
-        if mode == "train_step":
+        if mode in LOSS_MODES:
             if len(src_args) != 2:
                 raise LowerTransformerError("lower-transformer: @train_step must take (tokens, targets)")
             arg_types.append(src_args[1].type)
@@ -173,7 +181,7 @@ class _Lowering:
         args = list(block.args)
         args[0].name_hint = "tokens"
         self.env[src_args[0]] = args[0]
-        if mode == "train_step":
+        if mode in LOSS_MODES:
             args[1].name_hint = "targets"
             self.env[src_args[1]] = args[1]
             zero = arith.ConstantOp(IntegerAttr(0, IndexType()))
@@ -197,7 +205,7 @@ class _Lowering:
         if ret is None or len(ret.arguments) != 1:
             raise LowerTransformerError(f"lower-transformer: @{self.src.sym_name.data} must return one value")
         result = self.env[ret.arguments[0]]
-        outs = [result] + ([] if mode == "train_step" else list(self.caches))
+        outs = [result] + ([] if mode in LOSS_MODES else list(self.caches))
         self.ops.append(func.ReturnOp(*outs))
         block.add_ops(self.ops)
         return func.FuncOp(mode, (arg_types, [v.type for v in outs]), Region(block))
@@ -299,7 +307,7 @@ class _Lowering:
                                   rotary_dim=rot), p + "k_rot")
         attrs = dict(heads=H, kv_heads=KV, head_dim=D, scale=op.scale.value.data,
                      window=op.window.value.data, softcap=op.softcap.value.data)
-        if self.mode == "train_step":
+        if self.mode in LOSS_MODES:
             o = self.add(T.CausalAttentionOp(q, k, v, **attrs), p + "attn")
         else:
             if not 0 <= layer < self.cfg.layers:
@@ -356,7 +364,7 @@ class LowerTransformer(ModulePass):
 
     name = "lower-transformer"
 
-    modes: tuple[str, ...] = MODES
+    modes: tuple[str, ...] = DEFAULT_MODES
     context: int = 0
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
@@ -377,7 +385,7 @@ class LowerTransformer(ModulePass):
         for mode in MODES:
             if mode not in self.modes:
                 continue
-            if mode == "train_step":
+            if mode in LOSS_MODES:
                 if train is None:
                     continue  # only when the model has one
                 src = train

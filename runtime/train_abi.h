@@ -6,8 +6,11 @@
  *                          targets, losses, grad_scale)
  * which runs the forward pass, the fused cross-entropy (per-row losses into
  * `losses`, dlogits scaled by grad_scale) and the backward pass, ACCUMULATING
- * (+=) every parameter gradient into its `grads` buffer in the arena, plus the
- * tables of runtime/model/model_gen.h and ckc_gen_n_grads / _grad_names
+ * (+=) every parameter gradient into its `grads` buffer in the arena;
+ *   int ckc_gen_eval_loss(...same parameters...)
+ * the forward pass and the per-row losses alone (no backward, no gradient
+ * touched; its activations reuse the same arena bytes); plus the tables of
+ * runtime/model/model_gen.h and ckc_gen_n_grads / _grad_names
  * ("grad.<tensor>") / _grad_offsets (arena bytes) / _grad_bytes.
  *
  * Memory. Training writes the weights, so the runtime does not map a .bump:
@@ -17,11 +20,17 @@
  * (constants such as RoPE tables included: every entry of the weight table).
  * The arena (activations, saved activations, gradients) is one aligned
  * allocation of ckc_gen_arena_size bytes; AdamW's m and v are two more blocks
- * laid out like the gradients. Nothing is allocated after create.
+ * laid out like the gradients. Nothing is allocated after create. Every block
+ * starts zero and untouched (calloc: the OS commits a page when it is first
+ * written), so the process holds one copy of the weights, written by the
+ * caller, and the gradients / moments become resident as training writes
+ * them; ckc_train_discard gives a tensor's pages back (moving state to a
+ * recompiled library one tensor at a time).
  *
  * A step of k micro-batches:
  *   for each micro-batch: ckc_train_step(t, tokens, targets, n, 1.0f / k, &loss)
  *   ckc_optimizer_step(t, lr, ..., &grad_norm)      (clips, AdamW, zeroes the grads)
+ * Evaluation: ckc_train_eval(t, tokens, targets, n, &loss) (forward only).
  * Every function returns 0 on success, else non-zero with a one-line message
  * in ckc_train_error(t); never crashes on bad input (token ids, lengths, names,
  * sizes are checked).
@@ -36,7 +45,7 @@
 extern "C" {
 #endif
 
-#define CKC_TRAIN_ABI_VERSION 1
+#define CKC_TRAIN_ABI_VERSION 2
 
 typedef struct ckc_train ckc_train;
 
@@ -72,6 +81,12 @@ int ckc_train_write(ckc_train *t, int what, const char *name, const float *src, 
  * grad_scale * d(mean loss)/dW to the gradients; *loss = the mean loss. */
 int ckc_train_step(ckc_train *t, const int32_t *tokens, const int32_t *targets, int n, float grad_scale,
                    float *loss);
+/* The mean loss of one sequence as ckc_train_step computes it, from the
+ * forward pass alone: no backward, the gradients are left as they are. */
+int ckc_train_eval(ckc_train *t, const int32_t *tokens, const int32_t *targets, int n, float *loss);
+/* Zero tensor `name` of store `what` and return its whole pages to the OS
+ * (they are committed again when next written). */
+int ckc_train_discard(ckc_train *t, int what, const char *name);
 /* Zero the gradients (create and ckc_optimizer_step do it too). */
 void ckc_zero_grads(ckc_train *t);
 /* Global-norm clipping (max_norm <= 0: none) and one AdamW update of every

@@ -3,43 +3,60 @@
     be = CkcBackend(cfg, weights, OptimConfig(...), threads=2, max_tokens=64)
     loss = be.train_step(tokens, targets, 0.5)     # int32 [b, T] (or [T]); grads +=
     norm = be.optimizer_step(lr)                   # clip + AdamW + zero-grad, in C
+    loss = be.eval_loss(tokens, targets)           # forward only, grads untouched
 
 Compilation (:func:`compile_train`): the model's transformer module ->
-``lower-transformer{modes=train_step}`` -> ``autodiff`` -> ``bufferize`` (the
-gradients in the ``grads`` region, saved activations) -> ``plan-memory`` ->
+``lower-transformer{modes=train_step,eval_loss}`` -> ``autodiff`` (of
+``@train_step``) -> ``bufferize`` (the gradients in the ``grads`` region,
+saved activations; ``@eval_loss`` the forward alone) -> ``plan-memory`` ->
 ``select-simd`` -> ``lower-to-c`` -> model.c, compiled with
 ``runtime/train/train_runtime.c`` (implements ``runtime/train_abi.h``) into a
-model.so linked against libckernels.a. Cached under
-``.cache/train/<sha of model.c + runtime>``; the weights are not part of the
-library (the runtime owns a writable copy that this class fills by name).
+model.so linked against libckernels.a. The pipeline runs in a child process
+(``python -m ckc.train.compile_child``) so that xDSL and the module never
+weigh on the training process, and only when the cache misses: the library
+lives in ``.cache/train/<key>`` where the key hashes the inputs (the model
+config, max_tokens, simd and the CPU's variants, recompute, the sources that
+generate code — ckc/, dialects/, passes/ —, the training runtime, libckernels,
+the C compiler and xDSL's version), so a cached library is loaded without
+building anything. A failure in the child is one line, raised here as
+CkcTrainError.
+
+Memory: the process holds ONE copy of the weights, the runtime's. The weights
+given to the backend are kept as references (no copy) until the library
+exists, then written into the runtime tensor by tensor and dropped; the
+runtime's gradient and AdamW blocks start untouched (runtime/train_abi.h), so
+they become resident as training writes them. A recompile (a longer sequence)
+moves weights, gradients, moments and the step into the new library one tensor
+at a time (read, discard from the old runtime, write), never holding two full
+copies.
 
 Batches: the compiled step runs one causal sequence of ``n <= max_tokens``
 tokens. A ``[b, T]`` micro-batch is b calls, row r with gradient scale
 ``grad_scale * count_r / count`` (count = valid targets in the micro-batch),
 so the gradients are exactly those of the micro-batch's mean loss, as
-PyTorch's ``cross_entropy`` over ``b*T`` rows. ``eval_loss`` runs the same
-step with gradient scale 0 (the gradients get ``+= 0``).
+PyTorch's ``cross_entropy`` over ``b*T`` rows. ``eval_loss`` calls the
+library's forward-only ``@eval_loss`` per row (``ckc_train_eval``: no
+backward, the gradients are not touched) and weights rows the same way.
 
 ``recompute`` (none | attention | all) is the `autodiff` option: which
 activations the backward recomputes instead of keeping them from the forward.
 
 ``max_tokens`` (the sequence length the library is compiled for) defaults to
 the first sequence length seen; a longer sequence recompiles and moves the
-weights, moments and step over.
+state over.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import tempfile
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 
-TRAIN_RUNTIME = Path(__file__).resolve().parents[2] / "runtime" / "train" / "train_runtime.c"
-TRAIN_ABI_H = TRAIN_RUNTIME.parent.parent / "train_abi.h"
+from .compile_child import CC_FLAGS, ROOT, TRAIN_ABI_H, TRAIN_RUNTIME
 
 WEIGHT, GRAD, ADAM_M, ADAM_V = 0, 1, 2, 3
 
@@ -48,65 +65,71 @@ class CkcTrainError(RuntimeError):
     """A compiled training call failed (one line)."""
 
 
-def training_passes(max_tokens: int, simd: str = "native", recompute: str = "none"):
-    from ckc.passes.autodiff import Autodiff
-    from ckc.passes.bufferize import Bufferize
-    from ckc.passes.lower_transformer import LowerTransformer
-    from ckc.passes.plan_memory import PlanMemory
-    from ckc.passes.select_simd import SelectSimd
+def generator_sources() -> list[Path]:
+    """The files whose bytes decide a training library's contents: every
+    Python source of ckc/, dialects/ and passes/ (the importer, passes, C
+    emitter, kernel ABI) except the training loop's own modules, plus the
+    training runtime and its header. libckernels enters the key by its
+    (source-hashed) path."""
+    files = [TRAIN_RUNTIME, TRAIN_ABI_H]
+    for d in ("ckc", "dialects", "passes"):
+        for p in (ROOT / d).rglob("*.py"):
+            rel = p.relative_to(ROOT).parts
+            if rel[:2] == ("ckc", "train") and p.name != "compile_child.py":
+                continue
+            files.append(p)
+    return files
 
-    return [LowerTransformer(modes=("train_step",)), Autodiff(recompute=recompute),
-            Bufferize(max_tokens=max_tokens), PlanMemory(), SelectSimd(target=simd)]
+
+def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "none") -> str:
+    """The cache key of a training library: a hash of its inputs, computed
+    without running the pipeline."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from ckc import kernels
+    from ckc.build import cc, source_hash
+
+    try:
+        xdsl_version = version("xdsl")
+    except PackageNotFoundError:  # pragma: no cover - xdsl is a dependency
+        xdsl_version = "?"
+    inputs = {
+        "config": cfg.to_dict(), "max_tokens": int(max_tokens), "simd": simd, "recompute": recompute,
+        "variants": kernels.available_variants() if simd == "native" else None,
+        "libckernels": str(kernels.static_library_path()), "cc": cc(), "cc_flags": list(CC_FLAGS),
+        "xdsl": xdsl_version,
+    }
+    return source_hash(generator_sources(), json.dumps(inputs, sort_keys=True, default=str))
+
+
+def _complete(out: Path) -> bool:
+    return all((out / f).is_file() for f in ("memory.txt", "consts.npz", "model.so"))
 
 
 def compile_train(cfg, max_tokens: int, *, simd: str = "native", recompute: str = "none",
                   out_dir: Path | None = None):
     """(path of model.so, {const name: array}) for a training library of `cfg`;
     the memory plan (every region: weights, io, grads, activations with the
-    saved set) is written next to it as memory.txt."""
-    from xdsl.context import Context
+    saved set; both functions) is written next to it as memory.txt. Builds in a
+    child process (ckc/train/compile_child.py) unless the folder is complete."""
+    from ckc.build import cache_dir
 
-    from ckc import kernels
-    from ckc.artifacts import _const_array, weight_plan, write_atomic
-    from ckc.build import cache_dir, cc, run_checked
-    from ckc.emit_c import emit_c
-    from ckc.importers.to_ir import build_module
-    from ckc.passes.lower_to_c import LowerToC
-    from ckc.reports.memory import memory_report
-
-    module = build_module(cfg, None)
-    ctx = Context()
-    for p in training_passes(max_tokens, simd, recompute):
-        p.apply(ctx, module)
-    memory = memory_report(module, f"{cfg.arch} train_step (max_tokens={max_tokens}, recompute={recompute})")
-    consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module) if value is not None}
-    LowerToC().apply(ctx, module)
-    source = emit_c(module)
-    h = hashlib.sha256(source.encode())
-    h.update(TRAIN_RUNTIME.read_bytes())
-    h.update(TRAIN_ABI_H.read_bytes())
-    h.update(str(kernels.static_library_path()).encode())
-    out = Path(out_dir) if out_dir is not None else cache_dir() / "train" / h.hexdigest()[:20]
-    so = out / "model.so"
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out / "memory.txt").exists():
-        write_atomic(out / "memory.txt", memory)
-    if so.exists():
-        return so, consts
-    model_c = write_atomic(out / "model.c", source)
-    kernels.build_dir()
-    static = kernels.static_library_path()
-    inc = [f"-I{p}" for p in (*kernels.include_dirs(), TRAIN_ABI_H.parent)]
-    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".so", dir=out)
-    os.close(fd)
-    try:
-        run_checked([cc(), "-std=c11", "-O2", "-fPIC", "-shared", "-Wall", *inc, "-o", tmp, str(model_c),
-                     str(TRAIN_RUNTIME), str(static), "-lpthread", "-lm"], str(so))
-        os.replace(tmp, so)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return so, consts
+    out = Path(out_dir) if out_dir is not None else cache_dir("train") / library_key(cfg, max_tokens, simd, recompute)
+    if not _complete(out):
+        req = {"config": cfg.to_dict(), "max_tokens": int(max_tokens), "simd": simd, "recompute": recompute,
+               "out": str(out)}
+        try:
+            proc = subprocess.run([sys.executable, "-m", "ckc.train.compile_child"], input=json.dumps(req, default=str),
+                                  capture_output=True, text=True)
+        except OSError as e:
+            raise CkcTrainError(f"cannot start the training compiler: {e}") from None
+        if proc.returncode != 0 or not _complete(out):
+            lines = [s.strip() for s in proc.stderr.strip().splitlines() if s.strip()]
+            why = lines[-1] if lines else f"exit status {proc.returncode}"
+            raise CkcTrainError(f"compiling the training library failed: {why}")
+    with np.load(out / "consts.npz") as z:
+        consts = {k: z[k] for k in z.files}
+    return out / "model.so", consts
 
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -126,6 +149,8 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         "ckc_train_read": (I, [P, I, ctypes.c_char_p, P, S]),
         "ckc_train_write": (I, [P, I, ctypes.c_char_p, P, S]),
         "ckc_train_step": (I, [P, P, P, I, F, fp]),
+        "ckc_train_eval": (I, [P, P, P, I, fp]),
+        "ckc_train_discard": (I, [P, I, ctypes.c_char_p]),
         "ckc_zero_grads": (None, [P]),
         "ckc_optimizer_step": (I, [P, F, F, F, F, F, F, fp]),
         "ckc_train_get_step": (ctypes.c_int64, [P]),
@@ -180,14 +205,30 @@ class CompiledModel:
             raise CkcTrainError(f"tensor '{name}' has shape {list(a.shape)}, the model needs {list(self.shapes[name])}")
         self._check(self.lib.ckc_train_write(self.h, what, name.encode(), a.ctypes.data, a.nbytes))
 
-    def step(self, tokens: np.ndarray, targets: np.ndarray, grad_scale: float) -> float:
+    def discard(self, what: int, name: str) -> None:
+        """Zero tensor ``name`` of store ``what`` and give its pages back to the OS."""
+        self._check(self.lib.ckc_train_discard(self.h, what, name.encode()))
+
+    @staticmethod
+    def _sequence(tokens, targets) -> tuple[np.ndarray, np.ndarray]:
         tok = np.ascontiguousarray(tokens, dtype=np.int32)
         tgt = np.ascontiguousarray(targets, dtype=np.int32)
         if tok.shape != tgt.shape or tok.ndim != 1:
             raise CkcTrainError(f"tokens {list(tok.shape)} and targets {list(tgt.shape)} must be one sequence each")
+        return tok, tgt
+
+    def step(self, tokens: np.ndarray, targets: np.ndarray, grad_scale: float) -> float:
+        tok, tgt = self._sequence(tokens, targets)
         loss = ctypes.c_float()
         self._check(self.lib.ckc_train_step(self.h, tok.ctypes.data, tgt.ctypes.data, len(tok),
                                              float(grad_scale), ctypes.byref(loss)))
+        return float(loss.value)
+
+    def eval(self, tokens: np.ndarray, targets: np.ndarray) -> float:
+        """The step's mean loss from the forward pass alone (gradients untouched)."""
+        tok, tgt = self._sequence(tokens, targets)
+        loss = ctypes.c_float()
+        self._check(self.lib.ckc_train_eval(self.h, tok.ctypes.data, tgt.ctypes.data, len(tok), ctypes.byref(loss)))
         return float(loss.value)
 
     def optimizer_step(self, lr, beta1, beta2, eps, weight_decay, max_norm) -> float:
@@ -224,54 +265,83 @@ class CkcBackend:
         self.recompute = recompute
         self.names = list(cfg.expected_shapes())
         self.model: CompiledModel | None = None
-        self._weights = {n: np.array(weights[n], np.float32) for n in self.names if n in weights}
+        self.library: Path | None = None
+        self._pending = self._take(weights)   # references, until the library exists
+        self._state: tuple[int, dict, dict] | None = None
+        if max_tokens:
+            self._compile(int(max_tokens))
+
+    def _take(self, weights: dict) -> dict:
         missing = [n for n in self.names if n not in weights]
         if missing:
             from .trainer import TrainError
 
             raise TrainError(f"initial weights lack tensor '{missing[0]}'")
-        self._state: tuple[int, dict, dict] | None = None
-        if max_tokens:
-            self._compile(int(max_tokens))
+        return {n: weights[n] for n in self.names}
 
     # -- the library ---------------------------------------------------------
 
     def _compile(self, max_tokens: int) -> None:
-        carry = None
-        if self.model is not None:
-            self._weights = self.get_weights()
-            carry = self.get_optimizer_state()
-        elif self._state is not None:
-            carry = self._state
         so, consts = compile_train(self.cfg, max_tokens, simd=self.simd, recompute=self.recompute)
-        self.library = so
         m = CompiledModel(so, self.threads)
+        old = self.model
+        for name, shape in m.shapes.items():
+            if name in consts or (old is not None and name in old.shapes):
+                continue
+            if name not in self._pending:
+                raise CkcTrainError(f"the compiled model reads tensor '{name}' that the weights lack")
+            got = tuple(np.shape(self._pending[name]))
+            if got != shape:
+                raise CkcTrainError(f"tensor '{name}' has shape {list(got)}, the model needs {list(shape)}")
         for name in m.shapes:
             if name in consts:
                 m.write(WEIGHT, name, consts[name])
-            elif name in self._weights:
-                m.write(WEIGHT, name, self._weights[name])
+            elif old is not None and name in old.shapes:
+                self._move(old, m, WEIGHT, name)
             else:
-                raise CkcTrainError(f"the compiled model reads tensor '{name}' that the weights lack")
-        self.model = m
-        if carry is not None:
-            self.set_optimizer_state(*carry)
+                m.write(WEIGHT, name, self._pending.pop(name))  # our last reference goes
+        self._pending = {}
+        if old is not None:
+            for name in m.trainable:
+                if name in old.trainable:
+                    for what in (GRAD, ADAM_M, ADAM_V):
+                        self._move(old, m, what, name)
+            m.step_count = old.step_count
+            self.model = None
+            del old
+        self.model, self.library = m, so
+        if self._state is not None:
+            state, self._state = self._state, None
+            self.set_optimizer_state(*state)
+
+    @staticmethod
+    def _move(src: CompiledModel, dst: CompiledModel, what: int, name: str) -> None:
+        """One tensor from one runtime to another; the source's pages are
+        released first, so at most one tensor exists twice."""
+        a = src.read(what, name)
+        src.discard(what, name)
+        if what == WEIGHT or a.any():  # a new store starts zero (and uncommitted)
+            dst.write(what, name, a)
 
     def _ready(self, T: int) -> CompiledModel:
         if self.model is None or T > self.model.max_tokens:
             self._compile(T)
         return self.model
 
+    @staticmethod
+    def _rows(tokens, targets, vocab: int):
+        tok = np.atleast_2d(np.asarray(tokens))
+        tgt = np.atleast_2d(np.asarray(targets))
+        counts = [int(((r >= 0) & (r < vocab)).sum()) for r in tgt]
+        return tok, tgt, counts, sum(counts)
+
     # -- StepBackend -----------------------------------------------------------
 
     def train_step(self, tokens, targets, grad_scale: float = 1.0) -> float:
-        tok = np.atleast_2d(np.asarray(tokens))
-        tgt = np.atleast_2d(np.asarray(targets))
-        m = self._ready(tok.shape[1])
-        counts = [int(((r >= 0) & (r < m.vocab)).sum()) for r in tgt]
-        total = sum(counts)
+        m = self._ready(np.atleast_2d(np.asarray(tokens)).shape[1])
+        tok, tgt, counts, total = self._rows(tokens, targets, m.vocab)
         loss = 0.0
-        for r, c in zip(range(len(tok)), counts):
+        for r, c in enumerate(counts):
             scale = grad_scale * c / total if total else 0.0
             loss += m.step(tok[r], tgt[r], scale) * c
         return loss / total if total else 0.0
@@ -283,12 +353,10 @@ class CkcBackend:
                                 float(o.grad_clip or 0.0))
 
     def eval_loss(self, tokens, targets) -> float:
-        tok = np.atleast_2d(np.asarray(tokens))
-        tgt = np.atleast_2d(np.asarray(targets))
-        m = self._ready(tok.shape[1])
-        counts = [int(((r >= 0) & (r < m.vocab)).sum()) for r in tgt]
-        total = sum(counts)
-        loss = sum(m.step(tok[r], tgt[r], 0.0) * c for r, c in zip(range(len(tok)), counts))
+        """The mean loss over the valid targets, from the forward pass alone."""
+        m = self._ready(np.atleast_2d(np.asarray(tokens)).shape[1])
+        tok, tgt, counts, total = self._rows(tokens, targets, m.vocab)
+        loss = sum(m.eval(tok[r], tgt[r]) * c for r, c in enumerate(counts) if c)
         return loss / total if total else 0.0
 
     def gradients(self) -> dict[str, np.ndarray]:
@@ -298,26 +366,22 @@ class CkcBackend:
 
     def get_weights(self) -> dict[str, np.ndarray]:
         if self.model is None:
-            return {n: a.copy() for n, a in self._weights.items()}
+            return {n: np.array(a, np.float32) for n, a in self._pending.items()}
         return {n: self.model.read(WEIGHT, n) for n in self.names}
 
     def set_weights(self, weights: dict) -> None:
-        for n in self.names:
-            if n not in weights:
-                from .trainer import TrainError
-
-                raise TrainError(f"initial weights lack tensor '{n}'")
         if self.model is None:
-            self._weights = {n: np.array(weights[n], np.float32) for n in self.names}
-        else:
-            for n in self.names:
-                self.model.write(WEIGHT, n, weights[n])
+            self._pending = self._take(weights)
+            return
+        for n in self._take(weights):
+            self.model.write(WEIGHT, n, weights[n])
 
     def get_optimizer_state(self):
         if self.model is None:
             if self._state is not None:
                 return self._state
-            z = {n: np.zeros_like(a) for n, a in self._weights.items()}
+            shapes = self.cfg.expected_shapes()
+            z = {n: np.zeros(shapes[n], np.float32) for n in self.names}
             return 0, z, {n: a.copy() for n, a in z.items()}
         m = self.model
         mm, vv = {}, {}
@@ -331,11 +395,14 @@ class CkcBackend:
 
     def set_optimizer_state(self, step: int, m: dict, v: dict) -> None:
         if self.model is None:
-            self._state = (int(step), m, v)
+            self._state = (int(step), m, v)  # references, until the library exists
             return
         for n in self.model.trainable:
-            self.model.write(ADAM_M, n, m[n] if int(step) > 0 else np.zeros(self.model.shapes[n], np.float32))
-            self.model.write(ADAM_V, n, v[n] if int(step) > 0 else np.zeros(self.model.shapes[n], np.float32))
+            for what, src in ((ADAM_M, m), (ADAM_V, v)):
+                if int(step) > 0:
+                    self.model.write(what, n, src[n])
+                else:
+                    self.model.discard(what, n)
         self.model.step_count = int(step)
 
 

@@ -4,13 +4,17 @@
  * against libckernels. The optimizer is table-driven: for every gradient
  * buffer of ckc_gen_grad_names ("grad.<tensor>") it updates the weight
  * <tensor> with ck_adamw_f32 after global-norm clipping (ck_sumsq_f32 +
- * ck_clip_coef_f32). */
+ * ck_clip_coef_f32). ckc_train_eval runs the generated forward-only
+ * ckc_gen_eval_loss. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* madvise, MADV_DONTNEED (ckc_train_discard) */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "ckernels.h"
 #include "train_abi.h"
@@ -19,6 +23,9 @@
 int ckc_gen_train_step(uint8_t *arena, const uint8_t *weights, const int32_t *tokens, float *logits, int n,
                        int pos, void *ws, size_t ws_size, ck_pool *pool, int nth, const int32_t *targets,
                        float *losses, float grad_scale);
+int ckc_gen_eval_loss(uint8_t *arena, const uint8_t *weights, const int32_t *tokens, float *logits, int n,
+                      int pos, void *ws, size_t ws_size, ck_pool *pool, int nth, const int32_t *targets,
+                      float *losses, float grad_scale);
 extern const char *const ckc_gen_simd;
 extern const int ckc_gen_vocab;
 extern const int ckc_gen_max_tokens;
@@ -73,11 +80,23 @@ static int fail(ckc_train *t, const char *fmt, ...) {
     return 1;
 }
 
+/* n zero bytes, 64-byte aligned; release with aligned_free. calloc, not
+ * posix_memalign + memset: a large block comes straight from mmap, already
+ * zero, and its pages are only committed when first written, so a store the
+ * run never writes (the gradients of an eval-only session, AdamW's moments
+ * before the first optimizer step) costs no resident memory, and a tensor
+ * copied in from Python is resident once (not zeroed, then written). */
 static void *aligned(size_t n) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, n ? (n + 63) / 64 * 64 : 64) != 0) return NULL;
-    memset(p, 0, n ? (n + 63) / 64 * 64 : 64);
+    size_t pad = 64 + sizeof(void *);
+    uint8_t *base = calloc(1, (n ? (n + 63) / 64 * 64 : 64) + pad);
+    if (!base) return NULL;
+    uint8_t *p = (uint8_t *)(((uintptr_t)base + pad) & ~(uintptr_t)63);
+    ((void **)p)[-1] = base;
     return p;
+}
+
+static void aligned_free(void *p) {
+    if (p) free(((void **)p)[-1]);
 }
 
 int ckc_train_abi_version(void) { return CKC_TRAIN_ABI_VERSION; }
@@ -147,8 +166,9 @@ ckc_train *ckc_train_create(int nthreads, char *err, size_t errlen) {
 void ckc_train_destroy(ckc_train *t) {
     if (!t) return;
     if (t->pool) ck_pool_destroy(t->pool);
-    free(t->weights); free(t->arena); free(t->ws); free(t->losses);
-    free(t->m); free(t->v); free(t->mv_off); free(t->grad_weight);
+    aligned_free(t->weights); aligned_free(t->arena); aligned_free(t->ws); aligned_free(t->losses);
+    aligned_free(t->m); aligned_free(t->v);
+    free(t->mv_off); free(t->grad_weight);
     free(t);
 }
 
@@ -207,8 +227,49 @@ int ckc_train_write(ckc_train *t, int what, const char *name, const float *src, 
     return 0;
 }
 
+/* Zero bytes [p, p + n); whole pages inside go back to the OS (they read as
+ * zero again, committed on the next write). */
+static void release(uint8_t *p, size_t n) {
+#if defined(MADV_DONTNEED)
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg > 0 && n >= 2 * (size_t)pg) {
+        uintptr_t lo = ((uintptr_t)p + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+        uintptr_t hi = ((uintptr_t)p + n) & ~((uintptr_t)pg - 1);
+        if (hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0) {
+            memset(p, 0, lo - (uintptr_t)p);
+            memset((void *)hi, 0, (uintptr_t)p + n - hi);
+            return;
+        }
+    }
+#endif
+    memset(p, 0, n);
+}
+
+int ckc_train_discard(ckc_train *t, int what, const char *name) {
+    if (!name) return fail(t, "no tensor name");
+    int w = weight_index(name);
+    if (w < 0) return fail(t, "unknown tensor '%s'", name);
+    uint8_t *p = locate(t, what, name, ckc_gen_weight_bytes[w]);
+    if (!p) return 1;
+    release(p, ckc_gen_weight_bytes[w]);
+    return 0;
+}
+
 void ckc_zero_grads(ckc_train *t) {
     for (int g = 0; g < ckc_gen_n_grads; g++) memset(t->arena + ckc_gen_grad_offsets[g], 0, ckc_gen_grad_bytes[g]);
+}
+
+/* *loss = the mean of the per-row losses over the valid targets. */
+static int mean_loss(const ckc_train *t, const int32_t *targets, int n, float *loss) {
+    double sum = 0.0;
+    int count = 0;
+    for (int i = 0; i < n; i++)
+        if (targets[i] >= 0 && targets[i] < ckc_gen_vocab) {
+            sum += t->losses[i];
+            count++;
+        }
+    if (loss) *loss = count ? (float)(sum / count) : 0.0f;
+    return 0;
 }
 
 int ckc_train_step(ckc_train *t, const int32_t *tokens, const int32_t *targets, int n, float grad_scale,
@@ -228,15 +289,24 @@ int ckc_train_step(ckc_train *t, const int32_t *tokens, const int32_t *targets, 
         return fail(t, "train_step: kernel call failed: %s",
                     k >= 0 && k < ckc_gen_n_calls ? ckc_gen_call_names[k] : "?");
     }
-    double sum = 0.0;
-    int count = 0;
+    return mean_loss(t, targets, n, loss);
+}
+
+int ckc_train_eval(ckc_train *t, const int32_t *tokens, const int32_t *targets, int n, float *loss) {
+    if (n < 1 || n > ckc_gen_max_tokens)
+        return fail(t, "eval: %d tokens, the model was compiled for 1..%d per sequence", n, ckc_gen_max_tokens);
+    if (!tokens || !targets) return fail(t, "eval: no tokens or targets");
     for (int i = 0; i < n; i++)
-        if (targets[i] >= 0 && targets[i] < ckc_gen_vocab) {
-            sum += t->losses[i];
-            count++;
-        }
-    if (loss) *loss = count ? (float)(sum / count) : 0.0f;
-    return 0;
+        if (tokens[i] < 0 || tokens[i] >= ckc_gen_vocab)
+            return fail(t, "eval: token id %d at position %d is outside the vocabulary (0..%d)", (int)tokens[i], i,
+                        ckc_gen_vocab - 1);
+    int rc = ckc_gen_eval_loss(t->arena, t->weights, tokens, NULL, n, 0, t->ws, t->ws_size, t->pool, t->nth,
+                               targets, t->losses, 0.0f);
+    if (rc != 0) {
+        int k = rc > 0 ? rc - 1 : -rc - 1;
+        return fail(t, "eval: kernel call failed: %s", k >= 0 && k < ckc_gen_n_calls ? ckc_gen_call_names[k] : "?");
+    }
+    return mean_loss(t, targets, n, loss);
 }
 
 int ckc_optimizer_step(ckc_train *t, float lr, float beta1, float beta2, float eps, float weight_decay,

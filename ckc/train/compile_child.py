@@ -1,0 +1,126 @@
+"""Builds a training library in a child process: ``python -m ckc.train.compile_child``.
+
+    echo '{"config": {...}, "max_tokens": 64, "simd": "native", "recompute": "none",
+           "out": ".cache/train/<key>"}' | python -m ckc.train.compile_child
+
+Runs the xDSL pipeline (:func:`training_passes`: ``lower-transformer{modes=
+train_step,eval_loss}`` -> ``autodiff`` -> ``bufferize`` -> ``plan-memory`` ->
+``select-simd``, then ``lower-to-c`` and the C emitter) and the C compiler,
+and writes into ``out``:
+
+- ``memory.txt``  the memory plan (every region, both functions' buffers);
+- ``consts.npz``  the compile-time constant tensors the runtime's weight table
+  holds besides the weights (``const.*``: RoPE scaling tables), by name;
+- ``model.c``     the generated C;
+- ``model.so``    model.c + runtime/train/train_runtime.c, linked against
+  libckernels.a; written last (each file to a temporary name, then renamed),
+  so its presence means the folder is complete.
+
+Why a child: importing xDSL and building, differentiating and printing the
+module of a 124M-parameter model leaves a few hundred MiB in the Python heap
+that the interpreter never returns; the training process (ckc.train.ckc_backend)
+only loads the finished library. The request arrives as one JSON object on
+stdin; success is exit status 0 with nothing on stderr; any failure is exit
+status 1 and ONE line on stderr (the pass's, compiler's or loader's own
+message), which the parent raises as a CkcTrainError.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN_RUNTIME = ROOT / "runtime" / "train" / "train_runtime.c"
+TRAIN_ABI_H = ROOT / "runtime" / "train_abi.h"
+CC_FLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall")
+MODES = ("train_step", "eval_loss")
+
+
+def training_passes(max_tokens: int, simd: str = "native", recompute: str = "none"):
+    from ckc.passes.autodiff import Autodiff
+    from ckc.passes.bufferize import Bufferize
+    from ckc.passes.lower_transformer import LowerTransformer
+    from ckc.passes.plan_memory import PlanMemory
+    from ckc.passes.select_simd import SelectSimd
+
+    return [LowerTransformer(modes=MODES), Autodiff(recompute=recompute),
+            Bufferize(max_tokens=max_tokens), PlanMemory(), SelectSimd(target=simd)]
+
+
+def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path) -> Path:
+    """Write memory.txt, consts.npz, model.c and model.so into ``out``; the
+    path of model.so."""
+    import numpy as np
+    from xdsl.context import Context
+
+    from ckc import kernels
+    from ckc.artifacts import _const_array, weight_plan, write_atomic
+    from ckc.build import cc, run_checked
+    from ckc.emit_c import emit_c
+    from ckc.importers.to_ir import build_module
+    from ckc.passes.lower_to_c import LowerToC
+    from ckc.reports.memory import memory_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    module = build_module(cfg, None)
+    ctx = Context()
+    for p in training_passes(max_tokens, simd, recompute):
+        p.apply(ctx, module)
+    memory = memory_report(module, f"{cfg.arch} train_step + eval_loss (max_tokens={max_tokens}, "
+                                   f"recompute={recompute})")
+    consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module) if value is not None}
+    LowerToC().apply(ctx, module)
+    source = emit_c(module)
+    del module
+    write_atomic(out / "memory.txt", memory)
+    fd, tmp = tempfile.mkstemp(prefix=".consts.", suffix=".npz", dir=out)
+    os.close(fd)
+    try:
+        np.savez(tmp, **consts)
+        os.replace(tmp, out / "consts.npz")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    model_c = write_atomic(out / "model.c", source)
+    static = kernels.static_library_path()
+    inc = [f"-I{p}" for p in (*kernels.include_dirs(), TRAIN_ABI_H.parent)]
+    so = out / "model.so"
+    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".so", dir=out)
+    os.close(fd)
+    try:
+        run_checked([cc(), *CC_FLAGS, *inc, "-o", tmp, str(model_c), str(TRAIN_RUNTIME), str(static),
+                     "-lpthread", "-lm"], str(so))
+        os.replace(tmp, so)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return so
+
+
+def _one_line(e: BaseException) -> str:
+    lines = [s.strip() for s in str(e).strip().splitlines() if s.strip()]
+    msg = lines[0] if lines else ""
+    # ckc's own errors carry their context in the message; anything else gets its type
+    known = type(e).__module__.startswith(("ckc", "xdsl")) or isinstance(e, OSError)
+    return msg if (msg and known) else f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def main() -> int:
+    try:
+        from ckc.importers.config import ModelConfig
+
+        req = json.loads(sys.stdin.read())
+        cfg = ModelConfig(**req["config"])
+        build(cfg, int(req["max_tokens"]), str(req["simd"]), str(req["recompute"]), Path(req["out"]))
+    except Exception as e:  # one line for the parent, never a traceback
+        print(_one_line(e), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
