@@ -1,6 +1,7 @@
 """Training step time and peak memory: a GPT-2 124M-shaped model, B=4, T=64, fp32, random init.
 
     .venv/bin/python bench/train.py [--threads 2] [--steps 5] [--warmup 2] [--size 124m] [--batch 4] [--context 64]
+                                    [--recompute none|attention|all]
 
 Each backend runs in its own subprocess (so its peak RSS, ``ru_maxrss``, is its
 own: interpreter + libraries + model + optimizer state + activations), from
@@ -14,7 +15,10 @@ are printed so the runs can be seen to do the same arithmetic.
 
 Backends: ``torch`` (the PyTorch peer: transformers GPT2LMHeadModel, SDPA
 attention, torch.optim.AdamW, clip_grad_norm_) and ``ckc`` (the compiled
-train_step, listed once ckc.train.compiled exists). With both, the table has
+train_step, ckc.train.ckc_backend; ``--recompute`` picks its autodiff
+recompute policy). ckc builds its training library (or loads it from
+.cache/train) at its first step, a warmup step; the compiler runs in a process
+of its own, so its memory is not in ckc's peak RSS. With both, the table has
 the ratios ckc/torch (time: < 1 is faster; memory: the issue's target is ≤ 0.70).
 Reference point from the issue: llm.c's CPU trainer takes about 5 s/step on
 2 threads for this shape.
@@ -50,7 +54,8 @@ def child(args) -> None:
     cfg = family_config(f"{args.family}:{args.size}")
     t0 = time.perf_counter()
     weights = init_weights(cfg, 0)
-    kw = {"threads": args.threads} if args.backend == "torch" else {"threads": args.threads}
+    kw = {"threads": args.threads} if args.backend == "torch" else {"threads": args.threads,
+                                                                    "recompute": args.recompute}
     be = make_backend(args.backend, cfg, weights, OptimConfig(), **kw)
     del weights
     setup = time.perf_counter() - t0
@@ -77,7 +82,7 @@ def child(args) -> None:
 def run_backend(name: str, args) -> dict | None:
     cmd = [sys.executable, __file__, "--child", name, "--threads", str(args.threads), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--family", args.family, "--size", args.size, "--batch", str(args.batch),
-           "--context", str(args.context)]
+           "--context", str(args.context), "--recompute", args.recompute]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if proc.returncode != 0:
@@ -96,6 +101,8 @@ def main() -> int:
     p.add_argument("--size", default="124m")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--context", type=int, default=64)
+    p.add_argument("--recompute", default="none", choices=("none", "attention", "all"),
+                   help="ckc's autodiff recompute policy (activation memory vs time)")
     p.add_argument("--backends", default="", help="comma list (default: every available one)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -112,7 +119,8 @@ def main() -> int:
         if b not in avail:
             print(f"{b}: not available ({'the compiled train_step has not landed yet' if b == 'ckc' else 'missing'})")
     print(f"{args.family}:{args.size}, B={args.batch}, T={args.context}, fp32, AdamW + clip, "
-          f"{args.threads} thread(s), {args.warmup} warmup + {args.steps} timed steps")
+          f"{args.threads} thread(s), {args.warmup} warmup + {args.steps} timed steps"
+          + (f", ckc recompute={args.recompute}" if args.recompute != "none" else ""))
     results = {}
     for b in avail:
         r = run_backend(b, args)

@@ -171,3 +171,25 @@ def test_compile_errors_are_one_line():
     with pytest.raises(CkcTrainError, match="select-simd: unknown target 'mmx'") as e:
         CkcBackend(cfg, init_weights(cfg, 0), max_tokens=SEQ, simd="mmx")
     assert "\n" not in str(e.value)
+
+
+def test_lower_transformer_eval_loss_mode():
+    """``eval_loss`` is @train_step's tensorop function under another name,
+    asked for by name only (not in the default modes)."""
+    from xdsl.context import Context
+    from xdsl.dialects import func
+
+    from ckc.importers.to_ir import build_module
+    from ckc.passes.lower_transformer import LowerTransformer
+
+    cfg = _cfg("gpt2")
+    m = build_module(cfg, None)
+    LowerTransformer(modes=("train_step", "eval_loss")).apply(Context(), m)
+    fs = {f.sym_name.data: f for f in m.ops if isinstance(f, func.FuncOp)}
+    assert set(fs) == {"train_step", "eval_loss"}
+    ops = {k: [op.name for op in f.body.block.ops] for k, f in fs.items()}
+    assert ops["eval_loss"] == ops["train_step"] and ops["eval_loss"][-2:] == ["tensorop.cross_entropy", "func.return"]
+    assert fs["eval_loss"].function_type == fs["train_step"].function_type
+    m = build_module(cfg, None)
+    LowerTransformer().apply(Context(), m)
+    assert "eval_loss" not in {f.sym_name.data for f in m.ops if isinstance(f, func.FuncOp)}

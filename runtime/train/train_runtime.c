@@ -255,9 +255,23 @@ int ckc_train_discard(ckc_train *t, int what, const char *name) {
     return 0;
 }
 
-void ckc_zero_grads(ckc_train *t) {
-    for (int g = 0; g < ckc_gen_n_grads; g++) memset(t->arena + ckc_gen_grad_offsets[g], 0, ckc_gen_grad_bytes[g]);
+/* Thread ith of nth zeroes its share of the gradients' bytes: the tensors
+ * taken end to end, cut into nth equal byte ranges (a bandwidth-bound memset
+ * of the whole gradient block goes faster on every core). */
+static void zero_task(void *arg, int ith, int nth) {
+    ckc_train *t = arg;
+    size_t total = 0;
+    for (int g = 0; g < ckc_gen_n_grads; g++) total += ckc_gen_grad_bytes[g];
+    size_t lo = total / (size_t)nth * (size_t)ith, hi = ith == nth - 1 ? total : total / (size_t)nth * (size_t)(ith + 1);
+    size_t at = 0;
+    for (int g = 0; g < ckc_gen_n_grads && at < hi; g++) {
+        size_t n = ckc_gen_grad_bytes[g], a = lo > at ? lo - at : 0, b = hi - at < n ? hi - at : n;
+        if (a < b) memset(t->arena + ckc_gen_grad_offsets[g] + a, 0, b - a);
+        at += n;
+    }
 }
+
+void ckc_zero_grads(ckc_train *t) { ck_pool_run(t->pool, t->nth, zero_task, t); }
 
 /* *loss = the mean of the per-row losses over the valid targets. */
 static int mean_loss(const ckc_train *t, const int32_t *targets, int n, float *loss) {
