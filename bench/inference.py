@@ -1,13 +1,26 @@
-"""End-to-end inference speed on SmolLM2-135M: ckc vs transformers, same threads.
+"""End-to-end inference speed on SmolLM2-135M: ckc vs transformers and llama.cpp, same threads.
 
-    .venv/bin/python bench/inference.py [--threads 1,2] [--prompt 64] [--decode 32] [--reps 3]
+    .venv/bin/python bench/inference.py [--threads 1,2] [--prompt 64] [--decode 32] [--reps 2]
+                                        [--rounds 2] [--peers hf,llama-f32,llama-q8]
 
-Both run the same weights in fp32 (the Q4_1 GGUF dequantized; transformers
-through its own GGUF reader), greedy, batch 1. Prefill: tokens/s over a prompt
-of --prompt tokens from an empty cache. Decode: tokens/s over --decode single
-token steps after that prompt (transformers with its KV cache, one forward per
-token). Times are the best of --reps repetitions (the machine may be shared).
-Prints ckc / transformers as ratios (> 1: ckc faster).
+All run the same weights (the Q4_1 GGUF dequantized), greedy, batch 1:
+
+- ckc: fp32 weights, fp32 KV cache (its compiled model.so);
+- hf: transformers fp32 through its own GGUF reader, with its KV cache;
+- llama-f32: llama.cpp (built from source by ckc.llamacpp, native CPU flags)
+  on an F32 GGUF of the same weights (llama_model_quantize to F32), fp32 KV
+  cache, no flash attention: ckc's arithmetic;
+- llama-q8: llama.cpp on a Q8_0 GGUF quantized from that F32 one, with its
+  defaults (f16 KV cache, flash attention auto): its usual native setting, a
+  reference point, not the same arithmetic.
+
+Prefill: tokens/s over a prompt of --prompt tokens from an empty cache, one
+call. Decode: tokens/s over --decode single-token steps after that prompt.
+For each thread count the peers run interleaved, in --rounds rounds of ckc,
+then each peer, each doing --reps repetitions, in this process (llama.cpp as a
+subprocess of it); a figure is the best over all rounds and repetitions (the
+machine may be shared, its speed drifts). Model loading is not timed. Prints
+ckc / peer as ratios (> 1: ckc faster).
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ def hf_from_gguf(path):
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    logging.disable_progress_bar()
     cfg = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
     tensors = load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=model)["tensors"]
@@ -77,29 +91,74 @@ def bench_hf(model, threads, prompt, decode, reps):
     return len(prompt) / best_p, decode / best_d
 
 
+def llama_ggufs(src):
+    """F32 and Q8_0 GGUFs of ``src``'s weights (made once, cached under .cache/models)."""
+    from ckc import llamacpp
+    from ckc.build import cache_dir
+    from ckc.commands.run import model_hash
+
+    d = cache_dir("models", f"llamacpp-{model_hash(src)[:16]}-{llamacpp.build_key()}")
+    f32, q8 = d / "model-f32.gguf", d / "model-q8_0.gguf"
+    if not f32.is_file():
+        llamacpp.quantize(src, f32, "F32")
+    if not q8.is_file():
+        llamacpp.quantize(f32, q8, "Q8_0")
+    return f32, q8
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--prompt", type=int, default=64, help="prompt tokens")
     ap.add_argument("--decode", type=int, default=32, help="decode steps")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=2, help="repetitions per round")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds of every peer")
+    ap.add_argument("--peers", default="hf,llama-f32,llama-q8", help="comma-separated peers of ckc")
     args = ap.parse_args()
+    peers = [p for p in args.peers.split(",") if p]
+    unknown = set(peers) - {"hf", "llama-f32", "llama-q8"}
+    if unknown:
+        ap.error(f"unknown peer(s): {', '.join(sorted(unknown))}")
 
-    from ckc import assets
+    from ckc import assets, llamacpp
     from ckc.commands.run import compiled_dir
     from ckc.pipeline import CompileOptions
 
     gguf = assets.smollm2_gguf()
     art = compiled_dir(gguf, CompileOptions(), quiet=False)
-    model = hf_from_gguf(gguf)
+    model = hf_from_gguf(gguf) if "hf" in peers else None
+    if {"llama-f32", "llama-q8"} & set(peers):
+        f32, q8 = llama_ggufs(gguf)
     rng = np.random.default_rng(0)
     prompt = rng.integers(100, 40000, size=args.prompt).astype(np.int32)
-    print(f"SmolLM2-135M fp32, prompt {args.prompt} tokens, {args.decode} decode steps, best of {args.reps}")
-    print(f"{'threads':>7} {'ckc prefill':>12} {'hf prefill':>11} {'ratio':>6} {'ckc decode':>11} {'hf decode':>10} {'ratio':>6}")
-    for th in (int(t) for t in args.threads.split(",")):
-        cp, cd = bench_ckc(art, th, prompt, args.decode, args.reps)
-        hp, hd = bench_hf(model, th, prompt, args.decode, args.reps)
-        print(f"{th:>7} {cp:>10.1f}/s {hp:>9.1f}/s {cp / hp:>6.2f} {cd:>9.1f}/s {hd:>8.1f}/s {cd / hd:>6.2f}")
+    names = {"hf": "transformers", "llama-f32": "llama.cpp F32", "llama-q8": "llama.cpp Q8_0"}
+    runs = {"hf": lambda th: bench_hf(model, th, prompt, args.decode, args.reps),
+            "llama-f32": lambda th: llamacpp.bench(f32, prompt, decode=args.decode, reps=args.reps, threads=th),
+            "llama-q8": lambda th: llamacpp.bench(q8, prompt, decode=args.decode, reps=args.reps, threads=th,
+                                                  kv_f32=False)}
+    threads = [int(t) for t in args.threads.split(",")]
+    res = {}
+    runs["ckc"] = lambda th: bench_ckc(art, th, prompt, args.decode, args.reps)
+    for th in threads:
+        for _ in range(args.rounds):
+            for p in ["ckc", *peers]:
+                got = runs[p](th)
+                old = res.get((th, p), (0.0, 0.0))
+                res[th, p] = (max(old[0], got[0]), max(old[1], got[1]))
+    print(f"SmolLM2-135M, prompt {args.prompt} tokens, {args.decode} decode steps, "
+          f"best of {args.rounds} interleaved rounds x {args.reps} reps; "
+          f"tokens/s (ratio = ckc / peer, > 1: ckc faster)")
+    print("ckc, transformers, llama.cpp F32: fp32 weights; llama.cpp Q8_0: 8-bit weights, f16 KV cache")
+    for phase, k in (("prefill", 0), ("decode", 1)):
+        head = f"{phase:>8} {'threads':>7} {'ckc':>9}" + "".join(f" {names[p]:>15} {'ratio':>6}" for p in peers)
+        print(head)
+        for th in threads:
+            c = res[th, "ckc"][k]
+            row = f"{'':>8} {th:>7} {c:>9.1f}"
+            for p in peers:
+                v = res[th, p][k]
+                row += f" {v:>15.1f} {c / v:>6.2f}"
+            print(row)
     return 0
 
 
