@@ -5,7 +5,8 @@ DIR/model.c        the generated C (lower-to-c + the C emitter); byte-identical 
 DIR/model.so       model.c + runtime/model/model_runtime.c, linked against
                    libckernels.a (static: runs without the compiler or the kernel
                    library's .so)
-DIR/weights.bump   every weight the model reads, f32, in the order and at the
+DIR/weights.bump   every weight the model reads, f32 (Linear weights that only
+                   Linear layers read: f32p32, prepacked by pack-weights), in the order and at the
                    offsets plan-memory chose for the @weights arena (each tensor's
                    data offset minus the first one's equals its planned offset:
                    bump_layout packs 64-byte aligned tensors back to back, as
@@ -99,6 +100,14 @@ def weight_plan(module: ModuleOp) -> list[tuple[str, int, tuple[int, ...], objec
     return out
 
 
+def packed_weights(module: ModuleOp) -> set[str]:
+    """Names of the weights buffers pack-weights gave ``layout p32`` (stored f32p32)."""
+    from ckc.dialects import buffer as B
+
+    return {b.buffer_name for b in module.ops
+            if isinstance(b, B.BufferOp) and b.region.data == "weights" and b.layout is not None}
+
+
 def _const_array(attr, shape) -> np.ndarray:
     vals = attr.get_values() if hasattr(attr, "get_values") else list(attr.iter_values())
     arr = np.asarray(vals, dtype=np.float32)
@@ -107,10 +116,11 @@ def _const_array(attr, shape) -> np.ndarray:
     return arr.reshape(shape)
 
 
-def write_weights(path: Path, plan, store) -> Path:
+def write_weights(path: Path, plan, store, packed: set[str] = frozenset()) -> Path:
     """weights.bump for a weight plan (see module docstring); checks that the
-    file's layout matches the planned offsets."""
-    specs = [(name, shape, bump.F32) for name, _, shape, _ in plan]
+    file's layout matches the planned offsets. Tensors named in ``packed`` are
+    stored prepacked (f32p32, the layout gemm_packed reads)."""
+    specs = [(name, shape, bump.F32P32 if name in packed else bump.F32) for name, _, shape, _ in plan]
     entries, _ = bump.bump_layout(specs)
     if entries:
         base_file, base_plan = entries[0].offset, plan[0][1]
@@ -129,7 +139,8 @@ def write_weights(path: Path, plan, store) -> Path:
                 arr = store.get(name)
                 if tuple(arr.shape) != tuple(shape):
                     raise BuildError(f"tensor '{name}' has shape {list(arr.shape)}, the model expects {list(shape)}")
-                yield name, np.ascontiguousarray(arr, dtype=np.float32)
+                arr = np.ascontiguousarray(arr, dtype=np.float32)
+                yield (name, arr, bump.F32P32) if name in packed else (name, arr)
 
     return bump.write_bump(path, list(tensors()))
 
@@ -179,6 +190,7 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
         if name == "lower-to-c":
             state["memory"] = memory_report(m, f"{src.name} ({cfg.arch})")
             state["plan"] = weight_plan(m)
+            state["packed"] = packed_weights(m)
             state["functions"] = [f.sym_name.data for f in m.ops if isinstance(f, func.FuncOp)]
 
     pipeline.run_passes(module, options, progress=progress, before_pass=before,
@@ -192,7 +204,7 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
     memory = write_atomic(out_dir / MEMORY, state["memory"])
 
     t0 = time.perf_counter()
-    weights = write_weights(out_dir / WEIGHTS, state["plan"], store)
+    weights = write_weights(out_dir / WEIGHTS, state["plan"], store, state["packed"])
     progress.stage("weights", time.perf_counter() - t0, f"{weights.stat().st_size / 2**20:.1f} MiB")
 
     t0 = time.perf_counter()

@@ -188,6 +188,14 @@ KERNELS: dict[str, Kernel] = {
             Arg("ws", "void *", "scratch"), Arg("ws_size", "size_t", "scratch_size"), *_POOL),
             c_return="int", ret="status", ins=("x [rows, k]", "W [n, k]", "bias [n] (optional)"),
             outs=("y [rows, n]",), doc="y = x . W^T + b (linear layer, weights [out, in])"),
+        _k("gemm_packed", "ck_gemm_packed_f32", (
+            _in("x", 0), _in("Wp", 1), _opt("b", 2), _out("y", 0),
+            _p("M", "int", "rows"), _p("N", "int", "n"), _p("K", "int", "k"),
+            _p("accumulate", "int", 0),
+            Arg("ws", "void *", "scratch"), Arg("ws_size", "size_t", "scratch_size"), *_POOL),
+            c_return="int", ret="status",
+            ins=("x [rows, k]", "W [n, k] in layout p32 (prepacked by pack-weights)", "bias [n] (optional)"),
+            outs=("y [rows, n]",), doc="y = x . W^T + b with W stored prepacked (no per-call packing)"),
         _k("rmsnorm", "ck_rmsnorm_f32", (
             _in("x", 0), _in("w", 1), _out("y", 0), _null("rstd"),
             _p("T", "int", "rows"), _p("C", "int", "cols"), _p("eps", "float"),

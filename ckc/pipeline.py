@@ -1,12 +1,12 @@
 """The inference pipeline: a model file to model.c / model.so, IR kept in memory.
 
     ckc.importers.load_model -> to_ir (transformer dialect)
-      -> lower-transformer -> bufferize -> plan-memory -> select-simd -> lower-to-c
+      -> lower-transformer -> bufferize -> pack-weights -> plan-memory -> select-simd -> lower-to-c
       -> C emitter -> cc (model.so, see ckc/artifacts.py)
 
 The pass part is ONE named pipeline, a PassPipeline spec string
 (:func:`pipeline_spec`, e.g. ``lower-transformer{modes=prefill,prefill_all,decode},
-bufferize{max_tokens=64},plan-memory,select-simd{target=native},lower-to-c``):
+bufferize{max_tokens=64},pack-weights,plan-memory,select-simd{target=native},lower-to-c``):
 the same string runs under ``ckc-opt -p '...'`` on a transformer module and
 gives the same C (tests/test_pipeline.py checks it). :func:`compile_model`
 parses that spec and applies its passes one by one to the module in memory
@@ -40,6 +40,7 @@ class CompileOptions:
     debug: bool = False           # canary checks after every kernel call (and -DCKC_DEBUG)
     dump_ir: bool = False         # write DIR/ir/<n>-<stage>.mlir
     opt_level: str = "-O2"        # for model.c
+    pack_weights: bool = True     # pack-weights: Linear weights stored prepacked (f32p32)
 
     def check(self) -> None:
         from ckc.cli import CkcError
@@ -53,7 +54,8 @@ class CompileOptions:
 
     def key(self) -> str:
         """What changes the generated code (for cache keys)."""
-        return f"max_tokens={self.max_tokens};simd={self.simd};context={self.context};debug={int(self.debug)};O={self.opt_level}"
+        return (f"max_tokens={self.max_tokens};simd={self.simd};context={self.context};debug={int(self.debug)};"
+                f"O={self.opt_level}" + ("" if self.pack_weights else ";pack_weights=0"))
 
 
 def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
@@ -66,6 +68,7 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
         [
             lt,
             f"bufferize{{max_tokens={options.max_tokens}}}",
+            *(["pack-weights"] if options.pack_weights else []),
             "plan-memory",
             f"select-simd{{target={options.simd}}}",
             "lower-to-c" + ("{debug=true}" if options.debug else ""),

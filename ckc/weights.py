@@ -35,8 +35,11 @@ MAX_DIMS = 8
 
 # dtype codes (part of the file format; never renumber). Quantized codes are
 # reserved for the quantization issue: ggml block layouts along the last dim.
-F32, F16, Q8_0, Q4_0, Q4_1, BF16 = range(6)
-DTYPE_NAMES = {F32: "f32", F16: "f16", Q8_0: "q8_0", Q4_0: "q4_0", Q4_1: "q4_1", BF16: "bf16"}
+F32, F16, Q8_0, Q4_0, Q4_1, BF16, F32P32 = range(7)
+DTYPE_NAMES = {F32: "f32", F16: "f16", Q8_0: "q8_0", Q4_0: "q4_0", Q4_1: "q4_1", BF16: "bf16", F32P32: "f32p32"}
+# f32p32: a 2-D f32 weight [N, K] stored prepacked for ck_gemm_packed_f32 (panels of
+# 32 rows, k-major, N padded with zero rows to a multiple of 32; runtime/weights.h).
+P32 = 32
 # (values per block, bytes per block)
 _BLOCKS = {F32: (1, 4), F16: (1, 2), BF16: (1, 2), Q8_0: (32, 34), Q4_0: (32, 18), Q4_1: (32, 20)}
 _NUMPY = {F32: np.dtype("<f4"), F16: np.dtype("<f2")}
@@ -80,12 +83,30 @@ def fnv1a64(data: bytes, h: int = _FNV_INIT) -> int:
 
 def tensor_nbytes(dtype: int, shape: tuple[int, ...]) -> int | None:
     """Bytes for a tensor of ``shape``; None if the last dim does not fit the blocks."""
+    if dtype == F32P32:
+        if len(shape) != 2:
+            return None
+        n, k = shape
+        return -(-n // P32) * P32 * k * 4
     per_block, block_bytes = _BLOCKS[dtype]
     last = shape[-1] if shape else 1
     rows = math.prod(shape[:-1])
     if last % per_block:
         return None
     return rows * (last // per_block) * block_bytes
+
+
+def pack_p32(w: np.ndarray) -> np.ndarray:
+    """W[N, K] f32 -> its f32p32 panels [ceil(N/32), K, 32] (ck_gemm_pack_f32's layout)."""
+    n, k = w.shape
+    pad = np.zeros((-(-n // P32) * P32, k), np.float32)
+    pad[:n] = w
+    return np.ascontiguousarray(pad.reshape(-1, P32, k).transpose(0, 2, 1))
+
+
+def unpack_p32(panels: np.ndarray, n: int) -> np.ndarray:
+    """f32p32 panels [P, K, 32] -> W[n, K] (a copy)."""
+    return np.ascontiguousarray(panels.transpose(0, 2, 1).reshape(-1, panels.shape[1])[:n])
 
 
 def _printable(name: bytes) -> bool:
@@ -124,19 +145,28 @@ def bump_layout(specs) -> tuple[list[TensorEntry], int]:
 
 def write_bump(path, tensors) -> Path:
     """Write ``tensors`` (a list of ``(name, np.ndarray)``, f32 or f16, in the order
-    they should lie in the file) to ``path`` atomically. Returns the path."""
+    they should lie in the file) to ``path`` atomically. Returns the path.
+    ``(name, W, F32P32)`` stores the 2-D f32 matrix W prepacked (f32p32)."""
     path = Path(path)
     items = list(tensors.items()) if isinstance(tensors, dict) else list(tensors)
     seen: set[str] = set()
     arrays = []
     specs = []
-    for name, arr in items:
+    for item in items:
+        name, arr = item[0], item[1]
         if not isinstance(name, str) or not name or not _printable(name.encode("utf-8")):
             raise BumpError(f"{path}: tensor names must be non-empty printable ASCII, got {name!r}")
         if name in seen:
             raise BumpError(f"{path}: tensor '{name}' given twice")
         seen.add(name)
         arr = np.asarray(arr)
+        if len(item) > 2 and item[2] == F32P32:
+            if arr.ndim != 2 or arr.dtype != np.float32:
+                raise BumpError(f"{path}: tensor '{name}': f32p32 needs a 2-D f32 matrix, got {arr.dtype} "
+                                f"{list(arr.shape)}")
+            arrays.append(pack_p32(arr))
+            specs.append((name, arr.shape, F32P32))
+            continue
         code = _dtype_code(arr, name, path)
         if arr.ndim > MAX_DIMS:
             raise BumpError(f"{path}: tensor '{name}' has {arr.ndim} dims (at most {MAX_DIMS})")
@@ -186,13 +216,16 @@ def read_table(path) -> list[TensorEntry]:
 
 def read_bump(path) -> dict[str, np.ndarray]:
     """Validate ``path`` and return ``{name: read-only np.memmap view}`` in file order.
-    Quantized tensors come back as their raw bytes (uint8, shape [nbytes])."""
+    Quantized tensors come back as their raw bytes (uint8, shape [nbytes]); f32p32
+    ones as their panels ([ceil(N/32), K, 32], see :func:`unpack_p32`)."""
     entries, mm = _read(Path(path))
     out: dict[str, np.ndarray] = {}
     for e in entries:
         raw = mm[e.offset : e.offset + e.nbytes]
         if e.dtype in _NUMPY:
             out[e.name] = raw.view(_NUMPY[e.dtype]).reshape(e.shape)
+        elif e.dtype == F32P32:   # the panels [ceil(N/32), K, 32]; unpack_p32 gives W
+            out[e.name] = raw.view("<f4").reshape(-1, e.shape[1], P32)
         elif e.dtype == BF16:
             out[e.name] = raw.view("<u2").reshape(e.shape)
         else:

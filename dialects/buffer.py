@@ -103,6 +103,7 @@ from xdsl.dialects.builtin import (
     StringAttr,
     SymbolRefAttr,
     TensorType,
+    f32,
     i64,
 )
 from xdsl.ir import (
@@ -134,6 +135,13 @@ from xdsl.utils.exceptions import VerifyException
 
 REGION_KINDS = ("weights", "kv_cache", "activations", "grads", "opt_state", "scratch", "io")
 VARIANTS = ("scalar", "avx2", "avx512", "neon")
+# Weight layouts other than row-major (BufferOp ``layout``): p32 = ck_gemm_pack_f32's panels.
+LAYOUTS = ("p32",)
+
+
+def packed_p32_bytes(n: int, k: int) -> int:
+    """Bytes of an [n, k] f32 weight in layout p32 (rows padded to a multiple of 32)."""
+    return -(-n // 32) * 32 * k * 4
 CANARY_BYTES = 8
 
 _KERNEL = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -415,9 +423,13 @@ class BufferOp(IRDLOperation):
     buffer.buffer @"token_embd.weight" : tensor<32x16xf32> in weights size 2048 align 64 offset 0
     buffer.buffer @h : tensor<?x16xf32> in activations size 2048 align 64 offset 4160 live 0 to 3
     buffer.buffer @"blk.attn_q.weight" : tensor<16x16xf32> in weights size 1024 align 64 layers 2 stride 1024
+    buffer.buffer @"blk.0.ffn_up.weight" : tensor<40x16xf32> in weights size 4096 align 64 layout p32
     ```
     At module level: program lifetime. In a ``func.func`` body: local to the
-    function. ``layers L stride S``: L copies at offset + l*S.
+    function. ``layers L stride S``: L copies at offset + l*S. ``layout p32``
+    (weights only, 2-D f32 [N, K]): stored prepacked for ``gemm_packed``, in
+    panels of 32 rows, k-major, N padded to a multiple of 32 (size
+    ceil(N/32)*32*K*4; the .bump dtype f32p32; set by ``pack-weights``).
     """
 
     name = "buffer.buffer"
@@ -432,6 +444,7 @@ class BufferOp(IRDLOperation):
     live_last = opt_prop_def(IntAttr)
     layers = opt_prop_def(IntAttr)
     stride = opt_prop_def(IntAttr)
+    layout = opt_prop_def(StringAttr)
 
     def __init__(
         self,
@@ -444,6 +457,7 @@ class BufferOp(IRDLOperation):
         live: tuple[int, int] | None = None,
         layers: int | None = None,
         stride: int | None = None,
+        layout: str | None = None,
     ):
         props: dict[str, Attribute] = {
             "sym_name": StringAttr(name),
@@ -461,6 +475,8 @@ class BufferOp(IRDLOperation):
             props["layers"] = IntAttr(layers)
         if stride is not None:
             props["stride"] = IntAttr(stride)
+        if layout is not None:
+            props["layout"] = StringAttr(layout)
         super().__init__(properties=props)
 
     # -- convenient accessors for passes ------------------------------------
@@ -513,6 +529,16 @@ class BufferOp(IRDLOperation):
         if not _pow2(align):
             raise VerifyException(f"buffer @{name} alignment {align} is not a power of two")
         nbytes, dynamic = _tensor_bytes(self.type)
+        if self.layout is not None:
+            lay = self.layout.data
+            if lay not in LAYOUTS:
+                raise VerifyException(f"buffer @{name}: unknown layout '{lay}' (expected {', '.join(LAYOUTS)})")
+            shape = self.type.get_shape()
+            if kind != "weights" or len(shape) != 2 or dynamic or self.type.element_type != f32:
+                raise VerifyException(f"buffer @{name}: layout {lay} needs a static 2-D f32 weights buffer")
+            nbytes = packed_p32_bytes(shape[0], shape[1])
+            if size < nbytes:
+                raise VerifyException(f"buffer @{name} size {size} < {nbytes} bytes of {self.type} in layout {lay}")
         if dynamic:
             if nbytes == 0 or size % nbytes:
                 raise VerifyException(
@@ -605,7 +631,10 @@ class BufferOp(IRDLOperation):
             layers = parser.parse_integer(allow_boolean=False)
             parser.parse_keyword("stride")
             stride = parser.parse_integer(allow_boolean=False)
-        op = cls(name, t, kind, size, align, offset, live, layers, stride)
+        layout = None
+        if parser.parse_optional_keyword("layout") is not None:
+            layout = parser.parse_identifier()
+        op = cls(name, t, kind, size, align, offset, live, layers, stride, layout)
         if attrs := parser.parse_optional_attr_dict():
             op.attributes |= attrs
         return op
@@ -624,6 +653,8 @@ class BufferOp(IRDLOperation):
             printer.print_string(f" live {self.live_first.data} to {self.live_last.data}")
         if self.layers is not None and self.stride is not None:
             printer.print_string(f" layers {self.layers.data} stride {self.stride.data}")
+        if self.layout is not None:
+            printer.print_string(f" layout {self.layout.data}")
         printer.print_op_attributes(self.attributes)
 
 

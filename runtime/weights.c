@@ -56,6 +56,7 @@ const char *ck_dtype_name(int dtype) {
     case CK_DT_Q4_0: return "q4_0";
     case CK_DT_Q4_1: return "q4_1";
     case CK_DT_BF16: return "bf16";
+    case CK_DT_F32P32: return "f32p32";
     default: return "?";
     }
 }
@@ -79,6 +80,14 @@ uint64_t ck_dtype_row_bytes(int dtype, uint64_t n) {
 static uint64_t tensor_bytes(int dtype, int ndim, const int64_t *shape, int *ok) {
     const uint64_t lim = (uint64_t)1 << 60;
     *ok = 1;
+    if (dtype == CK_DT_F32P32) {   /* [N, K] in panels of 32 rows (N padded) */
+        if (ndim != 2) { *ok = 0; return 0; }
+        const uint64_t n = (uint64_t)shape[0], k = (uint64_t)shape[1];
+        if (n == 0 || k == 0) return 0;
+        const uint64_t rows = (n + 31) / 32 * 32;
+        if (rows > lim / k / 4) { *ok = 0; return 0; }
+        return rows * k * 4;
+    }
     uint64_t last = ndim > 0 ? (uint64_t)shape[ndim - 1] : 1;
     uint64_t rows = 1;
     for (int i = 0; i + 1 < ndim; i++) {

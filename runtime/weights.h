@@ -38,6 +38,11 @@
  *   q8_0: f16 scale + 32 x i8               = 34 bytes per block
  *   q4_0: f16 scale + 16 bytes of nibbles   = 18 bytes per block
  *   q4_1: f16 scale + f16 min + 16 bytes    = 20 bytes per block
+ *
+ * f32p32: a 2-D f32 weight W[N, K] (shape as in the model, [out, in]) stored in
+ * the layout ck_gemm_packed_f32 reads (ckernels.h, ck_gemm_pack_f32): panels of
+ * 32 rows, k-major, Wp[q][k][j] = W[32q + j][k], zero rows padding N up to a
+ * multiple of 32; ceil(N/32) * 32 * K * 4 bytes. Only 2-D shapes.
  */
 #ifndef CK_RUNTIME_WEIGHTS_H
 #define CK_RUNTIME_WEIGHTS_H
@@ -64,6 +69,7 @@ enum {
     CK_DT_Q4_0 = 3,
     CK_DT_Q4_1 = 4,
     CK_DT_BF16 = 5,
+    CK_DT_F32P32 = 6,   /* f32 [N, K] prepacked for ck_gemm_packed_f32 (see above) */
     CK_DT_COUNT
 };
 

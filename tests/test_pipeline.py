@@ -195,20 +195,37 @@ def test_weights_checked_against_the_compiled_table(llama_dir, tmp_path):
     from ckc import weights as bump
 
     tensors = bump.read_bump(llama_dir / "weights.bump")
+    table = {e.name: e for e in bump.read_table(llama_dir / "weights.bump")}
     names = list(tensors)
+    assert table["blk.0.attn_k.weight"].dtype == bump.F32P32   # pack-weights ran
+
+    def item(n, arr=None):   # rewrite a tensor as it was stored (f32p32 ones prepacked again)
+        e = table[n]
+        if e.dtype == bump.F32P32:
+            return n, bump.unpack_p32(tensors[n], e.shape[0]) if arr is None else arr, bump.F32P32
+        return n, tensors[n] if arr is None else arr
+
     d = tmp_path / "art"
     shutil.copytree(llama_dir, d)
+    # the same tensors written again: accepted
+    bump.write_bump(d / "weights.bump", [item(n) for n in names])
+    Session(d).close()
     # a missing tensor
-    bump.write_bump(d / "weights.bump", [(n, tensors[n]) for n in names if n != "output_norm.weight"])
+    bump.write_bump(d / "weights.bump", [item(n) for n in names if n != "output_norm.weight"])
     with pytest.raises(SessionError, match="missing tensor 'output_norm.weight'"):
         Session(d)
     # a shape mismatch
-    bad = [(n, tensors[n] if n != "blk.0.attn_k.weight" else np.zeros((8, 64), np.float32)) for n in names]
+    bad = [item(n, None if n != "blk.0.attn_k.weight" else np.zeros((8, 64), np.float32)) for n in names]
     bump.write_bump(d / "weights.bump", bad)
     with pytest.raises(SessionError, match=r"blk.0.attn_k.weight.*\[8, 64\].*\[32, 64\]"):
         Session(d)
+    # a prepacked weight stored row-major
+    bad = [(n, bump.unpack_p32(tensors[n], 32)) if n == "blk.0.attn_k.weight" else item(n) for n in names]
+    bump.write_bump(d / "weights.bump", bad)
+    with pytest.raises(SessionError, match="'blk.0.attn_k.weight' has dtype f32, expected f32p32"):
+        Session(d)
     # the right tensors in another order: offsets differ from the compiled ones
-    bump.write_bump(d / "weights.bump", [(n, tensors[n]) for n in reversed(names)])
+    bump.write_bump(d / "weights.bump", [item(n) for n in reversed(names)])
     with pytest.raises(SessionError, match="the compiled model expects"):
         Session(d)
     # truncated file

@@ -194,9 +194,55 @@ def test_checksum_and_block_sizes_agree(clib):
     assert clib.ck_fnv1a64(data, len(data), 0xCBF29CE484222325) == W.fnv1a64(data)
     assert W.fnv1a64(b"a") == 0xAF63DC4C8601EC8C  # published FNV-1a 64 test vector
     for code in W.DTYPE_NAMES:
+        if code == W.F32P32:   # not a per-row layout: 2-D only (test_prepacked_f32p32)
+            assert clib.ck_dtype_row_bytes(code, 32) == 0 and W.tensor_nbytes(code, (32,)) is None
+            continue
         for n in (32, 64, 4096):
             assert clib.ck_dtype_row_bytes(code, n) == W.tensor_nbytes(code, (n,))
     assert clib.ck_dtype_row_bytes(W.Q4_0, 33) == 0 and W.tensor_nbytes(W.Q4_0, (33,)) is None
+
+
+def test_prepacked_f32p32(clib, tmp_path):
+    """f32p32 (pack-weights' layout): written packed, read back by both readers with
+    the panel size rule ceil(N/32)*32*K*4, unpacked exactly, and the C kernel
+    library's ck_gemm_pack_f32 produces the same bytes."""
+    from tests.kernel_util import lib as kernel_lib
+
+    rng = np.random.default_rng(3)
+    mats = {"a.weight": rng.standard_normal((40, 16), dtype=np.float32),
+            "b.weight": rng.standard_normal((1, 3), dtype=np.float32),
+            "c.weight": rng.standard_normal((64, 5), dtype=np.float32)}
+    p = W.write_bump(tmp_path / "p.bump", [(n, a, W.F32P32) for n, a in mats.items()]
+                     + [("plain", np.ones(4, np.float32))])
+    got = W.read_bump(p)
+    table = {e.name: e for e in W.read_table(p)}
+    for n, a in mats.items():
+        e = table[n]
+        assert e.dtype == W.F32P32 and e.shape == a.shape
+        assert e.nbytes == -(-a.shape[0] // 32) * 32 * a.shape[1] * 4
+        np.testing.assert_array_equal(W.unpack_p32(got[n], a.shape[0]), a)
+        kl = kernel_lib()
+        kl.ck_gemm_pack_f32.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
+                                        ctypes.c_void_p, ctypes.c_int]
+        out = np.full(e.nbytes // 4, np.nan, np.float32)
+        kl.ck_gemm_pack_f32(a.ctypes.data, a.shape[0], a.shape[1], out.ctypes.data, None, 1)
+        np.testing.assert_array_equal(out, got[n].reshape(-1))
+    assert c_error(clib, p) is None
+    rc, h, _ = c_open(clib, p)
+    try:
+        err = ctypes.create_string_buffer(256)
+        shape = (ctypes.c_int64 * 2)(40, 16)
+        assert clib.ck_weights_expect(h, b"a.weight", W.F32P32, 2, shape, err, len(err))
+        assert not clib.ck_weights_expect(h, b"a.weight", W.F32, 2, shape, err, len(err))
+        assert err.value.decode() == f"{p}: tensor 'a.weight' has dtype f32p32, expected f32"
+    finally:
+        clib.ck_weights_close(h)
+    # the size rule is enforced identically: the row-major size of a.weight is refused
+    a_index = list(table).index("a.weight")
+    patch_and_rehash(p, 64 + 96 * a_index + 80, "<Q", 40 * 16 * 4)
+    both_fail(clib, p, "tensor 'a.weight': 2560 bytes do not match f32p32 [40, 16]")
+    with pytest.raises(W.BumpError, match="f32p32 needs a 2-D f32 matrix"):
+        W.write_bump(tmp_path / "bad.bump", [("x", np.ones(4, np.float32), W.F32P32)])
 
 
 def test_empty_file_list(clib, tmp_path):

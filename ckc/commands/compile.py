@@ -24,11 +24,13 @@ def add_compile_options(parser) -> None:
                         help="KV cache length (default: the model's)")
     parser.add_argument("--debug", action="store_true",
                         help="check the arena canaries after every kernel call")
+    parser.add_argument("--no-pack-weights", action="store_true",
+                        help="keep Linear weights row-major (packed per GEMM call) instead of prepacked")
 
 
 def options_from(args, **extra) -> CompileOptions:
     return CompileOptions(max_tokens=args.max_tokens_per_chunk, simd=args.simd, context=args.context,
-                          debug=args.debug, **extra)
+                          debug=args.debug, pack_weights=not args.no_pack_weights, **extra)
 
 
 def resolve_model(name: str) -> Path:

@@ -70,7 +70,8 @@ def _buffer_line(b: BufferOp) -> str:
     live = f"{b.live[0]}-{b.live[1]}" if b.live else "program"
     layers = f" x{b.num_layers} stride {b.stride.data}" if b.layers is not None else ""
     off = f"{b.offset.data:,}" if b.offset is not None else "caller"
-    return f"  {b.region.data:<12} {off:>14} {b.footprint:>14,}  {live:<10} {b.buffer_name}{layers}"
+    layout = f" (prepacked {b.layout.data})" if b.layout is not None else ""
+    return f"  {b.region.data:<12} {off:>14} {b.footprint:>14,}  {live:<10} {b.buffer_name}{layers}{layout}"
 
 
 def memory_report(module: ModuleOp, title: str = "") -> str:

@@ -40,6 +40,7 @@ extern const size_t ckc_gen_weight_offsets[];
 extern const size_t ckc_gen_weight_bytes[];
 extern const int ckc_gen_weight_ndim[];
 extern const int64_t ckc_gen_weight_shapes[]; /* 4 per tensor */
+extern const int ckc_gen_weight_dtypes[];     /* CK_DT_F32, or CK_DT_F32P32 (prepacked for gemm_packed) */
 extern const int ckc_gen_gemm_max_n;
 extern const int ckc_gen_gemm_max_k;
 extern const int ckc_gen_n_calls;

@@ -72,7 +72,7 @@ static int check_weights(ckc_model *m, const char *path, char *err, int errlen) 
             seterr(err, errlen, "%s: missing tensor '%s'", path, name);
             return -1;
         }
-        const void *data = ck_weights_expect(m->w, name, CK_DT_F32, ckc_gen_weight_ndim[i],
+        const void *data = ck_weights_expect(m->w, name, ckc_gen_weight_dtypes[i], ckc_gen_weight_ndim[i],
                                              ckc_gen_weight_shapes + (size_t)i * CKC_GEN_MAX_DIMS,
                                              err, errlen);
         if (!data) return -1;

@@ -34,6 +34,7 @@
 // CHECK-NEXT:    c.global const @ckc_gen_weight_bytes : !c.size = [2048, 64, 1024, 512, 512, 1024, 64, 2048, 2048, 2048, 64, 2048]
 // CHECK-NEXT:    c.global const @ckc_gen_weight_ndim : !c.int = [2, 1, 2, 2, 2, 2, 1, 2, 2, 2, 1, 2]
 // CHECK-NEXT:    c.global const @ckc_gen_weight_shapes : i64 = [32, 16, 0, 0, 16, 0, 0, 0, 16, 16, 0, 0, 8, 16, 0, 0, 8, 16, 0, 0, 16, 16, 0, 0, 16, 0, 0, 0, 32, 16, 0, 0, 32, 16, 0, 0, 16, 32, 0, 0, 16, 0, 0, 0, 32, 16, 0, 0]
+// CHECK-NEXT:    c.global const @ckc_gen_weight_dtypes : !c.int = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
 // CHECK-NEXT:    c.global const @ckc_gen_gemm_max_n : !c.int = 32
 // CHECK-NEXT:    c.global const @ckc_gen_gemm_max_k : !c.int = 32
 // CHECK-NEXT:    c.global const @ckc_gen_n_calls : !c.int = 18

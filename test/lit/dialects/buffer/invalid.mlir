@@ -292,3 +292,19 @@ func.func @f() {
   func.return
 }
 // CHECK: unknown region kind 'heap'
+
+// -----
+buffer.buffer @w : tensor<40x16xf32> in weights size 4096 align 64 layout p64
+// CHECK: buffer @w: unknown layout 'p64' (expected p32)
+
+// -----
+buffer.buffer @w : tensor<40x16xf32> in weights size 2560 align 64 layout p32
+// CHECK: buffer @w size 2560 < 4096 bytes of tensor<40x16xf32> in layout p32
+
+// -----
+buffer.buffer @w : tensor<40x16xf32> in activations size 4096 align 64 layout p32
+// CHECK: buffer @w: layout p32 needs a static 2-D f32 weights buffer
+
+// -----
+buffer.buffer @w : tensor<4x4x4xf32> in weights size 4096 align 64 layout p32
+// CHECK: buffer @w: layout p32 needs a static 2-D f32 weights buffer

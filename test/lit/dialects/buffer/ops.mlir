@@ -12,6 +12,8 @@ builtin.module {
   buffer.buffer @"blk.attn_q.weight" : tensor<16x16xf32> in weights size 1024 align 64 offset 2112 layers 2 stride 1088
   buffer.buffer @"output_norm.weight" : tensor<16xf32> in weights size 64 align 64 offset 4288
   buffer.buffer @cache_k : tensor<32x16xf32> in kv_cache size 2048 align 64 offset 0 layers 2 stride 2048
+  // Prepacked for gemm_packed (pack-weights): 40 rows padded to 64, 64*16*4 bytes.
+  buffer.buffer @"ffn_up.weight" : tensor<40x16xf32> in weights size 4096 align 64 layout p32
   func.func @prefill(%n: index, %pos: index) {
     buffer.buffer @tokens : tensor<?xi32> in activations size 128 align 64 offset 4160 live 0 to 0
     buffer.buffer @x : tensor<?x16xf32> in activations size 2048 align 64 offset 4288 live 0 to 5
@@ -44,6 +46,7 @@ builtin.module {
 // CHECK-NEXT:   buffer.buffer @blk.attn_q.weight : tensor<16x16xf32> in weights size 1024 align 64 offset 2112 layers 2 stride 1088
 // CHECK-NEXT:   buffer.buffer @output_norm.weight : tensor<16xf32> in weights size 64 align 64 offset 4288
 // CHECK-NEXT:   buffer.buffer @cache_k : tensor<32x16xf32> in kv_cache size 2048 align 64 offset 0 layers 2 stride 2048
+// CHECK-NEXT:   buffer.buffer @ffn_up.weight : tensor<40x16xf32> in weights size 4096 align 64 layout p32
 // CHECK-NEXT:   func.func @prefill(%n: index, %pos: index) {
 // CHECK-NEXT:     buffer.buffer @tokens : tensor<?xi32> in activations size 128 align 64 offset 4160 live 0 to 0
 // CHECK-NEXT:     buffer.buffer @x : tensor<?x16xf32> in activations size 2048 align 64 offset 4288 live 0 to 5
