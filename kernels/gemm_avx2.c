@@ -159,6 +159,25 @@ static void ckg_pack_b_kmajor(const float *src, long ld, long kc, long nr, float
     }
 }
 
+/* A micro-panel from row-major rows: dst[k*6 + i] = src[i*ld + k] for i < mr (zero for
+ * mr <= i < 6), k < kc: 8 k at a time, in-register transpose, 6-lane masked stores */
+#define CKG_HAVE_PACK_A_ROWS 1
+static void ckg_pack_a_rows(const float *src, long ld, long mr, long kc, float *restrict dst) {
+    const __m256i m6 = ckg_mask8(CKG_MR);
+    for (long k = 0; k < kc; k += 8) {
+        const long kr = kc - k < 8 ? kc - k : 8;
+        __m256 r[8];
+        if (kr == 8) {
+            for (int i = 0; i < 8; i++) r[i] = i < mr ? _mm256_loadu_ps(src + i * ld + k) : _mm256_setzero_ps();
+        } else {
+            const __m256i m = ckg_mask8(kr);
+            for (int i = 0; i < 8; i++) r[i] = i < mr ? _mm256_maskload_ps(src + i * ld + k, m) : _mm256_setzero_ps();
+        }
+        ckg_tr8(r);
+        for (long kk = 0; kk < kr; kk++) _mm256_maskstore_ps(dst + (k + kk) * CKG_MR, m6, r[kk]);
+    }
+}
+
 CKG_INLINE float ckg_hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

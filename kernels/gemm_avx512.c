@@ -179,6 +179,21 @@ CKG_INLINE void ckg_tr16(__m512 r[16]) {
     for (int i = 0; i < 16; i++) r[i] = o[i];
 }
 
+/* A micro-panel from row-major rows: dst[k*12 + i] = src[i*ld + k] for i < mr (zero for
+ * mr <= i < 12), k < kc: 16 k at a time, in-register transpose, 12-lane masked stores */
+#define CKG_HAVE_PACK_A_ROWS 1
+static void ckg_pack_a_rows(const float *src, long ld, long mr, long kc, float *restrict dst) {
+    for (long k = 0; k < kc; k += 16) {
+        const long kr = kc - k < 16 ? kc - k : 16;
+        const __mmask16 m = (__mmask16)(kr == 16 ? 0xFFFFu : ((1u << kr) - 1));
+        __m512 r[16];
+        for (int i = 0; i < 16; i++)
+            r[i] = i < mr ? _mm512_maskz_loadu_ps(m, src + i * ld + k) : _mm512_setzero_ps();
+        ckg_tr16(r);
+        for (long kk = 0; kk < kr; kk++) _mm512_mask_storeu_ps(dst + (k + kk) * CKG_MR, 0x0FFF, r[kk]);
+    }
+}
+
 /* dst[k*32 + j] = src[j*ld + k] for j < nr (zero for nr <= j < 32), k < kc */
 static void ckg_pack_b_kmajor(const float *src, long ld, long kc, long nr, float *restrict dst) {
     for (int h = 0; h < 2; h++) {

@@ -24,6 +24,10 @@
  *       zero for nr <= j < NR  (B with unit stride along k: the forward's Wᵀ)
  *   ckg_dot_rows(x, ldx, mr, W, K, n0, n1, b, y, ldy, acc): y[i][n] (+)= x[i]·W[n] + b[n]
  *       for i < mr <= 4, n in [n0, n1)  (small-M path: streams W, no packing)
+ *   optionally CKG_HAVE_PACK_A_ROWS and ckg_pack_a_rows(src, ld, mr, kc, dst): an A
+ *       micro-panel from row-major rows (dst[k*MR + i] = src[i*ld + k], zero rows to MR)
+ *   optionally CKG_HAVE_PGEMV, CKG_PGEMV_MAX_ROWS and ckg_pgemv(...): up to that many
+ *       rows against prepacked W (decode), several weight panels streamed side by side
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -86,6 +90,12 @@ static void ckg_pack_a(const ckg_job *j, long m0, long mc, long k0, long kc, lon
                 for (; i < CKG_MR; i++) d[i] = 0.0f;
             }
         } else {
+#ifdef CKG_HAVE_PACK_A_ROWS
+            if (csa == 1) {
+                ckg_pack_a_rows(src, rsa, mr, kc, dst);
+                continue;
+            }
+#endif
             for (long i = 0; i < mr; i++) {
                 const float *s = src + i * rsa;
                 for (long k = 0; k < kc; k++) dst[k * CKG_MR + i] = s[k * csa];
