@@ -26,6 +26,7 @@ ckc / peer as ratios (> 1: ckc faster).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ def hf_from_gguf(path):
     from transformers.utils import logging
 
     logging.set_verbosity_error()
-    logging.disable_progress_bar()
+    os.environ["TQDM_DISABLE"] = "1"     # transformers' GGUF reader's progress bar
     cfg = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
     tensors = load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=model)["tensors"]

@@ -29,6 +29,7 @@ interrupted build leaves nothing half-made; a failure raises
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import platform
@@ -121,6 +122,16 @@ def library_dir() -> Path:
         return final
     if not shutil.which("cmake"):
         raise BuildError("building llama.cpp failed: cmake not found on PATH")
+    # One build at a time per machine (several test runs may ask at once).
+    with open(final.parent / f".{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (final / "lib" / "libllama.a").is_file():
+            return final
+        _build_library(tree, final)
+    return final
+
+
+def _build_library(tree: Path, final: Path) -> None:
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
     os.chmod(tmp, 0o755)
     try:
@@ -142,14 +153,11 @@ def library_dir() -> Path:
         omp = m.group(1).strip() if m and "GGML_OPENMP:BOOL=ON" in cache else ""
         (tmp / "link.txt").write_text(" ".join(filter(None, [omp, "-lstdc++", "-lm", "-lpthread"])) + "\n")
         shutil.rmtree(bdir)
-        try:
-            os.replace(tmp, final)
-        except OSError:  # another process won the race
-            if not (final / "lib" / "libllama.a").is_file():
-                raise
+        if final.exists():  # a leftover without its libraries
+            shutil.rmtree(final)
+        os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return final
 
 
 def harness() -> Path:
