@@ -126,6 +126,8 @@ class CPrinter:
             lhs = self.expr(op.lhs, op)
             rhs = self.expr(op.rhs, op)
             return f"({lhs} {op.kind.data} {rhs})"
+        if isinstance(op, c.CastOp):
+            return f"(({self.type_name(op.result.type, op)}){self.expr(op.input, op)})"
         raise _fail(op, "not a C expression")
 
     def type_name(self, t, op: Operation) -> str:
@@ -143,7 +145,7 @@ class CPrinter:
     def block(self, block, depth: int) -> None:
         pad = INDENT * depth
         for op in block.ops:
-            if isinstance(op, (c.ConstantOp, c.PtrOp, c.BinOp)):
+            if isinstance(op, (c.ConstantOp, c.PtrOp, c.BinOp, c.CastOp)):
                 continue  # printed inline at each use
             if isinstance(op, c.VarOp):
                 decl = self.declarator(op.result.type, op.var_name.data, op)

@@ -13,7 +13,7 @@ Values and C names
 ------------------
 Every SSA value of the dialect stands for one C expression:
 
-- *expression ops* (``c.constant``, ``c.ptr``, ``c.binop``) are pure and are
+- *expression ops* (``c.constant``, ``c.ptr``, ``c.binop``, ``c.cast``) are pure and are
   printed inline at each use (they never declare anything);
 - *named values* (``c.func`` parameters, the ``c.for`` induction variable,
   ``c.var`` and value-returning ``c.call``) carry their C identifier
@@ -1380,6 +1380,55 @@ class BinOp(IRDLOperation):
 
 
 @irdl_op_definition
+class CastOp(IRDLOperation):
+    """An arithmetic conversion, printed inline: ``((T)x)``. Used to widen an
+    ``int`` before a product that may not fit it (an element count of
+    rows x cols passed as ``int64_t``).
+
+    ```mlir
+    %w = c.cast %n : !c.int to i64        // ((int64_t)n)
+    %p = c.binop "*" %w, %c262144 : i64   // (((int64_t)n) * 262144)
+    ```
+    """
+
+    name = "c.cast"
+
+    input = operand_def()
+    result = result_def()
+
+    traits = traits_def(Pure())
+
+    def __init__(self, value: SSAValue | Operation, to: Attribute):
+        super().__init__(operands=[value], result_types=[to])
+
+    def verify_(self) -> None:
+        for what, t in (("operand", self.input.type), ("result", self.result.type)):
+            if not is_scalar_type(t):
+                raise VerifyException(f"{what} must have an arithmetic C type, got {t}")
+
+    @classmethod
+    def parse(cls, parser: Parser) -> CastOp:
+        v = parser.parse_unresolved_operand()
+        attrs = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        src = parser.parse_type()
+        parser.parse_keyword("to")
+        dst = parser.parse_type()
+        op = cls.create(operands=[parser.resolve_operand(v, src)], result_types=[dst])
+        op.attributes |= attrs
+        return op
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.input)
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : ")
+        printer.print_attribute(self.input.type)
+        printer.print_string(" to ")
+        printer.print_attribute(self.result.type)
+
+
+@irdl_op_definition
 class VarOp(IRDLOperation):
     """A local variable declaration with an initializer; its result is the
     variable (printed by name at each use).
@@ -1557,6 +1606,7 @@ C = Dialect(
         ConstantOp,
         PtrOp,
         BinOp,
+        CastOp,
         VarOp,
         CallOp,
     ],

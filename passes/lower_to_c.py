@@ -202,21 +202,28 @@ class _Func:
             v = int(v)
         return self.const(block, int(v), t)
 
-    def int_value(self, block: Block, v) -> SSAValue:
-        return v if isinstance(v, SSAValue) else self.const(block, int(v), INT)
+    def int_value(self, block: Block, v, t: Attribute = INT) -> SSAValue:
+        """v (a Python int or an integer C value) as a value of integer C type t."""
+        if not isinstance(v, SSAValue):
+            return self.const(block, int(v), t)
+        if v.type != t:
+            return self.add(block, C.CastOp(v, t)).results[0]
+        return v
 
-    def expr(self, block: Block, e, env):
-        """kernel_abi param expression -> Python number or !c.int value."""
+    def expr(self, block: Block, e, env, t: Attribute = INT):
+        """kernel_abi param expression -> Python number or integer C value. Arithmetic
+        is done in C type t (the kernel parameter's: an int64_t element count
+        rows * cols is computed in int64_t, never in int where it could overflow)."""
         if isinstance(e, tuple):
             op, a, b = e
-            x, y = self.expr(block, a, env), self.expr(block, b, env)
+            x, y = self.expr(block, a, env, t), self.expr(block, b, env, t)
             if not isinstance(x, SSAValue) and not isinstance(y, SSAValue):
                 return kernel_abi.eval_expr((op, x, y), {})
             if op == "*" and not isinstance(y, SSAValue) and y == 1:
                 return x
             if op == "*" and not isinstance(x, SSAValue) and x == 1:
                 return y
-            return self.add(block, C.BinOp(op, self.int_value(block, x), self.int_value(block, y))).results[0]
+            return self.add(block, C.BinOp(op, self.int_value(block, x, t), self.int_value(block, y, t))).results[0]
         if isinstance(e, str):
             if e not in env:
                 _fail(f"@{self.name}: call lacks param '{e}'")
@@ -359,7 +366,8 @@ class _Func:
             elif a.role == "null":
                 args.append(self.const(block, 0, INT))
             elif a.role == "param":
-                args.append(self.scalar(block, self.expr(block, a.expr, env), _ctype(a.ctype)))
+                ct = _ctype(a.ctype)
+                args.append(self.scalar(block, self.expr(block, a.expr, env, ct if ct == i64 else INT), ct))
             elif a.role in ("pool", "nth"):
                 args.append(self.params[a.role])
             elif a.role == "func":

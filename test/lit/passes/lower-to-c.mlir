@@ -64,8 +64,11 @@
 // rope of K straight into the K cache
 // CHECK:           %[[KC:.*]] = c.ptr %arena[0 + %pos * 32] : !c.ptr<ui8> -> !c.ptr<f32>
 // CHECK:           c.call @ck_rope_f32_avx512(%{{.*}}, %[[KC]], %{{.*}}, %{{.*}}, %n, %{{.*}}, %{{.*}}, %{{.*}}, %pos, %{{.*}}, %{{.*}}, %pool, %nth) as s6
-// elementwise add: n = rows * cols
-// CHECK:           %[[NC:.*]] = c.binop "*" %n, %{{.*}} : !c.int
+// elementwise add: n = rows * cols, computed in the parameter's int64_t (an int
+// product could overflow for a long chunk times a large vocabulary)
+// CHECK:           %[[N64:.*]] = c.cast %n : !c.int to i64
+// CHECK-NEXT:      %[[COLS:.*]] = c.constant 16 : i64
+// CHECK-NEXT:      %[[NC:.*]] = c.binop "*" %[[N64]], %[[COLS]] : i64
 // CHECK-NEXT:      c.call @ck_add_f32_avx512(%{{.*}}, %{{.*}}, %{{.*}}, %[[NC]], %pool, %nth)
 // the final norm reads the last row (in0_row = n - 1, 64 bytes per row)
 // CHECK:           %[[XL:.*]] = c.ptr %arena[16768 + %[[LAST]] * 64] : !c.ptr<ui8> -> !c.ptr<f32, const>

@@ -44,6 +44,10 @@ builtin.module {
     }
     %end = c.binop "+" %pos, %n : !c.int
     %next = c.var next_pos = %end : !c.int
+    %wide = c.cast %n : !c.int to i64
+    %big = c.constant 262144 : i64
+    %count = c.binop "*" %wide, %big : i64
+    %elems = c.var elems = %count : i64
     %size = c.constant 24704 : !c.size
     %ok = c.call @ck_canaries_ok(%arena, %size) as ok : (!c.ptr<ui8>, !c.size) -> !c.int
     %bad = c.binop "==" %ok, %c0 : !c.int
@@ -54,7 +58,9 @@ builtin.module {
       c.comment "canaries intact"
     }
     %r = c.binop "*" %ok, %next : !c.int
-    c.return %r : !c.int
+    %e = c.cast %elems : i64 to !c.int
+    %r2 = c.binop "+" %r, %e : !c.int
+    c.return %r2 : !c.int
   }
 }
 
@@ -90,13 +96,14 @@ builtin.module {
 // CHECK-NEXT:    ck_add_f32_scalar((float *)(arena + 16448), (float *)(arena + 20544), (float *)(arena + 16448), 256);
 // CHECK-NEXT:  }
 // CHECK-NEXT:  int next_pos = (pos + n_tokens);
+// CHECK-NEXT:  int64_t elems = (((int64_t)n_tokens) * 262144);
 // CHECK-NEXT:  int ok = ck_canaries_ok(arena, 24704);
 // CHECK-NEXT:  if ((ok == 0)) {
 // CHECK-NEXT:    return 4;
 // CHECK-NEXT:  } else {
 // CHECK-NEXT:    /* canaries intact */
 // CHECK-NEXT:  }
-// CHECK-NEXT:  return (ok * next_pos);
+// CHECK-NEXT:  return ((ok * next_pos) + ((int)elems));
 // CHECK-NEXT:}
 // CHECK-EMPTY:
 // CHECK-NOT:{{.}}

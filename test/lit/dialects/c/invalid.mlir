@@ -413,3 +413,10 @@ c.func @f(%a: !c.ptr<!c.ptr<f32, const>> as a) -> !c.void {
 }
 c.decl @g(!c.ptr<tensor<4xf32>>) -> !c.void
 // CHECK: !c.ptr pointee tensor<4xf32> is not a C type
+
+// -----
+c.func @f(%a: !c.ptr<f32> as a) -> !c.void {
+  %p = c.cast %a : !c.ptr<f32> to i64
+  c.return
+}
+// CHECK: operand must have an arithmetic C type, got !c.ptr<f32>

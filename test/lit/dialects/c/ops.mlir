@@ -27,6 +27,7 @@ builtin.module {
     }
     %t = c.binop "+" %n, %c64 : !c.int
     %end = c.var end = %t : !c.int
+    %wide = c.cast %n : !c.int to i64
     %ok = c.call @ck_canaries_ok(%arena) as ok : (!c.ptr<ui8>) -> !c.int
     c.return
   }
@@ -79,6 +80,7 @@ builtin.module {
 // CHECK-NEXT:     }
 // CHECK-NEXT:     %t = c.binop "+" %n, %c64 : !c.int
 // CHECK-NEXT:     %end = c.var end = %t : !c.int
+// CHECK-NEXT:     %wide = c.cast %n : !c.int to i64
 // CHECK-NEXT:     %ok = c.call @ck_canaries_ok(%arena) as ok : (!c.ptr<ui8>) -> !c.int
 // CHECK-NEXT:     c.return
 // CHECK-NEXT:   }
