@@ -99,9 +99,11 @@ def tensor_nbytes(dtype: int, shape: tuple[int, ...]) -> int | None:
 def pack_p32(w: np.ndarray) -> np.ndarray:
     """W[N, K] f32 -> its f32p32 panels [ceil(N/32), K, 32] (ck_gemm_pack_f32's layout)."""
     n, k = w.shape
-    pad = np.zeros((-(-n // P32) * P32, k), np.float32)
-    pad[:n] = w
-    return np.ascontiguousarray(pad.reshape(-1, P32, k).transpose(0, 2, 1))
+    if n % P32:
+        pad = np.zeros((-(-n // P32) * P32, k), np.float32)
+        pad[:n] = w
+        w = pad
+    return np.ascontiguousarray(w.reshape(-1, P32, k).transpose(0, 2, 1))
 
 
 def unpack_p32(panels: np.ndarray, n: int) -> np.ndarray:
