@@ -26,7 +26,8 @@ ckc / peer as ratios (> 1: ckc faster).
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
+import io
 import sys
 import time
 from pathlib import Path
@@ -43,10 +44,10 @@ def hf_from_gguf(path):
     from transformers.utils import logging
 
     logging.set_verbosity_error()
-    os.environ["TQDM_DISABLE"] = "1"     # transformers' GGUF reader's progress bar
     cfg = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
-    tensors = load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=model)["tensors"]
+    with contextlib.redirect_stderr(io.StringIO()):     # its reader's progress bar
+        tensors = load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=model)["tensors"]
     model.load_state_dict({k: torch.as_tensor(v, dtype=torch.float32) for k, v in tensors.items()}, strict=False)
     model.tie_weights()
     return model.eval()
