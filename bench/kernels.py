@@ -3,7 +3,11 @@
     .venv/bin/python bench/kernels.py [--variant avx512] [--threads 1,2] [--quick]
 
 Prints ckc / torch as ratios (> 1: ckc faster). Times are the best of several
-repetitions (the machine may be shared). Reference points for this machine
+repetitions (the machine may be shared), ckc and torch interleaved in rotating
+order. Forward GEMMs are shown twice: W packed on every call (training, where W
+changes each step) and W prepacked once (inference: pack-weights). The decode
+GEMV is shown against the issue's bandwidth figures and against a streaming
+read measured in the same run. Reference points for this machine
 (issue 3): FMA peak ~115 GFLOP/s per core; memory bandwidth ~22 GB/s on one
 core, 32-42 GB/s on two.
 """
@@ -42,8 +46,9 @@ def best_times(*fns, min_time=0.6, max_reps=400):
 
     This machine is a VM whose core speed drifts by up to 2x over seconds (a
     neighbour on the physical core); timing one side after the other can put
-    them in different phases, so the contenders are interleaved and each keeps
-    its best. The first function's process CPU time goes to CPU_TIMES."""
+    them in different phases, so the contenders are interleaved (in rotating
+    order) and each keeps its best. The first function's process CPU time goes
+    to CPU_TIMES."""
     for fn in fns:
         fn()
     best = [float("inf")] * len(fns)
@@ -51,7 +56,10 @@ def best_times(*fns, min_time=0.6, max_reps=400):
     n = 0
     start = time.perf_counter()
     while n < 5 or (time.perf_counter() - start < min_time and n < max_reps):
-        for i, fn in enumerate(fns):
+        # the order rotates every round: a contender that runs right after another
+        # one's threads (still spinning, e.g. torch's OpenMP workers) is slowed down
+        for i in [(n + j) % len(fns) for j in range(len(fns))]:
+            fn = fns[i]
             c0, t0 = time.process_time(), time.perf_counter()
             fn()
             t, c = time.perf_counter() - t0, time.process_time() - c0
@@ -110,16 +118,37 @@ class Ck:
         return self.ws, size
 
 
+_STREAM = np.ones(128 << 20, np.float32)   # 512 MiB, far beyond L3
+
+
+def stream_bandwidth() -> float:
+    """GB/s of a plain streaming read right now (torch.sum over 512 MiB at the
+    current thread count): this VM's memory bandwidth drifts well below the
+    issue's reference figures at times, so the GEMV is also shown against it."""
+    t = torch.from_numpy(_STREAM)
+    best = min(_timed(t.sum) for _ in range(4))
+    return _STREAM.nbytes / best / 1e9
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def gemm_rows(ckk, nth, shapes, rng):
     rows = []
     ws, wsz = ckk.workspace(nth)
     pool = ckk.pool(nth)
+    stream_bw = stream_bandwidth() if any(M == 1 for _, M, _, _, _ in shapes) else 0.0
     for name, M, K, N, grad in shapes:
         x = rng.standard_normal((M, K), dtype=np.float32)
         W = rng.standard_normal((N, K), dtype=np.float32) * 0.05
         b = rng.standard_normal(N, dtype=np.float32)
         y = np.empty((M, N), np.float32)
-        tx, tW, tb = map(torch.from_numpy, (x, W, b))
+        # torch gets its own copy of W: sharing ckc's would keep it cache-hot for both
+        # (the decode GEMV's 17 MB is half of L3) and favour whichever reads it
+        tx, tW, tb = map(torch.from_numpy, (x, W.copy(), b))
         flops = 2.0 * M * N * K
         Wp = aligned(ckk.lib.ck_gemm_packed_size(N, K)).view(np.float32)
         ckk.lib.ck_gemm_pack_f32(ptr(W), N, K, ptr(Wp), None, 1)
@@ -132,7 +161,8 @@ def gemm_rows(ckk, nth, shapes, rng):
         def extra(t, cpu):
             if M == 1:
                 gbs = N * K * 4 / t / 1e9
-                return (f"  {gbs:5.1f} GB/s = {100 * gbs / BW[min(nth, 2)]:3.0f}% of bw"
+                return (f"  {gbs:5.1f} GB/s = {100 * gbs / BW[min(nth, 2)]:3.0f}% of bw, "
+                        f"{100 * gbs / stream_bw:3.0f}% of a stream read now ({stream_bw:4.1f})"
                         + (f" ({N * K * 4 / cpu / 1e9:5.1f} GB per cpu-s)" if cpu else ""))
             return (f"  {100 * flops / t / 1e9 / (PEAK_PER_CORE * nth):3.0f}% of peak"
                     + (f" ({100 * flops / cpu / 1e9 / PEAK_PER_CORE:3.0f}% per cpu-s)" if cpu else ""))
