@@ -81,7 +81,9 @@ static void ckg_pack_a(const ckg_job *j, long m0, long mc, long k0, long kc, lon
         const long mr = mc - p < CKG_MR ? mc - p : CKG_MR;
         const float *src = j->A + (m0 + p) * rsa + k0 * csa;
         float *dst = ap + p * kc;
-        if (rsa == 1) {
+        if (rsa == 1 && mr == CKG_MR) {   /* A transposed (dW = dyᵀ·x): MR contiguous floats per k */
+            for (long k = 0; k < kc; k++) memcpy(dst + k * CKG_MR, src + k * csa, sizeof(float) * CKG_MR);
+        } else if (rsa == 1) {
             for (long k = 0; k < kc; k++) {
                 const float *s = src + k * csa;
                 float *d = dst + k * CKG_MR;
