@@ -19,9 +19,9 @@ CKG_INLINE void ckg_ukr_t(const int mr, long kc, const float *restrict a, const 
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) {
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-        /* the C tile is read and written after the k loop: start fetching it now */
-        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+        /* the C tile is written (maybe read) after the k loop: fetch it for writing now */
+        __builtin_prefetch(c + i * ldc, 1, 3);
+        __builtin_prefetch(c + i * ldc + 16, 1, 3);
     }
 #pragma GCC unroll 4
     for (long k = 0; k < kc; k++) {
