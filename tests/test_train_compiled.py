@@ -106,6 +106,10 @@ def test_gradient_parity_recompute(recompute):
         assert err <= GRAD_TOL, f"{n}: relative max-norm error {err:.2e}"
     mem = (be.library.parent / "memory.txt").read_text()
     assert "grads" in mem and "activations" in mem
+    # every byte the library holds: AdamW's m and v (runtime blocks) are reported too,
+    # one float per trainable parameter each (padded to 16 per tensor)
+    n_floats = sum(-(-int(np.prod(be.model.shapes[n])) // 16) * 16 for n in be.model.trainable)
+    assert f"adam_m       {4 * n_floats:>14,} bytes" in mem and f"adam_v       {4 * n_floats:>14,} bytes" in mem
 
 
 def test_grad_accumulation_and_eval(model):

@@ -40,6 +40,21 @@ CC_FLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall")
 MODES = ("train_step", "eval_loss")
 
 
+def optimizer_state_report(module) -> str:
+    """memory.txt's last section: AdamW's m and v, which runtime/train/train_runtime.c
+    allocates itself (one block each, zeroed, every gradient's floats rounded up to
+    16), so the report covers every byte the training library holds."""
+    from ckc.dialects.buffer import BufferOp
+    from ckc.reports.memory import human
+
+    grads = [b for b in module.ops if isinstance(b, BufferOp) and b.region.data == "grads"]
+    floats = sum((b.size.data // 4 + 15) // 16 * 16 for b in grads)
+    nbytes = floats * 4
+    return (f"\n## Optimizer state (runtime blocks, not in the arenas)\n"
+            f"  adam_m       {nbytes:>14,} bytes ({human(nbytes)}), {len(grads)} tensors\n"
+            f"  adam_v       {nbytes:>14,} bytes ({human(nbytes)})\n")
+
+
 def training_passes(max_tokens: int, simd: str = "native", recompute: str = "none"):
     from ckc.passes.autodiff import Autodiff
     from ckc.passes.bufferize import Bufferize
@@ -71,7 +86,7 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path) -> Path:
     for p in training_passes(max_tokens, simd, recompute):
         p.apply(ctx, module)
     memory = memory_report(module, f"{cfg.arch} train_step + eval_loss (max_tokens={max_tokens}, "
-                                   f"recompute={recompute})")
+                                   f"recompute={recompute})") + optimizer_state_report(module)
     consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module) if value is not None}
     LowerToC().apply(ctx, module)
     source = emit_c(module)
