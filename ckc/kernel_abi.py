@@ -196,6 +196,25 @@ KERNELS: dict[str, Kernel] = {
             c_return="int", ret="status",
             ins=("x [rows, k]", "W [n, k] in layout p32 (prepacked by pack-weights)", "bias [n] (optional)"),
             outs=("y [rows, n]",), doc="y = x . W^T + b with W stored prepacked (no per-call packing)"),
+        *(_k(name, "ck_rmsnorm_qkv_rope_f32", (
+            _in("x", 0), _in("nw", 1), _in("wq", 2), _in("wk", 3), _in("wv", 4),
+            *((_in("bq", 5), _in("bk", 6), _in("bv", 7)) if bias else
+              (_null("bq", "const float *"), _null("bk", "const float *"), _null("bv", "const float *"))),
+            _opt("inv_freq", 8 if bias else 5),
+            _out("q", 0), _out("k", 1), _out("v", 2), _out("h", 3),
+            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("heads", "int"), _p("kv_heads", "int"),
+            _p("head_dim", "int"), _p("rotary_dim", "int"), _p("pos0", "int", "pos"), _p("theta", "float"),
+            _p("style", "int"), _p("eps", "float"), _p("w_offset", "float"), _p("packed", "int"),
+            Arg("ws", "void *", "scratch"), Arg("ws_size", "size_t", "scratch_size"), *_POOL),
+            c_return="int", ret="status",
+            ins=("x [rows, cols]", "norm w [cols]", "Wq [heads*head_dim, cols]", "Wk [kv_heads*head_dim, cols]",
+                 "Wv [kv_heads*head_dim, cols]")
+            + (("bq", "bk", "bv") if bias else ()) + ("inv_freq [rotary_dim/2] (optional)",),
+            outs=("q [rows, heads*head_dim]", "k [rows, kv_heads*head_dim]", "v [rows, kv_heads*head_dim]",
+                  "h [rows, cols] (scratch: the normalized x)"),
+            doc="fused attention input: rmsnorm, q/k/v projections" + (" with biases" if bias else "")
+            + ", rope on q and k; packed = 1: W* in layout p32")
+          for name, bias in (("rmsnorm_qkv_rope", False), ("rmsnorm_qkv_rope_bias", True))),
         _k("rmsnorm", "ck_rmsnorm_f32", (
             _in("x", 0), _in("w", 1), _out("y", 0), _null("rstd"),
             _p("T", "int", "rows"), _p("C", "int", "cols"), _p("eps", "float"),

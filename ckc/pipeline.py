@@ -1,12 +1,14 @@
 """The inference pipeline: a model file to model.c / model.so, IR kept in memory.
 
     ckc.importers.load_model -> to_ir (transformer dialect)
-      -> lower-transformer -> bufferize -> pack-weights -> plan-memory -> select-simd -> lower-to-c
+      -> lower-transformer -> fuse-rmsnorm-qkv-rope -> bufferize -> pack-weights -> plan-memory
+      -> select-simd -> lower-to-c
       -> C emitter -> cc (model.so, see ckc/artifacts.py)
 
 The pass part is ONE named pipeline, a PassPipeline spec string
 (:func:`pipeline_spec`, e.g. ``lower-transformer{modes=prefill,prefill_all,decode},
-bufferize{max_tokens=64},pack-weights,plan-memory,select-simd{target=native},lower-to-c``):
+fuse-rmsnorm-qkv-rope,bufferize{max_tokens=64},pack-weights,plan-memory,select-simd{target=native},
+lower-to-c``):
 the same string runs under ``ckc-opt -p '...'`` on a transformer module and
 gives the same C (tests/test_pipeline.py checks it). :func:`compile_model`
 parses that spec and applies its passes one by one to the module in memory
@@ -41,6 +43,7 @@ class CompileOptions:
     dump_ir: bool = False         # write DIR/ir/<n>-<stage>.mlir
     opt_level: str = "-O2"        # for model.c
     pack_weights: bool = True     # pack-weights: Linear weights stored prepacked (f32p32)
+    fuse: bool = True             # fuse-rmsnorm-qkv-rope: one kernel per attention input
 
     def check(self) -> None:
         from ckc.cli import CkcError
@@ -55,7 +58,8 @@ class CompileOptions:
     def key(self) -> str:
         """What changes the generated code (for cache keys)."""
         return (f"max_tokens={self.max_tokens};simd={self.simd};context={self.context};debug={int(self.debug)};"
-                f"O={self.opt_level}" + ("" if self.pack_weights else ";pack_weights=0"))
+                f"O={self.opt_level}" + ("" if self.pack_weights else ";pack_weights=0")
+                + ("" if self.fuse else ";fuse=0"))
 
 
 def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
@@ -67,6 +71,7 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
     return ",".join(
         [
             lt,
+            *(["fuse-rmsnorm-qkv-rope"] if options.fuse else []),
             f"bufferize{{max_tokens={options.max_tokens}}}",
             *(["pack-weights"] if options.pack_weights else []),
             "plan-memory",

@@ -256,6 +256,17 @@ class _Function:
         self.locals.append(B.BufferOp(name, ty, "activations", _nbytes(ty, self.mod.max_tokens), ALIGN))
         return Loc(name)
 
+    def fresh_named(self, base: str, ty: TensorType) -> Loc:
+        """A new local activation buffer of type ty named base (made unique)."""
+        base = _NAME_OK.sub("_", base) or "tmp"
+        name, k = base, 1
+        while name in self.local_names or name in self.mod.by_name:
+            k += 1
+            name = f"{base}.{k}"
+        self.local_names.add(name)
+        self.locals.append(B.BufferOp(name, ty, "activations", _nbytes(ty, self.mod.max_tokens), ALIGN))
+        return Loc(name)
+
     def out(self, value: SSAValue, hint: str) -> Loc:
         """The location of an op's result: pre-assigned (cache rows, io) or a new local."""
         if value not in self.loc:
@@ -502,6 +513,28 @@ class _Function:
                   dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd,
                        pos=self.scalar_pre(op.pos, op), theta=float(p["theta"]),
                        style=0 if p["style"] == "neox" else 1), op)
+
+    def op_rmsnorm_qkv_rope(self, op: T.RMSNormQKVRopeOp) -> None:
+        p = op.prop_values()
+        rows, c = self.rc(op.x)
+        bias = op.bq is not None
+        ins = [self.src(v, op) for v in (op.x, op.norm_w, op.wq, op.wk, op.wv)]
+        if bias:
+            ins += [self.src(v, op) for v in (op.bq, op.bk, op.bv)]
+        if op.inv_freq is not None:
+            ins.append(self.src(op.inv_freq, op))
+        # h: the normalized rows, scratch the kernel reuses for the three GEMMs
+        # (named as the unfused norm output was: l0_q_rot -> l0_attn_norm)
+        hint = op.q.name_hint or ""
+        h = self.fresh_named(hint[: -len("_q_rot")] + "_attn_norm" if hint.endswith("_q_rot") else "qkv_norm",
+                             op.x.type)
+        rd = p["rotary_dim"] if p["rotary_dim"] is not None else p["head_dim"]
+        self.call("rmsnorm_qkv_rope_bias" if bias else "rmsnorm_qkv_rope", ins,
+                  [self.out(op.q, "q"), self.out(op.k, "k"), self.out(op.v, "v"), h],
+                  dict(rows=rows, cols=c, heads=p["heads"], kv_heads=p["kv_heads"], head_dim=p["head_dim"],
+                       rotary_dim=rd, pos=self.scalar_pre(op.pos, op), theta=float(p["theta"]),
+                       style=0 if p["style"] == "neox" else 1, eps=float(p["eps"]), w_offset=float(p["offset"]),
+                       packed=0), op)
 
     def op_kv_write(self, op: T.KVWriteOp) -> None:
         cache = self.cache_of(op.cache, op)

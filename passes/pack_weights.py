@@ -12,7 +12,10 @@ inference library, so this pass moves the rearrangement to compile time:
   ``buffer.call gemm`` gets ``layout p32`` and the size of its panels
   (``ceil(N/32)*32*K*4`` bytes: N padded to whole 32-row panels);
 - those calls become ``buffer.call gemm_packed`` (``ck_gemm_packed_f32``,
-  same parameters, same arithmetic order as ``ck_gemm_f32`` from 8 rows up).
+  same parameters, same arithmetic order as ``ck_gemm_f32`` from 8 rows up);
+- the Wq/Wk/Wv operands (ins #2-4) of a fused ``rmsnorm_qkv_rope[_bias]``
+  call count as Linear uses too: packed all three or none, and the call's
+  ``packed`` param becomes 1.
 
 A weight with any other reader keeps its row-major layout: a tied embedding
 (``token_embd.weight`` read by ``embedding`` and the LM head's ``gemm``) or a
@@ -27,13 +30,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import IntAttr, ModuleOp, StringAttr, f32
+from xdsl.dialects.builtin import DictionaryAttr, IntAttr, IntegerAttr, ModuleOp, StringAttr, f32, i64
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import DiagnosticException
 
 from ckc.dialects.buffer import BufferOp, CallOp, packed_p32_bytes
 
 GEMM, PACKED = "gemm", "gemm_packed"
+FUSED = ("rmsnorm_qkv_rope", "rmsnorm_qkv_rope_bias")   # W operands ins #2-4, param packed
 
 
 def _candidate(b: BufferOp) -> bool:
@@ -58,14 +62,25 @@ class PackWeights(ModulePass):
             if isinstance(call, CallOp):
                 for i, ref in enumerate(call.ins.data):
                     uses.setdefault(ref.buffer_name, []).append((call, i))
-        for name, b in bufs.items():
-            if not _candidate(b):
-                continue
-            users = uses.get(name, [])
-            if not users or any(c.kernel.data != GEMM or i != 1 for c, i in users):
-                continue
+        def linear_use(c: CallOp, i: int) -> bool:
+            return (c.kernel.data == GEMM and i == 1) or (c.kernel.data in FUSED and i in (2, 3, 4))
+
+        ok = {name for name, b in bufs.items()
+              if _candidate(b) and uses.get(name) and all(linear_use(c, i) for c, i in uses[name])}
+        # a fused call reads its three weights in one layout: all packed or none
+        fused = {id(c): c for users in uses.values() for c, _ in users if c.kernel.data in FUSED}
+        for c in fused.values():
+            ws = [r.buffer_name for r in c.ins.data[2:5]]
+            if not all(w in ok for w in ws):
+                ok -= set(ws)
+        for name in ok:
+            b = bufs[name]
             n, k = b.type.get_shape()
             b.properties["layout"] = StringAttr("p32")
             b.properties["size"] = IntAttr(max(b.size.data, packed_p32_bytes(n, k)))
-            for c, _ in users:
-                c.properties["kernel"] = StringAttr(PACKED)
+            for c, _ in uses[name]:
+                if c.kernel.data == GEMM:
+                    c.properties["kernel"] = StringAttr(PACKED)
+        for c in fused.values():
+            if c.ins.data[2].buffer_name in ok:
+                c.properties["params"] = DictionaryAttr({**c.params.data, "packed": IntegerAttr(1, i64)})

@@ -128,14 +128,15 @@ def test_compile_dump_ir(capsys, tmp_path):
     g = str(modelzoo.gguf_file("gpt2"))
     assert main(["compile", g, "-o", str(out), "--dump-ir", "--simd", "avx2", "--max-tokens-per-chunk", "8"]) == 0
     err = capsys.readouterr().err
-    for stage in ("import", "lower-transformer", "bufferize", "pack-weights", "plan-memory", "select-simd",
-                  "lower-to-c", "cc"):
+    for stage in ("import", "lower-transformer", "fuse-rmsnorm-qkv-rope", "bufferize", "pack-weights",
+                  "plan-memory", "select-simd", "lower-to-c", "cc"):
         assert f"ckc: {stage}" in err, err  # progress with per-stage times
     names = sorted(p.name for p in (out / "ir").iterdir())
-    assert names == ["00-transformer.mlir", "01-lower-transformer.mlir", "02-bufferize.mlir",
-                     "03-pack-weights.mlir", "04-plan-memory.mlir", "05-select-simd.mlir", "06-lower-to-c.mlir"]
+    assert names == ["00-transformer.mlir", "01-lower-transformer.mlir", "02-fuse-rmsnorm-qkv-rope.mlir",
+                     "03-bufferize.mlir", "04-pack-weights.mlir", "05-plan-memory.mlir", "06-select-simd.mlir",
+                     "07-lower-to-c.mlir"]
     assert "transformer.attention" in (out / "ir" / "00-transformer.mlir").read_text()
-    packed = (out / "ir" / "03-pack-weights.mlir").read_text()
+    packed = (out / "ir" / "04-pack-weights.mlir").read_text()
     assert "buffer.call gemm_packed ins(" in packed and " layout p32" in packed
-    assert "<avx2>" in (out / "ir" / "05-select-simd.mlir").read_text()
-    assert "ckc_gen_max_tokens : !c.int = 8" in (out / "ir" / "06-lower-to-c.mlir").read_text()
+    assert "<avx2>" in (out / "ir" / "06-select-simd.mlir").read_text()
+    assert "ckc_gen_max_tokens : !c.int = 8" in (out / "ir" / "07-lower-to-c.mlir").read_text()

@@ -243,3 +243,28 @@ def test_debug_build_checks_canaries(tmp_path):
         assert s.info["debug"] == 1 and s.info["simd"] == "scalar"
         got = s.prefill_all(np.arange(1, 10, dtype=np.int32))
         assert np.abs(got - ref).max() <= 1e-3
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_fused_attention_input_same_logits(family, tmp_path):
+    """fuse-rmsnorm-qkv-rope (+ pack-weights) changes the calls, not the numbers: the
+    fused library issues ck_rmsnorm_qkv_rope_f32 (qwen2: with q/k/v biases), the
+    unfused one rmsnorm/gemm/rope, and their logits are bit for bit equal through
+    prefill and decode; both within 1e-4 of transformers."""
+    src = modelzoo.hf_dir(family)
+    fused, plain = tmp_path / "fused", tmp_path / "plain"
+    compile_model(src, fused, CompileOptions(max_tokens=16), quiet=True)
+    compile_model(src, plain, CompileOptions(max_tokens=16, fuse=False), quiet=True)
+    assert "ck_rmsnorm_qkv_rope_f32_" in (fused / "model.c").read_text()
+    assert "ck_rmsnorm_qkv_rope_f32_" not in (plain / "model.c").read_text()
+    tokens = np.arange(3, 24, dtype=np.int32)
+    outs = []
+    for d in (fused, plain):
+        with Session(d, threads=2) as s:
+            all_logits = s.prefill_all(tokens).copy()
+            steps = np.stack([s.decode(int(t)).copy() for t in (5, 9, 11)])
+            outs.append((all_logits, steps))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+    ref = _reference(modelzoo.torch_model(family).eval(), tokens)
+    assert np.abs(outs[0][0] - ref).max() <= 1e-4 * max(1.0, float(np.abs(ref).max()))

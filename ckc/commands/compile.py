@@ -26,11 +26,14 @@ def add_compile_options(parser) -> None:
                         help="check the arena canaries after every kernel call")
     parser.add_argument("--no-pack-weights", action="store_true",
                         help="keep Linear weights row-major (packed per GEMM call) instead of prepacked")
+    parser.add_argument("--no-fuse", action="store_true",
+                        help="keep RMSNorm, the Q/K/V projections and RoPE as separate kernel calls")
 
 
 def options_from(args, **extra) -> CompileOptions:
     return CompileOptions(max_tokens=args.max_tokens_per_chunk, simd=args.simd, context=args.context,
-                          debug=args.debug, pack_weights=not args.no_pack_weights, **extra)
+                          debug=args.debug, pack_weights=not args.no_pack_weights, fuse=not args.no_fuse,
+                          **extra)
 
 
 def resolve_model(name: str) -> Path:

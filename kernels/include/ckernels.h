@@ -361,6 +361,24 @@ CK_DECLARE_VARIANTS(void, ck_adamw_f32,
 CK_DECLARE_VARIANTS(double, ck_sumsq_f32, (const float *x, int64_t n, ck_pool *pool, int nth))
 CK_DECLARE_VARIANTS(float, ck_clip_coef_f32, (double sumsq, float max_norm, float *norm_out))
 
+/* ==== fused_qkv ==== */
+/* Attention input of one layer in one call (fuse-rmsnorm-qkv-rope):
+ *   h = rmsnorm(x; nw, eps, w_offset)        x[T, C] -> h[T, C] (caller's scratch)
+ *   q = rope(h·Wqᵀ + bq; heads),  k = rope(h·Wkᵀ + bk; kv_heads),  v = h·Wvᵀ + bv
+ * with ck_rmsnorm_f32, ck_gemm_f32 (packed == 0: W row-major [out, C]) or
+ * ck_gemm_packed_f32 (packed != 0: W in ck_gemm_pack_f32's layout) and
+ * ck_rope_f32 of the same variant, so the result is bit for bit that of the
+ * separate calls. q[T, heads*head_dim], k and v [T, kv_heads*head_dim]
+ * contiguous (k, v may be KV-cache rows pos0..); biases and inv_freq may be
+ * NULL; rope rows at positions pos0 + t. Workspace as ck_gemm (M = T). Returns
+ * CK_OK, CK_ERR_WORKSPACE, or CK_ERR_ARG (bad heads / rope arguments). */
+CK_DECLARE_VARIANTS(int, ck_rmsnorm_qkv_rope_f32,
+                    (const float *x, const float *nw, const float *wq, const float *wk, const float *wv,
+                     const float *bq, const float *bk, const float *bv, const float *inv_freq, float *q, float *k,
+                     float *v, float *h, int T, int C, int heads, int kv_heads, int head_dim, int rotary_dim,
+                     int pos0, float theta, int style, float eps, float w_offset, int packed, void *ws,
+                     size_t ws_size, ck_pool *pool, int nth))
+
 /* ==== end of families (add new sections above this line) ==== */
 
 #ifdef __cplusplus
