@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from kernel_util import aligned_empty, c_float, c_int, c_size_t, c_void_p, kernel, max_rel_err, pool, ptr, rand, \
-    variants
+    run_sanitized, variants
 from test_kernels_rope import rope_ref
 
 TOL = 1e-4
@@ -111,3 +111,9 @@ def test_fused_qkv_bad_args(variant):
     # odd rotary_dim: rope refuses, the error comes back
     assert fn(ptr(x), ptr(x[0]), ptr(w), ptr(w), ptr(w), None, None, None, None, ptr(out), ptr(out), ptr(out),
               ptr(out), 2, 8, 2, 2, 4, 3, 0, 10000.0, 0, 1e-5, 0.0, 0, ptr(work), 1 << 22, None, 1) == -2
+
+
+def test_fused_qkv_sanitized():
+    """Every variant, biases and GQA, prepacked and row-major, 2 threads, against
+    the ASan + UBSan build of libckernels (exactly-sized numpy buffers)."""
+    run_sanitized(__file__, "-k", "test_fused_qkv and (T7C576 or T13C96) and 2]")
