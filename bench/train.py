@@ -1,6 +1,7 @@
 """Training step time and peak memory: a GPT-2 124M-shaped model, B=4, T=64, fp32, random init.
 
     .venv/bin/python bench/train.py [--threads 2] [--steps 5] [--warmup 2] [--size 124m] [--batch 4] [--context 64]
+                                    [--rounds 2]
                                     [--recompute none|attention|all]
 
 Each backend runs in its own subprocess (so its peak RSS, ``ru_maxrss``, is its
@@ -104,6 +105,8 @@ def main() -> int:
     p.add_argument("--recompute", default="none", choices=("none", "attention", "all"),
                    help="ckc's autodiff recompute policy (activation memory vs time)")
     p.add_argument("--backends", default="", help="comma list (default: every available one)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="runs per backend, alternating; the fastest counts (peak RSS: the largest)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -122,10 +125,20 @@ def main() -> int:
           f"{args.threads} thread(s), {args.warmup} warmup + {args.steps} timed steps"
           + (f", ckc recompute={args.recompute}" if args.recompute != "none" else ""))
     results = {}
-    for b in avail:
-        r = run_backend(b, args)
-        if r is not None:
-            results[b] = r
+    # Rounds alternate the backends (ckc, torch, ckc, torch, ...): this VM's core
+    # speed drifts over tens of seconds, so one run each can land in different
+    # phases. Each backend keeps its fastest round; peak RSS is the largest seen.
+    for _ in range(args.rounds):
+        for b in avail:
+            r = run_backend(b, args)
+            if r is None:
+                continue
+            if b not in results:
+                results[b] = r
+            else:
+                best = min(results[b], r, key=lambda x: x["ms_per_step"])
+                best["peak_rss_mib"] = max(results[b]["peak_rss_mib"], r["peak_rss_mib"])
+                results[b] = best
     if not results:
         return 1
     any_r = next(iter(results.values()))
