@@ -40,7 +40,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.printer import Printer
 
 from ckc import weights as bump
-from ckc.build import ROOT, BuildError, cc, run_checked
+from ckc.build import ROOT, BuildError, cc, cc_atomic
 
 MODEL_C = "model.c"
 MODEL_SO = "model.so"
@@ -158,15 +158,7 @@ def cc_command(model_c: Path, out: Path, options) -> list[str]:
 
 
 def build_so(model_c: Path, out: Path, options) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".so", dir=out.parent)
-    os.close(fd)
-    try:
-        run_checked(cc_command(model_c, Path(tmp), options), str(out))
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
+    return cc_atomic(out, lambda tmp: cc_command(model_c, Path(tmp), options), str(out))
 
 
 def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progress, t_all: float) -> Artifacts:

@@ -57,6 +57,22 @@ def run_checked(cmd: list[str], what: str, cwd: Path | None = None, env: dict | 
         raise BuildError(f"building {what} failed: {' | '.join(errs[:4])}")
 
 
+def cc_atomic(out: Path, command, what: str) -> Path:
+    """Run ``command(tmp)`` (a compiler command line writing ``tmp``) and rename
+    tmp to ``out``: an interrupted or failed build never leaves a half-written
+    file under the final name. Errors are ``run_checked``'s one line."""
+    out = Path(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
+    os.close(fd)
+    try:
+        run_checked(command(tmp), what)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
 def compile_shared(
     name: str,
     sources: list[Path],
@@ -76,16 +92,7 @@ def compile_shared(
     lib = out_dir / f"lib{name}.so"
     if lib.exists():
         return lib
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
-    os.close(fd)
-    try:
-        cmd = [cc(), "-shared", "-fPIC", "-o", tmp, *flags, *map(str, sources), *libs]
-        run_checked(cmd, name)
-        os.replace(tmp, lib)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return lib
+    return cc_atomic(lib, lambda tmp: [cc(), "-shared", "-fPIC", "-o", tmp, *flags, *map(str, sources), *libs], name)
 
 
 def have_tool(name: str) -> bool:

@@ -256,6 +256,24 @@ class _Function:
         self.locals.append(B.BufferOp(name, ty, "activations", _nbytes(ty, self.mod.max_tokens), ALIGN))
         return Loc(name)
 
+    def bind_loss_io(self, block: Block, what: str) -> Block:
+        """For @train_step / @eval_loss: (tokens, targets) become the io buffers
+        @tokens and @targets, per-row losses go to @losses; returns the new body
+        block, whose one argument is the token count n."""
+        args = list(block.args)
+        if len(args) != 2:
+            _fail(None, f"@{self.mode}: {what} takes (tokens, targets), got {len(args)} arguments")
+        tok, tgt = args
+        if _shape(tok) != (DYN,) or _shape(tgt) != (DYN,):
+            _fail(None, f"@{self.mode}: tokens and targets must be tensor<?xi32>")
+        new_block = Block(arg_types=[IndexType()])
+        self.n = new_block.args[0]
+        self.n.name_hint = "n"
+        self.loc[tok] = Loc(self.mod.declare("tokens", TensorType(IntegerType(32), [DYN]), "io"))
+        self.loc[tgt] = Loc(self.mod.declare("targets", TensorType(IntegerType(32), [DYN]), "io"))
+        self.losses = Loc(self.mod.declare("losses", TensorType(f32, [DYN]), "io"))
+        return new_block
+
     def fresh_named(self, base: str, ty: TensorType) -> Loc:
         """A new local activation buffer of type ty named base (made unique)."""
         base = _NAME_OK.sub("_", base) or "tmp"
@@ -635,18 +653,7 @@ class _TrainFunction(_Function):
         from ckc.passes.autodiff import grad_units
 
         block = self.f.body.block
-        args = list(block.args)
-        if len(args) != 2:
-            _fail(None, f"@{self.mode}: a differentiated function takes (tokens, targets), got {len(args)} arguments")
-        tok, tgt = args
-        if _shape(tok) != (DYN,) or _shape(tgt) != (DYN,):
-            _fail(None, f"@{self.mode}: tokens and targets must be tensor<?xi32>")
-        new_block = Block(arg_types=[IndexType()])
-        self.n = new_block.args[0]
-        self.n.name_hint = "n"
-        self.loc[tok] = Loc(self.mod.declare("tokens", TensorType(IntegerType(32), [DYN]), "io"))
-        self.loc[tgt] = Loc(self.mod.declare("targets", TensorType(IntegerType(32), [DYN]), "io"))
-        self.losses = Loc(self.mod.declare("losses", TensorType(f32, [DYN]), "io"))
+        new_block = self.bind_loss_io(block, "a differentiated function")
         self.saved: dict[Operation, dict[str, Loc]] = {}
         ret = block.last_op
         assert isinstance(ret, func.ReturnOp)
@@ -939,18 +946,7 @@ class _LossFunction(_Function):
 
     def run(self) -> func.FuncOp:
         block = self.f.body.block
-        args = list(block.args)
-        if len(args) != 2:
-            _fail(None, f"@{self.mode}: a loss function takes (tokens, targets), got {len(args)} arguments")
-        tok, tgt = args
-        if _shape(tok) != (DYN,) or _shape(tgt) != (DYN,):
-            _fail(None, f"@{self.mode}: tokens and targets must be tensor<?xi32>")
-        new_block = Block(arg_types=[IndexType()])
-        self.n = new_block.args[0]
-        self.n.name_hint = "n"
-        self.loc[tok] = Loc(self.mod.declare("tokens", TensorType(IntegerType(32), [DYN]), "io"))
-        self.loc[tgt] = Loc(self.mod.declare("targets", TensorType(IntegerType(32), [DYN]), "io"))
-        self.losses = Loc(self.mod.declare("losses", TensorType(f32, [DYN]), "io"))
+        new_block = self.bind_loss_io(block, "a loss function")
         ret = block.last_op
         assert isinstance(ret, func.ReturnOp)
         if len(ret.arguments) != 1 or not isinstance(ret.arguments[0].owner, T.CrossEntropyOp):

@@ -27,10 +27,9 @@ message), which the parent raises as a CkcTrainError.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +73,7 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path) -> Path:
 
     from ckc import kernels
     from ckc.artifacts import _const_array, weight_plan, write_atomic
-    from ckc.build import cc, run_checked
+    from ckc.build import cc, cc_atomic
     from ckc.emit_c import emit_c
     from ckc.importers.to_ir import build_module
     from ckc.passes.lower_to_c import LowerToC
@@ -92,28 +91,15 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path) -> Path:
     source = emit_c(module)
     del module
     write_atomic(out / "memory.txt", memory)
-    fd, tmp = tempfile.mkstemp(prefix=".consts.", suffix=".npz", dir=out)
-    os.close(fd)
-    try:
-        np.savez(tmp, **consts)
-        os.replace(tmp, out / "consts.npz")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buf = io.BytesIO()
+    np.savez(buf, **consts)
+    write_atomic(out / "consts.npz", buf.getvalue())
     model_c = write_atomic(out / "model.c", source)
     static = kernels.static_library_path()
     inc = [f"-I{p}" for p in (*kernels.include_dirs(), TRAIN_ABI_H.parent)]
     so = out / "model.so"
-    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".so", dir=out)
-    os.close(fd)
-    try:
-        run_checked([cc(), *CC_FLAGS, *inc, "-o", tmp, str(model_c), str(TRAIN_RUNTIME), str(static),
-                     "-lpthread", "-lm"], str(so))
-        os.replace(tmp, so)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return so
+    return cc_atomic(so, lambda tmp: [cc(), *CC_FLAGS, *inc, "-o", tmp, str(model_c), str(TRAIN_RUNTIME), str(static),
+                                      "-lpthread", "-lm"], str(so))
 
 
 def _one_line(e: BaseException) -> str:
