@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 
-def write_gguf(path, arch: str, cfg, tensors: dict[str, np.ndarray]) -> None:
+def write_gguf(path, arch: str, cfg, tensors: dict[str, np.ndarray], raw: dict | None = None) -> None:
+    """``raw``: more tensors as ``{name: (bytes as uint8 array, GGMLQuantizationType)}``."""
     import gguf
 
     w = gguf.GGUFWriter(str(path), arch)
@@ -19,6 +20,8 @@ def write_gguf(path, arch: str, cfg, tensors: dict[str, np.ndarray]) -> None:
     w.add_rope_freq_base(cfg.rope_theta)
     for name, a in tensors.items():
         w.add_tensor(name, a)
+    for name, (data, qtype) in (raw or {}).items():
+        w.add_tensor(name, data, raw_dtype=qtype)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -362,22 +362,7 @@ def test_every_quant_type_dequantizes_like_gguf(tmp_path, llama_parts):
         raw[:, 1::2] &= 0x3F
         extra[f"extra.{name}.weight"] = (raw, qt)
     p = tmp_path / "types.gguf"
-    w = gguf.GGUFWriter(str(p), "llama")
-    w.add_context_length(cfg.max_context)
-    w.add_embedding_length(cfg.hidden)
-    w.add_block_count(cfg.n_layers)
-    w.add_feed_forward_length(cfg.ffn)
-    w.add_head_count(cfg.n_heads)
-    w.add_head_count_kv(cfg.n_kv_heads)
-    w.add_layer_norm_rms_eps(cfg.norm_eps)
-    for n, a in parts.items():
-        w.add_tensor(n, a)
-    for n, (raw, qt) in extra.items():
-        w.add_tensor(n, raw, raw_dtype=qt)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    write_gguf(p, "llama", cfg, parts, raw=extra)
 
     _, store = load_model(p)
     by_name = {t.name: t for t in gguf.GGUFReader(p).tensors}
