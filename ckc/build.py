@@ -13,8 +13,9 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
+
+from ckc.atomic import replaced
 
 # The checkout root: ckc/ sits directly below it (editable install).
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,14 +63,8 @@ def cc_atomic(out: Path, command, what: str) -> Path:
     tmp to ``out``: an interrupted or failed build never leaves a half-written
     file under the final name. Errors are ``run_checked``'s one line."""
     out = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
-    try:
+    with replaced(out, suffix=out.suffix) as tmp:
         run_checked(command(tmp), what)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 

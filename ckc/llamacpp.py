@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ckc.atomic import replaced
 from ckc.build import ROOT, BuildError, cache_dir, cc, run_checked
 
 HARNESS_SRC = ROOT / "tools" / "llamacpp" / "ckc_llama.c"
@@ -215,15 +216,8 @@ def quantize(src, dst, ftype: str = "F32", *, threads: int = 2) -> Path:
     if ftype not in FTYPES:
         raise ValueError(f"ftype '{ftype}' unknown (have: {', '.join(FTYPES)})")
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with replaced(dst) as tmp:
         _run(["quantize", str(src), tmp, str(FTYPES[ftype]), str(int(threads))])
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return dst
 
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ckc.atomic import replaced
 
 MAGIC = b"CKCBUMP1"
 VERSION = 1
@@ -192,22 +193,14 @@ def write_bump(path, tensors) -> Path:
     head = _HEADER.pack(MAGIC, VERSION, ALIGN, len(entries), total, data, len(strtab), checksum, 0)
     meta = head + meta[HEADER_BYTES:]
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(meta)
-            for e, arr in zip(entries, arrays):
-                f.seek(e.offset)
-                f.write(arr.reshape(-1).view(np.uint8).data)
-            f.truncate(total)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with replaced(path) as tmp, open(tmp, "wb") as f:
+        f.write(meta)
+        for e, arr in zip(entries, arrays):
+            f.seek(e.offset)
+            f.write(arr.reshape(-1).view(np.uint8).data)
+        f.truncate(total)
+        f.flush()
+        os.fsync(f.fileno())
     return path
 
 

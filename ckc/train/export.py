@@ -32,11 +32,11 @@ import json
 import os
 import shutil
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ckc.atomic import replaced
 from ckc.importers.config import ModelConfig, permute_for_norm_rope, unpermute_from_norm_rope
 
 
@@ -240,19 +240,11 @@ def write_safetensors(path, tensors: dict[str, np.ndarray], metadata: dict[str, 
         off += a.nbytes
     blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
     blob += b" " * (-len(blob) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(struct.pack("<Q", len(blob)))
-            f.write(blob)
-            for a in arrays:
-                f.write(a.reshape(-1).view(np.uint8).data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with replaced(path) as tmp, open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(blob)))
+        f.write(blob)
+        for a in arrays:
+            f.write(a.reshape(-1).view(np.uint8).data)
     return path
 
 
@@ -369,10 +361,7 @@ def export_gguf(cfg: ModelConfig, weights, path, tokenizer_src=None, name: str |
     if cfg.arch not in _GGUF_ARCH:
         raise ExportError(f"architecture '{cfg.arch}' cannot be exported to GGUF")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with replaced(path) as tmp:
         w = gguf.GGUFWriter(tmp, cfg.arch)
         w.add_type("model")
         w.add_name(name or cfg.name or f"ckc-{cfg.arch}")
@@ -424,9 +413,4 @@ def export_gguf(cfg: ModelConfig, weights, path, tokenizer_src=None, name: str |
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
         w.close()
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
