@@ -5,16 +5,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ckc-installed
 
-.PHONY: all test lit pytest demo venv clean
+.PHONY: all test lit pytest demo venv clean upgrade-deps
 
 all: test
 
-# The venv is refreshed whenever the packaging files change.
-$(STAMP): pyproject.toml examples/plugin/pyproject.toml
+# The venv is refreshed whenever the packaging files or the lock change. Every
+# install goes through requirements.lock, so a fresh machine gets exactly what
+# the last green run used; --no-build-isolation builds ckc with the locked
+# setuptools rather than whatever the registry serves today.
+LOCK   := requirements.lock
+PIP    := $(BIN)/python -m pip install -q -c $(LOCK)
+$(STAMP): pyproject.toml $(LOCK) examples/plugin/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -e '.[test]'
-	$(BIN)/python -m pip install -q -e examples/plugin
+	$(PIP) pip setuptools wheel
+	$(PIP) --no-build-isolation -e '.[test]'
+	$(PIP) --no-build-isolation -e examples/plugin
 	touch $@
 
 venv: $(STAMP)
@@ -31,6 +36,11 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m ckc.demo
+
+# Move the lock to the newest releases on purpose, then prove them with the tests.
+upgrade-deps:
+	$(PYTHON) tools/upgrade_deps.py
+	$(MAKE) --no-print-directory test
 
 clean:
 	rm -rf .cache build $(VENV)

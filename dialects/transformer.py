@@ -384,7 +384,7 @@ class ConfigAttr(ParametrizedAttribute):
 
         def parse_entry() -> None:
             pos = parser.pos
-            key = parser.parse_identifier(" in #transformer.config")
+            key = parser.parse_identifier(context_msg=" in #transformer.config")
             if key not in _CONFIG_KIND:
                 parser.raise_error(f"unknown #transformer.config field '{key}'", pos, parser.pos)
             if key in values:
