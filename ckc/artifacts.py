@@ -19,6 +19,9 @@ DIR/memory.txt     the memory plan (ckc/reports/memory.py): every buffer with it
                    vs the live-set bound
 DIR/manifest.json  what was compiled, how, and the file names (ckc/session.py reads
                    "library" and "weights")
+DIR/calls.json     profile builds (CompileOptions.profile): every kernel call's FLOPs
+                   and bytes moved as expressions of n and pos (ckc/reports/costs.py),
+                   in the numbering of ckc_gen_call_names; ckc profile reads it
 DIR/ir/NN-<stage>.mlir  with --dump-ir: the IR after import and after every pass
 
 Every file is written to a temporary name and renamed.
@@ -46,6 +49,7 @@ MODEL_SO = "model.so"
 WEIGHTS = "weights.bump"
 MEMORY = "memory.txt"
 MANIFEST = "manifest.json"
+CALLS = "calls.json"
 RUNTIME_DIR = ROOT / "runtime" / "model"
 RUNTIME_SOURCES = (RUNTIME_DIR / "model_runtime.c",)
 
@@ -145,6 +149,8 @@ def cc_command(model_c: Path, out: Path, options) -> list[str]:
     flags = ["-std=c11", options.opt_level, "-fPIC", "-shared", "-Wall"]
     if options.debug:
         flags.append("-DCKC_DEBUG")
+    if getattr(options, "profile", False):
+        flags.append("-DCKC_PROFILE")
     return [cc(), *flags, *inc, "-o", str(out), str(model_c), *map(str, RUNTIME_SOURCES), str(static),
             "-lpthread", "-lm"]
 
@@ -176,6 +182,10 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
             state["plan"] = weight_plan(m)
             state["packed"] = packed_weights(m)
             state["functions"] = [f.sym_name.data for f in m.ops if isinstance(f, func.FuncOp)]
+            if options.profile:
+                from ckc.reports.costs import call_costs
+
+                state["calls"] = call_costs(m)
 
     pipeline.run_passes(module, options, progress=progress, before_pass=before,
                         on_stage=lambda name, m: dump(name, m))
@@ -186,6 +196,8 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
     progress.stage("emit-c", time.perf_counter() - t0, f"{len(source.splitlines())} lines")
 
     memory = write_atomic(out_dir / MEMORY, state["memory"])
+    if options.profile:
+        write_atomic(out_dir / CALLS, json.dumps({"ckc_calls": 1, "calls": state["calls"]}) + "\n")
 
     t0 = time.perf_counter()
     weights = write_weights(out_dir / WEIGHTS, state["plan"], store, state["packed"])
@@ -215,6 +227,7 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
         "pipeline": pipeline.pipeline_spec(options),
         "functions": state.get("functions", []),
         "model_c_sha256": hashlib.sha256(source.encode()).hexdigest(),
+        **({"calls": CALLS} if options.profile else {}),
         "times_s": {k: round(v, 4) for k, v in times.items()},
     }
     man = write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
