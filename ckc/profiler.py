@@ -251,7 +251,7 @@ def analyse(table: list[dict], counters: Counters, timed: Timed, roof: dict, thr
 
 
 def profile(path, mode: str = "decode", tokens: int = 32, threads: int = 0, *, options=None,
-            rounds: int = 3, quiet: bool = True) -> dict:
+            rounds: int = 3, quiet: bool = True, reprobe: bool = False) -> dict:
     """Compiles (cached), runs and analyses; the profile.json content."""
     from ckc import roofline
     from ckc.commands.run import compiled_dir
@@ -271,7 +271,7 @@ def profile(path, mode: str = "decode", tokens: int = 32, threads: int = 0, *, o
     with Session(d, threads=threads) as s:
         lib = ProfiledLibrary(s.library_path)
         check_calls(table, lib.call_names)
-        roof = roofline.machine(s.threads)
+        roof = roofline.machine(s.threads, refresh=reprobe)
         timed = drive(s, lib, mode, tokens, rounds=rounds)
         counters = lib.read()
         info = s.info

@@ -22,6 +22,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", default="profile", metavar="DIR",
                         help="folder for profile.json and roofline.png (default ./profile)")
     parser.add_argument("--top", type=int, default=10, metavar="K", help="slowest calls listed (default 10)")
+    parser.add_argument("--reprobe", action="store_true",
+                        help="measure this machine's roofline again (it is cached after the first run)")
     parser.add_argument("--verbose", action="store_true", help="show compilation progress")
     add_compile_options(parser)
 
@@ -35,7 +37,7 @@ def main(args) -> int:
         raise CkcError(f"--rounds must be positive, got {args.rounds}")
     path = resolve_model(args.model)
     result = profile(path, args.mode, args.tokens, args.threads, options=options_from(args),
-                     rounds=args.rounds, quiet=not args.verbose)
+                     rounds=args.rounds, quiet=not args.verbose, reprobe=args.reprobe)
     sys.stdout.write(table(result, top=args.top))
     js, png = write_all(result, Path(args.output))
     print(f"ckc: wrote {js} and {png}", file=sys.stderr)

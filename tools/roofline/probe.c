@@ -31,14 +31,23 @@ typedef struct {
     const float *buf;
     size_t n; /* floats in this thread's slice */
     volatile float sink;
+    double t0, t1; /* this thread's start and end */
     pthread_barrier_t *go;
 } probe_job;
 
 #if defined(__x86_64__)
+static volatile float probe_seed = 1.0f;
+
 __attribute__((target("avx512f"))) static float fma_avx512(long iters) {
+    const float seed = probe_seed;
     __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-    __m512 c0 = _mm512_set1_ps(1.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
-    __m512 c8 = c0, c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0, c14 = c0, c15 = c0;
+    /* distinct starting values from a volatile: the compiler cannot merge the chains */
+    __m512 c0 = _mm512_set1_ps(seed), c1 = _mm512_set1_ps(seed + 1), c2 = _mm512_set1_ps(seed + 2),
+           c3 = _mm512_set1_ps(seed + 3), c4 = _mm512_set1_ps(seed + 4), c5 = _mm512_set1_ps(seed + 5),
+           c6 = _mm512_set1_ps(seed + 6), c7 = _mm512_set1_ps(seed + 7), c8 = _mm512_set1_ps(seed + 8),
+           c9 = _mm512_set1_ps(seed + 9), c10 = _mm512_set1_ps(seed + 10), c11 = _mm512_set1_ps(seed + 11),
+           c12 = _mm512_set1_ps(seed + 12), c13 = _mm512_set1_ps(seed + 13), c14 = _mm512_set1_ps(seed + 14),
+           c15 = _mm512_set1_ps(seed + 15);
     for (long i = 0; i < iters; i++) {
         c0 = _mm512_fmadd_ps(c0, a, b); c1 = _mm512_fmadd_ps(c1, a, b);
         c2 = _mm512_fmadd_ps(c2, a, b); c3 = _mm512_fmadd_ps(c3, a, b);
@@ -57,9 +66,14 @@ __attribute__((target("avx512f"))) static float fma_avx512(long iters) {
 }
 
 __attribute__((target("avx2,fma"))) static float fma_avx2(long iters) {
+    const float seed = probe_seed;
     __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-    __m256 c0 = _mm256_set1_ps(1.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
-    __m256 c8 = c0, c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0, c14 = c0, c15 = c0;
+    __m256 c0 = _mm256_set1_ps(seed), c1 = _mm256_set1_ps(seed + 1), c2 = _mm256_set1_ps(seed + 2),
+           c3 = _mm256_set1_ps(seed + 3), c4 = _mm256_set1_ps(seed + 4), c5 = _mm256_set1_ps(seed + 5),
+           c6 = _mm256_set1_ps(seed + 6), c7 = _mm256_set1_ps(seed + 7), c8 = _mm256_set1_ps(seed + 8),
+           c9 = _mm256_set1_ps(seed + 9), c10 = _mm256_set1_ps(seed + 10), c11 = _mm256_set1_ps(seed + 11),
+           c12 = _mm256_set1_ps(seed + 12), c13 = _mm256_set1_ps(seed + 13), c14 = _mm256_set1_ps(seed + 14),
+           c15 = _mm256_set1_ps(seed + 15);
     for (long i = 0; i < iters; i++) {
         c0 = _mm256_fmadd_ps(c0, a, b); c1 = _mm256_fmadd_ps(c1, a, b);
         c2 = _mm256_fmadd_ps(c2, a, b); c3 = _mm256_fmadd_ps(c3, a, b);
@@ -112,7 +126,7 @@ __attribute__((target("avx2"))) static float read_avx2(const float *p, size_t n)
 
 static float fma_scalar(long iters) {
     float c[16];
-    for (int j = 0; j < 16; j++) c[j] = 1.0f;
+    for (int j = 0; j < 16; j++) c[j] = 1.0f + (float)j;
     for (long i = 0; i < iters; i++)
         for (int j = 0; j < 16; j++) c[j] = c[j] * 0.999999f + 1e-7f;
     float s = 0;
@@ -140,12 +154,14 @@ static void *fma_thread(void *vp) {
     probe_job *j = (probe_job *)vp;
     const int lanes = ckc_probe_lanes();
     pthread_barrier_wait(j->go);
+    j->t0 = now_s();
 #if defined(__x86_64__)
     if (lanes == 16) j->sink = fma_avx512(j->iters);
     else if (lanes == 8) j->sink = fma_avx2(j->iters);
     else
 #endif
         j->sink = fma_scalar(j->iters);
+    j->t1 = now_s();
     (void)lanes;
     return NULL;
 }
@@ -154,33 +170,38 @@ static void *read_thread(void *vp) {
     probe_job *j = (probe_job *)vp;
     const int lanes = ckc_probe_lanes();
     pthread_barrier_wait(j->go);
+    j->t0 = now_s();
 #if defined(__x86_64__)
     if (lanes == 16) j->sink = read_avx512(j->buf, j->n);
     else if (lanes == 8) j->sink = read_avx2(j->buf, j->n);
     else
 #endif
         j->sink = read_scalar(j->buf, j->n);
+    j->t1 = now_s();
     (void)lanes;
     return NULL;
 }
 
-/* Runs `fn` on nthreads threads (the caller is thread 0); returns the wall
- * seconds from the common start to the last thread's end, or -1. */
+/* Runs `fn` on nthreads threads; returns the wall seconds from the first
+ * thread's start to the last one's end (each thread reads the clock itself:
+ * the caller may be descheduled), or -1. */
 static double run_threads(int nthreads, void *(*fn)(void *), probe_job *jobs) {
     pthread_t th[256];
     pthread_barrier_t go;
     if (nthreads < 1 || nthreads > 256) return -1;
-    pthread_barrier_init(&go, NULL, (unsigned)nthreads + 1);
+    pthread_barrier_init(&go, NULL, (unsigned)nthreads);
     for (int i = 0; i < nthreads; i++) {
         jobs[i].go = &go;
         if (pthread_create(&th[i], NULL, fn, &jobs[i]) != 0) return -1;
     }
-    pthread_barrier_wait(&go);
-    const double t0 = now_s();
     for (int i = 0; i < nthreads; i++) pthread_join(th[i], NULL);
-    const double t = now_s() - t0;
+    double t0 = jobs[0].t0, t1 = jobs[0].t1;
+    for (int i = 1; i < nthreads; i++) {
+        if (jobs[i].t0 < t0) t0 = jobs[i].t0;
+        if (jobs[i].t1 > t1) t1 = jobs[i].t1;
+    }
     pthread_barrier_destroy(&go);
-    return t;
+    return t1 - t0;
 }
 
 double ckc_probe_fma_gflops(int nthreads, long iters) {
