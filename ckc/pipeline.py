@@ -171,7 +171,7 @@ def module_at_stage(path, stage: str, options: CompileOptions = CompileOptions()
 
 
 def compile_model(path, out_dir, options: CompileOptions = CompileOptions(), *, quiet: bool = False,
-                  out=None):
+                  out=None, memory_png: bool = False):
     """Compiles the model at `path` into `out_dir` (see ckc/artifacts.py for
     what is written). Returns the artifacts.Artifacts."""
     from ckc import artifacts
@@ -180,7 +180,8 @@ def compile_model(path, out_dir, options: CompileOptions = CompileOptions(), *, 
     progress = Progress(out=out, quiet=quiet)
     t_all = time.perf_counter()
     module, cfg, weights = import_model(path, progress)
-    return artifacts.build(module, cfg, weights, Path(path), Path(out_dir), options, progress, t_all)
+    return artifacts.build(module, cfg, weights, Path(path), Path(out_dir), options, progress, t_all,
+                           memory_png=memory_png)
 
 
 def with_options(options: CompileOptions, **kw) -> CompileOptions:

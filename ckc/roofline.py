@@ -7,9 +7,10 @@ Measured by ckc's own probes (tools/roofline/probe.c, built through
 ckc.build.compile_shared) at a given thread count, once per machine: the
 result is cached as JSON under the cache dir (``roofline/<machine>-t<N>.json``,
 the key covering the CPU model, its flags, the core count and the probe's
-source), so every later ``ckc profile`` reads it. Each figure is the best of
-several runs (this kind of VM drifts; the best run is the closest to what the
-hardware can do, which is what a roofline is).
+source), so every later ``ckc profile`` reads it (``--reprobe`` measures
+again and keeps the better figures). Each figure is the best of several runs
+spread over a few seconds (this kind of VM drifts; the best run is the closest
+to what the hardware can do, which is what a roofline is).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ PROBE = ROOT / "tools" / "roofline" / "probe.c"
 READ_BYTES = 256 << 20      # far beyond any last-level cache here (105 MiB L3)
 FMA_ITERS = 20_000_000      # ~0.1 s per thread at 100 GFLOP/s
 RUNS = 4
-ROUNDS = 3
+ROUNDS = 4
 
 
 def _library() -> ctypes.CDLL:
@@ -73,7 +74,7 @@ def measure(threads: int) -> dict:
     for _ in range(ROUNDS):  # rounds apart in time: a neighbour's burst spoils one, not all
         peak = max([peak] + [lib.ckc_probe_fma_gflops(threads, FMA_ITERS) for _ in range(RUNS)])
         read = max([read] + [lib.ckc_probe_read_gbs(threads, buf.ctypes.data, buf.nbytes) for _ in range(RUNS)])
-        time.sleep(0.1)
+        time.sleep(0.3)
     if peak <= 0 or read <= 0:
         raise RuntimeError(f"roofline probes failed at {threads} threads")
     return {
@@ -88,19 +89,29 @@ def measure(threads: int) -> dict:
     }
 
 
+def _cached(path: Path, threads: int) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # missing or unreadable: measure again
+    ok = isinstance(data, dict) and data.get("ckc_roofline") == 1 and data.get("threads") == threads
+    return data if ok else None
+
+
 def machine(threads: int, *, refresh: bool = False) -> dict:
     """The cached roofline of this machine at `threads` threads (measured on
-    first use or with refresh). The dict has ``cached``: whether it was read
-    from the cache."""
+    first use). With refresh the probes run again and each figure becomes the
+    better of the new and the cached one: a roofline is what the machine can
+    reach, and a run slowed by a neighbour says nothing against that. The dict
+    has ``cached``: whether it came from the cache unchanged."""
     path = cache_path(threads)
-    if not refresh and path.is_file():
-        try:
-            data = json.loads(path.read_text())
-            if data.get("ckc_roofline") == 1 and data.get("threads") == threads:
-                return dict(data, cached=True, path=str(path))
-        except (OSError, ValueError):
-            pass  # unreadable: measure again
+    old = _cached(path, threads)
+    if old is not None and not refresh:
+        return dict(old, cached=True, path=str(path))
     data = measure(threads)
+    if old is not None:
+        for k in ("peak_gflops", "read_gbs"):
+            data[k] = max(data[k], old[k])
     with replaced(path) as tmp:
         Path(tmp).write_text(json.dumps(data, indent=2) + "\n")
     return dict(data, cached=False, path=str(path))
