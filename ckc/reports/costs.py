@@ -109,27 +109,16 @@ def _fold(op: str, a: Expr, b: Expr) -> Expr:
     return [op, a, b]
 
 
+_MORE_OPS = {"//": lambda x, y: x // y, "min": min, "max": max}  # beyond kernel_abi's + - *
+
+
 def evaluate(e: Expr, env: dict[str, int]):
     """The value of an expression for the arguments in `env` ({"n": .., "pos": ..})."""
-    if isinstance(e, str):
-        return env[e]
     if isinstance(e, list):
         op, a, b = e
         x, y = evaluate(a, env), evaluate(b, env)
-        if op == "+":
-            return x + y
-        if op == "-":
-            return x - y
-        if op == "*":
-            return x * y
-        if op == "//":
-            return x // y
-        if op == "min":
-            return min(x, y)
-        if op == "max":
-            return max(x, y)
-        raise ValueError(f"unknown operator {op!r} in a cost expression")
-    return e
+        return _MORE_OPS[op](x, y) if op in _MORE_OPS else kernel_abi.eval_expr((op, x, y), {})
+    return kernel_abi.eval_expr(e, env)
 
 
 # -- the table ---------------------------------------------------------------

@@ -88,11 +88,11 @@ def plot_roofline(p: dict, path: Path) -> Path:
     ax.plot(xs, [min(peak, x * bw) for x in xs], color="black", lw=1.5,
             label=f"roofline: {bw:.1f} GB/s read, {peak:.0f} GFLOP/s FMA ({r['threads']} threads)")
     total = sum(k["seconds"] for k in p["kinds"]) or 1.0
-    for k in placed:
+    markers = "osD^vP*Xhp<>"
+    for i, k in enumerate(placed):  # a legend entry each: kinds often sit at one intensity
         size = 30 + 600 * k["seconds"] / total
-        ax.scatter([k["intensity"]], [k["gflops"]], s=size, alpha=0.7, edgecolors="black", linewidths=0.5)
-        ax.annotate(f"{k['kernel']} ({100 * k['share']:.0f}%)", (k["intensity"], k["gflops"]),
-                    textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.scatter([k["intensity"]], [k["gflops"]], s=size, alpha=0.75, edgecolors="black", linewidths=0.5,
+                   marker=markers[i % len(markers)], label=f"{k['kernel']} ({100 * k['share']:.0f}% of time)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOP / byte moved)")
@@ -100,7 +100,7 @@ def plot_roofline(p: dict, path: Path) -> Path:
     ax.set_title(f"{Path(p['model']).name}: {p['mode']} x {p['tokens']} tokens "
                  f"(marker area: share of kernel time)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7, markerscale=0.5)
     if off:
         ax.text(0.01, 0.99, "no FLOPs, not placed: " + ", ".join(off), transform=ax.transAxes,
                 va="top", fontsize=8)
