@@ -35,7 +35,7 @@ def table(p: dict, top: int = 10) -> str:
     lines = [
         f"ckc profile: {Path(p['model']).name}, {p['mode']} x {p['tokens']} tokens"
         + (f" ({p['rounds']} rounds)" if p["mode"] == "prefill" else "")
-        + f", {p['threads']} threads, {p['simd']}",
+        + f", {p['threads']} thread{'s' if p['threads'] != 1 else ''}, {p['simd']}",
         f"roofline ({'cached' if r['cached'] else 'measured'}): FMA peak {r['peak_gflops']:.1f} GFLOP/s, "
         f"stream read {r['read_gbs']:.1f} GB/s at {r['threads']} threads; ridge at "
         f"{r['peak_gflops'] / r['read_gbs']:.1f} FLOP/B",
