@@ -17,8 +17,16 @@ DIR/weights.bump   every weight the model reads, f32 (Linear weights that only
 DIR/memory.txt     the memory plan (ckc/reports/memory.py): every buffer with its
                    offset, size and lifetime, totals per region, activation peak
                    vs the live-set bound
+DIR/memory.png     with memory_png (`ckc compile`; matplotlib costs ~1 s, so the compiles
+                   behind `ckc run` and the tests skip it): the same plan as a
+                   picture (ckc/reports/memory_plot.py): each
+                   function's buffers as lifetime x arena-offset rectangles, its peak
+                   and live-set bound
 DIR/manifest.json  what was compiled, how, and the file names (ckc/session.py reads
                    "library" and "weights")
+DIR/calls.json     profile builds (CompileOptions.profile): every kernel call's FLOPs
+                   and bytes moved as expressions of n and pos (ckc/reports/costs.py),
+                   in the numbering of ckc_gen_call_names; ckc profile reads it
 DIR/ir/NN-<stage>.mlir  with --dump-ir: the IR after import and after every pass
 
 Every file is written to a temporary name and renamed.
@@ -45,7 +53,9 @@ MODEL_C = "model.c"
 MODEL_SO = "model.so"
 WEIGHTS = "weights.bump"
 MEMORY = "memory.txt"
+MEMORY_PNG = "memory.png"
 MANIFEST = "manifest.json"
+CALLS = "calls.json"
 RUNTIME_DIR = ROOT / "runtime" / "model"
 RUNTIME_SOURCES = (RUNTIME_DIR / "model_runtime.c",)
 
@@ -145,6 +155,8 @@ def cc_command(model_c: Path, out: Path, options) -> list[str]:
     flags = ["-std=c11", options.opt_level, "-fPIC", "-shared", "-Wall"]
     if options.debug:
         flags.append("-DCKC_DEBUG")
+    if getattr(options, "profile", False):
+        flags.append("-DCKC_PROFILE")
     return [cc(), *flags, *inc, "-o", str(out), str(model_c), *map(str, RUNTIME_SOURCES), str(static),
             "-lpthread", "-lm"]
 
@@ -153,11 +165,14 @@ def build_so(model_c: Path, out: Path, options) -> Path:
     return cc_atomic(out, lambda tmp: cc_command(model_c, Path(tmp), options), str(out))
 
 
-def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progress, t_all: float) -> Artifacts:
+def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progress, t_all: float,
+          memory_png: bool = False) -> Artifacts:
     """Runs the pass pipeline on `module` (in memory) and writes every artifact."""
     from ckc import pipeline
     from ckc.emit_c import emit_c
     from ckc.reports.memory import memory_report
+    from ckc.reports.memory_plot import plan_data
+    from ckc.reports.memory_plot import plot as plot_memory
 
     out_dir.mkdir(parents=True, exist_ok=True)
     state: dict = {}
@@ -173,9 +188,14 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
     def before(name: str, m: ModuleOp) -> None:
         if name == "lower-to-c":
             state["memory"] = memory_report(m, f"{src.name} ({cfg.arch})")
+            state["memory_plot"] = plan_data(m)
             state["plan"] = weight_plan(m)
             state["packed"] = packed_weights(m)
             state["functions"] = [f.sym_name.data for f in m.ops if isinstance(f, func.FuncOp)]
+            if options.profile:
+                from ckc.reports.costs import call_costs
+
+                state["calls"] = call_costs(m)
 
     pipeline.run_passes(module, options, progress=progress, before_pass=before,
                         on_stage=lambda name, m: dump(name, m))
@@ -186,6 +206,12 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
     progress.stage("emit-c", time.perf_counter() - t0, f"{len(source.splitlines())} lines")
 
     memory = write_atomic(out_dir / MEMORY, state["memory"])
+    if memory_png:
+        t0 = time.perf_counter()
+        plot_memory(state["memory_plot"], out_dir / MEMORY_PNG, f"memory plan: {src.name} ({cfg.arch})")
+        progress.stage("memory.png", time.perf_counter() - t0)
+    if options.profile:
+        write_atomic(out_dir / CALLS, json.dumps({"ckc_calls": 1, "calls": state["calls"]}) + "\n")
 
     t0 = time.perf_counter()
     weights = write_weights(out_dir / WEIGHTS, state["plan"], store, state["packed"])
@@ -211,14 +237,17 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
         "weights": WEIGHTS,
         "model_c": MODEL_C,
         "memory": MEMORY,
+        **({"memory_png": MEMORY_PNG} if memory_png else {}),
         "options": asdict(options),
         "pipeline": pipeline.pipeline_spec(options),
         "functions": state.get("functions", []),
         "model_c_sha256": hashlib.sha256(source.encode()).hexdigest(),
+        **({"calls": CALLS} if options.profile else {}),
         "times_s": {k: round(v, 4) for k, v in times.items()},
     }
     man = write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     if not progress.quiet:
-        print(f"ckc: wrote {out_dir}/{{{MODEL_C}, {MODEL_SO}, {WEIGHTS}, {MEMORY}, {MANIFEST}}} "
+        png = f", {MEMORY_PNG}" if memory_png else ""
+        print(f"ckc: wrote {out_dir}/{{{MODEL_C}, {MODEL_SO}, {WEIGHTS}, {MEMORY}{png}, {MANIFEST}}} "
               f"in {times['total']:.2f} s", file=progress.out or __import__("sys").stderr)
     return Artifacts(out_dir, model_c, so, weights, memory, man, times)

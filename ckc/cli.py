@@ -4,6 +4,7 @@
     ckc run MODEL --prompt TEXT     compile on first use (cached), then generate
     ckc ir MODEL --stage S          print the IR of one stage
     ckc tokenize MODEL TEXT         print token ids and pieces
+    ckc profile MODEL --mode decode time every kernel call (table, profile.json, roofline.png)
 
 Every failure a user can cause (a missing file, a malformed model, a bad
 option) prints one line `ckc: error: ...` and exits non-zero; a Python
@@ -28,6 +29,7 @@ COMMANDS = {
     "ir": ("ckc.commands.ir", "print a model's IR at one stage"),
     "tokenize": ("ckc.commands.tokenize", "print a text's token ids and pieces"),
     "train": ("ckc.commands.train", "train or fine-tune a model"),
+    "profile": ("ckc.commands.profile", "time every kernel call of a model against this machine's roofline"),
 }
 
 

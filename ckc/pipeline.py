@@ -44,6 +44,7 @@ class CompileOptions:
     opt_level: str = "-O2"        # for model.c
     pack_weights: bool = True     # pack-weights: Linear weights stored prepacked (f32p32)
     fuse: bool = True             # fuse-rmsnorm-qkv-rope: one kernel per attention input
+    profile: bool = False         # lower-to-c{profile}: every kernel call timed (ckc profile)
 
     def check(self) -> None:
         from ckc.cli import CkcError
@@ -59,7 +60,7 @@ class CompileOptions:
         """What changes the generated code (for cache keys)."""
         return (f"max_tokens={self.max_tokens};simd={self.simd};context={self.context};debug={int(self.debug)};"
                 f"O={self.opt_level}" + ("" if self.pack_weights else ";pack_weights=0")
-                + ("" if self.fuse else ";fuse=0"))
+                + ("" if self.fuse else ";fuse=0") + (";profile=1" if self.profile else ""))
 
 
 def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
@@ -76,9 +77,14 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
             *(["pack-weights"] if options.pack_weights else []),
             "plan-memory",
             f"select-simd{{target={options.simd}}}",
-            "lower-to-c" + ("{debug=true}" if options.debug else ""),
+            _lower_to_c(options),
         ]
     )
+
+
+def _lower_to_c(options: CompileOptions) -> str:
+    opts = [o for o, on in (("debug=true", options.debug), ("profile=true", options.profile)) if on]
+    return "lower-to-c" + ("{" + " ".join(opts) + "}" if opts else "")
 
 
 def passes(options: CompileOptions = CompileOptions()):
@@ -165,7 +171,7 @@ def module_at_stage(path, stage: str, options: CompileOptions = CompileOptions()
 
 
 def compile_model(path, out_dir, options: CompileOptions = CompileOptions(), *, quiet: bool = False,
-                  out=None):
+                  out=None, memory_png: bool = False):
     """Compiles the model at `path` into `out_dir` (see ckc/artifacts.py for
     what is written). Returns the artifacts.Artifacts."""
     from ckc import artifacts
@@ -174,7 +180,8 @@ def compile_model(path, out_dir, options: CompileOptions = CompileOptions(), *, 
     progress = Progress(out=out, quiet=quiet)
     t_all = time.perf_counter()
     module, cfg, weights = import_model(path, progress)
-    return artifacts.build(module, cfg, weights, Path(path), Path(out_dir), options, progress, t_all)
+    return artifacts.build(module, cfg, weights, Path(path), Path(out_dir), options, progress, t_all,
+                           memory_png=memory_png)
 
 
 def with_options(options: CompileOptions, **kw) -> CompileOptions:

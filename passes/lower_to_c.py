@@ -47,6 +47,12 @@ runtime expects: f32, or f32p32 for a ``layout p32`` weight), ``ckc_gen_gemm_max
 Option ``debug`` (default false): after every call, check the arena canaries
 (``ckc_rt_canaries_ok(arena)``, defined by the runtime).
 
+Option ``profile`` (default false, ``ckc profile``): every call is timed,
+``int64_t pK = ckc_rt_prof_begin();`` before it and
+``ckc_rt_prof_end(K, pK, pool);`` after it (defined by the runtime when
+model.so is built with ``-DCKC_PROFILE``: wall time, executions and the thread
+pool's per-thread busy time per call K).
+
 Deterministic: the output depends only on the input IR.
 """
 
@@ -391,13 +397,19 @@ class _Func:
         label = f"@{self.name} #{idx}: {sym}(" + ", ".join(
             r.buffer_name for r in ins) + " -> " + ", ".join(r.buffer_name for r in outs) + ")"
         self.lower.call_names.append(label)
+        if self.lower.profile:
+            t0 = self.add(block, C.CallOp("ckc_rt_prof_begin", [], i64, f"p{idx}")).results[0]
+        rc = None
         if k.ret == "void":
             self.add(block, C.CallOp(sym, args))
         elif k.ret in ("status", "count"):
             rc = self.add(block, C.CallOp(sym, args, INT, f"s{idx}")).results[0]
-            self.fail_if(block, rc, idx + 1)
         else:
             _fail(f"@{self.name}: kernel {kname} returns its result by value ({k.ret}); not supported")
+        if self.lower.profile:
+            self.add(block, C.CallOp("ckc_rt_prof_end", [self.const(block, idx, INT), t0, self.params["pool"]]))
+        if rc is not None:
+            self.fail_if(block, rc, idx + 1)
         if self.lower.debug:
             ok = self.add(block, C.CallOp("ckc_rt_canaries_ok", [self.params["arena"]], INT, f"c{idx}")).results[0]
             zero = self.const(block, 0, INT)
@@ -416,9 +428,10 @@ class _Func:
 
 
 class _Lower:
-    def __init__(self, module: ModuleOp, debug: bool):
+    def __init__(self, module: ModuleOp, debug: bool, profile: bool = False):
         self.module = module
         self.debug = debug
+        self.profile = profile
         self.call_names: list[str] = []
         self.gemm_n = 0
         self.gemm_k = 0
@@ -452,6 +465,9 @@ class _Lower:
         ]
         if self.debug:
             new.append(C.DeclOp("ckc_rt_canaries_ok", [C.PtrType(ui8)], INT))
+        if self.profile:
+            new.append(C.DeclOp("ckc_rt_prof_begin", [], i64))
+            new.append(C.DeclOp("ckc_rt_prof_end", [INT, i64, POOL], C.VoidType()))
         new += globals_
         new += cfuncs
         for op in list(m.ops):
@@ -575,5 +591,8 @@ class LowerToC(ModulePass):
     debug: bool = False
     """Check the arena canaries after every kernel call."""
 
+    profile: bool = False
+    """Time every kernel call (ckc_rt_prof_begin / ckc_rt_prof_end, see the module docstring)."""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        _Lower(op, self.debug).run()
+        _Lower(op, self.debug, self.profile).run()

@@ -28,6 +28,17 @@ void ck_pool_destroy(ck_pool *pool);
 int  ck_pool_size(const ck_pool *pool);   /* 1 for NULL */
 void ck_pool_run(ck_pool *pool, int nth, ck_task_fn fn, void *arg);
 
+/* Profiling (ckc profile): with `on`, every task's run time is added to its
+ * thread's busy counter (index 0 is the thread calling ck_pool_run, 1..n-1 the
+ * workers), each job records how long its first worker took to start a task
+ * after the job was published (join latency) and how long the calling thread
+ * spent in ck_pool_run not running a task (waking sleeping workers, waiting for
+ * the last task). ck_pool_profile_take copies and zeroes them:
+ * busy_ns[ck_pool_size(pool)], stats[4] = {join latency ns summed over jobs,
+ * jobs, jobs a worker joined, caller overhead ns}. */
+void ck_pool_profile(ck_pool *pool, int on);
+void ck_pool_profile_take(ck_pool *pool, long long *busy_ns, long long *stats);
+
 /* Split [0, n) into nth near-equal contiguous ranges, each starting on a
  * multiple of `align` (>= 1): range ith is [*lo, *hi). */
 void ck_split_range(long n, long align, int ith, int nth, long *lo, long *hi);

@@ -1,5 +1,5 @@
 """`ckc compile MODEL -o DIR`: a model file (GGUF or a Hugging Face directory) to
-DIR/model.c, model.so, weights.bump, memory.txt, manifest.json (ckc/artifacts.py)."""
+DIR/model.c, model.so, weights.bump, memory.txt, memory.png, manifest.json (ckc/artifacts.py)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,6 @@ def resolve_model(name: str) -> Path:
 
 def main(args) -> int:
     p = resolve_model(args.model)
-    compile_model(p, Path(args.output), options_from(args, dump_ir=args.dump_ir))
+    compile_model(p, Path(args.output), options_from(args, dump_ir=args.dump_ir), memory_png=True)
     return 0
 

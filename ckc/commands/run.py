@@ -41,6 +41,7 @@ def _compiler_hash() -> str:
     files = list(kernels.sources())
     for folder in ("passes", "dialects"):
         files += sorted((ROOT / folder).glob("*.py"))
+    files += sorted((ROOT / "runtime" / "model").glob("*.[ch]"))  # compiled into every model.so
     files += [ROOT / "ckc" / f for f in ("pipeline.py", "artifacts.py", "kernel_abi.py", "emit_c.py", "weights.py",
                                          "build.py", "kernels.py")]
     files += sorted((ROOT / "ckc" / "importers").glob("*.py"))

@@ -17,6 +17,9 @@
  *   decode:  one token.
  * Build with -DCKC_DEBUG for canary checks after every call (lower-to-c{debug})
  * and after every compute function (here).
+ * Build with -DCKC_PROFILE (model.c from lower-to-c{profile}, `ckc profile`) for
+ * the per-call timers the generated code calls and ckc_profile_read/_reset
+ * (see "profiling" below; ckc/profiler/run.py reads them).
  */
 #define _DEFAULT_SOURCE
 #include <stdarg.h>
@@ -44,6 +47,92 @@ struct ckc_model {
 };
 
 int ckc_abi_version(void) { return CKC_ABI_VERSION; }
+
+#ifdef CKC_PROFILE
+/* ---- profiling --------------------------------------------------------------
+ * Counters per kernel call K of model.c (the numbering of ckc_gen_call_names),
+ * summed over every execution since the last ckc_profile_reset: wall ns,
+ * executions, the pool threads' busy ns summed and their per-execution maximum
+ * summed (thread imbalance), pool join latency ns, pool jobs, jobs a worker
+ * joined, the calling thread's ns in the pool not running a task (wake-ups). Totals: ns inside ckc_prefill/ckc_decode, ns inside the compute
+ * functions, compute function runs. The counters belong to the library, not to
+ * a model: profile one model at a time. */
+#include <time.h>
+
+enum { PROF_NS, PROF_COUNT, PROF_BUSY_SUM, PROF_BUSY_MAX, PROF_WAKE, PROF_JOBS, PROF_JOINED, PROF_POOL_OVERHEAD,
+       PROF_FIELDS };
+enum { PROF_ABI_NS, PROF_FN_NS, PROF_FN_RUNS, PROF_TOTALS };
+static int64_t *prof_calls;            /* [ckc_gen_n_calls * PROF_FIELDS] */
+static int64_t prof_totals[PROF_TOTALS];
+static long long *prof_busy;           /* [prof_nbusy]: one pool's threads */
+static int prof_nbusy;
+
+static int64_t prof_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int prof_init(int nth) {
+    if (!prof_calls) {
+        prof_calls = (int64_t *)calloc((size_t)(ckc_gen_n_calls > 0 ? ckc_gen_n_calls : 1) * PROF_FIELDS,
+                                       sizeof(int64_t));
+        if (!prof_calls) return -1;
+    }
+    if (nth > prof_nbusy) {
+        long long *b = (long long *)realloc(prof_busy, (size_t)nth * sizeof *b);
+        if (!b) return -1;
+        prof_busy = b;
+        prof_nbusy = nth;
+    }
+    return 0;
+}
+
+int64_t ckc_rt_prof_begin(void) { return prof_now(); }
+
+void ckc_rt_prof_end(int k, int64_t t0, ck_pool *pool) {
+    const int64_t wall = prof_now() - t0;
+    if (!prof_calls || k < 0 || k >= ckc_gen_n_calls) return;
+    int64_t *r = prof_calls + (size_t)k * PROF_FIELDS;
+    int64_t sum = 0, max = 0;
+    r[PROF_NS] += wall;
+    r[PROF_COUNT] += 1;
+    if (pool && ck_pool_size(pool) <= prof_nbusy) {
+        long long stats[4] = {0, 0, 0, 0};
+        ck_pool_profile_take(pool, prof_busy, stats);
+        for (int i = 0; i < ck_pool_size(pool); i++) {
+            sum += prof_busy[i];
+            if (prof_busy[i] > max) max = prof_busy[i];
+        }
+        r[PROF_WAKE] += stats[0];
+        r[PROF_JOBS] += stats[1];
+        r[PROF_JOINED] += stats[2];
+        r[PROF_POOL_OVERHEAD] += stats[3];
+    }
+    if (sum == 0) sum = max = wall; /* no pool task ran: the calling thread did it all */
+    r[PROF_BUSY_SUM] += sum;
+    r[PROF_BUSY_MAX] += max;
+}
+
+int ckc_profile_fields(void) { return PROF_FIELDS; }
+
+/* Copies the counters: calls [ckc_gen_n_calls * PROF_FIELDS], totals [PROF_TOTALS]. */
+int ckc_profile_read(int64_t *calls, int64_t *totals) {
+    if (calls && prof_calls) memcpy(calls, prof_calls, (size_t)ckc_gen_n_calls * PROF_FIELDS * sizeof(int64_t));
+    if (totals) memcpy(totals, prof_totals, sizeof prof_totals);
+    return ckc_gen_n_calls;
+}
+
+void ckc_profile_reset(void) {
+    if (prof_calls) memset(prof_calls, 0, (size_t)ckc_gen_n_calls * PROF_FIELDS * sizeof(int64_t));
+    memset(prof_totals, 0, sizeof prof_totals);
+}
+#define PROF_START() const int64_t prof_t0 = prof_now()
+#define PROF_ADD(slot) (prof_totals[slot] += prof_now() - prof_t0)
+#else
+#define PROF_START() ((void)0)
+#define PROF_ADD(slot) ((void)0)
+#endif
 
 static void seterr(char *err, int errlen, const char *fmt, ...) {
     if (!err || errlen <= 0) return;
@@ -122,6 +211,13 @@ ckc_model *ckc_model_create(const char *weights_path, int nthreads, char *err, i
             goto fail;
         }
     }
+#ifdef CKC_PROFILE
+    if (prof_init(m->nth) != 0) {
+        seterr(err, errlen, "out of memory (profile counters)");
+        goto fail;
+    }
+    ck_pool_profile(m->pool, 1);
+#endif
     m->ws_size = ck_gemm_workspace_size(ckc_gen_max_tokens, ckc_gen_gemm_max_n > 0 ? ckc_gen_gemm_max_n : 1,
                                         ckc_gen_gemm_max_k > 0 ? ckc_gen_gemm_max_k : 1, m->nth);
     if (m->ws_size) {
@@ -188,8 +284,13 @@ static const char *call_name(int rc) {
 
 /* Runs one compute function; on failure the sequence is lost (position 0). */
 static int run(ckc_model *m, ckc_gen_fn fn, const int32_t *tokens, int n, float *logits) {
+    PROF_START();
     int rc = fn(m->arena.base, m->wbase, tokens, logits, n, m->position, m->ws, m->ws_size, m->pool,
                 m->nth);
+    PROF_ADD(PROF_FN_NS);
+#ifdef CKC_PROFILE
+    prof_totals[PROF_FN_RUNS]++;
+#endif
     if (rc > 0) {
         m->position = 0;
         return fail(m, CKC_ERR_INTERNAL, "internal error: kernel call failed: %s", call_name(rc));
@@ -244,20 +345,33 @@ static int prefill(ckc_model *m, const int32_t *tokens, int n, float *out, int a
 }
 
 int ckc_prefill(ckc_model *m, const int32_t *tokens, int n, float *logits_last) {
-    return prefill(m, tokens, n, logits_last, 0);
+    PROF_START();
+    int rc = prefill(m, tokens, n, logits_last, 0);
+    PROF_ADD(PROF_ABI_NS);
+    return rc;
 }
 
 int ckc_prefill_all(ckc_model *m, const int32_t *tokens, int n, float *logits) {
-    return prefill(m, tokens, n, logits, 1);
+    PROF_START();
+    int rc = prefill(m, tokens, n, logits, 1);
+    PROF_ADD(PROF_ABI_NS);
+    return rc;
 }
 
-int ckc_decode(ckc_model *m, int32_t token, float *logits) {
+static int decode(ckc_model *m, int32_t token, float *logits) {
     if (!m) return CKC_ERR_INVALID;
     m->err[0] = 0;
     if (!logits) return fail(m, CKC_ERR_INVALID, "logits is NULL");
     int rc = validate(m, &token, 1);
     if (rc) return rc;
     return run(m, ckc_gen_decode, &token, 1, logits);
+}
+
+int ckc_decode(ckc_model *m, int32_t token, float *logits) {
+    PROF_START();
+    int rc = decode(m, token, logits);
+    PROF_ADD(PROF_ABI_NS);
+    return rc;
 }
 
 int ckc_reset(ckc_model *m) {
