@@ -386,6 +386,9 @@ class Engine:
         return 1
 
     def _piece(self, tok: int) -> str:
+        """A token's own text: its bytes (with the leading space a lone decode drops)."""
+        if hasattr(self.tokenizer, "piece"):
+            return self.tokenizer.piece(tok).decode("utf-8", "replace")
         return self.tokenizer.decode([tok])
 
     def _logprobs(self, logits, tok: int, k: int) -> TokenInfo:
