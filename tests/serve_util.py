@@ -70,14 +70,14 @@ class ServerProcess:
         return h
 
     def raw(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-            timeout: float = 60) -> tuple[int, dict, bytes]:
+            timeout: float = 60) -> tuple[int, object, bytes]:
         req = urllib.request.Request(self.base + path, data=body, method=method,
                                      headers=headers if headers is not None else self.headers())
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, dict(r.headers), r.read()
+                return r.status, r.headers, r.read()
         except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
+            return e.code, e.headers, e.read()
 
     def get(self, path: str) -> tuple[int, bytes]:
         status, _, body = self.raw("GET", path, timeout=10)

@@ -126,8 +126,15 @@ def main(args) -> int:
     host, port = sock.getsockname()[:2]
     print(f"ckc: serving {name} on http://{host}:{port} ({args.slots} slots, context {engine.context}, "
           f"{backend.threads} threads, chat template: {template.source})", file=sys.stderr, flush=True)
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal after its graceful shutdown; a drained
+            # shutdown is a normal exit here (status 0, "server stopped")
+            self._captured_signals.clear()
+
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        _Server(config).run(sockets=[sock])
     finally:
         engine.close(drain=False, timeout=5)
         sock.close()
