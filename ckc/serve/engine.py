@@ -299,7 +299,14 @@ class Engine:
                     if self._stop and not self.queue:
                         return
                     self._cv.wait()
-            self._step(busy)
+            try:
+                self._step(busy)
+            except Exception as e:  # noqa: BLE001 - a bug must not hang every client: fail this step's requests
+                msg = f"internal error: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                with self._cv:
+                    for s in busy:
+                        if s.req is not None:
+                            self._finish(s, s.req, "error", error=msg)
 
     def _drop_cancelled(self) -> None:
         if any(r.cancelled for r in self.queue):
