@@ -114,6 +114,30 @@ def test_logprobs(server):
         assert math.isclose(v, max(top.values()), abs_tol=1e-9)
         assert top.get(tok) is not None
     assert "".join(lp.tokens) == r.choices[0].text
+    chat = server.client().chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}],
+                                                   max_tokens=4, temperature=0, logprobs=True, top_logprobs=2)
+    content = chat.choices[0].logprobs.content
+    joined = "".join(t.token for t in content)
+    # an SPM text drops the first token's leading space, a token's own text keeps it
+    assert len(content) == 4 and joined.endswith(chat.choices[0].message.content)
+    assert not joined[: len(joined) - len(chat.choices[0].message.content)].strip()
+    assert all(len(t.top_logprobs) == 2 and t.logprob == t.top_logprobs[0].logprob for t in content)
+
+
+def test_generation_stops_at_the_context(server):
+    r = _complete(server.client(), PROMPTS[0], 1000)
+    # the last token is sampled when the cache is full: context - prompt + 1 new tokens
+    assert r.choices[0].finish_reason == "length"
+    assert r.usage.completion_tokens == 256 - r.usage.prompt_tokens + 1
+    assert server.health()["slots_busy"] == 0
+
+
+def test_unknown_fields_are_ignored(server):
+    body = {"messages": OK_MSG, "max_tokens": 2, "temperature": 0, "frequency_penalty": 0, "user": "u",
+            "x_vendor": {"nested": [1, 2]}, "tools": "not-a-list"}
+    status, _, raw = server.raw("POST", CHAT, json.dumps(body).encode())
+    assert status == 200, raw
+    assert json.loads(raw)["usage"]["completion_tokens"] == 2
 
 
 def test_seeded_sampling_is_reproducible(server):
@@ -221,3 +245,14 @@ def test_auth_and_routing_errors(server):
     assert server.health()["slots_busy"] == 0
     # and it still generates
     assert _complete(server.client(), PROMPTS[0], 2).usage.completion_tokens == 2
+
+
+def test_cli_errors(server, model):
+    from serve_util import ckc
+
+    r = ckc("serve", model, "--port", str(server.port), timeout=120)
+    assert r.returncode == 1 and r.stderr.startswith("ckc: error: cannot listen on 127.0.0.1:"), r.stderr
+    for bad, what in ((["--slots", "0"], "--slots"), (["--ctx", "9999"], "--ctx"), (["--queue", "-1"], "--queue")):
+        r = ckc("serve", model, "--port", "0", *bad, timeout=120)
+        assert r.returncode == 1 and r.stderr.startswith("ckc: error:") and what in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr

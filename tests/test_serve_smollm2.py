@@ -8,6 +8,7 @@ slot while the test looks."""
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -61,6 +62,14 @@ def test_queue_full_then_disconnects_free_the_slot(server):
     b.close()
     server.wait_for(lambda h: h["slots_busy"] == 0 and h["queue"] == 0, 10, "slot freed")
     assert server.metrics()['ckc_requests_finished_total{reason="cancelled"}'] == cancelled + 2
+    # a non-streaming client that gives up is noticed too
+    body = json.dumps({"prompt": "Hi", "max_tokens": 500}).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        server.wait_for(lambda h: h["slots_busy"] == 1, 10, "non-streaming request running")
+    server.wait_for(lambda h: h["slots_busy"] == 0, 10, "slot freed after a non-streaming disconnect")
+    assert server.metrics()['ckc_requests_finished_total{reason="cancelled"}'] == cancelled + 3
 
 
 def test_sigterm_drains_then_exits(server):

@@ -280,14 +280,19 @@ class Server:
 
     async def _collect(self, request: HttpRequest, req: Request, events: asyncio.Queue, rid: str, chat: bool):
         text, tokens = [], []
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + DISCONNECT_POLL_S
         try:
             while True:
-                try:
-                    ev: Event = await asyncio.wait_for(events.get(), DISCONNECT_POLL_S)
-                except asyncio.TimeoutError:
+                # tokens may arrive faster than the poll period: check on the clock, not on idle
+                if loop.time() >= next_check:
+                    next_check = loop.time() + DISCONNECT_POLL_S
                     if await request.is_disconnected():
                         req.cancel()
                         return Response(status_code=499)
+                try:
+                    ev: Event = await asyncio.wait_for(events.get(), DISCONNECT_POLL_S)
+                except asyncio.TimeoutError:
                     continue
                 if ev.kind == "token":
                     text.append(ev.text)
