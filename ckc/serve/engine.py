@@ -216,12 +216,20 @@ class Stats:
         self.recent = collections.deque()              # (time, generated tokens) per step
         self.started = time.monotonic()
 
-    def tokens_per_s(self, window: float = 10.0) -> float:
-        now = time.monotonic()
-        while self.recent and self.recent[0][0] < now - window:
+    WINDOW_S = 10.0
+
+    def record_step(self, now: float, tokens: int) -> None:
+        """Scheduler thread only (the only one that mutates ``recent``)."""
+        self.recent.append((now, tokens))
+        while self.recent and self.recent[0][0] < now - self.WINDOW_S:
             self.recent.popleft()
-        span = min(window, now - self.started)
-        return sum(n for _, n in self.recent) / span if span > 0 else 0.0
+
+    def tokens_per_s(self) -> float:
+        """Any thread: tokens generated per second over the last WINDOW_S."""
+        now = time.monotonic()
+        items = list(self.recent)  # one C-level copy under the GIL: safe against the scheduler's appends
+        span = min(self.WINDOW_S, now - self.started)
+        return sum(n for t, n in items if t >= now - self.WINDOW_S) / span if span > 0 else 0.0
 
 
 class Engine:
@@ -361,7 +369,7 @@ class Engine:
         st.steps += 1
         st.busy_seconds += now - t0
         st.generated_tokens += made
-        st.recent.append((now, made))
+        st.record_step(now, made)
 
     def _sample(self, s: _Slot, req: Request, logits: np.ndarray) -> int:
         p = req.params
