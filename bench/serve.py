@@ -10,7 +10,9 @@ prompts) with the official openai client. Reports per N:
 
 - aggregate generated tokens/s (all tokens of all clients / wall time),
 - time to first token p50 / p99 (request sent -> first text chunk),
-- per-token latency p50 / p99 (gaps between a stream's chunks),
+- per-token latency p50 / p99 over requests (time per output token after the
+  first: (last chunk - first chunk) / (tokens - 1); the server may merge
+  tokens that are ready together into one chunk, so chunk gaps are not it),
 
 and the aggregate rate at N as a ratio of the rate at 1 client: how much the
 slot engine gains from running N sequences together. The engine's backend runs
@@ -75,9 +77,6 @@ def load(base: str, clients: int, requests: int, max_tokens: int, api_key: str =
                     if chunk.choices and chunk.choices[0].text:
                         if first is None:
                             first = now
-                        elif last is not None:
-                            with lock:
-                                gaps.append(now - last)
                         last = now
             except Exception as e:  # noqa: BLE001 - counted and shown
                 errors.append(repr(e))
@@ -85,6 +84,8 @@ def load(base: str, clients: int, requests: int, max_tokens: int, api_key: str =
             with lock:
                 if first is not None:
                     ttft.append(first - t0)
+                    if n > 1 and last > first:
+                        gaps.append((last - first) / (n - 1))
                 tokens[0] += n
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
