@@ -5,6 +5,8 @@
     ckc ir MODEL --stage S          print the IR of one stage
     ckc tokenize MODEL TEXT         print token ids and pieces
     ckc profile MODEL --mode decode time every kernel call (table, profile.json, roofline.png)
+    ckc serve MODEL [--port 8080]   an OpenAI-compatible server (/v1/chat/completions, ...)
+    ckc chat MODEL                  chat in the terminal with the model's chat template
 
 Every failure a user can cause (a missing file, a malformed model, a bad
 option) prints one line `ckc: error: ...` and exits non-zero; a Python
@@ -30,6 +32,8 @@ COMMANDS = {
     "tokenize": ("ckc.commands.tokenize", "print a text's token ids and pieces"),
     "train": ("ckc.commands.train", "train or fine-tune a model"),
     "profile": ("ckc.commands.profile", "time every kernel call of a model against this machine's roofline"),
+    "serve": ("ckc.commands.serve", "serve a model over an OpenAI-compatible HTTP API"),
+    "chat": ("ckc.commands.chat", "chat with a model in the terminal"),
 }
 
 
@@ -69,6 +73,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         ("ckc.weights", "WeightsError"),
         ("ckc.session", "SessionError"),
         ("ckc.tokenizer", "TokenizerError"),
+        ("ckc.chat_template", "ChatTemplateError"),
     ):
         try:
             errors.append(getattr(importlib.import_module(module), name))
