@@ -57,6 +57,11 @@ def read_texts(spec: str | os.PathLike) -> list[tuple[str, str]]:
     out = []
     for f in files:
         out.append((f.name, f.read_bytes().decode("utf-8", errors="replace")))
+    if not any(text.strip() for _, text in out):
+        what = "the file holds" if len(files) == 1 and not Path(spec).is_dir() else f"its {len(files)} *.txt file(s) hold"
+        size = sum(len(t.encode()) for _, t in out)
+        raise DataError(f"{spec}: no training text: {what} only whitespace ({size} bytes)" if size
+                        else f"{spec}: no training text: {what} 0 bytes")
     return out
 
 
