@@ -29,7 +29,6 @@ training backend, which holds the model as a transformers module.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
 from pathlib import Path
