@@ -59,6 +59,8 @@ MANIFEST = "manifest.json"
 CALLS = "calls.json"
 RUNTIME_DIR = ROOT / "runtime" / "model"
 RUNTIME_SOURCES = (RUNTIME_DIR / "model_runtime.c",)
+# CompileOptions.sanitize: the flags CMakeLists.txt gives libckernels' CKC_SANITIZE build
+SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined")
 
 
 @dataclass
@@ -177,9 +179,12 @@ def write_weights(path: Path, plan, store, packed: set[str] = frozenset(), *, sr
 def cc_command(model_c: Path, out: Path, options) -> list[str]:
     from ckc import kernels
 
-    static = kernels.static_library_path()
+    sanitize = getattr(options, "sanitize", False)
+    static = kernels.static_library_path(sanitize)
     inc = [f"-I{p}" for p in (*kernels.include_dirs(), RUNTIME_DIR)]
     flags = ["-std=c11", options.opt_level, "-fPIC", "-shared", "-Wall"]
+    if sanitize:  # loads only into a process started with the ASan runtime preloaded
+        flags += list(SANITIZE_FLAGS)
     if options.debug:
         flags.append("-DCKC_DEBUG")
     if getattr(options, "profile", False):
@@ -251,7 +256,7 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
     t0 = time.perf_counter()
     from ckc import kernels
 
-    kernels.build_dir()
+    kernels.build_dir(options.sanitize)
     progress.stage("libckernels", time.perf_counter() - t0)
     t0 = time.perf_counter()
     so = build_so(model_c, out_dir / MODEL_SO, options)

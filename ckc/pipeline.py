@@ -52,6 +52,9 @@ class CompileOptions:
     allow_nonfinite: bool = False  # NaN/Inf weights: a warning instead of an error
     plugins: tuple[str, ...] = ()  # --load-plugin FILE.py: passes (ckc-opt's plugin format) for pre_passes
     pre_passes: str = ""          # a pass spec run on the transformer module before lower-transformer
+    # tests only (no CLI flag):
+    overflow: str = ""            # lower-to-c{overflow}: calls writing this buffer write 8 bytes past it
+    sanitize: bool = False        # model.so built with ASan + UBSan against libckernels' sanitizer build
 
     def check(self) -> None:
         if self.max_tokens <= 0:
@@ -73,6 +76,7 @@ class CompileOptions:
                 + ("" if self.fuse else ";fuse=0") + (";profile=1" if self.profile else "")
                 + (";allow_nonfinite=1" if self.allow_nonfinite else "")
                 + (f";pre_passes={self.pre_passes}" if self.pre_passes else "")
+                + (f";overflow={self.overflow}" if self.overflow else "") + (";sanitize=1" if self.sanitize else "")
                 + "".join(f";plugin={hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]}" for f in self.plugins))
 
 
@@ -97,7 +101,8 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
 
 
 def _lower_to_c(options: CompileOptions) -> str:
-    opts = [o for o, on in (("debug=true", options.debug), ("profile=true", options.profile)) if on]
+    opts = [o for o, on in (("debug=true", options.debug), ("profile=true", options.profile),
+                            (f"overflow={options.overflow}", bool(options.overflow))) if on]
     return "lower-to-c" + ("{" + " ".join(opts) + "}" if opts else "")
 
 
