@@ -108,12 +108,14 @@ class Corpus:
                     pass  # unreadable: tokenize again
         corpus = cls._tokenize(texts, tokenizer, eval_fraction)
         if cache is not None:
-            import tempfile
+            from ckc.atomic import disk_full, replaced
 
-            fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npy.tmp")
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.concatenate([corpus.train, corpus.eval]))
-            os.replace(tmp, cache)
+            try:
+                with replaced(cache, suffix=".npy.tmp") as tmp, open(tmp, "wb") as f:
+                    np.save(f, np.concatenate([corpus.train, corpus.eval]))
+            except OSError as err:
+                if not disk_full(err):
+                    raise  # a full cache only costs the next run a re-tokenization
         return corpus
 
     @classmethod
