@@ -139,12 +139,16 @@ def passes(options: CompileOptions = CompileOptions()):
 
 
 def apply_pass(p, ctx, module: ModuleOp) -> None:
-    """``p.apply(ctx, module)``; any failure becomes one PassError line naming the pass."""
+    """``p.apply(ctx, module)``. A diagnostic (IR a pass rejects) and anything a
+    plugin's pass raises become one PassError line naming the pass; anything
+    else one of ckc's own passes raises is a bug in ckc and keeps its traceback."""
     try:
         p.apply(ctx, module)
     except CkcError:
         raise
     except Exception as err:  # noqa: BLE001 - a plugin's pass may raise anything
+        if not isinstance(err, DiagnosticException) and type(p).__module__.startswith("ckc."):
+            raise
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         msg = lines[0] if lines else ""
         if not isinstance(err, DiagnosticException):

@@ -204,11 +204,24 @@ def small_fs(path: Path, size: str):
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-@pytest.mark.parametrize("size, victim", [("256k", "weights.bump"), ("768k", "model.so")])
-def test_disk_full_during_compile(tmp_path, size, victim):
-    """The tiny Llama writes model.c (24 KB), memory.txt, memory.png (~100 KB),
-    weights.bump (~540 KB), model.so (~240 KB): 256 KB runs out at the weights,
-    768 KB at the compiler's output."""
+@pytest.fixture(scope="module")
+def artifact_sizes(tmp_path_factory):
+    """Bytes of each file `ckc compile` writes for the tiny Llama (in the order
+    it writes them: model.c, memory.txt, memory.png, weights.bump, model.so)."""
+    out = tmp_path_factory.mktemp("sizes")
+    r = run("compile", str(modelzoo.gguf_file("llama")), "-o", str(out))
+    assert r.returncode == 0, r.stderr.decode()
+    return {f.name: f.stat().st_size for f in out.iterdir()}
+
+
+@pytest.mark.parametrize("victim", ["weights.bump", "model.so"])
+def test_disk_full_during_compile(tmp_path, artifact_sizes, victim):
+    """A tmpfs that holds every file written before ``victim`` and half of it:
+    the compile stops there with one line, and leaves only whole files."""
+    before = sum(artifact_sizes[f] for f in ("model.c", "memory.txt", "memory.png"))
+    if victim == "model.so":
+        before += artifact_sizes["weights.bump"]
+    size = f"{(before + artifact_sizes[victim] // 2) // 1024}k"
     g = modelzoo.gguf_file("llama")
     with small_fs(tmp_path / "disk", size) as disk:
         out = disk / "out"
@@ -221,16 +234,21 @@ def test_disk_full_during_compile(tmp_path, size, victim):
         assert not (out / victim).exists() and not (out / "manifest.json").exists()
         assert leftovers(out) == []
         for f in out.iterdir():  # what was written is whole
-            assert f.name in ("model.c", "memory.txt", "memory.png", "weights.bump"), f
+            assert artifact_sizes[f.name] == f.stat().st_size, f
         assert (out / "model.c").read_text().rstrip().endswith("}")
 
 
 def test_disk_full_during_checkpoint(tmp_path, text):
-    """A llama:tiny checkpoint is ~1.7 MB (weights + AdamW moments): 2.5 MB holds
-    the first, not a second next to it (the old one is only removed after)."""
+    """A tmpfs that holds one checkpoint (weights + AdamW moments) and the loss
+    curves, not a second checkpoint next to it (the old one is only removed
+    after the new one is complete): the second save fails, the first stays."""
     from ckc.train import checkpoint as ck
 
-    with small_fs(tmp_path / "disk", "2500k") as disk:
+    probe = tmp_path / "probe"
+    assert run(*train_args(text, probe, "--steps", "1")).returncode == 0
+    one = sum(f.stat().st_size for f in (probe / "checkpoints").rglob("*") if f.is_file())
+    curves = sum((probe / f).stat().st_size for f in ("loss.csv", "loss.png"))
+    with small_fs(tmp_path / "disk", f"{(one * 3 // 2 + 2 * curves) // 1024}k") as disk:
         out = disk / "run"
         msg = one_line_error(run(*train_args(text, out, "--steps", "4", "--lr", "3e-3", "--checkpoint-every", "1")))
         assert msg == f"ckc: error: {out / 'checkpoints' / 'step-000002'}: No space left on device"
