@@ -48,6 +48,7 @@ from xdsl.printer import Printer
 from ckc import weights as bump
 from ckc.atomic import replaced
 from ckc.build import ROOT, BuildError, cc, cc_atomic
+from ckc.errors import CkcError
 
 MODEL_C = "model.c"
 MODEL_SO = "model.so"
@@ -58,6 +59,8 @@ MANIFEST = "manifest.json"
 CALLS = "calls.json"
 RUNTIME_DIR = ROOT / "runtime" / "model"
 RUNTIME_SOURCES = (RUNTIME_DIR / "model_runtime.c",)
+# CompileOptions.sanitize: the flags CMakeLists.txt gives libckernels' CKC_SANITIZE build
+SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined")
 
 
 @dataclass
@@ -118,10 +121,31 @@ def _const_array(attr, shape) -> np.ndarray:
     return arr.reshape(shape)
 
 
-def write_weights(path: Path, plan, store, packed: set[str] = frozenset()) -> Path:
+class NonFiniteWeightsError(CkcError):
+    """A weight holds NaN or Inf: compiled, it would turn every logit into NaN."""
+
+
+def check_finite(name: str, arr: np.ndarray, src) -> str | None:
+    """None if every value of ``arr`` is finite, else one line naming the
+    tensor, how many NaN / Inf values it holds and where the first one is."""
+    ok = np.isfinite(arr)
+    if ok.all():
+        return None
+    nan = int(np.isnan(arr).sum())
+    first = np.unravel_index(int(np.argmin(ok)), arr.shape)
+    return (f"{src}: tensor '{name}' holds {nan} NaN and {arr.size - int(ok.sum()) - nan} Inf values "
+            f"(first at index {list(map(int, first))})")
+
+
+def write_weights(path: Path, plan, store, packed: set[str] = frozenset(), *, src=None,
+                  on_nonfinite=None) -> Path:
     """weights.bump for a weight plan (see module docstring); checks that the
     file's layout matches the planned offsets. Tensors named in ``packed`` are
-    stored prepacked (f32p32, the layout gemm_packed reads)."""
+    stored prepacked (f32p32, the layout gemm_packed reads).
+
+    Every weight is checked for NaN / Inf first: ``on_nonfinite(message)`` is
+    called for each bad tensor when given (``--allow-nonfinite-weights``: a
+    warning), otherwise the first one raises NonFiniteWeightsError."""
     specs = [(name, shape, bump.F32P32 if name in packed else bump.F32) for name, _, shape, _ in plan]
     entries, _ = bump.bump_layout(specs)
     if entries:
@@ -142,6 +166,11 @@ def write_weights(path: Path, plan, store, packed: set[str] = frozenset()) -> Pa
                 if tuple(arr.shape) != tuple(shape):
                     raise BuildError(f"tensor '{name}' has shape {list(arr.shape)}, the model expects {list(shape)}")
                 arr = np.ascontiguousarray(arr, dtype=np.float32)
+                bad = check_finite(name, arr, src or "model")
+                if bad is not None:
+                    if on_nonfinite is None:
+                        raise NonFiniteWeightsError(bad + "; pass --allow-nonfinite-weights to compile it anyway")
+                    on_nonfinite(bad)
                 yield (name, arr, bump.F32P32) if name in packed else (name, arr)
 
     return bump.write_bump(path, list(tensors()))
@@ -150,9 +179,12 @@ def write_weights(path: Path, plan, store, packed: set[str] = frozenset()) -> Pa
 def cc_command(model_c: Path, out: Path, options) -> list[str]:
     from ckc import kernels
 
-    static = kernels.static_library_path()
+    sanitize = getattr(options, "sanitize", False)
+    static = kernels.static_library_path(sanitize)
     inc = [f"-I{p}" for p in (*kernels.include_dirs(), RUNTIME_DIR)]
     flags = ["-std=c11", options.opt_level, "-fPIC", "-shared", "-Wall"]
+    if sanitize:  # loads only into a process started with the ASan runtime preloaded
+        flags += list(SANITIZE_FLAGS)
     if options.debug:
         flags.append("-DCKC_DEBUG")
     if getattr(options, "profile", False):
@@ -214,13 +246,17 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
         write_atomic(out_dir / CALLS, json.dumps({"ckc_calls": 1, "calls": state["calls"]}) + "\n")
 
     t0 = time.perf_counter()
-    weights = write_weights(out_dir / WEIGHTS, state["plan"], store, state["packed"])
+    def warn(msg: str) -> None:
+        print(f"ckc: warning: {msg}", file=progress.out or __import__("sys").stderr, flush=True)
+
+    weights = write_weights(out_dir / WEIGHTS, state["plan"], store, state["packed"], src=src,
+                            on_nonfinite=warn if options.allow_nonfinite else None)
     progress.stage("weights", time.perf_counter() - t0, f"{weights.stat().st_size / 2**20:.1f} MiB")
 
     t0 = time.perf_counter()
     from ckc import kernels
 
-    kernels.build_dir()
+    kernels.build_dir(options.sanitize)
     progress.stage("libckernels", time.perf_counter() - t0)
     t0 = time.perf_counter()
     so = build_so(model_c, out_dir / MODEL_SO, options)

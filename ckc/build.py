@@ -54,7 +54,8 @@ def run_checked(cmd: list[str], what: str, cwd: Path | None = None, env: dict | 
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         out = (proc.stdout + proc.stderr).strip().splitlines()
-        errs = [line for line in out if "error" in line.lower()] or out[-3:]
+        # a full disk shows as "ld: final link failed: No space left on device": keep it
+        errs = [line for line in out if "error" in line.lower() or "no space left" in line.lower()] or out[-3:]
         raise BuildError(f"building {what} failed: {' | '.join(errs[:4])}")
 
 

@@ -100,6 +100,14 @@ def main(argv: list[str] | None = None) -> int:
             msg = f"{err.filename}: {err.strerror}"
         print(f"ckc: error: {msg}", file=sys.stderr)
         return 1
+    except OSError as err:
+        from ckc.atomic import disk_full
+
+        if not disk_full(err):
+            raise
+        # a full disk is the user's to fix; every writer removed its temporary file
+        print(f"ckc: error: {err.filename or 'writing output'}: {err.strerror}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,3 +8,17 @@ the rest of ckc raises.
 
 class CkcError(Exception):
     """An error the user can act on: printed as one line, exit status 1."""
+
+
+def utf8_argument(option: str, value: str) -> str:
+    """``value`` (a command-line argument) if it is valid UTF-8, else a CkcError
+    naming the option and the first bad byte. Python decodes argv with
+    surrogateescape, so bytes that are not UTF-8 arrive as lone surrogates
+    (U+DC80..U+DCFF) that no tokenizer should see."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raw = value.encode("utf-8", "surrogateescape")
+        at = len(value[: err.start].encode("utf-8", "surrogateescape"))
+        raise CkcError(f"{option} is not valid UTF-8: byte 0x{raw[at]:02x} at offset {at}") from None
+    return value

@@ -198,8 +198,23 @@ class _TrackingMain(CkcOptMain):
     """Keeps the module being processed so a failure can be located in it."""
 
     def apply_passes(self, prog: ModuleOp):
+        """PassPipeline.apply, one pass at a time, so that a pass raising
+        something other than a diagnostic (a plugin's bug) is named."""
         self._last_module = prog
-        super().apply_passes(prog)
+        passes, callback = self.pipeline.passes, self.pipeline.callback
+        if not passes:
+            return super().apply_passes(prog)
+        if callback is not None:
+            callback(None, prog, passes[0])
+        for i, p in enumerate(passes):
+            try:
+                p.apply(self.ctx, prog)
+            except (DiagnosticException, ParseError):
+                raise  # located at the failing op by _diagnose
+            except Exception as err:  # noqa: BLE001 - one line naming the pass
+                raise UserError(f"error: pass '{p.name}' failed: {type(err).__name__}: {first_line(err)}") from err
+            if callback is not None:
+                callback(p, prog, passes[i + 1] if i + 1 < len(passes) else None)
 
 
 def _preload_plugins(argv: list[str]) -> list[Universe]:

@@ -17,6 +17,7 @@ parses that spec and applies its passes one by one to the module in memory
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,9 @@ from typing import Callable
 
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import PassPipeline
+from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException
+
+from ckc.errors import CkcError
 
 INFERENCE_MODES = ("prefill", "prefill_all", "decode")
 SIMD_TARGETS = ("native", "avx512", "avx2", "scalar")
@@ -45,22 +49,35 @@ class CompileOptions:
     pack_weights: bool = True     # pack-weights: Linear weights stored prepacked (f32p32)
     fuse: bool = True             # fuse-rmsnorm-qkv-rope: one kernel per attention input
     profile: bool = False         # lower-to-c{profile}: every kernel call timed (ckc profile)
+    allow_nonfinite: bool = False  # NaN/Inf weights: a warning instead of an error
+    plugins: tuple[str, ...] = ()  # --load-plugin FILE.py: passes (ckc-opt's plugin format) for pre_passes
+    pre_passes: str = ""          # a pass spec run on the transformer module before lower-transformer
+    # tests only (no CLI flag):
+    overflow: str = ""            # lower-to-c{overflow}: calls writing this buffer write 8 bytes past it
+    sanitize: bool = False        # model.so built with ASan + UBSan against libckernels' sanitizer build
 
     def check(self) -> None:
-        from ckc.cli import CkcError
-
         if self.max_tokens <= 0:
             raise CkcError(f"--max-tokens-per-chunk must be positive, got {self.max_tokens}")
         if self.simd not in SIMD_TARGETS:
             raise CkcError(f"--simd must be one of {', '.join(SIMD_TARGETS)}, got '{self.simd}'")
         if self.context < 0:
             raise CkcError(f"--context must be >= 0, got {self.context}")
+        for f in self.plugins:
+            if not Path(f).is_file():
+                raise CkcError(f"{f}: plugin file not found")
+        if self.pre_passes or self.plugins:
+            passes(self)  # a bad spec or plugin fails before the model is read
 
     def key(self) -> str:
         """What changes the generated code (for cache keys)."""
         return (f"max_tokens={self.max_tokens};simd={self.simd};context={self.context};debug={int(self.debug)};"
                 f"O={self.opt_level}" + ("" if self.pack_weights else ";pack_weights=0")
-                + ("" if self.fuse else ";fuse=0") + (";profile=1" if self.profile else ""))
+                + ("" if self.fuse else ";fuse=0") + (";profile=1" if self.profile else "")
+                + (";allow_nonfinite=1" if self.allow_nonfinite else "")
+                + (f";pre_passes={self.pre_passes}" if self.pre_passes else "")
+                + (f";overflow={self.overflow}" if self.overflow else "") + (";sanitize=1" if self.sanitize else "")
+                + "".join(f";plugin={hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]}" for f in self.plugins))
 
 
 def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
@@ -71,6 +88,7 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
     lt += "}"
     return ",".join(
         [
+            *([options.pre_passes] if options.pre_passes else []),
             lt,
             *(["fuse-rmsnorm-qkv-rope"] if options.fuse else []),
             f"bufferize{{max_tokens={options.max_tokens}}}",
@@ -83,14 +101,59 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
 
 
 def _lower_to_c(options: CompileOptions) -> str:
-    opts = [o for o, on in (("debug=true", options.debug), ("profile=true", options.profile)) if on]
+    opts = [o for o, on in (("debug=true", options.debug), ("profile=true", options.profile),
+                            (f"overflow={options.overflow}", bool(options.overflow))) if on]
     return "lower-to-c" + ("{" + " ".join(opts) + "}" if opts else "")
 
 
-def passes(options: CompileOptions = CompileOptions()):
+class PassError(CkcError):
+    """A pass of the pipeline raised (a plugin's bug, or IR a ckc pass rejects); one line naming it."""
+
+
+def available_passes(options: CompileOptions = CompileOptions()) -> dict:
+    """ckc's passes plus those of the ``--load-plugin`` files (which may not shadow ckc's)."""
+    from ckc.opt import UserError, load_plugin_file
     from ckc.universe import all_passes
 
-    return PassPipeline.parse_spec(all_passes(), pipeline_spec(options)).passes
+    found = dict(all_passes())
+    for f in options.plugins:
+        try:
+            plugin = load_plugin_file(f)
+        except UserError as err:
+            raise CkcError(str(err)) from None
+        for name, factory in plugin.all_passes.items():
+            if name in found:
+                raise CkcError(f"{f}: plugin pass '{name}' has the name of a ckc pass")
+            found[name] = factory
+    return found
+
+
+def passes(options: CompileOptions = CompileOptions()):
+    try:
+        return PassPipeline.parse_spec(available_passes(options), pipeline_spec(options)).passes
+    except (ArgSpecParseError, ValueError) as err:  # an unknown pass, a bad option (ArgSpecParseError
+        # is a BaseException in xDSL)
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        where = f" (--passes '{options.pre_passes}')" if options.pre_passes else ""
+        raise CkcError(f"bad pass pipeline{where}: {lines[-1] if lines else err}") from None
+
+
+def apply_pass(p, ctx, module: ModuleOp) -> None:
+    """``p.apply(ctx, module)``. A diagnostic (IR a pass rejects) and anything a
+    plugin's pass raises become one PassError line naming the pass; anything
+    else one of ckc's own passes raises is a bug in ckc and keeps its traceback."""
+    try:
+        p.apply(ctx, module)
+    except CkcError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a plugin's pass may raise anything
+        if not isinstance(err, DiagnosticException) and type(p).__module__.startswith("ckc."):
+            raise
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        msg = lines[0] if lines else ""
+        if not isinstance(err, DiagnosticException):
+            msg = f"{type(err).__name__}: {msg}" if msg else type(err).__name__
+        raise PassError(f"pass '{p.name}' failed: {msg}") from err
 
 
 @dataclass
@@ -147,7 +210,7 @@ def run_passes(
         if before_pass is not None:
             before_pass(p.name, module)
         t0 = time.perf_counter()
-        p.apply(ctx, module)
+        apply_pass(p, ctx, module)
         progress.stage(p.name, time.perf_counter() - t0)
         if on_stage is not None:
             on_stage(p.name, module)

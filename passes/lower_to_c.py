@@ -45,7 +45,16 @@ runtime expects: f32, or f32p32 for a ``layout p32`` weight), ``ckc_gen_gemm_max
 ``ckc_gen_call_names``.
 
 Option ``debug`` (default false): after every call, check the arena canaries
-(``ckc_rt_canaries_ok(arena)``, defined by the runtime).
+(``ckc_rt_canaries_ok(arena)``, defined by the runtime). ``ckc_gen_canary_names``
+says what each canary guards: the end of which region, right after which
+buffers (those whose last byte is nearest below it), for the runtime's message.
+
+Option ``overflow`` (a buffer name; default none; for tests only): every call
+that writes that buffer gets an output pointer 8 bytes past the buffer's
+planned offset, so the kernel writes the buffer's last 8 bytes out of bounds,
+as a kernel with an off-by-two bug would. Next to a canary (a region's last
+buffer, fully written) that kills the canary; tests/test_canaries.py proves the
+debug checks name it.
 
 Option ``profile`` (default false, ``ckc profile``): every call is timed,
 ``int64_t pK = ckc_rt_prof_begin();`` before it and
@@ -276,6 +285,8 @@ class _Func:
             if index is None:
                 _fail(f"@{self.name}: layer index of @{name} is not a loop variable")
             stride = buf.stride.data
+        if kind == "out" and name == self.lower.overflow:
+            offset += OVERFLOW_BYTES  # the test-only out-of-bounds write (option `overflow`)
         rb = _row_bytes(t)
         if row is not None and not isinstance(row, SSAValue):
             offset += int(row) * rb
@@ -428,10 +439,11 @@ class _Func:
 
 
 class _Lower:
-    def __init__(self, module: ModuleOp, debug: bool, profile: bool = False):
+    def __init__(self, module: ModuleOp, debug: bool, profile: bool = False, overflow: str = ""):
         self.module = module
         self.debug = debug
         self.profile = profile
+        self.overflow = overflow
         self.call_names: list[str] = []
         self.gemm_n = 0
         self.gemm_k = 0
@@ -539,6 +551,7 @@ class _Lower:
             g("arena_size", SIZE, arena_size),
             g("n_canaries", INT, len(canaries)),
             g("canaries", SIZE, canaries or [0]),
+            g("canary_names", s, self.canary_names(canaries, bufs) or [""]),
             g("weights_size", SIZE, wsize),
             g("n_weights", INT, len(weights)),
         ]
@@ -581,6 +594,33 @@ class _Lower:
         return out
 
 
+    def canary_names(self, canaries: list[int], bufs: list[B.BufferOp]) -> list[str]:
+        """For each canary: "end of region 'K', after @a, @b" (the arena buffers,
+        of any function, whose end is the nearest below it in that region)."""
+        regions = self.arena.arena_regions.data if self.arena is not None else []
+        every = [b for b in bufs if b.offset is not None]
+        for f in self.module.ops:
+            if isinstance(f, func.FuncOp):
+                every += [b for b in f.walk() if isinstance(b, B.BufferOp) and b.offset is not None]
+        out = []
+        for c in canaries:
+            before = [r for r in regions if r.offset.data + r.size.data <= c]
+            if not before:
+                out.append(f"at offset {c}")
+                continue
+            r = max(before, key=lambda r: r.offset.data)
+            kind, lo = r.kind.data, r.offset.data
+            inside = [b for b in every if b.region.data == kind and lo <= b.offset.data < c]
+            end = max((b.offset.data + b.footprint for b in inside), default=None)
+            last = sorted({b.buffer_name for b in inside if b.offset.data + b.footprint == end})
+            names = ", ".join(f"@{n}" for n in last[:4]) + (", ..." if len(last) > 4 else "")
+            out.append(f"end of region '{kind}'" + (f", after {names}" if names else ""))
+        return out
+
+
+OVERFLOW_BYTES = 8
+
+
 @dataclass(frozen=True)
 class LowerToC(ModulePass):
     """buffer -> c: compute functions with explicit pointers and the runtime's
@@ -594,5 +634,8 @@ class LowerToC(ModulePass):
     profile: bool = False
     """Time every kernel call (ckc_rt_prof_begin / ckc_rt_prof_end, see the module docstring)."""
 
+    overflow: str = ""
+    """Test only: calls writing this buffer write 8 bytes past its end (see the module docstring)."""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        _Lower(op, self.debug, self.profile).run()
+        _Lower(op, self.debug, self.profile, self.overflow).run()

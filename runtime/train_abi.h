@@ -26,6 +26,10 @@
  * caller, and the gradients / moments become resident as training writes
  * them; ckc_train_discard gives a tensor's pages back (moving state to a
  * recompiled library one tensor at a time).
+ * The arena holds plan-memory's canaries (an 8-byte word after each region),
+ * written at create; a build with -DCKC_DEBUG and lower-to-c{debug} checks
+ * them after every kernel call and every step, and fails the step with an
+ * error naming the canary, the buffer before it and the call.
  *
  * A step of k micro-batches:
  *   for each micro-batch: ckc_train_step(t, tokens, targets, n, 1.0f / k, &loss)

@@ -153,6 +153,15 @@ def _lr(step: int) -> float:
 
 # GPT-2's 50257-token vocabulary makes each step ~5x dearer: fewer steps
 TRAIN_STEPS = {"llama": STEPS, "gpt2": 4}
+# Final max |weight diff| after those steps. AdamW divides each update by
+# sqrt(v): a weight whose gradients are near zero still moves by ~lr per step,
+# in the direction of gradients that are mostly rounding noise, so the weights
+# drift apart far more than the losses do (lr 3e-3). Measured: llama 4.4e-5
+# (8 steps, in token_embd.weight: rows of tokens seen once or twice), gpt2
+# 2.8e-4 (4 steps, in blk.0.attn_qkv.bias: the key bias adds the same q·b to
+# every score of a row, which softmax ignores, so its true gradient is zero
+# and both sides follow rounding noise). The bounds leave ~2.5x.
+FINAL_WEIGHT_TOL = {"llama": 1e-4, "gpt2": 7e-4}
 
 
 @pytest.mark.parametrize("family", ["llama", "gpt2"])
@@ -162,7 +171,8 @@ def test_adamw_steps_match_torch(family):
     accumulation), global-norm clipping at 0.5 and weight decay 0.1: the loss
     of every micro-batch within 1e-4 of transformers + torch.optim.AdamW +
     clip_grad_norm_ doing the same from the same weights and data, and the
-    gradient norm within 1e-4 relative."""
+    gradient norm within 1e-4 relative; the final weights within
+    FINAL_WEIGHT_TOL (see there)."""
     from ckc.passes.add_optimizer import AddOptimizer
 
     cfg, ws = load_model(modelzoo.hf_dir(family))
@@ -221,15 +231,18 @@ def test_adamw_steps_match_torch(family):
         for a, b in zip(ours, theirs):
             worst = max(worst, abs(a - b))
             assert abs(a - b) <= TRAIN_LOSS_TOL, (step, ours, theirs)
-    wdiff = 0.0
+    wdiff, wworst = 0.0, ""
     for hf_name, p in model.named_parameters():
         ref = p.detach()
         if family == "gpt2" and hf_name.endswith((".c_attn.weight", ".c_proj.weight", ".c_fc.weight")):
             ref = ref.T
-        wdiff = max(wdiff, (weights[hf_to_gguf(family, cfg, hf_name)] - ref).abs().max().item())
+        d = (weights[hf_to_gguf(family, cfg, hf_name)] - ref).abs().max().item()
+        if d > wdiff:
+            wdiff, wworst = d, hf_to_gguf(family, cfg, hf_name)
     print(f"adamw {family}: {steps} steps x {MICRO} micro-batches, worst |loss diff| {worst:.2e}, "
-          f"clipped in {clipped} steps, final max |weight diff| {wdiff:.2e}")
+          f"clipped in {clipped} steps, final max |weight diff| {wdiff:.2e} ({wworst})")
     assert clipped > 0  # the clipping path was exercised
+    assert wdiff <= FINAL_WEIGHT_TOL[family], (family, wdiff)
 
 
 @pytest.mark.parametrize("family", ["llama", "gpt2"])

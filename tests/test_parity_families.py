@@ -5,8 +5,13 @@ convert_hf_to_gguf.py.
 
 For prompts of length 1, 7 and 64, then 16 decode steps: the logits of every
 position (prefill_all for the prompt, decode for each step) against
-transformers' forward over the whole sequence: max |diff| <= 1e-3 and the same
-argmax at every position. (Measured: <= 4e-6 for every family and source.)
+transformers' forward over the whole sequence: max |diff| <= 1e-5 and the same
+argmax at every position.
+
+Measured (max |diff| over every prompt and position, logits up to |6.6|; the
+same from the HF folder and the GGUF): llama 2.4e-6, qwen2 2.7e-6, qwen3
+2.9e-6, gemma 1.4e-6, gemma3 3.9e-6, gpt2 2.9e-6 (AVX-512 variants, 1 thread).
+The bound leaves 2.5x over the worst for another variant's summation order.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from ckc import modelzoo
 from ckc.pipeline import CompileOptions, compile_model
 from ckc.session import Session
 
-TOL = 1e-3
+TOL = 1e-5  # see the docstring: measured <= 3.9e-6
 PROMPTS = (1, 7, 64)
 DECODE = 16
 

@@ -104,3 +104,25 @@ def test_perplexity_shakespeare(compiled, reference, tok):
     rel = abs(ppl - ref_ppl) / ref_ppl
     print(f"SmolLM2 perplexity over {ids.size} tokens: ckc {ppl:.4f}, transformers {ref_ppl:.4f}, rel {rel:.2e}")
     assert rel <= 5e-3
+
+
+def test_fusion_same_logits_bit_for_bit(smollm2, compiled):
+    """fuse-rmsnorm-qkv-rope on the real model (30 layers, GQA 9/3, head_dim 64):
+    the fused library (the default, `compiled`) and the unfused one give the same
+    logits bit for bit through a prefill of two chunks and decode steps."""
+    from ckc.commands.run import compiled_dir
+    from ckc.pipeline import CompileOptions
+    from ckc.session import Session
+
+    plain = compiled_dir(smollm2, CompileOptions(fuse=False))
+    assert "ck_rmsnorm_qkv_rope_f32_" in (compiled / "model.c").read_text()
+    assert "ck_rmsnorm_qkv_rope_f32_" not in (plain / "model.c").read_text()
+    tokens = np.arange(100, 170, dtype=np.int32)  # 70 tokens: chunks of 64 and 6
+    outs = []
+    for d in (compiled, plain):
+        with Session(d, threads=2) as s:
+            last = s.prefill(tokens).copy()
+            steps = np.stack([s.decode(int(t)).copy() for t in (5, 900, 17)])
+        outs.append((last, steps))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])

@@ -245,12 +245,13 @@ def test_debug_build_checks_canaries(tmp_path):
         assert np.abs(got - ref).max() <= 1e-3
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen2"])
+@pytest.mark.parametrize("family", ["llama", "qwen2", "gemma"])
 def test_fused_attention_input_same_logits(family, tmp_path):
     """fuse-rmsnorm-qkv-rope (+ pack-weights) changes the calls, not the numbers: the
-    fused library issues ck_rmsnorm_qkv_rope_f32 (qwen2: with q/k/v biases), the
-    unfused one rmsnorm/gemm/rope, and their logits are bit for bit equal through
-    prefill and decode; both within 1e-4 of transformers."""
+    fused library issues ck_rmsnorm_qkv_rope_f32 (qwen2: with q/k/v biases; gemma:
+    its (1 + w) norm), the unfused one rmsnorm/gemm/rope, and their logits are bit
+    for bit equal through prefill and decode; both within 1e-4 of transformers.
+    (SmolLM2: tests/test_parity_smollm2.py.)"""
     src = modelzoo.hf_dir(family)
     fused, plain = tmp_path / "fused", tmp_path / "plain"
     compile_model(src, fused, CompileOptions(max_tokens=16), quiet=True)
@@ -268,3 +269,33 @@ def test_fused_attention_input_same_logits(family, tmp_path):
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
     ref = _reference(modelzoo.torch_model(family).eval(), tokens)
     assert np.abs(outs[0][0] - ref).max() <= 1e-4 * max(1.0, float(np.abs(ref).max()))
+
+
+@pytest.mark.parametrize("simd", ["scalar", "native"])
+def test_pack_weights_same_logits(simd, tmp_path):
+    """pack-weights moves the packing of Linear weights to compile time. Prefill
+    chunks of >= 8 rows run the same blocked GEMM either way: bit for bit equal.
+    Decode steps (M = 1) and shorter chunks: bit for bit with the scalar kernels;
+    the SIMD ones stream the row-major weight with dot products along K when it
+    is not prepacked (no packing per call for a few rows) but run the packed
+    GEMV (vectors along N, K in order) when it is, so the sums are ordered
+    differently: within 5e-6 there (measured 2.1e-6, logits up to |3.7|)."""
+    src = modelzoo.hf_dir("llama")
+    outs = []
+    for pack in (True, False):
+        d = tmp_path / f"pack{int(pack)}"
+        compile_model(src, d, CompileOptions(max_tokens=16, simd=simd, pack_weights=pack), quiet=True)
+        assert ("gemm_packed" in (d / "model.c").read_text()) == pack
+        with Session(d, threads=2) as s:
+            prefill = s.prefill_all(np.arange(3, 19, dtype=np.int32)).copy()   # one 16-row chunk
+            decode = np.stack([s.decode(int(t)).copy() for t in (5, 9, 11, 17)])
+            s.reset()
+            short = s.prefill_all(np.arange(3, 6, dtype=np.int32)).copy()      # M = 3
+        outs.append((prefill, decode, short))
+    (p1, d1, s1), (p0, d0, s0) = outs
+    np.testing.assert_array_equal(p1, p0)
+    if simd == "scalar":
+        np.testing.assert_array_equal(d1, d0)
+        np.testing.assert_array_equal(s1, s0)
+    else:
+        assert np.abs(d1 - d0).max() <= 5e-6 and np.abs(s1 - s0).max() <= 5e-6

@@ -28,12 +28,20 @@ def add_compile_options(parser) -> None:
                         help="keep Linear weights row-major (packed per GEMM call) instead of prepacked")
     parser.add_argument("--no-fuse", action="store_true",
                         help="keep RMSNorm, the Q/K/V projections and RoPE as separate kernel calls")
+    parser.add_argument("--allow-nonfinite-weights", action="store_true",
+                        help="compile weights holding NaN or Inf with a warning (default: an error naming the tensor)")
+    parser.add_argument("--load-plugin", action="append", default=[], metavar="FILE.py",
+                        help="load passes from a Python file, as ckc-opt --load-plugin does (repeatable)")
+    parser.add_argument("--passes", default="", metavar="SPEC",
+                        help="a pass pipeline (ckc's or plugins' passes) run on the transformer-dialect module "
+                             "before ckc's own pipeline")
 
 
 def options_from(args, **extra) -> CompileOptions:
     return CompileOptions(max_tokens=args.max_tokens_per_chunk, simd=args.simd, context=args.context,
                           debug=args.debug, pack_weights=not args.no_pack_weights, fuse=not args.no_fuse,
-                          **extra)
+                          allow_nonfinite=args.allow_nonfinite_weights, plugins=tuple(args.load_plugin),
+                          pre_passes=args.passes, **extra)
 
 
 def resolve_model(name: str) -> Path:

@@ -126,11 +126,13 @@ def load_tokenizer(path: Path):
 
 def main(args) -> int:
     from ckc.cli import CkcError
+    from ckc.errors import utf8_argument
     from ckc.sampling import Sampler, generate
     from ckc.session import Session
 
     if not args.prompt:
         raise CkcError("empty prompt: --prompt needs at least one character")
+    utf8_argument("--prompt", args.prompt)
     if args.max_tokens < 0:
         raise CkcError(f"--max-tokens must be >= 0, got {args.max_tokens}")
     if args.threads < 0:

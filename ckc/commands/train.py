@@ -101,6 +101,7 @@ def _tokenizer_source(args, model_path: Path | None, family: str | None) -> Path
 
 def main(args) -> int:
     from ckc.cli import CkcError
+    from ckc.errors import utf8_argument
 
     import numpy as np
 
@@ -118,6 +119,8 @@ def main(args) -> int:
             raise CkcError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if args.lr <= 0:
         raise CkcError(f"--lr must be positive, got {args.lr}")
+    if args.sample is not None:
+        utf8_argument("--sample", args.sample)
 
     # backend
     backend = args.backend

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ckc.atomic import disk_full
 from ckc.importers.config import ModelConfig
 from ckc.weights import BumpError, read_bump, write_bump
 
@@ -80,8 +81,10 @@ def save(root, ck: Checkpoint, keep: int = 2) -> Path:
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if disk_full(err):  # name the checkpoint, not the hidden folder that was removed
+            raise OSError(err.errno, os.strerror(err.errno), str(final)) from None
         raise
     if keep > 0:
         for old in list_checkpoints(root)[:-keep]:

@@ -81,7 +81,7 @@ def generator_sources() -> list[Path]:
     return files
 
 
-def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "none") -> str:
+def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "none", **build) -> str:
     """The cache key of a training library: a hash of its inputs, computed
     without running the pipeline."""
     from importlib.metadata import PackageNotFoundError, version
@@ -98,6 +98,7 @@ def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "no
         "variants": kernels.available_variants() if simd == "native" else None,
         "libckernels": str(kernels.static_library_path()), "cc": cc(), "cc_flags": list(CC_FLAGS),
         "xdsl": xdsl_version,
+        **({"build": build} if any(build.values()) else {}),  # debug / sanitize / overflow (tests)
     }
     return source_hash(generator_sources(), json.dumps(inputs, sort_keys=True, default=str))
 
@@ -107,17 +108,19 @@ def _complete(out: Path) -> bool:
 
 
 def compile_train(cfg, max_tokens: int, *, simd: str = "native", recompute: str = "none",
-                  out_dir: Path | None = None):
+                  out_dir: Path | None = None, debug: bool = False, sanitize: bool = False, overflow: str = ""):
     """(path of model.so, {const name: array}) for a training library of `cfg`;
     the memory plan (every region: weights, io, grads, activations with the
     saved set; both functions) is written next to it as memory.txt. Builds in a
     child process (ckc/train/compile_child.py) unless the folder is complete."""
     from ckc.build import cache_dir
 
-    out = Path(out_dir) if out_dir is not None else cache_dir("train") / library_key(cfg, max_tokens, simd, recompute)
+    build = {"debug": debug, "sanitize": sanitize, "overflow": overflow}
+    out = Path(out_dir) if out_dir is not None else cache_dir("train") / library_key(cfg, max_tokens, simd, recompute,
+                                                                                    **build)
     if not _complete(out):
         req = {"config": cfg.to_dict(), "max_tokens": int(max_tokens), "simd": simd, "recompute": recompute,
-               "out": str(out)}
+               "out": str(out), **build}
         try:
             proc = subprocess.run([sys.executable, "-m", "ckc.train.compile_child"], input=json.dumps(req, default=str),
                                   capture_output=True, text=True)
@@ -270,8 +273,13 @@ class CkcBackend:
     name = "ckc"
 
     def __init__(self, cfg, weights: dict, optim=None, *, threads: int | None = None,
-                 max_tokens: int | None = None, simd: str = "native", recompute: str = "none"):
+                 max_tokens: int | None = None, simd: str = "native", recompute: str = "none",
+                 debug: bool = False, sanitize: bool = False, overflow: str = ""):
         from .trainer import OptimConfig
+
+        # debug: canaries checked after every kernel call; sanitize: ASan + UBSan (the process must
+        # preload the ASan runtime); overflow: the test-only out-of-bounds write (compile_child.build)
+        self.build = {"debug": debug, "sanitize": sanitize, "overflow": overflow}
 
         self.cfg = cfg
         self.optim = optim or OptimConfig()
@@ -297,7 +305,7 @@ class CkcBackend:
     # -- the library ---------------------------------------------------------
 
     def _compile(self, max_tokens: int) -> None:
-        so, consts = compile_train(self.cfg, max_tokens, simd=self.simd, recompute=self.recompute)
+        so, consts = compile_train(self.cfg, max_tokens, simd=self.simd, recompute=self.recompute, **self.build)
         m = CompiledModel(so, self.threads)
         old = self.model
         for name, shape in m.shapes.items():

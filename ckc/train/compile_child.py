@@ -65,14 +65,18 @@ def training_passes(max_tokens: int, simd: str = "native", recompute: str = "non
             Bufferize(max_tokens=max_tokens), PlanMemory(), SelectSimd(target=simd)]
 
 
-def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path) -> Path:
+def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: bool = False,
+          sanitize: bool = False, overflow: str = "") -> Path:
     """Write memory.txt, consts.npz, model.c and model.so into ``out``; the
-    path of model.so."""
+    path of model.so. ``debug``: the arena canaries are checked after every
+    kernel call and every step (lower-to-c{debug}, -DCKC_DEBUG); ``sanitize``:
+    ASan + UBSan, against libckernels' sanitizer build; ``overflow``: the
+    test-only lower-to-c option (a buffer written 8 bytes past its end)."""
     import numpy as np
     from xdsl.context import Context
 
     from ckc import kernels
-    from ckc.artifacts import _const_array, weight_plan, write_atomic
+    from ckc.artifacts import SANITIZE_FLAGS, _const_array, weight_plan, write_atomic
     from ckc.build import cc, cc_atomic
     from ckc.emit_c import emit_c
     from ckc.importers.to_ir import build_module
@@ -87,7 +91,7 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path) -> Path:
     memory = memory_report(module, f"{cfg.arch} train_step + eval_loss (max_tokens={max_tokens}, "
                                    f"recompute={recompute})") + optimizer_state_report(module)
     consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module) if value is not None}
-    LowerToC().apply(ctx, module)
+    LowerToC(debug=debug, overflow=overflow).apply(ctx, module)
     source = emit_c(module)
     del module
     write_atomic(out / "memory.txt", memory)
@@ -95,10 +99,11 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path) -> Path:
     np.savez(buf, **consts)
     write_atomic(out / "consts.npz", buf.getvalue())
     model_c = write_atomic(out / "model.c", source)
-    static = kernels.static_library_path()
+    static = kernels.static_library_path(sanitize)
     inc = [f"-I{p}" for p in (*kernels.include_dirs(), TRAIN_ABI_H.parent)]
+    flags = [*CC_FLAGS, *(["-DCKC_DEBUG"] if debug else []), *(SANITIZE_FLAGS if sanitize else [])]
     so = out / "model.so"
-    return cc_atomic(so, lambda tmp: [cc(), *CC_FLAGS, *inc, "-o", tmp, str(model_c), str(TRAIN_RUNTIME), str(static),
+    return cc_atomic(so, lambda tmp: [cc(), *flags, *inc, "-o", tmp, str(model_c), str(TRAIN_RUNTIME), str(static),
                                       "-lpthread", "-lm"], str(so))
 
 
@@ -116,7 +121,8 @@ def main() -> int:
 
         req = json.loads(sys.stdin.read())
         cfg = ModelConfig(**req["config"])
-        build(cfg, int(req["max_tokens"]), str(req["simd"]), str(req["recompute"]), Path(req["out"]))
+        build(cfg, int(req["max_tokens"]), str(req["simd"]), str(req["recompute"]), Path(req["out"]),
+              debug=bool(req.get("debug")), sanitize=bool(req.get("sanitize")), overflow=str(req.get("overflow") or ""))
     except Exception as e:  # one line for the parent, never a traceback
         print(_one_line(e), file=sys.stderr)
         return 1

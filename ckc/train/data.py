@@ -57,6 +57,11 @@ def read_texts(spec: str | os.PathLike) -> list[tuple[str, str]]:
     out = []
     for f in files:
         out.append((f.name, f.read_bytes().decode("utf-8", errors="replace")))
+    if not any(text.strip() for _, text in out):
+        what = "the file holds" if len(files) == 1 and not Path(spec).is_dir() else f"its {len(files)} *.txt file(s) hold"
+        size = sum(len(t.encode()) for _, t in out)
+        raise DataError(f"{spec}: no training text: {what} only whitespace ({size} bytes)" if size
+                        else f"{spec}: no training text: {what} 0 bytes")
     return out
 
 
@@ -103,12 +108,14 @@ class Corpus:
                     pass  # unreadable: tokenize again
         corpus = cls._tokenize(texts, tokenizer, eval_fraction)
         if cache is not None:
-            import tempfile
+            from ckc.atomic import disk_full, replaced
 
-            fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npy.tmp")
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.concatenate([corpus.train, corpus.eval]))
-            os.replace(tmp, cache)
+            try:
+                with replaced(cache, suffix=".npy.tmp") as tmp, open(tmp, "wb") as f:
+                    np.save(f, np.concatenate([corpus.train, corpus.eval]))
+            except OSError as err:
+                if not disk_full(err):
+                    raise  # a full cache only costs the next run a re-tokenization
         return corpus
 
     @classmethod

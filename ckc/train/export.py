@@ -29,7 +29,6 @@ training backend, which holds the model as a transformers module.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
 from pathlib import Path
@@ -262,16 +261,16 @@ def export_hf(cfg: ModelConfig, weights, out_dir, tokenizer_src=None) -> Path:
     tensors = {hf: to_hf(cfg, canon, hf, weights[canon]) for canon, hf in pmap.items()}
     write_safetensors(out / "model.safetensors", tensors, {"format": "pt"})
     conf = hf_config_dict(cfg)
-    tmp = out / ".config.json.tmp"
-    tmp.write_text(json.dumps(conf, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, out / "config.json")
+    with replaced(out / "config.json") as tmp:
+        Path(tmp).write_text(json.dumps(conf, indent=2, sort_keys=True) + "\n")
     if tokenizer_src is not None:
         src = Path(tokenizer_src)
         folder = src if src.is_dir() else src.parent
         if src.is_dir() or src.suffix == ".json" or src.name == "config.json":
             for n in _HF_TOKENIZER_FILES:
                 if (folder / n).is_file() and folder.resolve() != out.resolve():
-                    shutil.copyfile(folder / n, out / n)
+                    with replaced(out / n) as tmp:
+                        shutil.copyfile(folder / n, tmp)
     return out
 
 

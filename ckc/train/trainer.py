@@ -54,6 +54,15 @@ class TrainError(ValueError):
     """A training run that cannot start or continue; one line."""
 
 
+class NonFinite(ArithmeticError):
+    """A step's loss, or the weights about to be checkpointed, came out NaN or
+    Inf (Trainer.run turns it into a TrainError naming the step)."""
+
+    def __init__(self, what: str, step: int):
+        super().__init__(f"{what} at step {step}")
+        self.what, self.step = what, step
+
+
 @dataclass
 class OptimConfig:
     beta1: float = 0.9
@@ -287,9 +296,16 @@ class Trainer:
                                history=list(self.history), extra=extra)
 
     def save_checkpoint(self) -> Path | None:
+        """Writes a checkpoint of the current state; never one whose weights hold NaN
+        or Inf (a finite loss can still come with weights that overflowed on the
+        last update), so the newest checkpoint is always a good one to resume."""
         if self.checkpoint_dir is None:
             return None
-        return ckpt.save(self.checkpoint_dir, self.checkpoint(), keep=self.s.keep_checkpoints)
+        ck = self.checkpoint()
+        bad = next((n for n, w in ck.weights.items() if not np.isfinite(w).all()), None)
+        if bad is not None:
+            raise NonFinite(f"weights became non-finite (tensor '{bad}')", self.step)
+        return ckpt.save(self.checkpoint_dir, ck, keep=self.s.keep_checkpoints)
 
     def restore(self, ck: ckpt.Checkpoint) -> None:
         """Continue from ``ck`` (weights, optimizer, data position, history)."""
@@ -328,13 +344,14 @@ class Trainer:
         mb = s.batch // s.micro_batches
         losses = [self.backend.train_step(tokens[i:i + mb], targets[i:i + mb], 1.0 / s.micro_batches)
                   for i in range(0, s.batch, mb)]
+        loss = float(np.mean(losses))
+        if not math.isfinite(loss):
+            # before the optimizer step: the weights (and any checkpoint) stay those of the last good step
+            raise NonFinite(f"loss became {loss}", self.step + 1)
         norm = self.backend.optimizer_step(lr)
         self.step += 1
         dt = time.perf_counter() - t0
         self.elapsed += dt
-        loss = float(np.mean(losses))
-        if not math.isfinite(loss):
-            raise TrainError(f"loss became {loss} at step {self.step} (try a lower --lr)")
         row = {"step": self.step, "loss": loss, "eval_loss": None, "lr": lr, "grad_norm": norm,
                "tokens_per_s": s.batch * s.context / dt if dt > 0 else 0.0, "elapsed_s": self.elapsed}
         self.history.append(row)
@@ -352,6 +369,25 @@ class Trainer:
         end = min(s.steps, until if until is not None else s.steps)
         if self.step == 0 and self.evals and s.eval_every and not self.history:
             self.log(f"step 0: eval loss {self.eval_loss():.4f}")
+        try:
+            self._loop(end)
+            if self.progress is not None:
+                self.progress.close()
+            self.save_checkpoint()
+        except NonFinite as bad:
+            # stop; checkpoints already written are left as they are (the newest is the last good state)
+            if self.progress is not None:
+                self.progress.close()
+            if self.history:
+                self.write_curves()
+            last = ckpt.latest(self.checkpoint_dir) if self.checkpoint_dir is not None else None
+            kept = f"the last good checkpoint is {last}" if last is not None else "no checkpoint was written"
+            raise TrainError(f"{bad.what} at step {bad.step}; training stopped, {kept} (try a lower --lr)") from None
+        self.write_curves()
+        return self.history
+
+    def _loop(self, end: int) -> None:
+        s = self.s
         while self.step < end:
             row = self.train_one()
             ev = None
@@ -363,8 +399,3 @@ class Trainer:
             if s.checkpoint_every and self.step % s.checkpoint_every == 0 and self.step < end:
                 self.save_checkpoint()
                 self.write_curves()
-        if self.progress is not None:
-            self.progress.close()
-        self.save_checkpoint()
-        self.write_curves()
-        return self.history

@@ -33,6 +33,7 @@ extern const int ckc_gen_hidden;
 extern const size_t ckc_gen_arena_size;
 extern const int ckc_gen_n_canaries;
 extern const size_t ckc_gen_canaries[];
+extern const char *const ckc_gen_canary_names[]; /* what each canary guards (lower-to-c) */
 extern const size_t ckc_gen_weights_size;
 extern const int ckc_gen_n_weights;
 extern const char *const ckc_gen_weight_names[];

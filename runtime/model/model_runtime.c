@@ -296,15 +296,20 @@ static int run(ckc_model *m, ckc_gen_fn fn, const int32_t *tokens, int n, float 
         return fail(m, CKC_ERR_INTERNAL, "internal error: kernel call failed: %s", call_name(rc));
     }
     if (rc < 0) {
+        /* a debug build's check after call -rc - 1 (lower-to-c{debug}): name the canary and the call */
+        long bad = ck_arena_check_canaries(&m->arena);
         m->position = 0;
-        return fail(m, CKC_ERR_MEMORY, "arena canary overwritten after %s", call_name(rc));
+        if (bad >= 0)
+            return fail(m, CKC_ERR_MEMORY, "arena canary #%ld at offset %zu (%s) overwritten by call %s", bad,
+                        m->arena.canaries[bad], ckc_gen_canary_names[bad], call_name(rc));
+        return fail(m, CKC_ERR_MEMORY, "arena canary overwritten by call %s", call_name(rc));
     }
 #ifdef CKC_DEBUG
     long bad = ck_arena_check_canaries(&m->arena);
     if (bad >= 0) {
         m->position = 0;
-        return fail(m, CKC_ERR_MEMORY, "arena canary #%ld at offset %zu overwritten", bad,
-                    m->arena.canaries[bad]);
+        return fail(m, CKC_ERR_MEMORY, "arena canary #%ld at offset %zu (%s) overwritten", bad,
+                    m->arena.canaries[bad], ckc_gen_canary_names[bad]);
     }
 #endif
     m->position += n;

@@ -41,6 +41,9 @@ extern const int ckc_gen_gemm_max_n;
 extern const int ckc_gen_gemm_max_k;
 extern const int ckc_gen_n_calls;
 extern const char *const ckc_gen_call_names[];
+extern const int ckc_gen_n_canaries;
+extern const size_t ckc_gen_canaries[];
+extern const char *const ckc_gen_canary_names[];
 extern const int ckc_gen_n_grads;
 extern const char *const ckc_gen_grad_names[];
 extern const size_t ckc_gen_grad_offsets[];
@@ -101,6 +104,55 @@ static void aligned_free(void *p) {
 
 int ckc_train_abi_version(void) { return CKC_TRAIN_ABI_VERSION; }
 
+/* ---- arena canaries ----------------------------------------------------------
+ * plan-memory leaves an 8-byte word after each region of the arena (grads,
+ * activations, ...); ckc_train_create writes CK_CANARY_VALUE there. A debug
+ * build (lower-to-c{debug}, -DCKC_DEBUG) checks them after every kernel call
+ * (the generated code calls ckc_rt_canaries_ok) and after every step, so a
+ * kernel writing past its buffer is caught and named. */
+#define CANARY_VALUE 0xC4C4CA7A4E5A11EDULL /* runtime/arena.h CK_CANARY_VALUE */
+
+static void put_canaries(uint8_t *arena) {
+    const uint64_t v = CANARY_VALUE;
+    for (int i = 0; i < ckc_gen_n_canaries; i++) memcpy(arena + ckc_gen_canaries[i], &v, sizeof v);
+}
+
+/* Index of the first overwritten canary, or -1. */
+static int dead_canary(const uint8_t *arena) {
+    for (int i = 0; i < ckc_gen_n_canaries; i++) {
+        uint64_t v;
+        memcpy(&v, arena + ckc_gen_canaries[i], sizeof v);
+        if (v != CANARY_VALUE) return i;
+    }
+    return -1;
+}
+
+int ckc_rt_canaries_ok(uint8_t *arena) { return dead_canary(arena) < 0; }
+
+/* The error of a compute function's return code rc != 0 (call k = |rc| - 1 failed,
+ * or, rc < 0, a canary died after it). */
+static int call_failed(ckc_train *t, const char *what, int rc) {
+    int k = rc > 0 ? rc - 1 : -rc - 1;
+    const char *call = k >= 0 && k < ckc_gen_n_calls ? ckc_gen_call_names[k] : "?";
+    int bad = rc < 0 ? dead_canary(t->arena) : -1;
+    if (bad >= 0)
+        return fail(t, "%s: arena canary #%d at offset %zu (%s) overwritten by call %s", what, bad,
+                    ckc_gen_canaries[bad], ckc_gen_canary_names[bad], call);
+    return fail(t, "%s: kernel call failed: %s", what, call);
+}
+
+#ifdef CKC_DEBUG
+/* Debug builds: after every step, whatever wrote (kernels, the optimizer, zeroing). */
+static int check_canaries(ckc_train *t, const char *what) {
+    int bad = dead_canary(t->arena);
+    if (bad < 0) return 0;
+    return fail(t, "%s: arena canary #%d at offset %zu (%s) overwritten", what, bad, ckc_gen_canaries[bad],
+                ckc_gen_canary_names[bad]);
+}
+#else
+#define check_canaries(t, what) 0
+#endif
+
 const char *ckc_train_error(const ckc_train *t) { return t ? t->err : "no training handle"; }
 
 static int weight_index(const char *name) {
@@ -152,6 +204,14 @@ ckc_train *ckc_train_create(int nthreads, char *err, size_t errlen) {
         t->mv_off[g] = off;
         off += (ckc_gen_grad_bytes[g] / sizeof(float) + 15) / 16 * 16;
     }
+    for (int i = 0; i < ckc_gen_n_canaries; i++)
+        if (ckc_gen_canaries[i] % 8 || ckc_gen_canaries[i] + 8 > ckc_gen_arena_size) {
+            if (err && errlen) snprintf(err, errlen, "canary #%d at offset %zu lies outside the %zu-byte arena", i,
+                                        ckc_gen_canaries[i], ckc_gen_arena_size);
+            ckc_train_destroy(t);
+            return NULL;
+        }
+    put_canaries(t->arena);
     t->mv_floats = off;
     t->m = aligned(off * sizeof(float));
     t->v = aligned(off * sizeof(float));
@@ -298,11 +358,8 @@ int ckc_train_step(ckc_train *t, const int32_t *tokens, const int32_t *targets, 
                         i, ckc_gen_vocab - 1);
     int rc = ckc_gen_train_step(t->arena, t->weights, tokens, NULL, n, 0, t->ws, t->ws_size, t->pool, t->nth,
                                 targets, t->losses, grad_scale);
-    if (rc != 0) {
-        int k = rc > 0 ? rc - 1 : -rc - 1;
-        return fail(t, "train_step: kernel call failed: %s",
-                    k >= 0 && k < ckc_gen_n_calls ? ckc_gen_call_names[k] : "?");
-    }
+    if (rc != 0) return call_failed(t, "train_step", rc);
+    if (check_canaries(t, "train_step")) return 1;
     return mean_loss(t, targets, n, loss);
 }
 
@@ -316,10 +373,8 @@ int ckc_train_eval(ckc_train *t, const int32_t *tokens, const int32_t *targets, 
                         ckc_gen_vocab - 1);
     int rc = ckc_gen_eval_loss(t->arena, t->weights, tokens, NULL, n, 0, t->ws, t->ws_size, t->pool, t->nth,
                                targets, t->losses, 0.0f);
-    if (rc != 0) {
-        int k = rc > 0 ? rc - 1 : -rc - 1;
-        return fail(t, "eval: kernel call failed: %s", k >= 0 && k < ckc_gen_n_calls ? ckc_gen_call_names[k] : "?");
-    }
+    if (rc != 0) return call_failed(t, "eval", rc);
+    if (check_canaries(t, "eval")) return 1;
     return mean_loss(t, targets, n, loss);
 }
 
@@ -344,7 +399,7 @@ int ckc_optimizer_step(ckc_train *t, float lr, float beta1, float beta2, float e
                  beta2, eps, wd, (int)t->step, coef, t->pool, t->nth);
     }
     ckc_zero_grads(t);
-    return 0;
+    return check_canaries(t, "optimizer_step");
 }
 
 int64_t ckc_train_get_step(const ckc_train *t) { return t->step; }
