@@ -45,6 +45,8 @@ class CompileOptions:
     pack_weights: bool = True     # pack-weights: Linear weights stored prepacked (f32p32)
     fuse: bool = True             # fuse-rmsnorm-qkv-rope: one kernel per attention input
     profile: bool = False         # lower-to-c{profile}: every kernel call timed (ckc profile)
+    record: bool = False          # lower-to-c{record}: every kernel call's outputs recorded (ckc parity)
+    pipeline: str = ""            # a whole pass pipeline spec replacing pipeline_spec() (ckc parity --pipeline)
 
     def check(self) -> None:
         from ckc.cli import CkcError
@@ -60,11 +62,17 @@ class CompileOptions:
         """What changes the generated code (for cache keys)."""
         return (f"max_tokens={self.max_tokens};simd={self.simd};context={self.context};debug={int(self.debug)};"
                 f"O={self.opt_level}" + ("" if self.pack_weights else ";pack_weights=0")
-                + ("" if self.fuse else ";fuse=0") + (";profile=1" if self.profile else ""))
+                + ("" if self.fuse else ";fuse=0") + (";profile=1" if self.profile else "")
+                + (";record=1" if self.record else "") + (f";pipeline={self.pipeline}" if self.pipeline else ""))
 
 
 def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
-    """The whole pass pipeline as one spec string (runs under ckc-opt too)."""
+    """The whole pass pipeline as one spec string (runs under ckc-opt too).
+    ``options.pipeline``, when set, is used as given, except that the
+    ``debug``/``profile``/``record`` options are added to its lower-to-c."""
+    if options.pipeline:
+        parts = _split_spec(options.pipeline)
+        return ",".join(_lower_to_c(options) if p.strip() == "lower-to-c" else p.strip() for p in parts)
     lt = "lower-transformer{modes=" + ",".join(INFERENCE_MODES)
     if options.context:
         lt += f" context={options.context}"
@@ -83,14 +91,33 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
 
 
 def _lower_to_c(options: CompileOptions) -> str:
-    opts = [o for o, on in (("debug=true", options.debug), ("profile=true", options.profile)) if on]
+    opts = [o for o, on in (("debug=true", options.debug), ("profile=true", options.profile),
+                            ("record=true", options.record)) if on]
     return "lower-to-c" + ("{" + " ".join(opts) + "}" if opts else "")
+
+
+def _split_spec(spec: str) -> list[str]:
+    """A pipeline spec split at the commas outside {...}."""
+    parts, depth, cur = [], 0, ""
+    for ch in spec:
+        depth += (ch == "{") - (ch == "}")
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [p for p in parts + [cur] if p.strip()]
+
+
+# Passes from outside ckc's passes/ folder (ckc parity --load-plugin FILE.py),
+# name -> factory, available to pipeline specs.
+EXTRA_PASSES: dict = {}
 
 
 def passes(options: CompileOptions = CompileOptions()):
     from ckc.universe import all_passes
 
-    return PassPipeline.parse_spec(all_passes(), pipeline_spec(options)).passes
+    return PassPipeline.parse_spec({**all_passes(), **EXTRA_PASSES}, pipeline_spec(options)).passes
 
 
 @dataclass

@@ -1,0 +1,163 @@
+"""Aligning a record build's outputs with a reference and judging each op.
+
+Per output and run: the reference tensor the mapping names, cut to the rows
+the run wrote (a single-row output of a multi-row run, e.g. the last
+position's final norm, is the reference's last row) and reshaped to the
+kernel's layout when only the layout differs (``[T, heads, head_dim]`` vs
+``[T, heads*head_dim]``). Errors:
+
+- max abs: ``max |x - ref|``
+- max rel: ``max |x - ref| / max |ref|`` (relative to the tensor's scale,
+  not per element, so near-zero elements do not dominate)
+- cosine similarity of the flattened tensors
+
+An op is OK when its max rel stays within the tolerance of its kernel kind
+(:func:`tolerance`) in every run; the table keeps the worst run. The first
+divergence is the first output, in execution order (runs in order, calls in
+order within a run), over its tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ckc.parity.calls import op_label, value_name
+
+# max rel per kernel kind, fp32 against an fp32 reference: a few ulps of
+# accumulation-order difference per op, compounded over the layers before it.
+TOLERANCE = {"default": 1e-4, "embedding": 1e-6}
+QUANTIZED_TOLERANCE = 3e-2   # kernels on quantized weights (q4_*, q8_*: a block's rounding)
+# llama.cpp tabulates GELU at fp16 inputs (ggml's GELU table), 2e-3 there.
+REFERENCE_TOLERANCE = {"llama.cpp": {"gelu": 2e-3, "geglu": 2e-3}}
+
+
+def tolerance(kernel: str, reference: str = "") -> float:
+    base = kernel.split("<")[0]
+    if any(q in base for q in ("q4", "q8", "q5", "q6", "q2", "q3")):
+        return QUANTIZED_TOLERANCE
+    t = TOLERANCE.get(base, TOLERANCE["default"])
+    return max(t, REFERENCE_TOLERANCE.get(reference, {}).get(base, 0.0))
+
+
+def errors(x: np.ndarray, ref: np.ndarray) -> dict:
+    x = x.astype(np.float64).ravel()
+    r = ref.astype(np.float64).ravel()
+    d = np.abs(x - r)
+    scale = float(np.max(np.abs(r))) if r.size else 0.0
+    max_abs = float(d.max()) if d.size else 0.0
+    nx, nr = float(np.linalg.norm(x)), float(np.linalg.norm(r))
+    cos = float(x @ r / (nx * nr)) if nx > 0 and nr > 0 else (1.0 if nx == nr else 0.0)
+    finite = bool(np.isfinite(x).all())
+    return {"max_abs": max_abs if finite else float("inf"),
+            "max_rel": (max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))) if finite
+            else float("inf"),
+            "cos": cos if finite else float("nan")}
+
+
+def align(x: np.ndarray, ref: np.ndarray) -> np.ndarray | None:
+    """The reference cut and shaped like the recorded output, or None."""
+    ref = np.asarray(ref)
+    if ref.ndim >= 2 and ref.shape[0] == 1 and ref.ndim > x.ndim:  # a batch dimension
+        ref = ref[0]
+    if ref.size == x.size:
+        return ref.reshape(x.shape)
+    rows = x.shape[0] if x.ndim >= 1 else 1
+    if ref.ndim >= 1 and ref.shape[0] > rows and ref[-rows:].size == x.size:
+        return ref[-rows:].reshape(x.shape)
+    return None
+
+
+@dataclass
+class Row:
+    """One output of one call, over every run that executed it."""
+
+    function: str
+    call: int
+    out: int
+    kernel: str
+    name: str
+    layer: int | None
+    shape: list
+    ref_name: str | None
+    tol: float
+    ins: list = field(default_factory=list)
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    cos: float = 1.0
+    runs: int = 0
+    worst_run: int | None = None
+    note: str = ""
+
+    @property
+    def status(self) -> str:
+        if self.ref_name is None or self.runs == 0:
+            return "no counterpart"
+        return "OK" if self.max_rel <= self.tol else "DIVERGED"
+
+    def as_dict(self) -> dict:
+        return {"function": self.function, "call": self.call, "out": self.out, "kernel": self.kernel,
+                "op": op_label(self.name), "buffer": self.name, "layer": self.layer, "shape": self.shape,
+                "reference": self.ref_name, "tolerance": self.tol, "max_abs": self.max_abs,
+                "max_rel": self.max_rel, "cos": self.cos, "runs": self.runs, "worst_run": self.worst_run,
+                "status": self.status, "note": self.note, "ins": self.ins}
+
+
+def compare(runs, captures: list[dict], mapping, reference: str) -> tuple[list[Row], dict | None]:
+    """Rows in execution order (first appearance) and the first divergence."""
+    rows: dict[tuple, Row] = {}
+    first = None
+    for r, (run, cap) in enumerate(zip(runs, captures)):
+        seen: dict[str, tuple] = {}  # buffer -> (data, ref) of its latest write in this run
+        for o in run.outputs:
+            c = o.call
+            key = (c["function"], c["index"], o.out, o.layer)
+            vname = value_name(o.name)
+            rname = mapping(vname)
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = Row(c["function"], c["index"], o.out, c["kernel"], o.name, o.layer,
+                                      list(o.data.shape), rname, tolerance(c["kernel"], reference), list(c["ins"]))
+            ref = cap.get(rname) if rname is not None else None
+            if ref is None:
+                seen[o.name] = (o.data, None)
+                continue
+            a = align(o.data, ref)
+            if a is None:
+                row.note = f"shape {list(o.data.shape)} vs reference {list(np.shape(ref))}"
+                seen[o.name] = (o.data, None)
+                continue
+            e = errors(o.data, a)
+            row.runs += 1
+            if e["max_rel"] > row.max_rel or row.worst_run is None:
+                row.max_rel, row.worst_run = e["max_rel"], r
+            row.max_abs = max(row.max_abs, e["max_abs"])
+            row.cos = min(row.cos, e["cos"]) if np.isfinite(e["cos"]) else float("nan")
+            if first is None and e["max_rel"] > row.tol:
+                first = {"run": r, "function": run.function, "n": run.n, "pos": run.pos, "row": row,
+                         **e, "inputs": _inputs(c, seen, cap, mapping)}
+            seen[o.name] = (o.data, a)
+    return list(rows.values()), first
+
+
+def _inputs(call: dict, seen: dict, cap: dict, mapping) -> list[dict]:
+    """What the diverging call read: each input's own error (recorded in this
+    run before the call) or that it is a weight / token ids / not recorded."""
+    out = []
+    for name in call["ins"]:
+        if name in seen:
+            data, ref = seen[name]
+            d = {"name": name, "kind": "activation", "shape": list(data.shape),
+                 "values": [float(v) for v in data.ravel()[:4]]}
+            if ref is not None:
+                d.update(errors(data, ref))
+                d["reference_values"] = [float(v) for v in np.asarray(ref).ravel()[:4]]
+            out.append(d)
+        elif name == "tokens":
+            out.append({"name": name, "kind": "token ids"})
+        elif ".weight" in name or ".bias" in name or name.startswith("const."):
+            out.append({"name": name, "kind": "weight"})
+        else:
+            out.append({"name": name, "kind": "written by an earlier run (KV cache) or not recorded"})
+    return out

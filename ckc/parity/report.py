@@ -1,0 +1,122 @@
+"""The parity table (text), parity.json and parity.png."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from ckc.atomic import replaced
+from ckc.parity.calls import op_label
+
+
+def _num(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "nan"
+    return f"{x:.2e}" if x else "0"
+
+
+def table(result: dict) -> str:
+    lines = [f"ckc parity: {Path(result['model']).name} against {result['against']}, {result['mode']} "
+             f"({result['prompt_tokens']} prompt tokens" +
+             (f", {result['steps']} decode steps" if result["mode"] == "decode" else "") + "), "
+             f"{result['simd']}",
+             "tolerance (max rel = max|x-ref| / max|ref|): " + ", ".join(
+                 f"{k} {v:g}" for k, v in sorted(result["tolerances"].items())),
+             "",
+             f"{'fn':<8} {'#':>4} {'op':<22} {'kernel':<22} {'layer':>5} {'shape':<12} "
+             f"{'max abs':>9} {'max rel':>9} {'cos':>10}  status"]
+    for r in result["rows"]:
+        lay = "-" if r["layer"] is None else str(r["layer"])
+        shape = "x".join(str(d) for d in r["shape"])
+        cos = "nan" if r["cos"] is None or math.isnan(r["cos"]) else f"{r['cos']:.7f}"
+        status = r["status"] + (f" ({r['note']})" if r["note"] else "")
+        if r["status"] == "no counterpart":
+            lines.append(f"{r['function'][:8]:<8} {r['call']:>4} {r['op']:<22} {r['kernel']:<22} {lay:>5} "
+                         f"{shape:<12} {'':>9} {'':>9} {'':>10}  {status}")
+        else:
+            lines.append(f"{r['function'][:8]:<8} {r['call']:>4} {r['op']:<22} {r['kernel']:<22} {lay:>5} "
+                         f"{shape:<12} {_num(r['max_abs']):>9} {_num(r['max_rel']):>9} {cos:>10}  {status}")
+    s = result["summary"]
+    lines.append("")
+    lines.append(f"{s['ok']} OK, {s['diverged']} DIVERGED, {s['no_counterpart']} without a counterpart in "
+                 f"{result['against']}")
+    f = result["first_divergence"]
+    if f is None:
+        lines.append("no op diverges")
+    else:
+        lay = "" if f["layer"] is None else f", layer {f['layer']}"
+        lines.append(f"first divergence: {f['op']} ({f['kernel']}, @{f['function']} call #{f['call']}{lay}) "
+                     f"in run {f['run']} (@{f['function']}, {f['n']} tokens at position {f['pos']}): "
+                     f"max rel {_num(f['max_rel'])} > {f['tolerance']:g}, cos {f['cos']:.6f}")
+        for i in f["inputs"]:
+            if "max_rel" in i:
+                st = "OK" if i["max_rel"] <= f["tolerance"] else "already off"
+                lines.append(f"  input {i['name']}: {st} (max rel {_num(i['max_rel'])}), "
+                             f"values {_vals(i['values'])} vs reference {_vals(i['reference_values'])}")
+            else:
+                lines.append(f"  input {i['name']}: {i['kind']}")
+    return "\n".join(lines) + "\n"
+
+
+def _vals(v) -> str:
+    return "[" + ", ".join(f"{x:.4g}" for x in v) + "]"
+
+
+def write_json(result: dict, path: Path) -> Path:
+    with replaced(path) as tmp:
+        Path(tmp).write_text(json.dumps(result, indent=1, default=_default) + "\n")
+    return path
+
+
+def _default(x):
+    if isinstance(x, float):
+        return None
+    return str(x)
+
+
+def plot(result: dict, path: Path) -> Path:
+    """max rel error of every compared output in execution order, coloured by
+    kernel, the tolerances as steps, the layers as bands, the first divergence marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["rows"] if r["status"] != "no counterpart"]
+    fig, ax = plt.subplots(figsize=(12, 5), dpi=100)
+    kinds = sorted({r["kernel"] for r in rows})
+    cmap = plt.get_cmap("tab20")
+    floor = 1e-12
+    for ki, k in enumerate(kinds):
+        xs = [i for i, r in enumerate(rows) if r["kernel"] == k]
+        ys = [max(rows[i]["max_rel"], floor) if math.isfinite(rows[i]["max_rel"]) else 1e3 for i in xs]
+        ax.scatter(xs, ys, s=14, color=cmap(ki % 20), label=k, zorder=3)
+    ax.step(range(len(rows)), [r["tolerance"] for r in rows], where="mid", color="red", lw=1,
+            label="tolerance", zorder=2)
+    prev = None
+    for i, r in enumerate(rows):
+        if r["layer"] is not None and r["layer"] != prev and r["layer"] % 2 == 1:
+            j = i
+            while j < len(rows) and rows[j]["layer"] == r["layer"]:
+                j += 1
+            ax.axvspan(i - 0.5, j - 0.5, color="0.93", zorder=0)
+        prev = r["layer"]
+    f = result["first_divergence"]
+    if f is not None:
+        idx = next((i for i, r in enumerate(rows) if r["call"] == f["call"] and r["out"] == f["out"]
+                    and r["function"] == f["function"]), None)
+        if idx is not None:
+            ax.axvline(idx, color="red", ls="--", lw=1)
+            ax.annotate(f"first divergence: {f['op']} (layer {f['layer']})", (idx, ax.get_ylim()[1]),
+                        xytext=(4, -14), textcoords="offset points", color="red", fontsize=9)
+    ax.set_yscale("log")
+    ax.set_xlabel("kernel call output, in execution order (grey bands: odd layers)")
+    ax.set_ylabel("max |x - ref| / max |ref|")
+    ax.set_title(f"ckc parity: {Path(result['model']).name} vs {result['against']} ({result['mode']})")
+    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    fig.tight_layout()
+    with replaced(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
