@@ -5,6 +5,7 @@
     ckc ir MODEL --stage S          print the IR of one stage
     ckc tokenize MODEL TEXT         print token ids and pieces
     ckc profile MODEL --mode decode time every kernel call (table, profile.json, roofline.png)
+    ckc parity MODEL --against ir   every kernel call's outputs vs a reference; the first divergent op
 
 Every failure a user can cause (a missing file, a malformed model, a bad
 option) prints one line `ckc: error: ...` and exits non-zero; a Python
@@ -30,6 +31,7 @@ COMMANDS = {
     "tokenize": ("ckc.commands.tokenize", "print a text's token ids and pieces"),
     "train": ("ckc.commands.train", "train or fine-tune a model"),
     "profile": ("ckc.commands.profile", "time every kernel call of a model against this machine's roofline"),
+    "parity": ("ckc.commands.parity", "compare every kernel call's outputs with a reference; name the first divergence"),
 }
 
 

@@ -56,8 +56,8 @@ pool's per-thread busy time per call K).
 Option ``record`` (default false, ``ckc parity``): after every call, each
 output the call wrote is handed to the runtime,
 ``ckc_rt_record(K, i, layer, out_i, bytes);`` with the very pointer the kernel
-got (row offsets included) and the bytes it wrote: ``rows`` rows of the
-buffer's row size when the call has a ``rows`` param (the KV-cache rows an
+got (row offsets included) and the bytes it wrote: ``rows`` rows (of ``cols`` or a GEMM's ``n`` elements for a
+one-output kernel, else of the buffer's row size) when the call has a ``rows`` param (the KV-cache rows an
 append wrote, the activation rows of this chunk), else the whole buffer;
 ``layer`` is the ``buffer.loop`` index or -1 (defined by the runtime when
 model.so is built with ``-DCKC_RECORD``; it passes them to the recorder
@@ -438,7 +438,13 @@ class _Func:
             buf = B.lookup_buffer(call, ref.buffer_name)
             rows = env.get("rows")
             if rows is not None and buf.region.data not in ("weights", "grads", "opt_state"):
-                n = self.expr(block, ("*", "rows", _row_bytes(buf.type)), env, i64)
+                # a one-output kernel's rows can be finer than the buffer's (rmsnorm over q's
+                # heads: rows = tokens * heads of `cols` each): rows x cols, a GEMM's rows x n
+                width = next((p for p in ("cols", "n") if len(call.out_refs) == 1 and p in env
+                              and not isinstance(env[p], SSAValue)), None)
+                _, esize = _elem(buf.type)
+                row = env[width] * esize if width else _row_bytes(buf.type)
+                n = self.expr(block, ("*", "rows", row), env, i64)
             else:
                 n = buf.size.data
             self.add(block, C.CallOp("ckc_rt_record", [

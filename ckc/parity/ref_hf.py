@@ -155,10 +155,15 @@ class HFReference:
         handles = []
         rope_layers: dict[str, list[str]] = {}
 
+        T = len(seq)
+
         def arr(t) -> np.ndarray:
             t = t[0] if isinstance(t, (tuple, list)) else t
             a = t.detach().float().numpy()
-            return a[0] if a.ndim >= 2 and a.shape[0] == 1 else a
+            a = a[0] if a.ndim >= 2 and a.shape[0] == 1 else a
+            if a.ndim == 3 and a.shape[1] == T and a.shape[0] != T:  # [heads, T, d] -> [T, heads, d]
+                a = a.transpose(1, 0, 2)
+            return a
 
         by_mod: dict[tuple[str, str], list[str]] = {}
         for k in keys:

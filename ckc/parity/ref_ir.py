@@ -64,14 +64,14 @@ def eval_function(fn: func.FuncOp, args: dict, weights, keep: dict) -> list:
             env[op.results[0]] = op.value.value.data
             continue
         outs = eval_op(op, [env[v] for v in op.operands], weights)
+        if op.name == "tensorop.kv_write":  # the rows it writes, named before the whole cache
+            m = _CACHE.match(op.operands[0].name_hint or "")
+            if m:
+                keep[f"l{m.group(2)}_{m.group(1)}_cache"] = env[op.operands[1]].detach().numpy()
         for r, v in zip(op.results, outs):
             env[r] = v
             if r.name_hint and hasattr(v, "detach") and op.name != "tensorop.weight":
                 keep[r.name_hint] = v.detach().numpy()
-        if op.name == "tensorop.kv_write":
-            m = _CACHE.match(op.operands[0].name_hint or "")
-            if m:
-                keep[f"l{m.group(2)}_{m.group(1)}_cache"] = env[op.operands[1]].detach().numpy()
     raise CkcError(f"@{fn.sym_name.data} has no func.return")
 
 
