@@ -23,8 +23,13 @@ def record_build(path: Path, options, out_dir: Path | None = None, quiet: bool =
     options.check()
     if not options.pipeline:
         return compiled_dir(path, options, quiet=quiet)
+    from xdsl.utils.exceptions import DiagnosticException
+
     d = Path(out_dir or "parity") / "build"
-    compile_model(path, d, options, quiet=quiet)
+    try:
+        compile_model(path, d, options, quiet=quiet)
+    except (DiagnosticException, ValueError) as e:  # a pass of the custom pipeline refused the IR
+        raise CkcError(f"--pipeline: {str(e).strip().splitlines()[0]}") from None
     return d
 
 

@@ -33,7 +33,7 @@ class WrongKernel(ModulePass):
     name = "wrong-kernel"
     kernel: str = "swiglu"
     layer: int = 1
-    to: str = "geglu"
+    to: str = "mul"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from ckc.dialects import buffer as B
