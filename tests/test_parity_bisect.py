@@ -2,9 +2,10 @@
 and the bisector naming a planted bug.
 
 - Unmodified pipeline: every op of every family's tiny model is OK against
-  transformers (prefill of the prompt and 2 decode steps), and against the
-  tensorop IR; the tolerance per op kind is ckc.parity.compare.tolerance
-  (max |x - ref| / max |ref| <= 1e-4, embeddings 1e-6).
+  transformers and against llama.cpp on the GGUF (prefill of the prompt and 2
+  decode steps), and against the tensorop IR; the tolerance per op kind is
+  ckc.parity.compare.tolerance (max |x - ref| / max |ref| <= 1e-4,
+  embeddings 1e-6; against llama.cpp GELU and what follows it 2e-3).
 - Planted bugs (tests/data/parity_plants.py, loaded with --load-plugin, so
   only these builds have them): layer 1's swiglu call pointed at the mul
   kernel after select-simd, and a pass dropping layer 1's RoPE on k. `ckc
@@ -45,6 +46,18 @@ def test_every_op_ok_against_transformers(family):
     assert [x["function"] for x in r["runs"]] == ["prefill", "decode", "decode"]
     # every output of every run was compared
     assert all(x["runs"] == (1 if x["function"] == "prefill" else 2) for x in r["rows"])
+
+
+@pytest.mark.parametrize("family", modelzoo.FAMILIES)
+def test_every_op_ok_against_llamacpp(family):
+    """The GGUF llama.cpp's converter wrote, compiled by ckc and run by llama.cpp
+    (tools/llamacpp/ckc_llama.c `tensors`, nodes seen through cb_eval)."""
+    r = parity(modelzoo.gguf_file(family), "llama.cpp", prompt=PROMPT, mode="decode", tokens=2)
+    bad = [(x["function"], x["op"], x["layer"], x["status"], x["max_rel"]) for x in r["rows"] if x["status"] != "OK"]
+    assert not bad, bad
+    # GELU families: llama.cpp's fp16 GELU table; the ops after it inherit its tolerance
+    gelu = family in ("gemma", "gemma3", "gpt2")
+    assert (max(x["tolerance"] for x in r["rows"]) == 2e-3) == gelu
 
 
 def test_every_op_ok_against_ir():
