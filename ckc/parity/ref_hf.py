@@ -137,33 +137,29 @@ class HFReference:
         """Per run, {capture key: rows of that run}."""
         import torch
 
-        keys = {self.mapping(__import__("ckc.parity.calls", fromlist=["value_name"]).value_name(o.name))
-                for r in runs for o in r.outputs}
+        from ckc.parity.calls import value_name
+
+        keys = {self.mapping(value_name(o.name)) for r in runs for o in r.outputs}
         keys.discard(None)
-        full = self._forward(seq, keys)
-        out = []
-        for r in runs:
-            out.append({k: v[r.pos:r.pos + r.n] for k, v in full.items()})
-        del torch
-        return out
+        with torch.no_grad():
+            full, _ = self.run(keys, lambda: self.model(torch.tensor([seq], dtype=torch.long), use_cache=False),
+                               T=len(seq))
+        return [{k: v[r.pos:r.pos + r.n] for k, v in full.items()} for r in runs]
 
-    def _forward(self, seq: list[int], keys: set[str]) -> dict:
-        import torch
-
+    def run(self, keys: set[str], forward, T: int, grads: bool = False) -> tuple[dict, dict]:
+        """Calls forward() with hooks capturing the tensors of `keys`;
+        ({key: value}, {key: gradient}) as numpy, rows first (the gradients
+        when forward() ran a backward pass and grads is set)."""
         mods = dict(self.model.named_modules())
-        got: dict[str, np.ndarray] = {}
+        got: dict[str, tuple] = {}  # key -> (tensor, how to make it [T, ...])
         handles = []
         rope_layers: dict[str, list[str]] = {}
 
-        T = len(seq)
-
-        def arr(t) -> np.ndarray:
+        def keep(key, t, post=None):
             t = t[0] if isinstance(t, (tuple, list)) else t
-            a = t.detach().float().numpy()
-            a = a[0] if a.ndim >= 2 and a.shape[0] == 1 else a
-            if a.ndim == 3 and a.shape[1] == T and a.shape[0] != T:  # [heads, T, d] -> [T, heads, d]
-                a = a.transpose(1, 0, 2)
-            return a
+            if grads and t.requires_grad:
+                t.retain_grad()
+            got[key] = (t, post)
 
         by_mod: dict[tuple[str, str], list[str]] = {}
         for k in keys:
@@ -179,17 +175,19 @@ class HFReference:
                 def pre(m, args, kwargs, ks=ks):
                     x = args[0] if args else kwargs.get("hidden_states", kwargs.get("input"))
                     for k in ks:
-                        got[k] = arr(x)
+                        keep(k, x)
                 handles.append(mods[mod].register_forward_pre_hook(pre, with_kwargs=True))
             else:
                 def post(m, args, output, ks=ks, how=how):
-                    a = arr(output)
+                    cut = None
                     if ":" in how:  # a third of a fused projection (GPT-2's c_attn)
                         i, n = map(int, how.split(":")[1].split("/"))
-                        w = a.shape[-1] // n
-                        a = a[..., i * w:(i + 1) * w]
+
+                        def cut(a, i=i, n=n):
+                            w = a.shape[-1] // n
+                            return a[..., i * w:(i + 1) * w]
                     for k in ks:
-                        got[k] = a
+                        keep(k, output, cut)
                 handles.append(mods[mod].register_forward_hook(post))
         current: list[str | None] = [None]
         patched = []
@@ -209,26 +207,35 @@ class HFReference:
                     qr, kr = orig(q, k, *a, **kw)
                     if current[0] is not None:
                         for key in rope_layers.get(current[0], []):
-                            t = qr if key.split("|")[1] == "rope_q" else kr
-                            got[key] = arr(t.transpose(1, 2))  # [b, h, T, d] -> [T, h, d]
+                            # [b, h, T, d] -> [T, h, d]
+                            keep(key, qr if key.split("|")[1] == "rope_q" else kr, lambda a: a.swapaxes(-2, -3))
                     return qr, kr
                 patched.append((modeling, orig))
                 modeling.apply_rotary_pos_emb = wrapped
         try:
-            with torch.no_grad():
-                self.model(torch.tensor([seq], dtype=torch.long), use_cache=False)
+            forward()
         finally:
             for h in handles:
                 h.remove()
             for modeling, orig in patched:
                 modeling.apply_rotary_pos_emb = orig
-        if self.permute:
-            for k in list(got):
-                name = k.split("|")[2]
-                if name in _PERMUTED:
-                    a = got[k]
-                    T = a.shape[0]
-                    flat = a.reshape(T, -1)
-                    heads = self.permute[0] if name.startswith("q") else self.permute[1]
-                    got[k] = flat.reshape(T, heads, 2, -1).swapaxes(2, 3).reshape(T, -1)
-        return got
+        values, gradients = {}, {}
+        for k, (t, post) in got.items():
+            values[k] = self._rows(k, t.detach(), post, T)
+            if grads and t.grad is not None:
+                gradients[k] = self._rows(k, t.grad, post, T)
+        return values, gradients
+
+    def _rows(self, key: str, t, post, T: int) -> np.ndarray:
+        a = t.float().numpy()
+        if post is not None:
+            a = post(a)
+        a = a[0] if a.ndim >= 2 and a.shape[0] == 1 else a
+        if a.ndim == 3 and a.shape[1] == T and a.shape[0] != T:  # [heads, T, d] -> [T, heads, d]
+            a = a.transpose(1, 0, 2)
+        name = key.split("|")[2]
+        if self.permute and name in _PERMUTED:
+            flat = a.reshape(a.shape[0], -1)
+            heads = self.permute[0] if name.startswith("q") else self.permute[1]
+            a = flat.reshape(a.shape[0], heads, 2, -1).swapaxes(2, 3).reshape(a.shape[0], -1)
+        return a
