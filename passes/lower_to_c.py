@@ -56,8 +56,8 @@ pool's per-thread busy time per call K).
 Option ``record`` (default false, ``ckc parity``): after every call, each
 output the call wrote is handed to the runtime,
 ``ckc_rt_record(K, i, layer, out_i, bytes);`` with the very pointer the kernel
-got (row offsets included) and the bytes it wrote: ``rows`` rows (of ``cols`` or a GEMM's ``n`` elements for a
-one-output kernel, else of the buffer's row size) when the call has a ``rows`` param (the KV-cache rows an
+got (row offsets included) and the bytes it wrote: ``rows`` rows (of ``cols`` elements for a row-wise kernel,
+``ROWWISE``, of ``n`` for a GEMM, else of the buffer's row size) when the call has a ``rows`` param (the KV-cache rows an
 append wrote, the activation rows of this chunk), else the whole buffer;
 ``layer`` is the ``buffer.loop`` index or -1 (defined by the runtime when
 model.so is built with ``-DCKC_RECORD``; it passes them to the recorder
@@ -102,6 +102,9 @@ DT_F32, DT_F32P32 = 0, 6   # runtime/weights.h CK_DT_F32 / CK_DT_F32P32 (ckc/wei
 PREFIX = "ckc_gen_"
 IO_PARAMS = {"tokens": "tokens", "logits": "logits", "targets": "targets", "losses": "losses"}
 VARIANT_RANK = {"scalar": 0, "neon": 1, "avx2": 2, "avx512": 3}
+# Kernels that work row by row on `rows` rows of `cols` elements (what `record` copies).
+ROWWISE = ("rmsnorm", "layernorm", "add", "mul", "scale", "copy", "silu", "gelu", "swiglu", "geglu", "softcap",
+           "softmax", "embedding", "axpy")
 
 # The compute function's C parameters (name, type); io buffers by name.
 PARAMS: tuple[tuple[str, Attribute], ...] = (
@@ -430,6 +433,7 @@ class _Func:
 
     def record(self, block: Block, call: B.CallOp, idx: int, args: list[SSAValue], k, env) -> None:
         """ckc_rt_record(idx, i, layer, out_i, bytes) for every out of the call."""
+        kname = call.kernel.data
         outs = {a.index: v for a, v in zip(k.args, args) if a.role == "out"}
         layer = self.values.get(call.layer) if call.layer is not None else None
         for i, ref in enumerate(call.out_refs):
@@ -438,12 +442,16 @@ class _Func:
             buf = B.lookup_buffer(call, ref.buffer_name)
             rows = env.get("rows")
             if rows is not None and buf.region.data not in ("weights", "grads", "opt_state"):
-                # a one-output kernel's rows can be finer than the buffer's (rmsnorm over q's
-                # heads: rows = tokens * heads of `cols` each): rows x cols, a GEMM's rows x n
-                width = next((p for p in ("cols", "n") if len(call.out_refs) == 1 and p in env
-                              and not isinstance(env[p], SSAValue)), None)
+                # a row-wise kernel's rows can be finer than the buffer's (rmsnorm over q's
+                # heads: rows = tokens * heads of `cols` each): rows x cols; a GEMM's rows x n
                 _, esize = _elem(buf.type)
-                row = env[width] * esize if width else _row_bytes(buf.type)
+                cols = env.get("cols")
+                row = _row_bytes(buf.type)
+                if kname.startswith(ROWWISE) and "qkv" not in kname and isinstance(cols, int) and cols > 0 \
+                        and (row // esize) % cols == 0:
+                    row = cols * esize
+                elif kname in ("gemm", "gemm_packed") and isinstance(env.get("n"), int):
+                    row = env["n"] * esize
                 n = self.expr(block, ("*", "rows", row), env, i64)
             else:
                 n = buf.size.data

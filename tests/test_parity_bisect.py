@@ -11,6 +11,8 @@ and the bisector naming a planted bug.
   kernel after select-simd, and a pass dropping layer 1's RoPE on k. `ckc
   parity` names that op and layer as the first divergence (and the input it
   read as still OK); `ckc parity --stages` names the planted pass.
+- --mode train: one compiled training step's activations, activation
+  gradients and parameter gradients against torch autograd (1e-4).
 - lower-to-c{record}: off, model.c has no trace of it.
 """
 
@@ -64,6 +66,29 @@ def test_every_op_ok_against_ir():
     r = parity(modelzoo.hf_dir("qwen3"), "ir", prompt=PROMPT, mode="decode", tokens=2)
     assert r["summary"]["diverged"] == 0 and r["summary"]["no_counterpart"] == 0
     assert r["first_divergence"] is None
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2", "qwen3"])
+def test_train_step_against_torch_autograd(family, tmp_path, capsys):
+    """--mode train: every saved activation, activation gradient and parameter
+    gradient of one compiled training step against torch autograd (1e-4);
+    only what a forward kernel saves for its backward (.rstd, .mean, .lse)
+    and the per-row losses have no counterpart."""
+    out = tmp_path / "out"
+    assert main(["parity", str(modelzoo.hf_dir(family)), "--mode", "train", "--prompt", PROMPT,
+                 "-o", str(out)]) == 0
+    r = json.loads((out / "parity.json").read_text())
+    assert r["first_divergence"] is None and r["summary"]["diverged"] == 0
+    assert abs(r["loss"] - r["torch_loss"]) <= 1e-5
+    rows = r["rows"]
+    unmatched = {x["buffer"].split(".")[-1] for x in rows if x["status"] == "no counterpart"}
+    assert unmatched <= {"rstd", "mean", "lse", "losses"}, unmatched
+    params = [x for x in rows if x["buffer"].startswith("grad.")]
+    from ckc.importers import load_model
+
+    cfg, _ = load_model(modelzoo.hf_dir(family))
+    assert {x["buffer"][5:] for x in params} == set(cfg.expected_shapes())
+    assert any(x["buffer"].startswith("d_l") for x in rows) and all(x["status"] == "OK" for x in params)
 
 
 def _cli(tmp_path, capsys, *argv) -> tuple[str, dict | None]:

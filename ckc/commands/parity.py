@@ -1,5 +1,5 @@
 """`ckc parity MODEL --against transformers|llama.cpp|ir [--prompt TEXT] [--tokens N]
-[--mode prefill|decode] [-o DIR]`: every kernel call's outputs against a
+[--mode prefill|decode|train] [-o DIR]`: every kernel call's outputs against a
 reference (ckc/parity/), a table in execution order, the first divergent op
 and what it read; DIR receives parity.json and parity.png.
 
@@ -27,8 +27,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"the input text (default '{DEFAULT_PROMPT}')")
     parser.add_argument("--tokens", type=int, default=4, metavar="N",
                         help="decode steps after the prompt in --mode decode (default 4)")
-    parser.add_argument("--mode", choices=("prefill", "decode"), default="prefill",
-                        help="compare the prompt's prefill, or the prefill and N decode steps (default prefill)")
+    parser.add_argument("--mode", choices=("prefill", "decode", "train"), default="prefill",
+                        help="compare the prompt's prefill, the prefill and N decode steps, or one training step's "
+                             "activations and gradients against torch autograd (default prefill)")
     parser.add_argument("--stages", action="store_true",
                         help="run the tensorop reference after every pass instead; name the first pass "
                              "that changes the outputs")

@@ -32,9 +32,10 @@ def value_name(buffer: str) -> str:
 
 
 def op_label(buffer: str) -> str:
-    """The op column: the output's name without its layer prefix."""
-    m = re.match(r"^(?:l\d+_|blk\.\d+\.)(.*)$", buffer)
-    return m.group(1) if m else buffer
+    """The op column: the output's name without its layer prefix (a gradient
+    keeps its ``d_`` / ``grad.``)."""
+    m = re.match(r"^(d_|grad\.)?(?:l\d+_|blk\.\d+\.)(.*)$", buffer)
+    return (m.group(1) or "") + m.group(2) if m else buffer
 
 
 def call_table(module: ModuleOp) -> list[dict]:

@@ -57,6 +57,8 @@ GPT2 = {
     "q": ("attn.c_attn", "out:0/3"),
     "k_cache": ("attn.c_attn", "out:1/3"),
     "v_cache": ("attn.c_attn", "out:2/3"),
+    "k": ("attn.c_attn", "out:1/3"),       # the training graph's names (no KV cache)
+    "v": ("attn.c_attn", "out:2/3"),
     "attn": ("attn.c_proj", "in"),
     "attn_out": ("attn.c_proj", "out"),
     "resid": ("ln_2", "in"),

@@ -17,14 +17,16 @@ def _num(x: float) -> str:
 
 
 def table(result: dict) -> str:
-    lines = [f"ckc parity: {Path(result['model']).name} against {result['against']}, {result['mode']} "
-             f"({result['prompt_tokens']} prompt tokens" +
-             (f", {result['steps']} decode steps" if result["mode"] == "decode" else "") + "), "
-             f"{result['simd']}",
+    head = (f"ckc parity: {Path(result['model']).name} against {result['against']}, {result['mode']} "
+            f"({result['prompt_tokens']} prompt tokens" +
+            (f", {result['steps']} decode steps" if result["mode"] == "decode" else "") + "), " f"{result['simd']}")
+    if result["mode"] == "train":
+        head += f"; loss {result['loss']:.6f} vs torch {result['torch_loss']:.6f}"
+    lines = [head,
              "tolerance (max rel = max|x-ref| / max|ref|): " + ", ".join(
                  f"{k} {v:g}" for k, v in sorted(result["tolerances"].items())),
              "",
-             f"{'fn':<8} {'#':>4} {'op':<22} {'kernel':<22} {'layer':>5} {'shape':<12} "
+             f"{'fn':<8} {'#':>4} {'op':<28} {'kernel':<22} {'layer':>5} {'shape':<12} "
              f"{'max abs':>9} {'max rel':>9} {'cos':>10}  status"]
     for r in result["rows"]:
         lay = "-" if r["layer"] is None else str(r["layer"])
@@ -32,10 +34,10 @@ def table(result: dict) -> str:
         cos = "nan" if r["cos"] is None or math.isnan(r["cos"]) else f"{r['cos']:.7f}"
         status = r["status"] + (f" ({r['note']})" if r["note"] else "")
         if r["status"] == "no counterpart":
-            lines.append(f"{r['function'][:8]:<8} {r['call']:>4} {r['op']:<22} {r['kernel']:<22} {lay:>5} "
+            lines.append(f"{r['function'][:8]:<8} {r['call']:>4} {r['op']:<28} {r['kernel']:<22} {lay:>5} "
                          f"{shape:<12} {'':>9} {'':>9} {'':>10}  {status}")
         else:
-            lines.append(f"{r['function'][:8]:<8} {r['call']:>4} {r['op']:<22} {r['kernel']:<22} {lay:>5} "
+            lines.append(f"{r['function'][:8]:<8} {r['call']:>4} {r['op']:<28} {r['kernel']:<22} {lay:>5} "
                          f"{shape:<12} {_num(r['max_abs']):>9} {_num(r['max_rel']):>9} {cos:>10}  {status}")
     s = result["summary"]
     lines.append("")

@@ -60,6 +60,29 @@ def reference(against: str, path: Path):
     raise CkcError(f"--against must be one of {', '.join(AGAINST)}, got '{against}'")
 
 
+def _train(path: Path, ids: list[int], threads: int) -> dict:
+    from ckc.parity.train import TOLERANCE, train_parity
+
+    t = train_parity(path, ids, threads=threads)
+    rows = t["rows"]
+    fd = None
+    if t["first"] is not None:
+        row = t["first"].pop("row")
+        fd = {**row.as_dict(), **t["first"], "tolerance": row.tol}
+    return {
+        "ckc_parity": 1, "model": str(path), "against": "torch autograd (transformers)", "mode": "train",
+        "prompt_tokens": len(ids), "steps": 0, "tokens": ids, "artifacts": t["artifacts"], "simd": t["simd"],
+        "pipeline": "ckc.train.compile_child.training_passes + lower-to-c{record=true}",
+        "loss": t["loss"], "torch_loss": t["torch_loss"],
+        "tolerances": {"every value and gradient": TOLERANCE},
+        "runs": [{"function": "train_step", "n": len(ids) - 1, "pos": 0}],
+        "rows": [r.as_dict() for r in rows],
+        "summary": {"ok": sum(r.status == "OK" for r in rows), "diverged": sum(r.status == "DIVERGED" for r in rows),
+                    "no_counterpart": sum(r.status == "no counterpart" for r in rows)},
+        "first_divergence": fd,
+    }
+
+
 def parity(path, against: str = "transformers", *, prompt: str = DEFAULT_PROMPT, tokens: int = 4,
            mode: str = "prefill", options=None, threads: int = 1, out_dir=None, quiet: bool = True,
            ids: list[int] | None = None) -> dict:
@@ -72,11 +95,17 @@ def parity(path, against: str = "transformers", *, prompt: str = DEFAULT_PROMPT,
     path = Path(path)
     if against not in AGAINST:
         raise CkcError(f"--against must be one of {', '.join(AGAINST)}, got '{against}'")
-    if mode not in ("prefill", "decode"):
+    if mode not in MODES:
         raise CkcError(f"--mode must be one of {', '.join(MODES)}, got '{mode}'")
     if tokens <= 0:
         raise CkcError(f"--tokens must be positive, got {tokens}")
     ids = list(ids) if ids is not None else prompt_ids(path, prompt)
+    if mode == "train":
+        if against != "transformers":
+            raise CkcError("--mode train compares with torch autograd: use --against transformers")
+        if options is not None and (options.pipeline or not options.fuse or not options.pack_weights):
+            raise CkcError("--mode train compiles ckc's training pipeline (no --pipeline, --no-fuse, --no-pack-weights)")
+        return _train(path, ids, threads)
     d = record_build(path, options or CompileOptions(), out_dir, quiet)
     table_ = load_table(d)
     with Session(d, threads=threads) as s:

@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .compile_child import CC_FLAGS, ROOT, TRAIN_ABI_H, TRAIN_RUNTIME
+from .compile_child import CC_FLAGS, RECORD_H, ROOT, TRAIN_ABI_H, TRAIN_RUNTIME
 
 WEIGHT, GRAD, ADAM_M, ADAM_V = 0, 1, 2, 3
 
@@ -71,7 +71,7 @@ def generator_sources() -> list[Path]:
     emitter, kernel ABI) except the training loop's own modules, plus the
     training runtime and its header. libckernels enters the key by its
     (source-hashed) path."""
-    files = [TRAIN_RUNTIME, TRAIN_ABI_H]
+    files = [TRAIN_RUNTIME, TRAIN_ABI_H, RECORD_H]
     for d in ("ckc", "dialects", "passes"):
         for p in (ROOT / d).rglob("*.py"):
             rel = p.relative_to(ROOT).parts
@@ -81,7 +81,7 @@ def generator_sources() -> list[Path]:
     return files
 
 
-def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "none") -> str:
+def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "none", record: bool = False) -> str:
     """The cache key of a training library: a hash of its inputs, computed
     without running the pipeline."""
     from importlib.metadata import PackageNotFoundError, version
@@ -98,6 +98,7 @@ def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "no
         "variants": kernels.available_variants() if simd == "native" else None,
         "libckernels": str(kernels.static_library_path()), "cc": cc(), "cc_flags": list(CC_FLAGS),
         "xdsl": xdsl_version,
+        **({"record": True} if record else {}),
     }
     return source_hash(generator_sources(), json.dumps(inputs, sort_keys=True, default=str))
 
@@ -107,17 +108,18 @@ def _complete(out: Path) -> bool:
 
 
 def compile_train(cfg, max_tokens: int, *, simd: str = "native", recompute: str = "none",
-                  out_dir: Path | None = None):
+                  out_dir: Path | None = None, record: bool = False):
     """(path of model.so, {const name: array}) for a training library of `cfg`;
     the memory plan (every region: weights, io, grads, activations with the
     saved set; both functions) is written next to it as memory.txt. Builds in a
     child process (ckc/train/compile_child.py) unless the folder is complete."""
     from ckc.build import cache_dir
 
-    out = Path(out_dir) if out_dir is not None else cache_dir("train") / library_key(cfg, max_tokens, simd, recompute)
+    out = Path(out_dir) if out_dir is not None else cache_dir("train") / library_key(cfg, max_tokens, simd, recompute,
+                                                                                      record)
     if not _complete(out):
         req = {"config": cfg.to_dict(), "max_tokens": int(max_tokens), "simd": simd, "recompute": recompute,
-               "out": str(out)}
+               "out": str(out), **({"record": True} if record else {})}
         try:
             proc = subprocess.run([sys.executable, "-m", "ckc.train.compile_child"], input=json.dumps(req, default=str),
                                   capture_output=True, text=True)
@@ -270,7 +272,8 @@ class CkcBackend:
     name = "ckc"
 
     def __init__(self, cfg, weights: dict, optim=None, *, threads: int | None = None,
-                 max_tokens: int | None = None, simd: str = "native", recompute: str = "none"):
+                 max_tokens: int | None = None, simd: str = "native", recompute: str = "none",
+                 record: bool = False):
         from .trainer import OptimConfig
 
         self.cfg = cfg
@@ -278,6 +281,7 @@ class CkcBackend:
         self.threads = int(threads or 1)
         self.simd = simd
         self.recompute = recompute
+        self.record = record  # a record build (ckc parity --mode train): record.json beside model.so
         self.names = list(cfg.expected_shapes())
         self.model: CompiledModel | None = None
         self.library: Path | None = None
@@ -297,7 +301,7 @@ class CkcBackend:
     # -- the library ---------------------------------------------------------
 
     def _compile(self, max_tokens: int) -> None:
-        so, consts = compile_train(self.cfg, max_tokens, simd=self.simd, recompute=self.recompute)
+        so, consts = compile_train(self.cfg, max_tokens, simd=self.simd, recompute=self.recompute, record=self.record)
         m = CompiledModel(so, self.threads)
         old = self.model
         for name, shape in m.shapes.items():

@@ -12,6 +12,9 @@ and writes into ``out``:
 - ``consts.npz``  the compile-time constant tensors the runtime's weight table
   holds besides the weights (``const.*``: RoPE scaling tables), by name;
 - ``model.c``     the generated C;
+- ``record.json`` with ``"record": true`` (``ckc parity --mode train``): the
+  call table (ckc/parity/calls.py) of a model.c built with
+  ``lower-to-c{record}`` and ``-DCKC_RECORD``;
 - ``model.so``    model.c + runtime/train/train_runtime.c, linked against
   libckernels.a; written last (each file to a temporary name, then renamed),
   so its presence means the folder is complete.
@@ -35,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_RUNTIME = ROOT / "runtime" / "train" / "train_runtime.c"
 TRAIN_ABI_H = ROOT / "runtime" / "train_abi.h"
+RECORD_H = ROOT / "runtime" / "record.h"
 CC_FLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall")
 MODES = ("train_step", "eval_loss")
 
@@ -65,7 +69,7 @@ def training_passes(max_tokens: int, simd: str = "native", recompute: str = "non
             Bufferize(max_tokens=max_tokens), PlanMemory(), SelectSimd(target=simd)]
 
 
-def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path) -> Path:
+def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, record: bool = False) -> Path:
     """Write memory.txt, consts.npz, model.c and model.so into ``out``; the
     path of model.so."""
     import numpy as np
@@ -87,7 +91,13 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path) -> Path:
     memory = memory_report(module, f"{cfg.arch} train_step + eval_loss (max_tokens={max_tokens}, "
                                    f"recompute={recompute})") + optimizer_state_report(module)
     consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module) if value is not None}
-    LowerToC().apply(ctx, module)
+    if record:
+        import json as _json
+
+        from ckc.parity.calls import call_table
+
+        write_atomic(out / "record.json", _json.dumps({"ckc_record": 1, "calls": call_table(module)}) + "\n")
+    LowerToC(record=record).apply(ctx, module)
     source = emit_c(module)
     del module
     write_atomic(out / "memory.txt", memory)
@@ -98,7 +108,8 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path) -> Path:
     static = kernels.static_library_path()
     inc = [f"-I{p}" for p in (*kernels.include_dirs(), TRAIN_ABI_H.parent)]
     so = out / "model.so"
-    return cc_atomic(so, lambda tmp: [cc(), *CC_FLAGS, *inc, "-o", tmp, str(model_c), str(TRAIN_RUNTIME), str(static),
+    flags = [*CC_FLAGS, *(["-DCKC_RECORD"] if record else [])]
+    return cc_atomic(so, lambda tmp: [cc(), *flags, *inc, "-o", tmp, str(model_c), str(TRAIN_RUNTIME), str(static),
                                       "-lpthread", "-lm"], str(so))
 
 
@@ -116,7 +127,8 @@ def main() -> int:
 
         req = json.loads(sys.stdin.read())
         cfg = ModelConfig(**req["config"])
-        build(cfg, int(req["max_tokens"]), str(req["simd"]), str(req["recompute"]), Path(req["out"]))
+        build(cfg, int(req["max_tokens"]), str(req["simd"]), str(req["recompute"]), Path(req["out"]),
+              bool(req.get("record", False)))
     except Exception as e:  # one line for the parent, never a traceback
         print(_one_line(e), file=sys.stderr)
         return 1

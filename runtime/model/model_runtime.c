@@ -23,7 +23,7 @@
  * Build with -DCKC_RECORD (model.c from lower-to-c{record}, `ckc parity`) for
  * ckc_rt_record, which the generated code calls after every kernel call with
  * each output it wrote, and ckc_record_set, which installs the recorder
- * (ckc/parity/record.py copies the bytes out).
+ * (runtime/record.h; ckc/parity/record.py copies the bytes out).
  */
 #define _DEFAULT_SOURCE
 #include <stdarg.h>
@@ -139,22 +139,7 @@ void ckc_profile_reset(void) {
 #endif
 
 #ifdef CKC_RECORD
-/* ---- recording (ckc parity) -------------------------------------------------
- * fn(call K, output i, layer or -1, data, bytes, user) after every kernel call,
- * on the thread that runs the compute function, and fn(-1, n, pos, NULL, 0,
- * user) before every compute function run. One recorder per library. */
-typedef void (*ckc_record_fn)(int call, int out, int layer, const void *data, int64_t bytes, void *user);
-static ckc_record_fn rec_fn;
-static void *rec_user;
-
-void ckc_record_set(ckc_record_fn fn, void *user) {
-    rec_fn = fn;
-    rec_user = user;
-}
-
-void ckc_rt_record(int k, int i, int layer, const void *p, int64_t bytes) {
-    if (rec_fn) rec_fn(k, i, layer, p, bytes, rec_user);
-}
+#include "record.h" /* ckc_record_set, ckc_rt_record (ckc parity) */
 #endif
 
 static void seterr(char *err, int errlen, const char *fmt, ...) {
@@ -308,7 +293,7 @@ static const char *call_name(int rc) {
 /* Runs one compute function; on failure the sequence is lost (position 0). */
 static int run(ckc_model *m, ckc_gen_fn fn, const int32_t *tokens, int n, float *logits) {
 #ifdef CKC_RECORD
-    if (rec_fn) rec_fn(-1, n, m->position, NULL, 0, rec_user);
+    CKC_RECORD_RUN(n, m->position);
 #endif
     PROF_START();
     int rc = fn(m->arena.base, m->wbase, tokens, logits, n, m->position, m->ws, m->ws_size, m->pool,
