@@ -10,7 +10,9 @@ and the bisector naming a planted bug.
   only these builds have them): layer 1's swiglu call pointed at the mul
   kernel after select-simd, and a pass dropping layer 1's RoPE on k. `ckc
   parity` names that op and layer as the first divergence (and the input it
-  read as still OK); `ckc parity --stages` names the planted pass.
+  read as still OK); `ckc parity --stages` names the planted pass (the
+  tensorop one by the tensorop reference, the buffer one by the buffer
+  dialect's interpreter, ckc/parity/ref_buffer.py).
 - --mode train: one compiled training step's activations, activation
   gradients and parameter gradients against torch autograd (1e-4).
 - lower-to-c{record}: off, model.c has no trace of it.
@@ -114,6 +116,11 @@ def test_planted_wrong_kernel_is_named(tmp_path, capsys):
     assert rows[first]["op"] == "ffn_act" and all(x["status"] == "OK" for x in rows[:first])
     assert "first divergence: ffn_act (mul, @prefill call #" in text and "layer 1" in text
     assert (tmp_path / "out" / "parity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # --stages follows the buffer IR too: the planted pass after select-simd is named
+    text, s = _cli(tmp_path, capsys, "--stages",
+                   "--pipeline", spec(extra_buffer="wrong-kernel{kernel=swiglu layer=1 to=mul}"))
+    assert s["first_changed"]["pass"] == "wrong-kernel"
+    assert s["first_changed"]["first_changed_value"]["value"] == "l1_ffn_act"
 
 
 def test_planted_rope_drop_is_named_by_parity_and_stages(tmp_path, capsys):
@@ -133,8 +140,11 @@ def test_stages_of_the_unmodified_pipeline(tmp_path, capsys):
     text, s = _cli(tmp_path, capsys, "--stages", "--mode", "decode", "--tokens", "1")
     assert s["first_changed"] is None
     st = {x["pass"]: x["status"] for x in s["stages"]}
-    assert st["lower-transformer"] == "baseline" and st["fuse-rmsnorm-qkv-rope"] == "same"
-    assert st["bufferize"].startswith("not evaluated")
+    assert st["lower-transformer"] == "baseline"
+    # tensorop and buffer stages all evaluated (the buffer dialect by ckc/parity/ref_buffer.py)
+    assert all(st[p] == "same" for p in ("fuse-rmsnorm-qkv-rope", "bufferize", "pack-weights", "plan-memory",
+                                         "select-simd")), st
+    assert st["lower-to-c"] == "not evaluated (C dialect)"
 
 
 def test_record_off_leaves_model_c_unchanged(tmp_path):

@@ -1,17 +1,19 @@
 """`ckc parity --stages`: which pass changed what the model computes.
 
 The pipeline (the standard one, or ``--pipeline``) runs pass by pass on the
-model's IR in memory; after every pass whose output is still tensorop (plus
-``arith`` / ``func``), the tensorop reference semantics
-(dialects/_tensorop_ref.py) run it on the same tokens as the first such stage
-(the one right after ``lower-transformer``): a prefill of the prompt, and in
-decode mode the decode steps after it. Every named value is compared with
-the same name at that baseline; a stage whose function outputs (logits, the
-KV-cache rows) move beyond the tolerance is where the outputs changed, and
-the first named value that moved says where in the model. Passes after
-bufferize produce the buffer dialect, which has no reference interpreter:
-they are listed as not evaluated (the record build, ``ckc parity
---against ir``, checks them).
+model's IR in memory; after every pass the IR is run on the same tokens as
+the first stage (the one right after ``lower-transformer``): a prefill of the
+prompt, and in decode mode the decode steps after it. Tensorop IR runs on
+the tensorop reference semantics (dialects/_tensorop_ref.py); buffer IR
+(after ``bufferize``, through ``select-simd``) on ckc/parity/ref_buffer.py,
+which gives each kernel call the same semantics through the pointers
+lower-to-c would give it. Every named value is compared with the same name
+at the baseline (a buffer's value is what its call wrote, a KV cache's the
+rows written); a stage whose function outputs (logits, the KV-cache rows)
+move beyond the tolerance is where the outputs changed, and the first named
+value that moved says where in the model. The C dialect (after
+``lower-to-c``) is not evaluated (the record build, ``ckc parity --against
+ir``, checks it).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
 from ckc.errors import CkcError
-from ckc.parity.compare import TOLERANCE, errors
+from ckc.parity.compare import TOLERANCE, align, errors
 from ckc.parity.record import Run
 
 OUTPUT_TOLERANCE = TOLERANCE["default"]
@@ -39,12 +41,20 @@ def _evaluable(module: ModuleOp) -> bool:
     return any(isinstance(f, func.FuncOp) for f in module.ops)
 
 
+def _is_buffer(module: ModuleOp) -> bool:
+    from ckc.dialects import buffer as B
+
+    return any(isinstance(o, B.ArenaOp) for o in module.ops) or any(
+        isinstance(o, B.CallOp) for f in module.ops if isinstance(f, func.FuncOp) for o in f.walk())
+
+
 def _outputs(keep: dict) -> list[str]:
     return [k for k in keep if k == "logits" or k.endswith(("_k_cache", "_v_cache"))]
 
 
 def stages(path, ids: list[int], mode: str = "prefill", steps: int = 2, options=None) -> dict:
     from ckc import pipeline
+    from ckc.parity import ref_buffer
     from ckc.parity.ref_ir import IRReference
     from ckc.pipeline import CompileOptions
     from ckc.universe import make_context
@@ -65,10 +75,17 @@ def stages(path, ids: list[int], mode: str = "prefill", steps: int = 2, options=
             raise CkcError(f"pass {p.name} failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
         row = {"index": i, "pass": p.name, "seconds": time.perf_counter() - t0, "evaluated": False}
         rows.append(row)
-        if not _evaluable(module):
-            row["status"] = "not evaluated (not tensorop)"
+        if _evaluable(module):
+            ref = IRReference(module, store)
+        elif base is not None and _is_buffer(module):
+            why = ref_buffer.evaluable(module)
+            if why:
+                row["status"] = f"not evaluated ({why})"
+                continue
+            ref = ref_buffer.BufferReference(module, store)
+        else:
+            row["status"] = "not evaluated (" + ("C dialect" if not _is_buffer(module) else "no baseline") + ")"
             continue
-        ref = IRReference(module, store)
         if base is None and mode == "decode":  # the decode tokens: greedy at the baseline
             seq = list(ids)
             for _ in range(steps):
@@ -83,12 +100,14 @@ def stages(path, ids: list[int], mode: str = "prefill", steps: int = 2, options=
         worst, moved = 0.0, None
         for r, (b, c) in enumerate(zip(base, caps)):
             for name in _outputs(b):
-                if name in c and c[name].shape == b[name].shape:
-                    worst = max(worst, errors(c[name], b[name])["max_rel"])
+                ref = align(c[name], b[name]) if name in c else None
+                if ref is not None:
+                    worst = max(worst, errors(c[name], ref)["max_rel"])
             if moved is None:
                 for name, v in c.items():
-                    if name in b and b[name].shape == v.shape:
-                        e = errors(v, b[name])
+                    ref = align(v, b[name]) if name in b else None
+                    if ref is not None:
+                        e = errors(v, ref)
                         if e["max_rel"] > OUTPUT_TOLERANCE:
                             moved = {"run": r, "function": plan[r].function, "value": name, **e}
                             break
@@ -106,7 +125,7 @@ def stages(path, ids: list[int], mode: str = "prefill", steps: int = 2, options=
 def table(result: dict) -> str:
     lines = [f"ckc parity --stages: {result['model']}, {result['mode']}, {result['prompt_tokens']} prompt tokens",
              f"pipeline: {result['pipeline']}",
-             f"each stage's tensorop IR run by the reference semantics, compared with the IR after "
+             f"each stage's IR run by the reference semantics (tensorop; buffer: per kernel call), compared with the IR after "
              f"{result['baseline']} (outputs: logits and KV-cache rows; tolerance max rel {result['tolerance']:g})",
              "",
              f"{'#':>2} {'pass':<28} {'outputs max rel':>16}  status"]
