@@ -66,15 +66,23 @@ def _vals(v) -> str:
 
 
 def write_json(result: dict, path: Path) -> Path:
+    """parity.json: strict JSON (an infinite or NaN error, from a kernel that wrote
+    non-finite values, is null)."""
     with replaced(path) as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=1, default=_default) + "\n")
+        Path(tmp).write_text(json.dumps(_finite(result), indent=1, default=str, allow_nan=False) + "\n")
     return path
 
 
-def _default(x):
+def _finite(x):
     if isinstance(x, float):
-        return None
-    return str(x)
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if hasattr(x, "item") and callable(x.item):  # numpy scalars
+        return _finite(x.item())
+    return x
 
 
 def plot(result: dict, path: Path) -> Path:
