@@ -7,7 +7,8 @@ compiled model's run at position p.
 The mapping (:data:`LAYER`, :data:`GLOBAL`) takes an IR value name to
 llama.cpp's node names (``<name>-<layer>``); candidates are tried in order,
 and a name llama.cpp gives several nodes (``Qcur`` after the projection, the
-reshape and RoPE) means its last one unless marked ``#0`` (the first). Nodes
+reshape and RoPE) means its last one unless marked ``#0`` (the first). A call reading a weight the GGUF stores quantized, and every op after it, is
+judged by cosine similarity (:meth:`LlamaCppReference.loosen`). Nodes
 llama.cpp leaves unnamed have no counterpart, except the attention output
 projection most architectures leave unnamed, found by its sources (the
 node multiplying by ``blk.L.attn_output.weight``, then the one adding
@@ -49,7 +50,25 @@ class LlamaCppReference:
     full_sequence = True
 
     def __init__(self, gguf: Path):
+        import mmap
+
+        from gguf import GGMLQuantizationType
+
+        from ckc.importers.gguf import read_header
+
         self.gguf = Path(gguf)
+        with open(self.gguf, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            _, infos, _ = read_header(self.gguf, buf)
+        floats = {GGMLQuantizationType.F32, GGMLQuantizationType.F16, GGMLQuantizationType.BF16}
+        # the tensors llama.cpp multiplies in a quantized type (ckc: dequantized to fp32)
+        self.quantized = {name: GGMLQuantizationType(t).name for name, _, t, _ in infos
+                          if GGMLQuantizationType(t) not in floats}
+
+    def loosen(self, call: dict) -> bool:
+        """llama.cpp multiplies a quantized weight with its activations quantized to
+        8 bits (ggml's vec_dot), ckc with the weight dequantized to fp32: such a call,
+        and every op after it, is judged by cosine similarity (compare.py)."""
+        return any(n in self.quantized for n in call["ins"])
 
     @classmethod
     def load(cls, path):

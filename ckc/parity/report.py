@@ -24,7 +24,7 @@ def table(result: dict) -> str:
         head += f"; loss {result['loss']:.6f} vs torch {result['torch_loss']:.6f}"
     lines = [head,
              "tolerance (max rel = max|x-ref| / max|ref|): " + ", ".join(
-                 f"{k} {v:g}" for k, v in sorted(result["tolerances"].items())),
+                 f"{k} {v:g}" for k, v in result["tolerances"].items()),
              "",
              f"{'fn':<8} {'#':>4} {'op':<28} {'kernel':<22} {'layer':>5} {'shape':<12} "
              f"{'max abs':>9} {'max rel':>9} {'cos':>10}  status"]
@@ -50,10 +50,12 @@ def table(result: dict) -> str:
         lay = "" if f["layer"] is None else f", layer {f['layer']}"
         lines.append(f"first divergence: {f['op']} ({f['kernel']}, @{f['function']} call #{f['call']}{lay}) "
                      f"in run {f['run']} (@{f['function']}, {f['n']} tokens at position {f['pos']}): "
-                     f"max rel {_num(f['max_rel'])} > {f['tolerance']:g}, cos {f['cos']:.6f}")
+                     f"max rel {_num(f['max_rel'])}, cos {f['cos']:.6f}, outside {f.get('criterion', '')}")
         for i in f["inputs"]:
             if "max_rel" in i:
-                st = "OK" if i["max_rel"] <= f["tolerance"] else "already off"
+                crit = f.get("criterion", "")
+                ok = (i["cos"] >= float(crit.split()[-1])) if crit.startswith("cos") else i["max_rel"] <= f["tolerance"]
+                st = "OK" if ok else "already off"
                 lines.append(f"  input {i['name']}: {st} (max rel {_num(i['max_rel'])}), "
                              f"values {_vals(i['values'])} vs reference {_vals(i['reference_values'])}")
             else:
@@ -102,8 +104,8 @@ def plot(result: dict, path: Path) -> Path:
         xs = [i for i, r in enumerate(rows) if r["kernel"] == k]
         ys = [max(rows[i]["max_rel"], floor) if math.isfinite(rows[i]["max_rel"]) else 1e3 for i in xs]
         ax.scatter(xs, ys, s=14, color=cmap(ki % 20), label=k, zorder=3)
-    ax.step(range(len(rows)), [r["tolerance"] for r in rows], where="mid", color="red", lw=1,
-            label="tolerance", zorder=2)
+    ax.step(range(len(rows)), [r["tolerance"] if r.get("criterion", "").startswith("max rel") else float("nan")
+                               for r in rows], where="mid", color="red", lw=1, label="tolerance (max rel)", zorder=2)
     prev = None
     for i, r in enumerate(rows):
         if r["layer"] is not None and r["layer"] != prev and r["layer"] % 2 == 1:

@@ -119,15 +119,20 @@ def parity(path, against: str = "transformers", *, prompt: str = DEFAULT_PROMPT,
         info = s.info
     ref = reference(against, path)
     captures = ref.capture(runs, seq) if getattr(ref, "full_sequence", False) else ref.capture(runs)
-    rows, first = compare(runs, captures, ref.mapping, against)
+    rows, first = compare(runs, captures, ref.mapping, against, getattr(ref, "loosen", None))
     kinds = sorted({r.kernel for r in rows})
     tols = {k: tolerance(k, against) for k in kinds}
     tols = {k: v for k, v in tols.items() if v != TOLERANCE["default"]} | {"other ops": TOLERANCE["default"]}
+    if any(r.min_cos is not None for r in rows):
+        from ckc.parity.compare import QUANTIZED_MIN_COS
+
+        types = ", ".join(sorted(set(getattr(ref, "quantized", {}).values()))) or "quantized"
+        tols[f"from the first op on {types} weights on: cos >="] = QUANTIZED_MIN_COS
     out_rows = [r.as_dict() for r in rows]
     fd = None
     if first is not None:
         row = first.pop("row")
-        fd = {**row.as_dict(), **first, "tolerance": row.tol}
+        fd = {**row.as_dict(), **first, "tolerance": row.tol, "criterion": row.criterion}
     return {
         "ckc_parity": 1,
         "model": str(path),

@@ -20,7 +20,9 @@
  *       after it is computed, in execution order: int32 name length, the name,
  *       the same for the names of its first two sources (length 0: none),
  *       int32 ne[4], then ne0*ne1*ne2*ne3 float32 (a strided view gathered
- *       into row-major order). ckc parity --against llama.cpp reads them.
+ *       into row-major order). Weights stay in the GGUF's layout (no repacking
+ *       buffer types, which a graph split at every node breaks). ckc parity
+ *       --against llama.cpp reads them.
  *   ckc-llama quantize IN OUT FTYPE THREADS
  *       llama_model_quantize with requantizing allowed (FTYPE: enum llama_ftype,
  *       0 = all F32, 7 = Q8_0).
@@ -70,13 +72,16 @@ static int32_t *read_tokens(int *n_out) {
     return buf;
 }
 
-static struct llama_model *load(const char *path) {
+static struct llama_model *load_with(const char *path, int extra_bufts) {
     struct llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = 0;
+    mp.use_extra_bufts = extra_bufts != 0;
     struct llama_model *model = llama_model_load_from_file(path, mp);
     if (!model) die("llama.cpp could not load the model (see its error above)");
     return model;
 }
+
+static struct llama_model *load(const char *path) { return load_with(path, 1); }
 
 static struct llama_context *context(struct llama_model *model, int n_ctx, int n_batch, int threads, int kv_f32) {
     struct llama_context_params cp = llama_context_default_params();
@@ -225,7 +230,9 @@ static int cmd_tensors(int argc, char **argv) {
     int threads = atoi(argv[3]);
     int n;
     int32_t *tok = read_tokens(&n);
-    struct llama_model *model = load(argv[2]);
+    /* no extra buffer types: the repacked (AMX, CPU_REPACK) matmuls assume whole-graph
+     * splits, and observing every node splits the graph at each one (AMX crashes) */
+    struct llama_model *model = load_with(argv[2], 0);
     int vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
     for (int i = 0; i < n; i++)
         if (tok[i] < 0 || tok[i] >= vocab) die("token id out of the vocabulary");
