@@ -162,6 +162,9 @@ def test_record_off_leaves_model_c_unchanged(tmp_path):
     (["--pipeline", "lower-transformer,no-such-pass"], "no-such-pass"),
     (["--load-plugin", "/nonexistent/p.py"], "plugin file not found"),
     (["--prompt", ""], "empty prompt"),
+    (["--against", "llama.cpp"], "needs a .gguf"),
+    (["--mode", "train", "--against", "ir"], "torch autograd"),
+    (["--stages", "--mode", "train"], "--stages follows the inference pipeline"),
 ])
 def test_bad_input(tmp_path, capsys, argv, what):
     assert main(["parity", str(modelzoo.hf_dir("llama")), "-o", str(tmp_path), *argv]) == 1

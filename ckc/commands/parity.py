@@ -77,6 +77,8 @@ def main(args) -> int:
     if args.stages:
         from ckc.parity import stages
 
+        if args.mode == "train":
+            raise CkcError("--stages follows the inference pipeline: --mode prefill or decode")
         result = stages.stages(path, prompt_ids(path, args.prompt), args.mode, args.tokens, options)
         sys.stdout.write(stages.table(result))
         js = report.write_json(result, out / "stages.json")

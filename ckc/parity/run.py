@@ -89,7 +89,7 @@ def parity(path, against: str = "transformers", *, prompt: str = DEFAULT_PROMPT,
     """Compares every kernel call's outputs with the reference; the parity.json content."""
     from ckc.parity.compare import TOLERANCE, compare, tolerance
     from ckc.parity.record import Recorder, drive, load_table
-    from ckc.pipeline import CompileOptions
+    from ckc.pipeline import CompileOptions, pipeline_spec, with_options
     from ckc.session import Session
 
     path = Path(path)
@@ -106,6 +106,7 @@ def parity(path, against: str = "transformers", *, prompt: str = DEFAULT_PROMPT,
         if options is not None and (options.pipeline or not options.fuse or not options.pack_weights):
             raise CkcError("--mode train compiles ckc's training pipeline (no --pipeline, --no-fuse, --no-pack-weights)")
         return _train(path, ids, threads)
+    ref = reference(against, path)  # first: a model the reference cannot take fails before compiling
     d = record_build(path, options or CompileOptions(), out_dir, quiet)
     table_ = load_table(d)
     with Session(d, threads=threads) as s:
@@ -117,7 +118,6 @@ def parity(path, against: str = "transformers", *, prompt: str = DEFAULT_PROMPT,
         finally:
             rec.close()
         info = s.info
-    ref = reference(against, path)
     captures = ref.capture(runs, seq) if getattr(ref, "full_sequence", False) else ref.capture(runs)
     rows, first = compare(runs, captures, ref.mapping, against, getattr(ref, "loosen", None))
     kinds = sorted({r.kernel for r in rows})
@@ -143,9 +143,7 @@ def parity(path, against: str = "transformers", *, prompt: str = DEFAULT_PROMPT,
         "tokens": seq,
         "artifacts": str(d),
         "simd": info["simd"],
-        "pipeline": __import__("ckc.pipeline", fromlist=["pipeline_spec"]).pipeline_spec(
-            __import__("ckc.pipeline", fromlist=["with_options"]).with_options(options or CompileOptions(),
-                                                                              record=True)),
+        "pipeline": pipeline_spec(with_options(options or CompileOptions(), record=True)),
         "tolerances": tols,
         "runs": [{"function": r.function, "n": r.n, "pos": r.pos} for r in runs],
         "rows": out_rows,
