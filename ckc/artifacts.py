@@ -27,6 +27,9 @@ DIR/manifest.json  what was compiled, how, and the file names (ckc/session.py re
 DIR/calls.json     profile builds (CompileOptions.profile): every kernel call's FLOPs
                    and bytes moved as expressions of n and pos (ckc/reports/costs.py),
                    in the numbering of ckc_gen_call_names; ckc profile reads it
+DIR/record.json    record builds (CompileOptions.record, `ckc parity`): every kernel
+                   call with its function, kernel, layer and its outputs' names,
+                   shapes and regions, in the numbering of ckc_gen_call_names
 DIR/ir/NN-<stage>.mlir  with --dump-ir: the IR after import and after every pass
 
 Every file is written to a temporary name and renamed.
@@ -57,6 +60,7 @@ MEMORY = "memory.txt"
 MEMORY_PNG = "memory.png"
 MANIFEST = "manifest.json"
 CALLS = "calls.json"
+RECORD = "record.json"
 RUNTIME_DIR = ROOT / "runtime" / "model"
 RUNTIME_SOURCES = (RUNTIME_DIR / "model_runtime.c",)
 # CompileOptions.sanitize: the flags CMakeLists.txt gives libckernels' CKC_SANITIZE build
@@ -189,6 +193,8 @@ def cc_command(model_c: Path, out: Path, options) -> list[str]:
         flags.append("-DCKC_DEBUG")
     if getattr(options, "profile", False):
         flags.append("-DCKC_PROFILE")
+    if getattr(options, "record", False):
+        flags.append("-DCKC_RECORD")
     return [cc(), *flags, *inc, "-o", str(out), str(model_c), *map(str, RUNTIME_SOURCES), str(static),
             "-lpthread", "-lm"]
 
@@ -228,6 +234,10 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
                 from ckc.reports.costs import call_costs
 
                 state["calls"] = call_costs(m)
+            if options.record:
+                from ckc.parity.calls import call_table
+
+                state["record"] = call_table(m)
 
     pipeline.run_passes(module, options, progress=progress, before_pass=before,
                         on_stage=lambda name, m: dump(name, m))
@@ -244,6 +254,8 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
         progress.stage("memory.png", time.perf_counter() - t0)
     if options.profile:
         write_atomic(out_dir / CALLS, json.dumps({"ckc_calls": 1, "calls": state["calls"]}) + "\n")
+    if options.record:
+        write_atomic(out_dir / RECORD, json.dumps({"ckc_record": 1, "calls": state["record"]}) + "\n")
 
     t0 = time.perf_counter()
     def warn(msg: str) -> None:

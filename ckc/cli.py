@@ -7,6 +7,7 @@
     ckc profile MODEL --mode decode time every kernel call (table, profile.json, roofline.png)
     ckc serve MODEL [--port 8080]   an OpenAI-compatible server (/v1/chat/completions, ...)
     ckc chat MODEL                  chat in the terminal with the model's chat template
+    ckc parity MODEL --against ir   every kernel call's outputs vs a reference; the first divergent op
 
 Every failure a user can cause (a missing file, a malformed model, a bad
 option) prints one line `ckc: error: ...` and exits non-zero; a Python
@@ -34,6 +35,7 @@ COMMANDS = {
     "profile": ("ckc.commands.profile", "time every kernel call of a model against this machine's roofline"),
     "serve": ("ckc.commands.serve", "serve a model over an OpenAI-compatible HTTP API"),
     "chat": ("ckc.commands.chat", "chat with a model in the terminal"),
+    "parity": ("ckc.commands.parity", "compare every kernel call's outputs with a reference; name the first divergence"),
 }
 
 

@@ -210,6 +210,31 @@ def logits(gguf, tokens, *, threads: int = 1, all_positions: bool = False) -> np
     return out if all_positions else out[-1]
 
 
+def tensors(gguf, tokens, *, threads: int = 1) -> list[tuple[str, np.ndarray, tuple[str, str]]]:
+    """Every named f32 node llama.cpp computes for one batch of ``tokens``
+    (empty cache, logits at every position, fp32 KV cache, flash attention
+    off), in execution order, seen through its graph callback (``cb_eval``):
+    (name, array, names of its first two sources) with the array in ggml's
+    order reversed (``ne[3], ne[2], ne[1], ne[0]``; a ``[n_embd, T]`` node is
+    ``[T, n_embd]``). A name can repeat (Qcur before and after RoPE)."""
+    raw = _run(["tensors", str(gguf), str(int(threads))], _tokens(tokens))
+    out, off = [], 0
+    while off < len(raw):
+        names = []
+        for _ in range(3):
+            (n,) = struct.unpack_from("<i", raw, off)
+            names.append(raw[off + 4:off + 4 + n].decode())
+            off += 4 + n
+        name = names[0]
+        ne = struct.unpack_from("<4i", raw, off)
+        off += 16
+        count = ne[0] * ne[1] * ne[2] * ne[3]
+        a = np.frombuffer(raw, dtype="<f4", count=count, offset=off).reshape(ne[::-1]).copy()
+        off += 4 * count
+        out.append((name, a, (names[1], names[2])))
+    return out
+
+
 def quantize(src, dst, ftype: str = "F32", *, threads: int = 2) -> Path:
     """``llama_model_quantize`` ``src`` -> ``dst`` as ``ftype`` (requantizing allowed, every
     tensor that type where llama.cpp allows; F32 dequantizes). Atomic."""

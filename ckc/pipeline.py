@@ -55,6 +55,8 @@ class CompileOptions:
     # tests only (no CLI flag):
     overflow: str = ""            # lower-to-c{overflow}: calls writing this buffer write 8 bytes past it
     sanitize: bool = False        # model.so built with ASan + UBSan against libckernels' sanitizer build
+    record: bool = False          # lower-to-c{record}: every kernel call's outputs recorded (ckc parity)
+    pipeline: str = ""            # a whole pass pipeline spec replacing pipeline_spec() (ckc parity --pipeline)
 
     def check(self) -> None:
         if self.max_tokens <= 0:
@@ -77,11 +79,17 @@ class CompileOptions:
                 + (";allow_nonfinite=1" if self.allow_nonfinite else "")
                 + (f";pre_passes={self.pre_passes}" if self.pre_passes else "")
                 + (f";overflow={self.overflow}" if self.overflow else "") + (";sanitize=1" if self.sanitize else "")
-                + "".join(f";plugin={hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]}" for f in self.plugins))
+                + "".join(f";plugin={hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]}" for f in self.plugins)
+                + (";record=1" if self.record else "") + (f";pipeline={self.pipeline}" if self.pipeline else ""))
 
 
 def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
-    """The whole pass pipeline as one spec string (runs under ckc-opt too)."""
+    """The whole pass pipeline as one spec string (runs under ckc-opt too).
+    ``options.pipeline``, when set, is used as given, except that the
+    ``debug``/``profile``/``record`` options are added to its lower-to-c."""
+    if options.pipeline:
+        parts = _split_spec(options.pipeline)
+        return ",".join(_lower_to_c(options) if p.strip() == "lower-to-c" else p.strip() for p in parts)
     lt = "lower-transformer{modes=" + ",".join(INFERENCE_MODES)
     if options.context:
         lt += f" context={options.context}"
@@ -102,8 +110,22 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
 
 def _lower_to_c(options: CompileOptions) -> str:
     opts = [o for o, on in (("debug=true", options.debug), ("profile=true", options.profile),
-                            (f"overflow={options.overflow}", bool(options.overflow))) if on]
+                            (f"overflow={options.overflow}", bool(options.overflow)),
+                            ("record=true", options.record)) if on]
     return "lower-to-c" + ("{" + " ".join(opts) + "}" if opts else "")
+
+
+def _split_spec(spec: str) -> list[str]:
+    """A pipeline spec split at the commas outside {...}."""
+    parts, depth, cur = [], 0, ""
+    for ch in spec:
+        depth += (ch == "{") - (ch == "}")
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [p for p in parts + [cur] if p.strip()]
 
 
 class PassError(CkcError):

@@ -62,6 +62,16 @@ Option ``profile`` (default false, ``ckc profile``): every call is timed,
 model.so is built with ``-DCKC_PROFILE``: wall time, executions and the thread
 pool's per-thread busy time per call K).
 
+Option ``record`` (default false, ``ckc parity``): after every call, each
+output the call wrote is handed to the runtime,
+``ckc_rt_record(K, i, layer, out_i, bytes);`` with the very pointer the kernel
+got (row offsets included) and the bytes it wrote: ``rows`` rows (of ``cols`` elements for a row-wise kernel,
+``ROWWISE``, of ``n`` for a GEMM, else of the buffer's row size) when the call has a ``rows`` param (the KV-cache rows an
+append wrote, the activation rows of this chunk), else the whole buffer;
+``layer`` is the ``buffer.loop`` index or -1 (defined by the runtime when
+model.so is built with ``-DCKC_RECORD``; it passes them to the recorder
+``ckc/parity/record.py`` installs). Off, the generated C is unchanged.
+
 Deterministic: the output depends only on the input IR.
 """
 
@@ -101,6 +111,9 @@ DT_F32, DT_F32P32 = 0, 6   # runtime/weights.h CK_DT_F32 / CK_DT_F32P32 (ckc/wei
 PREFIX = "ckc_gen_"
 IO_PARAMS = {"tokens": "tokens", "logits": "logits", "targets": "targets", "losses": "losses"}
 VARIANT_RANK = {"scalar": 0, "neon": 1, "avx2": 2, "avx512": 3}
+# Kernels that work row by row on `rows` rows of `cols` elements (what `record` copies).
+ROWWISE = ("rmsnorm", "layernorm", "add", "mul", "scale", "copy", "silu", "gelu", "swiglu", "geglu", "softcap",
+           "softmax", "embedding", "axpy")
 
 # The compute function's C parameters (name, type); io buffers by name.
 PARAMS: tuple[tuple[str, Attribute], ...] = (
@@ -421,11 +434,42 @@ class _Func:
             self.add(block, C.CallOp("ckc_rt_prof_end", [self.const(block, idx, INT), t0, self.params["pool"]]))
         if rc is not None:
             self.fail_if(block, rc, idx + 1)
+        if self.lower.record:
+            self.record(block, call, idx, args, k, env)
         if self.lower.debug:
             ok = self.add(block, C.CallOp("ckc_rt_canaries_ok", [self.params["arena"]], INT, f"c{idx}")).results[0]
             zero = self.const(block, 0, INT)
             bad = self.add(block, C.BinOp("==", ok, zero)).results[0]
             self.return_if(block, bad, -(idx + 1))
+
+    def record(self, block: Block, call: B.CallOp, idx: int, args: list[SSAValue], k, env) -> None:
+        """ckc_rt_record(idx, i, layer, out_i, bytes) for every out of the call."""
+        kname = call.kernel.data
+        outs = {a.index: v for a, v in zip(k.args, args) if a.role == "out"}
+        layer = self.values.get(call.layer) if call.layer is not None else None
+        for i, ref in enumerate(call.out_refs):
+            if i not in outs:
+                continue
+            buf = B.lookup_buffer(call, ref.buffer_name)
+            rows = env.get("rows")
+            if rows is not None and buf.region.data not in ("weights", "grads", "opt_state"):
+                # a row-wise kernel's rows can be finer than the buffer's (rmsnorm over q's
+                # heads: rows = tokens * heads of `cols` each): rows x cols; a GEMM's rows x n
+                _, esize = _elem(buf.type)
+                cols = env.get("cols")
+                row = _row_bytes(buf.type)
+                if kname.startswith(ROWWISE) and "qkv" not in kname and isinstance(cols, int) and cols > 0 \
+                        and (row // esize) % cols == 0:
+                    row = cols * esize
+                elif kname in ("gemm", "gemm_packed") and isinstance(env.get("n"), int):
+                    row = env["n"] * esize
+                n = self.expr(block, ("*", "rows", row), env, i64)
+            else:
+                n = buf.size.data
+            self.add(block, C.CallOp("ckc_rt_record", [
+                self.const(block, idx, INT), self.const(block, i, INT),
+                layer if layer is not None else self.const(block, -1, INT),
+                outs[i], self.int_value(block, n, i64) if isinstance(n, SSAValue) else self.const(block, int(n), i64)]))
 
     def fail_if(self, block: Block, rc: SSAValue, code: int) -> None:
         zero = self.const(block, 0, INT)
@@ -439,11 +483,12 @@ class _Func:
 
 
 class _Lower:
-    def __init__(self, module: ModuleOp, debug: bool, profile: bool = False, overflow: str = ""):
+    def __init__(self, module: ModuleOp, debug: bool, profile: bool = False, overflow: str = "", record: bool = False):
         self.module = module
         self.debug = debug
         self.profile = profile
         self.overflow = overflow
+        self.record = record
         self.call_names: list[str] = []
         self.gemm_n = 0
         self.gemm_k = 0
@@ -480,6 +525,8 @@ class _Lower:
         if self.profile:
             new.append(C.DeclOp("ckc_rt_prof_begin", [], i64))
             new.append(C.DeclOp("ckc_rt_prof_end", [INT, i64, POOL], C.VoidType()))
+        if self.record:
+            new.append(C.DeclOp("ckc_rt_record", [INT, INT, INT, C.PtrType(C.VoidType(), True), i64], C.VoidType()))
         new += globals_
         new += cfuncs
         for op in list(m.ops):
@@ -637,5 +684,8 @@ class LowerToC(ModulePass):
     overflow: str = ""
     """Test only: calls writing this buffer write 8 bytes past its end (see the module docstring)."""
 
+    record: bool = False
+    """Hand every call's outputs to the runtime (ckc_rt_record, see the module docstring)."""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        _Lower(op, self.debug, self.profile, self.overflow).run()
+        _Lower(op, self.debug, self.profile, self.overflow, self.record).run()

@@ -42,6 +42,7 @@ def _compiler_hash() -> str:
     for folder in ("passes", "dialects"):
         files += sorted((ROOT / folder).glob("*.py"))
     files += sorted((ROOT / "runtime" / "model").glob("*.[ch]"))  # compiled into every model.so
+    files += [ROOT / "runtime" / "record.h"]  # included by record builds
     files += [ROOT / "ckc" / f for f in ("pipeline.py", "artifacts.py", "kernel_abi.py", "emit_c.py", "weights.py",
                                          "build.py", "kernels.py")]
     files += sorted((ROOT / "ckc" / "importers").glob("*.py"))

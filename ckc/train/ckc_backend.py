@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .compile_child import CC_FLAGS, ROOT, TRAIN_ABI_H, TRAIN_RUNTIME
+from .compile_child import CC_FLAGS, RECORD_H, ROOT, TRAIN_ABI_H, TRAIN_RUNTIME
 
 WEIGHT, GRAD, ADAM_M, ADAM_V = 0, 1, 2, 3
 
@@ -71,7 +71,7 @@ def generator_sources() -> list[Path]:
     emitter, kernel ABI) except the training loop's own modules, plus the
     training runtime and its header. libckernels enters the key by its
     (source-hashed) path."""
-    files = [TRAIN_RUNTIME, TRAIN_ABI_H]
+    files = [TRAIN_RUNTIME, TRAIN_ABI_H, RECORD_H]
     for d in ("ckc", "dialects", "passes"):
         for p in (ROOT / d).rglob("*.py"):
             rel = p.relative_to(ROOT).parts
@@ -108,14 +108,15 @@ def _complete(out: Path) -> bool:
 
 
 def compile_train(cfg, max_tokens: int, *, simd: str = "native", recompute: str = "none",
-                  out_dir: Path | None = None, debug: bool = False, sanitize: bool = False, overflow: str = ""):
+                  out_dir: Path | None = None, debug: bool = False, sanitize: bool = False, overflow: str = "",
+                  record: bool = False):
     """(path of model.so, {const name: array}) for a training library of `cfg`;
     the memory plan (every region: weights, io, grads, activations with the
     saved set; both functions) is written next to it as memory.txt. Builds in a
     child process (ckc/train/compile_child.py) unless the folder is complete."""
     from ckc.build import cache_dir
 
-    build = {"debug": debug, "sanitize": sanitize, "overflow": overflow}
+    build = {"debug": debug, "sanitize": sanitize, "overflow": overflow, "record": record}
     out = Path(out_dir) if out_dir is not None else cache_dir("train") / library_key(cfg, max_tokens, simd, recompute,
                                                                                     **build)
     if not _complete(out):
@@ -274,18 +275,19 @@ class CkcBackend:
 
     def __init__(self, cfg, weights: dict, optim=None, *, threads: int | None = None,
                  max_tokens: int | None = None, simd: str = "native", recompute: str = "none",
-                 debug: bool = False, sanitize: bool = False, overflow: str = ""):
+                 debug: bool = False, sanitize: bool = False, overflow: str = "", record: bool = False):
         from .trainer import OptimConfig
 
         # debug: canaries checked after every kernel call; sanitize: ASan + UBSan (the process must
         # preload the ASan runtime); overflow: the test-only out-of-bounds write (compile_child.build)
-        self.build = {"debug": debug, "sanitize": sanitize, "overflow": overflow}
+        self.build = {"debug": debug, "sanitize": sanitize, "overflow": overflow, "record": record}
 
         self.cfg = cfg
         self.optim = optim or OptimConfig()
         self.threads = int(threads or 1)
         self.simd = simd
         self.recompute = recompute
+        self.record = record  # a record build (ckc parity --mode train): record.json beside model.so
         self.names = list(cfg.expected_shapes())
         self.model: CompiledModel | None = None
         self.library: Path | None = None

@@ -12,6 +12,9 @@ and writes into ``out``:
 - ``consts.npz``  the compile-time constant tensors the runtime's weight table
   holds besides the weights (``const.*``: RoPE scaling tables), by name;
 - ``model.c``     the generated C;
+- ``record.json`` with ``"record": true`` (``ckc parity --mode train``): the
+  call table (ckc/parity/calls.py) of a model.c built with
+  ``lower-to-c{record}`` and ``-DCKC_RECORD``;
 - ``model.so``    model.c + runtime/train/train_runtime.c, linked against
   libckernels.a; written last (each file to a temporary name, then renamed),
   so its presence means the folder is complete.
@@ -35,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_RUNTIME = ROOT / "runtime" / "train" / "train_runtime.c"
 TRAIN_ABI_H = ROOT / "runtime" / "train_abi.h"
+RECORD_H = ROOT / "runtime" / "record.h"
 CC_FLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall")
 MODES = ("train_step", "eval_loss")
 
@@ -66,7 +70,7 @@ def training_passes(max_tokens: int, simd: str = "native", recompute: str = "non
 
 
 def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: bool = False,
-          sanitize: bool = False, overflow: str = "") -> Path:
+          sanitize: bool = False, overflow: str = "", record: bool = False) -> Path:
     """Write memory.txt, consts.npz, model.c and model.so into ``out``; the
     path of model.so. ``debug``: the arena canaries are checked after every
     kernel call and every step (lower-to-c{debug}, -DCKC_DEBUG); ``sanitize``:
@@ -91,7 +95,13 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: 
     memory = memory_report(module, f"{cfg.arch} train_step + eval_loss (max_tokens={max_tokens}, "
                                    f"recompute={recompute})") + optimizer_state_report(module)
     consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module) if value is not None}
-    LowerToC(debug=debug, overflow=overflow).apply(ctx, module)
+    if record:
+        import json as _json
+
+        from ckc.parity.calls import call_table
+
+        write_atomic(out / "record.json", _json.dumps({"ckc_record": 1, "calls": call_table(module)}) + "\n")
+    LowerToC(debug=debug, overflow=overflow, record=record).apply(ctx, module)
     source = emit_c(module)
     del module
     write_atomic(out / "memory.txt", memory)
@@ -101,7 +111,8 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: 
     model_c = write_atomic(out / "model.c", source)
     static = kernels.static_library_path(sanitize)
     inc = [f"-I{p}" for p in (*kernels.include_dirs(), TRAIN_ABI_H.parent)]
-    flags = [*CC_FLAGS, *(["-DCKC_DEBUG"] if debug else []), *(SANITIZE_FLAGS if sanitize else [])]
+    flags = [*CC_FLAGS, *(["-DCKC_DEBUG"] if debug else []), *(SANITIZE_FLAGS if sanitize else []),
+             *(["-DCKC_RECORD"] if record else [])]
     so = out / "model.so"
     return cc_atomic(so, lambda tmp: [cc(), *flags, *inc, "-o", tmp, str(model_c), str(TRAIN_RUNTIME), str(static),
                                       "-lpthread", "-lm"], str(so))
@@ -122,7 +133,8 @@ def main() -> int:
         req = json.loads(sys.stdin.read())
         cfg = ModelConfig(**req["config"])
         build(cfg, int(req["max_tokens"]), str(req["simd"]), str(req["recompute"]), Path(req["out"]),
-              debug=bool(req.get("debug")), sanitize=bool(req.get("sanitize")), overflow=str(req.get("overflow") or ""))
+              debug=bool(req.get("debug")), sanitize=bool(req.get("sanitize")), overflow=str(req.get("overflow") or ""),
+              record=bool(req.get("record", False)))
     except Exception as e:  # one line for the parent, never a traceback
         print(_one_line(e), file=sys.stderr)
         return 1

@@ -20,6 +20,10 @@
  * Build with -DCKC_PROFILE (model.c from lower-to-c{profile}, `ckc profile`) for
  * the per-call timers the generated code calls and ckc_profile_read/_reset
  * (see "profiling" below; ckc/profiler/run.py reads them).
+ * Build with -DCKC_RECORD (model.c from lower-to-c{record}, `ckc parity`) for
+ * ckc_rt_record, which the generated code calls after every kernel call with
+ * each output it wrote, and ckc_record_set, which installs the recorder
+ * (runtime/record.h; ckc/parity/record.py copies the bytes out).
  */
 #define _DEFAULT_SOURCE
 #include <stdarg.h>
@@ -132,6 +136,10 @@ void ckc_profile_reset(void) {
 #else
 #define PROF_START() ((void)0)
 #define PROF_ADD(slot) ((void)0)
+#endif
+
+#ifdef CKC_RECORD
+#include "record.h" /* ckc_record_set, ckc_rt_record (ckc parity) */
 #endif
 
 static void seterr(char *err, int errlen, const char *fmt, ...) {
@@ -284,6 +292,9 @@ static const char *call_name(int rc) {
 
 /* Runs one compute function; on failure the sequence is lost (position 0). */
 static int run(ckc_model *m, ckc_gen_fn fn, const int32_t *tokens, int n, float *logits) {
+#ifdef CKC_RECORD
+    CKC_RECORD_RUN(n, m->position);
+#endif
     PROF_START();
     int rc = fn(m->arena.base, m->wbase, tokens, logits, n, m->position, m->ws, m->ws_size, m->pool,
                 m->nth);

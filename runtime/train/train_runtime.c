@@ -18,6 +18,9 @@
 
 #include "ckernels.h"
 #include "train_abi.h"
+#ifdef CKC_RECORD
+#include "record.h" /* -DCKC_RECORD (`ckc parity --mode train`): every call's outputs recorded */
+#endif
 
 /* ---- the generated side (model.c) ---- */
 int ckc_gen_train_step(uint8_t *arena, const uint8_t *weights, const int32_t *tokens, float *logits, int n,
@@ -356,6 +359,9 @@ int ckc_train_step(ckc_train *t, const int32_t *tokens, const int32_t *targets, 
         if (tokens[i] < 0 || tokens[i] >= ckc_gen_vocab)
             return fail(t, "train_step: token id %d at position %d is outside the vocabulary (0..%d)", (int)tokens[i],
                         i, ckc_gen_vocab - 1);
+#ifdef CKC_RECORD
+    CKC_RECORD_RUN(n, 0);
+#endif
     int rc = ckc_gen_train_step(t->arena, t->weights, tokens, NULL, n, 0, t->ws, t->ws_size, t->pool, t->nth,
                                 targets, t->losses, grad_scale);
     if (rc != 0) return call_failed(t, "train_step", rc);
@@ -371,6 +377,9 @@ int ckc_train_eval(ckc_train *t, const int32_t *tokens, const int32_t *targets, 
         if (tokens[i] < 0 || tokens[i] >= ckc_gen_vocab)
             return fail(t, "eval: token id %d at position %d is outside the vocabulary (0..%d)", (int)tokens[i], i,
                         ckc_gen_vocab - 1);
+#ifdef CKC_RECORD
+    CKC_RECORD_RUN(n, 0);
+#endif
     int rc = ckc_gen_eval_loss(t->arena, t->weights, tokens, NULL, n, 0, t->ws, t->ws_size, t->pool, t->nth,
                                targets, t->losses, 0.0f);
     if (rc != 0) return call_failed(t, "eval", rc);

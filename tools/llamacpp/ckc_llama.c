@@ -13,6 +13,16 @@
  *       clear the cache, decode the prompt as one batch (logits of the last
  *       position only), then DECODE greedy single-token steps (argmax here).
  *       KVF32=1: fp32 KV cache, flash attention off; 0: llama.cpp's defaults.
+ *   ckc-llama tensors  MODEL THREADS          stdin: T int32 token ids
+ *       One batch of T tokens from an empty cache (logits at every position,
+ *       fp32 KV cache, flash attention off), with llama.cpp's graph callback
+ *       (cb_eval) observing every node: each f32 node with a name is written
+ *       after it is computed, in execution order: int32 name length, the name,
+ *       the same for the names of its first two sources (length 0: none),
+ *       int32 ne[4], then ne0*ne1*ne2*ne3 float32 (a strided view gathered
+ *       into row-major order). Weights stay in the GGUF's layout (no repacking
+ *       buffer types, which a graph split at every node breaks). ckc parity
+ *       --against llama.cpp reads them.
  *   ckc-llama quantize IN OUT FTYPE THREADS
  *       llama_model_quantize with requantizing allowed (FTYPE: enum llama_ftype,
  *       0 = all F32, 7 = Q8_0).
@@ -24,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ggml-backend.h"
 #include "llama.h"
 
 static void quiet_log(enum ggml_log_level level, const char *text, void *user) {
@@ -61,13 +72,16 @@ static int32_t *read_tokens(int *n_out) {
     return buf;
 }
 
-static struct llama_model *load(const char *path) {
+static struct llama_model *load_with(const char *path, int extra_bufts) {
     struct llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = 0;
+    mp.use_extra_bufts = extra_bufts != 0;
     struct llama_model *model = llama_model_load_from_file(path, mp);
     if (!model) die("llama.cpp could not load the model (see its error above)");
     return model;
 }
+
+static struct llama_model *load(const char *path) { return load_with(path, 1); }
 
 static struct llama_context *context(struct llama_model *model, int n_ctx, int n_batch, int threads, int kv_f32) {
     struct llama_context_params cp = llama_context_default_params();
@@ -174,6 +188,75 @@ static int cmd_bench(int argc, char **argv) {
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* cb_eval: ask = may I see t (yes, for named f32 nodes); then t computed. */
+static bool observe(struct ggml_tensor *t, bool ask, void *user) {
+    (void)user;
+    const char *name = ggml_get_name(t);
+    if (t->type != GGML_TYPE_F32 || !name || !name[0]) return ask ? false : true;
+    if (ask) return true;
+    int64_t n = ggml_nelements(t);
+    float *buf = malloc((size_t)(n > 0 ? n : 1) * sizeof *buf);
+    if (!buf) die("out of memory");
+    if (ggml_is_contiguous(t)) {
+        ggml_backend_tensor_get(t, buf, 0, (size_t)n * sizeof *buf);
+    } else if (t->buffer && ggml_backend_buffer_is_host(t->buffer) && t->data) {
+        const char *base = (const char *)t->data;
+        size_t k = 0;
+        for (int64_t i3 = 0; i3 < t->ne[3]; i3++)
+            for (int64_t i2 = 0; i2 < t->ne[2]; i2++)
+                for (int64_t i1 = 0; i1 < t->ne[1]; i1++)
+                    for (int64_t i0 = 0; i0 < t->ne[0]; i0++)
+                        memcpy(buf + k++, base + i0 * t->nb[0] + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3],
+                               sizeof *buf);
+    } else {
+        free(buf);
+        return true;
+    }
+    int32_t ne[4] = {(int32_t)t->ne[0], (int32_t)t->ne[1], (int32_t)t->ne[2], (int32_t)t->ne[3]};
+    const char *names[3] = {name, t->src[0] ? ggml_get_name(t->src[0]) : "", t->src[1] ? ggml_get_name(t->src[1]) : ""};
+    for (int i = 0; i < 3; i++) {
+        int32_t len = (int32_t)strlen(names[i]);
+        fwrite(&len, sizeof len, 1, stdout);
+        fwrite(names[i], 1, (size_t)len, stdout);
+    }
+    fwrite(ne, sizeof ne, 1, stdout);
+    fwrite(buf, sizeof *buf, (size_t)n, stdout);
+    free(buf);
+    return true;
+}
+
+static int cmd_tensors(int argc, char **argv) {
+    if (argc != 4) die("usage: tensors MODEL THREADS");
+    int threads = atoi(argv[3]);
+    int n;
+    int32_t *tok = read_tokens(&n);
+    /* no extra buffer types: the repacked (AMX, CPU_REPACK) matmuls assume whole-graph
+     * splits, and observing every node splits the graph at each one (AMX crashes) */
+    struct llama_model *model = load_with(argv[2], 0);
+    int vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    for (int i = 0; i < n; i++)
+        if (tok[i] < 0 || tok[i] >= vocab) die("token id out of the vocabulary");
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = (uint32_t)round_up(n, 256);
+    cp.n_batch = cp.n_ubatch = (uint32_t)n;
+    cp.n_seq_max = 1;
+    cp.n_threads = cp.n_threads_batch = threads;
+    cp.no_perf = true;
+    cp.type_k = cp.type_v = GGML_TYPE_F32;
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.cb_eval = observe;
+    cp.cb_eval_user_data = NULL;
+    struct llama_context *ctx = llama_init_from_model(model, cp);
+    if (!ctx) die("llama.cpp could not create a context");
+    struct llama_batch b = llama_batch_init(n, 0, 1);
+    decode(ctx, &b, tok, n, 0, 1);
+    llama_batch_free(b);
+    llama_free(ctx);
+    llama_model_free(model);
+    free(tok);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 static int cmd_quantize(int argc, char **argv) {
     if (argc != 6) die("usage: quantize IN OUT FTYPE THREADS");
     struct llama_model_quantize_params qp = llama_model_quantize_default_params();
@@ -185,14 +268,15 @@ static int cmd_quantize(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) die("usage: ckc-llama logits|bench|quantize ...");
+    if (argc < 2) die("usage: ckc-llama logits|bench|quantize|tensors ...");
     llama_log_set(quiet_log, NULL);
     llama_backend_init();
     int rc;
     if (strcmp(argv[1], "logits") == 0) rc = cmd_logits(argc, argv);
     else if (strcmp(argv[1], "bench") == 0) rc = cmd_bench(argc, argv);
     else if (strcmp(argv[1], "quantize") == 0) rc = cmd_quantize(argc, argv);
-    else die("unknown command (logits, bench, quantize)");
+    else if (strcmp(argv[1], "tensors") == 0) rc = cmd_tensors(argc, argv);
+    else die("unknown command (logits, bench, quantize, tensors)");
     llama_backend_free();
     return rc;
 }
