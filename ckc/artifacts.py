@@ -33,6 +33,10 @@ DIR/record.json    record builds (CompileOptions.record, `ckc parity`): every ke
 DIR/ir/NN-<stage>.mlir  with --dump-ir: the IR after import and after every pass
 
 Every file is written to a temporary name and renamed.
+
+This is the stage after the passes (emit, then build): ckc/pipeline.py runs
+the passes with a Recorder watching and hands the C-dialect module to
+:func:`build`; nothing here imports the pipeline back.
 """
 
 from __future__ import annotations
@@ -203,44 +207,52 @@ def build_so(model_c: Path, out: Path, options) -> Path:
     return cc_atomic(out, lambda tmp: cc_command(model_c, Path(tmp), options), str(out))
 
 
-def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progress, t_all: float,
-          memory_png: bool = False) -> Artifacts:
-    """Runs the pass pipeline on `module` (in memory) and writes every artifact."""
-    from ckc import pipeline
-    from ckc.emit_c import emit_c
-    from ckc.reports.memory import memory_report
-    from ckc.reports.memory_plot import plan_data
-    from ckc.reports.memory_plot import plot as plot_memory
+class Recorder:
+    """Watches the pass pipeline run (``before_pass`` and ``on_stage`` are
+    pipeline.run_passes' hooks): writes DIR/ir/NN-<stage>.mlir with
+    ``options.dump_ir``, and keeps in ``state`` what the artifacts need from the
+    planned buffer module before lower-to-c turns it into C (the memory plan,
+    the weight plan, the function names, the calls' costs)."""
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state: dict = {}
-    n = [0]
+    def __init__(self, out_dir: Path, options, title: str):
+        self.out_dir, self.options, self.title = out_dir, options, title
+        self.state: dict = {}
+        self.n = 0
+        out_dir.mkdir(parents=True, exist_ok=True)
 
-    def dump(stage: str, m: ModuleOp) -> None:
-        if options.dump_ir:
-            write_atomic(out_dir / "ir" / f"{n[0]:02d}-{stage}.mlir", ir_text(m))
-        n[0] += 1
+    def on_stage(self, stage: str, m: ModuleOp) -> None:
+        if self.options.dump_ir:
+            write_atomic(self.out_dir / "ir" / f"{self.n:02d}-{stage}.mlir", ir_text(m))
+        self.n += 1
 
-    dump("transformer", module)
+    def before_pass(self, name: str, m: ModuleOp) -> None:
+        from ckc.reports.memory import memory_report
+        from ckc.reports.memory_plot import plan_data
 
-    def before(name: str, m: ModuleOp) -> None:
+        state = self.state
         if name == "lower-to-c":
-            state["memory"] = memory_report(m, f"{src.name} ({cfg.arch})")
+            state["memory"] = memory_report(m, self.title)
             state["memory_plot"] = plan_data(m)
             state["plan"] = weight_plan(m)
             state["packed"] = packed_weights(m)
             state["functions"] = [f.sym_name.data for f in m.ops if isinstance(f, func.FuncOp)]
-            if options.profile:
+            if self.options.profile:
                 from ckc.reports.costs import call_costs
 
                 state["calls"] = call_costs(m)
-            if options.record:
+            if self.options.record:
                 from ckc.parity.calls import call_table
 
                 state["record"] = call_table(m)
 
-    pipeline.run_passes(module, options, progress=progress, before_pass=before,
-                        on_stage=lambda name, m: dump(name, m))
+
+def build(module: ModuleOp, state: dict, cfg, store, src: Path, out_dir: Path, options, progress, t_all: float,
+          spec: str, memory_png: bool = False) -> Artifacts:
+    """Emits and builds every artifact from `module`, the pipeline's output (C
+    dialect), and `state`, what a Recorder kept while the passes ran; `spec`
+    is the pipeline that ran (for the manifest)."""
+    from ckc.emit_c import emit_c
+    from ckc.reports.memory_plot import plot as plot_memory
 
     t0 = time.perf_counter()
     source = emit_c(module)
@@ -266,11 +278,6 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
     progress.stage("weights", time.perf_counter() - t0, f"{weights.stat().st_size / 2**20:.1f} MiB")
 
     t0 = time.perf_counter()
-    from ckc import kernels
-
-    kernels.build_dir(options.sanitize)
-    progress.stage("libckernels", time.perf_counter() - t0)
-    t0 = time.perf_counter()
     so = build_so(model_c, out_dir / MODEL_SO, options)
     progress.stage("cc", time.perf_counter() - t0)
 
@@ -287,7 +294,7 @@ def build(module: ModuleOp, cfg, store, src: Path, out_dir: Path, options, progr
         "memory": MEMORY,
         **({"memory_png": MEMORY_PNG} if memory_png else {}),
         "options": asdict(options),
-        "pipeline": pipeline.pipeline_spec(options),
+        "pipeline": spec,
         "functions": state.get("functions", []),
         "model_c_sha256": hashlib.sha256(source.encode()).hexdigest(),
         **({"calls": CALLS} if options.profile else {}),

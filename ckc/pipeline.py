@@ -1,23 +1,32 @@
-"""The inference pipeline: a model file to model.c / model.so, IR kept in memory.
+"""The pipelines: a model file to model.c / model.so, IR kept in memory.
 
-    ckc.importers.load_model -> to_ir (transformer dialect)
+    ckc.importers.load_model -> to_ir (transformer dialect)          import, to-ir
+      -> libckernels (cmake, cached by source hash)                   build-kernels
       -> lower-transformer -> fuse-rmsnorm-qkv-rope -> bufferize -> pack-weights -> plan-memory
-      -> select-simd -> lower-to-c
-      -> C emitter -> cc (model.so, see ckc/artifacts.py)
+      -> select-simd -> lower-to-c                                    one stage per pass
+      -> C emitter -> weights.bump -> cc (model.so, ckc/artifacts.py) emit-c, weights, cc
 
 The pass part is ONE named pipeline, a PassPipeline spec string
 (:func:`pipeline_spec`, e.g. ``lower-transformer{modes=prefill,prefill_all,decode},
 fuse-rmsnorm-qkv-rope,bufferize{max_tokens=64},pack-weights,plan-memory,select-simd{target=native},
 lower-to-c``):
 the same string runs under ``ckc-opt -p '...'`` on a transformer module and
-gives the same C (tests/test_pipeline.py checks it). :func:`compile_model`
+gives the same C (tests/test_pipeline.py checks it). The training library's
+pipeline, :func:`training_spec`, sits next to it (ckc/train/compile_child.py
+runs it; ckc-opt replays it the same way). :func:`compile_model`
 parses that spec and applies its passes one by one to the module in memory
 (no text round trip), timing each and printing progress.
+
+Compilation flows one way: this module (options, specs, the driver) imports
+the stages (importers, passes, ckc/artifacts.py for emit + build); no stage
+imports it back.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -31,6 +40,7 @@ from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException
 from ckc.errors import CkcError
 
 INFERENCE_MODES = ("prefill", "prefill_all", "decode")
+TRAINING_MODES = ("train_step", "eval_loss")
 SIMD_TARGETS = ("native", "avx512", "avx2", "scalar")
 STAGES = ("transformer", "tensorop", "buffer", "c")
 
@@ -108,9 +118,34 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
     )
 
 
+def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none", *, debug: bool = False,
+                  overflow: str = "", record: bool = False) -> str:
+    """The training library's pass pipeline (ckc/train/compile_child.py) as one spec string.
+
+    Not in it, though the inference pipeline has them:
+    - fuse-rmsnorm-qkv-rope: autodiff has no rule for the fused op (and the backward reads the norm output);
+    - pack-weights: gemm_grad reads, and the runtime's AdamW updates, the weights row-major;
+    - add-optimizer: bufferize has no rules yet for the adamw_update ops it emits (issue 14), so the
+      training runtime's own C AdamW (runtime/train/train_runtime.c) updates the weights.
+    """
+    return ",".join(
+        [
+            "lower-transformer{modes=" + ",".join(TRAINING_MODES) + "}",
+            f"autodiff{{recompute={recompute}}}",
+            f"bufferize{{max_tokens={max_tokens}}}",
+            "plan-memory",
+            f"select-simd{{target={simd}}}",
+            _lower_to_c(CompileOptions(debug=debug, overflow=overflow, record=record)),
+        ]
+    )
+
+
 def _lower_to_c(options: CompileOptions) -> str:
+    overflow = options.overflow
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", overflow):  # a spec IDENT, else a quoted string
+        overflow = json.dumps(overflow)  # (training buffer names hold dots)
     opts = [o for o, on in (("debug=true", options.debug), ("profile=true", options.profile),
-                            (f"overflow={options.overflow}", bool(options.overflow)),
+                            (f"overflow={overflow}", bool(options.overflow)),
                             ("record=true", options.record)) if on]
     return "lower-to-c" + ("{" + " ".join(opts) + "}" if opts else "")
 
@@ -150,9 +185,11 @@ def available_passes(options: CompileOptions = CompileOptions()) -> dict:
     return found
 
 
-def passes(options: CompileOptions = CompileOptions()):
+def passes(options: CompileOptions = CompileOptions(), spec: str | None = None):
+    """The pass objects of ``spec`` (default: the inference pipeline of ``options``)."""
     try:
-        return PassPipeline.parse_spec(available_passes(options), pipeline_spec(options)).passes
+        return PassPipeline.parse_spec(available_passes(options),
+                                       pipeline_spec(options) if spec is None else spec).passes
     except (ArgSpecParseError, ValueError) as err:  # an unknown pass, a bad option (ArgSpecParseError
         # is a BaseException in xDSL)
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
@@ -208,6 +245,22 @@ def import_model(path, progress: Progress | None = None):
     return module, cfg, weights
 
 
+def build_kernels(progress: Progress, *, sanitize: bool = False, probe: bool = True) -> None:
+    """libckernels (and with ``sanitize`` its ASan flavour) built if its cache
+    entry is missing, and with ``probe`` loaded (select-simd{target=native}
+    asks it for the CPU's features): the stage ``build-kernels``, once per
+    compile (a second call with the same ``progress`` does nothing)."""
+    from ckc import kernels
+
+    if "build-kernels" in progress.times:
+        return
+    t0 = time.perf_counter()
+    kernels.build_dir(sanitize)
+    if probe:
+        kernels.cpu_features()
+    progress.stage("build-kernels", time.perf_counter() - t0)
+
+
 def _count_ops(module: ModuleOp) -> int:
     return sum(1 for _ in module.walk())
 
@@ -229,6 +282,8 @@ def run_passes(
     progress = progress or Progress(quiet=True)
     ctx = make_context()
     for p in passes(options):
+        if p.name == "select-simd" and getattr(p, "target", None) == "native":
+            build_kernels(progress)  # its CPU probe loads libckernels: a cold build is not the pass's time
         if before_pass is not None:
             before_pass(p.name, module)
         t0 = time.perf_counter()
@@ -265,8 +320,13 @@ def compile_model(path, out_dir, options: CompileOptions = CompileOptions(), *, 
     progress = Progress(out=out, quiet=quiet)
     t_all = time.perf_counter()
     module, cfg, weights = import_model(path, progress)
-    return artifacts.build(module, cfg, weights, Path(path), Path(out_dir), options, progress, t_all,
-                           memory_png=memory_png)
+    src, out_dir = Path(path), Path(out_dir)
+    build_kernels(progress, sanitize=options.sanitize, probe=options.simd == "native")
+    rec = artifacts.Recorder(out_dir, options, f"{src.name} ({cfg.arch})")
+    rec.on_stage("transformer", module)
+    run_passes(module, options, progress=progress, before_pass=rec.before_pass, on_stage=rec.on_stage)
+    return artifacts.build(module, rec.state, cfg, weights, src, out_dir, options, progress, t_all,
+                           pipeline_spec(options), memory_png=memory_png)
 
 
 def with_options(options: CompileOptions, **kw) -> CompileOptions:

@@ -3,9 +3,9 @@
     echo '{"config": {...}, "max_tokens": 64, "simd": "native", "recompute": "none",
            "out": ".cache/train/<key>"}' | python -m ckc.train.compile_child
 
-Runs the xDSL pipeline (:func:`training_passes`: ``lower-transformer{modes=
+Runs the training pipeline (ckc.pipeline.training_spec: ``lower-transformer{modes=
 train_step,eval_loss}`` -> ``autodiff`` -> ``bufferize`` -> ``plan-memory`` ->
-``select-simd``, then ``lower-to-c`` and the C emitter) and the C compiler,
+``select-simd`` -> ``lower-to-c``), the C emitter and the C compiler,
 and writes into ``out``:
 
 - ``memory.txt``  the memory plan (every region, both functions' buffers);
@@ -40,7 +40,6 @@ TRAIN_RUNTIME = ROOT / "runtime" / "train" / "train_runtime.c"
 TRAIN_ABI_H = ROOT / "runtime" / "train_abi.h"
 RECORD_H = ROOT / "runtime" / "record.h"
 CC_FLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall")
-MODES = ("train_step", "eval_loss")
 
 
 def optimizer_state_report(module) -> str:
@@ -59,14 +58,10 @@ def optimizer_state_report(module) -> str:
 
 
 def training_passes(max_tokens: int, simd: str = "native", recompute: str = "none"):
-    from ckc.passes.autodiff import Autodiff
-    from ckc.passes.bufferize import Bufferize
-    from ckc.passes.lower_transformer import LowerTransformer
-    from ckc.passes.plan_memory import PlanMemory
-    from ckc.passes.select_simd import SelectSimd
+    """The training pipeline's passes up to select-simd (the planned buffer module)."""
+    from ckc.pipeline import passes, training_spec
 
-    return [LowerTransformer(modes=MODES), Autodiff(recompute=recompute),
-            Bufferize(max_tokens=max_tokens), PlanMemory(), SelectSimd(target=simd)]
+    return [p for p in passes(spec=training_spec(max_tokens, simd, recompute)) if p.name != "lower-to-c"]
 
 
 def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: bool = False,
@@ -77,31 +72,32 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: 
     ASan + UBSan, against libckernels' sanitizer build; ``overflow``: the
     test-only lower-to-c option (a buffer written 8 bytes past its end)."""
     import numpy as np
-    from xdsl.context import Context
 
     from ckc import kernels
     from ckc.artifacts import SANITIZE_FLAGS, _const_array, weight_plan, write_atomic
     from ckc.build import cc, cc_atomic
     from ckc.emit_c import emit_c
     from ckc.importers.to_ir import build_module
-    from ckc.passes.lower_to_c import LowerToC
+    from ckc.pipeline import passes, training_spec
     from ckc.reports.memory import memory_report
+    from ckc.universe import make_context
 
     out.mkdir(parents=True, exist_ok=True)
     module = build_module(cfg, None)
-    ctx = Context()
-    for p in training_passes(max_tokens, simd, recompute):
+    ctx = make_context()
+    # p.apply, not pipeline.apply_pass: a pass's own message is the child's one line
+    for p in passes(spec=training_spec(max_tokens, simd, recompute, debug=debug, overflow=overflow,
+                                             record=record)):
+        if p.name == "lower-to-c":  # the planned buffer module, before it becomes C
+            memory = memory_report(module, f"{cfg.arch} train_step + eval_loss (max_tokens={max_tokens}, "
+                                           f"recompute={recompute})") + optimizer_state_report(module)
+            consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module)
+                      if value is not None}
+            if record:  # ckc parity --mode train: the call table of this record build
+                from ckc.parity.calls import call_table
+
+                write_atomic(out / "record.json", json.dumps({"ckc_record": 1, "calls": call_table(module)}) + "\n")
         p.apply(ctx, module)
-    memory = memory_report(module, f"{cfg.arch} train_step + eval_loss (max_tokens={max_tokens}, "
-                                   f"recompute={recompute})") + optimizer_state_report(module)
-    consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module) if value is not None}
-    if record:
-        import json as _json
-
-        from ckc.parity.calls import call_table
-
-        write_atomic(out / "record.json", _json.dumps({"ckc_record": 1, "calls": call_table(module)}) + "\n")
-    LowerToC(debug=debug, overflow=overflow, record=record).apply(ctx, module)
     source = emit_c(module)
     del module
     write_atomic(out / "memory.txt", memory)
