@@ -66,6 +66,7 @@ from ckc import kernel_abi
 from ckc.dialects import buffer as B
 from ckc.dialects import tensorop as T
 from ckc.dialects import transformer as TF
+from ckc.importers.build_ir import weight_shapes
 
 DYN = T.DYN
 ALIGN = 64
@@ -129,7 +130,7 @@ class _Module:
         if isinstance(self.cfg, TF.ConfigAttr):
             names = {o.tensor_name.data for o in module.walk() if isinstance(o, T.WeightOp)}
             self.known_shapes = dict(
-                TF.weight_shapes(self.cfg, fused_qkv=any(".attn_qkv." in n for n in names))
+                weight_shapes(self.cfg, fused_qkv=any(".attn_qkv." in n for n in names))
             )
 
     def declare(self, name: str, type: TensorType, region: str, **attrs) -> str:

@@ -22,9 +22,8 @@ from ckc.dialects.transformer import (
     EmbeddingOp,
     MlpOp,
     WeightOp,
-    build_model,
-    weight_shapes,
 )
+from ckc.importers.build_ir import build_model, weight_shapes
 from ckc.passes.verify_shapes import ShapeMismatch, VerifyShapesPass
 from ckc.universe import make_context
 
