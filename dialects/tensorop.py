@@ -703,6 +703,15 @@ class _AttentionProps(_SeqLen):
         super().__init__(*operands, scale=scale, **props)
 
 
+def _op(bases: type | tuple[type, ...], name: str, doc: str, example: str, **fields: Any) -> Any:
+    """A family member: `bases` with the op's name, docstring (its ```mlir
+    `example` appended) and any fields of its own."""
+    cls_name = "".join(w.capitalize() for w in name.split("_")) + "Op"
+    doc = f"{doc}\n\n    ```mlir\n    {example}\n    ```\n    "
+    body = {"name": f"tensorop.{name}", "__doc__": doc, "__module__": __name__, **fields}
+    return irdl_op_definition(type(cls_name, bases if isinstance(bases, tuple) else (bases,), body))
+
+
 class _IgnoreIndex:
     ignore_index = _i64(-100)
 
@@ -813,28 +822,11 @@ class MatmulGradOp(TensorOp):
         return [t.a, t.b] + ([_T(N)] if p.has_bias else [])
 
 
-@irdl_op_definition
-class AddOp(_Binary):
-    """Elementwise sum of two tensors of the same shape.
+AddOp = _op(_Binary, "add", "Elementwise sum of two tensors of the same shape.",
+            "%y = tensorop.add %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>")
 
-    ```mlir
-    %y = tensorop.add %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
-    ```
-    """
-
-    name = "tensorop.add"
-
-
-@irdl_op_definition
-class MulOp(_Binary):
-    """Elementwise product of two tensors of the same shape.
-
-    ```mlir
-    %y = tensorop.mul %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
-    ```
-    """
-
-    name = "tensorop.mul"
+MulOp = _op(_Binary, "mul", "Elementwise product of two tensors of the same shape.",
+            "%y = tensorop.mul %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>")
 
 
 @irdl_op_definition
@@ -1170,17 +1162,8 @@ class RopeOp(_Rope):
     x = operand_def(AnyTensor)
 
 
-@irdl_op_definition
-class RopeGradOp(_Rope):
-    """Gradient of `rope` (same attributes): the inverse rotation of `dy`.
-
-    ```mlir
-    %dx = tensorop.rope_grad %dy, %pos {heads = 9 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, index) -> tensor<?x576xf32>
-    ```
-    """
-
-    name = "tensorop.rope_grad"
-    dy = operand_def(AnyTensor)
+RopeGradOp = _op(_Rope, "rope_grad", "Gradient of `rope` (same attributes): the inverse rotation of `dy`.",
+                 "%dx = tensorop.rope_grad %dy, %pos {heads = 9 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, index) -> tensor<?x576xf32>", dy=operand_def(AnyTensor))
 
 
 @irdl_op_definition
@@ -1321,125 +1304,36 @@ class KVWriteOp(TensorOp):
         return [t.cache]
 
 
-@irdl_op_definition
-class SiluOp(_Unary):
-    """Elementwise SiLU: `x * sigmoid(x)`.
+SiluOp = _op(_Unary, "silu", "Elementwise SiLU: `x * sigmoid(x)`.",
+             "%y = tensorop.silu %x : (tensor<?x1536xf32>) -> tensor<?x1536xf32>")
 
-    ```mlir
-    %y = tensorop.silu %x : (tensor<?x1536xf32>) -> tensor<?x1536xf32>
-    ```
-    """
+SiluGradOp = _op(_UnaryGrad, "silu_grad", "Gradient of `silu`: `dx = dy * s * (1 + x * (1 - s))`, `s = sigmoid(x)`.",
+                 "%dx = tensorop.silu_grad %dy, %x : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>")
 
-    name = "tensorop.silu"
+GeluOp = _op((_Approximate, _Unary), "gelu", "Elementwise GELU, `approximate` none (exact erf, default) or tanh (GPT-2, Gemma), as `F.gelu`.",
+             '%y = tensorop.gelu %x {approximate = "tanh"} : (tensor<?x256xf32>) -> tensor<?x256xf32>')
 
 
-@irdl_op_definition
-class SiluGradOp(_UnaryGrad):
-    """Gradient of `silu`: `dx = dy * s * (1 + x * (1 - s))`, `s = sigmoid(x)`.
+GeluGradOp = _op((_Approximate, _UnaryGrad), "gelu_grad", "Gradient of `gelu` (same `approximate`).",
+                 '%dx = tensorop.gelu_grad %dy, %x {approximate = "tanh"} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>')
 
-    ```mlir
-    %dx = tensorop.silu_grad %dy, %x : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
-    ```
-    """
+SoftcapOp = _op((_Cap, _Unary), "softcap", "Elementwise soft capping `cap · tanh(x / cap)` (final logit softcap).",
+                "%y = tensorop.softcap %x {cap = 3.000000e+01 : f32} : (tensor<?x256xf32>) -> tensor<?x256xf32>")
 
-    name = "tensorop.silu_grad"
+SoftcapGradOp = _op((_Cap, _UnaryGrad), "softcap_grad", "Gradient of `softcap` from its input: `dx = dy · (1 - tanh²(x / cap))`.",
+                    "%dx = tensorop.softcap_grad %dy, %x {cap = 3.000000e+01 : f32} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>")
 
+SwigluOp = _op(_Gated, "swiglu", "Gated SiLU: `silu(gate) * up` (Llama/Qwen MLP).",
+               "%h = tensorop.swiglu %g, %u : (tensor<?x1536xf32>, tensor<?x1536xf32>) -> tensor<?x1536xf32>")
 
-@irdl_op_definition
-class GeluOp(_Approximate, _Unary):
-    """Elementwise GELU, `approximate` = `none` (exact erf form, default) or
-    `tanh` (GPT-2, Gemma), as PyTorch's `F.gelu`.
+SwigluGradOp = _op(_GatedGrad, "swiglu_grad", "Gradients of `swiglu`: `dgate`, `dup`.",
+                   "%dg, %du = tensorop.swiglu_grad %dy, %g, %u : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)")
 
-    ```mlir
-    %y = tensorop.gelu %x {approximate = "tanh"} : (tensor<?x256xf32>) -> tensor<?x256xf32>
-    ```
-    """
+GegluOp = _op((_Approximate, _Gated), "geglu", "Gated GELU: `gelu(gate) * up` (Gemma MLP), `approximate` as in `gelu`.",
+              '%h = tensorop.geglu %g, %u {approximate = "tanh"} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>')
 
-    name = "tensorop.gelu"
-
-
-@irdl_op_definition
-class GeluGradOp(_Approximate, _UnaryGrad):
-    """Gradient of `gelu` (same `approximate`).
-
-    ```mlir
-    %dx = tensorop.gelu_grad %dy, %x {approximate = "tanh"} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
-    ```
-    """
-
-    name = "tensorop.gelu_grad"
-
-
-@irdl_op_definition
-class SoftcapOp(_Cap, _Unary):
-    """Elementwise soft capping `cap · tanh(x / cap)` (final logit softcap).
-
-    ```mlir
-    %y = tensorop.softcap %x {cap = 3.000000e+01 : f32} : (tensor<?x256xf32>) -> tensor<?x256xf32>
-    ```
-    """
-
-    name = "tensorop.softcap"
-
-
-@irdl_op_definition
-class SoftcapGradOp(_Cap, _UnaryGrad):
-    """Gradient of `softcap` from its input: `dx = dy · (1 - tanh²(x / cap))`.
-
-    ```mlir
-    %dx = tensorop.softcap_grad %dy, %x {cap = 3.000000e+01 : f32} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>
-    ```
-    """
-
-    name = "tensorop.softcap_grad"
-
-
-@irdl_op_definition
-class SwigluOp(_Gated):
-    """Gated SiLU: `silu(gate) * up` (Llama/Qwen MLP).
-
-    ```mlir
-    %h = tensorop.swiglu %g, %u : (tensor<?x1536xf32>, tensor<?x1536xf32>) -> tensor<?x1536xf32>
-    ```
-    """
-
-    name = "tensorop.swiglu"
-
-
-@irdl_op_definition
-class SwigluGradOp(_GatedGrad):
-    """Gradients of `swiglu`: `dgate`, `dup`.
-
-    ```mlir
-    %dg, %du = tensorop.swiglu_grad %dy, %g, %u : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)
-    ```
-    """
-
-    name = "tensorop.swiglu_grad"
-
-
-@irdl_op_definition
-class GegluOp(_Approximate, _Gated):
-    """Gated GELU: `gelu(gate) * up` (Gemma MLP), `approximate` as in `gelu`.
-
-    ```mlir
-    %h = tensorop.geglu %g, %u {approximate = "tanh"} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>
-    ```
-    """
-
-    name = "tensorop.geglu"
-
-
-@irdl_op_definition
-class GegluGradOp(_Approximate, _GatedGrad):
-    """Gradients of `geglu` (same `approximate`): `dgate`, `dup`.
-
-    ```mlir
-    %dg, %du = tensorop.geglu_grad %dy, %g, %u {approximate = "tanh"} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)
-    ```
-    """
-
-    name = "tensorop.geglu_grad"
+GegluGradOp = _op((_Approximate, _GatedGrad), "geglu_grad", "Gradients of `geglu` (same `approximate`): `dgate`, `dup`.",
+                  '%dg, %du = tensorop.geglu_grad %dy, %g, %u {approximate = "tanh"} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)')
 
 
 def _tokens(t_tok, what: str = "tokens") -> int:
