@@ -14,12 +14,43 @@ default are elided.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from xdsl.ir import Attribute, SSAValue
 from xdsl.irdl import AttrSizedOperandSegments, IRDLOperation, OptionalDef, VariadicDef
 from xdsl.parser import Parser
 from xdsl.printer import Printer
+
+
+def split_operands(op_type, args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """A constructor's operands: `args` positionally in definition order, the
+    rest by name (popped from `kwargs`). Returns the operand groups for
+    `IRDLOperation.__init__` and each operand's type by name (None when an
+    optional one is absent, a tuple for a variadic one)."""
+    op_def = op_type.get_irdl_definition()
+    names = [n for n, _ in op_def.operands]
+    if len(args) > len(names):
+        raise TypeError(f"{op_type.name}: {len(args)} operands given, it takes {len(names)}")
+    given = dict(zip(names, args)) | {n: kwargs.pop(n, None) for n in names[len(args):]}
+    groups: list[Any] = []
+    types: dict[str, Any] = {}
+    for name, odef in op_def.operands:
+        value = given[name]
+        if isinstance(odef, VariadicDef) and not isinstance(odef, OptionalDef):
+            vals = [SSAValue.get(v) for v in (value or ())]
+            groups.append(vals)
+            types[name] = tuple(v.type for v in vals)
+        elif value is None:
+            if not isinstance(odef, OptionalDef):
+                raise TypeError(f"{op_type.name}: operand '{name}' is required")
+            groups.append([])
+            types[name] = None
+        else:
+            value = SSAValue.get(value)
+            groups.append([value] if isinstance(odef, OptionalDef) else value)
+            types[name] = value.type
+    return groups, types
 
 
 def group_results(op_def, rtypes: list[Attribute]) -> list[Any] | None:

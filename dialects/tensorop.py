@@ -72,7 +72,7 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.ir import Attribute, Dialect, Operation, SSAValue
-from ckc.dialects._syntax import OperandsSyntax, group_results
+from ckc.dialects._syntax import OperandsSyntax, group_results, split_operands
 from xdsl.irdl import (
     AttrSizedOperandSegments,
     IRDLOperation,
@@ -348,33 +348,10 @@ class TensorOp(OperandsSyntax):
 
     def __init__(self, *operands: Any, result_types: Sequence[Attribute] | None = None, **props: Any):
         cls = type(self)
-        op_def = cls.get_irdl_definition()
-        names = [n for n, _ in op_def.operands]
-        if len(operands) > len(names):
-            raise TypeError(f"{cls.name}: {len(operands)} operands given, it takes {len(names)}")
-        given = dict(zip(names, operands))
-        for n in names[len(operands):]:
-            given[n] = props.pop(n, None)
+        groups, types = split_operands(cls, operands, props)
         pdefs = cls._props()
         if unknown := set(props) - set(pdefs):
             raise TypeError(f"{cls.name}: no property {', '.join(sorted(unknown))}")
-        groups: list[Any] = []
-        types: dict[str, Any] = {}
-        for name, odef in op_def.operands:
-            value = given[name]
-            if isinstance(odef, VariadicDef) and not isinstance(odef, OptionalDef):
-                vals = [SSAValue.get(v) for v in (value or ())]
-                groups.append(vals)
-                types[name] = tuple(v.type for v in vals)
-            elif value is None:
-                if not isinstance(odef, OptionalDef):
-                    raise TypeError(f"{cls.name}: operand '{name}' is required")
-                groups.append([])
-                types[name] = None
-            else:
-                value = SSAValue.get(value)
-                groups.append([value] if isinstance(odef, OptionalDef) else value)
-                types[name] = value.type
         attrs: dict[str, Attribute | None] = {}
         for name, pdef in pdefs.items():  # stored in definition order, defaults included
             value = props.get(name, cls.PY_DEFAULTS.get(name, pdef.default_value))
@@ -388,7 +365,7 @@ class TensorOp(OperandsSyntax):
         rtypes = list(result_types) if result_types is not None else list(inferred)
         super().__init__(
             operands=groups,
-            result_types=group_results(op_def, rtypes),
+            result_types=group_results(cls.get_irdl_definition(), rtypes),
             properties={k: v for k, v in attrs.items() if v is not None},
         )
 

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
@@ -82,7 +82,7 @@ from xdsl.irdl import (
     result_def,
     traits_def,
 )
-from ckc.dialects._syntax import OperandsSyntax
+from ckc.dialects._syntax import OperandsSyntax, split_operands
 from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
@@ -585,6 +585,39 @@ _I64_ATTR = IntegerAttr[I64]
 # ops
 # ---------------------------------------------------------------------------
 
+class _KeywordInit:
+    """The constructor of every op with operands: ``Op(*operands, **props)``,
+    operands positionally in definition order (or by name), properties by
+    name as Python values; every property is stored (its default when not
+    given), in definition order. `result_type` gives the result's type."""
+
+    PY_DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def result_type(cls, t: dict[str, Any], props: dict[str, Attribute]) -> Attribute:
+        return t["x"]
+
+    def __init__(self, *operands: Any, **props: Any):
+        cls = type(self)
+        groups, types = split_operands(cls, operands, props)
+        pdefs = cls.get_irdl_definition().properties
+        if unknown := set(props) - set(pdefs):
+            raise TypeError(f"{cls.name}: no property {', '.join(sorted(unknown))}")
+        attrs: dict[str, Attribute] = {}
+        for name, pdef in pdefs.items():
+            value = props.get(name, cls.PY_DEFAULTS.get(name, pdef.default_value))
+            if isinstance(value, bool):
+                value = _bool(value)
+            elif isinstance(value, str):
+                value = StringAttr(value)
+            elif isinstance(value, int | float):
+                base = getattr(pdef.constr, "base_attr", None)
+                value = _f64(value) if base is FloatAttr else _i64(value)
+            if value is not None:
+                attrs[name] = value
+        super().__init__(operands=groups, properties=attrs, result_types=[cls.result_type(types, attrs)])
+
+
 
 @irdl_op_definition
 class WeightOp(IRDLOperation):
@@ -647,7 +680,7 @@ class WeightOp(IRDLOperation):
 
 
 @irdl_op_definition
-class EmbeddingOp(OperandsSyntax):
+class EmbeddingOp(_KeywordInit, OperandsSyntax):
     """Token embedding lookup: ``x[t] = table[tokens[t]] * scale (+ positions[t])``.
 
     ``table`` is ``[vocab, hidden]``; the optional ``positions`` table
@@ -668,6 +701,10 @@ class EmbeddingOp(OperandsSyntax):
 
     name = "transformer.embedding"
 
+    @classmethod
+    def result_type(cls, t, props):
+        return _tensor([shape_of(t["tokens"])[0], shape_of(t["table"])[1]])
+
     tokens = operand_def(TensorType)
     table = operand_def(TensorType)
     positions = opt_operand_def(TensorType)
@@ -676,18 +713,6 @@ class EmbeddingOp(OperandsSyntax):
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
-
-    def __init__(self, tokens: SSAValue | Operation, table: SSAValue | Operation,
-                 positions: SSAValue | Operation | None = None, scale: float = 1.0):
-        tokens = SSAValue.get(tokens)
-        table = SSAValue.get(table)
-        (t,) = shape_of(tokens)
-        _, c = shape_of(table)
-        super().__init__(
-            operands=[tokens, table, [positions] if positions is not None else []],
-            properties={"scale": _f64(scale)},
-            result_types=[_tensor([t, c])],
-        )
 
     def verify_(self) -> None:
         shape = shape_of(self.tokens)
@@ -715,7 +740,7 @@ class EmbeddingOp(OperandsSyntax):
 
 
 @irdl_op_definition
-class NormOp(OperandsSyntax):
+class NormOp(_KeywordInit, OperandsSyntax):
     """Per-token normalization over the feature dimension.
 
     ``kind = "rms"``: ``y = x / sqrt(mean(x^2) + eps) * (offset + w) (+ b)``;
@@ -734,6 +759,7 @@ class NormOp(OperandsSyntax):
     """
 
     name = "transformer.norm"
+    PY_DEFAULTS: ClassVar[dict[str, Any]] = {"kind": "rms", "eps": 1e-5}
 
     x = operand_def(TensorType)
     weight = operand_def(TensorType)
@@ -745,15 +771,6 @@ class NormOp(OperandsSyntax):
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
-
-    def __init__(self, x: SSAValue | Operation, weight: SSAValue | Operation, *, kind: str = "rms",
-                 eps: float = 1e-5, offset: float = 0.0, bias: SSAValue | Operation | None = None):
-        x = SSAValue.get(x)
-        super().__init__(
-            operands=[x, weight, [bias] if bias is not None else []],
-            properties={"kind": StringAttr(kind), "eps": _f64(eps), "offset": _f64(offset)},
-            result_types=[x.type],
-        )
 
     def verify_(self) -> None:
         _check_choice("kind", self.kind.data, NORM_KINDS)
@@ -773,7 +790,7 @@ class NormOp(OperandsSyntax):
 
 
 @irdl_op_definition
-class AttentionOp(OperandsSyntax):
+class AttentionOp(_KeywordInit, OperandsSyntax):
     """Multi-head (grouped-query) self-attention of one layer, projections
     included: ``y = softmax(mask(rope(q) . rope(k)^T * scale)) . v . Wo^T (+ bo)``.
 
@@ -808,6 +825,10 @@ class AttentionOp(OperandsSyntax):
 
     name = "transformer.attention"
 
+    def __init__(self, *operands: Any, scale: float | None = None, **props: Any):
+        """``scale`` defaults to head_dim^-0.5."""
+        super().__init__(*operands, scale=props["head_dim"] ** -0.5 if scale is None else scale, **props)
+
     x = operand_def(TensorType)
     wq = operand_def(TensorType)
     wk = operand_def(TensorType)
@@ -830,85 +851,19 @@ class AttentionOp(OperandsSyntax):
     softcap = prop_def(_F64_ATTR, default_value=_f64(0.0))
     rope_style = prop_def(StringAttr, default_value=StringAttr("neox"))
     rope_theta = prop_def(_F64_ATTR, default_value=_f64(10000.0))
-    rotary_dim = opt_prop_def(_I64_ATTR)
     rope_scaling = prop_def(StringAttr, default_value=StringAttr("none"))
     rope_factor = prop_def(_F64_ATTR, default_value=_f64(1.0))
     rope_low_freq_factor = prop_def(_F64_ATTR, default_value=_f64(1.0))
     rope_high_freq_factor = prop_def(_F64_ATTR, default_value=_f64(4.0))
     rope_original_context = prop_def(_I64_ATTR, default_value=_i64(0))
-    norm_eps = opt_prop_def(_F64_ATTR)
     norm_offset = prop_def(_F64_ATTR, default_value=_f64(0.0))
+    rotary_dim = opt_prop_def(_I64_ATTR)
+    norm_eps = opt_prop_def(_F64_ATTR)
 
     result = result_def(TensorType)
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(), AttrSizedOperandSegments(as_property=True))
-
-    def __init__(
-        self,
-        x: SSAValue | Operation,
-        wq: SSAValue | Operation,
-        wk: SSAValue | Operation,
-        wv: SSAValue | Operation,
-        wo: SSAValue | Operation,
-        *,
-        heads: int,
-        kv_heads: int,
-        head_dim: int,
-        layer: int,
-        scale: float | None = None,
-        causal: bool = True,
-        window: int = 0,
-        softcap: float = 0.0,
-        rope_style: str = "neox",
-        rope_theta: float = 10000.0,
-        rotary_dim: int | None = None,
-        rope_scaling: str = "none",
-        rope_factor: float = 1.0,
-        rope_low_freq_factor: float = 1.0,
-        rope_high_freq_factor: float = 4.0,
-        rope_original_context: int = 0,
-        q_bias: SSAValue | Operation | None = None,
-        k_bias: SSAValue | Operation | None = None,
-        v_bias: SSAValue | Operation | None = None,
-        o_bias: SSAValue | Operation | None = None,
-        q_norm: SSAValue | Operation | None = None,
-        k_norm: SSAValue | Operation | None = None,
-        norm_eps: float | None = None,
-        norm_offset: float = 0.0,
-    ):
-        """Build one layer's attention; the result type is x's type.
-        ``scale`` defaults to head_dim^-0.5; ``norm_eps`` is required when
-        q_norm/k_norm are given."""
-        x = SSAValue.get(x)
-        opt = lambda v: [v] if v is not None else []  # noqa: E731
-        props: dict[str, Attribute] = {
-            "heads": _i64(heads),
-            "kv_heads": _i64(kv_heads),
-            "head_dim": _i64(head_dim),
-            "layer": _i64(layer),
-            "scale": _f64(head_dim ** -0.5 if scale is None else scale),
-            "causal": _bool(causal),
-            "window": _i64(window),
-            "softcap": _f64(softcap),
-            "rope_style": StringAttr(rope_style),
-            "rope_theta": _f64(rope_theta),
-            "rope_scaling": StringAttr(rope_scaling),
-            "rope_factor": _f64(rope_factor),
-            "rope_low_freq_factor": _f64(rope_low_freq_factor),
-            "rope_high_freq_factor": _f64(rope_high_freq_factor),
-            "rope_original_context": _i64(rope_original_context),
-            "norm_offset": _f64(norm_offset),
-        }
-        if rotary_dim is not None:
-            props["rotary_dim"] = _i64(rotary_dim)
-        if norm_eps is not None:
-            props["norm_eps"] = _f64(norm_eps)
-        super().__init__(
-            operands=[x, wq, wk, wv, wo, opt(q_bias), opt(k_bias), opt(v_bias), opt(o_bias), opt(q_norm), opt(k_norm)],
-            properties=props,
-            result_types=[x.type],
-        )
 
     @property
     def effective_rotary_dim(self) -> int:
@@ -987,7 +942,7 @@ class AttentionOp(OperandsSyntax):
 
 
 @irdl_op_definition
-class MlpOp(OperandsSyntax):
+class MlpOp(_KeywordInit, OperandsSyntax):
     """The feed-forward block of one layer.
 
     - ``kind = "swiglu"``: ``down(silu(gate(x)) * up(x))`` (Llama, Qwen);
@@ -1027,28 +982,6 @@ class MlpOp(OperandsSyntax):
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(), AttrSizedOperandSegments(as_property=True))
-
-    def __init__(
-        self,
-        x: SSAValue | Operation,
-        *,
-        kind: str,
-        up: SSAValue | Operation,
-        down: SSAValue | Operation,
-        gate: SSAValue | Operation | None = None,
-        gate_bias: SSAValue | Operation | None = None,
-        up_bias: SSAValue | Operation | None = None,
-        down_bias: SSAValue | Operation | None = None,
-        approximate: str = "tanh",
-    ):
-        """Build one layer's MLP; the result type is x's type."""
-        x = SSAValue.get(x)
-        opt = lambda v: [v] if v is not None else []  # noqa: E731
-        super().__init__(
-            operands=[x, up, down, opt(gate), opt(gate_bias), opt(up_bias), opt(down_bias)],
-            properties={"kind": StringAttr(kind), "approximate": StringAttr(approximate)},
-            result_types=[x.type],
-        )
 
     def verify_(self) -> None:
         kind = self.kind.data
@@ -1138,7 +1071,7 @@ class ResidualOp(IRDLOperation):
 
 
 @irdl_op_definition
-class LmHeadOp(IRDLOperation):
+class LmHeadOp(_KeywordInit, IRDLOperation):
     """Output projection to vocabulary logits: ``logits = x . W^T``
     (then ``final_softcap * tanh(logits / final_softcap)`` when softcap > 0).
 
@@ -1156,6 +1089,10 @@ class LmHeadOp(IRDLOperation):
 
     name = "transformer.lm_head"
 
+    @classmethod
+    def result_type(cls, t, props):
+        return _tensor([shape_of(t["x"])[0], shape_of(t["weight"])[0]])
+
     x = operand_def(TensorType)
     weight = operand_def(TensorType)
     tied = prop_def(BoolAttr, default_value=_bool(False))
@@ -1165,17 +1102,6 @@ class LmHeadOp(IRDLOperation):
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$x `,` $weight attr-dict `:` functional-type(operands, results)"
-
-    def __init__(self, x: SSAValue | Operation, weight: SSAValue | Operation, *, tied: bool = False,
-                 softcap: float = 0.0):
-        x = SSAValue.get(x)
-        weight = SSAValue.get(weight)
-        (t, _), (v, _) = shape_of(x), shape_of(weight)
-        super().__init__(
-            operands=[x, weight],
-            properties={"tied": _bool(tied), "softcap": _f64(softcap)},
-            result_types=[_tensor([t, v])],
-        )
 
     def verify_(self) -> None:
         t, c = _check_activation("x", self.x)
@@ -1194,7 +1120,7 @@ class LmHeadOp(IRDLOperation):
 
 
 @irdl_op_definition
-class CrossEntropyOp(IRDLOperation):
+class CrossEntropyOp(_KeywordInit, IRDLOperation):
     """Mean next-token cross-entropy of ``logits`` ``[T, V]`` against
     ``targets`` ``[T]`` (integer ids); positions whose target equals
     ``ignore_index`` (default -100) are left out of the mean. The result is a
@@ -1210,6 +1136,10 @@ class CrossEntropyOp(IRDLOperation):
 
     name = "transformer.cross_entropy"
 
+    @classmethod
+    def result_type(cls, t, props):
+        return _tensor([])
+
     logits = operand_def(TensorType)
     targets = operand_def(TensorType)
     ignore_index = prop_def(_I64_ATTR, default_value=_i64(-100))
@@ -1218,13 +1148,6 @@ class CrossEntropyOp(IRDLOperation):
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$logits `,` $targets attr-dict `:` functional-type(operands, results)"
-
-    def __init__(self, logits: SSAValue | Operation, targets: SSAValue | Operation, *, ignore_index: int = -100):
-        super().__init__(
-            operands=[logits, targets],
-            properties={"ignore_index": _i64(ignore_index)},
-            result_types=[_tensor([])],
-        )
 
     def verify_(self) -> None:
         t, _ = _check_activation("logits", self.logits)
