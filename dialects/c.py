@@ -125,32 +125,19 @@ from xdsl.utils.exceptions import VerifyException
 # --------------------------------------------------------------------------
 
 
-@irdl_attr_definition
-class VoidType(ParametrizedAttribute, TypeAttribute):
-    """C ``void``: a function's return type, or a pointee (``!c.ptr<!c.void>``)."""
-
-    name = "c.void"
-
-
-@irdl_attr_definition
-class IntType(ParametrizedAttribute, TypeAttribute):
-    """C ``int`` (what kernels take for sizes and thread counts; loop variables)."""
-
-    name = "c.int"
+def _scalar_type(cls_name: str, name: str, doc: str) -> type[ParametrizedAttribute]:
+    """A C type without parameters."""
+    body = {"name": name, "__doc__": doc, "__module__": __name__}
+    return irdl_attr_definition(type(cls_name, (ParametrizedAttribute, TypeAttribute), body))
 
 
-@irdl_attr_definition
-class CharType(ParametrizedAttribute, TypeAttribute):
-    """C ``char`` (for strings: ``!c.ptr<!c.char, const>`` is ``const char *``)."""
-
-    name = "c.char"
-
-
-@irdl_attr_definition
-class SizeType(ParametrizedAttribute, TypeAttribute):
-    """C ``size_t`` (needs ``<stddef.h>``)."""
-
-    name = "c.size"
+VoidType = _scalar_type("VoidType", "c.void",
+                        "C ``void``: a function's return type, or a pointee (``!c.ptr<!c.void>``).")
+IntType = _scalar_type("IntType", "c.int",
+                       "C ``int`` (what kernels take for sizes and thread counts; loop variables).")
+CharType = _scalar_type("CharType", "c.char",
+                        "C ``char`` (for strings: ``!c.ptr<!c.char, const>`` is ``const char *``).")
+SizeType = _scalar_type("SizeType", "c.size", "C ``size_t`` (needs ``<stddef.h>``).")
 
 
 @irdl_attr_definition

@@ -1938,52 +1938,10 @@ _Canon.PATTERNS.update(
 )
 
 
+# Every op defined above, in definition order.
 TENSOROP_OPS = [
-    WeightOp,
-    ConstantOp,
-    ZerosOp,
-    ZerosLikeOp,
-    MatmulOp,
-    AddOp,
-    MulOp,
-    ScaleOp,
-    RMSNormOp,
-    LayerNormOp,
-    RopeOp,
-    SoftmaxOp,
-    CausalAttentionOp,
-    KVWriteOp,
-    SiluOp,
-    GeluOp,
-    SwigluOp,
-    GegluOp,
-    EmbeddingOp,
-    ReshapeOp,
-    TransposeOp,
-    LastRowsOp,
-    SoftcapOp,
-    PositionsOp,
-    CrossEntropyOp,
-    CrossEntropyFusedOp,
-    CrossEntropyGradOp,
-    MatmulGradOp,
-    MulGradOp,
-    RMSNormGradOp,
-    LayerNormGradOp,
-    RopeGradOp,
-    SoftmaxGradOp,
-    CausalAttentionGradOp,
-    SiluGradOp,
-    GeluGradOp,
-    SoftcapGradOp,
-    SwigluGradOp,
-    GegluGradOp,
-    EmbeddingGradOp,
-    AdamWUpdateOp,
-    AccumulateOp,
-    GlobalNormOp,
-    ClipByNormOp,
-    RMSNormQKVRopeOp,
+    v for v in list(globals().values())
+    if isinstance(v, type) and issubclass(v, IRDLOperation) and getattr(v, "name", "").startswith("tensorop.")
 ]
 
 Tensorop = Dialect("tensorop", TENSOROP_OPS, [])

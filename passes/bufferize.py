@@ -66,7 +66,6 @@ from ckc import kernel_abi
 from ckc.dialects import buffer as B
 from ckc.dialects import tensorop as T
 from ckc.dialects import transformer as TF
-from ckc.importers.build_ir import weight_shapes
 
 DYN = T.DYN
 ALIGN = 64
@@ -128,6 +127,8 @@ class _Module:
         self.weight_rows: dict[str, tuple[TensorType, int]] = {}  # name -> (slice type, rows needed)
         self.known_shapes: dict[str, tuple[int, ...]] = {}
         if isinstance(self.cfg, TF.ConfigAttr):
+            from ckc.importers.build_ir import weight_shapes  # (ckc.importers loads numpy)
+
             names = {o.tensor_name.data for o in module.walk() if isinstance(o, T.WeightOp)}
             self.known_shapes = dict(
                 weight_shapes(self.cfg, fused_qkv=any(".attn_qkv." in n for n in names))
