@@ -267,43 +267,6 @@ def int_range(t: Attribute) -> tuple[int, int]:
     return -(2 ** (w - 1)), 2 ** (w - 1) - 1
 
 
-def c_type_name(t: Attribute) -> str:
-    """The C spelling of a type (pointers end in ``*``)."""
-    if isinstance(t, VoidType):
-        return "void"
-    if isinstance(t, IntType):
-        return "int"
-    if isinstance(t, SizeType):
-        return "size_t"
-    if isinstance(t, CharType):
-        return "char"
-    if isinstance(t, Float32Type):
-        return "float"
-    if isinstance(t, Float64Type):
-        return "double"
-    if isinstance(t, NamedType):
-        return t.type_name.data
-    if isinstance(t, IntegerType):
-        w = t.width.data
-        if w == 1:
-            return "_Bool"
-        if w in _INT_WIDTHS:
-            unsigned = t.signedness.data == Signedness.UNSIGNED
-            return f"{'u' if unsigned else ''}int{w}_t"
-    if isinstance(t, PtrType):
-        inner = c_type_name(t.pointee)
-        if t.const:
-            inner = "const " + inner
-        return inner + " *" if not inner.endswith("*") else inner + "*"
-    raise ValueError(f"{t} is not a C type")
-
-
-def c_declarator(t: Attribute, name: str) -> str:
-    """``float *x``, ``int n``: a type followed by a name."""
-    s = c_type_name(t)
-    return s + name if s.endswith("*") else f"{s} {name}"
-
-
 def ptr_assignable(arg: Attribute, param: Attribute) -> bool:
     """Whether C accepts `arg` for a parameter of type `param` without a warning."""
     if arg == param:
