@@ -71,7 +71,6 @@ from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, Operati
 from xdsl.irdl import (
     AttrSizedOperandSegments,
     IRDLOperation,
-    OptionalDef,
     ParsePropInAttrDict,
     irdl_attr_definition,
     irdl_op_definition,
