@@ -260,6 +260,8 @@ class TensorOp(OperandsSyntax):
 
     PY_DEFAULTS: ClassVar[dict[str, Any]] = {}
 
+    traits = traits_def(Pure())  # value semantics: every op (subclasses add traits)
+
     @classmethod
     def infer(cls, t: _Args, p: _Args, r: Sequence[Attribute] | None) -> list[Attribute]:
         raise NotImplementedError
@@ -549,7 +551,6 @@ class _Unary(_Check, TensorOp):
 
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -563,7 +564,6 @@ class _UnaryGrad(_Check, TensorOp):
     dy = operand_def(AnyTensor)
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -583,7 +583,7 @@ class _Binary(TensorOp):
     a = operand_def(AnyTensor)
     b = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -602,7 +602,6 @@ class _Gated(_Check, TensorOp):
     gate = operand_def(AnyTensor)
     up = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -618,7 +617,6 @@ class _GatedGrad(_Check, TensorOp):
     up = operand_def(AnyTensor)
     dgate = result_def(AnyTensor)
     dup = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -711,7 +709,7 @@ class ZerosLikeOp(TensorOp):
     name = "tensorop.zeros_like"
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -743,7 +741,6 @@ class MatmulOp(_MatmulProps, TensorOp):
     b = operand_def(AnyTensor)
     bias = opt_operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def dims(cls, t, p) -> tuple[int, int, int]:
@@ -789,7 +786,6 @@ class MatmulGradOp(TensorOp):
     da = result_def(AnyTensor)
     db = result_def(AnyTensor)
     dbias = opt_result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -821,7 +817,6 @@ class MulGradOp(TensorOp):
     b = operand_def(AnyTensor)
     da = result_def(AnyTensor)
     db = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -846,7 +841,7 @@ class ScaleOp(TensorOp):
     x = operand_def(AnyTensor)
     factor = _f32()
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     def __init__(self, x, factor: float):
         super().__init__(x, factor=factor)
@@ -888,7 +883,6 @@ class RMSNormOp(_NormProps, TensorOp):
     x = operand_def(AnyTensor)
     w = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def check(cls, t, p) -> tuple[int, ...]:
@@ -918,7 +912,6 @@ class RMSNormGradOp(_NormProps, TensorOp):
     w = operand_def(AnyTensor)
     dx = result_def(AnyTensor)
     dw = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -946,7 +939,6 @@ class LayerNormOp(_NormProps, TensorOp):
     w = operand_def(AnyTensor)
     bias = opt_operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def check(cls, t, p) -> tuple[int, ...]:
@@ -983,7 +975,6 @@ class LayerNormGradOp(_NormProps, TensorOp):
     dx = result_def(AnyTensor)
     dw = result_def(AnyTensor)
     db = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1117,7 +1108,7 @@ class _Rope(_RopeProps, _SeqLen, TensorOp):
     heads = _i64()
     head_dim = _i64()
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1174,7 +1165,6 @@ class SoftmaxGradOp(TensorOp):
     dy = operand_def(AnyTensor)
     y = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1207,7 +1197,6 @@ class CausalAttentionOp(_AttentionProps, TensorOp):
     v = operand_def(AnyTensor)
     pos = opt_operand_def(Scalar)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1240,7 +1229,6 @@ class CausalAttentionGradOp(_AttentionProps, TensorOp):
     dq = result_def(AnyTensor)
     dk = result_def(AnyTensor)
     dv = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1268,7 +1256,6 @@ class KVWriteOp(TensorOp):
     x = operand_def(AnyTensor)
     pos = operand_def(Scalar)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1338,7 +1325,7 @@ class EmbeddingOp(TensorOp):
     tokens = operand_def(AnyTensor)
     scale = opt_prop_def(FloatAttr[Float32Type])
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1365,7 +1352,7 @@ class EmbeddingGradOp(TensorOp):
     vocab = _i64()
     scale = opt_prop_def(FloatAttr[Float32Type])
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1392,7 +1379,7 @@ class ReshapeOp(TensorOp):
     VIEW_OF: ClassVar[str | None] = "x"
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     def __init__(self, x, type: TensorType):
         super().__init__(x, result_types=[type])
@@ -1434,7 +1421,7 @@ class TransposeOp(TensorOp):
     name = "tensorop.transpose"
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1461,7 +1448,7 @@ class LastRowsOp(TensorOp):
     x = operand_def(AnyTensor)
     count = _i64(1)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1487,7 +1474,6 @@ class PositionsOp(_SeqLen, TensorOp):
     tokens = operand_def(AnyTensor)
     pos = operand_def(Scalar)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1521,7 +1507,6 @@ class CrossEntropyOp(_IgnoreIndex, TensorOp):
     logits = operand_def(AnyTensor)
     targets = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1544,7 +1529,6 @@ class CrossEntropyGradOp(_IgnoreIndex, TensorOp):
     logits = operand_def(AnyTensor)
     targets = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1568,7 +1552,6 @@ class CrossEntropyFusedOp(_IgnoreIndex, _GradScale, TensorOp):
     targets = operand_def(AnyTensor)
     loss = result_def(AnyTensor)
     dlogits = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1612,7 +1595,6 @@ class AdamWUpdateOp(TensorOp):
     new_param = result_def(AnyTensor)
     new_m = result_def(AnyTensor)
     new_v = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1643,7 +1625,7 @@ class AccumulateOp(TensorOp):
     acc = operand_def(AnyTensor)
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1665,7 +1647,6 @@ class GlobalNormOp(TensorOp):
     name = "tensorop.global_norm"
     grads = var_operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1691,7 +1672,6 @@ class ClipByNormOp(TensorOp):
     norm = operand_def(AnyTensor)
     max_norm = _f32(1.0)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1742,7 +1722,7 @@ class RMSNormQKVRopeOp(_RopeProps, TensorOp):
     k = result_def(AnyTensor)
     v = result_def(AnyTensor)
     irdl_options = (AttrSizedOperandSegments(as_property=True),)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
