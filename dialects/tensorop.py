@@ -29,12 +29,15 @@ Conventions (shared by every ckc dialect):
 
 Python: every op has a constructor inferring its result types, e.g.
 `MatmulOp(x, w, bias, transpose_b=True)`, `RopeOp(q, pos, heads=9,
-head_dim=64, theta=1e5)`; invalid shapes raise VerifyException naming the op.
+head_dim=64, theta=1e5)` (one constructor for all: `TensorOp.__init__`);
+invalid shapes raise VerifyException naming the op. Ops of one family
+(unary, binary, their gradients, gated, RoPE, attention) share a base class.
 `op.prop_values()` gives the properties as Python values (defaults applied).
 `dialects/_tensorop_ref.py` is the executable (PyTorch) reference of every op;
 `rope_inv_freq()` computes scaled RoPE frequency tables.
 
-Syntax. Every op with operands prints as
+Syntax (`dialects/_syntax.py`, shared with `transformer`). Every op with
+operands prints as
 
     %r = tensorop.<op> %a, %b[, <keyword> %opt]* {props} : (<operand types>) -> <result type(s)>
 
