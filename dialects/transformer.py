@@ -43,7 +43,10 @@ layer=, scale=None, window=0, rope_style=, rope_theta=, q_bias=, ..., q_norm=,
 k_norm=, norm_eps=)``, ``MlpOp(x, kind=, up=, down=, gate=None, ...)``,
 ``ResidualOp(a, b)``, ``LmHeadOp(x, w, tied=, softcap=)``,
 ``CrossEntropyOp(logits, targets, ignore_index=-100)``; result types are
-inferred. ``passes/verify_shapes.py`` checks a module against its config.
+inferred (one constructor, ``_KeywordInit``: operands positionally or by
+name, properties by name). Ops with optional operands use the syntax of
+``dialects/_syntax.py`` (``%x, %w, bias %b``), shared with ``tensorop``.
+``passes/verify_shapes.py`` checks a module against its config.
 """
 
 from __future__ import annotations
