@@ -45,11 +45,8 @@ required operands positional, optional operands introduced by their name, and
 properties in the attribute dictionary (defaults elided). `weight`, `constant`
 and `zeros` have no operands and print their type only.
 
-Canonicalization patterns (run by upstream `canonicalize`): reshape of reshape,
-reshape to the same type, transpose of transpose, scale by 1.0, add or
-accumulate of zeros, mul by a splat 1.0, reshape/transpose of zeros or of a
-splat constant, zeros_like of a static type, last_rows of every row, and unit
-properties dropped (embedding scale 1.0, rotary_dim = head_dim).
+Canonicalization patterns (run by upstream `canonicalize`) are in
+`passes/_tensorop_canonicalization.py`.
 """
 
 from __future__ import annotations
@@ -93,11 +90,7 @@ from xdsl.irdl import (
     var_operand_def,
 )
 from xdsl.parser import Parser
-from xdsl.pattern_rewriter import (
-    PatternRewriter,
-    RewritePattern,
-    op_type_rewrite_pattern,
-)
+from xdsl.pattern_rewriter import RewritePattern
 from xdsl.printer import Printer
 from xdsl.traits import ConstantLike, HasCanonicalizationPatternsTrait, Pure
 from xdsl.utils.exceptions import VerifyException
@@ -379,12 +372,14 @@ class TensorOp(OperandsSyntax):
 
 
 class _Canon(HasCanonicalizationPatternsTrait):
-    """Canonicalization patterns by op name, filled at the end of the module."""
-
-    PATTERNS: ClassVar[dict[str, tuple[RewritePattern, ...]]] = {}
+    """The op's canonicalization patterns, kept in
+    ``passes/_tensorop_canonicalization.py`` (as xDSL keeps its dialects'
+    in ``xdsl/transforms/canonicalization_patterns/``)."""
 
     def get_patterns(self, op: type[Operation]) -> tuple[RewritePattern, ...]:
-        return self.PATTERNS.get(op.name, ())
+        from ckc.passes._tensorop_canonicalization import PATTERNS
+
+        return PATTERNS.get(op.name, ())
 
     @classmethod
     def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
@@ -1758,169 +1753,6 @@ class RMSNormQKVRopeOp(_RopeProps, TensorOp):
 
 
 # ============================================================================
-# ============================================================================
-# Canonicalization patterns
-# ============================================================================
-
-
-def _zero_like(value: SSAValue) -> bool:
-    """Whether `value` is known to hold only zeros."""
-    owner = value.owner
-    if isinstance(owner, ZerosOp | ZerosLikeOp):
-        return True
-    if isinstance(owner, ConstantOp):
-        return owner.splat_value() == 0.0
-    return False
-
-
-def _splat_of(value: SSAValue) -> float | None:
-    owner = value.owner
-    if isinstance(owner, ZerosOp | ZerosLikeOp):
-        return 0.0
-    if isinstance(owner, ConstantOp):
-        return owner.splat_value()
-    return None
-
-
-class ReshapeOfReshape(RewritePattern):
-    """reshape(reshape(x)) -> reshape(x)."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: ReshapeOp, rewriter: PatternRewriter, /):
-        inner = op.x.owner
-        if isinstance(inner, ReshapeOp):
-            rewriter.replace(op, ReshapeOp(inner.x, op.result.type))
-
-
-class ReshapeToSameType(RewritePattern):
-    """reshape(x) to x's own type -> x."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: ReshapeOp, rewriter: PatternRewriter, /):
-        if op.x.type == op.result.type:
-            rewriter.replace(op, [], [op.x])
-
-
-class ShapeOfSplat(RewritePattern):
-    """reshape / transpose of zeros or of a splat constant, with a static
-    result type -> zeros / the splat constant of the new type."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: ReshapeOp | TransposeOp, rewriter: PatternRewriter, /):
-        t = op.result.type
-        if not (isinstance(t, TensorType) and t.has_static_shape()):
-            return
-        owner = op.x.owner
-        if isinstance(owner, ZerosOp):
-            rewriter.replace(op, ZerosOp(t))
-        elif isinstance(owner, ConstantOp) and (v := owner.splat_value()) is not None:
-            rewriter.replace(op, ConstantOp.splat(v, t))
-
-
-class LastRowsAll(RewritePattern):
-    """last_rows(x) taking every row of x -> x."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: LastRowsOp, rewriter: PatternRewriter, /):
-        if op.x.type == op.result.type:
-            rewriter.replace(op, [], [op.x])
-
-
-class DropUnitProperty(RewritePattern):
-    """Removes a property whose value means 'nothing': an embedding `scale`
-    of 1.0, a RoPE `rotary_dim` equal to `head_dim` (canonical forms, so CSE
-    and later passes see one spelling)."""
-
-    @staticmethod
-    def _is_unit(op: Operation, name: str) -> bool:
-        attr = op.properties.get(name)
-        if attr is None:
-            return False
-        if name == "scale":
-            return isinstance(attr, FloatAttr) and attr.value.data == 1.0
-        if name == "rotary_dim":
-            return attr == op.properties.get("head_dim")
-        return False
-
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
-        for name in ("scale", "rotary_dim"):
-            if self._is_unit(op, name):
-                del op.properties[name]
-                rewriter.notify_op_modified(op)
-
-
-class TransposeOfTranspose(RewritePattern):
-    """transpose(transpose(x)) -> x (when the types agree exactly)."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: TransposeOp, rewriter: PatternRewriter, /):
-        inner = op.x.owner
-        if isinstance(inner, TransposeOp) and inner.x.type == op.result.type:
-            rewriter.replace(op, [], [inner.x])
-
-
-class ScaleByOne(RewritePattern):
-    """scale(x, 1.0) -> x."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: ScaleOp, rewriter: PatternRewriter, /):
-        if op.factor.value.data == 1.0 and op.x.type == op.result.type:
-            rewriter.replace(op, [], [op.x])
-
-
-class AddZeros(RewritePattern):
-    """add(x, zeros) -> x and add(zeros, x) -> x (the sign of a zero result
-    may differ: -0 + 0 is +0; ckc does not distinguish)."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: AddOp | AccumulateOp, rewriter: PatternRewriter, /):
-        a, b = op.operands
-        if _zero_like(b) and a.type == op.result.type:
-            rewriter.replace(op, [], [a])
-        elif _zero_like(a) and b.type == op.result.type:
-            rewriter.replace(op, [], [b])
-
-
-class MulByOne(RewritePattern):
-    """mul(x, splat 1.0) -> x and mul(splat 1.0, x) -> x."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: MulOp, rewriter: PatternRewriter, /):
-        if _splat_of(op.b) == 1.0 and op.a.type == op.result.type:
-            rewriter.replace(op, [], [op.a])
-        elif _splat_of(op.a) == 1.0 and op.b.type == op.result.type:
-            rewriter.replace(op, [], [op.b])
-
-
-class ZerosLikeStatic(RewritePattern):
-    """zeros_like(x) with a static type -> zeros."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: ZerosLikeOp, rewriter: PatternRewriter, /):
-        t = op.result.type
-        if isinstance(t, TensorType) and t.has_static_shape():
-            rewriter.replace(op, ZerosOp(t))
-
-
-_Canon.PATTERNS.update(
-    {
-        ReshapeOp.name: (ReshapeToSameType(), ReshapeOfReshape(), ShapeOfSplat()),
-        TransposeOp.name: (TransposeOfTranspose(), ShapeOfSplat()),
-        ScaleOp.name: (ScaleByOne(),),
-        AddOp.name: (AddZeros(),),
-        AccumulateOp.name: (AddZeros(),),
-        MulOp.name: (MulByOne(),),
-        ZerosLikeOp.name: (ZerosLikeStatic(),),
-        LastRowsOp.name: (LastRowsAll(),),
-        EmbeddingOp.name: (DropUnitProperty(),),
-        EmbeddingGradOp.name: (DropUnitProperty(),),
-        RopeOp.name: (DropUnitProperty(),),
-        RopeGradOp.name: (DropUnitProperty(),),
-        RMSNormQKVRopeOp.name: (DropUnitProperty(),),
-    }
-)
-
-
 # Every op defined above, in definition order.
 TENSOROP_OPS = [
     v for v in list(globals().values())
