@@ -402,24 +402,19 @@ class IntIndex(CustomDirective):
 
 
 @irdl_custom_directive
-class OperandsType(CustomDirective):
+class OperandsType(OneType):
     """``c.binop``: one type spelled for both operands; the result has it too,
     except for comparisons and logic (``!c.int``)."""
 
-    lhs: TypeDirective
-    rhs: TypeDirective
+    first: TypeDirective
+    second: TypeDirective
     result: TypeDirective
 
     def parse(self, parser: Parser, state: ParsingState) -> None:
-        t = parser.parse_type()
-        self.lhs.set(state, (t,))
-        self.rhs.set(state, (t,))
+        super().parse(parser, state)
+        t = state.operand_types[self.first.inner.index][0]  # type: ignore[attr-defined, index]
         kind = state.properties.get("kind")
         self.result.set(state, (t if isinstance(kind, StringAttr) and kind.data in _ARITH else IntType(),))
-
-    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
-        state.print_whitespace(printer)
-        printer.print_attribute(self.lhs.get(op)[0])
 
 
 @irdl_custom_directive

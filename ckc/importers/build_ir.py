@@ -11,20 +11,9 @@ from xdsl.dialects.builtin import DYNAMIC_INDEX as DYNAMIC
 from xdsl.dialects.builtin import IntegerType, TensorType
 from xdsl.ir import Operation, SSAValue
 
-from ckc.dialects.transformer import (
-    CONFIG_KEY,
-    AttentionOp,
-    ConfigAttr,
-    CrossEntropyOp,
-    EmbeddingOp,
-    LmHeadOp,
-    MlpOp,
-    NormOp,
-    ResidualOp,
-    WeightOp,
-)
+from ckc.dialects import transformer as TF
 
-def weight_shapes(config: ConfigAttr, *, fused_qkv: bool = False) -> dict[str, tuple[int, ...]]:
+def weight_shapes(config: TF.ConfigAttr, *, fused_qkv: bool = False) -> dict[str, tuple[int, ...]]:
     """Every parameter tensor of the model `config` describes, by canonical
     GGUF name, with its stored shape (linear weights ``[out, in]``), in
     build order. ``fused_qkv`` stores GPT-2 style ``blk.N.attn_qkv.weight``
@@ -83,7 +72,7 @@ def weight_shapes(config: ConfigAttr, *, fused_qkv: bool = False) -> dict[str, t
 
 
 def build_forward_ops(
-    config: ConfigAttr, tokens: SSAValue, *, fused_qkv: bool = False
+    config: TF.ConfigAttr, tokens: SSAValue, *, fused_qkv: bool = False
 ) -> tuple[list[Operation], SSAValue]:
     """The ops of one forward pass over `tokens` (``tensor<?xi32>``), weights
     included, and the logits value ``[T, vocab]``. Layers are unrolled, one op
@@ -101,7 +90,7 @@ def build_forward_ops(
     def w(name: str, shape: Sequence[int], offset: int = 0) -> SSAValue:
         key = (name, offset, tuple(shape))
         if key not in weights:
-            op = WeightOp(name, list(shape), offset=offset)
+            op = TF.WeightOp(name, list(shape), offset=offset)
             ops.append(op)
             weights[key] = op.result
         return weights[key]
@@ -116,11 +105,11 @@ def build_forward_ops(
     def norm(x: SSAValue, prefix: str) -> SSAValue:
         weight = w(f"{prefix}.weight", [h])
         bias = w(f"{prefix}.bias", [h]) if c["norm_bias"] else None
-        return add(NormOp(x, weight, kind=c["norm"], eps=c["norm_eps"], offset=c["norm_offset"], bias=bias))
+        return add(TF.NormOp(x, weight, kind=c["norm"], eps=c["norm_eps"], offset=c["norm_offset"], bias=bias))
 
     emb = w("token_embd.weight", [c["vocab"], h])
     pos = w("position_embd.weight", [c["context"], h]) if c["learned_pos"] else None
-    x = add(EmbeddingOp(tokens, emb, pos, scale=c["embed_scale"]))
+    x = add(TF.EmbeddingOp(tokens, emb, pos, scale=c["embed_scale"]))
     for i in range(c["layers"]):
         b = f"blk.{i}"
         hn = norm(x, f"{b}.attn_norm")
@@ -144,7 +133,7 @@ def build_forward_ops(
         rope = c["rope_style"]
         scaling = config.layer_rope_scaling(i)
         a = add(
-            AttentionOp(
+            TF.AttentionOp(
                 hn, wq, wk, wv, wo,
                 heads=c["heads"], kv_heads=c["kv_heads"], head_dim=d, layer=i,
                 scale=config.layer_attn_scale(i), window=config.layer_window(i), softcap=c["attn_softcap"],
@@ -162,11 +151,11 @@ def build_forward_ops(
         )
         if c["post_norms"]:
             a = norm(a, f"{b}.post_attention_norm")
-        r = add(ResidualOp(x, a))
+        r = add(TF.ResidualOp(x, a))
         g = norm(r, f"{b}.ffn_norm")
         gated = c["mlp"] != "gelu"
         m = add(
-            MlpOp(
+            TF.MlpOp(
                 g, kind=c["mlp"],
                 up=w(f"{b}.ffn_up.weight", [f, h]), down=w(f"{b}.ffn_down.weight", [h, f]),
                 gate=w(f"{b}.ffn_gate.weight", [f, h]) if gated else None,
@@ -178,14 +167,14 @@ def build_forward_ops(
         )
         if c["post_norms"]:
             m = norm(m, f"{b}.post_ffw_norm")
-        x = add(ResidualOp(r, m))
+        x = add(TF.ResidualOp(r, m))
     xf = norm(x, "output_norm")
     head = emb if c["tied_embeddings"] else w("output.weight", [c["vocab"], h])
-    logits = add(LmHeadOp(xf, head, tied=c["tied_embeddings"], softcap=c["final_softcap"]))
+    logits = add(TF.LmHeadOp(xf, head, tied=c["tied_embeddings"], softcap=c["final_softcap"]))
     return ops, logits
 
 
-def build_model(config: ConfigAttr, *, train: bool = False, fused_qkv: bool = False):
+def build_model(config: TF.ConfigAttr, *, train: bool = False, fused_qkv: bool = False):
     """A module holding ``@forward(tokens: tensor<?xi32>) -> tensor<?xVxf32>``
     (and, with ``train``, ``@train_step(tokens, targets) -> tensor<f32>``, the
     same graph followed by ``cross_entropy``), with `config` attached as
@@ -205,9 +194,9 @@ def build_model(config: ConfigAttr, *, train: bool = False, fused_qkv: bool = Fa
         block = Block(arg_types=[tok_ty, tok_ty])
         block.args[0].name_hint, block.args[1].name_hint = "tokens", "targets"
         ops, logits = build_forward_ops(config, block.args[0], fused_qkv=fused_qkv)
-        loss = CrossEntropyOp(logits, block.args[1])
+        loss = TF.CrossEntropyOp(logits, block.args[1])
         block.add_ops([*ops, loss, func.ReturnOp(loss.result)])
         funcs.append(func.FuncOp("train_step", ([tok_ty, tok_ty], [loss.result.type]), Region(block)))
     module = ModuleOp(funcs)
-    module.attributes[CONFIG_KEY] = config
+    module.attributes[TF.CONFIG_KEY] = config
     return module
