@@ -27,12 +27,15 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import (
     ArrayAttr,
     Float32Type,
+    Float64Type,
     FloatAttr,
     IntegerAttr,
+    IntegerType,
     ModuleOp,
+    Signedness,
     StringAttr,
 )
-from xdsl.ir import BlockArgument, Operation, OpResult, SSAValue
+from xdsl.ir import Attribute, BlockArgument, Operation, OpResult, SSAValue
 from xdsl.utils.exceptions import DiagnosticException
 from xdsl.utils.target import Target
 
@@ -44,6 +47,37 @@ INDENT = "  "
 
 class EmitError(DiagnosticException):
     """The module holds something the C emitter cannot print."""
+
+
+def c_type_name(t: Attribute) -> str:
+    """The C spelling of a type (pointers end in ``*``)."""
+    if isinstance(t, c.VoidType):
+        return "void"
+    if isinstance(t, c.IntType):
+        return "int"
+    if isinstance(t, c.SizeType):
+        return "size_t"
+    if isinstance(t, c.CharType):
+        return "char"
+    if isinstance(t, Float32Type):
+        return "float"
+    if isinstance(t, Float64Type):
+        return "double"
+    if isinstance(t, c.NamedType):
+        return t.type_name.data
+    if isinstance(t, IntegerType):
+        w = t.width.data
+        if w == 1:
+            return "_Bool"
+        if w in (8, 16, 32, 64):
+            unsigned = t.signedness.data == Signedness.UNSIGNED
+            return f"{'u' if unsigned else ''}int{w}_t"
+    if isinstance(t, c.PtrType):
+        inner = c_type_name(t.pointee)
+        if t.const:
+            inner = "const " + inner
+        return inner + " *" if not inner.endswith("*") else inner + "*"
+    raise ValueError(f"{t} is not a C type")
 
 
 def _fail(op: Operation, why: str) -> EmitError:
@@ -132,7 +166,7 @@ class CPrinter:
 
     def type_name(self, t, op: Operation) -> str:
         try:
-            return c.c_type_name(t)
+            return c_type_name(t)
         except ValueError as err:
             raise _fail(op, str(err)) from None
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Sequence
+from typing import cast
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -66,6 +67,7 @@ from xdsl.dialects.builtin import (
     ModuleOp,
     Signedness,
     StringAttr,
+    SymbolNameConstraint,
     SymbolRefAttr,
     UnitAttr,
     f32,
@@ -98,6 +100,14 @@ from xdsl.irdl import (
     traits_def,
     var_operand_def,
 )
+from xdsl.irdl.declarative_assembly_format import (
+    AttributeVariable,
+    CustomDirective,
+    ParsingState,
+    PrintingState,
+    TypeDirective,
+    irdl_custom_directive,
+)
 from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import (
@@ -115,32 +125,19 @@ from xdsl.utils.exceptions import VerifyException
 # --------------------------------------------------------------------------
 
 
-@irdl_attr_definition
-class VoidType(ParametrizedAttribute, TypeAttribute):
-    """C ``void``: a function's return type, or a pointee (``!c.ptr<!c.void>``)."""
-
-    name = "c.void"
-
-
-@irdl_attr_definition
-class IntType(ParametrizedAttribute, TypeAttribute):
-    """C ``int`` (what kernels take for sizes and thread counts; loop variables)."""
-
-    name = "c.int"
+def _scalar_type(cls_name: str, name: str, doc: str) -> type[ParametrizedAttribute]:
+    """A C type without parameters."""
+    body = {"name": name, "__doc__": doc, "__module__": __name__}
+    return irdl_attr_definition(type(cls_name, (ParametrizedAttribute, TypeAttribute), body))
 
 
-@irdl_attr_definition
-class CharType(ParametrizedAttribute, TypeAttribute):
-    """C ``char`` (for strings: ``!c.ptr<!c.char, const>`` is ``const char *``)."""
-
-    name = "c.char"
-
-
-@irdl_attr_definition
-class SizeType(ParametrizedAttribute, TypeAttribute):
-    """C ``size_t`` (needs ``<stddef.h>``)."""
-
-    name = "c.size"
+VoidType = _scalar_type("VoidType", "c.void",
+                        "C ``void``: a function's return type, or a pointee (``!c.ptr<!c.void>``).")
+IntType = _scalar_type("IntType", "c.int",
+                       "C ``int`` (what kernels take for sizes and thread counts; loop variables).")
+CharType = _scalar_type("CharType", "c.char",
+                        "C ``char`` (for strings: ``!c.ptr<!c.char, const>`` is ``const char *``).")
+SizeType = _scalar_type("SizeType", "c.size", "C ``size_t`` (needs ``<stddef.h>``).")
 
 
 @irdl_attr_definition
@@ -270,43 +267,6 @@ def int_range(t: Attribute) -> tuple[int, int]:
     return -(2 ** (w - 1)), 2 ** (w - 1) - 1
 
 
-def c_type_name(t: Attribute) -> str:
-    """The C spelling of a type (pointers end in ``*``)."""
-    if isinstance(t, VoidType):
-        return "void"
-    if isinstance(t, IntType):
-        return "int"
-    if isinstance(t, SizeType):
-        return "size_t"
-    if isinstance(t, CharType):
-        return "char"
-    if isinstance(t, Float32Type):
-        return "float"
-    if isinstance(t, Float64Type):
-        return "double"
-    if isinstance(t, NamedType):
-        return t.type_name.data
-    if isinstance(t, IntegerType):
-        w = t.width.data
-        if w == 1:
-            return "_Bool"
-        if w in _INT_WIDTHS:
-            unsigned = t.signedness.data == Signedness.UNSIGNED
-            return f"{'u' if unsigned else ''}int{w}_t"
-    if isinstance(t, PtrType):
-        inner = c_type_name(t.pointee)
-        if t.const:
-            inner = "const " + inner
-        return inner + " *" if not inner.endswith("*") else inner + "*"
-    raise ValueError(f"{t} is not a C type")
-
-
-def c_declarator(t: Attribute, name: str) -> str:
-    """``float *x``, ``int n``: a type followed by a name."""
-    s = c_type_name(t)
-    return s + name if s.endswith("*") else f"{s} {name}"
-
-
 def ptr_assignable(arg: Attribute, param: Attribute) -> bool:
     """Whether C accepts `arg` for a parameter of type `param` without a warning."""
     if arg == param:
@@ -350,12 +310,6 @@ def _module_symbols(op: Operation) -> set[str]:
     return names
 
 
-def _parse_fn_sig(parser: Parser) -> tuple[list[Attribute], Attribute]:
-    args = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_type)
-    parser.parse_punctuation("->")
-    return args, parser.parse_type()
-
-
 def _check_signature(inputs: Sequence[Attribute], ret: Attribute, what: str) -> None:
     for i, t in enumerate(inputs):
         if not is_c_type(t):
@@ -376,6 +330,194 @@ def _sig_of(fn_type: FunctionType, what: str) -> tuple[list[Attribute], Attribut
             f"(use !c.void for none), got {len(outs)}"
         )
     return list(fn_type.inputs.data), outs[0]
+
+
+# --------------------------------------------------------------------------
+# Custom directives of the declarative formats
+# --------------------------------------------------------------------------
+
+
+@irdl_custom_directive
+class CName(CustomDirective):
+    """A C identifier, printed bare (``c.var end = ...``)."""
+
+    attr: AttributeVariable
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        self.attr.set(state, StringAttr(parser.parse_identifier()))
+
+    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
+        state.print_whitespace(printer)
+        attr = self.attr.get(op)
+        assert isinstance(attr, StringAttr)
+        printer.print_string(attr.data)
+
+
+@irdl_custom_directive
+class OneType(CustomDirective):
+    """One type spelled for two typeables (``c.var``: initializer, variable)."""
+
+    first: TypeDirective
+    second: TypeDirective
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        t = parser.parse_type()
+        self.first.set(state, (t,))
+        self.second.set(state, (t,))
+
+    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
+        state.print_whitespace(printer)
+        printer.print_attribute(self.first.get(op)[0])
+
+
+@irdl_custom_directive
+class Int(CustomDirective):
+    """An ``IntAttr`` as a bare integer (``c.ptr %a[8192]``)."""
+
+    attr: AttributeVariable
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        self.attr.set(state, IntAttr(parser.parse_integer(allow_boolean=False)))
+
+    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
+        state.print_whitespace(printer)
+        attr = self.attr.get(op)
+        assert isinstance(attr, IntAttr)
+        printer.print_string(str(attr.data))
+
+
+@irdl_custom_directive
+class IntIndex(CustomDirective):
+    """The type of an optional ``!c.int`` index operand: not spelled
+    (``c.ptr %a[64 + %l * 1024]``); the verifier checks it."""
+
+    index: TypeDirective
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        present = state.operands[self.index.inner.index]  # type: ignore[attr-defined]
+        self.index.set(state, (IntType(),) * len(present or ()))
+
+    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
+        pass
+
+
+@irdl_custom_directive
+class OperandsType(OneType):
+    """``c.binop``: one type spelled for both operands; the result has it too,
+    except for comparisons and logic (``!c.int``)."""
+
+    first: TypeDirective
+    second: TypeDirective
+    result: TypeDirective
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        super().parse(parser, state)
+        t = state.operand_types[self.first.inner.index][0]  # type: ignore[attr-defined, index]
+        kind = state.properties.get("kind")
+        self.result.set(state, (t if isinstance(kind, StringAttr) and kind.data in _ARITH else IntType(),))
+
+
+@irdl_custom_directive
+class Header(CustomDirective):
+    """``<"h">`` (a system header: sets `system`) or ``"h"``."""
+
+    header: AttributeVariable
+    system: AttributeVariable
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        system = parser.parse_optional_punctuation("<") is not None
+        self.header.set(state, StringAttr(parser.parse_str_literal()))
+        if system:
+            parser.parse_punctuation(">")
+            self.system.set(state, UnitAttr())
+
+    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
+        state.print_whitespace(printer)
+        system = self.system.get(op) is not None
+        printer.print_string("<" if system else "")
+        printer.print_string_literal(cast(StringAttr, self.header.get(op)).data)
+        printer.print_string(">" if system else "")
+
+
+@irdl_custom_directive
+class Signature(CustomDirective):
+    """A prototype's ``(T1, T2) -> R`` (R is ``!c.void`` for none)."""
+
+    function_type: AttributeVariable
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        args = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_type)
+        parser.parse_punctuation("->")
+        self.function_type.set(state, _fn_type(args, parser.parse_type()))
+
+    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
+        fn = cast(FunctionType, self.function_type.get(op))
+        printer.print_string("(")
+        printer.print_list(fn.inputs.data, printer.print_attribute)
+        printer.print_string(") -> ")
+        printer.print_list(fn.outputs.data, printer.print_attribute)
+
+
+@irdl_custom_directive
+class Initializer(CustomDirective):
+    """A ``c.global`` value: a number or string, or ``[...]`` of them, stored
+    as attributes of the element type parsed before it."""
+
+    value: AttributeVariable
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        t = state.properties["elem_type"]
+        many = parser.parse_optional_comma_separated_list(parser.Delimiter.SQUARE, lambda: _parse_number(parser))
+        if many is not None:
+            self.value.set(state, ArrayAttr([_num_attr(v, t) for v in many]))
+        else:
+            self.value.set(state, _num_attr(_parse_number(parser), t))
+
+    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
+        state.print_whitespace(printer)
+        value = self.value.get(op)
+        if isinstance(value, ArrayAttr):
+            with printer.in_square_brackets():
+                printer.print_list(value.data, lambda v: _print_number(printer, v))
+        else:
+            _print_number(printer, cast(Attribute, value))
+
+
+@irdl_custom_directive
+class NumberOfType(CustomDirective):
+    """``576 : !c.int``: a literal stored rounded to its type (a float for an
+    integer type is kept as f64 for the verifier to reject)."""
+
+    value: AttributeVariable
+    type: TypeDirective
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        v = _parse_number(parser)
+        parser.parse_punctuation(":")
+        t = parser.parse_type()
+        self.value.set(state, FloatAttr(v, f64) if isinstance(v, float) and is_int_type(t) else _num_attr(v, t))
+        self.type.set(state, (t,))
+
+    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
+        state.print_whitespace(printer)
+        _print_number(printer, cast(Attribute, self.value.get(op)))
+        printer.print_string(" : ")
+        printer.print_attribute(self.type.get(op)[0])
+
+
+@irdl_custom_directive
+class AsName(CustomDirective):
+    """The C name of a call's result: `` as NAME``, absent without a result."""
+
+    name: AttributeVariable
+
+    def parse(self, parser: Parser, state: ParsingState) -> None:
+        if parser.parse_optional_keyword("as") is not None:
+            self.name.set(state, StringAttr(parser.parse_identifier()))
+
+    def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
+        if (name := self.name.get(op)) is not None:
+            printer.print_string(f" as {cast(StringAttr, name).data}")
 
 
 # --------------------------------------------------------------------------
@@ -400,6 +542,9 @@ class IncludeOp(IRDLOperation):
 
     traits = traits_def(HasParent(ModuleOp))
 
+    custom_directives = (Header,)
+    assembly_format = "custom<Header>($header, $system) attr-dict"
+
     def __init__(self, header: str, system: bool = False):
         props: dict[str, Attribute] = {"header": StringAttr(header)}
         if system:
@@ -410,26 +555,6 @@ class IncludeOp(IRDLOperation):
         h = self.header.data
         if not h or any(ch in h for ch in '"<>\n\\') or h != h.strip():
             raise VerifyException(f"bad header name '{h}'")
-
-    @classmethod
-    def parse(cls, parser: Parser) -> IncludeOp:
-        system = parser.parse_optional_punctuation("<") is not None
-        header = parser.parse_str_literal()
-        if system:
-            parser.parse_punctuation(">")
-        op = cls(header, system)
-        if attrs := parser.parse_optional_attr_dict():
-            op.attributes |= attrs
-        return op
-
-    def print(self, printer: Printer) -> None:
-        printer.print_string(" ")
-        if self.system is not None:
-            printer.print_string("<")
-        printer.print_string_literal(self.header.data)
-        if self.system is not None:
-            printer.print_string(">")
-        printer.print_op_attributes(self.attributes)
 
 
 @irdl_op_definition
@@ -470,10 +595,13 @@ class DeclOp(IRDLOperation):
 
     name = "c.decl"
 
-    sym_name = prop_def(StringAttr)
+    sym_name = prop_def(SymbolNameConstraint())
     function_type = prop_def(FunctionType)
 
     traits = traits_def(HasParent(ModuleOp), SymbolOpInterface())
+
+    custom_directives = (Signature,)
+    assembly_format = "$sym_name custom<Signature>($function_type) attr-dict"
 
     def __init__(self, name: str, inputs: Sequence[Attribute], ret: Attribute):
         super().__init__(
@@ -491,28 +619,6 @@ class DeclOp(IRDLOperation):
         check_identifier(self.sym_name.data, "function name")
         inputs, ret = self.signature
         _check_signature(inputs, ret, f"@{self.sym_name.data}")
-
-    @classmethod
-    def parse(cls, parser: Parser) -> DeclOp:
-        name = parser.parse_symbol_name().data
-        inputs, ret = _parse_fn_sig(parser)
-        op = cls(name, inputs, ret)
-        if attrs := parser.parse_optional_attr_dict():
-            op.attributes |= attrs
-        return op
-
-    def print(self, printer: Printer) -> None:
-        inputs, ret = _sig_of(self.function_type, self.name)
-        printer.print_string(" ")
-        printer.print_symbol_name(self.sym_name.data)
-        printer.print_string("(")
-        printer.print_list(inputs, printer.print_attribute)
-        printer.print_string(") -> ")
-        printer.print_attribute(ret)
-        printer.print_op_attributes(self.attributes)
-
-
-_NumAttr = IntegerAttr | FloatAttr
 
 
 @irdl_op_definition
@@ -536,12 +642,15 @@ class GlobalOp(IRDLOperation):
 
     name = "c.global"
 
-    sym_name = prop_def(StringAttr)
+    sym_name = prop_def(SymbolNameConstraint())
     elem_type = prop_def(Attribute)
     value = prop_def(IntegerAttr | FloatAttr | StringAttr | ArrayAttr)
     constant = opt_prop_def(UnitAttr)
 
     traits = traits_def(HasParent(ModuleOp), SymbolOpInterface())
+
+    custom_directives = (Initializer,)
+    assembly_format = "(`const` $constant^)? $sym_name `:` $elem_type `=` custom<Initializer>($value) attr-dict"
 
     def __init__(
         self,
@@ -579,50 +688,6 @@ class GlobalOp(IRDLOperation):
             raise VerifyException("global array initializer must not be empty")
         for v in self.values:
             _check_number(v, t)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> GlobalOp:
-        constant = parser.parse_optional_keyword("const") is not None
-        name = parser.parse_symbol_name().data
-        parser.parse_punctuation(":")
-        t = parser.parse_type()
-        parser.parse_punctuation("=")
-        if parser.parse_optional_punctuation("[") is not None:
-            vals = []
-            if parser.parse_optional_punctuation("]") is None:
-                vals.append(_parse_number(parser))
-                while parser.parse_optional_punctuation(",") is not None:
-                    vals.append(_parse_number(parser))
-                parser.parse_punctuation("]")
-            value: Attribute = ArrayAttr([_num_attr(v, t) for v in vals])
-        else:
-            value = _num_attr(_parse_number(parser), t)
-        props: dict[str, Attribute] = {
-            "sym_name": StringAttr(name),
-            "elem_type": t,
-            "value": value,
-        }
-        if constant:
-            props["constant"] = UnitAttr()
-        op = cls.create(properties=props)
-        if attrs := parser.parse_optional_attr_dict():
-            op.attributes |= attrs
-        return op
-
-    def print(self, printer: Printer) -> None:
-        printer.print_string(" const" if self.constant is not None else "")
-        printer.print_string(" ")
-        printer.print_symbol_name(self.sym_name.data)
-        printer.print_string(" : ")
-        printer.print_attribute(self.elem_type)
-        printer.print_string(" = ")
-        if isinstance(self.value, ArrayAttr):
-            printer.print_string("[")
-            printer.print_list(self.value.data, lambda v: _print_number(printer, v))
-            printer.print_string("]")
-        else:
-            _print_number(printer, self.value)
-        printer.print_op_attributes(self.attributes)
 
 
 def _int_attr(v: int) -> IntegerAttr:
@@ -1133,6 +1198,9 @@ class ConstantOp(IRDLOperation):
 
     traits = traits_def(Pure())
 
+    custom_directives = (NumberOfType,)
+    assembly_format = "custom<NumberOfType>($value, type($result)) attr-dict"
+
     def __init__(self, value: int | float, type: Attribute):
         super().__init__(properties={"value": _num_attr(value, type)}, result_types=[type])
 
@@ -1141,25 +1209,6 @@ class ConstantOp(IRDLOperation):
         if not is_scalar_type(t):
             raise VerifyException(f"constant type {t} must be an arithmetic C type")
         _check_number(self.value, t)
-
-    @classmethod
-    def parse(cls, parser: Parser) -> ConstantOp:
-        v = _parse_number(parser)
-        parser.parse_punctuation(":")
-        t = parser.parse_type()
-        # A float for an integer type is kept as f64 for the verifier to reject.
-        value = FloatAttr(v, f64) if isinstance(v, float) and is_int_type(t) else _num_attr(v, t)
-        op = cls.create(properties={"value": value}, result_types=[t])
-        if attrs := parser.parse_optional_attr_dict():
-            op.attributes |= attrs
-        return op
-
-    def print(self, printer: Printer) -> None:
-        printer.print_string(" ")
-        _print_number(printer, self.value)
-        printer.print_string(" : ")
-        printer.print_attribute(self.result.type)
-        printer.print_op_attributes(self.attributes)
 
 
 @irdl_op_definition
@@ -1187,6 +1236,13 @@ class PtrOp(IRDLOperation):
     result = result_def(PtrType)
 
     traits = traits_def(Pure())
+
+    custom_directives = (Int, IntIndex)
+    assembly_format = (
+        "$base `[` custom<Int>($offset) (`+` $index^ `*` custom<Int>($stride))? `]` custom<IntIndex>(type($index))"
+        " attr-dict"
+        " `:` type($base) `->` type($result)"
+    )
 
     def __init__(
         self,
@@ -1235,52 +1291,6 @@ class PtrOp(IRDLOperation):
                     f"stride {self.stride.data} is not a multiple of the {size}-byte element"
                 )
 
-    @classmethod
-    def parse(cls, parser: Parser) -> PtrOp:
-        base = parser.parse_unresolved_operand()
-        parser.parse_punctuation("[")
-        offset = parser.parse_integer(allow_boolean=False)
-        index = stride = None
-        if parser.parse_optional_punctuation("+") is not None:
-            index = parser.parse_unresolved_operand()
-            parser.parse_punctuation("*")
-            stride = parser.parse_integer(allow_boolean=False)
-        parser.parse_punctuation("]")
-        attrs = parser.parse_optional_attr_dict()
-        parser.parse_punctuation(":")
-        base_t = parser.parse_type()
-        parser.parse_punctuation("->")
-        res_t = parser.parse_type()
-        base_v = parser.resolve_operand(base, base_t)
-        index_v = None
-        if index is not None:
-            index_v = parser.resolve_operand(index, IntType())
-        props: dict[str, Attribute] = {"offset": IntAttr(offset)}
-        if stride is not None:
-            props["stride"] = IntAttr(stride)
-        op = cls.create(
-            operands=[base_v] + ([index_v] if index_v is not None else []),
-            properties=props,
-            result_types=[res_t],
-        )
-        op.attributes |= attrs
-        return op
-
-    def print(self, printer: Printer) -> None:
-        printer.print_string(" ")
-        printer.print_operand(self.base)
-        printer.print_string(f"[{self.offset.data}")
-        if self.index is not None:
-            printer.print_string(" + ")
-            printer.print_operand(self.index)
-            printer.print_string(f" * {self.stride.data}")
-        printer.print_string("]")
-        printer.print_op_attributes(self.attributes)
-        printer.print_string(" : ")
-        printer.print_attribute(self.base.type)
-        printer.print_string(" -> ")
-        printer.print_attribute(self.result.type)
-
 
 def _elem_size(t: Attribute) -> int | None:
     if isinstance(t, Float32Type):
@@ -1327,6 +1337,9 @@ class BinOp(IRDLOperation):
 
     traits = traits_def(Pure())
 
+    custom_directives = (OperandsType,)
+    assembly_format = "$kind $lhs `,` $rhs attr-dict `:` custom<OperandsType>(type($lhs), type($rhs), type($result))"
+
     def __init__(self, kind: str, lhs: SSAValue | Operation, rhs: SSAValue | Operation):
         t = SSAValue.get(lhs).type
         if kind not in _ARITH:
@@ -1334,34 +1347,6 @@ class BinOp(IRDLOperation):
         super().__init__(
             operands=[lhs, rhs], properties={"kind": StringAttr(kind)}, result_types=[t]
         )
-
-    @classmethod
-    def parse(cls, parser: Parser) -> BinOp:
-        kind = parser.parse_str_literal()
-        lhs = parser.parse_unresolved_operand()
-        parser.parse_punctuation(",")
-        rhs = parser.parse_unresolved_operand()
-        attrs = parser.parse_optional_attr_dict()
-        parser.parse_punctuation(":")
-        t = parser.parse_type()
-        op = cls.create(
-            operands=[parser.resolve_operand(lhs, t), parser.resolve_operand(rhs, t)],
-            properties={"kind": StringAttr(kind)},
-            result_types=[t if kind in _ARITH else IntType()],
-        )
-        op.attributes |= attrs
-        return op
-
-    def print(self, printer: Printer) -> None:
-        printer.print_string(" ")
-        printer.print_string_literal(self.kind.data)
-        printer.print_string(" ")
-        printer.print_operand(self.lhs)
-        printer.print_string(", ")
-        printer.print_operand(self.rhs)
-        printer.print_op_attributes(self.attributes)
-        printer.print_string(" : ")
-        printer.print_attribute(self.lhs.type)
 
     def verify_(self) -> None:
         k = self.kind.data
@@ -1398,6 +1383,8 @@ class CastOp(IRDLOperation):
 
     traits = traits_def(Pure())
 
+    assembly_format = "$input attr-dict `:` type($input) `to` type($result)"
+
     def __init__(self, value: SSAValue | Operation, to: Attribute):
         super().__init__(operands=[value], result_types=[to])
 
@@ -1405,27 +1392,6 @@ class CastOp(IRDLOperation):
         for what, t in (("operand", self.input.type), ("result", self.result.type)):
             if not is_scalar_type(t):
                 raise VerifyException(f"{what} must have an arithmetic C type, got {t}")
-
-    @classmethod
-    def parse(cls, parser: Parser) -> CastOp:
-        v = parser.parse_unresolved_operand()
-        attrs = parser.parse_optional_attr_dict()
-        parser.parse_punctuation(":")
-        src = parser.parse_type()
-        parser.parse_keyword("to")
-        dst = parser.parse_type()
-        op = cls.create(operands=[parser.resolve_operand(v, src)], result_types=[dst])
-        op.attributes |= attrs
-        return op
-
-    def print(self, printer: Printer) -> None:
-        printer.print_string(" ")
-        printer.print_operand(self.input)
-        printer.print_op_attributes(self.attributes)
-        printer.print_string(" : ")
-        printer.print_attribute(self.input.type)
-        printer.print_string(" to ")
-        printer.print_attribute(self.result.type)
 
 
 @irdl_op_definition
@@ -1444,6 +1410,9 @@ class VarOp(IRDLOperation):
     init = operand_def()
     result = result_def()
 
+    custom_directives = (CName, OneType)
+    assembly_format = "custom<CName>($var_name) `=` $init attr-dict `:` custom<OneType>(type($init), type($result))"
+
     def __init__(self, var_name: str, init: SSAValue | Operation):
         super().__init__(
             operands=[init],
@@ -1459,25 +1428,6 @@ class VarOp(IRDLOperation):
             raise VerifyException("initializer type must equal the variable type")
         if _enclosing_func(self) is None:
             raise VerifyException("c.var must be inside a c.func")
-
-    @classmethod
-    def parse(cls, parser: Parser) -> VarOp:
-        name = parser.parse_identifier()
-        parser.parse_punctuation("=")
-        init = parser.parse_unresolved_operand()
-        attrs = parser.parse_optional_attr_dict()
-        parser.parse_punctuation(":")
-        t = parser.parse_type()
-        op = cls(name, parser.resolve_operand(init, t))
-        op.attributes |= attrs
-        return op
-
-    def print(self, printer: Printer) -> None:
-        printer.print_string(f" {self.var_name.data} = ")
-        printer.print_operand(self.init)
-        printer.print_op_attributes(self.attributes)
-        printer.print_string(" : ")
-        printer.print_attribute(self.result.type)
 
 
 @irdl_op_definition
@@ -1502,6 +1452,9 @@ class CallOp(IRDLOperation):
     args = var_operand_def()
     result_name = opt_prop_def(StringAttr)
     res = opt_result_def()
+
+    custom_directives = (AsName,)
+    assembly_format = "$callee `(` $args `)` custom<AsName>($result_name) attr-dict `:` functional-type($args, $res)"
 
     def __init__(
         self,
@@ -1553,42 +1506,6 @@ class CallOp(IRDLOperation):
                 raise VerifyException(f"@{callee} returns void")
         elif self.res is not None and self.res.type != ret:
             raise VerifyException(f"@{callee} returns {ret}, not {self.res.type}")
-
-    @classmethod
-    def parse(cls, parser: Parser) -> CallOp:
-        callee = parser.parse_symbol_name().data
-        args = parser.parse_comma_separated_list(
-            parser.Delimiter.PAREN, parser.parse_unresolved_operand
-        )
-        name = None
-        if parser.parse_optional_keyword("as") is not None:
-            name = parser.parse_identifier()
-        attrs = parser.parse_optional_attr_dict()
-        parser.parse_punctuation(":")
-        fn = parser.parse_function_type()
-        if len(fn.inputs.data) != len(args):
-            parser.raise_error(f"{len(args)} arguments but {len(fn.inputs.data)} types")
-        if len(fn.outputs.data) > 1:
-            parser.raise_error("a C call has at most one result")
-        vals = [parser.resolve_operand(a, t) for a, t in zip(args, fn.inputs.data)]
-        ret = fn.outputs.data[0] if fn.outputs.data else None
-        op = cls(callee, vals, ret, name)
-        op.attributes |= attrs
-        return op
-
-    def print(self, printer: Printer) -> None:
-        printer.print_string(" ")
-        printer.print_symbol_name(self.callee.string_value())
-        printer.print_string("(")
-        printer.print_list(self.args, printer.print_operand)
-        printer.print_string(")")
-        if self.result_name is not None:
-            printer.print_string(f" as {self.result_name.data}")
-        printer.print_op_attributes(self.attributes)
-        printer.print_string(" : ")
-        printer.print_function_type(
-            [a.type for a in self.args], [self.res.type] if self.res is not None else []
-        )
 
 
 C = Dialect(

@@ -29,12 +29,15 @@ Conventions (shared by every ckc dialect):
 
 Python: every op has a constructor inferring its result types, e.g.
 `MatmulOp(x, w, bias, transpose_b=True)`, `RopeOp(q, pos, heads=9,
-head_dim=64, theta=1e5)`; invalid shapes raise VerifyException naming the op.
+head_dim=64, theta=1e5)` (one constructor for all: `TensorOp.__init__`);
+invalid shapes raise VerifyException naming the op. Ops of one family
+(unary, binary, their gradients, gated, RoPE, attention) share a base class.
 `op.prop_values()` gives the properties as Python values (defaults applied).
 `dialects/_tensorop_ref.py` is the executable (PyTorch) reference of every op;
 `rope_inv_freq()` computes scaled RoPE frequency tables.
 
-Syntax. Every op with operands prints as
+Syntax (`dialects/_syntax.py`, shared with `transformer`). Every op with
+operands prints as
 
     %r = tensorop.<op> %a, %b[, <keyword> %opt]* {props} : (<operand types>) -> <result type(s)>
 
@@ -42,11 +45,8 @@ required operands positional, optional operands introduced by their name, and
 properties in the attribute dictionary (defaults elided). `weight`, `constant`
 and `zeros` have no operands and print their type only.
 
-Canonicalization patterns (run by upstream `canonicalize`): reshape of reshape,
-reshape to the same type, transpose of transpose, scale by 1.0, add or
-accumulate of zeros, mul by a splat 1.0, reshape/transpose of zeros or of a
-splat constant, zeros_like of a static type, last_rows of every row, and unit
-properties dropped (embedding scale 1.0, rotary_dim = head_dim).
+Canonicalization patterns (run by upstream `canonicalize`) are in
+`passes/_tensorop_canonicalization.py`.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.ir import Attribute, Dialect, Operation, SSAValue
+from ckc.dialects._syntax import OperandsSyntax, group_results, split_operands
 from xdsl.irdl import (
     AttrSizedOperandSegments,
     IRDLOperation,
@@ -89,11 +90,7 @@ from xdsl.irdl import (
     var_operand_def,
 )
 from xdsl.parser import Parser
-from xdsl.pattern_rewriter import (
-    PatternRewriter,
-    RewritePattern,
-    op_type_rewrite_pattern,
-)
+from xdsl.pattern_rewriter import RewritePattern
 from xdsl.printer import Printer
 from xdsl.traits import ConstantLike, HasCanonicalizationPatternsTrait, Pure
 from xdsl.utils.exceptions import VerifyException
@@ -224,35 +221,14 @@ class _Args:
         self.__dict__.update(values)
 
 
-def _group_results(op_def, rtypes: list[Attribute]) -> list[Any] | None:
-    """Groups a flat result type list by result definition (optional or
-    variadic results get a list); None when the count cannot fit."""
-    n_single = sum(1 for _, d in op_def.results if not isinstance(d, VariadicDef))
-    n_var = sum(1 for _, d in op_def.results if isinstance(d, VariadicDef))
-    extra = len(rtypes) - n_single
-    if extra < 0 or (extra > 0 and n_var == 0):
-        return None
-    groups: list[Any] = []
-    k = 0
-    for _, rdef in op_def.results:
-        if isinstance(rdef, VariadicDef):
-            n = extra if isinstance(rdef, OptionalDef) is False else min(extra, 1)
-            groups.append(rtypes[k : k + n])
-            k += n
-            extra -= n
-        else:
-            groups.append(rtypes[k])
-            k += 1
-    return groups if k == len(rtypes) else None
-
 
 
 # The common base --------------------------------------------------------------
 
 
-class TensorOp(IRDLOperation):
-    """Base of every tensorop op with operands: shared syntax, verification
-    and construction.
+class TensorOp(OperandsSyntax):
+    """Base of every tensorop op with operands: shared syntax (`_syntax.py`),
+    verification and construction.
 
     Subclasses define `infer(t, p, r)`: `t` holds operand types by name (None
     for an absent optional operand, a tuple for a variadic one), `p` property
@@ -260,7 +236,12 @@ class TensorOp(IRDLOperation):
     known (only ops whose result type is not implied by their operands use
     it). It checks every shape and attribute rule, raising VerifyException,
     and returns the expected result types. `verify_` compares them with the
-    actual ones; Python constructors use them as the result types.
+    actual ones; the constructor uses them as the result types.
+
+    Constructor: `Op(*operands, **properties)`: operands positionally in
+    definition order (optional ones also by name), properties by name as
+    Python values; `PY_DEFAULTS` supplies Python-side defaults of required
+    properties. Invalid shapes raise VerifyException naming the op.
     """
 
     INPLACE: ClassVar[dict[int, str]] = {}
@@ -273,6 +254,10 @@ class TensorOp(IRDLOperation):
     a copy: the result is a contiguous range of that operand's row-major
     storage (`reshape`, `last_rows`)."""
 
+    PY_DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    traits = traits_def(Pure())  # value semantics: every op (subclasses add traits)
+
     @classmethod
     def infer(cls, t: _Args, p: _Args, r: Sequence[Attribute] | None) -> list[Attribute]:
         raise NotImplementedError
@@ -284,20 +269,20 @@ class TensorOp(IRDLOperation):
     # -- properties as Python values --------------------------------------
 
     @classmethod
+    def _props(cls) -> dict[str, Any]:
+        return {n: d for n, d in cls.get_irdl_definition().properties.items()
+                if n != AttrSizedOperandSegments.attribute_name}
+
+    @classmethod
     def _prop_base(cls, name: str) -> type[Attribute]:
-        pdef = cls.get_irdl_definition().properties[name]
-        constr = pdef.constr
+        constr = cls.get_irdl_definition().properties[name].constr
         return getattr(constr, "base_attr", None) or getattr(constr, "attr")
 
     @staticmethod
     def _to_py(attr: Attribute | None) -> Any:
-        if attr is None:
-            return None
         if isinstance(attr, UnitAttr):
             return True
-        if isinstance(attr, FloatAttr):
-            return attr.value.data
-        if isinstance(attr, IntegerAttr):
+        if isinstance(attr, FloatAttr | IntegerAttr):
             return attr.value.data
         if isinstance(attr, StringAttr):
             return attr.data
@@ -318,36 +303,18 @@ class TensorOp(IRDLOperation):
             return StringAttr(str(value))
         raise TypeError(f"{cls.name}: cannot convert {value!r} for property '{name}'")
 
-    def prop_values(self) -> dict[str, Any]:
-        """Property values as Python values, defaults applied (units as bool)."""
+    @classmethod
+    def _py_values(cls, attrs: dict[str, Attribute | None]) -> dict[str, Any]:
+        """Python values of every property, defaults applied (units as bool)."""
         out: dict[str, Any] = {}
-        for name, pdef in self.get_irdl_definition().properties.items():
-            if name == AttrSizedOperandSegments.attribute_name:
-                continue
-            attr = self.properties.get(name, pdef.default_value)
-            value = self._to_py(attr)
-            if value is None and self._prop_base(name) is UnitAttr:
-                value = False
-            out[name] = value
+        for name, pdef in cls._props().items():
+            value = cls._to_py(attrs.get(name, pdef.default_value))
+            out[name] = False if value is None and cls._prop_base(name) is UnitAttr else value
         return out
 
-    @classmethod
-    def _default_props(cls, given: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, pdef in cls.get_irdl_definition().properties.items():
-            if name == AttrSizedOperandSegments.attribute_name:
-                continue
-            if name in given and given[name] is not None:
-                value = given[name]
-                if isinstance(value, Attribute):
-                    value = cls._to_py(value)
-                out[name] = value
-            else:
-                value = cls._to_py(pdef.default_value)
-                if value is None and cls._prop_base(name) is UnitAttr:
-                    value = False
-                out[name] = value
-        return out
+    def prop_values(self) -> dict[str, Any]:
+        """Property values as Python values, defaults applied (units as bool)."""
+        return self._py_values(dict(self.properties))
 
     # -- verification -------------------------------------------------------
 
@@ -365,14 +332,10 @@ class TensorOp(IRDLOperation):
 
     def verify_(self) -> None:
         expected = self.infer(
-            _Args(self.operand_type_map()),
-            _Args(self.prop_values()),
-            [r.type for r in self.results],
+            _Args(self.operand_type_map()), _Args(self.prop_values()), [r.type for r in self.results]
         )
         if len(expected) != len(self.results):
-            raise VerifyException(
-                f"expected {len(expected)} results, got {len(self.results)}"
-            )
+            raise VerifyException(f"expected {len(expected)} results, got {len(self.results)}")
         for i, (res, exp) in enumerate(zip(self.results, expected)):
             if not _is_type(res.type, exp):
                 raise VerifyException(
@@ -381,160 +344,42 @@ class TensorOp(IRDLOperation):
 
     # -- construction ---------------------------------------------------------
 
-    def _init(
-        self,
-        operands: dict[str, SSAValue | Operation | Sequence[SSAValue | Operation] | None],
-        props: dict[str, Any] | None = None,
-        result_types: Sequence[Attribute] | None = None,
-    ) -> None:
-        """Initialize from operands by name and Python property values,
-        inferring the result types unless given (raises VerifyException on
-        invalid shapes or attributes)."""
+    def __init__(self, *operands: Any, result_types: Sequence[Attribute] | None = None, **props: Any):
         cls = type(self)
-        props = props or {}
-        op_def = cls.get_irdl_definition()
-        groups: list[Any] = []
-        types: dict[str, Any] = {}
-        for name, odef in op_def.operands:
-            value = operands.get(name)
-            if isinstance(odef, OptionalDef):
-                value = None if value is None else SSAValue.get(value)
-                groups.append([] if value is None else [value])
-                types[name] = None if value is None else value.type
-            elif isinstance(odef, VariadicDef):
-                vals = [SSAValue.get(v) for v in (value or ())]
-                groups.append(vals)
-                types[name] = tuple(v.type for v in vals)
-            else:
-                if value is None:
-                    raise TypeError(f"{cls.name}: operand '{name}' is required")
-                value = SSAValue.get(value)
-                groups.append(value)
-                types[name] = value.type
-        pvals = cls._default_props(props)
+        groups, types = split_operands(cls, operands, props)
+        pdefs = cls._props()
+        if unknown := set(props) - set(pdefs):
+            raise TypeError(f"{cls.name}: no property {', '.join(sorted(unknown))}")
+        attrs: dict[str, Attribute | None] = {}
+        for name, pdef in pdefs.items():  # stored in definition order, defaults included
+            value = props.get(name, cls.PY_DEFAULTS.get(name, pdef.default_value))
+            if value is None and not isinstance(pdef, OptionalDef):
+                raise TypeError(f"{cls.name}: property '{name}' is required")
+            attrs[name] = cls._to_attr(name, value)
         try:
-            inferred = cls.infer(_Args(types), _Args(pvals), result_types)
+            inferred = cls.infer(_Args(types), _Args(cls._py_values(attrs)), result_types)
         except VerifyException as err:
             raise VerifyException(f"{cls.name}: {err}") from None
         rtypes = list(result_types) if result_types is not None else list(inferred)
-        properties = {
-            name: cls._to_attr(name, value)
-            for name, value in props.items()
-            if name in op_def.properties
-        }
-        IRDLOperation.__init__(
-            self,
+        super().__init__(
             operands=groups,
-            result_types=_group_results(op_def, rtypes),
-            properties={k: v for k, v in properties.items() if v is not None},
+            result_types=group_results(cls.get_irdl_definition(), rtypes),
+            properties={k: v for k, v in attrs.items() if v is not None},
         )
-
-    # -- syntax ---------------------------------------------------------------
-
-    @classmethod
-    def parse(cls, parser: Parser):
-        op_def = cls.get_irdl_definition()
-        start = parser.pos
-        required = [
-            (n, d) for n, d in op_def.operands if not isinstance(d, OptionalDef)
-        ]
-        optional = [n for n, d in op_def.operands if isinstance(d, OptionalDef)]
-        unresolved: dict[str, list] = {n: [] for n, _ in op_def.operands}
-        first = True
-        for name, odef in required:
-            if not first:
-                parser.parse_punctuation(",")
-            first = False
-            unresolved[name].append(parser.parse_unresolved_operand())
-            if isinstance(odef, VariadicDef):
-                while parser.parse_optional_punctuation(","):
-                    unresolved[name].append(parser.parse_unresolved_operand())
-        seen: list[str] = []
-        while parser.parse_optional_punctuation(","):
-            kw = parser.parse_optional_keyword_in(optional)
-            if kw is None:
-                parser.raise_error(
-                    f"expected one of the optional operands {', '.join(optional)}"
-                )
-            if kw in seen or any(optional.index(s) > optional.index(kw) for s in seen):
-                parser.raise_error(f"optional operand '{kw}' repeated or out of order")
-            seen.append(kw)
-            unresolved[kw].append(parser.parse_unresolved_operand())
-        attrs = parser.parse_optional_attr_dict()
-        parser.parse_punctuation(":")
-        ftype = parser.parse_function_type()
-        flat = [u for n, _ in op_def.operands for u in unresolved[n]]
-        values = parser.resolve_operands(flat, ftype.inputs.data, start)
-        groups: list[Any] = []
-        k = 0
-        for name, odef in op_def.operands:
-            n = len(unresolved[name])
-            if isinstance(odef, VariadicDef):
-                groups.append(list(values[k : k + n]))
-            else:
-                groups.append(values[k])
-            k += n
-        props = {n: a for n, a in attrs.items() if n in op_def.properties}
-        others = {n: a for n, a in attrs.items() if n not in op_def.properties}
-        rtypes = list(ftype.outputs.data)
-        rgroups = _group_results(op_def, rtypes)
-        if rgroups is None:
-            n_single = sum(1 for _, d in op_def.results if not isinstance(d, VariadicDef))
-            n_opt = len(op_def.results) - n_single
-            expected = f"{n_single}" if not n_opt else f"{n_single} to {n_single + n_opt}"
-            parser.raise_error(
-                f"'{cls.name}' has {expected} results, got {len(rtypes)} result types", start
-            )
-        return cls.build(
-            operands=groups, result_types=rgroups, properties=props, attributes=others
-        )
-
-    def print(self, printer: Printer):
-        op_def = self.get_irdl_definition()
-        first = True
-        for name, odef in op_def.operands:
-            value = getattr(self, name)
-            if isinstance(odef, OptionalDef):
-                if value is not None:
-                    printer.print_string(f", {name} ")
-                    printer.print_operand(value)
-                continue
-            vals = list(value) if isinstance(odef, VariadicDef) else [value]
-            for v in vals:
-                printer.print_string(" " if first else ", ")
-                first = False
-                printer.print_operand(v)
-        shown: dict[str, Attribute] = {}
-        for name, attr in self.properties.items():
-            if name == AttrSizedOperandSegments.attribute_name:
-                continue
-            pdef = op_def.properties.get(name)
-            if pdef is not None and pdef.default_value == attr:
-                continue
-            shown[name] = attr
-        shown.update(self.attributes)
-        printer.print_op_attributes(shown)
-        printer.print_string(" : (")
-        printer.print_list([o.type for o in self.operands], printer.print_attribute)
-        printer.print_string(") -> ")
-        if len(self.results) == 1:
-            printer.print_attribute(self.results[0].type)
-        else:
-            printer.print_string("(")
-            printer.print_list([r.type for r in self.results], printer.print_attribute)
-            printer.print_string(")")
 
 
 # Canonicalization traits (patterns are defined at the end of the module) -------
 
 
 class _Canon(HasCanonicalizationPatternsTrait):
-    """Canonicalization patterns by op name, filled at the end of the module."""
-
-    PATTERNS: ClassVar[dict[str, tuple[RewritePattern, ...]]] = {}
+    """The op's canonicalization patterns, kept in
+    ``passes/_tensorop_canonicalization.py`` (as xDSL keeps its dialects'
+    in ``xdsl/transforms/canonicalization_patterns/``)."""
 
     def get_patterns(self, op: type[Operation]) -> tuple[RewritePattern, ...]:
-        return self.PATTERNS.get(op.name, ())
+        from ckc.passes._tensorop_canonicalization import PATTERNS
+
+        return PATTERNS.get(op.name, ())
 
     @classmethod
     def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
@@ -673,8 +518,180 @@ class ZerosOp(IRDLOperation):
         _static(t.get_shape(), "zeros")
 
 
+
+
 # ============================================================================
-# Forward ops
+# Families: the fields and shape rule several ops share (a subclass's own
+# fields come first, then its bases', in method resolution order)
+# ============================================================================
+
+
+def _unary(t) -> list[Attribute]:
+    return [_T(*_tensor(t.x, "operand 'x'"))]
+
+
+def _grad_of_unary(t) -> list[Attribute]:
+    DY = _tensor(t.dy, "operand 'dy'")
+    X = _tensor(t.x, "operand 'x'")
+    return [_T(*_same_shape(DY, X, "'dy' and 'x'"))]
+
+
+class _Check:
+    """`check(p)`: the property rules of an elementwise family member."""
+
+    @classmethod
+    def check(cls, p) -> None:
+        pass
+
+
+class _Unary(_Check, TensorOp):
+    """`y = f(x)` elementwise: one tensor in, one of the same shape out."""
+
+    x = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        cls.check(p)
+        return _unary(t)
+
+
+class _UnaryGrad(_Check, TensorOp):
+    """The gradient of a `_Unary` op from its input: `dx = dy * f'(x)`."""
+
+    dy = operand_def(AnyTensor)
+    x = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        cls.check(p)
+        return _grad_of_unary(t)
+
+
+def _elementwise_binary(t, what: str = "operands") -> list[Attribute]:
+    A = _tensor(t.a, "operand 'a'")
+    B = _tensor(t.b, "operand 'b'")
+    return [_T(*_same_shape(A, B, what))]
+
+
+class _Binary(TensorOp):
+    """`y = a ∘ b` elementwise on two tensors of the same shape."""
+
+    a = operand_def(AnyTensor)
+    b = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+    traits = traits_def(_Canon())
+
+    @classmethod
+    def infer(cls, t, p, r):
+        return _elementwise_binary(t)
+
+
+def _gated(t) -> tuple[int, ...]:
+    G = _tensor(t.gate, "operand 'gate'", 2)
+    U = _tensor(t.up, "operand 'up'", 2)
+    return _same_shape(G, U, "'gate' and 'up'")
+
+
+class _Gated(_Check, TensorOp):
+    """`y = act(gate) * up` (a gated MLP activation)."""
+
+    gate = operand_def(AnyTensor)
+    up = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        cls.check(p)
+        return [_T(*_gated(t))]
+
+
+class _GatedGrad(_Check, TensorOp):
+    """Gradients of a `_Gated` op: `dgate`, `dup`."""
+
+    dy = operand_def(AnyTensor)
+    gate = operand_def(AnyTensor)
+    up = operand_def(AnyTensor)
+    dgate = result_def(AnyTensor)
+    dup = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        cls.check(p)
+        S = _same_shape(_tensor(t.dy, "operand 'dy'", 2), _gated(t), "'dy' and 'gate'")
+        return [_T(*S), _T(*S)]
+
+
+class _Approximate(_Check):
+    """GELU's `approximate`: `none` (exact erf form, default) or `tanh`, as
+    PyTorch's `F.gelu`."""
+
+    approximate = _str("none")
+
+    @classmethod
+    def check(cls, p) -> None:
+        _one_of(p.approximate, GELU_APPROX, "approximate")
+
+
+class _Cap(_Check):
+    cap = _f32()
+
+    @classmethod
+    def check(cls, p) -> None:
+        _positive(p.cap, "cap")
+
+
+class _RopeProps:
+    """The RoPE property set (after `heads`, `head_dim`)."""
+
+    theta = _f32(10000.0)
+    style = _str("neox")
+    rotary_dim = opt_prop_def(IntegerAttr[I64])
+
+
+class _SeqLen:
+    """`seq_len` (0 = one sequence) splits the rows into independent
+    sequences of seq_len rows (a batch of B sequences is `[B*seq_len, C]`)."""
+
+    seq_len = _i64(0)
+
+
+class _NormProps:
+    eps = _f32()
+    offset = _f32(0.0)
+
+
+class _AttentionProps(_SeqLen):
+    heads = _i64()
+    kv_heads = _i64()
+    head_dim = _i64()
+    scale = _f32()
+    window = _i64(0)
+    softcap = _f32(0.0)
+
+    def __init__(self, *operands, scale: float | None = None, **props):
+        if scale is None:
+            scale = 1.0 / math.sqrt(props["head_dim"])
+        super().__init__(*operands, scale=scale, **props)
+
+
+def _op(bases: type | tuple[type, ...], name: str, doc: str, example: str, **fields: Any) -> Any:
+    """A family member: `bases` with the op's name, docstring (its ```mlir
+    `example` appended) and any fields of its own."""
+    cls_name = "".join(w.capitalize() for w in name.split("_")) + "Op"
+    doc = f"{doc}\n\n    ```mlir\n    {example}\n    ```\n    "
+    body = {"name": f"tensorop.{name}", "__doc__": doc, "__module__": __name__, **fields}
+    return irdl_op_definition(type(cls_name, bases if isinstance(bases, tuple) else (bases,), body))
+
+
+class _IgnoreIndex:
+    ignore_index = _i64(-100)
+
+
+# ============================================================================
+# Ops, each backward op after its forward op. Backward ops (`*_grad`) take
+# the gradient of the forward result first.
 # ============================================================================
 
 
@@ -690,10 +707,7 @@ class ZerosLikeOp(TensorOp):
     name = "tensorop.zeros_like"
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
-
-    def __init__(self, x: SSAValue | Operation):
-        self._init({"x": x})
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -702,8 +716,13 @@ class ZerosLikeOp(TensorOp):
         return [t.x]
 
 
+class _MatmulProps:
+    transpose_a = _unit()
+    transpose_b = _unit()
+
+
 @irdl_op_definition
-class MatmulOp(TensorOp):
+class MatmulOp(_MatmulProps, TensorOp):
     """Matrix product of two 2-D tensors, with an optional bias row.
 
     `y = op(a) · op(b) (+ bias)` where `op` transposes when `transpose_a` /
@@ -719,16 +738,7 @@ class MatmulOp(TensorOp):
     a = operand_def(AnyTensor)
     b = operand_def(AnyTensor)
     bias = opt_operand_def(AnyTensor)
-    transpose_a = _unit()
-    transpose_b = _unit()
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, a, b, bias=None, *, transpose_a=False, transpose_b=False):
-        self._init(
-            {"a": a, "b": b, "bias": bias},
-            {"transpose_a": transpose_a, "transpose_b": transpose_b},
-        )
 
     @classmethod
     def dims(cls, t, p) -> tuple[int, int, int]:
@@ -752,56 +762,65 @@ class MatmulOp(TensorOp):
         return [_T(M, N)]
 
 
-def _elementwise_binary(t, what: str = "operands") -> list[Attribute]:
-    A = _tensor(t.a, "operand 'a'")
-    B = _tensor(t.b, "operand 'b'")
-    return [_T(*_same_shape(A, B, what))]
-
-
 @irdl_op_definition
-class AddOp(TensorOp):
-    """Elementwise sum of two tensors of the same shape.
+class MatmulGradOp(TensorOp):
+    """Gradients of `matmul` (same flags): `da`, `db` (types of `a`, `b`) and,
+    with `has_bias`, `dbias` (the column sums of `dy`).
+
+    For a linear layer (`transpose_b`): `dx = dy · W`, `dW = dyᵀ · x`.
 
     ```mlir
-    %y = tensorop.add %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+    %dx, %dw, %db = tensorop.matmul_grad %dy, %x, %w {transpose_b, has_bias} : (tensor<?x128xf32>, tensor<?x64xf32>, tensor<128x64xf32>) -> (tensor<?x64xf32>, tensor<128x64xf32>, tensor<128xf32>)
     ```
     """
 
-    name = "tensorop.add"
+    name = "tensorop.matmul_grad"
+    dy = operand_def(AnyTensor)
     a = operand_def(AnyTensor)
     b = operand_def(AnyTensor)
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
-
-    def __init__(self, a, b):
-        self._init({"a": a, "b": b})
+    transpose_a = _unit()
+    transpose_b = _unit()
+    has_bias = _unit()
+    da = result_def(AnyTensor)
+    db = result_def(AnyTensor)
+    dbias = opt_result_def(AnyTensor)
 
     @classmethod
     def infer(cls, t, p, r):
-        return _elementwise_binary(t)
+        M, _, N = MatmulOp.dims(t, p)
+        DY = _tensor(t.dy, "operand 'dy'", 2)
+        _same_shape(DY, (M, N), "'dy' and the matmul result")
+        return [t.a, t.b] + ([_T(N)] if p.has_bias else [])
+
+
+AddOp = _op(_Binary, "add", "Elementwise sum of two tensors of the same shape.",
+            "%y = tensorop.add %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>")
+
+MulOp = _op(_Binary, "mul", "Elementwise product of two tensors of the same shape.",
+            "%y = tensorop.mul %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>")
 
 
 @irdl_op_definition
-class MulOp(TensorOp):
-    """Elementwise product of two tensors of the same shape.
+class MulGradOp(TensorOp):
+    """Gradients of `mul`: `da = dy * b`, `db = dy * a`.
 
     ```mlir
-    %y = tensorop.mul %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+    %da, %db = tensorop.mul_grad %dy, %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
     ```
     """
 
-    name = "tensorop.mul"
+    name = "tensorop.mul_grad"
+    dy = operand_def(AnyTensor)
     a = operand_def(AnyTensor)
     b = operand_def(AnyTensor)
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
-
-    def __init__(self, a, b):
-        self._init({"a": a, "b": b})
+    da = result_def(AnyTensor)
+    db = result_def(AnyTensor)
 
     @classmethod
     def infer(cls, t, p, r):
-        return _elementwise_binary(t)
+        S = _elementwise_binary(t)[0].get_shape()
+        _same_shape(_tensor(t.dy, "operand 'dy'"), S, "'dy' and the operands")
+        return [t.a, t.b]
 
 
 @irdl_op_definition
@@ -820,17 +839,16 @@ class ScaleOp(TensorOp):
     x = operand_def(AnyTensor)
     factor = _f32()
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     def __init__(self, x, factor: float):
-        self._init({"x": x}, {"factor": factor})
+        super().__init__(x, factor=factor)
 
     @classmethod
     def infer(cls, t, p, r):
-        X = _tensor(t.x, "operand 'x'")
         if not math.isfinite(p.factor):
             raise VerifyException(f"factor must be finite, got {_num(p.factor)}")
-        return [_T(*X)]
+        return _unary(t)
 
 
 def _norm_weight(t_w, C: int, what: str = "weight") -> int:
@@ -844,7 +862,7 @@ def _norm_weight(t_w, C: int, what: str = "weight") -> int:
 
 
 @irdl_op_definition
-class RMSNormOp(TensorOp):
+class RMSNormOp(_NormProps, TensorOp):
     """RMS normalization over groups of the last dim, times `offset + weight`.
 
     `y = x / sqrt(mean(x²) + eps) * (offset + w)`, mean over each group of
@@ -859,15 +877,10 @@ class RMSNormOp(TensorOp):
     """
 
     name = "tensorop.rmsnorm"
+    PY_DEFAULTS: ClassVar[dict[str, Any]] = {"eps": 1e-6}
     x = operand_def(AnyTensor)
     w = operand_def(AnyTensor)
-    eps = _f32()
-    offset = _f32(0.0)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, x, w, *, eps: float = 1e-6, offset: float = 0.0):
-        self._init({"x": x, "w": w}, {"eps": eps, "offset": offset})
 
     @classmethod
     def check(cls, t, p) -> tuple[int, ...]:
@@ -882,7 +895,31 @@ class RMSNormOp(TensorOp):
 
 
 @irdl_op_definition
-class LayerNormOp(TensorOp):
+class RMSNormGradOp(_NormProps, TensorOp):
+    """Gradients of `rmsnorm` (same attributes): `dx` and `dw`.
+
+    ```mlir
+    %dx, %dw = tensorop.rmsnorm_grad %dy, %x, %w {eps = 1.000000e-05 : f32} : (tensor<?x576xf32>, tensor<?x576xf32>, tensor<576xf32>) -> (tensor<?x576xf32>, tensor<576xf32>)
+    ```
+    """
+
+    name = "tensorop.rmsnorm_grad"
+    PY_DEFAULTS: ClassVar[dict[str, Any]] = {"eps": 1e-6}
+    dy = operand_def(AnyTensor)
+    x = operand_def(AnyTensor)
+    w = operand_def(AnyTensor)
+    dx = result_def(AnyTensor)
+    dw = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = RMSNormOp.check(t, p)
+        _same_shape(_tensor(t.dy, "operand 'dy'", 2), X, "'dy' and 'x'")
+        return [_T(*X), t.w]
+
+
+@irdl_op_definition
+class LayerNormOp(_NormProps, TensorOp):
     """Layer normalization over the last dim with weight `[C]` and an
     optional bias `[C]`.
 
@@ -895,16 +932,11 @@ class LayerNormOp(TensorOp):
     """
 
     name = "tensorop.layernorm"
+    PY_DEFAULTS: ClassVar[dict[str, Any]] = {"eps": 1e-5}
     x = operand_def(AnyTensor)
     w = operand_def(AnyTensor)
     bias = opt_operand_def(AnyTensor)
-    eps = _f32()
-    offset = _f32(0.0)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, x, w, bias=None, *, eps: float = 1e-5, offset: float = 0.0):
-        self._init({"x": x, "w": w, "bias": bias}, {"eps": eps, "offset": offset})
 
     @classmethod
     def check(cls, t, p) -> tuple[int, ...]:
@@ -921,6 +953,32 @@ class LayerNormOp(TensorOp):
     @classmethod
     def infer(cls, t, p, r):
         return [_T(*cls.check(t, p))]
+
+
+@irdl_op_definition
+class LayerNormGradOp(_NormProps, TensorOp):
+    """Gradients of `layernorm` (same eps, offset): `dx`, `dw`, `db` (the
+    bias itself is not needed; `db` is the column sums of `dy`).
+
+    ```mlir
+    %dx, %dw, %db = tensorop.layernorm_grad %dy, %x, %w {eps = 1.000000e-05 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>)
+    ```
+    """
+
+    name = "tensorop.layernorm_grad"
+    PY_DEFAULTS: ClassVar[dict[str, Any]] = {"eps": 1e-5}
+    dy = operand_def(AnyTensor)
+    x = operand_def(AnyTensor)
+    w = operand_def(AnyTensor)
+    dx = result_def(AnyTensor)
+    dw = result_def(AnyTensor)
+    db = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = LayerNormOp.check(_Args({"x": t.x, "w": t.w, "bias": None}), p)
+        _same_shape(_tensor(t.dy, "operand 'dy'", 2), X, "'dy' and 'x'")
+        return [_T(*X), t.w, t.w]
 
 
 ROPE_SCALINGS = ("none", "linear", "llama3")
@@ -1008,68 +1066,6 @@ _ROPE_DOC = """
 """
 
 
-@irdl_op_definition
-class RopeOp(TensorOp):
-    __doc__ = _ROPE_DOC + """
-    ```mlir
-    %q = tensorop.rope %x, %pos {theta = 1.000000e+05 : f32, heads = 9 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, index) -> tensor<?x576xf32>
-    ```
-    """
-
-    name = "tensorop.rope"
-    x = operand_def(AnyTensor)
-    pos = operand_def(Scalar)
-    inv_freq = opt_operand_def(AnyTensor)
-    theta = _f32(10000.0)
-    style = _str("neox")
-    heads = _i64()
-    head_dim = _i64()
-    rotary_dim = opt_prop_def(IntegerAttr[I64])
-    seq_len = _i64(0)
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
-
-    def __init__(self, x, pos, inv_freq=None, *, heads: int, head_dim: int,
-                 theta: float = 10000.0, style: str = "neox", rotary_dim: int | None = None,
-                 seq_len: int = 0):
-        self._init(
-            {"x": x, "pos": pos, "inv_freq": inv_freq},
-            dict(heads=heads, head_dim=head_dim, theta=theta, style=style,
-                 rotary_dim=rotary_dim, seq_len=seq_len),
-        )
-
-    @classmethod
-    def infer(cls, t, p, r):
-        X = _tensor(t.x, "operand 'x'", 2)
-        _check_rope(X, p, inv_freq=t.inv_freq)
-        return [_T(*X)]
-
-
-@irdl_op_definition
-class SoftmaxOp(TensorOp):
-    """Softmax along the last dim.
-
-    ```mlir
-    %p = tensorop.softmax %x : (tensor<?x64xf32>) -> tensor<?x64xf32>
-    ```
-    """
-
-    name = "tensorop.softmax"
-    x = operand_def(AnyTensor)
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, x):
-        self._init({"x": x})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        X = _tensor(t.x, "operand 'x'")
-        if len(X) < 1:
-            raise VerifyException("operand 'x' must have rank >= 1")
-        return [_T(*X)]
-
-
 def _check_attention(t, p) -> tuple[int, int, int]:
     """Checks q/k/v against the attention attributes; returns (T, S, kv width)."""
     _positive(p.heads, "heads")
@@ -1100,8 +1096,85 @@ _ATTN_DOC = """
 """
 
 
+
+
+class _Rope(_RopeProps, _SeqLen, TensorOp):
+    """`rope` and `rope_grad`: the first operand (x, or dy) rotated."""
+
+    pos = operand_def(Scalar)
+    inv_freq = opt_operand_def(AnyTensor)
+    heads = _i64()
+    head_dim = _i64()
+    result = result_def(AnyTensor)
+    traits = traits_def(_Canon())
+
+    @classmethod
+    def infer(cls, t, p, r):
+        first = cls.get_irdl_definition().operands[0][0]
+        X = _tensor(getattr(t, first), f"operand '{first}'", 2)
+        _check_rope(X, p, inv_freq=t.inv_freq)
+        return [_T(*X)]
+
+
 @irdl_op_definition
-class CausalAttentionOp(TensorOp):
+class RopeOp(_Rope):
+    __doc__ = _ROPE_DOC + """
+    ```mlir
+    %q = tensorop.rope %x, %pos {theta = 1.000000e+05 : f32, heads = 9 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, index) -> tensor<?x576xf32>
+    ```
+    """
+
+    name = "tensorop.rope"
+    x = operand_def(AnyTensor)
+
+
+RopeGradOp = _op(_Rope, "rope_grad", "Gradient of `rope` (same attributes): the inverse rotation of `dy`.",
+                 "%dx = tensorop.rope_grad %dy, %pos {heads = 9 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, index) -> tensor<?x576xf32>", dy=operand_def(AnyTensor))
+
+
+@irdl_op_definition
+class SoftmaxOp(_Unary):
+    """Softmax along the last dim.
+
+    ```mlir
+    %p = tensorop.softmax %x : (tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+    """
+
+    name = "tensorop.softmax"
+
+    @classmethod
+    def infer(cls, t, p, r):
+        if len(_tensor(t.x, "operand 'x'")) < 1:
+            raise VerifyException("operand 'x' must have rank >= 1")
+        return _unary(t)
+
+
+@irdl_op_definition
+class SoftmaxGradOp(TensorOp):
+    """Gradient of `softmax` from its output `y`: `dx = y * (dy - sum(dy*y))`.
+
+    ```mlir
+    %dx = tensorop.softmax_grad %dy, %y : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+    """
+
+    name = "tensorop.softmax_grad"
+    dy = operand_def(AnyTensor)
+    y = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        DY = _tensor(t.dy, "operand 'dy'")
+        Y = _tensor(t.y, "operand 'y'")
+        if len(Y) < 1:
+            raise VerifyException("operand 'y' must have rank >= 1")
+        return [_T(*_same_shape(DY, Y, "'dy' and 'y'"))]
+
+
+@irdl_op_definition
+class CausalAttentionOp(_AttentionProps, TensorOp):
     __doc__ = _ATTN_DOC + """
     Without `pos`, q, k and v hold the same T tokens (positions 0..T-1);
     with `seq_len > 0` the rows are a batch of independent sequences of
@@ -1121,26 +1194,7 @@ class CausalAttentionOp(TensorOp):
     k = operand_def(AnyTensor)
     v = operand_def(AnyTensor)
     pos = opt_operand_def(Scalar)
-    heads = _i64()
-    kv_heads = _i64()
-    head_dim = _i64()
-    scale = _f32()
-    window = _i64(0)
-    softcap = _f32(0.0)
-    seq_len = _i64(0)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, q, k, v, pos=None, *, heads: int, kv_heads: int, head_dim: int,
-                 scale: float | None = None, window: int = 0, softcap: float = 0.0,
-                 seq_len: int = 0):
-        if scale is None:
-            scale = 1.0 / math.sqrt(head_dim)
-        self._init(
-            {"q": q, "k": k, "v": v, "pos": pos},
-            dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim, scale=scale,
-                 window=window, softcap=softcap, seq_len=seq_len),
-        )
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1149,12 +1203,39 @@ class CausalAttentionOp(TensorOp):
         if t.pos is None:
             _dim(S, T, "k/v row count (no pos: same tokens as q)")
         elif S == DYN:
-            raise VerifyException(
-                "with 'pos', k and v are KV caches and need a static row count"
-            )
+            raise VerifyException("with 'pos', k and v are KV caches and need a static row count")
         elif p.seq_len:
             raise VerifyException("seq_len (a batch of sequences) needs the no-cache form")
         return [_T(T, p.heads * p.head_dim)]
+
+
+@irdl_op_definition
+class CausalAttentionGradOp(_AttentionProps, TensorOp):
+    """Gradients of `causal_attention` (no-cache form, same attributes)
+    w.r.t. q, k and v; the attention probabilities are recomputed from q and k.
+
+    ```mlir
+    %dq, %dk, %dv = tensorop.causal_attention_grad %do, %q, %k, %v {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, scale = 2.500000e-01 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>) -> (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
+    ```
+    """
+
+    name = "tensorop.causal_attention_grad"
+    dout = operand_def(AnyTensor)
+    q = operand_def(AnyTensor)
+    k = operand_def(AnyTensor)
+    v = operand_def(AnyTensor)
+    dq = result_def(AnyTensor)
+    dk = result_def(AnyTensor)
+    dv = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        T, S, W = _check_attention(t, p)
+        _dim(S, T, "k/v row count")
+        _check_seq_len(T, p)
+        DO = _tensor(t.dout, "operand 'dout'", 2)
+        _same_shape(DO, (T, p.heads * p.head_dim), "'dout' and the attention output")
+        return [_T(T, p.heads * p.head_dim), _T(S, W), _T(S, W)]
 
 
 @irdl_op_definition
@@ -1173,10 +1254,6 @@ class KVWriteOp(TensorOp):
     x = operand_def(AnyTensor)
     pos = operand_def(Scalar)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, cache, x, pos):
-        self._init({"cache": cache, "x": x, "pos": pos})
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1189,114 +1266,46 @@ class KVWriteOp(TensorOp):
         return [t.cache]
 
 
-def _unary(t) -> list[Attribute]:
-    return [_T(*_tensor(t.x, "operand 'x'"))]
+SiluOp = _op(_Unary, "silu", "Elementwise SiLU: `x * sigmoid(x)`.",
+             "%y = tensorop.silu %x : (tensor<?x1536xf32>) -> tensor<?x1536xf32>")
+
+SiluGradOp = _op(_UnaryGrad, "silu_grad", "Gradient of `silu`: `dx = dy * s * (1 + x * (1 - s))`, `s = sigmoid(x)`.",
+                 "%dx = tensorop.silu_grad %dy, %x : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>")
+
+GeluOp = _op((_Approximate, _Unary), "gelu", "Elementwise GELU, `approximate` none (exact erf, default) or tanh (GPT-2, Gemma), as `F.gelu`.",
+             '%y = tensorop.gelu %x {approximate = "tanh"} : (tensor<?x256xf32>) -> tensor<?x256xf32>')
 
 
-@irdl_op_definition
-class SiluOp(TensorOp):
-    """Elementwise SiLU: `x * sigmoid(x)`.
+GeluGradOp = _op((_Approximate, _UnaryGrad), "gelu_grad", "Gradient of `gelu` (same `approximate`).",
+                 '%dx = tensorop.gelu_grad %dy, %x {approximate = "tanh"} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>')
 
-    ```mlir
-    %y = tensorop.silu %x : (tensor<?x1536xf32>) -> tensor<?x1536xf32>
-    ```
-    """
+SoftcapOp = _op((_Cap, _Unary), "softcap", "Elementwise soft capping `cap · tanh(x / cap)` (final logit softcap).",
+                "%y = tensorop.softcap %x {cap = 3.000000e+01 : f32} : (tensor<?x256xf32>) -> tensor<?x256xf32>")
 
-    name = "tensorop.silu"
-    x = operand_def(AnyTensor)
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure())
+SoftcapGradOp = _op((_Cap, _UnaryGrad), "softcap_grad", "Gradient of `softcap` from its input: `dx = dy · (1 - tanh²(x / cap))`.",
+                    "%dx = tensorop.softcap_grad %dy, %x {cap = 3.000000e+01 : f32} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>")
 
-    def __init__(self, x):
-        self._init({"x": x})
+SwigluOp = _op(_Gated, "swiglu", "Gated SiLU: `silu(gate) * up` (Llama/Qwen MLP).",
+               "%h = tensorop.swiglu %g, %u : (tensor<?x1536xf32>, tensor<?x1536xf32>) -> tensor<?x1536xf32>")
 
-    @classmethod
-    def infer(cls, t, p, r):
-        return _unary(t)
+SwigluGradOp = _op(_GatedGrad, "swiglu_grad", "Gradients of `swiglu`: `dgate`, `dup`.",
+                   "%dg, %du = tensorop.swiglu_grad %dy, %g, %u : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)")
 
+GegluOp = _op((_Approximate, _Gated), "geglu", "Gated GELU: `gelu(gate) * up` (Gemma MLP), `approximate` as in `gelu`.",
+              '%h = tensorop.geglu %g, %u {approximate = "tanh"} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>')
 
-@irdl_op_definition
-class GeluOp(TensorOp):
-    """Elementwise GELU, `approximate` = `none` (exact erf form, default) or
-    `tanh` (GPT-2, Gemma), as PyTorch's `F.gelu`.
-
-    ```mlir
-    %y = tensorop.gelu %x {approximate = "tanh"} : (tensor<?x256xf32>) -> tensor<?x256xf32>
-    ```
-    """
-
-    name = "tensorop.gelu"
-    x = operand_def(AnyTensor)
-    approximate = _str("none")
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, x, *, approximate: str = "none"):
-        self._init({"x": x}, {"approximate": approximate})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        _one_of(p.approximate, GELU_APPROX, "approximate")
-        return _unary(t)
-
-
-def _gated(t) -> tuple[int, ...]:
-    G = _tensor(t.gate, "operand 'gate'", 2)
-    U = _tensor(t.up, "operand 'up'", 2)
-    return _same_shape(G, U, "'gate' and 'up'")
-
-
-@irdl_op_definition
-class SwigluOp(TensorOp):
-    """Gated SiLU: `silu(gate) * up` (Llama/Qwen MLP).
-
-    ```mlir
-    %h = tensorop.swiglu %g, %u : (tensor<?x1536xf32>, tensor<?x1536xf32>) -> tensor<?x1536xf32>
-    ```
-    """
-
-    name = "tensorop.swiglu"
-    gate = operand_def(AnyTensor)
-    up = operand_def(AnyTensor)
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, gate, up):
-        self._init({"gate": gate, "up": up})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        return [_T(*_gated(t))]
-
-
-@irdl_op_definition
-class GegluOp(TensorOp):
-    """Gated GELU: `gelu(gate) * up` (Gemma MLP), `approximate` as in `gelu`.
-
-    ```mlir
-    %h = tensorop.geglu %g, %u {approximate = "tanh"} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>
-    ```
-    """
-
-    name = "tensorop.geglu"
-    gate = operand_def(AnyTensor)
-    up = operand_def(AnyTensor)
-    approximate = _str("none")
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, gate, up, *, approximate: str = "none"):
-        self._init({"gate": gate, "up": up}, {"approximate": approximate})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        _one_of(p.approximate, GELU_APPROX, "approximate")
-        return [_T(*_gated(t))]
+GegluGradOp = _op((_Approximate, _GatedGrad), "geglu_grad", "Gradients of `geglu` (same `approximate`): `dgate`, `dup`.",
+                  '%dg, %du = tensorop.geglu_grad %dy, %g, %u {approximate = "tanh"} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)')
 
 
 def _tokens(t_tok, what: str = "tokens") -> int:
     (T,) = _tensor(t_tok, what, 1, elem=i32)
     return T
+
+
+def _finite_scale(p) -> None:
+    if p.scale is not None and not math.isfinite(p.scale):
+        raise VerifyException(f"scale must be finite, got {_num(p.scale)}")
 
 
 @irdl_op_definition
@@ -1314,19 +1323,44 @@ class EmbeddingOp(TensorOp):
     tokens = operand_def(AnyTensor)
     scale = opt_prop_def(FloatAttr[Float32Type])
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
-
-    def __init__(self, table, tokens, *, scale: float | None = None):
-        self._init({"table": table, "tokens": tokens}, {"scale": scale})
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
         W = _tensor(t.table, "table", 2)
         _static(W, "table")
         T = _tokens(t.tokens)
-        if p.scale is not None and not math.isfinite(p.scale):
-            raise VerifyException(f"scale must be finite, got {_num(p.scale)}")
+        _finite_scale(p)
         return [_T(T, W[1])]
+
+
+@irdl_op_definition
+class EmbeddingGradOp(TensorOp):
+    """Gradient of `embedding` w.r.t. the table: `dtable[tokens[i]] += dy[i] *
+    scale`, a `[vocab, C]` tensor (zero rows for unused tokens).
+
+    ```mlir
+    %dt = tensorop.embedding_grad %dy, %tokens {vocab = 256 : i64} : (tensor<?x64xf32>, tensor<?xi32>) -> tensor<256x64xf32>
+    ```
+    """
+
+    name = "tensorop.embedding_grad"
+    dy = operand_def(AnyTensor)
+    tokens = operand_def(AnyTensor)
+    vocab = _i64()
+    scale = opt_prop_def(FloatAttr[Float32Type])
+    result = result_def(AnyTensor)
+    traits = traits_def(_Canon())
+
+    @classmethod
+    def infer(cls, t, p, r):
+        DY = _tensor(t.dy, "operand 'dy'", 2)
+        _dim(_tokens(t.tokens), DY[0], "token count")
+        _positive(p.vocab, "vocab")
+        if DY[1] == DYN:
+            raise VerifyException("operand 'dy' must have a static row size")
+        _finite_scale(p)
+        return [_T(p.vocab, DY[1])]
 
 
 @irdl_op_definition
@@ -1343,10 +1377,10 @@ class ReshapeOp(TensorOp):
     VIEW_OF: ClassVar[str | None] = "x"
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
+    traits = traits_def(_Canon())
 
     def __init__(self, x, type: TensorType):
-        self._init({"x": x}, result_types=[type])
+        super().__init__(x, result_types=[type])
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1356,20 +1390,13 @@ class ReshapeOp(TensorOp):
             raise VerifyException("result must be one tensor")
         res = r[0]
         if res.element_type != t.x.element_type:
-            raise VerifyException(
-                f"element type changes from {t.x.element_type} to {res.element_type}"
-            )
+            raise VerifyException(f"element type changes from {t.x.element_type} to {res.element_type}")
         a, b = t.x.get_shape(), res.get_shape()
         if DYN not in a and DYN not in b and math.prod(a) != math.prod(b):
-            raise VerifyException(
-                f"element count changes from {math.prod(a)} to {math.prod(b)}"
-            )
+            raise VerifyException(f"element count changes from {math.prod(a)} to {math.prod(b)}")
         dyn_a, dyn_b = DYN in a, DYN in b
         if dyn_a != dyn_b:
-            raise VerifyException(
-                "a dynamic dim must stay dynamic: "
-                f"{_fmt_shape(a)} -> {_fmt_shape(b)}"
-            )
+            raise VerifyException(f"a dynamic dim must stay dynamic: {_fmt_shape(a)} -> {_fmt_shape(b)}")
         if dyn_a and dyn_b:
             sa = math.prod(x for x in a if x != DYN)
             sb = math.prod(x for x in b if x != DYN)
@@ -1392,10 +1419,7 @@ class TransposeOp(TensorOp):
     name = "tensorop.transpose"
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
-
-    def __init__(self, x):
-        self._init({"x": x})
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1422,10 +1446,7 @@ class LastRowsOp(TensorOp):
     x = operand_def(AnyTensor)
     count = _i64(1)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
-
-    def __init__(self, x, *, count: int = 1):
-        self._init({"x": x}, {"count": count})
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1437,31 +1458,7 @@ class LastRowsOp(TensorOp):
 
 
 @irdl_op_definition
-class SoftcapOp(TensorOp):
-    """Elementwise soft capping `cap · tanh(x / cap)` (final logit softcap).
-
-    ```mlir
-    %y = tensorop.softcap %x {cap = 3.000000e+01 : f32} : (tensor<?x256xf32>) -> tensor<?x256xf32>
-    ```
-    """
-
-    name = "tensorop.softcap"
-    x = operand_def(AnyTensor)
-    cap = _f32()
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, x, *, cap: float):
-        self._init({"x": x}, {"cap": cap})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        _positive(p.cap, "cap")
-        return _unary(t)
-
-
-@irdl_op_definition
-class PositionsOp(TensorOp):
+class PositionsOp(_SeqLen, TensorOp):
     """The absolute positions of the tokens of this call: `pos + i` for each
     row i of `tokens` (`pos + i mod seq_len` for a batch of sequences); learned
     position embeddings are `embedding` of the position table at these ids.
@@ -1474,19 +1471,13 @@ class PositionsOp(TensorOp):
     name = "tensorop.positions"
     tokens = operand_def(AnyTensor)
     pos = operand_def(Scalar)
-    seq_len = _i64(0)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, tokens, pos, *, seq_len: int = 0):
-        self._init({"tokens": tokens, "pos": pos}, {"seq_len": seq_len})
 
     @classmethod
     def infer(cls, t, p, r):
         T_ = _tokens(t.tokens)
         _check_seq_len(T_, p)
         return [_T(T_, elem=i32)]
-
 
 
 def _check_ce(t) -> tuple[int, int]:
@@ -1496,8 +1487,12 @@ def _check_ce(t) -> tuple[int, int]:
     return L[0], L[1]
 
 
+class _GradScale:
+    grad_scale = _f32(1.0)
+
+
 @irdl_op_definition
-class CrossEntropyOp(TensorOp):
+class CrossEntropyOp(_IgnoreIndex, TensorOp):
     """Mean cross-entropy of `logits [T, V]` against `targets [T]`; rows whose
     target is `ignore_index` are skipped (mean over the others).
 
@@ -1509,12 +1504,7 @@ class CrossEntropyOp(TensorOp):
     name = "tensorop.cross_entropy"
     logits = operand_def(AnyTensor)
     targets = operand_def(AnyTensor)
-    ignore_index = _i64(-100)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, logits, targets, *, ignore_index: int = -100):
-        self._init({"logits": logits, "targets": targets}, {"ignore_index": ignore_index})
 
     @classmethod
     def infer(cls, t, p, r):
@@ -1523,46 +1513,7 @@ class CrossEntropyOp(TensorOp):
 
 
 @irdl_op_definition
-class CrossEntropyFusedOp(TensorOp):
-    """Cross-entropy and its gradient in one pass: the loss (as
-    `cross_entropy`) and `dlogits = grad_scale * (softmax(logits) -
-    onehot(targets)) / n_valid` (zero rows for ignored targets).
-
-    ```mlir
-    %loss, %dlogits = tensorop.cross_entropy_fused %logits, %targets {grad_scale = 5.000000e-01 : f32} : (tensor<?x256xf32>, tensor<?xi32>) -> (tensor<f32>, tensor<?x256xf32>)
-    ```
-    """
-
-    name = "tensorop.cross_entropy_fused"
-    logits = operand_def(AnyTensor)
-    targets = operand_def(AnyTensor)
-    ignore_index = _i64(-100)
-    grad_scale = _f32(1.0)
-    loss = result_def(AnyTensor)
-    dlogits = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, logits, targets, *, ignore_index: int = -100, grad_scale: float = 1.0):
-        self._init(
-            {"logits": logits, "targets": targets},
-            {"ignore_index": ignore_index, "grad_scale": grad_scale},
-        )
-
-    @classmethod
-    def infer(cls, t, p, r):
-        T, V = _check_ce(t)
-        if not math.isfinite(p.grad_scale):
-            raise VerifyException(f"grad_scale must be finite, got {_num(p.grad_scale)}")
-        return [_T(), _T(T, V)]
-
-
-# ============================================================================
-# Backward ops: the first operand is always the gradient of the forward result
-# ============================================================================
-
-
-@irdl_op_definition
-class CrossEntropyGradOp(TensorOp):
+class CrossEntropyGradOp(_IgnoreIndex, TensorOp):
     """Gradient of `cross_entropy` w.r.t. the logits, given `dloss` (0-d):
     `dloss * (softmax(logits) - onehot(targets)) / n_valid`.
 
@@ -1575,433 +1526,37 @@ class CrossEntropyGradOp(TensorOp):
     dloss = operand_def(AnyTensor)
     logits = operand_def(AnyTensor)
     targets = operand_def(AnyTensor)
-    ignore_index = _i64(-100)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, dloss, logits, targets, *, ignore_index: int = -100):
-        self._init(
-            {"dloss": dloss, "logits": logits, "targets": targets},
-            {"ignore_index": ignore_index},
-        )
 
     @classmethod
     def infer(cls, t, p, r):
         _scalar_tensor(t.dloss, "dloss")
+        return [_T(*_check_ce(t))]
+
+
+@irdl_op_definition
+class CrossEntropyFusedOp(_IgnoreIndex, _GradScale, TensorOp):
+    """Cross-entropy and its gradient in one pass: the loss (as
+    `cross_entropy`) and `dlogits = grad_scale * (softmax(logits) -
+    onehot(targets)) / n_valid` (zero rows for ignored targets).
+
+    ```mlir
+    %loss, %dlogits = tensorop.cross_entropy_fused %logits, %targets {grad_scale = 5.000000e-01 : f32} : (tensor<?x256xf32>, tensor<?xi32>) -> (tensor<f32>, tensor<?x256xf32>)
+    ```
+    """
+
+    name = "tensorop.cross_entropy_fused"
+    logits = operand_def(AnyTensor)
+    targets = operand_def(AnyTensor)
+    loss = result_def(AnyTensor)
+    dlogits = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
         T, V = _check_ce(t)
-        return [_T(T, V)]
-
-
-@irdl_op_definition
-class MatmulGradOp(TensorOp):
-    """Gradients of `matmul` (same flags): `da`, `db` (types of `a`, `b`) and,
-    with `has_bias`, `dbias` (the column sums of `dy`).
-
-    For a linear layer (`transpose_b`): `dx = dy · W`, `dW = dyᵀ · x`.
-
-    ```mlir
-    %dx, %dw, %db = tensorop.matmul_grad %dy, %x, %w {transpose_b, has_bias} : (tensor<?x128xf32>, tensor<?x64xf32>, tensor<128x64xf32>) -> (tensor<?x64xf32>, tensor<128x64xf32>, tensor<128xf32>)
-    ```
-    """
-
-    name = "tensorop.matmul_grad"
-    dy = operand_def(AnyTensor)
-    a = operand_def(AnyTensor)
-    b = operand_def(AnyTensor)
-    transpose_a = _unit()
-    transpose_b = _unit()
-    has_bias = _unit()
-    da = result_def(AnyTensor)
-    db = result_def(AnyTensor)
-    dbias = opt_result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, dy, a, b, *, transpose_a=False, transpose_b=False, has_bias=False):
-        self._init(
-            {"dy": dy, "a": a, "b": b},
-            {"transpose_a": transpose_a, "transpose_b": transpose_b, "has_bias": has_bias},
-        )
-
-    @classmethod
-    def infer(cls, t, p, r):
-        M, _, N = MatmulOp.dims(t, p)
-        DY = _tensor(t.dy, "operand 'dy'", 2)
-        _same_shape(DY, (M, N), "'dy' and the matmul result")
-        out = [t.a, t.b]
-        if p.has_bias:
-            out.append(_T(N))
-        return out
-
-
-@irdl_op_definition
-class MulGradOp(TensorOp):
-    """Gradients of `mul`: `da = dy * b`, `db = dy * a`.
-
-    ```mlir
-    %da, %db = tensorop.mul_grad %dy, %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
-    ```
-    """
-
-    name = "tensorop.mul_grad"
-    dy = operand_def(AnyTensor)
-    a = operand_def(AnyTensor)
-    b = operand_def(AnyTensor)
-    da = result_def(AnyTensor)
-    db = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, dy, a, b):
-        self._init({"dy": dy, "a": a, "b": b})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        S = _elementwise_binary(t)[0].get_shape()
-        DY = _tensor(t.dy, "operand 'dy'")
-        _same_shape(DY, S, "'dy' and the operands")
-        return [t.a, t.b]
-
-
-@irdl_op_definition
-class RMSNormGradOp(TensorOp):
-    """Gradients of `rmsnorm` (same attributes): `dx` and `dw`.
-
-    ```mlir
-    %dx, %dw = tensorop.rmsnorm_grad %dy, %x, %w {eps = 1.000000e-05 : f32} : (tensor<?x576xf32>, tensor<?x576xf32>, tensor<576xf32>) -> (tensor<?x576xf32>, tensor<576xf32>)
-    ```
-    """
-
-    name = "tensorop.rmsnorm_grad"
-    dy = operand_def(AnyTensor)
-    x = operand_def(AnyTensor)
-    w = operand_def(AnyTensor)
-    eps = _f32()
-    offset = _f32(0.0)
-    dx = result_def(AnyTensor)
-    dw = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, dy, x, w, *, eps: float = 1e-6, offset: float = 0.0):
-        self._init({"dy": dy, "x": x, "w": w}, {"eps": eps, "offset": offset})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        X = RMSNormOp.check(t, p)
-        _same_shape(_tensor(t.dy, "operand 'dy'", 2), X, "'dy' and 'x'")
-        return [_T(*X), t.w]
-
-
-@irdl_op_definition
-class LayerNormGradOp(TensorOp):
-    """Gradients of `layernorm` (same eps, offset): `dx`, `dw`, `db` (the
-    bias itself is not needed; `db` is the column sums of `dy`).
-
-    ```mlir
-    %dx, %dw, %db = tensorop.layernorm_grad %dy, %x, %w {eps = 1.000000e-05 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>)
-    ```
-    """
-
-    name = "tensorop.layernorm_grad"
-    dy = operand_def(AnyTensor)
-    x = operand_def(AnyTensor)
-    w = operand_def(AnyTensor)
-    eps = _f32()
-    offset = _f32(0.0)
-    dx = result_def(AnyTensor)
-    dw = result_def(AnyTensor)
-    db = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, dy, x, w, *, eps: float = 1e-5, offset: float = 0.0):
-        self._init({"dy": dy, "x": x, "w": w}, {"eps": eps, "offset": offset})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        X = LayerNormOp.check(_Args({"x": t.x, "w": t.w, "bias": None}), p)
-        _same_shape(_tensor(t.dy, "operand 'dy'", 2), X, "'dy' and 'x'")
-        return [_T(*X), t.w, t.w]
-
-
-@irdl_op_definition
-class RopeGradOp(TensorOp):
-    """Gradient of `rope` (same attributes): the inverse rotation of `dy`.
-
-    ```mlir
-    %dx = tensorop.rope_grad %dy, %pos {heads = 9 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, index) -> tensor<?x576xf32>
-    ```
-    """
-
-    name = "tensorop.rope_grad"
-    dy = operand_def(AnyTensor)
-    pos = operand_def(Scalar)
-    inv_freq = opt_operand_def(AnyTensor)
-    theta = _f32(10000.0)
-    style = _str("neox")
-    heads = _i64()
-    head_dim = _i64()
-    rotary_dim = opt_prop_def(IntegerAttr[I64])
-    seq_len = _i64(0)
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
-
-    def __init__(self, dy, pos, inv_freq=None, *, heads: int, head_dim: int,
-                 theta: float = 10000.0, style: str = "neox", rotary_dim: int | None = None,
-                 seq_len: int = 0):
-        self._init(
-            {"dy": dy, "pos": pos, "inv_freq": inv_freq},
-            dict(heads=heads, head_dim=head_dim, theta=theta, style=style,
-                 rotary_dim=rotary_dim, seq_len=seq_len),
-        )
-
-    @classmethod
-    def infer(cls, t, p, r):
-        X = _tensor(t.dy, "operand 'dy'", 2)
-        _check_rope(X, p, inv_freq=t.inv_freq)
-        return [_T(*X)]
-
-
-@irdl_op_definition
-class SoftmaxGradOp(TensorOp):
-    """Gradient of `softmax` from its output `y`: `dx = y * (dy - sum(dy*y))`.
-
-    ```mlir
-    %dx = tensorop.softmax_grad %dy, %y : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
-    ```
-    """
-
-    name = "tensorop.softmax_grad"
-    dy = operand_def(AnyTensor)
-    y = operand_def(AnyTensor)
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, dy, y):
-        self._init({"dy": dy, "y": y})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        DY = _tensor(t.dy, "operand 'dy'")
-        Y = _tensor(t.y, "operand 'y'")
-        if len(Y) < 1:
-            raise VerifyException("operand 'y' must have rank >= 1")
-        return [_T(*_same_shape(DY, Y, "'dy' and 'y'"))]
-
-
-@irdl_op_definition
-class CausalAttentionGradOp(TensorOp):
-    __doc__ = """Gradients of `causal_attention` (no-cache form, same
-    attributes) w.r.t. q, k and v; the attention probabilities are
-    recomputed from q and k.
-    """ + """
-    ```mlir
-    %dq, %dk, %dv = tensorop.causal_attention_grad %do, %q, %k, %v {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, scale = 2.500000e-01 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>) -> (tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>)
-    ```
-    """
-
-    name = "tensorop.causal_attention_grad"
-    dout = operand_def(AnyTensor)
-    q = operand_def(AnyTensor)
-    k = operand_def(AnyTensor)
-    v = operand_def(AnyTensor)
-    heads = _i64()
-    kv_heads = _i64()
-    head_dim = _i64()
-    scale = _f32()
-    window = _i64(0)
-    softcap = _f32(0.0)
-    seq_len = _i64(0)
-    dq = result_def(AnyTensor)
-    dk = result_def(AnyTensor)
-    dv = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, dout, q, k, v, *, heads: int, kv_heads: int, head_dim: int,
-                 scale: float | None = None, window: int = 0, softcap: float = 0.0,
-                 seq_len: int = 0):
-        if scale is None:
-            scale = 1.0 / math.sqrt(head_dim)
-        self._init(
-            {"dout": dout, "q": q, "k": k, "v": v},
-            dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim, scale=scale,
-                 window=window, softcap=softcap, seq_len=seq_len),
-        )
-
-    @classmethod
-    def infer(cls, t, p, r):
-        T, S, W = _check_attention(t, p)
-        _dim(S, T, "k/v row count")
-        _check_seq_len(T, p)
-        DO = _tensor(t.dout, "operand 'dout'", 2)
-        _same_shape(DO, (T, p.heads * p.head_dim), "'dout' and the attention output")
-        return [_T(T, p.heads * p.head_dim), _T(S, W), _T(S, W)]
-
-
-@irdl_op_definition
-class SiluGradOp(TensorOp):
-    """Gradient of `silu`: `dx = dy * s * (1 + x * (1 - s))`, `s = sigmoid(x)`.
-
-    ```mlir
-    %dx = tensorop.silu_grad %dy, %x : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
-    ```
-    """
-
-    name = "tensorop.silu_grad"
-    dy = operand_def(AnyTensor)
-    x = operand_def(AnyTensor)
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, dy, x):
-        self._init({"dy": dy, "x": x})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        DY = _tensor(t.dy, "operand 'dy'")
-        X = _tensor(t.x, "operand 'x'")
-        return [_T(*_same_shape(DY, X, "'dy' and 'x'"))]
-
-
-@irdl_op_definition
-class GeluGradOp(TensorOp):
-    """Gradient of `gelu` (same `approximate`).
-
-    ```mlir
-    %dx = tensorop.gelu_grad %dy, %x {approximate = "tanh"} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
-    ```
-    """
-
-    name = "tensorop.gelu_grad"
-    dy = operand_def(AnyTensor)
-    x = operand_def(AnyTensor)
-    approximate = _str("none")
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, dy, x, *, approximate: str = "none"):
-        self._init({"dy": dy, "x": x}, {"approximate": approximate})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        _one_of(p.approximate, GELU_APPROX, "approximate")
-        DY = _tensor(t.dy, "operand 'dy'")
-        X = _tensor(t.x, "operand 'x'")
-        return [_T(*_same_shape(DY, X, "'dy' and 'x'"))]
-
-
-@irdl_op_definition
-class SoftcapGradOp(TensorOp):
-    """Gradient of `softcap` from its input: `dx = dy · (1 - tanh²(x / cap))`.
-
-    ```mlir
-    %dx = tensorop.softcap_grad %dy, %x {cap = 3.000000e+01 : f32} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>
-    ```
-    """
-
-    name = "tensorop.softcap_grad"
-    dy = operand_def(AnyTensor)
-    x = operand_def(AnyTensor)
-    cap = _f32()
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, dy, x, *, cap: float):
-        self._init({"dy": dy, "x": x}, {"cap": cap})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        _positive(p.cap, "cap")
-        DY = _tensor(t.dy, "operand 'dy'")
-        X = _tensor(t.x, "operand 'x'")
-        return [_T(*_same_shape(DY, X, "'dy' and 'x'"))]
-
-
-@irdl_op_definition
-class SwigluGradOp(TensorOp):
-    """Gradients of `swiglu`: `dgate`, `dup`.
-
-    ```mlir
-    %dg, %du = tensorop.swiglu_grad %dy, %g, %u : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)
-    ```
-    """
-
-    name = "tensorop.swiglu_grad"
-    dy = operand_def(AnyTensor)
-    gate = operand_def(AnyTensor)
-    up = operand_def(AnyTensor)
-    dgate = result_def(AnyTensor)
-    dup = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, dy, gate, up):
-        self._init({"dy": dy, "gate": gate, "up": up})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        S = _gated(t)
-        S = _same_shape(_tensor(t.dy, "operand 'dy'", 2), S, "'dy' and 'gate'")
-        return [_T(*S), _T(*S)]
-
-
-@irdl_op_definition
-class GegluGradOp(TensorOp):
-    """Gradients of `geglu` (same `approximate`): `dgate`, `dup`.
-
-    ```mlir
-    %dg, %du = tensorop.geglu_grad %dy, %g, %u {approximate = "tanh"} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)
-    ```
-    """
-
-    name = "tensorop.geglu_grad"
-    dy = operand_def(AnyTensor)
-    gate = operand_def(AnyTensor)
-    up = operand_def(AnyTensor)
-    approximate = _str("none")
-    dgate = result_def(AnyTensor)
-    dup = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, dy, gate, up, *, approximate: str = "none"):
-        self._init({"dy": dy, "gate": gate, "up": up}, {"approximate": approximate})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        _one_of(p.approximate, GELU_APPROX, "approximate")
-        S = _gated(t)
-        S = _same_shape(_tensor(t.dy, "operand 'dy'", 2), S, "'dy' and 'gate'")
-        return [_T(*S), _T(*S)]
-
-
-@irdl_op_definition
-class EmbeddingGradOp(TensorOp):
-    """Gradient of `embedding` w.r.t. the table: `dtable[tokens[i]] += dy[i] *
-    scale`, a `[vocab, C]` tensor (zero rows for unused tokens).
-
-    ```mlir
-    %dt = tensorop.embedding_grad %dy, %tokens {vocab = 256 : i64} : (tensor<?x64xf32>, tensor<?xi32>) -> tensor<256x64xf32>
-    ```
-    """
-
-    name = "tensorop.embedding_grad"
-    dy = operand_def(AnyTensor)
-    tokens = operand_def(AnyTensor)
-    vocab = _i64()
-    scale = opt_prop_def(FloatAttr[Float32Type])
-    result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
-
-    def __init__(self, dy, tokens, *, vocab: int, scale: float | None = None):
-        self._init({"dy": dy, "tokens": tokens}, {"vocab": vocab, "scale": scale})
-
-    @classmethod
-    def infer(cls, t, p, r):
-        DY = _tensor(t.dy, "operand 'dy'", 2)
-        T = _tokens(t.tokens)
-        _dim(T, DY[0], "token count")
-        _positive(p.vocab, "vocab")
-        if DY[1] == DYN:
-            raise VerifyException("operand 'dy' must have a static row size")
-        if p.scale is not None and not math.isfinite(p.scale):
-            raise VerifyException(f"scale must be finite, got {_num(p.scale)}")
-        return [_T(p.vocab, DY[1])]
+        if not math.isfinite(p.grad_scale):
+            raise VerifyException(f"grad_scale must be finite, got {_num(p.grad_scale)}")
+        return [_T(), _T(T, V)]
 
 
 # ============================================================================
@@ -2038,14 +1593,6 @@ class AdamWUpdateOp(TensorOp):
     new_param = result_def(AnyTensor)
     new_m = result_def(AnyTensor)
     new_v = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, param, grad, m, v, lr, step, *, beta1: float = 0.9,
-                 beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0):
-        self._init(
-            {"param": param, "grad": grad, "m": m, "v": v, "lr": lr, "step": step},
-            dict(beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay),
-        )
 
     @classmethod
     def infer(cls, t, p, r):
@@ -2076,10 +1623,7 @@ class AccumulateOp(TensorOp):
     acc = operand_def(AnyTensor)
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure(), _Canon())
-
-    def __init__(self, acc, x):
-        self._init({"acc": acc, "x": x})
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -2101,10 +1645,6 @@ class GlobalNormOp(TensorOp):
     name = "tensorop.global_norm"
     grads = var_operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, grads: Sequence[SSAValue | Operation]):
-        self._init({"grads": grads})
 
     @classmethod
     def infer(cls, t, p, r):
@@ -2130,10 +1670,6 @@ class ClipByNormOp(TensorOp):
     norm = operand_def(AnyTensor)
     max_norm = _f32(1.0)
     result = result_def(AnyTensor)
-    traits = traits_def(Pure())
-
-    def __init__(self, g, norm, *, max_norm: float = 1.0):
-        self._init({"g": g, "norm": norm}, {"max_norm": max_norm})
 
     @classmethod
     def infer(cls, t, p, r):
@@ -2149,7 +1685,7 @@ class ClipByNormOp(TensorOp):
 
 
 @irdl_op_definition
-class RMSNormQKVRopeOp(TensorOp):
+class RMSNormQKVRopeOp(_RopeProps, TensorOp):
     """RMSNorm, the Q/K/V projections (optional biases) and RoPE on q and k,
     in one op (produced by `fuse-rmsnorm-qkv-rope`):
 
@@ -2164,6 +1700,7 @@ class RMSNormQKVRopeOp(TensorOp):
     """
 
     name = "tensorop.rmsnorm_qkv_rope"
+    PY_DEFAULTS: ClassVar[dict[str, Any]] = {"eps": 1e-6}
     x = operand_def(AnyTensor)
     norm_w = operand_def(AnyTensor)
     wq = operand_def(AnyTensor)
@@ -2174,31 +1711,16 @@ class RMSNormQKVRopeOp(TensorOp):
     bk = opt_operand_def(AnyTensor)
     bv = opt_operand_def(AnyTensor)
     inv_freq = opt_operand_def(AnyTensor)
-    eps = _f32()
-    offset = _f32(0.0)
-    theta = _f32(10000.0)
-    style = _str("neox")
     heads = _i64()
     kv_heads = _i64()
     head_dim = _i64()
-    rotary_dim = opt_prop_def(IntegerAttr[I64])
+    eps = _f32()
+    offset = _f32(0.0)
     q = result_def(AnyTensor)
     k = result_def(AnyTensor)
     v = result_def(AnyTensor)
     irdl_options = (AttrSizedOperandSegments(as_property=True),)
-    traits = traits_def(Pure(), _Canon())
-
-    def __init__(self, x, norm_w, wq, wk, wv, pos, bq=None, bk=None, bv=None,
-                 inv_freq=None, *,
-                 heads: int, kv_heads: int, head_dim: int, eps: float = 1e-6,
-                 offset: float = 0.0, theta: float = 10000.0, style: str = "neox",
-                 rotary_dim: int | None = None):
-        self._init(
-            dict(x=x, norm_w=norm_w, wq=wq, wk=wk, wv=wv, pos=pos, bq=bq, bk=bk, bv=bv,
-                 inv_freq=inv_freq),
-            dict(heads=heads, kv_heads=kv_heads, head_dim=head_dim, eps=eps,
-                 offset=offset, theta=theta, style=style, rotary_dim=rotary_dim),
-        )
+    traits = traits_def(_Canon())
 
     @classmethod
     def infer(cls, t, p, r):
@@ -2231,214 +1753,10 @@ class RMSNormQKVRopeOp(TensorOp):
 
 
 # ============================================================================
-# Canonicalization patterns
-# ============================================================================
-
-
-def _zero_like(value: SSAValue) -> bool:
-    """Whether `value` is known to hold only zeros."""
-    owner = value.owner
-    if isinstance(owner, ZerosOp | ZerosLikeOp):
-        return True
-    if isinstance(owner, ConstantOp):
-        return owner.splat_value() == 0.0
-    return False
-
-
-def _splat_of(value: SSAValue) -> float | None:
-    owner = value.owner
-    if isinstance(owner, ZerosOp | ZerosLikeOp):
-        return 0.0
-    if isinstance(owner, ConstantOp):
-        return owner.splat_value()
-    return None
-
-
-class ReshapeOfReshape(RewritePattern):
-    """reshape(reshape(x)) -> reshape(x)."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: ReshapeOp, rewriter: PatternRewriter, /):
-        inner = op.x.owner
-        if isinstance(inner, ReshapeOp):
-            rewriter.replace(op, ReshapeOp(inner.x, op.result.type))
-
-
-class ReshapeToSameType(RewritePattern):
-    """reshape(x) to x's own type -> x."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: ReshapeOp, rewriter: PatternRewriter, /):
-        if op.x.type == op.result.type:
-            rewriter.replace(op, [], [op.x])
-
-
-class ShapeOfSplat(RewritePattern):
-    """reshape / transpose of zeros or of a splat constant, with a static
-    result type -> zeros / the splat constant of the new type."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: ReshapeOp | TransposeOp, rewriter: PatternRewriter, /):
-        t = op.result.type
-        if not (isinstance(t, TensorType) and t.has_static_shape()):
-            return
-        owner = op.x.owner
-        if isinstance(owner, ZerosOp):
-            rewriter.replace(op, ZerosOp(t))
-        elif isinstance(owner, ConstantOp) and (v := owner.splat_value()) is not None:
-            rewriter.replace(op, ConstantOp.splat(v, t))
-
-
-class LastRowsAll(RewritePattern):
-    """last_rows(x) taking every row of x -> x."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: LastRowsOp, rewriter: PatternRewriter, /):
-        if op.x.type == op.result.type:
-            rewriter.replace(op, [], [op.x])
-
-
-class DropUnitProperty(RewritePattern):
-    """Removes a property whose value means 'nothing': an embedding `scale`
-    of 1.0, a RoPE `rotary_dim` equal to `head_dim` (canonical forms, so CSE
-    and later passes see one spelling)."""
-
-    @staticmethod
-    def _is_unit(op: Operation, name: str) -> bool:
-        attr = op.properties.get(name)
-        if attr is None:
-            return False
-        if name == "scale":
-            return isinstance(attr, FloatAttr) and attr.value.data == 1.0
-        if name == "rotary_dim":
-            return attr == op.properties.get("head_dim")
-        return False
-
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
-        for name in ("scale", "rotary_dim"):
-            if self._is_unit(op, name):
-                del op.properties[name]
-                rewriter.notify_op_modified(op)
-
-
-class TransposeOfTranspose(RewritePattern):
-    """transpose(transpose(x)) -> x (when the types agree exactly)."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: TransposeOp, rewriter: PatternRewriter, /):
-        inner = op.x.owner
-        if isinstance(inner, TransposeOp) and inner.x.type == op.result.type:
-            rewriter.replace(op, [], [inner.x])
-
-
-class ScaleByOne(RewritePattern):
-    """scale(x, 1.0) -> x."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: ScaleOp, rewriter: PatternRewriter, /):
-        if op.factor.value.data == 1.0 and op.x.type == op.result.type:
-            rewriter.replace(op, [], [op.x])
-
-
-class AddZeros(RewritePattern):
-    """add(x, zeros) -> x and add(zeros, x) -> x (the sign of a zero result
-    may differ: -0 + 0 is +0; ckc does not distinguish)."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: AddOp | AccumulateOp, rewriter: PatternRewriter, /):
-        a, b = op.operands
-        if _zero_like(b) and a.type == op.result.type:
-            rewriter.replace(op, [], [a])
-        elif _zero_like(a) and b.type == op.result.type:
-            rewriter.replace(op, [], [b])
-
-
-class MulByOne(RewritePattern):
-    """mul(x, splat 1.0) -> x and mul(splat 1.0, x) -> x."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: MulOp, rewriter: PatternRewriter, /):
-        if _splat_of(op.b) == 1.0 and op.a.type == op.result.type:
-            rewriter.replace(op, [], [op.a])
-        elif _splat_of(op.a) == 1.0 and op.b.type == op.result.type:
-            rewriter.replace(op, [], [op.b])
-
-
-class ZerosLikeStatic(RewritePattern):
-    """zeros_like(x) with a static type -> zeros."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: ZerosLikeOp, rewriter: PatternRewriter, /):
-        t = op.result.type
-        if isinstance(t, TensorType) and t.has_static_shape():
-            rewriter.replace(op, ZerosOp(t))
-
-
-_Canon.PATTERNS.update(
-    {
-        ReshapeOp.name: (ReshapeToSameType(), ReshapeOfReshape(), ShapeOfSplat()),
-        TransposeOp.name: (TransposeOfTranspose(), ShapeOfSplat()),
-        ScaleOp.name: (ScaleByOne(),),
-        AddOp.name: (AddZeros(),),
-        AccumulateOp.name: (AddZeros(),),
-        MulOp.name: (MulByOne(),),
-        ZerosLikeOp.name: (ZerosLikeStatic(),),
-        LastRowsOp.name: (LastRowsAll(),),
-        EmbeddingOp.name: (DropUnitProperty(),),
-        EmbeddingGradOp.name: (DropUnitProperty(),),
-        RopeOp.name: (DropUnitProperty(),),
-        RopeGradOp.name: (DropUnitProperty(),),
-        RMSNormQKVRopeOp.name: (DropUnitProperty(),),
-    }
-)
-
-
+# Every op defined above, in definition order.
 TENSOROP_OPS = [
-    WeightOp,
-    ConstantOp,
-    ZerosOp,
-    ZerosLikeOp,
-    MatmulOp,
-    AddOp,
-    MulOp,
-    ScaleOp,
-    RMSNormOp,
-    LayerNormOp,
-    RopeOp,
-    SoftmaxOp,
-    CausalAttentionOp,
-    KVWriteOp,
-    SiluOp,
-    GeluOp,
-    SwigluOp,
-    GegluOp,
-    EmbeddingOp,
-    ReshapeOp,
-    TransposeOp,
-    LastRowsOp,
-    SoftcapOp,
-    PositionsOp,
-    CrossEntropyOp,
-    CrossEntropyFusedOp,
-    CrossEntropyGradOp,
-    MatmulGradOp,
-    MulGradOp,
-    RMSNormGradOp,
-    LayerNormGradOp,
-    RopeGradOp,
-    SoftmaxGradOp,
-    CausalAttentionGradOp,
-    SiluGradOp,
-    GeluGradOp,
-    SoftcapGradOp,
-    SwigluGradOp,
-    GegluGradOp,
-    EmbeddingGradOp,
-    AdamWUpdateOp,
-    AccumulateOp,
-    GlobalNormOp,
-    ClipByNormOp,
-    RMSNormQKVRopeOp,
+    v for v in list(globals().values())
+    if isinstance(v, type) and issubclass(v, IRDLOperation) and getattr(v, "name", "").startswith("tensorop.")
 ]
 
 Tensorop = Dialect("tensorop", TENSOROP_OPS, [])

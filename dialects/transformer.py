@@ -34,8 +34,7 @@ From Python (what importers use)::
     cfg = ConfigAttr(arch="llama", vocab=49152, hidden=576, layers=30, heads=9,
                      kv_heads=3, ffn=1536, context=8192, rope_theta=1e5,
                      tied_embeddings=True)          # defaults filled in
-    module = build_model(cfg, train=True)           # @forward and @train_step
-    weight_shapes(cfg)                              # {"token_embd.weight": (49152, 576), ...}
+    module = build_model(cfg, train=True)           # ckc.importers.build_ir: @forward, @train_step
 
 or op by op: ``WeightOp(name, shape, offset=0)``, ``EmbeddingOp(tokens,
 table, positions=None, scale=1.0)``, ``NormOp(x, w, kind=, eps=, offset=,
@@ -44,14 +43,17 @@ layer=, scale=None, window=0, rope_style=, rope_theta=, q_bias=, ..., q_norm=,
 k_norm=, norm_eps=)``, ``MlpOp(x, kind=, up=, down=, gate=None, ...)``,
 ``ResidualOp(a, b)``, ``LmHeadOp(x, w, tied=, softcap=)``,
 ``CrossEntropyOp(logits, targets, ignore_index=-100)``; result types are
-inferred. ``passes/verify_shapes.py`` checks a module against its config.
+inferred (one constructor, ``_KeywordInit``: operands positionally or by
+name, properties by name). Ops with optional operands use the syntax of
+``dialects/_syntax.py`` (``%x, %w, bias %b``), shared with ``tensorop``.
+``passes/verify_shapes.py`` checks a module against its config.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
@@ -72,7 +74,6 @@ from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, Operati
 from xdsl.irdl import (
     AttrSizedOperandSegments,
     IRDLOperation,
-    OptionalDef,
     ParsePropInAttrDict,
     irdl_attr_definition,
     irdl_op_definition,
@@ -83,6 +84,7 @@ from xdsl.irdl import (
     result_def,
     traits_def,
 )
+from ckc.dialects._syntax import OperandsSyntax, split_operands
 from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
@@ -582,99 +584,41 @@ _I64_ATTR = IntegerAttr[I64]
 
 
 # ---------------------------------------------------------------------------
-# shared custom format: required operands, then `keyword %value` optionals
-# ---------------------------------------------------------------------------
-
-
-class _KeywordOperandsFormat(IRDLOperation):
-    """Custom assembly shared by ops with optional operands::
-
-        op %a, %b, %c kw1 %d kw2 %e {props and attrs} : (types of present operands) -> result
-
-    Required operands come first, comma-separated, in definition order; each
-    present optional operand follows as `<its name> %value` (in definition
-    order). The types list every present operand, in the same order.
-    Properties equal to their default are elided.
-    """
-
-    @classmethod
-    def parse(cls, parser: Parser):
-        op_def = cls.get_irdl_definition()
-        optional = [n for n, d in op_def.operands if isinstance(d, OptionalDef)]
-        unresolved: dict[str, Any] = {}
-        first = True
-        for n, d in op_def.operands:
-            if isinstance(d, OptionalDef):
-                continue
-            if not first:
-                parser.parse_punctuation(",")
-            unresolved[n] = parser.parse_unresolved_operand()
-            first = False
-        while (kw := parser.parse_optional_keyword_in(optional)) is not None:
-            if kw in unresolved:
-                parser.raise_error(f"operand '{kw}' given twice")
-            unresolved[kw] = parser.parse_unresolved_operand()
-        attrs = parser.parse_optional_attr_dict()
-        parser.parse_punctuation(":")
-        pos = parser.pos
-        ftype = parser.parse_function_type()
-        present = [n for n, _ in op_def.operands if n in unresolved]
-        if len(ftype.inputs.data) != len(present):
-            parser.raise_error(
-                f"expected {len(present)} operand types, got {len(ftype.inputs.data)}", pos, parser.pos
-            )
-        values = {
-            n: parser.resolve_operand(unresolved[n], t)
-            for n, t in zip(present, ftype.inputs.data, strict=True)
-        }
-        operands: list[Any] = []
-        for n, d in op_def.operands:
-            if isinstance(d, OptionalDef):
-                operands.append([values[n]] if n in values else [])
-            else:
-                operands.append(values[n])
-        props = {k: v for k, v in attrs.items() if k in op_def.properties}
-        others = {k: v for k, v in attrs.items() if k not in op_def.properties}
-        return cls.build(
-            operands=operands,
-            result_types=list(ftype.outputs.data),
-            properties=props,
-            attributes=others,
-        )
-
-    def print(self, printer: Printer):
-        op_def = self.get_irdl_definition()
-        present: list[SSAValue] = []
-        printer.print_string(" ")
-        first = True
-        for n, d in op_def.operands:
-            if isinstance(d, OptionalDef):
-                continue
-            value = getattr(self, n)
-            if not first:
-                printer.print_string(", ")
-            printer.print_operand(value)
-            present.append(value)
-            first = False
-        for n, d in op_def.operands:
-            if isinstance(d, OptionalDef) and (value := getattr(self, n)) is not None:
-                printer.print_string(f" {n} ")
-                printer.print_operand(value)
-        present = [v for n, _ in op_def.operands if (v := getattr(self, n)) is not None]
-        shown: dict[str, Attribute] = {}
-        for k, v in self.properties.items():
-            pdef = op_def.properties.get(k)
-            if k == "operandSegmentSizes" or (pdef is not None and pdef.default_value == v):
-                continue
-            shown[k] = v
-        shown.update(self.attributes)
-        printer.print_op_attributes(shown)
-        printer.print_string(" : ")
-        printer.print_function_type([v.type for v in present], [r.type for r in self.results])
-
-# ---------------------------------------------------------------------------
 # ops
 # ---------------------------------------------------------------------------
+
+class _KeywordInit:
+    """The constructor of every op with operands: ``Op(*operands, **props)``,
+    operands positionally in definition order (or by name), properties by
+    name as Python values; every property is stored (its default when not
+    given), in definition order. `result_type` gives the result's type."""
+
+    PY_DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def result_type(cls, t: dict[str, Any], props: dict[str, Attribute]) -> Attribute:
+        return t["x"]
+
+    def __init__(self, *operands: Any, **props: Any):
+        cls = type(self)
+        groups, types = split_operands(cls, operands, props)
+        pdefs = cls.get_irdl_definition().properties
+        if unknown := set(props) - set(pdefs):
+            raise TypeError(f"{cls.name}: no property {', '.join(sorted(unknown))}")
+        attrs: dict[str, Attribute] = {}
+        for name, pdef in pdefs.items():
+            value = props.get(name, cls.PY_DEFAULTS.get(name, pdef.default_value))
+            if isinstance(value, bool):
+                value = _bool(value)
+            elif isinstance(value, str):
+                value = StringAttr(value)
+            elif isinstance(value, int | float):
+                base = getattr(pdef.constr, "base_attr", None)
+                value = _f64(value) if base is FloatAttr else _i64(value)
+            if value is not None:
+                attrs[name] = value
+        super().__init__(operands=groups, properties=attrs, result_types=[cls.result_type(types, attrs)])
+
 
 
 @irdl_op_definition
@@ -738,7 +682,7 @@ class WeightOp(IRDLOperation):
 
 
 @irdl_op_definition
-class EmbeddingOp(_KeywordOperandsFormat):
+class EmbeddingOp(_KeywordInit, OperandsSyntax):
     """Token embedding lookup: ``x[t] = table[tokens[t]] * scale (+ positions[t])``.
 
     ``table`` is ``[vocab, hidden]``; the optional ``positions`` table
@@ -750,7 +694,7 @@ class EmbeddingOp(_KeywordOperandsFormat):
     Example:
 
     ```mlir
-    %x = transformer.embedding %tokens, %wte positions %wpe
+    %x = transformer.embedding %tokens, %wte, positions %wpe
         : (tensor<?xi32>, tensor<128x64xf32>, tensor<256x64xf32>) -> tensor<?x64xf32>
     %g = transformer.embedding %tokens, %emb {scale = 8.0 : f64}
         : (tensor<?xi32>, tensor<128x64xf32>) -> tensor<?x64xf32>
@@ -758,6 +702,10 @@ class EmbeddingOp(_KeywordOperandsFormat):
     """
 
     name = "transformer.embedding"
+
+    @classmethod
+    def result_type(cls, t, props):
+        return _tensor([shape_of(t["tokens"])[0], shape_of(t["table"])[1]])
 
     tokens = operand_def(TensorType)
     table = operand_def(TensorType)
@@ -767,18 +715,6 @@ class EmbeddingOp(_KeywordOperandsFormat):
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
-
-    def __init__(self, tokens: SSAValue | Operation, table: SSAValue | Operation,
-                 positions: SSAValue | Operation | None = None, scale: float = 1.0):
-        tokens = SSAValue.get(tokens)
-        table = SSAValue.get(table)
-        (t,) = shape_of(tokens)
-        _, c = shape_of(table)
-        super().__init__(
-            operands=[tokens, table, [positions] if positions is not None else []],
-            properties={"scale": _f64(scale)},
-            result_types=[_tensor([t, c])],
-        )
 
     def verify_(self) -> None:
         shape = shape_of(self.tokens)
@@ -806,7 +742,7 @@ class EmbeddingOp(_KeywordOperandsFormat):
 
 
 @irdl_op_definition
-class NormOp(_KeywordOperandsFormat):
+class NormOp(_KeywordInit, OperandsSyntax):
     """Per-token normalization over the feature dimension.
 
     ``kind = "rms"``: ``y = x / sqrt(mean(x^2) + eps) * (offset + w) (+ b)``;
@@ -819,12 +755,13 @@ class NormOp(_KeywordOperandsFormat):
     ```mlir
     %h = transformer.norm %x, %w {kind = "rms", eps = 1.0e-05 : f64}
         : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
-    %l = transformer.norm %x, %g bias %b {kind = "layer", eps = 1.0e-05 : f64}
+    %l = transformer.norm %x, %g, bias %b {kind = "layer", eps = 1.0e-05 : f64}
         : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
     ```
     """
 
     name = "transformer.norm"
+    PY_DEFAULTS: ClassVar[dict[str, Any]] = {"kind": "rms", "eps": 1e-5}
 
     x = operand_def(TensorType)
     weight = operand_def(TensorType)
@@ -836,15 +773,6 @@ class NormOp(_KeywordOperandsFormat):
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
-
-    def __init__(self, x: SSAValue | Operation, weight: SSAValue | Operation, *, kind: str = "rms",
-                 eps: float = 1e-5, offset: float = 0.0, bias: SSAValue | Operation | None = None):
-        x = SSAValue.get(x)
-        super().__init__(
-            operands=[x, weight, [bias] if bias is not None else []],
-            properties={"kind": StringAttr(kind), "eps": _f64(eps), "offset": _f64(offset)},
-            result_types=[x.type],
-        )
 
     def verify_(self) -> None:
         _check_choice("kind", self.kind.data, NORM_KINDS)
@@ -864,7 +792,7 @@ class NormOp(_KeywordOperandsFormat):
 
 
 @irdl_op_definition
-class AttentionOp(_KeywordOperandsFormat):
+class AttentionOp(_KeywordInit, OperandsSyntax):
     """Multi-head (grouped-query) self-attention of one layer, projections
     included: ``y = softmax(mask(rope(q) . rope(k)^T * scale)) . v . Wo^T (+ bo)``.
 
@@ -899,6 +827,10 @@ class AttentionOp(_KeywordOperandsFormat):
 
     name = "transformer.attention"
 
+    def __init__(self, *operands: Any, scale: float | None = None, **props: Any):
+        """``scale`` defaults to head_dim^-0.5."""
+        super().__init__(*operands, scale=props["head_dim"] ** -0.5 if scale is None else scale, **props)
+
     x = operand_def(TensorType)
     wq = operand_def(TensorType)
     wk = operand_def(TensorType)
@@ -921,85 +853,19 @@ class AttentionOp(_KeywordOperandsFormat):
     softcap = prop_def(_F64_ATTR, default_value=_f64(0.0))
     rope_style = prop_def(StringAttr, default_value=StringAttr("neox"))
     rope_theta = prop_def(_F64_ATTR, default_value=_f64(10000.0))
-    rotary_dim = opt_prop_def(_I64_ATTR)
     rope_scaling = prop_def(StringAttr, default_value=StringAttr("none"))
     rope_factor = prop_def(_F64_ATTR, default_value=_f64(1.0))
     rope_low_freq_factor = prop_def(_F64_ATTR, default_value=_f64(1.0))
     rope_high_freq_factor = prop_def(_F64_ATTR, default_value=_f64(4.0))
     rope_original_context = prop_def(_I64_ATTR, default_value=_i64(0))
-    norm_eps = opt_prop_def(_F64_ATTR)
     norm_offset = prop_def(_F64_ATTR, default_value=_f64(0.0))
+    rotary_dim = opt_prop_def(_I64_ATTR)
+    norm_eps = opt_prop_def(_F64_ATTR)
 
     result = result_def(TensorType)
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(), AttrSizedOperandSegments(as_property=True))
-
-    def __init__(
-        self,
-        x: SSAValue | Operation,
-        wq: SSAValue | Operation,
-        wk: SSAValue | Operation,
-        wv: SSAValue | Operation,
-        wo: SSAValue | Operation,
-        *,
-        heads: int,
-        kv_heads: int,
-        head_dim: int,
-        layer: int,
-        scale: float | None = None,
-        causal: bool = True,
-        window: int = 0,
-        softcap: float = 0.0,
-        rope_style: str = "neox",
-        rope_theta: float = 10000.0,
-        rotary_dim: int | None = None,
-        rope_scaling: str = "none",
-        rope_factor: float = 1.0,
-        rope_low_freq_factor: float = 1.0,
-        rope_high_freq_factor: float = 4.0,
-        rope_original_context: int = 0,
-        q_bias: SSAValue | Operation | None = None,
-        k_bias: SSAValue | Operation | None = None,
-        v_bias: SSAValue | Operation | None = None,
-        o_bias: SSAValue | Operation | None = None,
-        q_norm: SSAValue | Operation | None = None,
-        k_norm: SSAValue | Operation | None = None,
-        norm_eps: float | None = None,
-        norm_offset: float = 0.0,
-    ):
-        """Build one layer's attention; the result type is x's type.
-        ``scale`` defaults to head_dim^-0.5; ``norm_eps`` is required when
-        q_norm/k_norm are given."""
-        x = SSAValue.get(x)
-        opt = lambda v: [v] if v is not None else []  # noqa: E731
-        props: dict[str, Attribute] = {
-            "heads": _i64(heads),
-            "kv_heads": _i64(kv_heads),
-            "head_dim": _i64(head_dim),
-            "layer": _i64(layer),
-            "scale": _f64(head_dim ** -0.5 if scale is None else scale),
-            "causal": _bool(causal),
-            "window": _i64(window),
-            "softcap": _f64(softcap),
-            "rope_style": StringAttr(rope_style),
-            "rope_theta": _f64(rope_theta),
-            "rope_scaling": StringAttr(rope_scaling),
-            "rope_factor": _f64(rope_factor),
-            "rope_low_freq_factor": _f64(rope_low_freq_factor),
-            "rope_high_freq_factor": _f64(rope_high_freq_factor),
-            "rope_original_context": _i64(rope_original_context),
-            "norm_offset": _f64(norm_offset),
-        }
-        if rotary_dim is not None:
-            props["rotary_dim"] = _i64(rotary_dim)
-        if norm_eps is not None:
-            props["norm_eps"] = _f64(norm_eps)
-        super().__init__(
-            operands=[x, wq, wk, wv, wo, opt(q_bias), opt(k_bias), opt(v_bias), opt(o_bias), opt(q_norm), opt(k_norm)],
-            properties=props,
-            result_types=[x.type],
-        )
 
     @property
     def effective_rotary_dim(self) -> int:
@@ -1078,7 +944,7 @@ class AttentionOp(_KeywordOperandsFormat):
 
 
 @irdl_op_definition
-class MlpOp(_KeywordOperandsFormat):
+class MlpOp(_KeywordInit, OperandsSyntax):
     """The feed-forward block of one layer.
 
     - ``kind = "swiglu"``: ``down(silu(gate(x)) * up(x))`` (Llama, Qwen);
@@ -1094,10 +960,10 @@ class MlpOp(_KeywordOperandsFormat):
     Example:
 
     ```mlir
-    %m = transformer.mlp %h, %wu, %wd gate %wg {kind = "swiglu"}
+    %m = transformer.mlp %h, %wu, %wd, gate %wg {kind = "swiglu"}
         : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>)
         -> tensor<?x64xf32>
-    %g = transformer.mlp %h, %wfc, %wproj up_bias %bfc down_bias %bproj {kind = "gelu"}
+    %g = transformer.mlp %h, %wfc, %wproj, up_bias %bfc, down_bias %bproj {kind = "gelu"}
         : (tensor<?x64xf32>, tensor<256x64xf32>, tensor<64x256xf32>, tensor<256xf32>,
            tensor<64xf32>) -> tensor<?x64xf32>
     ```
@@ -1118,28 +984,6 @@ class MlpOp(_KeywordOperandsFormat):
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(), AttrSizedOperandSegments(as_property=True))
-
-    def __init__(
-        self,
-        x: SSAValue | Operation,
-        *,
-        kind: str,
-        up: SSAValue | Operation,
-        down: SSAValue | Operation,
-        gate: SSAValue | Operation | None = None,
-        gate_bias: SSAValue | Operation | None = None,
-        up_bias: SSAValue | Operation | None = None,
-        down_bias: SSAValue | Operation | None = None,
-        approximate: str = "tanh",
-    ):
-        """Build one layer's MLP; the result type is x's type."""
-        x = SSAValue.get(x)
-        opt = lambda v: [v] if v is not None else []  # noqa: E731
-        super().__init__(
-            operands=[x, up, down, opt(gate), opt(gate_bias), opt(up_bias), opt(down_bias)],
-            properties={"kind": StringAttr(kind), "approximate": StringAttr(approximate)},
-            result_types=[x.type],
-        )
 
     def verify_(self) -> None:
         kind = self.kind.data
@@ -1229,7 +1073,7 @@ class ResidualOp(IRDLOperation):
 
 
 @irdl_op_definition
-class LmHeadOp(IRDLOperation):
+class LmHeadOp(_KeywordInit, IRDLOperation):
     """Output projection to vocabulary logits: ``logits = x . W^T``
     (then ``final_softcap * tanh(logits / final_softcap)`` when softcap > 0).
 
@@ -1247,6 +1091,10 @@ class LmHeadOp(IRDLOperation):
 
     name = "transformer.lm_head"
 
+    @classmethod
+    def result_type(cls, t, props):
+        return _tensor([shape_of(t["x"])[0], shape_of(t["weight"])[0]])
+
     x = operand_def(TensorType)
     weight = operand_def(TensorType)
     tied = prop_def(BoolAttr, default_value=_bool(False))
@@ -1256,17 +1104,6 @@ class LmHeadOp(IRDLOperation):
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$x `,` $weight attr-dict `:` functional-type(operands, results)"
-
-    def __init__(self, x: SSAValue | Operation, weight: SSAValue | Operation, *, tied: bool = False,
-                 softcap: float = 0.0):
-        x = SSAValue.get(x)
-        weight = SSAValue.get(weight)
-        (t, _), (v, _) = shape_of(x), shape_of(weight)
-        super().__init__(
-            operands=[x, weight],
-            properties={"tied": _bool(tied), "softcap": _f64(softcap)},
-            result_types=[_tensor([t, v])],
-        )
 
     def verify_(self) -> None:
         t, c = _check_activation("x", self.x)
@@ -1285,7 +1122,7 @@ class LmHeadOp(IRDLOperation):
 
 
 @irdl_op_definition
-class CrossEntropyOp(IRDLOperation):
+class CrossEntropyOp(_KeywordInit, IRDLOperation):
     """Mean next-token cross-entropy of ``logits`` ``[T, V]`` against
     ``targets`` ``[T]`` (integer ids); positions whose target equals
     ``ignore_index`` (default -100) are left out of the mean. The result is a
@@ -1301,6 +1138,10 @@ class CrossEntropyOp(IRDLOperation):
 
     name = "transformer.cross_entropy"
 
+    @classmethod
+    def result_type(cls, t, props):
+        return _tensor([])
+
     logits = operand_def(TensorType)
     targets = operand_def(TensorType)
     ignore_index = prop_def(_I64_ATTR, default_value=_i64(-100))
@@ -1309,13 +1150,6 @@ class CrossEntropyOp(IRDLOperation):
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$logits `,` $targets attr-dict `:` functional-type(operands, results)"
-
-    def __init__(self, logits: SSAValue | Operation, targets: SSAValue | Operation, *, ignore_index: int = -100):
-        super().__init__(
-            operands=[logits, targets],
-            properties={"ignore_index": _i64(ignore_index)},
-            result_types=[_tensor([])],
-        )
 
     def verify_(self) -> None:
         t, _ = _check_activation("logits", self.logits)
@@ -1361,196 +1195,3 @@ def module_config(module: Operation) -> ConfigAttr | None:
         op = op.parent_op()
     return None
 
-
-# ---------------------------------------------------------------------------
-# reference builder: a whole model from its config
-# ---------------------------------------------------------------------------
-
-
-def weight_shapes(config: ConfigAttr, *, fused_qkv: bool = False) -> dict[str, tuple[int, ...]]:
-    """Every parameter tensor of the model `config` describes, by canonical
-    GGUF name, with its stored shape (linear weights ``[out, in]``), in
-    build order. ``fused_qkv`` stores GPT-2 style ``blk.N.attn_qkv.weight``
-    ``[q + 2 kv, C]`` (and ``.bias``) instead of separate q/k/v tensors."""
-    c = config.to_dict()
-    h, f, d = c["hidden"], c["ffn"], c["head_dim"]
-    q, kv = c["heads"] * d, c["kv_heads"] * d
-    out: dict[str, tuple[int, ...]] = {"token_embd.weight": (c["vocab"], h)}
-    if c["learned_pos"]:
-        out["position_embd.weight"] = (c["context"], h)
-
-    def norm(prefix: str) -> None:
-        out[f"{prefix}.weight"] = (h,)
-        if c["norm_bias"]:
-            out[f"{prefix}.bias"] = (h,)
-
-    for i in range(c["layers"]):
-        b = f"blk.{i}"
-        norm(f"{b}.attn_norm")
-        if fused_qkv:
-            out[f"{b}.attn_qkv.weight"] = (q + 2 * kv, h)
-            if c["qkv_bias"]:
-                out[f"{b}.attn_qkv.bias"] = (q + 2 * kv,)
-        else:
-            out[f"{b}.attn_q.weight"] = (q, h)
-            out[f"{b}.attn_k.weight"] = (kv, h)
-            out[f"{b}.attn_v.weight"] = (kv, h)
-            if c["qkv_bias"]:
-                out[f"{b}.attn_q.bias"] = (q,)
-                out[f"{b}.attn_k.bias"] = (kv,)
-                out[f"{b}.attn_v.bias"] = (kv,)
-        out[f"{b}.attn_output.weight"] = (h, q)
-        if c["o_bias"]:
-            out[f"{b}.attn_output.bias"] = (h,)
-        if c["qk_norm"]:
-            out[f"{b}.attn_q_norm.weight"] = (d,)
-            out[f"{b}.attn_k_norm.weight"] = (d,)
-        if c["post_norms"]:
-            norm(f"{b}.post_attention_norm")
-        norm(f"{b}.ffn_norm")
-        if c["mlp"] != "gelu":
-            out[f"{b}.ffn_gate.weight"] = (f, h)
-        out[f"{b}.ffn_up.weight"] = (f, h)
-        out[f"{b}.ffn_down.weight"] = (h, f)
-        if c["mlp_bias"]:
-            if c["mlp"] != "gelu":
-                out[f"{b}.ffn_gate.bias"] = (f,)
-            out[f"{b}.ffn_up.bias"] = (f,)
-            out[f"{b}.ffn_down.bias"] = (h,)
-        if c["post_norms"]:
-            norm(f"{b}.post_ffw_norm")
-    norm("output_norm")
-    if not c["tied_embeddings"]:
-        out["output.weight"] = (c["vocab"], h)
-    return out
-
-
-def build_forward_ops(
-    config: ConfigAttr, tokens: SSAValue, *, fused_qkv: bool = False
-) -> tuple[list[Operation], SSAValue]:
-    """The ops of one forward pass over `tokens` (``tensor<?xi32>``), weights
-    included, and the logits value ``[T, vocab]``. Layers are unrolled, one op
-    per layer per kind, in the order of the Hugging Face modeling code:
-
-        x = embedding(tokens) (* embed_scale, + positions)
-        per layer: h = norm(x); a = attention(h) [; a = norm(a) post-norm]
-                   r = x + a; g = norm(r); m = mlp(g) [; m = norm(m)]; x = r + m
-        logits = lm_head(norm(x))
-    """
-    c = config.to_dict()
-    ops: list[Operation] = []
-    weights: dict[tuple[str, int, tuple[int, ...]], SSAValue] = {}
-
-    def w(name: str, shape: Sequence[int], offset: int = 0) -> SSAValue:
-        key = (name, offset, tuple(shape))
-        if key not in weights:
-            op = WeightOp(name, list(shape), offset=offset)
-            ops.append(op)
-            weights[key] = op.result
-        return weights[key]
-
-    def add(op: Operation) -> SSAValue:
-        ops.append(op)
-        return op.results[0]
-
-    h, f, d = c["hidden"], c["ffn"], c["head_dim"]
-    q, kv = c["heads"] * d, c["kv_heads"] * d
-
-    def norm(x: SSAValue, prefix: str) -> SSAValue:
-        weight = w(f"{prefix}.weight", [h])
-        bias = w(f"{prefix}.bias", [h]) if c["norm_bias"] else None
-        return add(NormOp(x, weight, kind=c["norm"], eps=c["norm_eps"], offset=c["norm_offset"], bias=bias))
-
-    emb = w("token_embd.weight", [c["vocab"], h])
-    pos = w("position_embd.weight", [c["context"], h]) if c["learned_pos"] else None
-    x = add(EmbeddingOp(tokens, emb, pos, scale=c["embed_scale"]))
-    for i in range(c["layers"]):
-        b = f"blk.{i}"
-        hn = norm(x, f"{b}.attn_norm")
-        if fused_qkv:
-            name = f"{b}.attn_qkv"
-            wq, wk, wv = w(f"{name}.weight", [q, h]), w(f"{name}.weight", [kv, h], q), w(f"{name}.weight", [kv, h], q + kv)
-            if c["qkv_bias"]:
-                bq, bk, bv = w(f"{name}.bias", [q]), w(f"{name}.bias", [kv], q), w(f"{name}.bias", [kv], q + kv)
-            else:
-                bq = bk = bv = None
-        else:
-            wq, wk, wv = w(f"{b}.attn_q.weight", [q, h]), w(f"{b}.attn_k.weight", [kv, h]), w(f"{b}.attn_v.weight", [kv, h])
-            if c["qkv_bias"]:
-                bq, bk, bv = w(f"{b}.attn_q.bias", [q]), w(f"{b}.attn_k.bias", [kv]), w(f"{b}.attn_v.bias", [kv])
-            else:
-                bq = bk = bv = None
-        wo = w(f"{b}.attn_output.weight", [h, q])
-        bo = w(f"{b}.attn_output.bias", [h]) if c["o_bias"] else None
-        qn = w(f"{b}.attn_q_norm.weight", [d]) if c["qk_norm"] else None
-        kn = w(f"{b}.attn_k_norm.weight", [d]) if c["qk_norm"] else None
-        rope = c["rope_style"]
-        scaling = config.layer_rope_scaling(i)
-        a = add(
-            AttentionOp(
-                hn, wq, wk, wv, wo,
-                heads=c["heads"], kv_heads=c["kv_heads"], head_dim=d, layer=i,
-                scale=config.layer_attn_scale(i), window=config.layer_window(i), softcap=c["attn_softcap"],
-                rope_style=rope, rope_theta=config.layer_rope_theta(i) if rope != "none" else 10000.0,
-                rotary_dim=(c["rotary_dim"] if c["rotary_dim"] != d else None) if rope != "none" else None,
-                rope_scaling=scaling if rope != "none" else "none",
-                rope_factor=c["rope_factor"] if scaling != "none" and rope != "none" else 1.0,
-                rope_low_freq_factor=c["rope_low_freq_factor"] if scaling == "llama3" else 1.0,
-                rope_high_freq_factor=c["rope_high_freq_factor"] if scaling == "llama3" else 4.0,
-                rope_original_context=c["rope_original_context"] if scaling == "llama3" else 0,
-                q_bias=bq, k_bias=bk, v_bias=bv, o_bias=bo, q_norm=qn, k_norm=kn,
-                norm_eps=c["norm_eps"] if c["qk_norm"] else None,
-                norm_offset=c["norm_offset"] if c["qk_norm"] else 0.0,
-            )
-        )
-        if c["post_norms"]:
-            a = norm(a, f"{b}.post_attention_norm")
-        r = add(ResidualOp(x, a))
-        g = norm(r, f"{b}.ffn_norm")
-        gated = c["mlp"] != "gelu"
-        m = add(
-            MlpOp(
-                g, kind=c["mlp"],
-                up=w(f"{b}.ffn_up.weight", [f, h]), down=w(f"{b}.ffn_down.weight", [h, f]),
-                gate=w(f"{b}.ffn_gate.weight", [f, h]) if gated else None,
-                gate_bias=w(f"{b}.ffn_gate.bias", [f]) if gated and c["mlp_bias"] else None,
-                up_bias=w(f"{b}.ffn_up.bias", [f]) if c["mlp_bias"] else None,
-                down_bias=w(f"{b}.ffn_down.bias", [h]) if c["mlp_bias"] else None,
-                approximate="none" if c["act"] == "gelu" else "tanh",
-            )
-        )
-        if c["post_norms"]:
-            m = norm(m, f"{b}.post_ffw_norm")
-        x = add(ResidualOp(r, m))
-    xf = norm(x, "output_norm")
-    head = emb if c["tied_embeddings"] else w("output.weight", [c["vocab"], h])
-    logits = add(LmHeadOp(xf, head, tied=c["tied_embeddings"], softcap=c["final_softcap"]))
-    return ops, logits
-
-
-def build_model(config: ConfigAttr, *, train: bool = False, fused_qkv: bool = False):
-    """A module holding ``@forward(tokens: tensor<?xi32>) -> tensor<?xVxf32>``
-    (and, with ``train``, ``@train_step(tokens, targets) -> tensor<f32>``, the
-    same graph followed by ``cross_entropy``), with `config` attached as
-    ``transformer.config``. The result verifies and passes verify-shapes."""
-    from xdsl.dialects import func
-    from xdsl.dialects.builtin import ModuleOp
-    from xdsl.ir import Block, Region
-
-    tok_ty = TensorType(IntegerType(32), [DYNAMIC])
-    funcs = []
-    block = Block(arg_types=[tok_ty])
-    ops, logits = build_forward_ops(config, block.args[0], fused_qkv=fused_qkv)
-    block.add_ops([*ops, func.ReturnOp(logits)])
-    block.args[0].name_hint = "tokens"
-    funcs.append(func.FuncOp("forward", ([tok_ty], [logits.type]), Region(block)))
-    if train:
-        block = Block(arg_types=[tok_ty, tok_ty])
-        block.args[0].name_hint, block.args[1].name_hint = "tokens", "targets"
-        ops, logits = build_forward_ops(config, block.args[0], fused_qkv=fused_qkv)
-        loss = CrossEntropyOp(logits, block.args[1])
-        block.add_ops([*ops, loss, func.ReturnOp(loss.result)])
-        funcs.append(func.FuncOp("train_step", ([tok_ty, tok_ty], [loss.result.type]), Region(block)))
-    module = ModuleOp(funcs)
-    module.attributes[CONFIG_KEY] = config
-    return module

@@ -127,9 +127,11 @@ class _Module:
         self.weight_rows: dict[str, tuple[TensorType, int]] = {}  # name -> (slice type, rows needed)
         self.known_shapes: dict[str, tuple[int, ...]] = {}
         if isinstance(self.cfg, TF.ConfigAttr):
+            from ckc.importers.build_ir import weight_shapes  # (ckc.importers loads numpy)
+
             names = {o.tensor_name.data for o in module.walk() if isinstance(o, T.WeightOp)}
             self.known_shapes = dict(
-                TF.weight_shapes(self.cfg, fused_qkv=any(".attn_qkv." in n for n in names))
+                weight_shapes(self.cfg, fused_qkv=any(".attn_qkv." in n for n in names))
             )
 
     def declare(self, name: str, type: TensorType, region: str, **attrs) -> str:

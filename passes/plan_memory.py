@@ -43,13 +43,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import DiagnosticException
 
-from ckc.dialects.buffer import (
-    CANARY_BYTES,
-    ArenaOp,
-    BufferOp,
-    call_sequence,
-    compute_lifetimes,
-)
+from ckc.dialects.buffer import CANARY_BYTES, ArenaOp, BufferOp, CallOp, LoopOp
 
 # Region order inside @arena: long-lived state first, per-call scratch last.
 ARENA_ORDER = ("kv_cache", "grads", "opt_state", "activations", "scratch")
@@ -185,3 +179,105 @@ class PlanMemory(ModulePass):
                 block.add_op(arena)
             else:
                 block.insert_op_before(arena, block.first_op)
+
+
+# Lifetimes and overlaps: the whole-function facts the buffer verifiers leave out
+
+
+def call_sequence(f: func.FuncOp) -> list[CallOp]:
+    """The calls of a function in program order; a call's position in this
+    list is its op index for lifetimes."""
+    return [op for op in f.walk() if isinstance(op, CallOp)]
+
+
+def compute_lifetimes(f: func.FuncOp) -> dict[str, tuple[int, int]]:
+    """First and last call index using each buffer local to `f`.
+
+    Conservative for loops: a buffer used inside a ``buffer.loop`` is live from
+    the loop's first call to its last (values may flow between iterations)."""
+    calls = call_sequence(f)
+    index = {id(c): i for i, c in enumerate(calls)}
+    spans: dict[str, tuple[int, int]] = {}
+
+    def widen(name: str, lo: int, hi: int) -> None:
+        if name in spans:
+            a, b = spans[name]
+            spans[name] = (min(a, lo), max(b, hi))
+        else:
+            spans[name] = (lo, hi)
+
+    for c in calls:
+        i = index[id(c)]
+        lo = hi = i
+        loop = c.parent_op()
+        while isinstance(loop, LoopOp):
+            inner = [index[id(x)] for x in loop.walk() if isinstance(x, CallOp)]
+            lo, hi = min(lo, *inner), max(hi, *inner)
+            loop = loop.parent_op()
+        for ref in c.in_refs + c.out_refs:
+            widen(ref.buffer_name, lo, hi)
+    local = {o.sym_name.data for o in f.body.block.ops if isinstance(o, BufferOp)}
+    return {k: v for k, v in spans.items() if k in local}
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Two buffers sharing bytes of one arena while both are live."""
+
+    a: str
+    b: str
+    scope: str  # "module" or the function name
+
+    def __str__(self) -> str:
+        return f"buffers @{self.a} and @{self.b} overlap in memory while both are live ({self.scope})"
+
+
+def _intervals(b: BufferOp) -> list[tuple[int, int]]:
+    off = b.offset.data
+    if b.layers is None:
+        return [(off, off + b.size.data)]
+    return [(off + l * b.stride.data, off + l * b.stride.data + b.size.data) for l in range(b.num_layers)]
+
+
+def find_overlaps(module: ModuleOp) -> list[Overlap]:
+    """Pairs of planned buffers (offset set) that share bytes of the same arena
+    while both are live. Module-level buffers are live everywhere; local
+    buffers of one function conflict when their lifetimes intersect (or either
+    has none); locals of different functions never conflict (functions do not
+    run at the same time)."""
+    arena_of: dict[str, str] = {}
+    for op in module.ops:
+        if isinstance(op, ArenaOp):
+            for r in op.arena_regions.data:
+                arena_of[r.kind.data] = op.sym_name.data
+    top = [op for op in module.ops if isinstance(op, BufferOp) and op.offset is not None]
+    out: list[Overlap] = []
+
+    def clash(x: BufferOp, y: BufferOp) -> bool:
+        if arena_of.get(x.region.data) != arena_of.get(y.region.data):
+            return False
+        for a0, a1 in _intervals(x):
+            for b0, b1 in _intervals(y):
+                if a0 < b1 and b0 < a1:
+                    return True
+        return False
+
+    for i, x in enumerate(top):
+        for y in top[i + 1 :]:
+            if clash(x, y):
+                out.append(Overlap(x.buffer_name, y.buffer_name, "module"))
+    for f in module.ops:
+        if not isinstance(f, func.FuncOp) or not f.body.blocks:
+            continue
+        local = [o for o in f.body.block.ops if isinstance(o, BufferOp) and o.offset is not None]
+        for i, x in enumerate(local):
+            for t in top:
+                if clash(x, t):
+                    out.append(Overlap(t.buffer_name, x.buffer_name, f.sym_name.data))
+            for y in local[i + 1 :]:
+                lx, ly = x.live, y.live
+                if lx is not None and ly is not None and (lx[1] < ly[0] or ly[1] < lx[0]):
+                    continue
+                if clash(x, y):
+                    out.append(Overlap(x.buffer_name, y.buffer_name, f.sym_name.data))
+    return out

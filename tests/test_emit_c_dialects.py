@@ -16,6 +16,7 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 from ckc.dialects import buffer as B
+from ckc.passes import plan_memory as PM
 from ckc.dialects import c as C
 from ckc.emit_c import emit_c
 from ckc.universe import make_context
@@ -74,10 +75,10 @@ def test_buffer_constructors_verify_and_round_trip() -> None:
 def test_pass_style_mutation_setters() -> None:
     module = build_buffer_module()
     f = prefill(module)
-    calls = B.call_sequence(f)
+    calls = PM.call_sequence(f)
     for cl in calls:
         cl.set_variant("avx512")
-    for name, (a, b) in B.compute_lifetimes(f).items():
+    for name, (a, b) in PM.compute_lifetimes(f).items():
         B.lookup_buffer(f, name).set_live(a, b)
     module.verify()
     assert [cl.variant.data for cl in calls] == ["avx512", "avx512"]
@@ -93,10 +94,10 @@ def test_pass_style_mutation_setters() -> None:
 def test_lifetimes_widen_over_the_layer_loop() -> None:
     module = parse(BUFFER_OPS.read_text())
     f = prefill(module)
-    assert [cl.kernel.data for cl in B.call_sequence(f)] == [
+    assert [cl.kernel.data for cl in PM.call_sequence(f)] == [
         "embedding", "rmsnorm", "matmul", "kv_append", "add", "lm_head",
     ]
-    lifetimes = B.compute_lifetimes(f)
+    lifetimes = PM.compute_lifetimes(f)
     # h is only used by calls 1 and 2, but inside the loop: live for calls 1..4.
     assert lifetimes == {"tokens": (0, 0), "x": (0, 5), "h": (1, 4), "q": (1, 4), "logits": (5, 5)}
     # The hand-planned lit module states exactly these lifetimes.
@@ -108,16 +109,16 @@ def test_overlap_check() -> None:
     module = parse(BUFFER_OPS.read_text())
     f = prefill(module)
     # @logits shares bytes with @h and @q, but their lifetimes are disjoint.
-    assert B.find_overlaps(module) == []
+    assert PM.find_overlaps(module) == []
     B.lookup_buffer(f, "h").set_offset(4288)  # onto @x, both live at calls 1..4
-    found = B.find_overlaps(module)
+    found = PM.find_overlaps(module)
     assert [str(o) for o in found] == [
         "buffers @x and @h overlap in memory while both are live (prefill)"
     ]
     module2 = parse(BUFFER_OPS.read_text())
     top = B.lookup_buffer(module2, "output_norm.weight")
     top.set_offset(2112)  # onto layer 0 of blk.attn_q.weight: module buffers are always live
-    assert [(o.a, o.b, o.scope) for o in B.find_overlaps(module2)] == [
+    assert [(o.a, o.b, o.scope) for o in PM.find_overlaps(module2)] == [
         ("blk.attn_q.weight", "output_norm.weight", "module")
     ]
 
@@ -274,5 +275,5 @@ def test_module_docstring_example_parses_verifies_and_round_trips(module_name: s
     if module_name == "c":
         assert "for (int l = 0; l < 4; ++l) {" in emit_c(module)
     else:
-        assert B.find_overlaps(module) == []
-        assert B.compute_lifetimes(prefill(module)) == {"x": (0, 1), "h": (0, 1)}
+        assert PM.find_overlaps(module) == []
+        assert PM.compute_lifetimes(prefill(module)) == {"x": (0, 1), "h": (0, 1)}

@@ -21,7 +21,9 @@ from xdsl.dialects.builtin import FloatAttr, IntegerAttr, IntegerType, ModuleOp,
 
 from ckc import kernel_abi, modelzoo
 from ckc.dialects import buffer as B
+from ckc.passes import plan_memory as PM
 from ckc.dialects import transformer as TF
+from ckc.importers import build_ir
 from ckc.passes.bufferize import Bufferize, BufferizeError
 from ckc.passes.lower_transformer import LowerTransformer
 
@@ -62,9 +64,9 @@ def test_calls_follow_the_abi(family):
     assert top["tokens"].region.data == "io" and top["logits"].region.data == "io"
     assert top["logits"].size.data == 16 * cfg.vocab * 4
     weights = {n for n, b in top.items() if b.region.data == "weights"}
-    assert weights == set(TF.weight_shapes(cfg, fused_qkv=cfg.arch == "gpt2"))
+    assert weights == set(build_ir.weight_shapes(cfg, fused_qkv=cfg.arch == "gpt2"))
     for n in weights:
-        assert tuple(top[n].type.get_shape()) == TF.weight_shapes(cfg, fused_qkv=cfg.arch == "gpt2")[n]
+        assert tuple(top[n].type.get_shape()) == build_ir.weight_shapes(cfg, fused_qkv=cfg.arch == "gpt2")[n]
     funcs = _funcs(m)
     assert set(funcs) == {"prefill", "prefill_all", "decode", "train_step"}
     for name, f in funcs.items():
@@ -74,7 +76,7 @@ def test_calls_follow_the_abi(family):
             shape = b.type.get_shape()
             rows = 16 if shape[0] == TF.DYNAMIC else shape[0]
             assert b.size.data == rows * int(np.prod(shape[1:])) * 4
-        calls = B.call_sequence(f)
+        calls = PM.call_sequence(f)
         assert calls and all(c.variant is None for c in calls)
         for c in calls:
             abi = kernel_abi.kernel(c.kernel.data)
@@ -100,7 +102,7 @@ def test_calls_follow_the_abi(family):
 def test_views_are_row_offsets():
     m = bufferized("gpt2", modes=("prefill",))
     f = _funcs(m)["prefill"]
-    calls = B.call_sequence(f)
+    calls = PM.call_sequence(f)
     n, pos = f.body.block.args
     qkv = [c for c in calls if c.in_refs[1:2] and c.in_refs[1].buffer_name == "blk.0.attn_qkv.weight"]
     assert [(_param_value(c, "in1_row"), _param_value(c, "in2_row")) for c in qkv] == [(None, None), (64, 64), (128, 128)]
@@ -125,7 +127,7 @@ def test_errors():
 def test_head_dim_beyond_the_kernels_is_refused_at_compile_time():
     cfg = TF.ConfigAttr(arch="test", vocab=16, hidden=512, layers=1, heads=1, kv_heads=1, head_dim=512,
                         ffn=32, context=8, rope_theta=10000.0)
-    m = TF.build_model(cfg, train=False)
+    m = build_ir.build_model(cfg, train=False)
     LowerTransformer(context=8, modes=("prefill",)).apply(Context(), m)
     with pytest.raises(BufferizeError, match="head_dim 512 exceeds the attention kernels' limit of 256"):
         Bufferize(max_tokens=4).apply(Context(), m)
@@ -311,10 +313,10 @@ def test_every_feature_matches_the_tensorop_reference():
     )
     g = torch.Generator().manual_seed(3)
     weights = {}
-    for name, shape in TF.weight_shapes(cfg).items():
+    for name, shape in build_ir.weight_shapes(cfg).items():
         w = torch.randn(shape, generator=g) * (0.3 if len(shape) == 2 else 0.1)
         weights[name] = w.numpy()
-    m = TF.build_model(cfg)
+    m = build_ir.build_model(cfg)
     ctx, max_tokens = 16, 8
     LowerTransformer(context=ctx, modes=("prefill", "prefill_all", "decode")).apply(Context(), m)
     m.verify()

@@ -19,6 +19,7 @@ from xdsl.dialects.builtin import IndexType, ModuleOp, TensorType
 from ckc import modelzoo
 from ckc.dialects import tensorop as T
 from ckc.dialects import transformer as TF
+from ckc.importers import build_ir
 from ckc.importers.hf import config_from_hf
 from ckc.importers.to_ir import build_module
 from ckc.passes.lower_transformer import LowerTransformer, LowerTransformerError
@@ -151,7 +152,7 @@ def test_rope_scaling_table():
     cfg = TF.ConfigAttr(arch="llama", vocab=32, hidden=64, layers=1, heads=2, ffn=32, context=64,
                         rope_theta=500000.0, rope_scaling="llama3", rope_factor=8.0, rope_low_freq_factor=1.0,
                         rope_high_freq_factor=4.0, rope_original_context=16)
-    m = TF.build_model(cfg)
+    m = build_ir.build_model(cfg)
     LowerTransformer(modes=("decode",)).apply(Context(), m)
     m.verify()
     f = next(f for f in m.ops if isinstance(f, func.FuncOp))

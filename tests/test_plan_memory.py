@@ -6,7 +6,8 @@ import random
 import pytest
 from xdsl.passes import PassPipeline
 
-from ckc.dialects.buffer import ArenaOp, BufferOp, CallOp, find_overlaps
+from ckc.dialects.buffer import ArenaOp, BufferOp, CallOp
+from ckc.passes.plan_memory import find_overlaps
 from ckc.passes.plan_memory import align_up, place_with_reuse
 from ckc.reports.memory import function_plans, memory_report
 from ckc.universe import CKC_UNIVERSE, make_context

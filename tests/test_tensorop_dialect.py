@@ -285,3 +285,43 @@ def test_inplace_and_view_metadata():
     rope = T.RopeOp(x, pos, heads=2, head_dim=32)
     assert rope.prop_values() == {"theta": 10000.0, "style": "neox", "heads": 2,
                                   "head_dim": 32, "rotary_dim": None, "seq_len": 0}
+
+
+def test_generic_constructor_rules():
+    """One constructor for every op: operands positional (optional ones also
+    by name), properties by name; every property is stored, in definition
+    order, with its default when not given; misuse is a TypeError."""
+    blk = Block(arg_types=[_t(DYN, C), _t(2 * C, C), _t(2 * C), IndexType()])
+    x, w, b, pos = blk.args
+    by_pos = T.MatmulOp(x, w, b, transpose_b=True)
+    by_name = T.MatmulOp(x, w, bias=b, transpose_b=True)
+    assert by_pos.bias is b and by_name.bias is b
+    rope = T.RopeOp(x, pos, seq_len=0, head_dim=16, heads=4)  # any keyword order
+    assert list(rope.properties) == ["heads", "head_dim", "theta", "style", "seq_len"]
+    nw = T.WeightOp("w", (C,)).result
+    assert T.LayerNormOp(x, nw).prop_values()["eps"] == pytest.approx(1e-5)  # PY_DEFAULTS
+    assert T.RMSNormOp(x, nw).prop_values()["eps"] == pytest.approx(1e-6)
+    with pytest.raises(TypeError, match="no property transpose_c"):
+        T.MatmulOp(x, w, transpose_c=True)
+    with pytest.raises(TypeError, match="operand 'b' is required"):
+        T.MatmulOp(x)
+    with pytest.raises(TypeError, match="property 'heads' is required"):
+        T.RopeOp(x, pos, head_dim=16)
+    with pytest.raises(TypeError, match="4 operands given"):
+        T.SiluOp(x, x, x, x)
+
+
+def test_optional_operands_spelled_by_name_in_definition_order():
+    """The shared syntax (dialects/_syntax.py): `, <name> %v` after the
+    required operands, in definition order; other orders are errors."""
+    src = """
+    func.func @f(%x: tensor<?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<128x64xf32>, %wk: tensor<64x64xf32>, %p: index, %b: tensor<64xf32>) {
+      %q, %k, %v = tensorop.rmsnorm_qkv_rope %x, %nw, %wq, %wk, %wk, %p, bk %b, bv %b {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, eps = 1.000000e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, index, tensor<64xf32>, tensor<64xf32>) -> (tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>)
+      func.return
+    }
+    """
+    module = Parser(_ctx(), src).parse_module()
+    module.verify()
+    assert ", bk %b, bv %b {" in str(module)
+    with pytest.raises(Exception, match="repeated or out of order"):
+        Parser(_ctx(), src.replace("bk %b, bv %b", "bv %b, bk %b")).parse_module()

@@ -22,9 +22,8 @@ from ckc.dialects.transformer import (
     EmbeddingOp,
     MlpOp,
     WeightOp,
-    build_model,
-    weight_shapes,
 )
+from ckc.importers.build_ir import build_model, weight_shapes
 from ckc.passes.verify_shapes import ShapeMismatch, VerifyShapesPass
 from ckc.universe import make_context
 
@@ -333,3 +332,23 @@ def test_verify_shapes_asks_ops_with_a_hook():
     with pytest.raises(ShapeMismatch, match="hidden must be 32") as info:
         VerifyShapesPass().apply(Context(), module)
     assert info.value.op is hook and seen == [64]
+
+
+def test_keyword_constructor_stores_every_property_in_definition_order():
+    """transformer ops share one constructor (`_KeywordInit`): operands
+    positionally or by name, Python values converted by the property's kind,
+    defaults stored, unknown names refused."""
+    from xdsl.dialects.builtin import TensorType, f32
+
+    from ckc.dialects.transformer import DYNAMIC, AttentionOp
+    from xdsl.ir import Block
+
+    x = Block(arg_types=[TensorType(f32, [DYNAMIC, 64])]).args[0]
+    wq, wkv, wo = (WeightOp(n, s).result for n, s in (("q", [64, 64]), ("kv", [32, 64]), ("o", [64, 64])))
+    a = AttentionOp(x, wq, wkv, wkv, wo, heads=4, kv_heads=2, head_dim=16, layer=0, rotary_dim=8, causal=False)
+    assert list(a.properties)[-2:] == ["rotary_dim", "operandSegmentSizes"]
+    assert a.scale.value.data == 0.25 and a.causal.value.data == 0 and a.rope_style.data == "neox"
+    m = MlpOp(x, kind="gelu", down=wo, up=wq)  # required operands by name
+    assert m.up is wq and m.down is wo and m.result.type == x.type
+    with pytest.raises(TypeError, match="no property heads"):
+        MlpOp(x, wq, wo, kind="gelu", heads=4)

@@ -7,7 +7,7 @@
 
 The module carries ``#transformer.config`` (from :func:`config_attr`) and one
 ``transformer.weight`` op per tensor, named canonically; the graph itself is
-the dialect's reference builder (``ckc.dialects.transformer.build_model``).
+``ckc.importers.build_ir.build_model``.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def build_module(cfg: ModelConfig, weights: WeightStore | None = None, *, train:
     With ``weights``, every weight op's tensor must exist in the store with
     the op's shape (a one-line ModelImportError otherwise).
     """
-    from ckc.dialects.transformer import build_model, weight_shapes
+    from .build_ir import build_model, weight_shapes
 
     attr = config_attr(cfg)
     if weights is not None:

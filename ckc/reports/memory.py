@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
-from ckc.dialects.buffer import ArenaOp, BufferOp, call_sequence
+from ckc.dialects.buffer import ArenaOp, BufferOp
+from ckc.passes.plan_memory import call_sequence
 
 
 @dataclass(frozen=True)

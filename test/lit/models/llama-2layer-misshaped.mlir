@@ -30,7 +30,7 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "llam
     %wg0 = transformer.weight "blk.0.ffn_gate.weight" : tensor<160x64xf32>
     %wu0 = transformer.weight "blk.0.ffn_up.weight" : tensor<160x64xf32>
     %wd0 = transformer.weight "blk.0.ffn_down.weight" : tensor<64x160xf32>
-    %m0 = transformer.mlp %f0, %wu0, %wd0 gate %wg0 {kind = "swiglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
+    %m0 = transformer.mlp %f0, %wu0, %wd0, gate %wg0 {kind = "swiglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
     %x1 = transformer.residual %r0, %m0 : tensor<?x64xf32>
     // layer 1
     %attn_norm1 = transformer.weight "blk.1.attn_norm.weight" : tensor<64xf32>
@@ -46,7 +46,7 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "llam
     %wg1 = transformer.weight "blk.1.ffn_gate.weight" : tensor<160x64xf32>
     %wu1 = transformer.weight "blk.1.ffn_up.weight" : tensor<160x64xf32>
     %wd1 = transformer.weight "blk.1.ffn_down.weight" : tensor<64x128xf32>
-    %m1 = transformer.mlp %f1, %wu1, %wd1 gate %wg1 {kind = "swiglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x128xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
+    %m1 = transformer.mlp %f1, %wu1, %wd1, gate %wg1 {kind = "swiglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x128xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
     %x2 = transformer.residual %r1, %m1 : tensor<?x64xf32>
     // head
     %out_norm = transformer.weight "output_norm.weight" : tensor<64xf32>

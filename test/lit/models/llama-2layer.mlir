@@ -18,7 +18,7 @@
 // CHECK-NEXT:    %h0 = transformer.norm %x0, %attn_norm0 {kind = "rms", eps = 1.000000e-05 : f64} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
 // CHECK:         %a0 = transformer.attention %h0, %wq0, %wk0, %wv0, %wo0 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 2.500000e-01 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>) -> tensor<?x64xf32>
 // CHECK-NEXT:    %r0 = transformer.residual %x0, %a0 : tensor<?x64xf32>
-// CHECK:         %m0 = transformer.mlp %f0, %wu0, %wd0 gate %wg0 {kind = "swiglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
+// CHECK:         %m0 = transformer.mlp %f0, %wu0, %wd0, gate %wg0 {kind = "swiglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
 // CHECK-NEXT:    %x1 = transformer.residual %r0, %m0 : tensor<?x64xf32>
 // CHECK:         %a1 = transformer.attention %h1, %wq1, %wk1, %wv1, %wo1 {{{.*}}layer = 1 : i64{{.*}}}
 // CHECK:         %x2 = transformer.residual %r1, %m1 : tensor<?x64xf32>
@@ -50,7 +50,7 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "llam
     %wg0 = transformer.weight "blk.0.ffn_gate.weight" : tensor<160x64xf32>
     %wu0 = transformer.weight "blk.0.ffn_up.weight" : tensor<160x64xf32>
     %wd0 = transformer.weight "blk.0.ffn_down.weight" : tensor<64x160xf32>
-    %m0 = transformer.mlp %f0, %wu0, %wd0 gate %wg0 {kind = "swiglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
+    %m0 = transformer.mlp %f0, %wu0, %wd0, gate %wg0 {kind = "swiglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
     %x1 = transformer.residual %r0, %m0 : tensor<?x64xf32>
     // layer 1
     %attn_norm1 = transformer.weight "blk.1.attn_norm.weight" : tensor<64xf32>
@@ -66,7 +66,7 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "llam
     %wg1 = transformer.weight "blk.1.ffn_gate.weight" : tensor<160x64xf32>
     %wu1 = transformer.weight "blk.1.ffn_up.weight" : tensor<160x64xf32>
     %wd1 = transformer.weight "blk.1.ffn_down.weight" : tensor<64x160xf32>
-    %m1 = transformer.mlp %f1, %wu1, %wd1 gate %wg1 {kind = "swiglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
+    %m1 = transformer.mlp %f1, %wu1, %wd1, gate %wg1 {kind = "swiglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
     %x2 = transformer.residual %r1, %m1 : tensor<?x64xf32>
     // head
     %out_norm = transformer.weight "output_norm.weight" : tensor<64xf32>

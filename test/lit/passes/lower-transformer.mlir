@@ -145,7 +145,7 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "llam
     %wu = transformer.weight "blk.0.ffn_up.weight" : tensor<32x16xf32>
     %wd = transformer.weight "blk.0.ffn_down.weight" : tensor<16x32xf32>
     %wg = transformer.weight "blk.0.ffn_gate.weight" : tensor<32x16xf32>
-    %m = transformer.mlp %g, %wu, %wd gate %wg {kind = "swiglu"} : (tensor<?x16xf32>, tensor<32x16xf32>, tensor<16x32xf32>, tensor<32x16xf32>) -> tensor<?x16xf32>
+    %m = transformer.mlp %g, %wu, %wd, gate %wg {kind = "swiglu"} : (tensor<?x16xf32>, tensor<32x16xf32>, tensor<16x32xf32>, tensor<32x16xf32>) -> tensor<?x16xf32>
     %x1 = transformer.residual %r, %m : tensor<?x16xf32>
     %n_out = transformer.weight "output_norm.weight" : tensor<16xf32>
     %xf = transformer.norm %x1, %n_out {kind = "rms", eps = 1.0e-05 : f64} : (tensor<?x16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
@@ -166,10 +166,10 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "gpt2
   func.func @forward(%tokens: tensor<?xi32>) -> tensor<?x32xf32> {
     %wte = transformer.weight "token_embd.weight" : tensor<32x16xf32>
     %wpe = transformer.weight "position_embd.weight" : tensor<64x16xf32>
-    %x0 = transformer.embedding %tokens, %wte positions %wpe : (tensor<?xi32>, tensor<32x16xf32>, tensor<64x16xf32>) -> tensor<?x16xf32>
+    %x0 = transformer.embedding %tokens, %wte, positions %wpe : (tensor<?xi32>, tensor<32x16xf32>, tensor<64x16xf32>) -> tensor<?x16xf32>
     %ln1_w = transformer.weight "blk.0.attn_norm.weight" : tensor<16xf32>
     %ln1_b = transformer.weight "blk.0.attn_norm.bias" : tensor<16xf32>
-    %h = transformer.norm %x0, %ln1_w bias %ln1_b {kind = "layer", eps = 1.0e-05 : f64} : (tensor<?x16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
+    %h = transformer.norm %x0, %ln1_w, bias %ln1_b {kind = "layer", eps = 1.0e-05 : f64} : (tensor<?x16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
     %wq = transformer.weight "blk.0.attn_qkv.weight" : tensor<16x16xf32>
     %wk = transformer.weight "blk.0.attn_qkv.weight" offset 16 : tensor<16x16xf32>
     %wv = transformer.weight "blk.0.attn_qkv.weight" offset 32 : tensor<16x16xf32>
@@ -178,20 +178,20 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "gpt2
     %bv = transformer.weight "blk.0.attn_qkv.bias" offset 32 : tensor<16xf32>
     %wo = transformer.weight "blk.0.attn_output.weight" : tensor<16x16xf32>
     %bo = transformer.weight "blk.0.attn_output.bias" : tensor<16xf32>
-    %a = transformer.attention %h, %wq, %wk, %wv, %wo q_bias %bq k_bias %bk v_bias %bv o_bias %bo {heads = 2 : i64, kv_heads = 2 : i64, head_dim = 8 : i64, layer = 0 : i64, scale = 0.35355339059327379 : f64, rope_style = "none"} : (tensor<?x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
+    %a = transformer.attention %h, %wq, %wk, %wv, %wo, q_bias %bq, k_bias %bk, v_bias %bv, o_bias %bo {heads = 2 : i64, kv_heads = 2 : i64, head_dim = 8 : i64, layer = 0 : i64, scale = 0.35355339059327379 : f64, rope_style = "none"} : (tensor<?x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
     %r = transformer.residual %x0, %a : tensor<?x16xf32>
     %ln2_w = transformer.weight "blk.0.ffn_norm.weight" : tensor<16xf32>
     %ln2_b = transformer.weight "blk.0.ffn_norm.bias" : tensor<16xf32>
-    %g = transformer.norm %r, %ln2_w bias %ln2_b {kind = "layer", eps = 1.0e-05 : f64} : (tensor<?x16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
+    %g = transformer.norm %r, %ln2_w, bias %ln2_b {kind = "layer", eps = 1.0e-05 : f64} : (tensor<?x16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
     %wfc = transformer.weight "blk.0.ffn_up.weight" : tensor<64x16xf32>
     %wproj = transformer.weight "blk.0.ffn_down.weight" : tensor<16x64xf32>
     %bfc = transformer.weight "blk.0.ffn_up.bias" : tensor<64xf32>
     %bproj = transformer.weight "blk.0.ffn_down.bias" : tensor<16xf32>
-    %m = transformer.mlp %g, %wfc, %wproj up_bias %bfc down_bias %bproj {kind = "gelu"} : (tensor<?x16xf32>, tensor<64x16xf32>, tensor<16x64xf32>, tensor<64xf32>, tensor<16xf32>) -> tensor<?x16xf32>
+    %m = transformer.mlp %g, %wfc, %wproj, up_bias %bfc, down_bias %bproj {kind = "gelu"} : (tensor<?x16xf32>, tensor<64x16xf32>, tensor<16x64xf32>, tensor<64xf32>, tensor<16xf32>) -> tensor<?x16xf32>
     %x1 = transformer.residual %r, %m : tensor<?x16xf32>
     %lnf_w = transformer.weight "output_norm.weight" : tensor<16xf32>
     %lnf_b = transformer.weight "output_norm.bias" : tensor<16xf32>
-    %xf = transformer.norm %x1, %lnf_w bias %lnf_b {kind = "layer", eps = 1.0e-05 : f64} : (tensor<?x16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
+    %xf = transformer.norm %x1, %lnf_w, bias %lnf_b {kind = "layer", eps = 1.0e-05 : f64} : (tensor<?x16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
     %logits = transformer.lm_head %xf, %wte {tied = true} : (tensor<?x16xf32>, tensor<32x16xf32>) -> tensor<?x32xf32>
     func.return %logits : tensor<?x32xf32>
   }

@@ -16,8 +16,8 @@
 // CHECK:       builtin.module attributes {transformer.config = #transformer.config<arch = "gemma3"
 // CHECK-LABEL: func.func @forward(%tokens: tensor<?xi32>) -> tensor<?x128xf32> {
 // CHECK:         %x0 = transformer.embedding %tokens, %emb {scale = 8.000000e+00 : f64}
-// CHECK:         %a0 = transformer.attention %h0, %wq0, %wk0, %wv0, %wo0 q_norm %qn0 k_norm %kn0 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, layer = 0 : i64, scale = 6.250000e-02 : f64, window = 16 : i64, norm_eps = 1.000000e-06 : f64, norm_offset = 1.000000e+00 : f64}
-// CHECK:         %a1 = transformer.attention %h1, %wq1, %wk1, %wv1, %wo1 q_norm %qn1 k_norm %kn1 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, layer = 1 : i64, scale = 6.250000e-02 : f64, rope_theta = 1.000000e+06 : f64, norm_eps = 1.000000e-06 : f64, norm_offset = 1.000000e+00 : f64}
+// CHECK:         %a0 = transformer.attention %h0, %wq0, %wk0, %wv0, %wo0, q_norm %qn0, k_norm %kn0 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, layer = 0 : i64, scale = 6.250000e-02 : f64, window = 16 : i64, norm_eps = 1.000000e-06 : f64, norm_offset = 1.000000e+00 : f64}
+// CHECK:         %a1 = transformer.attention %h1, %wq1, %wk1, %wv1, %wo1, q_norm %qn1, k_norm %kn1 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, layer = 1 : i64, scale = 6.250000e-02 : f64, rope_theta = 1.000000e+06 : f64, norm_eps = 1.000000e-06 : f64, norm_offset = 1.000000e+00 : f64}
 // CHECK:         %logits = transformer.lm_head %xf, %emb {tied = true, softcap = 3.000000e+01 : f64}
 // CHECK-NEXT:    func.return %logits : tensor<?x128xf32>
 builtin.module attributes {transformer.config = #transformer.config<arch = "gemma3", vocab = 128, hidden = 64, layers = 2, heads = 4, kv_heads = 2, head_dim = 32, ffn = 128, context = 256, norm_eps = 1.0e-06, norm_offset = 1.0, post_norms = true, mlp = "geglu", qk_norm = true, attn_scale = 0.0625, final_softcap = 30.0, rope_theta = 1.0e+06, rope_local_theta = 10000.0, embed_scale = 8.0, tied_embeddings = true, sliding_window = 16, sliding_layers = [0]>} {
@@ -32,7 +32,7 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "gemm
     %wo0 = transformer.weight "blk.0.attn_output.weight" : tensor<64x128xf32>
     %qn0 = transformer.weight "blk.0.attn_q_norm.weight" : tensor<32xf32>
     %kn0 = transformer.weight "blk.0.attn_k_norm.weight" : tensor<32xf32>
-    %a0 = transformer.attention %h0, %wq0, %wk0, %wv0, %wo0 q_norm %qn0 k_norm %kn0 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, layer = 0 : i64, scale = 0.0625 : f64, window = 16 : i64, norm_eps = 1.0e-06 : f64, norm_offset = 1.0 : f64} : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x128xf32>, tensor<32xf32>, tensor<32xf32>) -> tensor<?x64xf32>
+    %a0 = transformer.attention %h0, %wq0, %wk0, %wv0, %wo0, q_norm %qn0, k_norm %kn0 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, layer = 0 : i64, scale = 0.0625 : f64, window = 16 : i64, norm_eps = 1.0e-06 : f64, norm_offset = 1.0 : f64} : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x128xf32>, tensor<32xf32>, tensor<32xf32>) -> tensor<?x64xf32>
     %n_pa0 = transformer.weight "blk.0.post_attention_norm.weight" : tensor<64xf32>
     %pa0 = transformer.norm %a0, %n_pa0 {kind = "rms", eps = 1.0e-06 : f64, offset = 1.0 : f64} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
     %r0 = transformer.residual %x0, %pa0 : tensor<?x64xf32>
@@ -41,7 +41,7 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "gemm
     %wg0 = transformer.weight "blk.0.ffn_gate.weight" : tensor<128x64xf32>
     %wu0 = transformer.weight "blk.0.ffn_up.weight" : tensor<128x64xf32>
     %wd0 = transformer.weight "blk.0.ffn_down.weight" : tensor<64x128xf32>
-    %m0 = transformer.mlp %f0, %wu0, %wd0 gate %wg0 {kind = "geglu"} : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<64x128xf32>, tensor<128x64xf32>) -> tensor<?x64xf32>
+    %m0 = transformer.mlp %f0, %wu0, %wd0, gate %wg0 {kind = "geglu"} : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<64x128xf32>, tensor<128x64xf32>) -> tensor<?x64xf32>
     %n_pf0 = transformer.weight "blk.0.post_ffw_norm.weight" : tensor<64xf32>
     %pf0 = transformer.norm %m0, %n_pf0 {kind = "rms", eps = 1.0e-06 : f64, offset = 1.0 : f64} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
     %x1 = transformer.residual %r0, %pf0 : tensor<?x64xf32>
@@ -53,7 +53,7 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "gemm
     %wo1 = transformer.weight "blk.1.attn_output.weight" : tensor<64x128xf32>
     %qn1 = transformer.weight "blk.1.attn_q_norm.weight" : tensor<32xf32>
     %kn1 = transformer.weight "blk.1.attn_k_norm.weight" : tensor<32xf32>
-    %a1 = transformer.attention %h1, %wq1, %wk1, %wv1, %wo1 q_norm %qn1 k_norm %kn1 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, layer = 1 : i64, scale = 0.0625 : f64, rope_theta = 1.0e+06 : f64, norm_eps = 1.0e-06 : f64, norm_offset = 1.0 : f64} : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x128xf32>, tensor<32xf32>, tensor<32xf32>) -> tensor<?x64xf32>
+    %a1 = transformer.attention %h1, %wq1, %wk1, %wv1, %wo1, q_norm %qn1, k_norm %kn1 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, layer = 1 : i64, scale = 0.0625 : f64, rope_theta = 1.0e+06 : f64, norm_eps = 1.0e-06 : f64, norm_offset = 1.0 : f64} : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x128xf32>, tensor<32xf32>, tensor<32xf32>) -> tensor<?x64xf32>
     %n_pa1 = transformer.weight "blk.1.post_attention_norm.weight" : tensor<64xf32>
     %pa1 = transformer.norm %a1, %n_pa1 {kind = "rms", eps = 1.0e-06 : f64, offset = 1.0 : f64} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
     %r1 = transformer.residual %x1, %pa1 : tensor<?x64xf32>
@@ -62,7 +62,7 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "gemm
     %wg1 = transformer.weight "blk.1.ffn_gate.weight" : tensor<128x64xf32>
     %wu1 = transformer.weight "blk.1.ffn_up.weight" : tensor<128x64xf32>
     %wd1 = transformer.weight "blk.1.ffn_down.weight" : tensor<64x128xf32>
-    %m1 = transformer.mlp %f1, %wu1, %wd1 gate %wg1 {kind = "geglu"} : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<64x128xf32>, tensor<128x64xf32>) -> tensor<?x64xf32>
+    %m1 = transformer.mlp %f1, %wu1, %wd1, gate %wg1 {kind = "geglu"} : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<64x128xf32>, tensor<128x64xf32>) -> tensor<?x64xf32>
     %n_pf1 = transformer.weight "blk.1.post_ffw_norm.weight" : tensor<64xf32>
     %pf1 = transformer.norm %m1, %n_pf1 {kind = "rms", eps = 1.0e-06 : f64, offset = 1.0 : f64} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
     %x2 = transformer.residual %r1, %pf1 : tensor<?x64xf32>
@@ -142,7 +142,7 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "llam
 // CHECK: bias is present, but #transformer.config norm_bias = false
 builtin.module attributes {transformer.config = #transformer.config<arch = "llama", vocab = 128, hidden = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 160, context = 256>} {
   %0, %1 = "test.op"() : () -> (tensor<?x64xf32>, tensor<64xf32>)
-  %n = transformer.norm %0, %1 bias %1 {kind = "rms", eps = 1.0e-05 : f64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  %n = transformer.norm %0, %1, bias %1 {kind = "rms", eps = 1.0e-05 : f64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
 }
 
 // -----
@@ -287,7 +287,7 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "llam
 // CHECK: kind is "geglu", expected "swiglu" by #transformer.config mlp
 builtin.module attributes {transformer.config = #transformer.config<arch = "llama", vocab = 128, hidden = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 160, context = 256>} {
   %0, %1, %2 = "test.op"() : () -> (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>)
-  %m = transformer.mlp %0, %1, %2 gate %1 {kind = "geglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
+  %m = transformer.mlp %0, %1, %2, gate %1 {kind = "geglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
 }
 
 // -----
@@ -296,7 +296,7 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "llam
 // CHECK: gate has shape [128, 64], expected [ffn, hidden] = [160, 64] by #transformer.config
 builtin.module attributes {transformer.config = #transformer.config<arch = "llama", vocab = 128, hidden = 64, layers = 2, heads = 4, kv_heads = 2, ffn = 160, context = 256>} {
   %0, %1, %2 = "test.op"() : () -> (tensor<?x64xf32>, tensor<128x64xf32>, tensor<64x128xf32>)
-  %m = transformer.mlp %0, %1, %2 gate %1 {kind = "swiglu"} : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<64x128xf32>, tensor<128x64xf32>) -> tensor<?x64xf32>
+  %m = transformer.mlp %0, %1, %2, gate %1 {kind = "swiglu"} : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<64x128xf32>, tensor<128x64xf32>) -> tensor<?x64xf32>
 }
 
 // -----

@@ -50,7 +50,7 @@
 // embedding: positions width
 // CHECK: Operation does not verify: positions has shape [256, 32], expected [context, hidden] = [?, 64]
 %0, %1, %2 = "test.op"() : () -> (tensor<?xi32>, tensor<128x64xf32>, tensor<256x32xf32>)
-%r = transformer.embedding %0, %1 positions %2 : (tensor<?xi32>, tensor<128x64xf32>, tensor<256x32xf32>) -> tensor<?x64xf32>
+%r = transformer.embedding %0, %1, positions %2 : (tensor<?xi32>, tensor<128x64xf32>, tensor<256x32xf32>) -> tensor<?x64xf32>
 
 // -----
 
@@ -113,7 +113,7 @@
 // norm: bias
 // CHECK: Operation does not verify: bias has shape [65], expected [C] = [64]
 %0, %1, %2 = "test.op"() : () -> (tensor<?x64xf32>, tensor<64xf32>, tensor<65xf32>)
-%r = transformer.norm %0, %1 bias %2 {kind = "layer", eps = 1.0e-05 : f64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<65xf32>) -> tensor<?x64xf32>
+%r = transformer.norm %0, %1, bias %2 {kind = "layer", eps = 1.0e-05 : f64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<65xf32>) -> tensor<?x64xf32>
 
 // -----
 
@@ -267,63 +267,63 @@
 // attention: q bias
 // CHECK: Operation does not verify: q_bias has shape [32], expected [heads*head_dim] = [64]
 %0, %1, %2, %3, %4, %5 = "test.op"() : () -> (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<32xf32>)
-%r = transformer.attention %0, %1, %2, %3, %4 q_bias %5 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<32xf32>) -> tensor<?x64xf32>
+%r = transformer.attention %0, %1, %2, %3, %4, q_bias %5 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<32xf32>) -> tensor<?x64xf32>
 
 // -----
 
 // attention: k bias
 // CHECK: Operation does not verify: k_bias has shape [64], expected [kv_heads*head_dim] = [32]
 %0, %1, %2, %3, %4, %5 = "test.op"() : () -> (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<64xf32>)
-%r = transformer.attention %0, %1, %2, %3, %4 k_bias %5 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+%r = transformer.attention %0, %1, %2, %3, %4, k_bias %5 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
 
 // -----
 
 // attention: v bias
 // CHECK: Operation does not verify: v_bias has shape [64], expected [kv_heads*head_dim] = [32]
 %0, %1, %2, %3, %4, %5 = "test.op"() : () -> (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<64xf32>)
-%r = transformer.attention %0, %1, %2, %3, %4 v_bias %5 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+%r = transformer.attention %0, %1, %2, %3, %4, v_bias %5 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
 
 // -----
 
 // attention: o bias
 // CHECK: Operation does not verify: o_bias has shape [32], expected [hidden] = [64]
 %0, %1, %2, %3, %4, %5 = "test.op"() : () -> (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<32xf32>)
-%r = transformer.attention %0, %1, %2, %3, %4 o_bias %5 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<32xf32>) -> tensor<?x64xf32>
+%r = transformer.attention %0, %1, %2, %3, %4, o_bias %5 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<32xf32>) -> tensor<?x64xf32>
 
 // -----
 
 // attention: q_norm
 // CHECK: Operation does not verify: q_norm has shape [64], expected [head_dim] = [16]
 %0, %1, %2, %3, %4, %5, %6 = "test.op"() : () -> (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<64xf32>, tensor<16xf32>)
-%r = transformer.attention %0, %1, %2, %3, %4 q_norm %5 k_norm %6 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64, norm_eps = 1.0e-06 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<64xf32>, tensor<16xf32>) -> tensor<?x64xf32>
+%r = transformer.attention %0, %1, %2, %3, %4, q_norm %5, k_norm %6 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64, norm_eps = 1.0e-06 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<64xf32>, tensor<16xf32>) -> tensor<?x64xf32>
 
 // -----
 
 // attention: k_norm
 // CHECK: Operation does not verify: k_norm has shape [8], expected [head_dim] = [16]
 %0, %1, %2, %3, %4, %5, %6 = "test.op"() : () -> (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<16xf32>, tensor<8xf32>)
-%r = transformer.attention %0, %1, %2, %3, %4 q_norm %5 k_norm %6 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64, norm_eps = 1.0e-06 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<16xf32>, tensor<8xf32>) -> tensor<?x64xf32>
+%r = transformer.attention %0, %1, %2, %3, %4, q_norm %5, k_norm %6 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64, norm_eps = 1.0e-06 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<16xf32>, tensor<8xf32>) -> tensor<?x64xf32>
 
 // -----
 
 // attention: q_norm alone
 // CHECK: Operation does not verify: q_norm and k_norm must be given together
 %0, %1, %2, %3, %4, %5 = "test.op"() : () -> (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<16xf32>)
-%r = transformer.attention %0, %1, %2, %3, %4 q_norm %5 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64, norm_eps = 1.0e-06 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<16xf32>) -> tensor<?x64xf32>
+%r = transformer.attention %0, %1, %2, %3, %4, q_norm %5 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64, norm_eps = 1.0e-06 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<16xf32>) -> tensor<?x64xf32>
 
 // -----
 
 // attention: qk-norm eps missing
 // CHECK: Operation does not verify: norm_eps is required with q_norm/k_norm
 %0, %1, %2, %3, %4, %5, %6 = "test.op"() : () -> (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<16xf32>, tensor<16xf32>)
-%r = transformer.attention %0, %1, %2, %3, %4 q_norm %5 k_norm %6 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x64xf32>
+%r = transformer.attention %0, %1, %2, %3, %4, q_norm %5, k_norm %6 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x64xf32>
 
 // -----
 
 // attention: qk-norm eps
 // CHECK: Operation does not verify: norm_eps must be positive, got 0.0
 %0, %1, %2, %3, %4, %5, %6 = "test.op"() : () -> (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<16xf32>, tensor<16xf32>)
-%r = transformer.attention %0, %1, %2, %3, %4 q_norm %5 k_norm %6 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64, norm_eps = 0.0 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x64xf32>
+%r = transformer.attention %0, %1, %2, %3, %4, q_norm %5, k_norm %6 {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 16 : i64, layer = 0 : i64, scale = 0.25 : f64, norm_eps = 0.0 : f64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x64xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x64xf32>
 
 // -----
 
@@ -365,7 +365,7 @@
 // mlp: approximate on swiglu
 // CHECK: Operation does not verify: approximate applies to geglu and gelu only
 %0, %1, %2, %3 = "test.op"() : () -> (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>)
-%r = transformer.mlp %0, %1, %2 gate %3 {kind = "swiglu", approximate = "none"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
+%r = transformer.mlp %0, %1, %2, gate %3 {kind = "swiglu", approximate = "none"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
 
 // -----
 
@@ -379,7 +379,7 @@
 // mlp: gelu with gate
 // CHECK: Operation does not verify: kind 'gelu' takes no gate weight
 %0, %1, %2, %3 = "test.op"() : () -> (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>)
-%r = transformer.mlp %0, %1, %2 gate %3 {kind = "gelu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
+%r = transformer.mlp %0, %1, %2, gate %3 {kind = "gelu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>) -> tensor<?x64xf32>
 
 // -----
 
@@ -400,7 +400,7 @@
 // mlp: gate
 // CHECK: Operation does not verify: gate has shape [128, 64], expected [ffn, hidden] = [160, 64]
 %0, %1, %2, %3 = "test.op"() : () -> (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<128x64xf32>)
-%r = transformer.mlp %0, %1, %2 gate %3 {kind = "geglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<128x64xf32>) -> tensor<?x64xf32>
+%r = transformer.mlp %0, %1, %2, gate %3 {kind = "geglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<128x64xf32>) -> tensor<?x64xf32>
 
 // -----
 
@@ -414,21 +414,21 @@
 // mlp: gate bias
 // CHECK: Operation does not verify: gate_bias has shape [64], expected [ffn] = [160]
 %0, %1, %2, %3, %4 = "test.op"() : () -> (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>, tensor<64xf32>)
-%r = transformer.mlp %0, %1, %2 gate %3 gate_bias %4 {kind = "geglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+%r = transformer.mlp %0, %1, %2, gate %3, gate_bias %4 {kind = "geglu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
 
 // -----
 
 // mlp: up bias
 // CHECK: Operation does not verify: up_bias has shape [64], expected [ffn] = [160]
 %0, %1, %2, %3 = "test.op"() : () -> (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<64xf32>)
-%r = transformer.mlp %0, %1, %2 up_bias %3 {kind = "gelu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+%r = transformer.mlp %0, %1, %2, up_bias %3 {kind = "gelu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<64xf32>) -> tensor<?x64xf32>
 
 // -----
 
 // mlp: down bias
 // CHECK: Operation does not verify: down_bias has shape [160], expected [hidden] = [64]
 %0, %1, %2, %3 = "test.op"() : () -> (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160xf32>)
-%r = transformer.mlp %0, %1, %2 down_bias %3 {kind = "gelu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160xf32>) -> tensor<?x64xf32>
+%r = transformer.mlp %0, %1, %2, down_bias %3 {kind = "gelu"} : (tensor<?x64xf32>, tensor<160x64xf32>, tensor<64x160xf32>, tensor<160xf32>) -> tensor<?x64xf32>
 
 // -----
 
@@ -512,7 +512,7 @@
 // embedding: dynamic positions table
 // CHECK: Operation does not verify: positions must have a static shape
 %0, %1, %2 = "test.op"() : () -> (tensor<?xi32>, tensor<128x64xf32>, tensor<?x64xf32>)
-%r = transformer.embedding %0, %1 positions %2 : (tensor<?xi32>, tensor<128x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+%r = transformer.embedding %0, %1, positions %2 : (tensor<?xi32>, tensor<128x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
 
 // -----
 
