@@ -8,3 +8,11 @@ the rest of ckc raises.
 
 class CkcError(Exception):
     """An error the user can act on: printed as one line, exit status 1."""
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """``text`` made safe for a one-line message: control characters (a newline
+    in a tensor name read from a corrupt file) escaped, and at most ``limit``
+    characters (a megabyte-long name must not flood the terminal)."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -37,6 +37,11 @@ _STEP_DIR = re.compile(r"^step-(\d{6,})$")
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded; str() is one line."""
 
+    def __init__(self, message: str):
+        from ckc.errors import one_line
+
+        super().__init__(one_line(message))
+
 
 @dataclass
 class Checkpoint:
