@@ -414,15 +414,19 @@ def _checkpoint_errors():
 
 
 TARGETS = {t.name: t for t in [
-    Target("gguf", _run_gguf, _import_errors, _gguf_seeds, ("ckc.importers",)),
-    Target("gguf_tokenizer", _run_gguf_tokenizer, _tokenizer_errors, _tokenizer_gguf_seeds, ("ckc.tokenizer",)),
+    Target("gguf", _run_gguf, _import_errors, _gguf_seeds,
+           ("ckc.importers.gguf", "ckc.importers.common", "ckc.importers.config")),
+    Target("gguf_tokenizer", _run_gguf_tokenizer, _tokenizer_errors, _tokenizer_gguf_seeds,
+           ("ckc.tokenizer",)),
     Target("bump", _run_bump, _bump_errors, _bump_seeds, ("ckc.weights",)),
     Target("tokenizer_json", _run_tokenizer_json, _tokenizer_errors, _tokenizer_json_seeds, ("ckc.tokenizer",)),
-    Target("safetensors", _run_safetensors, _import_errors, _safetensors_seeds, ("ckc.importers",)),
-    Target("hf_config", _run_hf_config, _import_errors, _hf_config_seeds, ("ckc.importers",)),
-    Target("mlir", _run_mlir, _mlir_errors, _mlir_seeds, ("dialects", "ckc.opt"), names_file=False,
+    Target("safetensors", _run_safetensors, _import_errors, _safetensors_seeds,
+           ("ckc.importers.common",)),
+    Target("hf_config", _run_hf_config, _import_errors, _hf_config_seeds,
+           ("ckc.importers.hf", "ckc.importers.common", "ckc.importers.config")),
+    Target("mlir", _run_mlir, _mlir_errors, _mlir_seeds, ("dialects.transformer", "dialects.tensorop", "dialects.buffer", "dialects.c", "ckc.opt"), names_file=False,
            message=_mlir_message),
-    Target("checkpoint", _run_checkpoint, _checkpoint_errors, _checkpoint_seeds, ("ckc.train.checkpoint",)),
+    Target("checkpoint", _run_checkpoint, _checkpoint_errors, _checkpoint_seeds, ("ckc.train.checkpoint", "ckc.weights")),
 ]}
 
 
