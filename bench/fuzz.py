@@ -40,18 +40,11 @@ C_SHARE = 0.08  # of the budget, per C target
 def seed_corpus(name: str, folder: Path) -> None:
     """The target's generated seeds plus every input kept in tests/data/fuzz."""
     folder.mkdir(parents=True, exist_ok=True)
-    src = "bump" if name == "bump_c" else name
-    seeds = targets.TARGETS[src].seeds() if src in targets.TARGETS else _ctok_seeds()
+    seeds = targets.TARGETS[name].seeds() if name in targets.TARGETS else targets.c_seeds(name)
     for i, s in enumerate(seeds):
         (folder / f"seed-{i}").write_bytes(s)
     for p in targets.corpus_files(name):
         (folder / f"kept-{p.name}").write_bytes(p.read_bytes())
-
-
-def _ctok_seeds() -> list[bytes]:
-    return [b"\x02\x09a\nb\nc\nab\nabc\n3<|end|>\nMa b\nMab c\nXabc ab <|end|> \xc3\xa9\xff 12",
-            b"\x11\x18<unk>\n3<s>\n3</s>\n6<0x41>\n6<0xFF>\n\xe2\x96\x81\n\xe2\x96\x81a\na\nb\nMa b\nX a b\xff",
-            b"\x04\x0b\xe2\x96\x81\na\n\n\n\n2<unk>\nX\n\nab\n\n"]
 
 
 def _count(out: str) -> int:

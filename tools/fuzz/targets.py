@@ -52,6 +52,7 @@ class Target:
     modules: tuple[str, ...]                # what atheris instruments
     names_file: bool = True                 # the message must name the file
     message: Callable[[BaseException], str] = str  # what the user sees
+    prepare: Callable[[], None] | None = None      # one-time setup kept out of the timing
     _errors: tuple = field(default=(), repr=False)
 
     def check(self, data: bytes, work: Path) -> None:
@@ -177,6 +178,12 @@ def _run_gguf_tokenizer(data: bytes, work: Path) -> None:
     tok = from_gguf(_write(work, "model.gguf", data))
     ids = tok.encode("abc a\u2581b <|endoftext|> \xff", add_special=True)
     tok.decode(ids)
+
+
+def _tokenizer_library() -> None:
+    from ckc.tokenizer import library
+
+    library()  # compiled once per source hash: seconds on a cold cache
 
 
 def _import_errors():
@@ -341,16 +348,21 @@ def _mlir_seeds() -> list[bytes]:
 
 
 def _run_mlir(data: bytes, work: Path) -> None:
-    global _CTX
     from xdsl.parser import Parser
 
+    _mlir_ctx()
+    text = data.decode("utf-8", "replace")
+    module = Parser(_CTX, text, "fuzz.mlir").parse_module()
+    module.verify()
+
+
+def _mlir_ctx():
+    global _CTX
     if _CTX is None:
         from ckc.opt import CkcOptMain
 
         _CTX = CkcOptMain(args=[]).ctx
-    text = data.decode("utf-8", "replace")
-    module = Parser(_CTX, text, "fuzz.mlir").parse_module()
-    module.verify()
+    return _CTX
 
 
 def _mlir_message(e) -> str:
@@ -417,17 +429,30 @@ TARGETS = {t.name: t for t in [
     Target("gguf", _run_gguf, _import_errors, _gguf_seeds,
            ("ckc.importers.gguf", "ckc.importers.common", "ckc.importers.config")),
     Target("gguf_tokenizer", _run_gguf_tokenizer, _tokenizer_errors, _tokenizer_gguf_seeds,
-           ("ckc.tokenizer",)),
+           ("ckc.tokenizer",), prepare=_tokenizer_library),
     Target("bump", _run_bump, _bump_errors, _bump_seeds, ("ckc.weights",)),
-    Target("tokenizer_json", _run_tokenizer_json, _tokenizer_errors, _tokenizer_json_seeds, ("ckc.tokenizer",)),
+    Target("tokenizer_json", _run_tokenizer_json, _tokenizer_errors, _tokenizer_json_seeds, ("ckc.tokenizer",),
+           prepare=_tokenizer_library),
     Target("safetensors", _run_safetensors, _import_errors, _safetensors_seeds,
            ("ckc.importers.common",)),
     Target("hf_config", _run_hf_config, _import_errors, _hf_config_seeds,
            ("ckc.importers.hf", "ckc.importers.common", "ckc.importers.config")),
     Target("mlir", _run_mlir, _mlir_errors, _mlir_seeds, ("dialects.transformer", "dialects.tensorop", "dialects.buffer", "dialects.c", "ckc.opt"), names_file=False,
-           message=_mlir_message),
+           message=_mlir_message, prepare=_mlir_ctx),
     Target("checkpoint", _run_checkpoint, _checkpoint_errors, _checkpoint_seeds, ("ckc.train.checkpoint", "ckc.weights")),
 ]}
+
+
+# ---------------------------------------------------------------- seeds of the C targets
+
+def c_seeds(name: str) -> list[bytes]:
+    """bump_c: the .bump seeds; ctok: fuzz_ctok.c's line format (flags, options,
+    tokens, "M" merges, "X" text): a byte-level BPE and an SPM-style vocabulary."""
+    if name == "bump_c":
+        return _bump_seeds()
+    return [b"\x02\x09a\nb\nc\nab\nabc\n3<|end|>\nMa b\nMab c\nXabc ab <|end|> \xc3\xa9\xff 12",
+            b"\x11\x18<unk>\n3<s>\n3</s>\n6<0x41>\n6<0xFF>\n\xe2\x96\x81\n\xe2\x96\x81a\na\nb\nMa b\nX a b\xff",
+            b"\x04\x0b\xe2\x96\x81\na\n\n\n\n2<unk>\nX\n\nab\n\n"]
 
 
 # ---------------------------------------------------------------- driving without atheris
@@ -491,6 +516,9 @@ def check_one(target: Target, data: bytes, work: Path) -> str | None:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
+    if target.prepare is not None:
+        target.prepare()
+        target.prepare = None
     t0 = time.perf_counter()
     old = signal.signal(signal.SIGALRM, _hang)
     signal.setitimer(signal.ITIMER_REAL, HANG_S)
