@@ -332,6 +332,9 @@ def tensor_entries(path: Path, mm, infos, data_start: int, align: int) -> dict[s
             raise ModelImportError(path, f"tensor '{name}' at data offset {offset} is not {align}-byte aligned")
         start = data_start + offset
         end = start + nbytes
+        if start >= size:
+            raise ModelImportError(path, f"truncated GGUF: tensor '{name}' at data offset {offset} starts past the end of the "
+                                         f"file ({size} bytes)")
         if end > size:
             raise ModelImportError(path, f"truncated GGUF: tensor '{name}' needs bytes [{start}, {end}), "
                                          f"file has {size}")
