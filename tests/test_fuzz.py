@@ -87,3 +87,23 @@ def test_c_target_replay(name, tmp_path):
     proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
     assert "replayed" in proc.stdout
+
+
+@pytest.mark.parametrize("edit,expect", [
+    (lambda s: s["config"].update(n_layers=10 ** 12), "n_layers is 1000000000000, expected a positive integer"),
+    (lambda s: s["config"].update(head_dim=0), "head_dim is 0, expected a positive integer"),
+    (lambda s: s.update(step="3"), "'step' is '3', expected a count"),
+    (lambda s: s.update(weights=5), "'weights' is not a list of tensor names"),
+])
+def test_checkpoint_state_rejected(tmp_path, edit, expect):
+    """state.json values a fuzzer found hard to reach: sizes checked before use."""
+    import json
+
+    from ckc.train.checkpoint import CheckpointError
+
+    cfg = targets._tiny_cfg()
+    state = targets._checkpoint_state(cfg, targets._tiny_tensors(cfg))
+    edit(state)
+    with pytest.raises(CheckpointError, match="state.json: ") as e:
+        targets._run_checkpoint(json.dumps(state).encode(), tmp_path)
+    assert expect in str(e.value)

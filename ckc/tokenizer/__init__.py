@@ -324,7 +324,7 @@ def read_gguf_metadata(path) -> dict:
                 val = np.frombuffer(mm, dtype=dt, count=count, offset=off)
                 off += count * dt.itemsize
             elif et == _V.STRING:
-                if count > size:
+                if count > (size - off) // 8:  # 8 length bytes each, before allocating the tables
                     raise TokenizerError(f"{path}: {key}: {count} strings cannot fit in {size} bytes")
                 start = np.empty(count, np.int64)
                 length = np.empty(count, np.int64)
@@ -580,7 +580,8 @@ def from_gguf(path) -> Tokenizer:
 
     def ident(key, default):
         v = _scalar(meta, key)
-        return int(v) if v is not None and 0 <= int(v) < n else default
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and 0 <= v < n  # not NaN
+        return int(v) if ok else default
 
     flags, stages, add_bos, add_eos = 0, [], False, False
     if model == "gpt2":
