@@ -8,7 +8,6 @@ mishandles (see targets.py) is raised as a crash, so libFuzzer saves it.
 
 import importlib
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -22,7 +21,8 @@ target = targets.TARGETS[sys.argv[1]]
 with atheris.instrument_imports(include=["ckc", "dialects"]):
     for m in target.modules:
         importlib.import_module(m)
-work = Path(tempfile.mkdtemp(prefix=f"fuzz-{target.name}-")) / "w"
+# libFuzzer exits from C, so nothing would clean a temporary folder: reuse one in the cache
+work = HERE.parents[1] / ".cache" / "fuzz" / "work" / target.name
 
 
 def one(data: bytes) -> None:
