@@ -248,3 +248,18 @@ def test_exit_status_from_a_process(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [f"ckc: error: {p}: tensor count {1 << 62} cannot fit in a file "
                                                 f"of {p.stat().st_size} bytes"]
+
+
+@pytest.mark.parametrize("blob", [
+    gguf([ARCH], n_tensors=1 << 62),
+    gguf([ARCH], [("a", [16], F32, 0), ("b", [8], F32, 32)], data=bytes(128)),
+    gguf([ARCH, ("tokenizer.ggml.tokens", ARR, struct.pack("<IQ", STR, 1 << 40) + bytes(64))]),
+], ids=["count", "overlap", "array"])
+def test_ckc_run_rejects_too(capsys, tmp_path, blob):
+    """`ckc run` reads the same files (model and vocabulary): the same one line."""
+    p = tmp_path / "bad.gguf"
+    p.write_bytes(blob)
+    rc = main(["run", str(p), "--prompt", "hi"])
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert rc == 1 and len(lines) == 1 and lines[0].startswith(f"ckc: error: {p}: "), err
