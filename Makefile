@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ckc-installed
 
-.PHONY: all test lit pytest demo venv clean upgrade-deps
+.PHONY: all test lit pytest demo venv clean upgrade-deps fuzz
 
 all: test
 
@@ -36,6 +36,12 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m ckc.demo
+
+# Fuzz every loader of user files (atheris + libFuzzer; installs clang if missing):
+# >= 1M inputs in ~14 minutes, niced. FUZZ_SECONDS sets the budget.
+FUZZ_SECONDS ?= 840
+fuzz: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/fuzz.py --seconds $(FUZZ_SECONDS)
 
 # Move the lock to the newest releases on purpose, then prove them with the tests.
 upgrade-deps:

@@ -22,3 +22,11 @@ def utf8_argument(option: str, value: str) -> str:
         at = len(value[: err.start].encode("utf-8", "surrogateescape"))
         raise CkcError(f"{option} is not valid UTF-8: byte 0x{raw[at]:02x} at offset {at}") from None
     return value
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """``text`` made safe for a one-line message: control characters (a newline
+    in a tensor name read from a corrupt file) escaped, and at most ``limit``
+    characters (a megabyte-long name must not flood the terminal)."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."

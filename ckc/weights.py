@@ -57,6 +57,11 @@ _MASK = (1 << 64) - 1
 class BumpError(ValueError):
     """A .bump file is missing, malformed or truncated; str() is one line."""
 
+    def __init__(self, message: str):
+        from ckc.errors import one_line
+
+        super().__init__(one_line(message))
+
 
 WeightsError = BumpError  # the name ckc.cli looks up for user-facing errors
 

@@ -613,7 +613,11 @@ class DeclOp(IRDLOperation):
 
     @property
     def signature(self) -> tuple[list[Attribute], Attribute]:
-        return _sig_of(self.function_type, self.name)
+        # another op's verifier may ask before this op's own properties were verified
+        fn_type = self.properties.get("function_type")
+        if not isinstance(fn_type, FunctionType):
+            raise VerifyException(f"{self.name} has no valid function_type")
+        return _sig_of(fn_type, self.name)
 
     def verify_(self) -> None:
         check_identifier(self.sym_name.data, "function name")
@@ -876,7 +880,11 @@ class FuncOp(IRDLOperation):
 
     @property
     def signature(self) -> tuple[list[Attribute], Attribute]:
-        return _sig_of(self.function_type, self.name)
+        # another op's verifier may ask before this op's own properties were verified
+        fn_type = self.properties.get("function_type")
+        if not isinstance(fn_type, FunctionType):
+            raise VerifyException(f"{self.name} has no valid function_type")
+        return _sig_of(fn_type, self.name)
 
     @property
     def args(self) -> tuple[BlockArgument, ...]:

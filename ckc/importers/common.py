@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -13,25 +14,57 @@ class ModelImportError(Exception):
     """Bad model input: one line naming the file, the tensor and what was expected."""
 
     def __init__(self, path, message: str):
+        from ckc.errors import one_line
+
         self.path = str(path)
-        self.detail = message
-        super().__init__(f"{path}: {message}")
+        self.detail = one_line(message)
+        super().__init__(one_line(f"{path}: {message}"))
 
 
 # Short alias used by the issue text.
 ImportError_ = ModelImportError
 
 
-def positive(path, what: str, value) -> int:
-    """``value`` as an int > 0, else a one-line ModelImportError naming ``what``
-    (a size of 0 would otherwise surface later as a division by zero)."""
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise ModelImportError(path, f"{what} is {value!r}, expected a positive integer") from None
-    if n <= 0:
-        raise ModelImportError(path, f"{what} is {n}, expected a positive integer")
+# No real dimension comes near this; a corrupt header must not reach the
+# arithmetic (sizes that wrap, lists of 2^60 layers) before it is rejected.
+MAX_DIM = 1 << 40
+MAX_LAYERS = 1 << 16  # per-layer tables are built from the count before tensors are matched
+
+
+def _short(value) -> str:
+    r = repr(value)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def positive(path, what: str, value, limit: int = MAX_DIM) -> int:
+    """``value`` as an int in [1, limit], else a one-line ModelImportError naming
+    ``what`` (a size of 0 would otherwise surface later as a division by zero).
+    Integral floats (``4096.0``) pass; strings, bools and fractions do not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ModelImportError(path, f"{what} is {_short(value)}, expected a positive integer")
+    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+        raise ModelImportError(path, f"{what} is {_short(value)}, expected a positive integer")
+    n = int(value)
+    if n <= 0 or n > limit:
+        raise ModelImportError(path, f"{what} is {n}, expected a positive integer up to {limit}")
     return n
+
+
+def number(path, what: str, value) -> float:
+    """``value`` as a finite float, else a one-line ModelImportError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ModelImportError(path, f"{what} is {_short(value)}, expected a number")
+    x = float(value)
+    if x != x or x in (float("inf"), float("-inf")):
+        raise ModelImportError(path, f"{what} is {x}, expected a finite number")
+    return x
+
+
+def check_layers(path, what: str, n_layers: int, n_tensors: int) -> None:
+    """Every layer has tensors: a layer count above the tensor count is corrupt
+    (and would otherwise build per-layer tables of that length first)."""
+    if n_layers > n_tensors:
+        raise ModelImportError(path, f"{what} is {n_layers} but the model has only {n_tensors} tensors")
 
 
 @dataclass
@@ -125,8 +158,19 @@ _ST_DTYPES = {
 }
 
 
+_ST_ITEMSIZE = {"F32": 4, "F16": 2, "F64": 8, "BF16": 2}
+# A header is JSON describing tensors: real ones are kilobytes to a few MB.
+# The limit keeps a corrupt length word from reading a whole multi-GB file into memory.
+_ST_MAX_HEADER = 100 << 20
+
+
 def read_safetensors_index(path: Path) -> dict[str, tuple[str, tuple[int, ...], Callable[[], np.ndarray]]]:
-    """name -> (dtype, shape, loader) for one .safetensors file (memory-mapped)."""
+    """name -> (dtype, shape, loader) for one .safetensors file (memory-mapped).
+
+    Everything is checked before anything is mapped: the header length, that the
+    header is a JSON object of ``{dtype, shape, data_offsets}`` entries, that
+    each tensor's byte range matches its dtype and shape and lies in the file,
+    and that no two ranges overlap."""
     import json
     import struct
 
@@ -138,22 +182,40 @@ def read_safetensors_index(path: Path) -> dict[str, tuple[str, tuple[int, ...], 
         (n,) = struct.unpack("<Q", head)
         if n > size - 8:
             raise ModelImportError(path, f"truncated safetensors file (header of {n} bytes, file has {size})")
+        if n > _ST_MAX_HEADER:
+            raise ModelImportError(path, f"safetensors header of {n} bytes is over the {_ST_MAX_HEADER}-byte limit")
         try:
             header = json.loads(f.read(n))
-        except ValueError as e:
-            raise ModelImportError(path, f"malformed safetensors header ({e})") from None
+        except (ValueError, RecursionError) as e:
+            raise ModelImportError(path, f"malformed safetensors header ({str(e).splitlines()[0][:80]})") from None
+    if not isinstance(header, dict):
+        raise ModelImportError(path, "malformed safetensors header (not a JSON object)")
     base = 8 + n
-    mm = np.memmap(path, dtype=np.uint8, mode="r")
     out = {}
+    ranges = []
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        dtype, shape = info["dtype"], tuple(info["shape"])
-        start, end = info["data_offsets"]
+        if not isinstance(info, dict):
+            raise ModelImportError(path, f"tensor '{name}': header entry is not an object")
+        dtype, shape, offs = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+        if dtype not in _ST_DTYPES:
+            raise ModelImportError(path, f"tensor '{name}' has unsupported type {_short(dtype)}")
+        if (not isinstance(shape, list) or len(shape) > 8
+                or not all(type(d) is int and 0 <= d <= MAX_DIM for d in shape)):
+            raise ModelImportError(path, f"tensor '{name}' has invalid shape {_short(shape)}")
+        if (not isinstance(offs, list) or len(offs) != 2 or not all(type(o) is int for o in offs)
+                or not 0 <= offs[0] <= offs[1]):
+            raise ModelImportError(path, f"tensor '{name}' has invalid data_offsets {_short(offs)}")
+        start, end = offs
+        shape = tuple(shape)
+        want = math.prod(shape) * _ST_ITEMSIZE[dtype]
+        if end - start != want:
+            raise ModelImportError(path, f"tensor '{name}': data_offsets {offs} hold {end - start} bytes, "
+                                         f"{dtype} {list(shape)} needs {want}")
         if base + end > size:
             raise ModelImportError(path, f"truncated safetensors file (tensor '{name}' runs past the end)")
-        if dtype not in _ST_DTYPES:
-            raise ModelImportError(path, f"tensor '{name}' has unsupported type {dtype}")
+        ranges.append((start, end, name))
 
         def load(start=start, end=end, dtype=dtype, shape=shape):
             raw = mm[base + start : base + end]
@@ -164,6 +226,11 @@ def read_safetensors_index(path: Path) -> dict[str, tuple[str, tuple[int, ...], 
             return arr if dtype == "F32" else arr.astype(np.float32)
 
         out[name] = (dtype, shape, load)
+    ranges.sort()
+    for (s0, e0, n0), (s1, e1, n1) in zip(ranges, ranges[1:]):
+        if s1 < e0 and s1 < e1:
+            raise ModelImportError(path, f"tensors '{n0}' and '{n1}' overlap in the file")
+    mm = np.memmap(path, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
     return out
 
 

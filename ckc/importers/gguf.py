@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import ModelImportError, TensorEntry, WeightStore, apply_rope_style, positive
+from .common import (MAX_DIM, MAX_LAYERS, ModelImportError, TensorEntry, WeightStore, apply_rope_style, check_layers,
+                     number, positive)
 from .config import ARCHS, ModelConfig, family_defaults
 
 # Types gguf.quants can turn into fp32.
@@ -48,15 +49,28 @@ def _supported_types() -> set[str]:
 # GGML_QUANT_SIZES); tests/test_importers.py cross-checks it against GGUFReader.
 
 _SMALL_ARRAY = 4096  # arrays longer than this (vocabularies, merges) are skipped
+MAX_DIMS = 4         # GGML_MAX_DIMS: ggml tensors have at most 4 dimensions
+# The smallest encodings, used to reject counts the file cannot hold before
+# looping over them: a key/value is a key length word, a type and at least one
+# byte of value; a tensor info is a name length word, n_dims, one dim, type, offset.
+_MIN_KV_BYTES = 8 + 4 + 1
+_MIN_TENSOR_BYTES = 8 + 4 + 8 + 4 + 8
 
 
 class _Truncated(Exception):
     pass
 
 
+class _Bad(Exception):
+    """A malformed header; the message says what is wrong."""
+
+
 class _Cursor:
     def __init__(self, buf, pos: int = 0):
         self.buf, self.pos = buf, pos
+
+    def left(self) -> int:
+        return len(self.buf) - self.pos
 
     def unpack(self, fmt: str):
         import struct
@@ -68,10 +82,11 @@ class _Cursor:
         self.pos += struct.calcsize(fmt)
         return vals[0] if len(vals) == 1 else vals
 
-    def string(self) -> str:
+    def string(self, what: str = "string") -> str:
+        at = self.pos
         n = self.unpack("<Q")
-        if self.pos + n > len(self.buf):
-            raise _Truncated(self.pos)
+        if n > self.left():
+            raise _Bad(f"{what} at byte {at} has length {n}, past the end of the file ({len(self.buf)} bytes)")
         raw = bytes(self.buf[self.pos:self.pos + n])
         self.pos += n
         return raw.decode("utf-8", errors="replace")
@@ -84,38 +99,46 @@ def _scalar_formats():
             V.FLOAT32: "<f", V.BOOL: "<?", V.UINT64: "<Q", V.INT64: "<q", V.FLOAT64: "<d"}
 
 
-def _read_value(cur: _Cursor, vtype: int, fmts):
+def _read_value(cur: _Cursor, vtype: int, fmts, key: str):
+    import struct
+
     from gguf import GGUFValueType as V
 
     if vtype == V.STRING:
-        return cur.string()
+        return cur.string(f"metadata '{key}'")
     if vtype == V.ARRAY:
+        at = cur.pos
         etype, n = cur.unpack("<I"), cur.unpack("<Q")
+        if etype == V.ARRAY:  # llama.cpp's gguf reader rejects them too
+            raise _Bad(f"metadata '{key}': nested arrays are not supported")
+        if etype != V.STRING and etype not in fmts:
+            raise _Bad(f"metadata '{key}': unknown array element type {etype}")
+        elem = 8 if etype == V.STRING else struct.calcsize(fmts[etype])
+        if n > cur.left() // elem:
+            raise _Bad(f"metadata '{key}': array at byte {at} has {n} elements, more than the "
+                       f"{len(cur.buf)}-byte file can hold")
         if n > _SMALL_ARRAY:
             if etype == V.STRING:
                 for _ in range(n):
                     ln = cur.unpack("<Q")  # length word, then the bytes
+                    if ln > cur.left():
+                        raise _Bad(f"metadata '{key}': string of length {ln} at byte {cur.pos - 8} runs past "
+                                   f"the end of the file ({len(cur.buf)} bytes)")
                     cur.pos += ln
-                    if cur.pos > len(cur.buf):
-                        raise _Truncated(cur.pos)
-            elif etype in fmts:
-                import struct
-
-                cur.pos += n * struct.calcsize(fmts[etype])
-                if cur.pos > len(cur.buf):
-                    raise _Truncated(cur.pos)
             else:
-                for _ in range(n):
-                    _read_value(cur, etype, fmts)
+                cur.pos += n * elem
             return None
-        return [_read_value(cur, etype, fmts) for _ in range(n)]
+        return [_read_value(cur, etype, fmts, key) for _ in range(n)]
     if vtype not in fmts:
-        raise ValueError(f"unknown metadata value type {vtype}")
+        raise _Bad(f"metadata '{key}': unknown value type {vtype}")
     return cur.unpack(fmts[vtype])
 
 
 def read_header(path: Path, buf) -> tuple[dict, list[tuple[str, list[int], int, int]], int]:
-    """(metadata, [(name, dims (ggml order), type id, offset)], data start) of a GGUF buffer."""
+    """(metadata, [(name, dims (ggml order), type id, offset)], data start) of a GGUF buffer.
+
+    Counts and lengths are checked against the bytes left before anything is
+    looped over or allocated, so a corrupt header fails fast with one line."""
     from gguf import GGUF_DEFAULT_ALIGNMENT
 
     if len(buf) < 4 or bytes(buf[:4]) != b"GGUF":
@@ -128,27 +151,36 @@ def read_header(path: Path, buf) -> tuple[dict, list[tuple[str, list[int], int, 
         if version not in (2, 3):
             raise ModelImportError(path, f"unsupported GGUF version {version} (little-endian v2/v3 expected)")
         n_tensors, n_kv = cur.unpack("<Q"), cur.unpack("<Q")
+        if n_kv > cur.left() // _MIN_KV_BYTES:
+            raise _Bad(f"metadata count {n_kv} cannot fit in a file of {len(buf)} bytes")
+        if n_tensors > cur.left() // _MIN_TENSOR_BYTES:
+            raise _Bad(f"tensor count {n_tensors} cannot fit in a file of {len(buf)} bytes")
         meta: dict = {}
         for _ in range(n_kv):
-            key = cur.string()
+            key = cur.string("metadata key")
             vtype = cur.unpack("<I")
-            try:
-                meta[key] = _read_value(cur, vtype, fmts)
-            except ValueError as e:
-                raise ModelImportError(path, f"metadata '{key}': {e}") from None
+            meta[key] = _read_value(cur, vtype, fmts, key)
         infos = []
+        seen = set()
         for _ in range(n_tensors):
-            name = cur.string()
+            name = cur.string("tensor name")
             n_dims = cur.unpack("<I")
-            if n_dims > 8:
-                raise ModelImportError(path, f"tensor '{name}' has {n_dims} dimensions (malformed GGUF)")
+            if n_dims == 0 or n_dims > MAX_DIMS:
+                raise _Bad(f"tensor '{name}' has {n_dims} dimensions (1 to {MAX_DIMS} expected)")
             dims = [cur.unpack("<Q") for _ in range(n_dims)]
             ttype = cur.unpack("<I")
             offset = cur.unpack("<Q")
+            if name in seen:
+                raise _Bad(f"tensor '{name}' appears twice")
+            seen.add(name)
             infos.append((name, dims, ttype, offset))
     except _Truncated as t:
         raise ModelImportError(path, f"truncated GGUF: header cut at byte {t.args[0]} of {len(buf)}") from None
-    align = int(meta.get("general.alignment", GGUF_DEFAULT_ALIGNMENT) or GGUF_DEFAULT_ALIGNMENT)
+    except _Bad as e:
+        raise ModelImportError(path, str(e)) from None
+    align = meta.get("general.alignment", GGUF_DEFAULT_ALIGNMENT)
+    if type(align) is not int or align <= 0 or align & (align - 1) or align > 1 << 30:
+        raise ModelImportError(path, f"general.alignment is {align!r}, expected a power of two")
     data_start = (cur.pos + align - 1) // align * align
     return meta, infos, data_start
 
@@ -158,10 +190,18 @@ def _f32(x) -> float:
     return float(str(np.float32(x)))
 
 
+def _token_id(meta: dict, k: str) -> int | None:
+    """A token id from the metadata, or None when absent or not a plain integer."""
+    v = meta.get(k)
+    return int(v) if type(v) is int and v >= 0 else None
+
+
 def config_from_gguf(path: Path, meta: dict, tensors: dict) -> ModelConfig:
     arch = meta.get("general.architecture")
     if arch is None:
         raise ModelImportError(path, "GGUF has no general.architecture")
+    if not isinstance(arch, str):
+        raise ModelImportError(path, f"general.architecture is {type(arch).__name__}, expected a string")
     if arch not in ARCHS:
         raise ModelImportError(path, f"unsupported architecture '{arch}' (supported: {', '.join(ARCHS)})")
 
@@ -173,21 +213,26 @@ def config_from_gguf(path: Path, meta: dict, tensors: dict) -> ModelConfig:
             raise ModelImportError(path, f"metadata key '{full}' missing")
         return default
 
-    hidden = int(key("embedding_length"))
-    n_heads = int(key("attention.head_count"))
-    n_kv = key("attention.head_count_kv", n_heads, required=False)
-    n_layers = int(key("block_count"))
-    if isinstance(n_kv, list):
-        n_kv = n_kv[0]
-    if isinstance(n_heads, list):
-        n_heads = n_heads[0]
-    n_heads = positive(path, "attention.head_count", n_heads)
-    head_dim = int(key("attention.key_length", hidden // n_heads, required=False))
+    def size(k, default=None, limit=MAX_DIM):
+        v = key(k, default, required=default is None)
+        if isinstance(v, list):  # per-layer values (head counts): the first layer's
+            v = v[0] if v else None
+        return positive(path, f"{arch}.{k}", v, limit)
+
+    def num(k, default):
+        return number(path, f"{arch}.{k}", key(k, default, required=False))
+
+    hidden = size("embedding_length")
+    n_heads = size("attention.head_count")
+    n_kv = size("attention.head_count_kv", n_heads)
+    n_layers = size("block_count", limit=MAX_LAYERS)
+    check_layers(path, f"{arch}.block_count", n_layers, len(tensors))
+    head_dim = size("attention.key_length", max(hidden // n_heads, 1))
     if "token_embd.weight" in tensors:
         vocab_rows = tensors["token_embd.weight"][0]
     else:
         raise ModelImportError(path, "tensor 'token_embd.weight' missing")
-    vocab = int(key("vocab_size", vocab_rows, required=False))
+    vocab = size("vocab_size", vocab_rows)
 
     kw = family_defaults(arch)
     if arch == "llama":
@@ -197,9 +242,9 @@ def config_from_gguf(path: Path, meta: dict, tensors: dict) -> ModelConfig:
         kw["out_bias"] = "blk.0.attn_output.bias" in tensors
         kw["mlp_bias"] = "blk.0.ffn_up.bias" in tensors
     if kw["norm"] == "layernorm":
-        eps = key("attention.layer_norm_epsilon", 1e-5, required=False)
+        eps = num("attention.layer_norm_epsilon", 1e-5)
     else:
-        eps = key("attention.layer_norm_rms_epsilon", 1e-6, required=False)
+        eps = num("attention.layer_norm_rms_epsilon", 1e-6)
 
     cfg = dict(
         arch=arch,
@@ -209,24 +254,26 @@ def config_from_gguf(path: Path, meta: dict, tensors: dict) -> ModelConfig:
         n_heads=int(n_heads),
         n_kv_heads=int(n_kv),
         head_dim=head_dim,
-        ffn=int(key("feed_forward_length")),
-        max_context=int(key("context_length", 2048, required=False)),
+        ffn=size("feed_forward_length"),
+        max_context=size("context_length", 2048),
         norm_eps=_f32(eps),
         tied_embeddings="output.weight" not in tensors,
         source="gguf",
-        name=str(meta.get("general.name", "")),
-        bos_token_id=meta.get("tokenizer.ggml.bos_token_id"),
-        eos_token_id=meta.get("tokenizer.ggml.eos_token_id"),
+        name=str(meta.get("general.name", ""))[:200],
+        bos_token_id=_token_id(meta, "tokenizer.ggml.bos_token_id"),
+        eos_token_id=_token_id(meta, "tokenizer.ggml.eos_token_id"),
         **kw,
     )
     if kw.get("positional", "rope") == "rope":
-        cfg["rope_theta"] = _f32(key("rope.freq_base", 10000.0, required=False))
-        cfg["rope_dim"] = int(key("rope.dimension_count", head_dim, required=False))
+        cfg["rope_theta"] = _f32(num("rope.freq_base", 10000.0))
+        cfg["rope_dim"] = size("rope.dimension_count", head_dim)
         stype = key("rope.scaling.type", None, required=False)
         if stype and stype != "none":
-            cfg["rope_scaling"] = str(stype)
-            cfg["rope_scaling_factor"] = _f32(key("rope.scaling.factor", 1.0, required=False))
-            cfg["rope_scaling_orig_context"] = int(key("rope.scaling.original_context_length", 0, required=False))
+            if not isinstance(stype, str):
+                raise ModelImportError(path, f"{arch}.rope.scaling.type is {type(stype).__name__}, expected a string")
+            cfg["rope_scaling"] = stype
+            cfg["rope_scaling_factor"] = _f32(num("rope.scaling.factor", 1.0))
+            cfg["rope_scaling_orig_context"] = int(num("rope.scaling.original_context_length", 0))
         if "rope_freqs.weight" in tensors:
             cfg["rope_scaling"] = "freq_factors"  # per-dim divisors in rope_freqs.weight (llama3)
     if arch in ("gemma", "gemma3"):
@@ -237,34 +284,31 @@ def config_from_gguf(path: Path, meta: dict, tensors: dict) -> ModelConfig:
             cfg["attn_scale"] = (hidden / n_heads) ** -0.5
         swa = key("attention.sliding_window", 0, required=False)
         if swa:
-            cfg["sliding_window"] = int(swa)
+            cfg["sliding_window"] = size("attention.sliding_window")
             pat = key("attention.sliding_window_pattern", 6, required=False)
             if isinstance(pat, list):
                 local = [bool(x) for x in pat][:n_layers]
             else:
-                p = int(pat)
-                local = [p == 0 or (il % p < p - 1) for il in range(n_layers)]
-            cfg["local_layers"] = tuple(local)
-            cfg["rope_theta_local"] = _f32(key("rope.freq_base_swa", 10000.0, required=False))
-    softcap = key("final_logit_softcapping", None, required=False)
+                p = int(number(path, f"{arch}.attention.sliding_window_pattern", pat))
+                local = [p <= 0 or (il % p < p - 1) for il in range(n_layers)]
+            cfg["local_layers"] = tuple(local) + (False,) * (n_layers - len(local))
+            cfg["rope_theta_local"] = _f32(num("rope.freq_base_swa", 10000.0))
+    softcap = num("final_logit_softcapping", 0.0)
     if softcap:
         cfg["final_logit_softcap"] = _f32(softcap)
     return ModelConfig(**cfg)
 
 
-def load_gguf(path, *, rope_style: str | None = None) -> tuple[ModelConfig, WeightStore]:
-    """Read a GGUF file. ``rope_style="neox"`` un-permutes llama Q/K rows."""
+def tensor_entries(path: Path, mm, infos, data_start: int, align: int) -> dict[str, TensorEntry]:
+    """A TensorEntry per header tensor, after checking its type, dimensions and
+    byte range: inside the file, aligned, and overlapping no other tensor."""
     import gguf
     import gguf.quants
 
-    path = Path(path)
-    size = path.stat().st_size
-    if size == 0:
-        raise ModelImportError(path, "empty file (not a GGUF file)")
-    mm = np.memmap(path, dtype=np.uint8, mode="r")
-    meta, infos, data_start = read_header(path, mm)
+    size = len(mm)
     supported = _supported_types()
     entries: dict[str, TensorEntry] = {}
+    spans = []
     for name, dims, ttype, offset in infos:
         try:
             qtype = gguf.GGMLQuantizationType(ttype)
@@ -275,24 +319,58 @@ def load_gguf(path, *, rope_style: str | None = None) -> tuple[ModelConfig, Weig
         block, type_size = gguf.GGML_QUANT_SIZES[qtype]
         # Every dimension positive and sane, so sizes below cannot divide by
         # zero or wrap around (a corrupt header must not pass the size check).
-        if any(d <= 0 or d > 1 << 40 for d in dims):
-            raise ModelImportError(path, f"tensor '{name}' has invalid dimensions {list(dims)}")
-        n = math.prod(int(d) for d in dims) if dims else 1
-        if not dims or dims[0] % block:
-            raise ModelImportError(path, f"tensor '{name}' of type {qtype.name}: row length {dims[:1]} is not a multiple of {block}")
+        if any(d <= 0 or d > MAX_DIM for d in dims):
+            raise ModelImportError(path, f"tensor '{name}' has invalid dimensions {list(dims)} "
+                                         f"(each must be 1 to 2^40)")
+        n = math.prod(int(d) for d in dims)
+        if dims[0] % block:
+            raise ModelImportError(path, f"tensor '{name}' of type {qtype.name}: row length {dims[0]} is not a "
+                                         f"multiple of {block}")
         row_bytes = dims[0] // block * type_size
+        nbytes = n // dims[0] * row_bytes
+        if offset % align:
+            raise ModelImportError(path, f"tensor '{name}' at data offset {offset} is not {align}-byte aligned")
         start = data_start + offset
-        end = start + n // dims[0] * row_bytes
+        end = start + nbytes
+        if start >= size:
+            raise ModelImportError(path, f"truncated GGUF: tensor '{name}' at data offset {offset} starts past the end of the "
+                                         f"file ({size} bytes)")
         if end > size:
-            raise ModelImportError(path, f"truncated GGUF: tensor '{name}' needs bytes up to {end}, file has {size}")
+            raise ModelImportError(path, f"truncated GGUF: tensor '{name}' needs bytes [{start}, {end}), "
+                                         f"file has {size}")
         shape = tuple(int(d) for d in reversed(dims))
+        spans.append((start, end, name))
 
         def load(start=start, end=end, row_bytes=row_bytes, qtype=qtype, shape=shape):
             raw = mm[start:end].reshape(-1, row_bytes)
             return gguf.quants.dequantize(raw, qtype).reshape(shape)
 
         entries[name] = TensorEntry(shape=shape, src_type=qtype.name, load=load)
+    spans.sort()
+    for (s0, e0, n0), (s1, e1, n1) in zip(spans, spans[1:]):
+        if s1 < e0:
+            raise ModelImportError(path, f"tensors '{n0}' [{s0}, {e0}) and '{n1}' [{s1}, {e1}) overlap in the file")
+    return entries
 
+
+def open_gguf(path) -> tuple[dict, dict[str, TensorEntry], object]:
+    """(metadata, checked tensor entries, the mapping) of a GGUF file."""
+    from gguf import GGUF_DEFAULT_ALIGNMENT
+
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelImportError(path, "empty file (not a GGUF file)")
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    meta, infos, data_start = read_header(path, mm)
+    entries = tensor_entries(path, mm, infos, data_start, meta.get("general.alignment", GGUF_DEFAULT_ALIGNMENT))
+    return meta, entries, mm
+
+
+def load_gguf(path, *, rope_style: str | None = None) -> tuple[ModelConfig, WeightStore]:
+    """Read a GGUF file. ``rope_style="neox"`` un-permutes llama Q/K rows."""
+    path = Path(path)
+    meta, entries, mm = open_gguf(path)
     cfg = config_from_gguf(path, meta, {k: e.shape for k, e in entries.items()})
     store = WeightStore(path, entries, keepalive=mm)
     store.validate(cfg)

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import ModelImportError, TensorEntry, WeightStore, apply_rope_style, positive, read_safetensors_index
+from .common import (MAX_LAYERS, ModelImportError, TensorEntry, WeightStore, apply_rope_style, check_layers, number, positive,
+                     read_safetensors_index)
 from .config import ModelConfig, family_defaults
 
 # HF model_type -> ckc arch
@@ -70,11 +71,15 @@ def _rope_params(hp: dict, kind: str | None = None) -> dict:
 
 
 def config_from_hf(path: Path, hp: dict) -> ModelConfig:
+    if not isinstance(hp, dict):
+        raise ModelImportError(path, f"expected a JSON object, got {type(hp).__name__}")
     mt = hp.get("model_type")
     if mt == "gemma3" and "text_config" in hp:
+        if not isinstance(hp["text_config"], dict):
+            raise ModelImportError(path, "text_config is not a JSON object")
         hp = {**hp["text_config"], "model_type": "gemma3_text"}
         mt = "gemma3_text"
-    if mt not in MODEL_TYPES:
+    if not isinstance(mt, str) or mt not in MODEL_TYPES:
         raise ModelImportError(path, f"unsupported architecture '{mt}' (supported: {', '.join(sorted(MODEL_TYPES))})")
     arch = MODEL_TYPES[mt]
     kw = family_defaults(arch)
@@ -84,19 +89,26 @@ def config_from_hf(path: Path, hp: dict) -> ModelConfig:
             raise ModelImportError(path, f"config key '{k}' missing")
         return hp[k]
 
+    def size(k, default=None):  # a required (default None) or optional positive int
+        return positive(path, k, need(k) if default is None else (hp.get(k) or default))
+
+    def num(k, default):
+        v = hp.get(k)
+        return number(path, k, default if v is None else v)
+
     if arch == "gpt2":
-        hidden = int(need("n_embd"))
-        n_heads = positive(path, "n_head", need("n_head"))
+        hidden = size("n_embd")
+        n_heads = size("n_head")
         cfg = dict(
-            vocab_size=int(need("vocab_size")),
+            vocab_size=size("vocab_size"),
             hidden=hidden,
-            n_layers=int(need("n_layer")),
+            n_layers=positive(path, "n_layer", need("n_layer"), MAX_LAYERS),
             n_heads=n_heads,
             n_kv_heads=n_heads,
-            head_dim=hidden // n_heads,
-            ffn=int(hp.get("n_inner") or 4 * hidden),
-            max_context=int(need("n_positions")),
-            norm_eps=float(hp.get("layer_norm_epsilon", 1e-5)),
+            head_dim=positive(path, "n_embd / n_head", hidden // n_heads),
+            ffn=size("n_inner", 4 * hidden),
+            max_context=size("n_positions"),
+            norm_eps=num("layer_norm_epsilon", 1e-5),
         )
         kw["activation"] = _activation(path, hp.get("activation_function", "gelu_new"))
         if hp.get("scale_attn_by_inverse_layer_idx") or hp.get("reorder_and_upcast_attn"):
@@ -104,19 +116,19 @@ def config_from_hf(path: Path, hp: dict) -> ModelConfig:
         if hp.get("scale_attn_weights", True) is False:
             cfg["attn_scale"] = 1.0
     else:
-        hidden = int(need("hidden_size"))
-        n_heads = positive(path, "num_attention_heads", need("num_attention_heads"))
-        head_dim = int(hp.get("head_dim") or hidden // n_heads)
+        hidden = size("hidden_size")
+        n_heads = size("num_attention_heads")
+        head_dim = positive(path, "head_dim", hp.get("head_dim") or hidden // n_heads)
         cfg = dict(
-            vocab_size=int(need("vocab_size")),
+            vocab_size=size("vocab_size"),
             hidden=hidden,
-            n_layers=int(need("num_hidden_layers")),
+            n_layers=positive(path, "num_hidden_layers", need("num_hidden_layers"), MAX_LAYERS),
             n_heads=n_heads,
-            n_kv_heads=int(hp.get("num_key_value_heads") or n_heads),
+            n_kv_heads=size("num_key_value_heads", n_heads),
             head_dim=head_dim,
-            ffn=int(need("intermediate_size")),
-            max_context=int(hp.get("max_position_embeddings", 2048)),
-            norm_eps=float(hp.get("rms_norm_eps", 1e-6)),
+            ffn=size("intermediate_size"),
+            max_context=size("max_position_embeddings", 2048),
+            norm_eps=num("rms_norm_eps", 1e-6),
         )
         if arch == "gemma":
             # transformers' GemmaConfig turns the legacy "gelu" into the tanh approximation
@@ -183,10 +195,10 @@ def _safetensors_files(d: Path) -> list[Path]:
     idx = d / "model.safetensors.index.json"
     if idx.is_file():
         try:
-            wm = json.loads(idx.read_text())["weight_map"]
-        except (ValueError, KeyError) as e:
-            raise ModelImportError(idx, f"malformed index ({e})") from None
-        files = sorted({d / f for f in wm.values()})
+            wm = json.loads(idx.read_bytes())["weight_map"]
+            files = sorted({d / f for f in wm.values()})
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+            raise ModelImportError(idx, f"malformed index ({type(e).__name__}: {str(e)[:80]})") from None
         for f in files:
             if not f.is_file():
                 raise ModelImportError(f, "shard listed in model.safetensors.index.json does not exist")
@@ -209,15 +221,21 @@ def load_hf(path, *, rope_style: str | None = None) -> tuple[ModelConfig, Weight
     if not cfile.is_file():
         raise ModelImportError(d, "no config.json in the directory")
     try:
-        hp = json.loads(cfile.read_text())
-    except ValueError as e:
-        raise ModelImportError(cfile, f"malformed JSON ({e})") from None
-    cfg = config_from_hf(cfile, hp)
+        hp = json.loads(cfile.read_bytes())
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise ModelImportError(cfile, f"malformed JSON ({str(e).splitlines()[0][:100]})") from None
+    try:
+        cfg = config_from_hf(cfile, hp)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, ZeroDivisionError) as e:
+        # the typed checks above cover the sizes; this names any other value of the wrong kind
+        raise ModelImportError(cfile, f"malformed config ({type(e).__name__}: {str(e)[:100]})") from None
+    indexes = [(f, read_safetensors_index(f)) for f in _safetensors_files(d)]
+    check_layers(cfile, "num_hidden_layers", cfg.n_layers, sum(len(ix) for _, ix in indexes))
     tmap = gguf.get_tensor_name_map(getattr(gguf.MODEL_ARCH, _GGUF_ARCH[cfg.arch]), cfg.n_layers)
 
     entries: dict[str, TensorEntry] = {}
-    for f in _safetensors_files(d):
-        for hf_name, (dtype, shape, load) in read_safetensors_index(f).items():
+    for f, index in indexes:
+        for hf_name, (dtype, shape, load) in index.items():
             name = hf_name
             for pre in ("model.language_model.", "language_model."):
                 if name.startswith(pre):

@@ -50,6 +50,11 @@ __all__ = ["Tokenizer", "TokenizerError", "StreamDecoder", "load", "PRE_TOKENIZE
 class TokenizerError(ValueError):
     """A vocabulary ckc cannot load; the message names the file and the reason."""
 
+    def __init__(self, message: str):
+        from ckc.errors import one_line
+
+        super().__init__(one_line(message))
+
 
 # ---------------------------------------------------------------- C library
 
@@ -319,7 +324,7 @@ def read_gguf_metadata(path) -> dict:
                 val = np.frombuffer(mm, dtype=dt, count=count, offset=off)
                 off += count * dt.itemsize
             elif et == _V.STRING:
-                if count > size:
+                if count > (size - off) // 8:  # 8 length bytes each, before allocating the tables
                     raise TokenizerError(f"{path}: {key}: {count} strings cannot fit in {size} bytes")
                 start = np.empty(count, np.int64)
                 length = np.empty(count, np.int64)
@@ -575,7 +580,8 @@ def from_gguf(path) -> Tokenizer:
 
     def ident(key, default):
         v = _scalar(meta, key)
-        return int(v) if v is not None and 0 <= int(v) < n else default
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and 0 <= v < n  # not NaN
+        return int(v) if ok else default
 
     flags, stages, add_bos, add_eos = 0, [], False, False
     if model == "gpt2":
@@ -674,16 +680,42 @@ def from_tokenizer_json(path) -> Tokenizer:
     path = Path(path)
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise TokenizerError(f"{path}: cannot read tokenizer.json: {e}") from None
+    try:
+        return _from_tokenizer_json(path, spec)
+    except TokenizerError:
+        raise
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as e:
+        # a field of the wrong JSON type somewhere below the checked ones
+        raise TokenizerError(f"{path}: malformed tokenizer.json ({type(e).__name__}: {str(e)[:100]})") from None
+
+
+def _ids_ok(vocab, added) -> bool:
+    ok = lambda i: type(i) is int and 0 <= i < 1 << 31  # noqa: E731
+    return all(isinstance(t, str) and ok(i) for t, i in vocab.items()) and all(
+        isinstance(a, dict) and ok(a.get("id")) and isinstance(a.get("content"), str) for a in added)
+
+
+def _from_tokenizer_json(path: Path, spec) -> Tokenizer:
+    if not isinstance(spec, dict):
+        raise TokenizerError(f"{path}: expected a JSON object, got {type(spec).__name__}")
     model = spec.get("model") or {}
+    if not isinstance(model, dict):
+        raise TokenizerError(f"{path}: 'model' is not a JSON object")
     if model.get("type", "BPE") != "BPE":
         raise TokenizerError(f"{path}: model type {model.get('type')!r} not supported (ckc supports BPE)")
     vocab = model.get("vocab") or {}
     added = spec.get("added_tokens") or []
+    if not isinstance(vocab, dict) or not isinstance(added, list) or not _ids_ok(vocab, added):
+        raise TokenizerError(f"{path}: model.vocab must map strings to token ids and added_tokens be "
+                             "objects with an id and a content")
     n = max([*vocab.values(), *(a["id"] for a in added), -1]) + 1
     if n == 0:
         raise TokenizerError(f"{path}: empty vocabulary")
+    # ids are dense in real files; a stray huge id must not allocate a table of that size
+    if n > 2 * (len(vocab) + len(added)) + 1024:
+        raise TokenizerError(f"{path}: token id {n - 1} is far above the {len(vocab) + len(added)} tokens listed")
     tokens = [b""] * n
     types = np.full(n, T_UNUSED, np.int32)
     for t, i in vocab.items():

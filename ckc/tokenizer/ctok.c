@@ -75,7 +75,9 @@ typedef struct {
 
 /* word cache: 2-way sets of 64-byte entries (the newest word of a set first), 8 MiB,
  * allocated on the first encode */
+#ifndef CACHE_SLOTS /* the fuzz build makes it small: 8 MiB zeroed per tokenizer is most of its run time */
 #define CACHE_SLOTS (1u << 17)
+#endif
 #define CACHE_KEY 22
 #define CACHE_IDS 9
 typedef struct {
@@ -1082,7 +1084,9 @@ int64_t ctok_encode_batch(ctok *t, const char *blob, const int64_t *start, const
     return (int64_t)t->nout;
 }
 
-void ctok_ids(const ctok *t, int32_t *dst) { memcpy(dst, t->out, t->nout * sizeof(int32_t)); }
+void ctok_ids(const ctok *t, int32_t *dst) {
+    if (t->nout) memcpy(dst, t->out, t->nout * sizeof(int32_t)); /* out is NULL before the first id */
+}
 
 /* ---------------------------------------------------------------- decode */
 

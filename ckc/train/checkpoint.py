@@ -38,6 +38,11 @@ _STEP_DIR = re.compile(r"^step-(\d{6,})$")
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded; str() is one line."""
 
+    def __init__(self, message: str):
+        from ckc.errors import one_line
+
+        super().__init__(one_line(message))
+
 
 @dataclass
 class Checkpoint:
@@ -122,8 +127,8 @@ def load(path) -> Checkpoint:
         path = last
     sfile = path / "state.json"
     try:
-        state = json.loads(sfile.read_text())
-    except ValueError as e:
+        state = json.loads(sfile.read_bytes())
+    except (ValueError, RecursionError) as e:
         raise CheckpointError(f"{sfile}: malformed JSON ({e})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{sfile}: not a ckc training checkpoint")
@@ -132,10 +137,32 @@ def load(path) -> Checkpoint:
     for k in ("step", "opt_step", "config", "weights"):
         if k not in state:
             raise CheckpointError(f"{sfile}: key '{k}' missing")
+    for k in ("step", "opt_step"):
+        if type(state[k]) is not int or state[k] < 0:
+            raise CheckpointError(f"{sfile}: '{k}' is {state[k]!r}, expected a count")
+    if not isinstance(state["weights"], list) or not all(isinstance(n, str) for n in state["weights"]):
+        raise CheckpointError(f"{sfile}: 'weights' is not a list of tensor names")
+    for k in ("data", "run", "extra"):
+        if not isinstance(state.get(k) or {}, dict):
+            raise CheckpointError(f"{sfile}: '{k}' is not a JSON object")
+    if not isinstance(state.get("history") or [], list):
+        raise CheckpointError(f"{sfile}: 'history' is not a list")
+    conf = state["config"]
+    if not isinstance(conf, dict):
+        raise CheckpointError(f"{sfile}: bad model config (not a JSON object)")
+    # sizes first: a corrupt one must not reach the arithmetic (0 divides,
+    # 10^12 layers build per-layer tables) before it is rejected
+    from ckc.importers.common import MAX_DIM, MAX_LAYERS
+
+    for k in ("vocab_size", "hidden", "n_layers", "n_heads", "n_kv_heads", "head_dim", "ffn", "max_context"):
+        v = conf.get(k)
+        if type(v) is not int or not 0 < v <= (MAX_LAYERS if k == "n_layers" else MAX_DIM):
+            raise CheckpointError(f"{sfile}: bad model config ({k} is {v!r}, expected a positive integer)")
     try:
-        cfg = ModelConfig(**state["config"])
-    except TypeError as e:
-        raise CheckpointError(f"{sfile}: bad model config ({e})") from None
+        cfg = ModelConfig(**conf)
+        shapes = cfg.expected_shapes()
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, IndexError) as e:
+        raise CheckpointError(f"{sfile}: bad model config ({type(e).__name__}: {e})") from None
     for fname in ("weights.bump", "optim.bump"):
         if not (path / fname).is_file():
             raise CheckpointError(f"{path / fname}: missing from the checkpoint")
@@ -146,7 +173,6 @@ def load(path) -> Checkpoint:
         raise CheckpointError(f"{e.filename}: missing from the checkpoint") from None
     except BumpError as e:
         raise CheckpointError(str(e).splitlines()[0]) from None
-    shapes = cfg.expected_shapes()
     names = list(state["weights"])
     if set(names) != set(shapes):
         extra = sorted(set(names) ^ set(shapes))
