@@ -1,0 +1,281 @@
+/* The SIMD body of the quantized kernels, included by quant_avx2.c (once) and
+ * quant_avx512.c (twice: with and without VNNI). Internal.
+ *
+ * Before including, the variant file defines:
+ *   QK_SFX   name suffix token (avx2 | avx512_vnni | avx512_bw)
+ *   QK_VNNI  1: per-block integer dot products with vpdpbusd, else vpmaddubsw+vpmaddwd
+ *   QK_ATTR  attributes for every function here (target("avx512vnni") for the VNNI copy)
+ *   QK_MR, QK_NR  the GEMM tile: QK_MR x rows by QK_NR W rows, all of K per tile
+ *   QK_NR1   W rows per tile when one x row is left (decode)
+ *
+ * Per 32-element block, one ymm holds the 32 unpacked weight bytes u (unsigned
+ * 0..15 / 0..31; Q8_0: w ^ 0x80 = w + 128 with VNNI, |w| with maddubs and the
+ * sign moved onto x), and per (x row, W row) pair the exact integer
+ * Σ (u − off)·qx arrives in 8 int32 lanes: the offset correction −off·Σqx is
+ * the accumulator's initial lane 0, computed once per x block. Then one float
+ * step per block: acc += float(dot) · (dw·dx) (+ m·dx·Σqx in lane 0 for
+ * Q4_1/Q5_1). Lanes are summed once at the end of the row. */
+#include <immintrin.h>
+
+#define QK_CAT2(a, b) a##b
+#define QK_CAT(a, b) QK_CAT2(a, b)
+#define QK_N(stem) QK_CAT(stem, QK_SFX)
+#define QK_INL static inline __attribute__((always_inline)) QK_ATTR
+
+/* 32 bytes: 0xff where bit i of the little-endian uint32 at p is set (llama.cpp's bytes_from_bits_32). */
+QK_INL __m256i QK_N(qk_bits32_)(const uint8_t *p) {
+    uint32_t x32;
+    memcpy(&x32, p, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x32), shuf);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+
+/* nibbles of 16 bytes -> 32 bytes: q[i] = low nibble of qs[i], q[i+16] = high nibble */
+QK_INL __m256i QK_N(qk_nibbles_)(const uint8_t *qs) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    const __m128i lo = _mm_and_si128(v, _mm_set1_epi8(15));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(15));
+    return _mm256_set_m128i(hi, lo);
+}
+
+/* Unpack block p of fmt: u (the dot product's unsigned operand), w (Q8_0 without VNNI: the
+ * signed weights, for the sign trick), scale d and minimum m. */
+QK_INL void QK_N(qk_unpack_)(const int fmt, const uint8_t *p, __m256i *u, __m256i *w, float *d, float *m) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    *d = _cvtsh_ss(h);
+    switch (fmt) {
+    case CK_QTYPE_Q8_0: {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 2));
+#if QK_VNNI
+        *u = _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80));
+        (void)w;
+#else
+        *u = _mm256_sign_epi8(v, v);
+        *w = v;
+#endif
+        break;
+    }
+    case CK_QTYPE_Q4_0:
+        *u = QK_N(qk_nibbles_)(p + 2);
+        break;
+    case CK_QTYPE_Q4_1:
+        memcpy(&h, p + 2, 2);
+        *m = _cvtsh_ss(h);
+        *u = QK_N(qk_nibbles_)(p + 4);
+        break;
+    case CK_QTYPE_Q5_0:
+        *u = _mm256_or_si256(QK_N(qk_nibbles_)(p + 6),
+                             _mm256_and_si256(QK_N(qk_bits32_)(p + 2), _mm256_set1_epi8(16)));
+        break;
+    case CK_QTYPE_Q5_1:
+        memcpy(&h, p + 2, 2);
+        *m = _cvtsh_ss(h);
+        *u = _mm256_or_si256(QK_N(qk_nibbles_)(p + 8),
+                             _mm256_and_si256(QK_N(qk_bits32_)(p + 4), _mm256_set1_epi8(16)));
+        break;
+    }
+}
+
+/* init + Σ u·x per group of 4 bytes (int32 x 8) */
+QK_INL __m256i QK_N(qk_dot_)(const int fmt, __m256i init, __m256i u, __m256i w, __m256i x) {
+#if QK_VNNI
+    (void)fmt; (void)w;
+    return _mm256_dpbusd_epi32(init, u, x);
+#else
+    /* maddubs pairs stay below 32767: u <= 31 (or |w| <= 127) times |x| <= 127, twice */
+    const __m256i p = _mm256_maddubs_epi16(u, fmt == CK_QTYPE_Q8_0 ? _mm256_sign_epi8(x, w) : x);
+    return _mm256_add_epi32(init, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+#endif
+}
+
+QK_INL float QK_N(qk_hsum_)(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* y[m0 : m0+MR, n0 : min(n0+NR, n1)] over all K; rows past n1 recompute row n1-1 (not stored). */
+QK_INL void QK_N(qk_tile_)(const qk_job *j, const int fmt, const int MR, const int NR, long m0, long n0, long n1) {
+    const int hasmin = qk_has_min(fmt);
+    /* the integer correction per x block: −off·Σqx (Q8_0 with VNNI: −128·Σqx) */
+    const int off = fmt == CK_QTYPE_Q8_0 ? (QK_VNNI ? 128 : 0) : qk_offset(fmt);
+    const uint8_t *wr[8];
+    long stride = 0;
+    for (int r = 0; r < NR; r++) wr[r] = qk_wrow(j, n0 + r < n1 ? n0 + r : n1 - 1, &stride);
+    const int8_t *xq[4];
+    const float *xd[4];
+    const int32_t *xs[4];
+    for (int i = 0; i < MR; i++) {
+        xq[i] = qk_xqs(j, m0 + i);
+        xd[i] = qk_xd(j, m0 + i);
+        xs[i] = qk_xs(j, m0 + i);
+    }
+    __m256 acc[4][8];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+        for (int r = 0; r < NR; r++) acc[i][r] = _mm256_setzero_ps();
+    for (long kb = 0; kb < j->nb; kb++) {
+        __m256i u[8], w[8];
+        float dw[8], mw[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < NR; r++) QK_N(qk_unpack_)(fmt, wr[r] + kb * stride, &u[r], &w[r], &dw[r], &mw[r]);
+#pragma GCC unroll 4
+        for (int i = 0; i < MR; i++) {
+            const __m256i x = _mm256_loadu_si256((const __m256i *)(xq[i] + kb * 32));
+            const float dx = xd[i][kb];
+            const __m256 DX = _mm256_set1_ps(dx);
+            const __m256i init = off ? _mm256_setr_epi32(-off * xs[i][kb], 0, 0, 0, 0, 0, 0, 0) : _mm256_setzero_si256();
+            const __m256 SX = hasmin ? _mm256_setr_ps(dx * (float)xs[i][kb], 0, 0, 0, 0, 0, 0, 0) : _mm256_setzero_ps();
+#pragma GCC unroll 8
+            for (int r = 0; r < NR; r++) {
+                const __m256i dot = QK_N(qk_dot_)(fmt, init, u[r], w[r], x);
+                acc[i][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(_mm256_set1_ps(dw[r]), DX), acc[i][r]);
+                if (hasmin) acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(mw[r]), SX, acc[i][r]);
+            }
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int r = 0; r < NR; r++)
+            if (n0 + r < n1) qk_store(j, m0 + i, n0 + r, QK_N(qk_hsum_)(acc[i][r]));
+}
+
+QK_INL void QK_N(qk_compute_fmt_)(const qk_job *j, const int fmt, long n0, long n1) {
+    for (long n = n0; n < n1; n += QK_NR) {
+        long m = 0;
+        for (; m + QK_MR <= j->M; m += QK_MR) QK_N(qk_tile_)(j, fmt, QK_MR, QK_NR, m, n, n1);
+        if (m < j->M)
+            for (long nn = n; nn < n + QK_NR && nn < n1; nn += QK_NR1)
+                for (long mm = m; mm < j->M; mm++) {
+                    const long e = nn + QK_NR1 < n + QK_NR ? nn + QK_NR1 : n + QK_NR;
+                    QK_N(qk_tile_)(j, fmt, 1, QK_NR1, mm, nn, e < n1 ? e : n1);
+                }
+    }
+}
+
+/* ---- F16 / BF16: W converted to fp32, fp32 FMA, x not quantized ---- */
+#ifdef __AVX512F__
+#define QK_VL 16
+typedef __m512 qk_vf;
+#define qk_vf_zero _mm512_setzero_ps
+#define qk_vf_load _mm512_loadu_ps
+#define qk_vf_fmadd _mm512_fmadd_ps
+#define qk_vf_hsum _mm512_reduce_add_ps
+#define qk_vf_f16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define qk_vf_bf16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#else
+#define QK_VL 8
+typedef __m256 qk_vf;
+#define qk_vf_zero _mm256_setzero_ps
+#define qk_vf_load _mm256_loadu_ps
+#define qk_vf_fmadd _mm256_fmadd_ps
+#define qk_vf_hsum QK_N(qk_hsum_)
+#define qk_vf_f16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define qk_vf_bf16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+#endif
+
+QK_INL void QK_N(qk_htile_)(const qk_job *j, const int fmt, const int MR, const int NR, long m0, long n0, long n1) {
+    const uint16_t *wr[8];
+    const float *xr[4];
+    for (int r = 0; r < NR; r++) wr[r] = (const uint16_t *)(j->W + (n0 + r < n1 ? n0 + r : n1 - 1) * j->rowb);
+    for (int i = 0; i < MR; i++) xr[i] = j->x + (m0 + i) * j->K;
+    qk_vf acc[4][8];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+        for (int r = 0; r < NR; r++) acc[i][r] = qk_vf_zero();
+    const long K = j->K, kv = K / QK_VL * QK_VL;
+    for (long k = 0; k < kv; k += QK_VL) {
+        qk_vf wv[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < NR; r++) wv[r] = fmt == CK_QTYPE_F16 ? qk_vf_f16(wr[r] + k) : qk_vf_bf16(wr[r] + k);
+#pragma GCC unroll 4
+        for (int i = 0; i < MR; i++) {
+            const qk_vf xv = qk_vf_load(xr[i] + k);
+#pragma GCC unroll 8
+            for (int r = 0; r < NR; r++) acc[i][r] = qk_vf_fmadd(xv, wv[r], acc[i][r]);
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int r = 0; r < NR; r++) {
+            float s = qk_vf_hsum(acc[i][r]);
+            for (long k = kv; k < K; k++)
+                s += xr[i][k] * (fmt == CK_QTYPE_F16 ? _cvtsh_ss(wr[r][k]) : ck_bf16_to_fp32(wr[r][k]));
+            if (n0 + r < n1) qk_store(j, m0 + i, n0 + r, s);
+        }
+}
+
+QK_INL void QK_N(qk_hcompute_fmt_)(const qk_job *j, const int fmt, long n0, long n1) {
+    for (long n = n0; n < n1; n += QK_NR) {
+        long m = 0;
+        for (; m + QK_MR <= j->M; m += QK_MR) QK_N(qk_htile_)(j, fmt, QK_MR, QK_NR, m, n, n1);
+        for (; m < j->M; m++) QK_N(qk_htile_)(j, fmt, 1, QK_NR, m, n, n1);
+    }
+}
+
+static QK_ATTR void QK_N(qk_compute_)(const qk_job *j, long n0, long n1) {
+    switch (j->fmt) {
+    case CK_QTYPE_Q8_0: QK_N(qk_compute_fmt_)(j, CK_QTYPE_Q8_0, n0, n1); break;
+    case CK_QTYPE_Q4_0: QK_N(qk_compute_fmt_)(j, CK_QTYPE_Q4_0, n0, n1); break;
+    case CK_QTYPE_Q4_1: QK_N(qk_compute_fmt_)(j, CK_QTYPE_Q4_1, n0, n1); break;
+    case CK_QTYPE_Q5_0: QK_N(qk_compute_fmt_)(j, CK_QTYPE_Q5_0, n0, n1); break;
+    case CK_QTYPE_Q5_1: QK_N(qk_compute_fmt_)(j, CK_QTYPE_Q5_1, n0, n1); break;
+    case CK_QTYPE_F16: QK_N(qk_hcompute_fmt_)(j, CK_QTYPE_F16, n0, n1); break;
+    case CK_QTYPE_BF16: QK_N(qk_hcompute_fmt_)(j, CK_QTYPE_BF16, n0, n1); break;
+    }
+}
+
+#undef qk_vf_zero
+#undef qk_vf_load
+#undef qk_vf_fmadd
+#undef qk_vf_hsum
+#undef qk_vf_f16
+#undef qk_vf_bf16
+#undef QK_VL
+
+#ifndef QK_SIMD_ONCE
+#define QK_SIMD_ONCE
+/* One x row -> 8-bit blocks (layout in quant_common.h), the same bits as
+ * qk_quant_row_scalar: d = amax/127 and 1/d in scalar fp32, x·(1/d) rounded to
+ * nearest even by vcvtps2dq (default rounding mode). */
+static void qk_quant_row_simd(const float *x, long K, uint8_t *dst) {
+    int8_t *qs = (int8_t *)dst;
+    float *dd = (float *)(dst + K);
+    int32_t *ss = (int32_t *)(dst + K + 4 * (K / 32));
+    const __m256 signbit = _mm256_set1_ps(-0.0f);
+    for (long b = 0; b < K / 32; b++) {
+        const float *xb = x + b * 32;
+        __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+        __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+        __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(signbit, v0), _mm256_andnot_ps(signbit, v1)),
+                                  _mm256_max_ps(_mm256_andnot_ps(signbit, v2), _mm256_andnot_ps(signbit, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 ID = _mm256_set1_ps(id);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, ID)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, ID));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, ID)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, ID));
+        const __m256i lim = _mm256_set1_epi32(127), nlim = _mm256_set1_epi32(-127);
+        i0 = _mm256_max_epi32(_mm256_min_epi32(i0, lim), nlim);
+        i1 = _mm256_max_epi32(_mm256_min_epi32(i1, lim), nlim);
+        i2 = _mm256_max_epi32(_mm256_min_epi32(i2, lim), nlim);
+        i3 = _mm256_max_epi32(_mm256_min_epi32(i3, lim), nlim);
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        /* packs work within 128-bit lanes: restore the order with one cross-lane permute */
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        _mm256_storeu_si256((__m256i *)(qs + b * 32),
+                            _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+        dd[b] = d;
+        ss[b] = _mm_cvtsi128_si32(s4);
+    }
+}
+#endif
