@@ -1,6 +1,6 @@
 /* Quantized GEMM / GEMV / embedding, scalar reference (see ckernels.h, section
  * quant), plus what every variant shares: type sizes, the workspace query and
- * the interleaved repacking. Plain loops computing exactly the documented
+ * the R8 interleaved repacking. Plain loops computing exactly the documented
  * arithmetic: 8-bit activation blocks, an integer dot product per block, one
  * float step per block. The SIMD variants (quant_avx2.c, quant_avx512.c)
  * compute the same quantized activations and the same per-block integers. */
@@ -31,11 +31,12 @@ size_t ck_qgemm_workspace_size(int fmt, int M, int N, int K, int nth) {
 /* ---- interleaved repacking ---- */
 size_t ck_qpacked_size(int fmt, int N, int K) {
     const size_t rowb = ck_qrow_size(fmt, K);
-    if (N <= 0 || rowb == 0 || qk_block_elems(fmt) != 32) return 0;
+    if (N <= 0 || rowb == 0 || !qk_packable(fmt)) return 0;
     return (size_t)((N + CK_QPACK_ROWS - 1) / CK_QPACK_ROWS) * CK_QPACK_ROWS * rowb;
 }
 
 typedef struct {
+    int fmt;
     const uint8_t *W;
     uint8_t *Wp;
     long N, nb, bsz;
@@ -44,24 +45,23 @@ typedef struct {
 static void qpack_task(void *vp, int ith, int nth) {
     const qpack_args *a = (const qpack_args *)vp;
     const long groups = (a->N + CK_QPACK_ROWS - 1) / CK_QPACK_ROWS, rowb = a->nb * a->bsz;
+    uint8_t zero[34] = {0};
     long g0, g1;
     ck_split_range(groups, 1, ith, nth, &g0, &g1);
-    for (long g = g0; g < g1; g++) {
-        uint8_t *dst = a->Wp + g * CK_QPACK_ROWS * rowb;
-        for (long kb = 0; kb < a->nb; kb++)
-            for (long r = 0; r < CK_QPACK_ROWS; r++, dst += a->bsz) {
+    for (long g = g0; g < g1; g++)
+        for (long kb = 0; kb < a->nb; kb++) {
+            uint8_t *rb = a->Wp + g * CK_QPACK_ROWS * rowb + kb * CK_QPACK_ROWS * a->bsz;
+            for (int r = 0; r < CK_QPACK_ROWS; r++) {
                 const long n = g * CK_QPACK_ROWS + r;
-                if (n < a->N)
-                    memcpy(dst, a->W + n * rowb + kb * a->bsz, a->bsz);
-                else
-                    memset(dst, 0, a->bsz);   /* d = 0: the padding rows compute 0, never stored */
+                /* padding rows: d = 0 and q = 0, so they compute 0 (never stored) */
+                qk_r8_put(a->fmt, rb, r, n < a->N ? a->W + n * rowb + kb * a->bsz : zero);
             }
-    }
+        }
 }
 
 static void qpack(int fmt, const void *W, int N, int K, void *Wp, ck_pool *pool, int nth) {
     if (ck_qpacked_size(fmt, N, K) == 0) return;
-    qpack_args a = {(const uint8_t *)W, (uint8_t *)Wp, N, K / 32, qk_block_bytes(fmt)};
+    qpack_args a = {fmt, (const uint8_t *)W, (uint8_t *)Wp, N, K / 32, qk_block_bytes(fmt)};
     const long groups = (N + CK_QPACK_ROWS - 1) / CK_QPACK_ROWS;
     if (nth > groups) nth = (int)groups;
     ck_pool_run(pool, nth < 1 ? 1 : nth, qpack_task, &a);
@@ -72,8 +72,6 @@ static void qpack(int fmt, const void *W, int N, int K, void *Wp, ck_pool *pool,
 QPACK_FN(q8_0, CK_QTYPE_Q8_0)
 QPACK_FN(q4_0, CK_QTYPE_Q4_0)
 QPACK_FN(q4_1, CK_QTYPE_Q4_1)
-QPACK_FN(q5_0, CK_QTYPE_Q5_0)
-QPACK_FN(q5_1, CK_QTYPE_Q5_1)
 
 /* ---- scalar compute ---- */
 static void compute_scalar(const qk_job *j, long n0, long n1) {
@@ -93,8 +91,8 @@ static void compute_scalar(const qk_job *j, long n0, long n1) {
     }
     const int off = qk_offset(fmt), hasmin = qk_has_min(fmt);
     for (long n = n0; n < n1; n++) {
-        long stride;
-        const uint8_t *wr = qk_wrow(j, n, &stride);
+        long stride = 0;
+        const uint8_t *wr = j->packed ? NULL : qk_wrow(j, n, &stride);
         for (long m = 0; m < j->M; m++) {
             const int8_t *xq = qk_xqs(j, m);
             const float *xd = qk_xd(j, m);
@@ -103,7 +101,13 @@ static void compute_scalar(const qk_job *j, long n0, long n1) {
             for (long kb = 0; kb < j->nb; kb++) {
                 int q[32];
                 float d, mn;
-                qk_decode_block(fmt, wr + kb * stride, q, &d, &mn);
+                if (j->packed) {
+                    uint8_t blk[34];
+                    qk_r8_get(fmt, qk_r8_block(j, n / CK_QPACK_ROWS, kb), (int)(n % CK_QPACK_ROWS), blk);
+                    qk_decode_block(fmt, blk, q, &d, &mn);
+                } else {
+                    qk_decode_block(fmt, wr + kb * stride, q, &d, &mn);
+                }
                 int32_t dot = 0;
                 for (int i = 0; i < 32; i++) dot += q[i] * xq[kb * 32 + i];
                 if (hasmin)
@@ -134,5 +138,3 @@ ENTRIES(bf16, CK_QTYPE_BF16)
 PACKED_ENTRY(q8_0, CK_QTYPE_Q8_0)
 PACKED_ENTRY(q4_0, CK_QTYPE_Q4_0)
 PACKED_ENTRY(q4_1, CK_QTYPE_Q4_1)
-PACKED_ENTRY(q5_0, CK_QTYPE_Q5_0)
-PACKED_ENTRY(q5_1, CK_QTYPE_Q5_1)

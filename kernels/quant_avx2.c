@@ -9,6 +9,8 @@
 #define QK_ATTR
 #define QK_MR 2
 #define QK_NR 4
+#define QK_MR_MIN 2
+#define QK_R8_MR 2
 #define QK_NR1 4
 #include "internal/quant_simd.h"
 
@@ -28,5 +30,3 @@ ENTRIES(bf16, CK_QTYPE_BF16)
 PACKED_ENTRY(q8_0, CK_QTYPE_Q8_0)
 PACKED_ENTRY(q4_0, CK_QTYPE_Q4_0)
 PACKED_ENTRY(q4_1, CK_QTYPE_Q4_1)
-PACKED_ENTRY(q5_0, CK_QTYPE_Q5_0)
-PACKED_ENTRY(q5_1, CK_QTYPE_Q5_1)

@@ -36,6 +36,7 @@ VNNI = 1 << 8
 FMTS = {"q8_0": GT.Q8_0, "q4_0": GT.Q4_0, "q4_1": GT.Q4_1, "q5_0": GT.Q5_0, "q5_1": GT.Q5_1,
         "f16": GT.F16, "bf16": GT.BF16}
 BLOCK_FMTS = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1"]
+PACKED_FMTS = ["q8_0", "q4_0", "q4_1"]
 QARGS = [c_void_p, c_void_p, c_void_p, c_void_p, c_int, c_int, c_int, c_int, c_void_p, c_size_t,
          c_void_p, c_int]
 
@@ -160,18 +161,50 @@ def test_qgemm(variant, fmt, shape):
         check(fmt, y2, x, deq, y0=y0)
 
 
-@pytest.mark.parametrize("fmt", BLOCK_FMTS)
+def r8_layout(fmt, Wq, N):
+    """The R8 packed layout (ckernels.h) built in numpy from GGUF blocks."""
+    bsz = {"q8_0": 34, "q4_0": 18, "q4_1": 20}[fmt]
+    nb = Wq.shape[1] // bsz
+    G = -(-N // 8)
+    blocks = np.zeros((G * 8, nb, bsz), np.uint8)
+    blocks[:N] = Wq.reshape(N, nb, bsz)
+    blocks = blocks.reshape(G, 8, nb, bsz).transpose(0, 2, 1, 3)       # [g, kb, r, bytes]
+    parts = [blocks[..., 0:2].reshape(G, nb, 16)]                       # d[8]
+    if fmt == "q4_1":
+        parts.append(blocks[..., 2:4].reshape(G, nb, 16))               # m[8]
+    q = blocks[..., bsz - (32 if fmt == "q8_0" else 16):]
+    for h in (0, 1):                                                    # rows 0-3, rows 4-7
+        rows = q[:, :, 4 * h:4 * h + 4]
+        if fmt == "q8_0":
+            parts += [rows[..., :16].reshape(G, nb, 64), rows[..., 16:].reshape(G, nb, 64)]
+        else:
+            parts.append(rows.reshape(G, nb, 64))
+    return np.concatenate(parts, axis=-1).reshape(-1)
+
+
+@pytest.mark.parametrize("fmt", PACKED_FMTS)
+def test_pack_layout(fmt):
+    for N, K in [(13, 96), (16, 64), (1, 32)]:
+        Wq, _ = weights(fmt, N, K)
+        assert np.array_equal(pack(fmt, Wq, N, K, nth=2), r8_layout(fmt, Wq, N))
+    assert setup().ck_qpacked_size(int(GT.Q5_0), 8, 64) == 0
+
+
+@pytest.mark.parametrize("fmt", PACKED_FMTS)
 @pytest.mark.parametrize("variant", simd_variants())
 def test_packed(variant, fmt):
-    """Interleaved rows give exactly the unpacked kernel's results (same tiles, same order)."""
-    for M, N, K in [(1, 45, 256), (3, 13, 8192), (17, 29, 512), (64, 8, 96)]:
+    """R8 packed weights: same tolerances, and the unpacked kernel's results up to fp32 rounding."""
+    for M, N, K in [(1, 45, 256), (3, 13, 8192), (17, 29, 512), (64, 8, 96), (5, 70, 1024)]:
         Wq, deq = weights(fmt, N, K)
         x = np.random.default_rng(N).standard_normal((M, K)).astype(np.float32)
+        b = np.random.default_rng(K).standard_normal(N).astype(np.float32)
         with Variant(variant) as v:
             Wp = pack(fmt, Wq, N, K, nth=2)
-            y = run_qgemm(fmt, v, x, Wp, N, packed=True, nth=2)
-            check(fmt, y, x, deq)
-            assert np.array_equal(y, run_qgemm(fmt, v, x, Wq, N))
+            y = run_qgemm(fmt, v, x, Wp, N, b=b, packed=True, nth=2)
+            check(fmt, y, x, deq, b=b)
+            assert max_rel_err(y, run_qgemm(fmt, v, x, Wq, N, b=b)) <= 1e-5
+            ys = [run_qgemm(fmt, v, x, Wp, N, packed=True, nth=n) for n in (1, 3)]
+            assert np.array_equal(ys[0], ys[1])
 
 
 @pytest.mark.parametrize("fmt", list(FMTS))

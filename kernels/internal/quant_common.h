@@ -215,15 +215,51 @@ static inline const float *qk_xd(const qk_job *j, long m) { return (const float 
 static inline const int32_t *qk_xs(const qk_job *j, long m) {
     return (const int32_t *)(j->xq + m * j->xrow + j->K + 4 * j->nb);
 }
-/* Row n of W: its first block and the stride between its blocks (packed: the
- * 8 rows of a group interleave block by block). */
+/* Row n of unpacked W: its first block and the stride between its blocks. */
 static inline const uint8_t *qk_wrow(const qk_job *j, long n, long *stride) {
-    if (j->packed) {
-        *stride = j->bsz * CK_QPACK_ROWS;
-        return j->W + (n / CK_QPACK_ROWS) * CK_QPACK_ROWS * j->rowb + (n % CK_QPACK_ROWS) * j->bsz;
-    }
     *stride = j->bsz;
     return j->W + n * j->rowb;
+}
+
+/* ---- R8 packed layout (ckernels.h): groups of 8 rows, one R8 block per block column ---- */
+static inline int qk_packable(int fmt) {
+    return fmt == CK_QTYPE_Q8_0 || fmt == CK_QTYPE_Q4_0 || fmt == CK_QTYPE_Q4_1;
+}
+/* byte offset of the quants of rows 0-3 / 4-7 in an R8 block: after d[8] (and m[8]) */
+static inline long qk_r8_qoff(int fmt) { return fmt == CK_QTYPE_Q4_1 ? 32 : 16; }
+/* bytes of one half (4 rows) of the quants: 64 for nibbles, 128 for Q8_0 (lo 64 | hi 64) */
+static inline long qk_r8_half(int fmt) { return fmt == CK_QTYPE_Q8_0 ? 128 : 64; }
+
+/* GGUF block of row r (< 8), block column of R8 block rb -> blk (bsz bytes), and back. */
+static inline void qk_r8_get(int fmt, const uint8_t *rb, int r, uint8_t *blk) {
+    memcpy(blk, rb + 2 * r, 2);
+    const uint8_t *q = rb + qk_r8_qoff(fmt) + (r / 4) * qk_r8_half(fmt) + (r % 4) * 16;
+    if (fmt == CK_QTYPE_Q8_0) {
+        memcpy(blk + 2, q, 16);
+        memcpy(blk + 18, q + 64, 16);
+    } else if (fmt == CK_QTYPE_Q4_1) {
+        memcpy(blk + 2, rb + 16 + 2 * r, 2);
+        memcpy(blk + 4, q, 16);
+    } else {
+        memcpy(blk + 2, q, 16);
+    }
+}
+static inline void qk_r8_put(int fmt, uint8_t *rb, int r, const uint8_t *blk) {
+    memcpy(rb + 2 * r, blk, 2);
+    uint8_t *q = rb + qk_r8_qoff(fmt) + (r / 4) * qk_r8_half(fmt) + (r % 4) * 16;
+    if (fmt == CK_QTYPE_Q8_0) {
+        memcpy(q, blk + 2, 16);
+        memcpy(q + 64, blk + 18, 16);
+    } else if (fmt == CK_QTYPE_Q4_1) {
+        memcpy(rb + 16 + 2 * r, blk + 2, 2);
+        memcpy(q, blk + 4, 16);
+    } else {
+        memcpy(q, blk + 2, 16);
+    }
+}
+/* R8 block of group g, block column kb */
+static inline const uint8_t *qk_r8_block(const qk_job *j, long g, long kb) {
+    return j->W + g * CK_QPACK_ROWS * j->rowb + kb * CK_QPACK_ROWS * j->bsz;
 }
 static inline void qk_store(const qk_job *j, long m, long n, float v) {
     float *y = j->y + m * j->N + n;
@@ -254,7 +290,7 @@ static inline void qk_compute_task(void *vp, int ith, int nth) {
 static inline int qk_run(qk_job *j, void *ws, size_t ws_size, ck_pool *pool, int nth) {
     const int be = qk_block_elems(j->fmt);
     if (!(qk_is_block_fmt(j->fmt) || j->fmt == CK_QTYPE_F16 || j->fmt == CK_QTYPE_BF16)) return CK_ERR_ARG;
-    if (j->M < 0 || j->N < 0 || j->K < 0 || j->K % be) return CK_ERR_ARG;
+    if (j->M < 0 || j->N < 0 || j->K < 0 || j->K % be || (j->packed && !qk_packable(j->fmt))) return CK_ERR_ARG;
     if (ws_size < ck_qgemm_workspace_size(j->fmt, (int)j->M, (int)j->N, (int)j->K, nth) ||
         (!ws && qk_is_block_fmt(j->fmt)))
         return CK_ERR_WORKSPACE;
