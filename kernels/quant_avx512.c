@@ -4,7 +4,7 @@
  * pair), and plain AVX-512BW (vpmaddubsw + vpmaddwd) for CPUs without VNNI;
  * each call picks by ck_cpu_features() & CK_CPU_AVX512VNNI. 32 vector
  * registers: tiles of 4 x rows by 4 W rows (3 x rows for Q4_1/Q5_1), decode
- * 1 x row by 8 W rows; the R8 packed kernel takes 8 x rows by 8 W rows. */
+ * 1 x row by 4 W rows; the R8 packed kernel takes 8 x rows by 8 W rows. */
 #include "ckernels.h"
 #include "internal/quant_common.h"
 
@@ -12,7 +12,7 @@
 #define QK_NR 4
 #define QK_MR_MIN 3
 #define QK_R8_MR 8
-#define QK_NR1 8
+#define QK_NR1 4
 
 #define QK_SFX avx512_vnni
 #define QK_VNNI 1
