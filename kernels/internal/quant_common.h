@@ -267,6 +267,14 @@ static inline void qk_store(const qk_job *j, long m, long n, float v) {
     *y = j->acc ? *y + v : v;
 }
 
+/* x rows per pass over the thread's W rows: each tile re-reads its x rows, so
+ * they are taken in chunks of about 256 KiB (stay in L2) and W is swept once
+ * per chunk. A multiple of mr (the tile height), at least mr. */
+static inline long qk_mchunk(size_t xrow_bytes, long mr) {
+    long c = (long)((256u << 10) / (xrow_bytes ? xrow_bytes : 1)) / mr * mr;
+    return c > mr ? c : mr;
+}
+
 static inline int qk_is_block_fmt(int fmt) {
     return fmt == CK_QTYPE_Q8_0 || fmt == CK_QTYPE_Q4_0 || fmt == CK_QTYPE_Q4_1 || fmt == CK_QTYPE_Q5_0 ||
            fmt == CK_QTYPE_Q5_1;

@@ -283,15 +283,18 @@ QK_INL void QK_N(qk_tile_)(const qk_job *j, const int fmt, const int MR, const i
 QK_INL void QK_N(qk_compute_fmt_)(const qk_job *j, const int fmt, long n0, long n1) {
     /* the minimum term needs 2·NR more live vectors: fewer x rows per tile */
     const int MR = qk_has_min(fmt) ? QK_MR_MIN : QK_MR;
-    for (long n = n0; n < n1; n += QK_NR) {
-        long m = 0;
-        for (; m + MR <= j->M; m += MR) QK_N(qk_tile_)(j, fmt, MR, QK_NR, m, n, n1);
-        if (m < j->M)
-            for (long nn = n; nn < n + QK_NR && nn < n1; nn += QK_NR1)
-                for (long mm = m; mm < j->M; mm++) {
+    const long mc = qk_mchunk(j->xrow, MR);
+    for (long mb = 0; mb < j->M; mb += mc) {
+        const long me = mb + mc < j->M ? mb + mc : j->M;
+        for (long n = n0; n < n1; n += QK_NR) {
+            long m = mb;
+            for (; m + MR <= me; m += MR) QK_N(qk_tile_)(j, fmt, MR, QK_NR, m, n, n1);
+            for (long nn = n; m < me && nn < n + QK_NR && nn < n1; nn += QK_NR1)
+                for (long mm = m; mm < me; mm++) {
                     const long e = nn + QK_NR1 < n + QK_NR ? nn + QK_NR1 : n + QK_NR;
                     QK_N(qk_tile_)(j, fmt, 1, QK_NR1, mm, nn, e < n1 ? e : n1);
                 }
+        }
     }
 }
 
@@ -348,10 +351,14 @@ QK_INL void QK_N(qk_htile_)(const qk_job *j, const int fmt, const int MR, const 
 }
 
 QK_INL void QK_N(qk_hcompute_fmt_)(const qk_job *j, const int fmt, long n0, long n1) {
-    for (long n = n0; n < n1; n += QK_NR) {
-        long m = 0;
-        for (; m + QK_MR <= j->M; m += QK_MR) QK_N(qk_htile_)(j, fmt, QK_MR, QK_NR, m, n, n1);
-        for (; m < j->M; m++) QK_N(qk_htile_)(j, fmt, 1, QK_NR, m, n, n1);
+    const long mc = qk_mchunk((size_t)j->K * 4, QK_MR);
+    for (long mb = 0; mb < j->M; mb += mc) {
+        const long me = mb + mc < j->M ? mb + mc : j->M;
+        for (long n = n0; n < n1; n += QK_NR) {
+            long m = mb;
+            for (; m + QK_MR <= me; m += QK_MR) QK_N(qk_htile_)(j, fmt, QK_MR, QK_NR, m, n, n1);
+            for (; m < me; m++) QK_N(qk_htile_)(j, fmt, 1, QK_NR, m, n, n1);
+        }
     }
 }
 
@@ -481,10 +488,14 @@ QK_INL void QK_N(qk_r8_tile_)(const qk_job *j, const int fmt, const int MR, long
 }
 
 QK_INL void QK_N(qk_r8_compute_fmt_)(const qk_job *j, const int fmt, long n0, long n1) {
-    for (long g = n0 / CK_QPACK_ROWS; g * CK_QPACK_ROWS < n1; g++) {
-        long m = 0;
-        for (; m + QK_R8_MR <= j->M; m += QK_R8_MR) QK_N(qk_r8_tile_)(j, fmt, QK_R8_MR, m, g, n1);
-        for (; m < j->M; m++) QK_N(qk_r8_tile_)(j, fmt, 1, m, g, n1);
+    const long mc = qk_mchunk(j->xrow, QK_R8_MR);
+    for (long mb = 0; mb < j->M; mb += mc) {
+        const long me = mb + mc < j->M ? mb + mc : j->M;
+        for (long g = n0 / CK_QPACK_ROWS; g * CK_QPACK_ROWS < n1; g++) {
+            long m = mb;
+            for (; m + QK_R8_MR <= me; m += QK_R8_MR) QK_N(qk_r8_tile_)(j, fmt, QK_R8_MR, m, g, n1);
+            for (; m < me; m++) QK_N(qk_r8_tile_)(j, fmt, 1, m, g, n1);
+        }
     }
 }
 
