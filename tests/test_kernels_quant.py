@@ -42,7 +42,8 @@ QARGS = [c_void_p, c_void_p, c_void_p, c_void_p, c_int, c_int, c_int, c_int, c_v
 
 # (M, N, K): N not a multiple of the 4/8-row tiles or the 8-row packing, M = 1, 3, 17, 64
 SHAPES = [(1, 37, 32), (3, 45, 96), (17, 29, 256), (64, 70, 512), (1, 19, 8192), (3, 11, 8192),
-          (1, 300, 1024), (5, 8, 64)]
+          (1, 300, 1024), (5, 8, 64),
+          (64, 9, 8192)]   # M beyond one L2-sized chunk of x rows (chunks of 24 / 16 / 8 rows at this K)
 
 
 def simd_variants():
@@ -194,7 +195,7 @@ def test_pack_layout(fmt):
 @pytest.mark.parametrize("variant", simd_variants())
 def test_packed(variant, fmt):
     """R8 packed weights: same tolerances, and the unpacked kernel's results up to fp32 rounding."""
-    for M, N, K in [(1, 45, 256), (3, 13, 8192), (17, 29, 512), (64, 8, 96), (5, 70, 1024)]:
+    for M, N, K in [(1, 45, 256), (3, 13, 8192), (17, 29, 512), (64, 8, 96), (5, 70, 1024), (41, 9, 8192)]:
         Wq, deq = weights(fmt, N, K)
         x = np.random.default_rng(N).standard_normal((M, K)).astype(np.float32)
         b = np.random.default_rng(K).standard_normal(N).astype(np.float32)
