@@ -28,6 +28,14 @@ size_t ck_qgemm_workspace_size(int fmt, int M, int N, int K, int nth) {
     return (size_t)M * qk_xrow_bytes(K) + 64;
 }
 
+void ck_fp16_to_fp32_row(const uint16_t *h, float *f, int64_t n) {
+    for (int64_t i = 0; i < n; i++) f[i] = ck_fp16_to_fp32(h[i]);
+}
+
+void ck_fp32_to_fp16_row(const float *f, uint16_t *h, int64_t n) {
+    for (int64_t i = 0; i < n; i++) h[i] = ck_fp32_to_fp16(f[i]);
+}
+
 /* ---- interleaved repacking ---- */
 size_t ck_qpacked_size(int fmt, int N, int K) {
     const size_t rowb = ck_qrow_size(fmt, K);

@@ -282,6 +282,35 @@ def test_type_sizes():
     assert L.ck_qtype_block_size(99) == 0
 
 
+def test_fp16_conversions():
+    """Exactly numpy's float16 conversions: every half, and floats around every rounding edge."""
+    L = setup()
+    to32 = kernel("ck_fp16_to_fp32_row", None, [c_void_p, c_void_p, ctypes.c_int64])
+    to16 = kernel("ck_fp32_to_fp16_row", None, [c_void_p, c_void_p, ctypes.c_int64])
+    h = np.arange(1 << 16, dtype=np.uint16)
+    f = np.empty(h.size, np.float32)
+    to32(ptr(h), ptr(f), h.size)
+    want = h.view(np.float16).astype(np.float32)
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(f), nan) and np.array_equal(f[~nan].view(np.uint32), want[~nan].view(np.uint32))
+    # every finite half, its midpoints to the next one (ties), +-1 ulp of fp32 around them, big and tiny values
+    fin = want[np.isfinite(want)].astype(np.float64)
+    mids = np.sort(np.unique(fin))
+    mids = ((mids[1:] + mids[:-1]) / 2).astype(np.float32)
+    x = np.concatenate([want[~nan], mids, np.nextafter(mids, np.float32(np.inf)), np.nextafter(mids, np.float32(-np.inf)),
+                        np.float32([65504, 65519.99, 65520, 1e9, -1e9, np.inf, -np.inf, 1e-8, 3e-8, -6e-8, 0.0, -0.0]),
+                        np.random.default_rng(0).standard_normal(10000).astype(np.float32) * 100]).astype(np.float32)
+    out = np.empty(x.size, np.uint16)
+    with np.errstate(over="ignore"):
+        ref = x.astype(np.float16).view(np.uint16)
+    to16(ptr(x), ptr(out), x.size)
+    assert np.array_equal(out, ref), x[out != ref][:5]
+    xn = np.float32([np.nan])
+    to16(ptr(xn), ptr(out), 1)
+    assert np.isnan(out[:1].view(np.float16)[0])
+    assert L is not None
+
+
 def test_sanitized():
     run_sanitized("tests/test_kernels_quant.py", "-k",
                   "test_qgemm and (3x45x96 or 1x37x32) or test_packed and q4_1 or test_embedding and q5_0")

@@ -466,6 +466,12 @@ size_t ck_qrow_size(int fmt, int K);
 
 size_t ck_qgemm_workspace_size(int fmt, int M, int N, int K, int nth);
 
+/* IEEE fp16 <-> fp32 rows (scalar, exact; fp32 -> fp16 rounds to nearest even,
+ * overflow to inf, nan stays nan), as numpy's astype. The same conversions are
+ * the inline helpers of kernels/internal/quant_common.h. */
+void ck_fp16_to_fp32_row(const uint16_t *h, float *f, int64_t n);
+void ck_fp32_to_fp16_row(const float *f, uint16_t *h, int64_t n);
+
 #define CK_DECLARE_QGEMM(fmt)                                                              \
     CK_DECLARE_VARIANTS(int, ck_qgemm_##fmt,                                               \
                         (const float *x, const void *W, const float *b, float *y, int M,   \
