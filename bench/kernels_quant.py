@@ -8,7 +8,9 @@
   as in a real decode step rather than sitting in cache.
 * Prefill GEMM (M = 64, 512): GFLOP/s (2·M·N·K per call) of ck_qgemm, its
   interleaved (packed) form, ckc's fp32 GEMM (W prepacked) and torch fp32
-  F.linear on the dequantized W; ratios qgemm / f32-ckc and qgemm / torch.
+  F.linear on the dequantized W; ratios qgemm / f32-ckc and qgemm / torch
+  (the better of plain and packed); per-cpu-s: GFLOP per CPU-second of the
+  packed (else plain) qgemm, steadier than wall clock when the machine is busy.
 Times are the best of repetitions with contenders interleaved (bench/kernels.py's
 best_times: this VM's speed drifts). Weights: random, quantized by gguf.
 """
@@ -30,13 +32,14 @@ from gguf import quants
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ckc import kernels as ck  # noqa: E402
+import kernels as kbench  # noqa: E402
 from kernels import aligned, best_times, ptr, stream_bandwidth  # noqa: E402
 
 c_int, c_size_t, c_void_p = ctypes.c_int, ctypes.c_size_t, ctypes.c_void_p
 QARGS = [c_void_p] * 4 + [c_int] * 4 + [c_void_p, c_size_t, c_void_p, c_int]
 FMTS = {"q8_0": GT.Q8_0, "q4_0": GT.Q4_0, "q4_1": GT.Q4_1, "q5_0": GT.Q5_0, "q5_1": GT.Q5_1,
         "f16": GT.F16, "bf16": GT.BF16}
-PACKABLE = ("q8_0", "q4_0", "q4_1")   # the R8 layout
+PACKABLE = ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1")   # the R8 layout
 
 
 class Q:
@@ -124,7 +127,7 @@ def gemm_rows(q, nth, fmts, rng, Ms):
     g32.argtypes, g32.restype = QARGS, c_int
     ws32 = aligned(L.ck_gemm_workspace_size(0, 0, 0, nth))
     print(f"prefill GEMM, {q.v}: GFLOP/s, N = K = {N}; ratios: qgemm (best of plain/packed) / fp32")
-    print(f"  {'fmt':5s} {'M':>4s} {'qgemm':>7s} {'packed':>7s} {'f32ckc':>7s} {'torch':>7s} {'q/f32ckc':>8s} {'q/torch':>8s}")
+    print(f"  {'fmt':5s} {'M':>4s} {'qgemm':>7s} {'packed':>7s} {'f32ckc':>7s} {'torch':>7s} {'q/f32ckc':>8s} {'q/torch':>8s} {'per-cpu-s':>9s}")
     for fmt in fmts:
         Wq = quantize(fmt, W)
         tW = torch.from_numpy(quants.dequantize(Wq, FMTS[fmt]).astype(np.float32).reshape(N, K))
@@ -143,14 +146,19 @@ def gemm_rows(q, nth, fmts, rng, Ms):
             fns = [lambda: f(ptr(x), ptr(Wq), None, ptr(y), M, N, K, 0, ptr(ws), wsz, pool, nth),
                    lambda: g32(ptr(x), ptr(Wp32), None, ptr(y), M, N, K, 0, ptr(ws32), ws32.nbytes, pool, nth),
                    lambda: F.linear(tx, tW)]
-            if Wpk is not None:
+            if Wpk is not None:   # packed first: its CPU time is the 'per cpu-s' column
                 fp = q.fn(f"ck_qgemm_packed_{fmt}_{q.v}")
-                fns.append(lambda: fp(ptr(x), ptr(Wpk), None, ptr(y), M, N, K, 0, ptr(ws), wsz, pool, nth))
+                fns.insert(0, lambda: fp(ptr(x), ptr(Wpk), None, ptr(y), M, N, K, 0, ptr(ws), wsz, pool, nth))
             ts = best_times(*fns, min_time=0.4, max_reps=30)
-            gf = [2.0 * M * N * K / t / 1e9 for t in ts]
-            best_q = max(gf[0], gf[3] if len(gf) > 3 else 0)
-            pk = f"{gf[3]:7.1f}" if len(gf) > 3 else f"{'-':>7s}"
-            print(f"  {fmt:5s} {M:4d} {gf[0]:7.1f} {pk} {gf[1]:7.1f} {gf[2]:7.1f} {best_q / gf[1]:8.2f} {best_q / gf[2]:8.2f}")
+            flops = 2.0 * M * N * K
+            gf = [flops / t / 1e9 for t in ts]
+            if Wpk is None:
+                gf.insert(0, None)
+            pk = f"{gf[0]:7.1f}" if gf[0] else f"{'-':>7s}"
+            best_q = max(gf[1], gf[0] or 0)
+            per_cpu = flops / kbench.CPU_TIMES[-1] / 1e9
+            print(f"  {fmt:5s} {M:4d} {gf[1]:7.1f} {pk} {gf[2]:7.1f} {gf[3]:7.1f} {best_q / gf[2]:8.2f} "
+                  f"{best_q / gf[3]:8.2f} {per_cpu:8.1f}")
 
 
 def main(argv=None):

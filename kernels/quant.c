@@ -80,6 +80,8 @@ static void qpack(int fmt, const void *W, int N, int K, void *Wp, ck_pool *pool,
 QPACK_FN(q8_0, CK_QTYPE_Q8_0)
 QPACK_FN(q4_0, CK_QTYPE_Q4_0)
 QPACK_FN(q4_1, CK_QTYPE_Q4_1)
+QPACK_FN(q5_0, CK_QTYPE_Q5_0)
+QPACK_FN(q5_1, CK_QTYPE_Q5_1)
 
 /* ---- scalar compute ---- */
 static void compute_scalar(const qk_job *j, long n0, long n1) {
@@ -146,3 +148,5 @@ ENTRIES(bf16, CK_QTYPE_BF16)
 PACKED_ENTRY(q8_0, CK_QTYPE_Q8_0)
 PACKED_ENTRY(q4_0, CK_QTYPE_Q4_0)
 PACKED_ENTRY(q4_1, CK_QTYPE_Q4_1)
+PACKED_ENTRY(q5_0, CK_QTYPE_Q5_0)
+PACKED_ENTRY(q5_1, CK_QTYPE_Q5_1)

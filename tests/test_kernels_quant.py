@@ -36,7 +36,7 @@ VNNI = 1 << 8
 FMTS = {"q8_0": GT.Q8_0, "q4_0": GT.Q4_0, "q4_1": GT.Q4_1, "q5_0": GT.Q5_0, "q5_1": GT.Q5_1,
         "f16": GT.F16, "bf16": GT.BF16}
 BLOCK_FMTS = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1"]
-PACKED_FMTS = ["q8_0", "q4_0", "q4_1"]
+PACKED_FMTS = BLOCK_FMTS
 QARGS = [c_void_p, c_void_p, c_void_p, c_void_p, c_int, c_int, c_int, c_int, c_void_p, c_size_t,
          c_void_p, c_int]
 
@@ -164,15 +164,18 @@ def test_qgemm(variant, fmt, shape):
 
 def r8_layout(fmt, Wq, N):
     """The R8 packed layout (ckernels.h) built in numpy from GGUF blocks."""
-    bsz = {"q8_0": 34, "q4_0": 18, "q4_1": 20}[fmt]
+    bsz = {"q8_0": 34, "q4_0": 18, "q4_1": 20, "q5_0": 22, "q5_1": 24}[fmt]
     nb = Wq.shape[1] // bsz
     G = -(-N // 8)
     blocks = np.zeros((G * 8, nb, bsz), np.uint8)
     blocks[:N] = Wq.reshape(N, nb, bsz)
     blocks = blocks.reshape(G, 8, nb, bsz).transpose(0, 2, 1, 3)       # [g, kb, r, bytes]
     parts = [blocks[..., 0:2].reshape(G, nb, 16)]                       # d[8]
-    if fmt == "q4_1":
+    if fmt in ("q4_1", "q5_1"):
         parts.append(blocks[..., 2:4].reshape(G, nb, 16))               # m[8]
+    if fmt in ("q5_0", "q5_1"):
+        o = 4 if fmt == "q5_1" else 2
+        parts.append(blocks[..., o:o + 4].reshape(G, nb, 32))           # qh[8]
     q = blocks[..., bsz - (32 if fmt == "q8_0" else 16):]
     for h in (0, 1):                                                    # rows 0-3, rows 4-7
         rows = q[:, :, 4 * h:4 * h + 4]
@@ -188,7 +191,7 @@ def test_pack_layout(fmt):
     for N, K in [(13, 96), (16, 64), (1, 32)]:
         Wq, _ = weights(fmt, N, K)
         assert np.array_equal(pack(fmt, Wq, N, K, nth=2), r8_layout(fmt, Wq, N))
-    assert setup().ck_qpacked_size(int(GT.Q5_0), 8, 64) == 0
+    assert setup().ck_qpacked_size(int(GT.F16), 8, 64) == 0
 
 
 @pytest.mark.parametrize("fmt", PACKED_FMTS)

@@ -485,17 +485,19 @@ CK_DECLARE_QGEMM(q5_1)
 CK_DECLARE_QGEMM(f16)
 CK_DECLARE_QGEMM(bf16)
 
-/* Interleaved repacking (ik_llama.cpp's _R8 idea), Q8_0 / Q4_0 / Q4_1: rows
+/* Interleaved repacking (ik_llama.cpp's _R8 idea), every block format: rows
  * are taken in groups of 8 and each block column of a group is stored as one
  * "R8 block" holding the 8 rows' blocks kb side by side, with the scales first:
  *
  *   Q4_0 (144 B): d[8] | qs of rows 0-3 (4 x 16 B) | qs of rows 4-7
  *   Q4_1 (160 B): d[8] | m[8] | qs of rows 0-3 | qs of rows 4-7
+ *   Q5_0 (176 B): d[8] | qh[8] | qs of rows 0-3 | qs of rows 4-7
+ *   Q5_1 (192 B): d[8] | m[8] | qh[8] | qs of rows 0-3 | qs of rows 4-7
  *   Q8_0 (272 B): d[8] | q[0:16] of rows 0-3 | q[16:32] of rows 0-3 |
  *                        q[0:16] of rows 4-7 | q[16:32] of rows 4-7
  *
- * (d, m fp16 of row r at index r; qs as in the GGUF block; rows >= N of the
- * last group are zero). Group g = rows 8g..8g+7 holds its K/32 R8 blocks in
+ * (d, m fp16 and qh uint32 of row r at index r; qs as in the GGUF block; rows
+ * >= N of the last group are zero). Group g = rows 8g..8g+7 holds its K/32 R8 blocks in
  * order. One 64-byte load then gives 16 bytes of 4 rows: the same 16
  * activation bytes broadcast to the four 128-bit lanes feed 4 rows per
  * vpdpbusd, and one float step (cvt, scale, FMA) serves 4 rows, the scales of
@@ -515,6 +517,8 @@ size_t ck_qpacked_size(int fmt, int N, int K);
 CK_DECLARE_QPACKED(q8_0)
 CK_DECLARE_QPACKED(q4_0)
 CK_DECLARE_QPACKED(q4_1)
+CK_DECLARE_QPACKED(q5_0)
+CK_DECLARE_QPACKED(q5_1)
 
 /* Embedding lookup from quantized rows: out[t,:] = scale · dequant(table[ids[t]])
  * (table [vocab, C] in the format, C a multiple of the block size). An id

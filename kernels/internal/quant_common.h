@@ -110,6 +110,11 @@ static inline int qk_offset(int fmt) {
     return fmt == CK_QTYPE_Q4_0 ? 8 : fmt == CK_QTYPE_Q5_0 ? 16 : 0;
 }
 static inline int qk_has_min(int fmt) { return fmt == CK_QTYPE_Q4_1 || fmt == CK_QTYPE_Q5_1; }
+static inline int qk_is_block_fmt(int fmt) {
+    return fmt == CK_QTYPE_Q8_0 || fmt == CK_QTYPE_Q4_0 || fmt == CK_QTYPE_Q4_1 || fmt == CK_QTYPE_Q5_0 ||
+           fmt == CK_QTYPE_Q5_1;
+}
+
 
 /* Scalar decode of one block of a legacy format: q[32] (unsigned 0..15 / 0..31,
  * or signed for Q8_0), scale d and minimum m (0 if none). */
@@ -222,40 +227,39 @@ static inline const uint8_t *qk_wrow(const qk_job *j, long n, long *stride) {
 }
 
 /* ---- R8 packed layout (ckernels.h): groups of 8 rows, one R8 block per block column ---- */
-static inline int qk_packable(int fmt) {
-    return fmt == CK_QTYPE_Q8_0 || fmt == CK_QTYPE_Q4_0 || fmt == CK_QTYPE_Q4_1;
-}
-/* byte offset of the quants of rows 0-3 / 4-7 in an R8 block: after d[8] (and m[8]) */
-static inline long qk_r8_qoff(int fmt) { return fmt == CK_QTYPE_Q4_1 ? 32 : 16; }
+static inline int qk_packable(int fmt) { return qk_is_block_fmt(fmt); }
+/* R8 block: d[8] fp16 | m[8] (Q4_1, Q5_1) | qh[8] uint32 (Q5_0, Q5_1) | quants */
+static inline long qk_r8_moff(void) { return 16; }
+static inline long qk_r8_hoff(int fmt) { return qk_has_min(fmt) ? 32 : 16; }
+static inline int qk_has_qh(int fmt) { return fmt == CK_QTYPE_Q5_0 || fmt == CK_QTYPE_Q5_1; }
+/* byte offset of the quants of rows 0-3 / 4-7 in an R8 block */
+static inline long qk_r8_qoff(int fmt) { return qk_r8_hoff(fmt) + (qk_has_qh(fmt) ? 32 : 0); }
 /* bytes of one half (4 rows) of the quants: 64 for nibbles, 128 for Q8_0 (lo 64 | hi 64) */
 static inline long qk_r8_half(int fmt) { return fmt == CK_QTYPE_Q8_0 ? 128 : 64; }
 
-/* GGUF block of row r (< 8), block column of R8 block rb -> blk (bsz bytes), and back. */
-static inline void qk_r8_get(int fmt, const uint8_t *rb, int r, uint8_t *blk) {
-    memcpy(blk, rb + 2 * r, 2);
-    const uint8_t *q = rb + qk_r8_qoff(fmt) + (r / 4) * qk_r8_half(fmt) + (r % 4) * 16;
-    if (fmt == CK_QTYPE_Q8_0) {
-        memcpy(blk + 2, q, 16);
-        memcpy(blk + 18, q + 64, 16);
-    } else if (fmt == CK_QTYPE_Q4_1) {
-        memcpy(blk + 2, rb + 16 + 2 * r, 2);
-        memcpy(blk + 4, q, 16);
-    } else {
-        memcpy(blk + 2, q, 16);
+/* GGUF block of row r (< 8) <-> R8 block rb (copy = 0: rb -> blk, 1: blk -> rb) */
+static inline void qk_r8_copy(int fmt, uint8_t *rb, int r, uint8_t *blk, int to_r8) {
+#define QK_MV(r8p, bp, n) (to_r8 ? memcpy((r8p), (bp), (n)) : memcpy((bp), (r8p), (n)))
+    QK_MV(rb + 2 * r, blk, 2);
+    uint8_t *q = rb + qk_r8_qoff(fmt) + (r / 4) * qk_r8_half(fmt) + (r % 4) * 16;
+    long b = 2;
+    if (qk_has_min(fmt)) {
+        QK_MV(rb + qk_r8_moff() + 2 * r, blk + b, 2);
+        b += 2;
     }
+    if (qk_has_qh(fmt)) {
+        QK_MV(rb + qk_r8_hoff(fmt) + 4 * r, blk + b, 4);
+        b += 4;
+    }
+    QK_MV(q, blk + b, 16);
+    if (fmt == CK_QTYPE_Q8_0) QK_MV(q + 64, blk + b + 16, 16);
+#undef QK_MV
+}
+static inline void qk_r8_get(int fmt, const uint8_t *rb, int r, uint8_t *blk) {
+    qk_r8_copy(fmt, (uint8_t *)rb, r, blk, 0);
 }
 static inline void qk_r8_put(int fmt, uint8_t *rb, int r, const uint8_t *blk) {
-    memcpy(rb + 2 * r, blk, 2);
-    uint8_t *q = rb + qk_r8_qoff(fmt) + (r / 4) * qk_r8_half(fmt) + (r % 4) * 16;
-    if (fmt == CK_QTYPE_Q8_0) {
-        memcpy(q, blk + 2, 16);
-        memcpy(q + 64, blk + 18, 16);
-    } else if (fmt == CK_QTYPE_Q4_1) {
-        memcpy(rb + 16 + 2 * r, blk + 2, 2);
-        memcpy(q, blk + 4, 16);
-    } else {
-        memcpy(q, blk + 2, 16);
-    }
+    qk_r8_copy(fmt, rb, r, (uint8_t *)blk, 1);
 }
 /* R8 block of group g, block column kb */
 static inline const uint8_t *qk_r8_block(const qk_job *j, long g, long kb) {
@@ -275,10 +279,6 @@ static inline long qk_mchunk(size_t xrow_bytes, long mr) {
     return c > mr ? c : mr;
 }
 
-static inline int qk_is_block_fmt(int fmt) {
-    return fmt == CK_QTYPE_Q8_0 || fmt == CK_QTYPE_Q4_0 || fmt == CK_QTYPE_Q4_1 || fmt == CK_QTYPE_Q5_0 ||
-           fmt == CK_QTYPE_Q5_1;
-}
 
 static inline void qk_quant_task(void *vp, int ith, int nth) {
     const qk_job *j = (const qk_job *)vp;

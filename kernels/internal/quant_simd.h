@@ -388,6 +388,14 @@ typedef __m512 qk_r8f;
 #define r8_spread(d8, v) _mm512_permutexvar_ps(_mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_set1_epi32(4 * (v))), _mm512_castps256_ps512(d8))
 #define r8_spread0(d8, v) _mm512_maskz_permutexvar_ps(0x1111, _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_set1_epi32(4 * (v))), _mm512_castps256_ps512(d8))
 #define r8_store _mm512_storeu_ps
+/* Q5 high bits of the 4 rows of vector v (qh: 8 uint32 of the R8 block): +16 where set */
+#define r8_qh(lo, hi, qh, v)                                                                       \
+    do {                                                                                           \
+        const __m128i h4 = _mm_loadu_si128((const __m128i *)((qh) + 16 * (v)));                    \
+        const __m128i t = _mm_shuffle_epi8(h4, _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15)); \
+        lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64((uint64_t)_mm_cvtsi128_si64(t)), lo, _mm512_set1_epi8(16)); \
+        hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64((uint64_t)_mm_extract_epi64(t, 1)), hi, _mm512_set1_epi8(16)); \
+    } while (0)
 #else
 #define R8_RPV 2
 typedef __m256i qk_r8i;
@@ -409,6 +417,15 @@ typedef __m256 qk_r8f;
 #define r8_spread(d8, v) _mm256_permutevar8x32_ps(d8, _mm256_add_epi32(_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), _mm256_set1_epi32(2 * (v))))
 #define r8_spread0(d8, v) _mm256_blend_ps(_mm256_setzero_ps(), r8_spread(d8, v), 0x11)
 #define r8_store _mm256_storeu_ps
+#define r8_qh(lo, hi, qh, v)                                                                       \
+    do {                                                                                           \
+        uint32_t a_, b_;                                                                           \
+        memcpy(&a_, (qh) + 8 * (v), 4);                                                            \
+        memcpy(&b_, (qh) + 8 * (v) + 4, 4);                                                        \
+        const uint32_t l_ = (a_ & 0xffff) | (b_ << 16), h_ = (a_ >> 16) | (b_ & 0xffff0000u);      \
+        lo = _mm256_or_si256(lo, _mm256_and_si256(QK_N(qk_bits32_)((const uint8_t *)&l_), _mm256_set1_epi8(16))); \
+        hi = _mm256_or_si256(hi, _mm256_and_si256(QK_N(qk_bits32_)((const uint8_t *)&h_), _mm256_set1_epi8(16))); \
+    } while (0)
 #endif
 #define R8_NV (CK_QPACK_ROWS / R8_RPV)   /* vectors per 8 rows */
 #define R8_LANES (4 * R8_RPV)
@@ -434,7 +451,7 @@ QK_INL void QK_N(qk_r8_tile_)(const qk_job *j, const int fmt, const int MR, long
     for (long kb = 0; kb < j->nb; kb++) {
         const uint8_t *rb = qk_r8_block(j, g, kb);
         const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)rb));
-        const __m256 m8 = hasmin ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(rb + 16))) : _mm256_setzero_ps();
+        const __m256 m8 = hasmin ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(rb + qk_r8_moff()))) : _mm256_setzero_ps();
         qk_r8i lo[R8_NV], hi[R8_NV], wlo[R8_NV], whi[R8_NV];
         qk_r8f DW[R8_NV], MW[R8_NV];
 #pragma GCC unroll 4
@@ -455,6 +472,7 @@ QK_INL void QK_N(qk_r8_tile_)(const qk_job *j, const int fmt, const int MR, long
                 const qk_r8i raw = r8_load(q);
                 lo[v] = r8_nib_lo(raw);
                 hi[v] = r8_nib_hi(raw);
+                if (qk_has_qh(fmt)) r8_qh(lo[v], hi[v], rb + qk_r8_hoff(fmt), v);
                 wlo[v] = whi[v] = lo[v];   /* unused */
             }
             DW[v] = r8_spread(d8, v);
@@ -517,6 +535,7 @@ QK_INL void QK_N(qk_r8_compute_fmt_)(const qk_job *j, const int fmt, long n0, lo
 #undef r8_spread
 #undef r8_spread0
 #undef r8_store
+#undef r8_qh
 #undef R8_NV
 #undef R8_LANES
 
@@ -526,6 +545,8 @@ static QK_ATTR void QK_N(qk_compute_)(const qk_job *j, long n0, long n1) {
         case CK_QTYPE_Q8_0: QK_N(qk_r8_compute_fmt_)(j, CK_QTYPE_Q8_0, n0, n1); break;
         case CK_QTYPE_Q4_0: QK_N(qk_r8_compute_fmt_)(j, CK_QTYPE_Q4_0, n0, n1); break;
         case CK_QTYPE_Q4_1: QK_N(qk_r8_compute_fmt_)(j, CK_QTYPE_Q4_1, n0, n1); break;
+        case CK_QTYPE_Q5_0: QK_N(qk_r8_compute_fmt_)(j, CK_QTYPE_Q5_0, n0, n1); break;
+        case CK_QTYPE_Q5_1: QK_N(qk_r8_compute_fmt_)(j, CK_QTYPE_Q5_1, n0, n1); break;
         }
         return;
     }
