@@ -106,13 +106,15 @@ def gemv_rows(q, nth, fmts, rng, total_mb):
         def sweep(f, ms):
             for m in ms:
                 f(ptr(x), ptr(m), None, ptr(y), 1, N, K, 0, ptr(ws), wsz, pool, nth)
-        fns = [lambda: sweep(f, mats)] + ([lambda: sweep(fp, packed)] if packed else [])
+        fns = ([lambda: sweep(fp, packed)] if packed else []) + [lambda: sweep(f, mats)]
         ts = best_times(*fns, min_time=0.5, max_reps=20)
+        per_cpu = one.nbytes * count / kbench.CPU_TIMES[-1] / 1e9 / nth
         nbytes = one.nbytes * count
-        line = f"  {fmt:5s} {N}x{K} x{count}: {nbytes / ts[0] / 1e9:5.1f} GB/s ({100 * nbytes / ts[0] / 1e9 / stream:3.0f}% of stream)"
+        t_plain, t_packed = ts[-1], (ts[0] if packed else None)
+        line = f"  {fmt:5s} {N}x{K} x{count:3d}: {nbytes / t_plain / 1e9:5.1f} GB/s ({100 * nbytes / t_plain / 1e9 / stream:3.0f}% of stream)"
         if packed:
-            line += f"   packed {nbytes / ts[1] / 1e9:5.1f} GB/s ({100 * nbytes / ts[1] / 1e9 / stream:3.0f}%)"
-        print(line)
+            line += f"   packed {nbytes / t_packed / 1e9:5.1f} GB/s ({100 * nbytes / t_packed / 1e9 / stream:3.0f}%)"
+        print(line + f"   {per_cpu:5.1f} GB per cpu-s per thread ({'packed' if packed else 'plain'})")
         del mats, packed
 
 
