@@ -12,6 +12,8 @@
 #define QK_MR_MIN 2
 #define QK_R8_MR 2
 #define QK_NR1 4
+#define QK_HMR 2
+#define QK_HNR 4
 #include "internal/quant_simd.h"
 
 #define ENTRIES(name, FMT)                                                                        \

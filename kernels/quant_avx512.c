@@ -13,6 +13,8 @@
 #define QK_MR_MIN 3
 #define QK_R8_MR 8
 #define QK_NR1 4
+#define QK_HMR 4
+#define QK_HNR 4
 
 #define QK_SFX avx512_vnni
 #define QK_VNNI 1

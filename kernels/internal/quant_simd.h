@@ -9,6 +9,7 @@
  *   QK_NR1   W rows per tile when one x row is left (decode)
  *   QK_MR_MIN  x rows per tile for Q4_1/Q5_1 (<= QK_MR)
  *   QK_R8_MR   x rows per tile of the R8 packed kernel (<= 8)
+ *   QK_HMR, QK_HNR  the F16/BF16 tile (x rows <= 8, W rows <= 8)
  *
  * Per 32-element block, one ymm holds the 32 unpacked weight bytes u (unsigned
  * 0..15 / 0..31; Q8_0: w ^ 0x80 = w + 128 with VNNI, |w| with maddubs and the
@@ -321,10 +322,10 @@ typedef __m256 qk_vf;
 
 QK_INL void QK_N(qk_htile_)(const qk_job *j, const int fmt, const int MR, const int NR, long m0, long n0, long n1) {
     const uint16_t *wr[8];
-    const float *xr[4];
+    const float *xr[8];
     for (int r = 0; r < NR; r++) wr[r] = (const uint16_t *)(j->W + (n0 + r < n1 ? n0 + r : n1 - 1) * j->rowb);
     for (int i = 0; i < MR; i++) xr[i] = j->x + (m0 + i) * j->K;
-    qk_vf acc[4][8];
+    qk_vf acc[8][8];
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
@@ -334,7 +335,7 @@ QK_INL void QK_N(qk_htile_)(const qk_job *j, const int fmt, const int MR, const 
         qk_vf wv[8];
 #pragma GCC unroll 8
         for (int r = 0; r < NR; r++) wv[r] = fmt == CK_QTYPE_F16 ? qk_vf_f16(wr[r] + k) : qk_vf_bf16(wr[r] + k);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int i = 0; i < MR; i++) {
             const qk_vf xv = qk_vf_load(xr[i] + k);
 #pragma GCC unroll 8
@@ -351,13 +352,13 @@ QK_INL void QK_N(qk_htile_)(const qk_job *j, const int fmt, const int MR, const 
 }
 
 QK_INL void QK_N(qk_hcompute_fmt_)(const qk_job *j, const int fmt, long n0, long n1) {
-    const long mc = qk_mchunk((size_t)j->K * 4, QK_MR);
+    const long mc = qk_mchunk((size_t)j->K * 4, QK_HMR);
     for (long mb = 0; mb < j->M; mb += mc) {
         const long me = mb + mc < j->M ? mb + mc : j->M;
-        for (long n = n0; n < n1; n += QK_NR) {
+        for (long n = n0; n < n1; n += QK_HNR) {
             long m = mb;
-            for (; m + QK_MR <= me; m += QK_MR) QK_N(qk_htile_)(j, fmt, QK_MR, QK_NR, m, n, n1);
-            for (; m < me; m++) QK_N(qk_htile_)(j, fmt, 1, QK_NR, m, n, n1);
+            for (; m + QK_HMR <= me; m += QK_HMR) QK_N(qk_htile_)(j, fmt, QK_HMR, QK_HNR, m, n, n1);
+            for (; m < me; m++) QK_N(qk_htile_)(j, fmt, 1, QK_HNR, m, n, n1);
         }
     }
 }
