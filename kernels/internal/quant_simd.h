@@ -17,7 +17,14 @@
  * Σ (u − off)·qx arrives in 8 int32 lanes: the offset correction −off·Σqx is
  * the accumulator's initial lane 0, computed once per x block. Then one float
  * step per block: acc += float(dot) · (dw·dx) (+ m·dx·Σqx in lane 0 for
- * Q4_1/Q5_1). Lanes are summed once at the end of the row. */
+ * Q4_1/Q5_1). Lanes are summed once at the end of the row. With AVX-512 the
+ * unpacked kernel takes two blocks per zmm (the odd last block in ymm).
+ *
+ * Three kernels: GGUF-layout rows (qk_tile_), the R8 packed layout
+ * (qk_r8_tile_, 4 rows per zmm, one float step per 4 rows: about twice the
+ * unpacked speed for prefill and decode), and F16/BF16 (qk_htile_, fp32 FMA).
+ * Tiles cover all of K, so an output's summation order depends only on the
+ * tile shape, never on the thread count. */
 #include <immintrin.h>
 
 #define QK_CAT2(a, b) a##b
