@@ -1,5 +1,6 @@
 #include "cpu.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -11,7 +12,7 @@ static uint64_t ck_xgetbv0(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
-int ck_cpu_features(void) {
+static int ck_cpu_detect(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     const int osxsave = (c >> 27) & 1;
@@ -33,13 +34,30 @@ int ck_cpu_features(void) {
             if ((b >> 17) & 1) f |= CK_CPU_AVX512DQ;
             if ((b >> 30) & 1) f |= CK_CPU_AVX512BW;
             if ((b >> 31) & 1) f |= CK_CPU_AVX512VL;
+            if ((c >> 11) & 1) f |= CK_CPU_AVX512VNNI;
         }
     }
     return f;
 }
 #else
-int ck_cpu_features(void) { return 0; }
+static int ck_cpu_detect(void) { return 0; }
 #endif
+
+/* cpuid traps to the hypervisor in a VM (microseconds), and kernels that pick a
+ * path at run time ask on every call: detect once. -1 = not yet detected. */
+static atomic_int ck_cpu_cached = -1;
+static atomic_int ck_cpu_masked = 0;
+
+int ck_cpu_features(void) {
+    int f = atomic_load_explicit(&ck_cpu_cached, memory_order_relaxed);
+    if (f < 0) {
+        f = ck_cpu_detect();
+        atomic_store_explicit(&ck_cpu_cached, f, memory_order_relaxed);
+    }
+    return f & ~atomic_load_explicit(&ck_cpu_masked, memory_order_relaxed);
+}
+
+void ck_cpu_disable(int bits) { atomic_store_explicit(&ck_cpu_masked, bits, memory_order_relaxed); }
 
 int ck_cpu_best_variant(void) {
     const int f = ck_cpu_features();

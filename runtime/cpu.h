@@ -17,14 +17,21 @@ extern "C" {
 #define CK_CPU_AVX512BW (1 << 5)
 #define CK_CPU_AVX512DQ (1 << 6)
 #define CK_CPU_AVX512VL (1 << 7)
+#define CK_CPU_AVX512VNNI (1 << 8)  /* vpdpbusd; used inside the avx512 variant when present */
 
 /* What the *_avx2 and *_avx512 variants were compiled for. */
 #define CK_CPU_VARIANT_AVX2   (CK_CPU_AVX | CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C)
 #define CK_CPU_VARIANT_AVX512 (CK_CPU_VARIANT_AVX2 | CK_CPU_AVX512F | CK_CPU_AVX512BW | \
                                CK_CPU_AVX512DQ | CK_CPU_AVX512VL)
 
-/* Bit set of CK_CPU_* flags. */
+/* Bit set of CK_CPU_* flags (detected once, then cached), less any bits
+ * cleared by ck_cpu_disable. */
 int ck_cpu_features(void);
+
+/* Clear `bits` from what ck_cpu_features() reports from now on (0 restores
+ * everything). For tests and benchmarks: makes kernels that choose a path at
+ * run time (e.g. VNNI inside the avx512 variant) take their fallback. */
+void ck_cpu_disable(int bits);
 
 /* Best variant this CPU runs: 0 scalar, 1 avx2, 2 avx512. */
 int ck_cpu_best_variant(void);

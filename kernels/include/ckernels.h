@@ -40,11 +40,17 @@ extern "C" {
 #define CK_CPU_AVX512BW (1 << 5)
 #define CK_CPU_AVX512DQ (1 << 6)
 #define CK_CPU_AVX512VL (1 << 7)
+/* Not part of any variant's compile flags: kernels inside the avx512 variant
+ * test it at run time and fall back to AVX-512BW code without it. */
+#define CK_CPU_AVX512VNNI (1 << 8)
 /* All the flags a variant's files were compiled for. */
 #define CK_CPU_VARIANT_AVX2   (CK_CPU_AVX | CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C)
 #define CK_CPU_VARIANT_AVX512 (CK_CPU_VARIANT_AVX2 | CK_CPU_AVX512F | CK_CPU_AVX512BW | \
                                CK_CPU_AVX512DQ | CK_CPU_AVX512VL)
 int ck_cpu_features(void);
+/* Clear bits from what ck_cpu_features() reports (0 restores): tests and
+ * benchmarks use it to force the run-time fallbacks (e.g. no VNNI). */
+void ck_cpu_disable(int bits);
 /* Best variant this CPU runs: 0 scalar, 1 avx2, 2 avx512. */
 int ck_cpu_best_variant(void);
 
@@ -378,6 +384,157 @@ CK_DECLARE_VARIANTS(int, ck_rmsnorm_qkv_rope_f32,
                      float *v, float *h, int T, int C, int heads, int kv_heads, int head_dim, int rotary_dim,
                      int pos0, float theta, int style, float eps, float w_offset, int packed, void *ws,
                      size_t ws_size, ck_pool *pool, int nth))
+
+/* ==== quant ==== */
+/* Quantized weights in GGUF block formats, kept quantized up to the kernel.
+ *
+ * Types: ck_qtype values equal GGUF's ggml_type numbers, so a tensor's type id
+ * from the file is the fmt argument. Block layouts (element q[i] of a block
+ * of 32; d, m are IEEE fp16; reference: gguf-py's quants.py):
+ *   Q8_0  34 B: d, int8 qs[32]                         w = d·qs[i]
+ *   Q4_0  18 B: d, qs[16]  q[i] = qs[i] & 15, q[i+16] = qs[i] >> 4 (i < 16)
+ *                                                      w = d·(q − 8)
+ *   Q4_1  20 B: d, m, qs[16] (nibbles as Q4_0)          w = d·q + m
+ *   Q5_0  22 B: d, qh[4], qs[16]: q = nibble as Q4_0 | bit i of the
+ *               little-endian uint32 qh << 4            w = d·(q − 16)
+ *   Q5_1  24 B: d, m, qh[4], qs[16] (q as Q5_0)         w = d·q + m
+ *   F16 / BF16: one 16-bit value per element (BF16 = the high half of an fp32)
+ * A row of K elements is K/32 consecutive blocks (F16/BF16: K values); K must
+ * be a multiple of the block size (ck_qtype_block_size). K-quants (Q2_K..Q6_K,
+ * blocks of 256) are declared in their own section.
+ *
+ * Linear layer with quantized W[N,K] (rows in the format above), x, b, y fp32:
+ *
+ *   y[M,N] (+)= x[M,K] · dequant(W)[N,K]ᵀ + b[N]          (b may be NULL)
+ *
+ * Block formats quantize each row of x on the fly to 8-bit blocks of 32
+ * (fp32 scale dx = amax/127, qx = round-to-nearest-even(x/dx), |qx| <= 127, plus
+ * the integer block sum Σqx for the formats with an offset or a minimum) and
+ * compute per block one exact integer dot product Σ q·qx, then one float
+ * step: acc += dw·dx·(Σ q·qx − off·Σqx) (Q8_0/Q4_0/Q5_0, off = 0/8/16) or
+ * acc += dw·dx·Σ q·qx + m·dx·Σqx (Q4_1/Q5_1). Every variant computes the same
+ * quantized activations bit for bit; results differ only by fp32 rounding of
+ * the per-block accumulation. F16/BF16 convert W to fp32 and use fp32 FMA
+ * (no activation quantization).
+ *
+ * Workspace (the quantized x rows): ws holds at least
+ * ck_qgemm_workspace_size(fmt, M, N, K, nth) bytes, any alignment (scalar
+ * included; 0 for F16/BF16, where ws may be NULL). The avx512 variant uses
+ * AVX-512 VNNI (vpdpbusd) when ck_cpu_features() has CK_CPU_AVX512VNNI, else
+ * AVX-512BW vpmaddubsw. Threads split N (and quantize x by rows); each output
+ * is computed by one thread in a fixed order: results do not depend on nth.
+ * Returns CK_OK; CK_ERR_WORKSPACE (ws too small, nothing written);
+ * CK_ERR_ARG (K not a multiple of the block size, unknown fmt; nothing written). */
+typedef enum {
+    CK_QTYPE_F32 = 0,
+    CK_QTYPE_F16 = 1,
+    CK_QTYPE_Q4_0 = 2,
+    CK_QTYPE_Q4_1 = 3,
+    CK_QTYPE_Q5_0 = 6,
+    CK_QTYPE_Q5_1 = 7,
+    CK_QTYPE_Q8_0 = 8,
+    CK_QTYPE_Q8_1 = 9,
+    CK_QTYPE_Q2_K = 10,
+    CK_QTYPE_Q3_K = 11,
+    CK_QTYPE_Q4_K = 12,
+    CK_QTYPE_Q5_K = 13,
+    CK_QTYPE_Q6_K = 14,
+    CK_QTYPE_Q8_K = 15,
+    CK_QTYPE_BF16 = 30,
+} ck_qtype;
+
+#define CK_QK 32   /* elements per block of the legacy formats */
+typedef struct { uint16_t d; int8_t qs[32]; } ck_block_q8_0;
+typedef struct { uint16_t d; uint8_t qs[16]; } ck_block_q4_0;
+typedef struct { uint16_t d, m; uint8_t qs[16]; } ck_block_q4_1;
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } ck_block_q5_0;
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } ck_block_q5_1;
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(ck_block_q8_0) == 34, "Q8_0 block is 34 bytes in GGUF");
+_Static_assert(sizeof(ck_block_q4_0) == 18, "Q4_0 block is 18 bytes in GGUF");
+_Static_assert(sizeof(ck_block_q4_1) == 20, "Q4_1 block is 20 bytes in GGUF");
+_Static_assert(sizeof(ck_block_q5_0) == 22, "Q5_0 block is 22 bytes in GGUF");
+_Static_assert(sizeof(ck_block_q5_1) == 24, "Q5_1 block is 24 bytes in GGUF");
+#endif
+
+/* Elements per block / bytes per block of a type (GGUF's GGML_QUANT_SIZES,
+ * K-quants included); 0 for an unknown type. Bytes of a row of K elements:
+ * ck_qrow_size (0 if K is not a multiple of the block). */
+int ck_qtype_block_size(int fmt);
+int ck_qtype_type_size(int fmt);
+size_t ck_qrow_size(int fmt, int K);
+
+size_t ck_qgemm_workspace_size(int fmt, int M, int N, int K, int nth);
+
+/* IEEE fp16 <-> fp32 rows (scalar, exact; fp32 -> fp16 rounds to nearest even,
+ * overflow to inf, nan stays nan), as numpy's astype. The same conversions are
+ * the inline helpers of kernels/internal/quant_common.h. */
+void ck_fp16_to_fp32_row(const uint16_t *h, float *f, int64_t n);
+void ck_fp32_to_fp16_row(const float *f, uint16_t *h, int64_t n);
+
+#define CK_DECLARE_QGEMM(fmt)                                                              \
+    CK_DECLARE_VARIANTS(int, ck_qgemm_##fmt,                                               \
+                        (const float *x, const void *W, const float *b, float *y, int M,   \
+                         int N, int K, int accumulate, void *ws, size_t ws_size,           \
+                         ck_pool *pool, int nth))
+CK_DECLARE_QGEMM(q8_0)
+CK_DECLARE_QGEMM(q4_0)
+CK_DECLARE_QGEMM(q4_1)
+CK_DECLARE_QGEMM(q5_0)
+CK_DECLARE_QGEMM(q5_1)
+CK_DECLARE_QGEMM(f16)
+CK_DECLARE_QGEMM(bf16)
+
+/* Interleaved repacking (ik_llama.cpp's _R8 idea), every block format: rows
+ * are taken in groups of 8 and each block column of a group is stored as one
+ * "R8 block" holding the 8 rows' blocks kb side by side, with the scales first:
+ *
+ *   Q4_0 (144 B): d[8] | qs of rows 0-3 (4 x 16 B) | qs of rows 4-7
+ *   Q4_1 (160 B): d[8] | m[8] | qs of rows 0-3 | qs of rows 4-7
+ *   Q5_0 (176 B): d[8] | qh[8] | qs of rows 0-3 | qs of rows 4-7
+ *   Q5_1 (192 B): d[8] | m[8] | qh[8] | qs of rows 0-3 | qs of rows 4-7
+ *   Q8_0 (272 B): d[8] | q[0:16] of rows 0-3 | q[16:32] of rows 0-3 |
+ *                        q[0:16] of rows 4-7 | q[16:32] of rows 4-7
+ *
+ * (d, m fp16 and qh uint32 of row r at index r; qs as in the GGUF block; rows
+ * >= N of the last group are zero). Group g = rows 8g..8g+7 holds its K/32 R8 blocks in
+ * order. One 64-byte load then gives 16 bytes of 4 rows: the same 16
+ * activation bytes broadcast to the four 128-bit lanes feed 4 rows per
+ * vpdpbusd, and one float step (cvt, scale, FMA) serves 4 rows, the scales of
+ * 8 rows coming from one 16-byte load. ck_qpacked_size(fmt, N, K) bytes
+ * (= ceil(N/8)·8 rows; 0 for another format or a bad shape).
+ * ck_qgemm_packed_<fmt>_<v> computes what ck_qgemm_<fmt>_<v> computes on the
+ * unpacked W, up to fp32 rounding (same workspace query, same return values).
+ * Same layout for every variant. */
+#define CK_QPACK_ROWS 8
+size_t ck_qpacked_size(int fmt, int N, int K);
+#define CK_DECLARE_QPACKED(fmt)                                                            \
+    void ck_qpack_##fmt(const void *W, int N, int K, void *Wp, ck_pool *pool, int nth);    \
+    CK_DECLARE_VARIANTS(int, ck_qgemm_packed_##fmt,                                        \
+                        (const float *x, const void *Wp, const float *b, float *y, int M,  \
+                         int N, int K, int accumulate, void *ws, size_t ws_size,           \
+                         ck_pool *pool, int nth))
+CK_DECLARE_QPACKED(q8_0)
+CK_DECLARE_QPACKED(q4_0)
+CK_DECLARE_QPACKED(q4_1)
+CK_DECLARE_QPACKED(q5_0)
+CK_DECLARE_QPACKED(q5_1)
+
+/* Embedding lookup from quantized rows: out[t,:] = scale · dequant(table[ids[t]])
+ * (table [vocab, C] in the format, C a multiple of the block size). An id
+ * outside [0, vocab) gives a zero row; returns the count of such ids, or
+ * CK_ERR_ARG (-2) for a C that is not a multiple of the block (nothing written). */
+#define CK_DECLARE_QEMBEDDING(fmt)                                                         \
+    CK_DECLARE_VARIANTS(int, ck_qembedding_##fmt,                                          \
+                        (const int32_t *ids, const void *table, float *out, int T,         \
+                         int vocab, int C, float scale, ck_pool *pool, int nth))
+CK_DECLARE_QEMBEDDING(q8_0)
+CK_DECLARE_QEMBEDDING(q4_0)
+CK_DECLARE_QEMBEDDING(q4_1)
+CK_DECLARE_QEMBEDDING(q5_0)
+CK_DECLARE_QEMBEDDING(q5_1)
+CK_DECLARE_QEMBEDDING(f16)
+CK_DECLARE_QEMBEDDING(bf16)
 
 /* ==== end of families (add new sections above this line) ==== */
 
