@@ -36,9 +36,11 @@ def check_bookkeeping(p: dict) -> None:
     assert kernels == pytest.approx(sum(c["seconds"] for c in p["calls"]), rel=1e-9)
     assert kernels == pytest.approx(sum(k["seconds"] for k in p["kinds"]), rel=1e-9)
     # the per-op rows plus the measured overheads add up to the end-to-end time:
-    # what no timer covers stays under 10% of it
+    # what no timer covers stays under 10% of it, plus 10 us per driver step
+    # (a tiny model's whole decode step is ~50 us, so the driver loop's few
+    # microseconds between timers are a visible share on a loaded machine)
     measured = sum(s for name, s in parts.items() if not name.startswith("unattributed"))
-    assert abs(e2e - measured) <= 0.10 * e2e, p["split"]
+    assert abs(e2e - measured) <= 0.10 * e2e + 10e-6 * p["tokens"], p["split"]
     # the kernel timers cover the compute functions (what is outside them is
     # pointer setup and the timers themselves)
     assert parts["compute functions, outside kernels"] >= 0
