@@ -64,19 +64,21 @@ def launched_by_mpi() -> bool:
     return any(v in os.environ for v in _LAUNCHER_VARS)
 
 
-def _process_gone(pid: int) -> bool:
-    """True when ``pid`` has exited (gone, or a zombie waiting for its parent)."""
+def _process_state(pid: int) -> str:
+    """"gone" (exited, or a zombie waiting for its parent), "stopped" (SIGSTOP,
+    a debugger) or "running"."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        return "gone"
     except PermissionError:
-        return False
+        return "running"
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+            st = f.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
-        return False
+        return "running"
+    return "gone" if st in ("Z", "X") else "stopped" if st in ("T", "t") else "running"
 
 
 class World:
@@ -112,15 +114,19 @@ class World:
 
     def dead_ranks(self) -> list[int]:
         """Ranks on this host whose process has exited."""
+        return self._ranks_in("gone")
+
+    def _ranks_in(self, state: str) -> list[int]:
         return [r for r, (host, pid) in enumerate(self.peers)
-                if r != self.rank and host == self.host and _process_gone(pid)]
+                if r != self.rank and host == self.host and _process_state(pid) == state]
 
     def _failure(self, what: str) -> RankFailure:
-        dead = self.dead_ranks()
-        if dead:
-            who = ", ".join(f"rank {r} (pid {self.peers[r][1]})" for r in dead)
-            return RankFailure(f"rank {self.rank}: {who} died during {what}; stopping (checkpoints already "
-                               f"written are intact)")
+        for state, verb in (("gone", "died"), ("stopped", "is stopped (SIGSTOP?)")):
+            ranks = self._ranks_in(state)
+            if ranks:
+                who = ", ".join(f"rank {r} (pid {self.peers[r][1]})" for r in ranks)
+                return RankFailure(f"rank {self.rank}: {who} {verb} during {what}; stopping (checkpoints "
+                                   f"already written are intact)")
         return RankFailure(f"rank {self.rank}: {what} got no answer from the other ranks within "
                            f"{self.timeout:g}s; stopping")
 
