@@ -127,17 +127,26 @@ def main(args) -> int:
             return _main(args, world)
         with contextlib.redirect_stdout(open(os.devnull, "w")):
             return _main(args, world)
-    except RankFailure as e:
-        # the other ranks may be stuck in a collective: leave without MPI_Finalize,
-        # so the launcher stops the job instead of waiting for it
-        print(f"ckc: error: {e}", file=sys.stderr, flush=True)
+    except BaseException as e:
+        # Leave without MPI_Finalize (a collective the other ranks may never reach):
+        # the launcher sees the exit status and stops the job instead of waiting.
+        from ckc.cli import user_errors
+
+        if not isinstance(e, RankFailure):  # (after a RankFailure there is no one to wait for)
+            world.fail_together()
+        if isinstance(e, RankFailure):
+            msg = str(e)
+        elif isinstance(e, user_errors()):
+            # every rank reads the same inputs and meets the same error: rank 0 says it
+            msg = str(e).strip().splitlines()[0] if world.rank == 0 and str(e).strip() else None
+        elif isinstance(e, KeyboardInterrupt):
+            msg = None
+        else:
+            msg = f"rank {world.rank}: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+        if msg:
+            print(f"ckc: error: {msg}", file=sys.stderr, flush=True)
         sys.stdout.flush()
-        os._exit(1)
-    except BaseException:
-        if world.rank != 0:
-            # rank 0 met the same error (every rank reads the same inputs) and prints it
-            raise SystemExit(1) from None
-        raise
+        os._exit(130 if isinstance(e, KeyboardInterrupt) else 1)
 
 
 def _main(args, world) -> int:

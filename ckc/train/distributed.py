@@ -92,6 +92,10 @@ class World:
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.timeout = float(timeout)
         comm.Set_errhandler(MPI.ERRORS_RETURN)  # MPI errors become exceptions, not aborts
+        self.failing = False
+        # a communicator of its own for fail_together: a barrier there never meets
+        # (and mismatches) a collective of the training itself
+        self._exit_comm = comm.Dup()
         host = socket.gethostname()
         # who runs where: names a dead peer on this host by its pid (see dead_ranks)
         self.peers = self.allgather_object((host, os.getpid()), "start-up")
@@ -130,11 +134,29 @@ class World:
         return RankFailure(f"rank {self.rank}: {what} got no answer from the other ranks within "
                            f"{self.timeout:g}s; stopping")
 
+    def fail_together(self, seconds: float = 3.0) -> bool:
+        """This rank is leaving with an error: wait up to ``seconds`` for the
+        others to leave too (the same bad input fails every rank at once), so
+        the launcher does not stop them half-way. True when all did."""
+        self.failing = True
+        req = self._exit_comm.Ibarrier()
+        deadline = time.monotonic() + seconds
+        try:
+            while not req.Test():
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.001)
+        except self.MPI.Exception:
+            return False
+        return True
+
     def install_signal_handlers(self) -> None:
         """SIGTERM (the launcher stopping the job after a rank died) -> RankFailure,
         raised where Python next runs, so files being written are cleaned up."""
         def on_term(signum, frame):
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends us at once
+            if self.failing:
+                os._exit(1)  # leaving already, with our own message
             dead = self.dead_ranks()
             if dead:
                 raise RankFailure(f"rank {self.rank}: " + ", ".join(f"rank {r} (pid {self.peers[r][1]})" for r in dead)
@@ -156,6 +178,8 @@ class World:
                     time.sleep(pause)
                 pause = min(0.001, pause + 0.00005)  # spin briefly, then yield the core
         except self.MPI.Exception as e:
+            if self.dead_ranks():
+                raise self._failure(what) from None
             raise RankFailure(f"rank {self.rank}: MPI error during {what}: "
                               f"{str(e).splitlines()[0] if str(e) else e}") from None
 
