@@ -56,6 +56,12 @@ import numpy as np
 _LAUNCHER_VARS = ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE")
 
 
+# how long a wait polls with sched_yield before it sleeps between polls: every
+# sleep costs a trip through the scheduler, and a bucket's exchange needs
+# several Test rounds, so short waits stay awake (yielding the core to others)
+SPIN_S = 0.05
+
+
 class RankFailure(RuntimeError):
     """Another rank died, or did not answer within the timeout (one line)."""
 
@@ -168,15 +174,17 @@ class World:
 
     def wait(self, req, what: str) -> None:
         """Complete a nonblocking request within ``timeout`` seconds."""
-        deadline = time.monotonic() + self.timeout
-        pause = 0.0
+        start = time.monotonic()
+        deadline = start + self.timeout
         try:
-            while not req.Test():
-                if time.monotonic() > deadline:
+            while not req.Test():  # Open MPI progresses a nonblocking collective inside Test
+                now = time.monotonic()
+                if now > deadline:
                     raise self._failure(what)
-                if pause:
-                    time.sleep(pause)
-                pause = min(0.001, pause + 0.00005)  # spin briefly, then yield the core
+                if now - start < SPIN_S:
+                    os.sched_yield()  # stay close: an all-reduce takes many Test rounds
+                else:
+                    time.sleep(0.001)  # a long wait (a checkpoint, a build): free the core
         except self.MPI.Exception as e:
             if self.dead_ranks():
                 raise self._failure(what) from None
@@ -207,17 +215,23 @@ class World:
             acc += out[r]
         return acc
 
-    def start_bucket(self, bucket: np.ndarray):
+    def start_bucket(self, bucket: np.ndarray, recv: np.ndarray | None = None):
         """Begin the fixed-order sum of float32 ``bucket`` ([size, c], every rank
-        the same shape): rank j receives row j of every rank."""
-        recv = np.empty_like(bucket)
+        the same shape): rank j receives row j of every rank (into ``recv``, a
+        [size, c] array, or a new one)."""
+        recv = np.empty_like(bucket) if recv is None else recv
         return recv, self.comm.Ialltoall(bucket, recv)
 
-    def finish_bucket(self, bucket: np.ndarray, recv: np.ndarray, req, what: str) -> None:
-        """Complete :meth:`start_bucket`: add the received rows in rank order,
-        share the sums; ``bucket`` then holds the global sum on every rank."""
+    def finish_bucket(self, bucket: np.ndarray, recv: np.ndarray, req, what: str,
+                      acc: np.ndarray | None = None) -> None:
+        """Complete :meth:`start_bucket`: add the received rows in rank order
+        (into ``acc``, c floats, or a new array), share the sums; ``bucket``
+        then holds the global sum on every rank."""
         self.wait(req, what)
-        acc = recv[0].copy()
+        if acc is None:
+            acc = recv[0].copy()
+        else:
+            np.copyto(acc, recv[0])
         for r in range(1, self.size):
             acc += recv[r]
         self.wait(self.comm.Iallgather(acc, bucket), what)
@@ -345,18 +359,25 @@ class DataParallel:
         if cur:
             buckets.append(cur)
         self._grads, self._buckets = g, buckets
+        N = self.world.size
+        most = max(-(-sum(g.sizes[i] for i in b) // N) for b in buckets)
+        self._slots = [(np.empty(N * most, np.float32), np.empty(N * most, np.float32), np.empty(most, np.float32))
+                       for _ in range(2)]
 
-    def _pack(self, idx: list[int]) -> np.ndarray:
+    def _pack(self, idx: list[int], slot: int):
+        """Bucket ``idx`` read into buffer set ``slot`` (two sets, reused every
+        step: no page faults on fresh memory): (send, recv, acc) views."""
         g, N = self._grads, self.world.size
         n = sum(g.sizes[i] for i in idx)
         c = -(-n // N)
-        buf = np.zeros((N, c), np.float32)
+        send, recv, acc = self._slots[slot]
+        buf, recv, acc = send[:N * c].reshape(N, c), recv[:N * c].reshape(N, c), acc[:c]
         flat = buf.reshape(-1)
         at = 0
         for i in idx:
             g.read(i, flat[at:at + g.sizes[i]])
             at += g.sizes[i]
-        return buf
+        return buf, recv, acc  # the padding past n is never read back
 
     def _unpack(self, idx: list[int], buf: np.ndarray) -> None:
         g = self._grads
@@ -375,17 +396,18 @@ class DataParallel:
         w = self.world
         pending = None
         for k, idx in enumerate(self._buckets):
-            buf = self._pack(idx)
-            recv, req = w.start_bucket(buf)
+            buf, recv, acc = self._pack(idx, k % 2)  # slot k % 2: bucket k-2 is done with it
+            recv, req = w.start_bucket(buf, recv)
             if pending is not None:  # bucket k-1 completes while bucket k is in flight
                 self._finish(*pending)
-            pending = (k, idx, buf, recv, req)
+            pending = (k, idx, buf, recv, req, acc)
         if pending is not None:
             self._finish(*pending)
         self.comm_s += time.perf_counter() - t0
 
-    def _finish(self, k, idx, buf, recv, req) -> None:
-        self.world.finish_bucket(buf, recv, req, f"the gradient all-reduce (bucket {k + 1}/{len(self._buckets)})")
+    def _finish(self, k, idx, buf, recv, req, acc) -> None:
+        self.world.finish_bucket(buf, recv, req, f"the gradient all-reduce (bucket {k + 1}/{len(self._buckets)})",
+                                 acc)
         self._unpack(idx, buf)
 
     def optimizer_step(self, lr: float) -> float:
