@@ -130,7 +130,7 @@ class World:
         return [r for r, (host, pid) in enumerate(self.peers)
                 if r != self.rank and host == self.host and _process_state(pid) == state]
 
-    def _failure(self, what: str) -> RankFailure:
+    def _failure(self, what: str, timeout: float | None = None) -> RankFailure:
         for state, verb in (("gone", "died"), ("stopped", "is stopped (SIGSTOP?)")):
             ranks = self._ranks_in(state)
             if ranks:
@@ -138,7 +138,7 @@ class World:
                 return RankFailure(f"rank {self.rank}: {who} {verb} during {what}; stopping (checkpoints "
                                    f"already written are intact)")
         return RankFailure(f"rank {self.rank}: {what} got no answer from the other ranks within "
-                           f"{self.timeout:g}s; stopping")
+                           f"{self.timeout if timeout is None else timeout:g}s; stopping")
 
     def fail_together(self, seconds: float = 3.0) -> bool:
         """This rank is leaving with an error: wait up to ``seconds`` for the
@@ -172,15 +172,16 @@ class World:
 
         signal.signal(signal.SIGTERM, on_term)
 
-    def wait(self, req, what: str) -> None:
-        """Complete a nonblocking request within ``timeout`` seconds."""
+    def wait(self, req, what: str, timeout: float | None = None) -> None:
+        """Complete a nonblocking request within ``timeout`` (default: the world's) seconds."""
         start = time.monotonic()
-        deadline = start + self.timeout
+        timeout = self.timeout if timeout is None else timeout
+        deadline = start + timeout
         try:
             while not req.Test():  # Open MPI progresses a nonblocking collective inside Test
                 now = time.monotonic()
                 if now > deadline:
-                    raise self._failure(what)
+                    raise self._failure(what, timeout)
                 if now - start < SPIN_S:
                     os.sched_yield()  # stay close: an all-reduce takes many Test rounds
                 else:
@@ -236,15 +237,16 @@ class World:
             acc += recv[r]
         self.wait(self.comm.Iallgather(acc, bucket), what)
 
-    def barrier(self, what: str) -> None:
-        self.wait(self.comm.Ibarrier(), what)
+    def barrier(self, what: str, timeout: float | None = None) -> None:
+        self.wait(self.comm.Ibarrier(), what, timeout)
 
     def build_in_turn(self, make):
         """``make()`` on rank 0 first, then on the others: rank 0 fills the shared
         compile cache, so the ranks do not build the same library at once."""
         if self.rank == 0:
             obj = make()
-        self.barrier("start-up (rank 0 building the training library)")
+        # building a large model's library takes minutes: 12 timeouts (an hour by default)
+        self.barrier("start-up (rank 0 building the training library)", 12 * self.timeout)
         if self.rank != 0:
             obj = make()
         return obj
