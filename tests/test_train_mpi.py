@@ -113,7 +113,7 @@ def test_batch_that_does_not_split_is_refused(tmp_path, text):
     assert p.returncode != 0
     lines = [s for s in p.stderr.splitlines() if s.startswith("ckc: error:")]
     assert lines == ["ckc: error: --batch 3 in 1 micro-batch(es) does not split evenly over 2 ranks "
-                     "(each micro-batch needs a multiple of 2 rows)"]
+                     "(each micro-batch needs a multiple of 2 rows)"], p.stderr
 
 
 def _rank_pid(out: Path, rank: int) -> int | None:
@@ -197,3 +197,16 @@ def test_bucket_sum_is_rank_ordered_and_the_same_bytes_on_every_rank(tmp_path):
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "rank-ordered 3" in p.stdout
+
+
+def test_two_ranks_with_the_torch_backend_match_one_process(tmp_path, text, capsys):
+    # the PyTorch peer under the same data-parallel wrapper (its .grad tensors all-reduced)
+    extra = ["--steps", "3", "--backend", "torch", "--eval-every", "0"]
+    assert main(_args(text, tmp_path / "one", *extra)) == 0
+    capsys.readouterr()
+    p = _mpirun(2, _args(text, tmp_path / "two", *extra))
+    assert p.returncode == 0, p.stderr[-2000:]
+    one, two = ck.load(tmp_path / "one" / "checkpoints"), ck.load(tmp_path / "two" / "checkpoints")
+    assert two.extra["backend"] == "torch" and two.run["ranks"] == 2
+    assert np.abs(_losses(one) - _losses(two)).max() <= LOSS_TOL
+    assert _max_diff(one.weights, two.weights) <= WEIGHT_TOL

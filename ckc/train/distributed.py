@@ -140,7 +140,7 @@ class World:
         return RankFailure(f"rank {self.rank}: {what} got no answer from the other ranks within "
                            f"{self.timeout if timeout is None else timeout:g}s; stopping")
 
-    def fail_together(self, seconds: float = 3.0) -> bool:
+    def fail_together(self, seconds: float = 10.0) -> bool:
         """This rank is leaving with an error: wait up to ``seconds`` for the
         others to leave too (the same bad input fails every rank at once), so
         the launcher does not stop them half-way. True when all did."""
