@@ -18,7 +18,7 @@ PIP    := $(BIN)/python -m pip install -q -c $(LOCK)
 $(STAMP): pyproject.toml $(LOCK) examples/plugin/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) pip setuptools wheel
-	$(PIP) --no-build-isolation -e '.[test]'
+	$(PIP) --no-build-isolation -e '.[test,mpi]'
 	$(PIP) --no-build-isolation -e examples/plugin
 	touch $@
 

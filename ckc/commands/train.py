@@ -17,6 +17,12 @@ Backends: ``ckc`` is the compiled train_step (ckc.train.ckc_backend: autodiff
 -> generated C -> model.so); ``torch`` is the PyTorch reference (transformers +
 torch.optim.AdamW). The default picks ckc when it is available, else torch, and
 says which it uses.
+
+Data-parallel: ``mpirun -np N ckc train ... --threads 1`` runs N ranks
+(ckc.train.distributed): each takes 1/N of every micro-batch, the gradients
+are summed in a fixed order before the optimizer step, rank 0 alone prints and
+writes OUT (checkpoints, curves, exports). A checkpoint resumes only with the
+same N.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ def add_arguments(p) -> None:
     p.add_argument("--backend", choices=("auto", "torch", "ckc"), default="auto",
                    help="step backend (default: ckc when available, else torch)")
     p.add_argument("--threads", type=int, default=0, help="threads (0: the backend's default)")
+    p.add_argument("--mpi-timeout", type=float, default=300.0,
+                   help="under mpirun: seconds a rank waits for the others before it stops (default 300)")
     p.add_argument("--export-safetensors", metavar="DIR", help="write the trained model as a HF folder")
     p.add_argument("--export-gguf", metavar="FILE", help="write the trained model as an f32 GGUF")
     p.add_argument("--sample", metavar="PROMPT",
@@ -100,6 +108,48 @@ def _tokenizer_source(args, model_path: Path | None, family: str | None) -> Path
 
 
 def main(args) -> int:
+    """One process, or one rank of ``mpirun -np N`` (only rank 0 prints and writes)."""
+    import contextlib
+
+    from ckc.cli import CkcError
+    from ckc.train.distributed import RankFailure, World
+    from ckc.train.trainer import TrainError
+
+    try:
+        world = World.from_environment(args.mpi_timeout)
+    except TrainError as e:
+        raise CkcError(str(e)) from None
+    if world is None:
+        return _main(args, None)
+    world.install_signal_handlers()
+    try:
+        if world.rank == 0:
+            return _main(args, world)
+        with contextlib.redirect_stdout(open(os.devnull, "w")):
+            return _main(args, world)
+    except BaseException as e:
+        # Leave without MPI_Finalize (a collective the other ranks may never reach):
+        # the launcher sees the exit status and stops the job instead of waiting.
+        from ckc.cli import user_errors
+
+        if not isinstance(e, RankFailure):  # (after a RankFailure there is no one to wait for)
+            world.fail_together()
+        if isinstance(e, RankFailure):
+            msg = str(e)
+        elif isinstance(e, user_errors()):
+            # every rank reads the same inputs and meets the same error: rank 0 says it
+            msg = str(e).strip().splitlines()[0] if world.rank == 0 and str(e).strip() else None
+        elif isinstance(e, KeyboardInterrupt):
+            msg = None
+        else:
+            msg = f"rank {world.rank}: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+        if msg:
+            print(f"ckc: error: {msg}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130 if isinstance(e, KeyboardInterrupt) else 1)
+
+
+def _main(args, world) -> int:
     from ckc.cli import CkcError
     from ckc.errors import utf8_argument
 
@@ -133,6 +183,11 @@ def main(args) -> int:
     label = {"torch": "torch (PyTorch reference: transformers + torch.optim.AdamW"
                       + ("; the compiled ckc backend is not available)" if not backend_available("ckc") else ")"),
              "ckc": "ckc (compiled train_step)"}[backend]
+
+    ranks = world.size if world is not None else 1
+    if args.batch % args.micro_batches == 0 and (args.batch // args.micro_batches) % ranks:
+        raise CkcError(f"--batch {args.batch} in {args.micro_batches} micro-batch(es) does not split evenly over "
+                       f"{ranks} ranks (each micro-batch needs a multiple of {ranks} rows)")
 
     out = Path(args.out)
     try:
@@ -172,36 +227,54 @@ def main(args) -> int:
         print(f"model: {cfg.name or spec} ({cfg.arch}, {n_params / 1e6:.2f}M parameters, vocab {cfg.vocab_size})")
         print(f"data: {args.data}: {len(corpus.train):,} training tokens, {len(corpus.eval):,} held back "
               f"(tokenized in {time.perf_counter() - t0:.1f}s with {tok_src.name})")
-        print(f"backend: {label}")
+        print(f"backend: {label}" + (f", data-parallel over {ranks} MPI ranks" if world is not None else ""))
 
         warmup = args.warmup if args.warmup is not None else args.steps // 20
         settings = TrainSettings(batch=args.batch, context=args.context, steps=args.steps,
                                  micro_batches=args.micro_batches, lr=args.lr, min_lr=args.min_lr, warmup=warmup,
                                  eval_every=args.eval_every, eval_batches=args.eval_batches,
                                  checkpoint_every=args.checkpoint_every, seed=args.seed,
-                                 optim=OptimConfig(weight_decay=args.weight_decay, grad_clip=args.grad_clip))
+                                 optim=OptimConfig(weight_decay=args.weight_decay, grad_clip=args.grad_clip),
+                                 ranks=ranks)
         ck = None
         if args.resume:
             if ckpt.latest(out / "checkpoints") is None:
                 raise CkcError(f"{out / 'checkpoints'}: no checkpoint to resume from")
             ck = ckpt.load(out / "checkpoints")
+            made = int((ck.run or {}).get("ranks", 1))
+            if made != ranks:
+                raise CkcError(f"{ckpt.step_dir(out / 'checkpoints', ck.step)}: made by {made} MPI rank(s), this "
+                               f"run has {ranks}; resume with the same count ("
+                               + (f"mpirun -np {made} ckc train ...)" if made > 1 else "one process, no mpirun)"))
             weights = ck.weights
             print(f"resuming from {ckpt.step_dir(out / 'checkpoints', ck.step)} (step {ck.step})")
         elif ckpt.latest(out / "checkpoints") is not None:
             raise CkcError(f"{out}: holds checkpoints already; pass --resume to continue, or choose another --out")
         kw = {"threads": args.threads} if args.threads else {}
-        be = make_backend(backend, cfg, weights, settings.optim, **kw)
-        progress = Progress(settings.steps, start=ck.step if ck else 0)
-        trainer = Trainer(be, cfg, corpus, settings, out_dir=out, progress=progress, log=progress.message)
+        if world is None:
+            be = make_backend(backend, cfg, weights, settings.optim, **kw)
+        else:
+            from ckc.train.distributed import DataParallel
+
+            if backend == "ckc":
+                kw["max_tokens"] = settings.context  # built now, by rank 0 first
+            be = DataParallel(world.build_in_turn(lambda: make_backend(backend, cfg, weights, settings.optim, **kw)),
+                              world, cfg.vocab_size)
+        lead = world is None or world.rank == 0
+        progress = Progress(settings.steps, start=ck.step if ck else 0) if lead else None
+        trainer = Trainer(be, cfg, corpus, settings, out_dir=out if lead else None, progress=progress,
+                          log=progress.message if lead else None)
         if ck is not None:
             trainer.restore(ck)
-        if trainer.evals == [] and settings.eval_batches:
+        if trainer.evals == [] and settings.eval_batches and lead:
             progress.message("note: the held-back text is too short for one eval batch; no eval loss")
         hist = trainer.run()
         first, last = hist[0], hist[-1]
         ev = f", eval {last['eval_loss']:.4f}" if last.get("eval_loss") is not None else ""
         print(f"done: step {trainer.step}, loss {first['loss']:.4f} -> {last['loss']:.4f}{ev}; "
               f"{trainer.elapsed:.1f}s training")
+        if not lead:
+            return 0  # rank 0 writes the outputs
         print(f"wrote {out / 'loss.csv'}, {out / 'loss.png'}, {ckpt.latest(out / 'checkpoints')}")
         final = be.get_weights()
         if args.export_safetensors:

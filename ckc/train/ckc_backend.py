@@ -224,6 +224,20 @@ class CompiledModel:
             raise CkcTrainError(f"tensor '{name}' has shape {list(a.shape)}, the model needs {list(self.shapes[name])}")
         self._check(self.lib.ckc_train_write(self.h, what, name.encode(), a.ctypes.data, a.nbytes))
 
+    def read_into(self, what: int, name: str, out: np.ndarray) -> None:
+        """Copy tensor ``name`` of store ``what`` into ``out`` (float32, C-contiguous,
+        its element count; e.g. a slice of a flat all-reduce bucket)."""
+        if out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise CkcTrainError(f"read_into '{name}': needs a contiguous float32 array")
+        self._check(self.lib.ckc_train_read(self.h, what, name.encode(), out.ctypes.data, out.nbytes))
+
+    def write_from(self, what: int, name: str, src: np.ndarray) -> None:
+        """Copy ``src`` (float32, C-contiguous, the tensor's element count) into tensor
+        ``name`` of store ``what``."""
+        if src.dtype != np.float32 or not src.flags.c_contiguous:
+            raise CkcTrainError(f"write_from '{name}': needs a contiguous float32 array")
+        self._check(self.lib.ckc_train_write(self.h, what, name.encode(), src.ctypes.data, src.nbytes))
+
     def discard(self, what: int, name: str) -> None:
         """Zero tensor ``name`` of store ``what`` and give its pages back to the OS."""
         self._check(self.lib.ckc_train_discard(self.h, what, name.encode()))

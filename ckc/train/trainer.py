@@ -87,9 +87,11 @@ class TrainSettings:
     keep_checkpoints: int = 2
     seed: int = 0
     optim: OptimConfig = field(default_factory=OptimConfig)
+    ranks: int = 1                  # data-parallel MPI ranks (ckc.train.distributed)
 
-    # what must match between a checkpoint and the run resuming it
-    DATA_KEYS = ("batch", "context", "seed", "micro_batches")
+    # what must match between a checkpoint and the run resuming it (the rank
+    # count sets the gradients' float32 summation order)
+    DATA_KEYS = ("batch", "context", "seed", "micro_batches", "ranks")
 
     def to_dict(self) -> dict:
         return asdict(self)
