@@ -36,6 +36,7 @@ CPU_FLAGS = {
     "avx512bw": 1 << 5,
     "avx512dq": 1 << 6,
     "avx512vl": 1 << 7,
+    "avx512vnni": 1 << 8,
 }
 # The flags each variant's files are compiled for (CMakeLists.txt).
 VARIANT_NEEDS = {

@@ -33,6 +33,7 @@ int ck_cpu_features(void) {
             if ((b >> 17) & 1) f |= CK_CPU_AVX512DQ;
             if ((b >> 30) & 1) f |= CK_CPU_AVX512BW;
             if ((b >> 31) & 1) f |= CK_CPU_AVX512VL;
+            if ((c >> 11) & 1) f |= CK_CPU_AVX512VNNI;
         }
     }
     return f;

@@ -17,6 +17,7 @@ extern "C" {
 #define CK_CPU_AVX512BW (1 << 5)
 #define CK_CPU_AVX512DQ (1 << 6)
 #define CK_CPU_AVX512VL (1 << 7)
+#define CK_CPU_AVX512VNNI (1 << 8)
 
 /* What the *_avx2 and *_avx512 variants were compiled for. */
 #define CK_CPU_VARIANT_AVX2   (CK_CPU_AVX | CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C)
