@@ -93,14 +93,14 @@ static void ckq_task(void *vp, int ith, int nth) {
     }
 }
 
-static int ckq_gemm(int fmt, const float *x, const void *W, const float *b, float *y, int M, int N, int K,
+static int ckq_gemm_with(ckq_rows_fn fn, int fmt, const float *x, const void *W, const float *b, float *y, int M, int N, int K,
                     int accumulate, void *ws, size_t ws_size, ck_pool *pool, int nth) {
     const int rc = ckq_check(fmt, M, N, K, ws, ws_size, nth);
     if (rc != CK_OK || M == 0 || N == 0) return rc;
     if (nth < 1) nth = 1;
     ckq_q8_k *xq = ckq_ws_rows(ws);
     ckq_quantize(x, xq, M, K, pool, nth);
-    ckq_job j = {ckq_rows(fmt), (const char *)W, ck_qk_row_bytes(fmt, K), b, y, xq, M, N, K / QK_K, accumulate};
+    ckq_job j = {fn, (const char *)W, ck_qk_row_bytes(fmt, K), b, y, xq, M, N, K / QK_K, accumulate};
     const long parts = (N + 7) / 8;
     ck_pool_run(pool, nth > parts ? (int)parts : nth, ckq_task, &j);
     return CK_OK;
@@ -110,7 +110,7 @@ static int ckq_gemm(int fmt, const float *x, const void *W, const float *b, floa
     int CKQ_NAME(CKQ_CAT(CKQ_CAT(ck_qgemm_, fmtname), _))(const float *x, const void *W, const float *b,      \
                                                           float *y, int M, int N, int K, int accumulate,    \
                                                           void *ws, size_t ws_size, ck_pool *pool, int nth) { \
-        return ckq_gemm(fmtnum, x, W, b, y, M, N, K, accumulate, ws, ws_size, pool, nth);                 \
+        return ckq_gemm_with(ckq_rows(fmtnum), fmtnum, x, W, b, y, M, N, K, accumulate, ws, ws_size, pool, nth);                 \
     }
 CKQ_DEFINE_GEMM(q2_k, 10)
 CKQ_DEFINE_GEMM(q3_k, 11)

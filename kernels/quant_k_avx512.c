@@ -1,0 +1,243 @@
+/* K-quant GEMM / GEMV, AVX-512 variant (see ckernels.h, section quant_k).
+ *
+ * One weight super-block is unpacked into registers: 4 zmm of unsigned 8-bit
+ * quants (values in order), 4 zmm of int16 group scales (one per pair of
+ * values, the layout vpmaddwd wants), the 16 int16 mins and two floats. It
+ * then feeds up to CKQ_MT activation rows: per 64 values one vpmaddubsw
+ * (u8 quant × s8 activation -> int16 pair sums, at most 2·63·127, no
+ * saturation) and one vpdpwssd (× group scale, accumulate int32; AVX-512 VNNI)
+ * or vpmaddwd + vpaddd (AVX-512BW), then one float step per super-block.
+ * The row kernels are compiled twice from quant_k_avx512_rows.h: plain
+ * AVX-512BW, and under #pragma GCC target("avx512vnni") (the target attribute
+ * for every function of that copy), picked at run time by CK_CPU_AVX512VNNI.
+ */
+#include <immintrin.h>
+#include <stdatomic.h>
+
+#include "ckernels.h"
+#include "internal/quant_k.h"
+
+#define CKQ_INLINE static inline __attribute__((always_inline))
+
+/* fp16 -> fp32 with AVX-512F's vcvtph2ps (the avx512 files are not built with -mf16c) */
+CKQ_INLINE float ckq_h2f512(uint16_t h) {
+    return _mm512_cvtss_f32(_mm512_cvtph_ps(_mm256_castsi128_si256(_mm_cvtsi32_si128(h))));
+}
+
+typedef struct {
+    __m512i q[4];    /* values 64k .. 64k+63, unsigned */
+    __m512i sc[4];   /* int16 lane j of q[k]'s pairs: scale of group 4k + j/8 */
+    __m256i mn;      /* 16 int16 group mins (pair with Q8_K bsums) */
+    float d, dm;
+} ckq_ub512;
+
+/* scales per 16-group (gs16) -> pair-lane scale vectors */
+CKQ_INLINE void ckq_scales16(__m256i gs16, ckq_ub512 *u) {
+    const __m512i g = _mm512_castsi256_si512(gs16);
+    const __m512i base = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2,
+                                          1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    for (int k = 0; k < 4; k++)
+        u->sc[k] = _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16((short)(4 * k))), g);
+}
+
+/* scales per 32-group (Q4_K / Q5_K: s8 = 8 int16 in the low lanes) */
+CKQ_INLINE void ckq_scales32(__m256i s8, ckq_ub512 *u) {
+    const __m512i g = _mm512_castsi256_si512(s8);
+    const __m512i base = _mm512_set_epi16(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                          0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    for (int k = 0; k < 4; k++)
+        u->sc[k] = _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16((short)(2 * k))), g);
+}
+
+/* bytes of a 32-byte vector in both halves of a zmm */
+CKQ_INLINE __m512i ckq_dup256(const void *p) {
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
+}
+
+/* 2-bit fields: zmm k = values 64k.., from qs[32·(k/2)] shifted by 2·s, s = 2(k%2) (+1 upper half) */
+CKQ_INLINE void ckq_q2bits(const uint8_t *qs, ckq_ub512 *u) {
+    for (int k = 0; k < 4; k++) {
+        const __m512i v = ckq_dup256(qs + 32 * (k / 2));
+        const short s0 = (short)(4 * (k % 2));
+        const __m512i sh = _mm512_inserti64x4(_mm512_set1_epi16(s0), _mm256_set1_epi16((short)(s0 + 2)), 1);
+        u->q[k] = _mm512_and_si512(_mm512_srlv_epi16(v, sh), _mm512_set1_epi8(3));
+    }
+}
+
+CKQ_INLINE void ckq_unpack_q2_k(const ckq_q2_k *b, ckq_ub512 *u) {
+    ckq_q2bits(b->qs, u);
+    const __m128i s = _mm_loadu_si128((const __m128i *)b->scales);
+    const __m128i lo = _mm_and_si128(s, _mm_set1_epi8(15));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(15));
+    ckq_scales16(_mm256_cvtepu8_epi16(lo), u);
+    u->mn = _mm256_cvtepu8_epi16(hi);
+    u->d = ckq_h2f512(b->d);
+    u->dm = -ckq_h2f512(b->dmin);
+}
+
+CKQ_INLINE void ckq_unpack_q3_k(const ckq_q3_k *b, ckq_ub512 *u) {
+    ckq_q2bits(b->qs, u);
+    const __m512i hm = ckq_dup256(b->hmask);
+    for (int k = 0; k < 4; k++) {
+        const int bit = 4 * (k / 2) + 2 * (k % 2);
+        const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << bit)),
+                                               _mm256_set1_epi8((char)(1 << (bit + 1))), 1);
+        const __mmask64 h = _mm512_test_epi8_mask(hm, sel);
+        u->q[k] = _mm512_or_si512(u->q[k], _mm512_maskz_mov_epi8(h, _mm512_set1_epi8(4)));
+    }
+    int8_t sc[16];
+    ckq_unpack_k3_scales(b->scales, sc);
+    const __m256i g = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+    ckq_scales16(g, u);
+    u->mn = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(g, 2));
+    u->d = u->dm = ckq_h2f512(b->d);
+}
+
+CKQ_INLINE void ckq_k4_scales(const uint8_t *scales, uint16_t d, uint16_t dmin, ckq_ub512 *u) {
+    uint8_t sm[16];
+    ckq_unpack_k4_scales(scales, sm);
+    const __m256i s = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)sm));   /* sc0..7, m0..7 */
+    ckq_scales32(s, u);
+    const __m256i idx = _mm256_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
+    u->mn = _mm256_permutexvar_epi16(idx, s);
+    u->d = ckq_h2f512(d);
+    u->dm = -ckq_h2f512(dmin);
+}
+
+CKQ_INLINE void ckq_nibbles(const uint8_t *qs, ckq_ub512 *u) {
+    for (int c = 0; c < 4; c++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+        u->q[c] = _mm512_and_si512(z, _mm512_set1_epi8(15));
+    }
+}
+
+CKQ_INLINE void ckq_unpack_q4_k(const ckq_q4_k *b, ckq_ub512 *u) {
+    ckq_nibbles(b->qs, u);
+    ckq_k4_scales(b->scales, b->d, b->dmin, u);
+}
+
+CKQ_INLINE void ckq_unpack_q5_k(const ckq_q5_k *b, ckq_ub512 *u) {
+    ckq_nibbles(b->qs, u);
+    const __m512i qh = ckq_dup256(b->qh);
+    for (int c = 0; c < 4; c++) {
+        const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * c))),
+                                               _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
+        const __mmask64 h = _mm512_test_epi8_mask(qh, sel);
+        u->q[c] = _mm512_or_si512(u->q[c], _mm512_maskz_mov_epi8(h, _mm512_set1_epi8(16)));
+    }
+    ckq_k4_scales(b->scales, b->d, b->dmin, u);
+}
+
+CKQ_INLINE void ckq_unpack_q6_k(const ckq_q6_k *b, ckq_ub512 *u) {
+    for (int k = 0; k < 4; k++) {
+        const int h = k / 2;
+        const __m512i L = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
+        const __m512i lo = _mm512_and_si512(k % 2 ? _mm512_srli_epi16(L, 4) : L, _mm512_set1_epi8(15));
+        const __m512i qh = ckq_dup256(b->qh + 32 * h);
+        /* bits 2r, 2r+1 of qh -> bits 4, 5: r = 0, 1 (k even) shift left 4, 2; r = 2, 3: right 0, 2 */
+        const __m512i hb = k % 2 ? _mm512_srlv_epi16(qh, _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1))
+                                 : _mm512_sllv_epi16(qh, _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1));
+        u->q[k] = _mm512_or_si512(lo, _mm512_and_si512(hb, _mm512_set1_epi8(0x30)));
+    }
+    const __m256i g = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+    ckq_scales16(g, u);
+    u->mn = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(g, 5));
+    u->d = u->dm = ckq_h2f512(b->d);
+}
+
+CKQ_INLINE float ckq_hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#define CKQ_MT 4
+
+/* row kernels: AVX-512BW copy, then the VNNI copy */
+#define CKQ_R_SFX bw
+#define CKQ_DPWSSD(acc, a, b) _mm512_add_epi32((acc), _mm512_madd_epi16((a), (b)))
+#include "internal/quant_k_avx512_rows.h"
+#undef CKQ_R_SFX
+#undef CKQ_DPWSSD
+
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
+#define CKQ_R_SFX vnni
+#define CKQ_DPWSSD(acc, a, b) _mm512_dpwssd_epi32((acc), (a), (b))
+#include "internal/quant_k_avx512_rows.h"
+#undef CKQ_R_SFX
+#undef CKQ_DPWSSD
+#pragma GCC pop_options
+
+static ckq_rows_fn ckq_rows_bw(int fmt) {
+    switch (fmt) {
+    case 10: return ckq_rows_q2_k_bw;
+    case 11: return ckq_rows_q3_k_bw;
+    case 12: return ckq_rows_q4_k_bw;
+    case 13: return ckq_rows_q5_k_bw;
+    default: return ckq_rows_q6_k_bw;
+    }
+}
+
+static ckq_rows_fn ckq_rows(int fmt) {
+    /* cpuid traps to the hypervisor in a VM: ask once (every thread gets the same answer) */
+    static atomic_int vnni = -1;
+    int v = atomic_load_explicit(&vnni, memory_order_relaxed);
+    if (v < 0) {
+        v = (ck_cpu_features() & CK_CPU_AVX512VNNI) != 0;
+        atomic_store_explicit(&vnni, v, memory_order_relaxed);
+    }
+    if (!v) return ckq_rows_bw(fmt);
+    switch (fmt) {
+    case 10: return ckq_rows_q2_k_vnni;
+    case 11: return ckq_rows_q3_k_vnni;
+    case 12: return ckq_rows_q4_k_vnni;
+    case 13: return ckq_rows_q5_k_vnni;
+    default: return ckq_rows_q6_k_vnni;
+    }
+}
+
+/* ---- activation quantizer: 16 zmm of floats -> 256 int8, bit for bit the scalar one ---- */
+static void ckq_quantize_block(const float *x, ckq_q8_k *q) {
+    __m512 v[16];
+    __m512 amax = _mm512_setzero_ps();
+    for (int i = 0; i < 16; i++) {
+        v[i] = _mm512_loadu_ps(x + 16 * i);
+        amax = _mm512_max_ps(amax, _mm512_abs_ps(v[i]));
+    }
+    const float m = _mm512_reduce_max_ps(amax);
+    if (m == 0.0f) {
+        memset(q, 0, sizeof(*q));
+        return;
+    }
+    const __m512 id = _mm512_set1_ps(127.0f / m);
+    int sums[16];
+    for (int i = 0; i < 16; i++) {
+        /* round half to even (MXCSR default), as nearbyintf; |x·id| <= 127 (+ rounding) */
+        __m512i r = _mm512_cvtps_epi32(_mm512_mul_ps(v[i], id));
+        r = _mm512_max_epi32(_mm512_min_epi32(r, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+        _mm_store_si128((__m128i *)(q->qs + 16 * i), _mm512_cvtepi32_epi8(r));
+        sums[i] = _mm512_reduce_add_epi32(r);
+    }
+    for (int i = 0; i < 16; i++) q->bsums[i] = (int16_t)sums[i];
+    q->d = m / 127.0f;
+}
+
+#define CKQ_SFX avx512
+#include "internal/quant_k_driver.h"
+
+/* The AVX-512BW path, whatever the CPU has (tests reach it on a VNNI machine). */
+#define CKQ_DEFINE_BW(fmtname, fmtnum)                                                                 \
+    int ck_qgemm_##fmtname##_avx512bw(const float *x, const void *W, const float *b, float *y, int M,   \
+                                      int N, int K, int accumulate, void *ws, size_t ws_size,           \
+                                      ck_pool *pool, int nth) {                                         \
+        return ckq_gemm_with(ckq_rows_bw(fmtnum), fmtnum, x, W, b, y, M, N, K, accumulate, ws, ws_size, \
+                             pool, nth);                                                                \
+    }
+CKQ_DEFINE_BW(q2_k, 10)
+CKQ_DEFINE_BW(q3_k, 11)
+CKQ_DEFINE_BW(q4_k, 12)
+CKQ_DEFINE_BW(q5_k, 13)
+CKQ_DEFINE_BW(q6_k, 14)
