@@ -49,7 +49,7 @@ def random_rows(fmt, N, K, rng):
     return blocks.reshape(N, -1)
 
 
-def best(*fns, min_time=0.5, max_reps=200):
+def best(*fns, min_time=0.5, max_reps=2000):
     """Fastest wall time of each function, calls interleaved in rotating order."""
     for f in fns:
         f()

@@ -210,6 +210,7 @@ static void ckq_quantize_block(const float *x, ckq_q8_k *q) {
         q->bsums[g] = (int16_t)s;
     }
     q->d = amax / 127.0f;
+    for (int g = 0; g < 16; g++) q->bsf[g] = q->d * (float)q->bsums[g];
 }
 
 #define CKQ_MT 16

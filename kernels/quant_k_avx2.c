@@ -19,6 +19,7 @@ typedef struct {
     __m256i sc[8];   /* int16 lane j of q[k]'s pairs: scale of group 2k + j/8 */
     __m256i mn;      /* 16 int16 group mins */
     float d, dm;
+    __m256 mnf[2];   /* dm·mn as floats (pairs with the activations' bsf) */
 } ckq_ub256;
 
 /* bit j of every byte of v, moved to bit pos (others zero) */
@@ -125,6 +126,12 @@ CKQ_INLINE float ckq_hsum(__m256 v) {
 
 #define CKQ_MT 4
 
+CKQ_INLINE void ckq_min_floats(ckq_ub256 *u) {
+    const __m256 dm = _mm256_set1_ps(u->dm);
+    u->mnf[0] = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(u->mn))));
+    u->mnf[1] = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(u->mn, 1))));
+}
+
 CKQ_INLINE void ckq_tile(const ckq_ub256 *u, const ckq_q8_k *xq, long nb, long b, int mt, __m256 *acc,
                          __m256 *accm) {
     for (int i = 0; i < mt; i++) {
@@ -134,9 +141,9 @@ CKQ_INLINE void ckq_tile(const ckq_ub256 *u, const ckq_q8_k *xq, long nb, long b
             const __m256i p = _mm256_maddubs_epi16(u->q[k], _mm256_load_si256((const __m256i *)(x->qs + 32 * k)));
             s = _mm256_add_epi32(s, _mm256_madd_epi16(p, u->sc[k]));
         }
-        const __m256i ms = _mm256_madd_epi16(u->mn, _mm256_load_si256((const __m256i *)x->bsums));
         acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(u->d * x->d), acc[i]);
-        accm[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_set1_ps(u->dm * x->d), accm[i]);
+        accm[i] = _mm256_fmadd_ps(u->mnf[0], _mm256_load_ps(x->bsf), accm[i]);
+        accm[i] = _mm256_fmadd_ps(u->mnf[1], _mm256_load_ps(x->bsf + 8), accm[i]);
     }
 }
 
@@ -148,6 +155,7 @@ CKQ_INLINE void ckq_tile(const ckq_ub256 *u, const ckq_q8_k *xq, long nb, long b
         for (long b = 0; b < nb; b++) {                                                                    \
             ckq_ub256 u;                                                                                   \
             ckq_unpack_##fmtname(wb + b, &u);                                                              \
+            ckq_min_floats(&u);                                                                            \
             ckq_tile(&u, xq, nb, b, mt, acc, accm);                                                        \
         }                                                                                                  \
         for (int i = 0; i < mt; i++) out[i] = ckq_hsum(_mm256_add_ps(acc[i], accm[i]));                   \
@@ -206,6 +214,10 @@ static void ckq_quantize_block(const float *x, ckq_q8_k *q) {
         q->bsums[g] = (int16_t)_mm_cvtsi128_si32(s);
     }
     q->d = m / 127.0f;
+    const __m256 d = _mm256_set1_ps(q->d);
+    const __m256i b16 = _mm256_loadu_si256((const __m256i *)q->bsums);
+    _mm256_store_ps(q->bsf, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(b16)))));
+    _mm256_store_ps(q->bsf + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(b16, 1)))));
 }
 
 #define CKQ_SFX avx2

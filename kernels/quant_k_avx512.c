@@ -3,10 +3,13 @@
  * One weight super-block is unpacked into registers: 4 zmm of unsigned 8-bit
  * quants (values in order), 4 zmm of int16 group scales (one per pair of
  * values, the layout vpmaddwd wants), the 16 int16 mins and two floats. It
- * then feeds up to CKQ_MT activation rows: per 64 values one vpmaddubsw
- * (u8 quant × s8 activation -> int16 pair sums, at most 2·63·127, no
- * saturation) and one vpdpwssd (× group scale, accumulate int32; AVX-512 VNNI)
- * or vpmaddwd + vpaddd (AVX-512BW), then one float step per super-block.
+ * then feeds up to CKQ_MT activation rows, one float step per super-block:
+ *  - AVX-512 VNNI: per 64 values one vpdpbusd (u8 quant × s8 activation, 4
+ *    products per int32 lane: |sum| <= 4·63·127 < 2^15), two such vectors
+ *    narrowed by one vpackssdw (exact) and one vpdpwssd (× group scale,
+ *    accumulate): 3 multiply uops per 128 values;
+ *  - AVX-512BW: per 64 values vpmaddubsw (int16 pair sums, at most 2·63·127,
+ *    no saturation), vpmaddwd (× group scale) and vpaddd.
  * The row kernels are compiled twice from quant_k_avx512_rows.h: plain
  * AVX-512BW, and under #pragma GCC target("avx512vnni") (the target attribute
  * for every function of that copy), picked at run time by CK_CPU_AVX512VNNI.
@@ -27,13 +30,32 @@ CKQ_INLINE float ckq_h2f512(uint16_t h) {
 typedef struct {
     __m512i q[4];    /* values 64k .. 64k+63, unsigned */
     __m512i sc[4];   /* int16 lane j of q[k]'s pairs: scale of group 4k + j/8 */
+    __m512i scp[2];  /* the same scales in the lane order of packs(dpbusd(q[2j]), dpbusd(q[2j+1])) */
     __m256i mn;      /* 16 int16 group mins (pair with Q8_K bsums) */
     float d, dm;
+    __m512 mnf;      /* dm·mn as floats (pairs with the activations' bsf) */
 } ckq_ub512;
 
-/* scales per 16-group (gs16) -> pair-lane scale vectors */
+/* Scale lanes for the VNNI path: vpdpbusd sums 4 values into an int32 lane
+ * (group = lane / 4 of a 64-value vector); vpackssdw of two such vectors
+ * (values 128j .. 128j+63 and the next 64) interleaves them per 128-bit lane
+ * L as [4 lanes of the first, 4 of the second], i.e. groups 8j + L and
+ * 8j + 4 + L; vpdpwssd then multiplies pairs by these per-group scales. */
+static const int16_t ckq_pidx16[2][32] __attribute__((aligned(64))) = {
+    {0, 0, 0, 0, 4, 4, 4, 4, 1, 1, 1, 1, 5, 5, 5, 5, 2, 2, 2, 2, 6, 6, 6, 6, 3, 3, 3, 3, 7, 7, 7, 7},
+    {8, 8, 8, 8, 12, 12, 12, 12, 9, 9, 9, 9, 13, 13, 13, 13, 10, 10, 10, 10, 14, 14, 14, 14, 11, 11, 11, 11, 15, 15, 15, 15},
+};
+/* the same for scales per 32-group (index / 2) */
+static const int16_t ckq_pidx32[2][32] __attribute__((aligned(64))) = {
+    {0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2, 1, 1, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3},
+    {4, 4, 4, 4, 6, 6, 6, 6, 4, 4, 4, 4, 6, 6, 6, 6, 5, 5, 5, 5, 7, 7, 7, 7, 5, 5, 5, 5, 7, 7, 7, 7},
+};
+
+/* scales per 16-group (gs16) -> pair-lane scale vectors (the unused set is
+ * dropped by the compiler in each copy of the row kernels) */
 CKQ_INLINE void ckq_scales16(__m256i gs16, ckq_ub512 *u) {
     const __m512i g = _mm512_castsi256_si512(gs16);
+    for (int j = 0; j < 2; j++) u->scp[j] = _mm512_permutexvar_epi16(_mm512_load_si512(ckq_pidx16[j]), g);
     const __m512i base = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2,
                                           1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     for (int k = 0; k < 4; k++)
@@ -43,6 +65,7 @@ CKQ_INLINE void ckq_scales16(__m256i gs16, ckq_ub512 *u) {
 /* scales per 32-group (Q4_K / Q5_K: s8 = 8 int16 in the low lanes) */
 CKQ_INLINE void ckq_scales32(__m256i s8, ckq_ub512 *u) {
     const __m512i g = _mm512_castsi256_si512(s8);
+    for (int j = 0; j < 2; j++) u->scp[j] = _mm512_permutexvar_epi16(_mm512_load_si512(ckq_pidx32[j]), g);
     const __m512i base = _mm512_set_epi16(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
                                           0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     for (int k = 0; k < 4; k++)
@@ -146,14 +169,7 @@ CKQ_INLINE void ckq_unpack_q6_k(const ckq_q6_k *b, ckq_ub512 *u) {
     u->d = u->dm = ckq_h2f512(b->d);
 }
 
-CKQ_INLINE float ckq_hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-#define CKQ_MT 4
+#define CKQ_MT 8   /* at most 8: the row kernels have cases 1..8 */
 
 /* row kernels: AVX-512BW copy, then the VNNI copy */
 #define CKQ_R_SFX bw
@@ -165,10 +181,10 @@ CKQ_INLINE float ckq_hsum256(__m256 v) {
 #pragma GCC push_options
 #pragma GCC target("avx512vnni")
 #define CKQ_R_SFX vnni
-#define CKQ_DPWSSD(acc, a, b) _mm512_dpwssd_epi32((acc), (a), (b))
+#define CKQ_DPBUSD 1
 #include "internal/quant_k_avx512_rows.h"
 #undef CKQ_R_SFX
-#undef CKQ_DPWSSD
+#undef CKQ_DPBUSD
 #pragma GCC pop_options
 
 static ckq_rows_fn ckq_rows_bw(int fmt) {
@@ -223,6 +239,8 @@ static void ckq_quantize_block(const float *x, ckq_q8_k *q) {
     }
     for (int i = 0; i < 16; i++) q->bsums[i] = (int16_t)sums[i];
     q->d = m / 127.0f;
+    const __m512i b32 = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)q->bsums));
+    _mm512_store_ps(q->bsf, _mm512_mul_ps(_mm512_set1_ps(q->d), _mm512_cvtepi32_ps(b32)));
 }
 
 #define CKQ_SFX avx512

@@ -174,14 +174,16 @@ def test_quantize_q8_k_bytes(variant):
     x[2, :256] *= np.float32(1e-20)             # tiny scales
     x[0, 5] = x[0, 300] = np.float32(0.5) * np.abs(x[0, :256]).max()   # exact ties at .5 steps are possible
     fn = kernel("ck_quantize_q8_k", variant, [c_void_p, c_void_p, c_int, c_int, c_void_p, c_int], c_int)
-    buf = aligned_empty(M * K // QK * 320)
+    buf = aligned_empty(M * K // QK * 384)
     assert fn(ptr(x), ptr(buf), M, K, pool(2), 2) == CK_OK
-    blocks = buf.reshape(M, K // QK, 320)
+    blocks = buf.reshape(M, K // QK, 384)
     q, d = q8k(x)
     assert np.array_equal(blocks[..., :256].view(np.int8).reshape(M, K), q)
     bsums = blocks[..., 256:288].copy().view(np.int16)
     assert np.array_equal(bsums, q.reshape(M, K // QK, 16, 16).astype(np.int32).sum(-1))
     assert np.array_equal(blocks[..., 288:292].copy().view(np.float32)[..., 0], d)
+    bsf = blocks[..., 320:384].copy().view(np.float32)
+    assert np.array_equal(bsf, d[..., None] * bsums.astype(np.float32))
     assert fn(ptr(x), ptr(buf), M, 300, None, 1) == CK_ERR_ARG
 
 

@@ -395,7 +395,7 @@ CK_DECLARE_VARIANTS(int, ck_rmsnorm_qkv_rope_f32,
  * decode GEMV); threads split N, every output is computed by one thread in a
  * fixed order, so results do not depend on nth or the schedule. ws: at least
  * ck_qkgemm_workspace_size(fmt, M, N, K, nth) bytes, any alignment (M·K/256
- * blocks of 320 bytes + 64), every variant the scalar one included. Returns
+ * blocks of 384 bytes + 64), every variant the scalar one included. Returns
  * CK_OK; CK_ERR_ARG (nothing written) when K is not a positive multiple of 256
  * or M, N < 0; CK_ERR_WORKSPACE when ws is NULL or too small. The avx512
  * variant uses AVX-512 VNNI (vpdpwssd) when ck_cpu_features() has
@@ -424,7 +424,8 @@ CK_DECLARE_VARIANTS(int, ck_qgemm_q6_k,
                     (const float *x, const void *W, const float *b, float *y, int M, int N, int K, int accumulate,
                      void *ws, size_t ws_size, ck_pool *pool, int nth))
 /* The activation quantizer the GEMMs run first: x[M,K] -> M·K/256 Q8_K blocks
- * of 320 bytes at q (64-byte aligned): int8 qs[256], int16 bsums[16], float d.
+ * of 384 bytes at q (64-byte aligned): int8 qs[256], int16 bsums[16] (group
+ * sums), float d, 28 bytes of padding, float bsf[16] = d·bsums.
  * Every variant gives the same bytes. CK_ERR_ARG if K % 256 != 0. */
 CK_DECLARE_VARIANTS(int, ck_quantize_q8_k, (const float *x, void *q, int M, int K, ck_pool *pool, int nth))
 /* dst[n] = dequant(src), n values (n % 256 == 0; else nothing written, CK_ERR_ARG). */

@@ -44,7 +44,8 @@
  *    Q6_K: gs = scales, mn = −32·gs, dm = d)
  * and an activation block (Q8_K: xq[256] int8, scale dx, bsum[16] = the group sums)
  * contributes dx·(d·Σ_g gs[g]·Σ_{v∈g} q[v]·xq[v] + dm·Σ_g mn[g]·bsum[g]): two exact
- * int32 sums (|each| < 2^29) and one float step per super-block.
+ * int32 sums (|each| < 2^29) and one float step per super-block (the SIMD
+ * variants take the second as Σ_g (dm·mn[g])·bsf[g] in fp32, one FMA).
  */
 #ifndef CK_INTERNAL_QUANT_K_H
 #define CK_INTERNAL_QUANT_K_H
@@ -71,15 +72,18 @@ _Static_assert(sizeof(ckq_q6_k) == 210, "Q6_K block is 210 bytes");
 _Static_assert(_Alignof(ckq_q6_k) == 2 && _Alignof(ckq_q3_k) == 2, "blocks are 2-byte aligned");
 
 /* Activations quantized on the fly (internal layout, not GGUF's: 64-byte
- * aligned so the SIMD variants load qs with aligned loads):
+ * aligned so the SIMD variants load with aligned loads):
  *   qs[v] = round_half_even(x[v]·127/amax) in [−127, 127], d = amax/127,
- *   bsums[g] = Σ qs[16g .. 16g+15]      (amax = max |x| over the 256 values; 0 -> all 0) */
+ *   bsums[g] = Σ qs[16g .. 16g+15], bsf[g] = d·bsums[g] (fp32: the SIMD
+ *   variants fold the min term into one float FMA per super-block)
+ *   (amax = max |x| over the 256 values; 0 -> all 0) */
 typedef struct {
     int8_t qs[QK_K];
     int16_t bsums[16];
     float d;
+    float bsf[16] __attribute__((aligned(64)));
 } __attribute__((aligned(64))) ckq_q8_k;
-_Static_assert(sizeof(ckq_q8_k) == 320, "Q8_K activation block padded to 5 cache lines");
+_Static_assert(sizeof(ckq_q8_k) == 384, "Q8_K activation block: 6 cache lines");
 
 /* Row kernel of one format (see quant_k_driver.h). */
 typedef void (*ckq_rows_fn)(const void *w, const ckq_q8_k *xq, long nb, int mt, float *out);
