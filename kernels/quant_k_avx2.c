@@ -126,6 +126,15 @@ CKQ_INLINE float ckq_hsum(__m256 v) {
 
 #define CKQ_MT 4
 
+/* Software prefetch 2 KiB ahead in the weight stream (see quant_k_avx512_rows.h). */
+CKQ_INLINE void ckq_prefetch_block(const void *blk, size_t bytes) {
+    const char *p = (const char *)blk + 2048;
+    _mm_prefetch(p, _MM_HINT_T0);
+    _mm_prefetch(p + 64, _MM_HINT_T0);
+    if (bytes > 128) _mm_prefetch(p + 128, _MM_HINT_T0);
+    if (bytes > 192) _mm_prefetch(p + 192, _MM_HINT_T0);
+}
+
 CKQ_INLINE void ckq_min_floats(ckq_ub256 *u) {
     const __m256 dm = _mm256_set1_ps(u->dm);
     u->mnf[0] = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(u->mn))));
@@ -134,6 +143,7 @@ CKQ_INLINE void ckq_min_floats(ckq_ub256 *u) {
 
 CKQ_INLINE void ckq_tile(const ckq_ub256 *u, const ckq_q8_k *xq, long nb, long b, int mt, __m256 *acc,
                          __m256 *accm) {
+#pragma GCC unroll 8
     for (int i = 0; i < mt; i++) {
         const ckq_q8_k *x = xq + i * nb + b;
         __m256i s = _mm256_setzero_si256();
@@ -150,15 +160,16 @@ CKQ_INLINE void ckq_tile(const ckq_ub256 *u, const ckq_q8_k *xq, long nb, long b
 #define CKQ_ROWS(fmtname, blk_t)                                                                           \
     CKQ_INLINE void ckq_rows_mt_##fmtname(const void *w, const ckq_q8_k *xq, long nb, int mt, float *out) { \
         __m256 acc[CKQ_MT], accm[CKQ_MT];                                                                  \
-        for (int i = 0; i < mt; i++) acc[i] = accm[i] = _mm256_setzero_ps();                              \
+        _Pragma("GCC unroll 8") for (int i = 0; i < mt; i++) acc[i] = accm[i] = _mm256_setzero_ps();     \
         const blk_t *wb = (const blk_t *)w;                                                                \
         for (long b = 0; b < nb; b++) {                                                                    \
+            ckq_prefetch_block(wb + b, sizeof(blk_t));                                                     \
             ckq_ub256 u;                                                                                   \
             ckq_unpack_##fmtname(wb + b, &u);                                                              \
             ckq_min_floats(&u);                                                                            \
             ckq_tile(&u, xq, nb, b, mt, acc, accm);                                                        \
         }                                                                                                  \
-        for (int i = 0; i < mt; i++) out[i] = ckq_hsum(_mm256_add_ps(acc[i], accm[i]));                   \
+        _Pragma("GCC unroll 8") for (int i = 0; i < mt; i++) out[i] = ckq_hsum(_mm256_add_ps(acc[i], accm[i]));                   \
     }                                                                                                      \
     static void ckq_rows_##fmtname(const void *w, const ckq_q8_k *xq, long nb, int mt, float *out) {      \
         switch (mt) {                                                                                      \

@@ -11,6 +11,7 @@
 
 CKQ_INLINE void CKQ_RNAME(ckq_tile)(const ckq_ub512 *u, const ckq_q8_k *xq, long nb, long b, int mt,
                                    __m512 *acc, __m512 *accm) {
+#pragma GCC unroll 8
     for (int i = 0; i < mt; i++) {
         const ckq_q8_k *x = xq + i * nb + b;
         __m512i s = _mm512_setzero_si512();
@@ -53,7 +54,7 @@ CKQ_INLINE void ckq_prefetch_block(const void *blk, size_t bytes) {
                                                    float *out) {                                           \
         __m512 acc[8];                                                                                \
         __m512 accm[8];                                                                               \
-        for (int i = 0; i < mt; i++) {                                                                     \
+        _Pragma("GCC unroll 8") for (int i = 0; i < mt; i++) {                                             \
             acc[i] = _mm512_setzero_ps();                                                                  \
             accm[i] = _mm512_setzero_ps();                                                                 \
         }                                                                                                  \
@@ -65,7 +66,7 @@ CKQ_INLINE void ckq_prefetch_block(const void *blk, size_t bytes) {
             u.mnf = _mm512_mul_ps(_mm512_set1_ps(u.dm), _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(u.mn)));  \
             CKQ_RNAME(ckq_tile)(&u, xq, nb, b, mt, acc, accm);                                             \
         }                                                                                                  \
-        for (int i = 0; i < mt; i++) out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i], accm[i]));        \
+        _Pragma("GCC unroll 8") for (int i = 0; i < mt; i++) out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i], accm[i]));        \
     }                                                                                                      \
     static void CKQ_RNAME(ckq_rows_##fmtname)(const void *w, const ckq_q8_k *xq, long nb, int mt,          \
                                              float *out) {                                                 \
