@@ -10,12 +10,20 @@ per call; GB/s = weight bytes / time, shown as % of a plain streaming read
 the same run. GEMM (prefill, M tokens): GFLOP/s of ck_qgemm_<fmt> and of
 ck_gemm_packed_f32 (prepacked fp32 weights, the inference path) on the same
 shape, interleaved best-of timing, ratio > 1: the quantized kernel is faster.
+
+llama.cpp's peer: bench/ggml_qmatmul.c, linked with the cached llama.cpp
+build (ckc.llamacpp.library_dir(), built on first use), times ggml's CPU
+mul_mat on the same shapes, formats and thread counts (its own random blocks,
+its own process; best of several runs each side). Skipped with --no-ggml.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import hashlib
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -83,11 +91,39 @@ def stream_read(nth):
     return _STREAM.nbytes / min(best(run, min_time=0.3, max_reps=6)) / 1e9
 
 
+def ggml_peer():
+    """Path of the ggml_qmatmul executable (built once into .cache/build), or None."""
+    from ckc import llamacpp
+    from ckc.build import cache_dir, cc
+    try:
+        lib = llamacpp.library_dir()
+    except Exception as e:  # noqa: BLE001 - the peer is optional
+        print(f"(llama.cpp peer unavailable: {e})")
+        return None
+    src = Path(__file__).with_name("ggml_qmatmul.c")
+    key = hashlib.sha256(src.read_bytes() + lib.name.encode() + cc().encode()).hexdigest()[:16]
+    exe = cache_dir("build", f"ggml-qmatmul-{key}") / "ggml_qmatmul"
+    if not exe.exists():
+        libs = [str(lib / "lib" / n) for n in ("libllama.a", "libggml.a", "libggml-cpu.a", "libggml-base.a")]
+        tmp = exe.with_name(f".tmp-{os.getpid()}")
+        subprocess.run([cc(), "-std=c11", "-O2", "-o", str(tmp), str(src), f"-I{lib / 'include'}", *libs,
+                        *(lib / "link.txt").read_text().split()], check=True)
+        os.replace(tmp, exe)
+    return exe
+
+
+def ggml_time(exe, code, M, N, K, nth, layers, reps):
+    out = subprocess.run([str(exe), str(code), str(M), str(N), str(K), str(nth), str(layers), str(reps)],
+                         capture_output=True, text=True, check=True).stdout
+    return float(out.split()[-1])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", default=None)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true", help="fewer shapes (Q4_K and Q6_K only)")
+    ap.add_argument("--no-ggml", action="store_true", help="skip the llama.cpp (ggml) peer")
     args = ap.parse_args(argv)
     lib = ck.library()
     v = args.variant or ck.best_variant()
@@ -125,8 +161,10 @@ def main(argv=None):
     Wf = (rng.standard_normal((Np, Kp), dtype=np.float32) * 0.02)
     Wpk = aligned(lib.ck_gemm_packed_size(Np, Kp)).view(np.float32)
     lib.ck_gemm_pack_f32(ptr(Wf), Np, Kp, ptr(Wpk), None, 1)
+    peer = None if args.no_ggml else ggml_peer()
     threads = [int(t) for t in args.threads.split(",")]
     sbw = {nth: stream_read(nth) for nth in threads}
+    res = {}
     print("stream read: " + ", ".join(f"{sbw[n]:5.1f} GB/s at {n} thread(s)" for n in threads))
     for fmt in fmts:
         code, bb, _ = FORMATS[fmt]
@@ -148,14 +186,25 @@ def main(argv=None):
                     fn(ptr(xd), ptr(W), None, ptr(yd), 1, Nd, Kd, 0, ptr(ws), wsz, p, nth)
             t = min(best(sweep, min_time=0.5, max_reps=5)) / L
             gbs = Nd * row_bytes / t / 1e9
+            res.setdefault((fmt, nth), {})["gemv"] = t
             print(f"{fmt} {nth}T GEMV {Nd}x{Kd} ({Nd * row_bytes / 2**20:4.1f} MiB/layer, {L} layers): "
                   f"{t * 1e6:7.1f} us  {gbs:5.1f} GB/s = {100 * gbs / sbw[nth]:3.0f}% of the stream read")
             tq, tf = best(lambda: fn(ptr(xp), ptr(Wq), None, ptr(yp), Mp, Np, Kp, 0, ptr(ws), wsz, p, nth),
                           lambda: f32(ptr(xp), ptr(Wpk), None, ptr(yp), Mp, Np, Kp, 0, ptr(ws_f), wsz_f, p, nth))
             fl = 2.0 * Mp * Np * Kp
+            res[(fmt, nth)]["gemm"] = tq
             print(f"{fmt} {nth}T GEMM M={Mp} {Np}x{Kp}: {fl / tq / 1e9:6.1f} GFLOP/s vs f32 packed "
                   f"{fl / tf / 1e9:6.1f}  ratio {tf / tq:4.2f}")
         del layers
+        if peer is None:
+            continue
+        for nth in threads:   # ggml in its own process, after ckc's weights are freed
+            r = res[(fmt, nth)]
+            tg = ggml_time(peer, code, 1, Nd, Kd, nth, L, 3)
+            tgm = ggml_time(peer, code, Mp, Np, Kp, nth, 1, 30)
+            print(f"{fmt} {nth}T llama.cpp (ggml): GEMV {tg * 1e6:7.1f} us -> ckc/llama.cpp speed "
+                  f"{tg / r['gemv']:4.2f}x;  GEMM M={Mp} {2.0 * Mp * Np * Kp / tgm / 1e9:6.1f} GFLOP/s -> "
+                  f"ckc/llama.cpp {tgm / r['gemm']:4.2f}x")
     for pl in pools.values():
         pl.close()
 
