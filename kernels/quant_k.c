@@ -16,7 +16,10 @@ size_t ck_qkgemm_workspace_size(int fmt, int M, int N, int K, int nth) {
     (void)fmt; (void)N; (void)nth;
     if (M < 0) M = 0;
     if (K < 0) K = 0;
-    return (size_t)M * (size_t)(K / QK_K) * sizeof(ckq_q8_k) + CKQ_ALIGN;
+    if (nth < 1) nth = 1;
+    const size_t nb = (size_t)(K / QK_K);
+    return (size_t)M * nb * sizeof(ckq_q8_k) + (size_t)((M + 15) / 16) * nb * sizeof(ckq_xt) +
+           (size_t)nth * 8 * nb * sizeof(ckq_wt) + CKQ_ALIGN;
 }
 
 /* ---- one super-block as unsigned integers + scales (see quant_k.h) ---- */

@@ -34,6 +34,7 @@ typedef struct {
     __m256i mn;      /* 16 int16 group mins (pair with Q8_K bsums) */
     float d, dm;
     __m512 mnf;      /* dm·mn as floats (pairs with the activations' bsf) */
+    __m256i gs;      /* 16 int16 group scales (tiled path) */
 } ckq_ub512;
 
 /* Scale lanes for the VNNI path: vpdpbusd sums 4 values into an int32 lane
@@ -55,6 +56,7 @@ static const int16_t ckq_pidx32[2][32] __attribute__((aligned(64))) = {
  * dropped by the compiler in each copy of the row kernels) */
 CKQ_INLINE void ckq_scales16(__m256i gs16, ckq_ub512 *u) {
     const __m512i g = _mm512_castsi256_si512(gs16);
+    u->gs = gs16;
     for (int j = 0; j < 2; j++) u->scp[j] = _mm512_permutexvar_epi16(_mm512_load_si512(ckq_pidx16[j]), g);
     const __m512i base = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2,
                                           1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -65,6 +67,7 @@ CKQ_INLINE void ckq_scales16(__m256i gs16, ckq_ub512 *u) {
 /* scales per 32-group (Q4_K / Q5_K: s8 = 8 int16 in the low lanes) */
 CKQ_INLINE void ckq_scales32(__m256i s8, ckq_ub512 *u) {
     const __m512i g = _mm512_castsi256_si512(s8);
+    u->gs = _mm256_permutexvar_epi16(_mm256_set_epi16(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0), s8);
     for (int j = 0; j < 2; j++) u->scp[j] = _mm512_permutexvar_epi16(_mm512_load_si512(ckq_pidx32[j]), g);
     const __m512i base = _mm512_set_epi16(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
                                           0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -197,7 +200,7 @@ static ckq_rows_fn ckq_rows_bw(int fmt) {
     }
 }
 
-static ckq_rows_fn ckq_rows(int fmt) {
+static int ckq_vnni(void) {
     /* cpuid traps to the hypervisor in a VM: ask once (every thread gets the same answer) */
     static atomic_int vnni = -1;
     int v = atomic_load_explicit(&vnni, memory_order_relaxed);
@@ -205,7 +208,11 @@ static ckq_rows_fn ckq_rows(int fmt) {
         v = (ck_cpu_features() & CK_CPU_AVX512VNNI) != 0;
         atomic_store_explicit(&vnni, v, memory_order_relaxed);
     }
-    if (!v) return ckq_rows_bw(fmt);
+    return v;
+}
+
+static ckq_rows_fn ckq_rows(int fmt) {
+    if (!ckq_vnni()) return ckq_rows_bw(fmt);
     switch (fmt) {
     case 10: return ckq_rows_q2_k_vnni;
     case 11: return ckq_rows_q3_k_vnni;
@@ -242,6 +249,174 @@ static void ckq_quantize_block(const float *x, ckq_q8_k *q) {
     const __m512i b32 = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)q->bsums));
     _mm512_store_ps(q->bsf, _mm512_mul_ps(_mm512_set1_ps(q->d), _mm512_cvtepi32_ps(b32)));
 }
+
+
+/* ---- tiled path (VNNI, M >= CKQ_TILED_MIN_M): 8 weight rows × 16 tokens per micro-tile ----
+ * The row kernels re-read each activation block per weight row; here 16
+ * tokens sit in the lanes of one zmm (transposed: 4 consecutive values of a
+ * token per int32 lane) and one weight row's 4 quants are broadcast, so one
+ * vpdpbusd does 64 multiply-adds for 16 outputs, with no packing or pair
+ * shuffles. Per 16-value group: 4 vpdpbusd per row, then the group scale and
+ * min in fp32 (d·gs·isum + dm·mn·bsum, one vcvtdq2ps and two FMAs per row),
+ * and the token scales dx once per super-block. Weights are unpacked once per
+ * call per 8-row group (the thread's ckq_wt buffer), activations transposed
+ * once per call. */
+typedef void (*ckq_wt_fn)(const void *blk, ckq_wt *out);
+#define CKQ_WT(fmtname, blk_t)                                                                  \
+    static void ckq_wt_##fmtname(const void *blk, ckq_wt *o) {                                    \
+        ckq_ub512 u;                                                                           \
+        ckq_unpack_##fmtname((const blk_t *)blk, &u);                                          \
+        for (int k = 0; k < 4; k++) _mm512_store_si512((void *)(o->q + 64 * k), u.q[k]);      \
+        _mm512_store_ps(o->gsf, _mm512_mul_ps(_mm512_set1_ps(u.d),                             \
+                                              _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(u.gs)))); \
+        _mm512_store_ps(o->mnf, _mm512_mul_ps(_mm512_set1_ps(u.dm),                            \
+                                              _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(u.mn)))); \
+    }
+CKQ_WT(q2_k, ckq_q2_k)
+CKQ_WT(q3_k, ckq_q3_k)
+CKQ_WT(q4_k, ckq_q4_k)
+CKQ_WT(q5_k, ckq_q5_k)
+CKQ_WT(q6_k, ckq_q6_k)
+
+static ckq_wt_fn ckq_wt_of(int fmt) {
+    switch (fmt) {
+    case 10: return ckq_wt_q2_k;
+    case 11: return ckq_wt_q3_k;
+    case 12: return ckq_wt_q4_k;
+    case 13: return ckq_wt_q5_k;
+    default: return ckq_wt_q6_k;
+    }
+}
+
+typedef struct {
+    int fmt;
+    const ckq_q8_k *xq;
+    ckq_xt *xt;
+    ckq_wt *wt;          /* nth buffers of 8·nb */
+    const char *W;
+    size_t row_bytes, bb;
+    const float *b;
+    float *y;
+    long M, N, nb, tiles;
+    int acc;
+} ckq_tjob;
+
+static void ckq_transpose_task(void *vp, int ith, int nth) {
+    const ckq_tjob *j = (const ckq_tjob *)vp;
+    long i0, i1;
+    ck_split_range(j->tiles * j->nb, 1, ith, nth, &i0, &i1);
+    for (long i = i0; i < i1; i++) {
+        const long T = i / j->nb, b = i % j->nb;
+        ckq_xt *o = j->xt + i;
+        for (int t = 0; t < 16; t++) {
+            const long m = 16 * T + t;
+            if (m >= j->M) {
+                for (int k4 = 0; k4 < 64; k4++) memset(o->q[k4][t], 0, 4);
+                o->dx[t] = 0.0f;
+                for (int g = 0; g < 16; g++) o->bsum[g][t] = 0.0f;
+                continue;
+            }
+            const ckq_q8_k *src = j->xq + m * j->nb + b;
+            for (int k4 = 0; k4 < 64; k4++) memcpy(o->q[k4][t], src->qs + 4 * k4, 4);
+            o->dx[t] = src->d;
+            for (int g = 0; g < 16; g++) o->bsum[g][t] = (float)src->bsums[g];
+        }
+    }
+}
+
+/* 8 weight rows (wt[r·nb + b]) × one 16-token tile over all super-blocks -> acc[r] (lanes = tokens) */
+__attribute__((target("avx512vnni"))) static void ckq_tile8x16(const ckq_wt *wt, const ckq_xt *xt, long nb,
+                                                                 __m512 *out) {
+    __m512 accf[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) accf[r] = _mm512_setzero_ps();
+    for (long b = 0; b < nb; b++) {
+        const ckq_xt *x = xt + b;
+        const ckq_wt *w = wt + b;
+        __m512 bacc[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) bacc[r] = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g++) {
+            __m512i isum[8];
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) isum[r] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int kk = 0; kk < 4; kk++) {
+                const int k4 = 4 * g + kk;
+                const __m512i xv = _mm512_load_si512((const void *)x->q[k4]);
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    int32_t wq;
+                    memcpy(&wq, w[r * nb].q + 4 * k4, 4);
+                    isum[r] = _mm512_dpbusd_epi32(isum[r], _mm512_set1_epi32(wq), xv);
+                }
+            }
+            const __m512 bs = _mm512_load_ps(x->bsum[g]);
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) {
+                bacc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r]), _mm512_set1_ps(w[r * nb].gsf[g]), bacc[r]);
+                bacc[r] = _mm512_fmadd_ps(_mm512_set1_ps(w[r * nb].mnf[g]), bs, bacc[r]);
+            }
+        }
+        const __m512 dx = _mm512_load_ps(x->dx);
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) accf[r] = _mm512_fmadd_ps(bacc[r], dx, accf[r]);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) out[r] = accf[r];
+}
+
+static void ckq_tiled_task(void *vp, int ith, int nth) {
+    const ckq_tjob *j = (const ckq_tjob *)vp;
+    long n0, n1;
+    ck_split_range(j->N, 8, ith, nth, &n0, &n1);
+    ckq_wt *wt = j->wt + (size_t)ith * 8 * j->nb;
+    const ckq_wt_fn unpack = ckq_wt_of(j->fmt);
+    for (long ng = n0; ng < n1; ng += 8) {
+        const int nr = (int)(n1 - ng < 8 ? n1 - ng : 8);
+        for (int r = 0; r < 8; r++) {   /* rows past the end repeat the group's last row (not stored) */
+            const char *row = j->W + (ng + (r < nr ? r : nr - 1)) * j->row_bytes;
+            for (long b = 0; b < j->nb; b++) unpack(row + b * j->bb, wt + r * j->nb + b);
+        }
+        for (long T = 0; T < j->tiles; T++) {
+            __m512 acc[8];
+            ckq_tile8x16(wt, j->xt + T * j->nb, j->nb, acc);
+            const int nt = (int)(j->M - 16 * T < 16 ? j->M - 16 * T : 16);
+            for (int r = 0; r < nr; r++) {
+                float v[16] __attribute__((aligned(64)));
+                _mm512_store_ps(v, acc[r]);
+                const float bias = j->b ? j->b[ng + r] : 0.0f;
+                for (int t = 0; t < nt; t++) {
+                    float *yp = j->y + (16 * T + t) * j->N + ng + r;
+                    const float val = v[t] + bias;
+                    *yp = j->acc ? *yp + val : val;
+                }
+            }
+        }
+    }
+}
+
+static int ckq_vnni(void);
+static ckq_rows_fn ckq_rows(int fmt);
+
+static int ckq_tiled_ok(int fmt, ckq_rows_fn fn, long M) {
+    return M >= CKQ_TILED_MIN_M && ckq_vnni() && fn == ckq_rows(fmt);
+}
+
+static void ckq_tiled_gemm(int fmt, const ckq_q8_k *xq, const void *W, const float *b, float *y, long M, long N,
+                           long K, int acc, ck_pool *pool, int nth) {
+    const long nb = K / QK_K, tiles = (M + 15) / 16;
+    ckq_xt *xt = (ckq_xt *)(xq + M * nb);
+    ckq_wt *wt = (ckq_wt *)(xt + tiles * nb);
+    ckq_tjob j = {fmt, xq, xt, wt, (const char *)W, ck_qk_row_bytes(fmt, (int)K), ckq_block_bytes(fmt),
+                  b, y, M, N, nb, tiles, acc};
+    long most = tiles * nb / 4;
+    if (most < 1) most = 1;
+    ck_pool_run(pool, nth > most ? (int)most : nth, ckq_transpose_task, &j);
+    const long parts = (N + 7) / 8;
+    ck_pool_run(pool, nth > parts ? (int)parts : nth, ckq_tiled_task, &j);
+}
+#define CKQ_HAVE_TILED 1
 
 #define CKQ_SFX avx512
 #include "internal/quant_k_driver.h"

@@ -149,8 +149,25 @@ static inline size_t ckq_block_bytes(int fmt) {
     }
 }
 
-/* Workspace of the quantized GEMMs: the activations as Q8_K blocks, M rows of
- * K/256 blocks, 64-byte aligned inside ws. */
+/* Tiled GEMM (AVX-512 VNNI, M >= CKQ_TILED_MIN_M): activations transposed per
+ * 16-token tile and super-block for vpdpbusd (q[k/4][token][k%4]), their scales
+ * and group sums as floats; weights unpacked once per call into 8-row groups of
+ * unsigned quants with float group scales (d·gs) and mins (dm·mn). */
+#define CKQ_TILED_MIN_M 16
+typedef struct {
+    int8_t q[64][16][4];
+    float dx[16];
+    float bsum[16][16];   /* [group][token] */
+} ckq_xt;
+typedef struct {
+    uint8_t q[QK_K];
+    float gsf[16], mnf[16];
+} ckq_wt;
+_Static_assert(sizeof(ckq_xt) % 64 == 0 && sizeof(ckq_wt) % 64 == 0, "tiles keep 64-byte alignment");
+
+/* Workspace of the quantized GEMMs, 64-byte aligned inside ws: the activations
+ * as Q8_K blocks (M rows of K/256 blocks), then the tiled path's transposed
+ * activations (ceil(M/16) tiles of K/256) and one 8-row weight group per thread. */
 #define CKQ_ALIGN 64
 static inline ckq_q8_k *ckq_ws_rows(void *ws) {
     return (ckq_q8_k *)(((uintptr_t)ws + CKQ_ALIGN - 1) & ~(uintptr_t)(CKQ_ALIGN - 1));

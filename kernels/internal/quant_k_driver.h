@@ -14,6 +14,8 @@
  *   CKQ_SFX                      token: scalar | avx2 | avx512
  *   CKQ_MT                       most activation rows per row-kernel call
  *   ckq_quantize_block(x, q)     256 floats -> one Q8_K block (the bytes every variant gives)
+ *   optionally CKQ_HAVE_TILED, ckq_tiled_ok(fmt, fn, M) and ckq_tiled_gemm(...): a tiled
+ *       path for larger M (its workspace follows the Q8_K rows, see quant_k.h)
  *   ckq_rows_fn ckq_rows(fmt)    the row kernel of a K-quant format:
  *       rows(w, xq, nb, mt, out): out[i] = Σ_b dot(weight block w[b], xq[i·nb + b]), i < mt
  */
@@ -100,6 +102,12 @@ static int ckq_gemm_with(ckq_rows_fn fn, int fmt, const float *x, const void *W,
     if (nth < 1) nth = 1;
     ckq_q8_k *xq = ckq_ws_rows(ws);
     ckq_quantize(x, xq, M, K, pool, nth);
+#ifdef CKQ_HAVE_TILED
+    if (ckq_tiled_ok(fmt, fn, M)) {
+        ckq_tiled_gemm(fmt, xq, W, b, y, M, N, K, accumulate, pool, nth);
+        return CK_OK;
+    }
+#endif
     ckq_job j = {fn, (const char *)W, ck_qk_row_bytes(fmt, K), b, y, xq, M, N, K / QK_K, accumulate};
     const long parts = (N + 7) / 8;
     ck_pool_run(pool, nth > parts ? (int)parts : nth, ckq_task, &j);
