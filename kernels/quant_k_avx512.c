@@ -324,47 +324,46 @@ static void ckq_transpose_task(void *vp, int ith, int nth) {
     }
 }
 
-/* 8 weight rows (wt[r·nb + b]) × one 16-token tile over all super-blocks -> acc[r] (lanes = tokens) */
-__attribute__((target("avx512vnni"))) static void ckq_tile8x16(const ckq_wt *wt, const ckq_xt *xt, long nb,
-                                                                 __m512 *out) {
-    __m512 accf[8];
-#pragma GCC unroll 8
-    for (int r = 0; r < 8; r++) accf[r] = _mm512_setzero_ps();
-    for (long b = 0; b < nb; b++) {
-        const ckq_xt *x = xt + b;
-        const ckq_wt *w = wt + b;
-        __m512 bacc[8];
-#pragma GCC unroll 8
-        for (int r = 0; r < 8; r++) bacc[r] = _mm512_setzero_ps();
-        for (int g = 0; g < 16; g++) {
-            __m512i isum[8];
-#pragma GCC unroll 8
-            for (int r = 0; r < 8; r++) isum[r] = _mm512_setzero_si512();
-#pragma GCC unroll 4
-            for (int kk = 0; kk < 4; kk++) {
-                const int k4 = 4 * g + kk;
-                const __m512i xv = _mm512_load_si512((const void *)x->q[k4]);
-#pragma GCC unroll 8
-                for (int r = 0; r < 8; r++) {
-                    int32_t wq;
-                    memcpy(&wq, w[r * nb].q + 4 * k4, 4);
-                    isum[r] = _mm512_dpbusd_epi32(isum[r], _mm512_set1_epi32(wq), xv);
-                }
-            }
-            const __m512 bs = _mm512_load_ps(x->bsum[g]);
-#pragma GCC unroll 8
-            for (int r = 0; r < 8; r++) {
-                bacc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r]), _mm512_set1_ps(w[r * nb].gsf[g]), bacc[r]);
-                bacc[r] = _mm512_fmadd_ps(_mm512_set1_ps(w[r * nb].mnf[g]), bs, bacc[r]);
-            }
-        }
-        const __m512 dx = _mm512_load_ps(x->dx);
-#pragma GCC unroll 8
-        for (int r = 0; r < 8; r++) accf[r] = _mm512_fmadd_ps(bacc[r], dx, accf[r]);
+/* 8 weight rows (wt[r·nb + b]) × one 16-token tile over all super-blocks -> out[r] (lanes = tokens).
+ * SUB = values per scale group: 16, or 32 for Q4_K / Q5_K (one float step per 32 values). */
+#define CKQ_TILE_FN(SUB)                                                                                       \
+    __attribute__((target("avx512vnni"))) static void ckq_tile8x16_##SUB(const ckq_wt *wt, const ckq_xt *xt,   \
+                                                                           long nb, __m512 *out) {             \
+        __m512 accf[8];                                                                                        \
+        _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) accf[r] = _mm512_setzero_ps();                     \
+        for (long b = 0; b < nb; b++) {                                                                        \
+            const ckq_xt *x = xt + b;                                                                          \
+            const ckq_wt *w = wt + b;                                                                          \
+            __m512 bacc[8];                                                                                    \
+            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) bacc[r] = _mm512_setzero_ps();                 \
+            for (int g = 0; g < 256 / (SUB); g++) {                                                            \
+                __m512i isum[8];                                                                               \
+                _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) isum[r] = _mm512_setzero_si512();          \
+                _Pragma("GCC unroll 8") for (int kk = 0; kk < (SUB) / 4; kk++) {                               \
+                    const int k4 = (SUB) / 4 * g + kk;                                                         \
+                    const __m512i xv = _mm512_load_si512((const void *)x->q[k4]);                              \
+                    _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {                                      \
+                        int32_t wq;                                                                            \
+                        memcpy(&wq, w[r * nb].q + 4 * k4, 4);                                                  \
+                        isum[r] = _mm512_dpbusd_epi32(isum[r], _mm512_set1_epi32(wq), xv);                     \
+                    }                                                                                          \
+                }                                                                                              \
+                const int g16 = (SUB) / 16 * g;                                                                \
+                _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) bacc[r] =                                  \
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r]), _mm512_set1_ps(w[r * nb].gsf[g16]), bacc[r]); \
+                _Pragma("GCC unroll 2") for (int h = g16; h < g16 + (SUB) / 16; h++) {                         \
+                    const __m512 bs = _mm512_load_ps(x->bsum[h]);                                              \
+                    _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) bacc[r] =                              \
+                        _mm512_fmadd_ps(_mm512_set1_ps(w[r * nb].mnf[h]), bs, bacc[r]);                        \
+                }                                                                                              \
+            }                                                                                                  \
+            const __m512 dx = _mm512_load_ps(x->dx);                                                           \
+            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) accf[r] = _mm512_fmadd_ps(bacc[r], dx, accf[r]); \
+        }                                                                                                      \
+        _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) out[r] = accf[r];                                  \
     }
-#pragma GCC unroll 8
-    for (int r = 0; r < 8; r++) out[r] = accf[r];
-}
+CKQ_TILE_FN(16)
+CKQ_TILE_FN(32)
 
 static void ckq_tiled_task(void *vp, int ith, int nth) {
     const ckq_tjob *j = (const ckq_tjob *)vp;
@@ -380,7 +379,10 @@ static void ckq_tiled_task(void *vp, int ith, int nth) {
         }
         for (long T = 0; T < j->tiles; T++) {
             __m512 acc[8];
-            ckq_tile8x16(wt, j->xt + T * j->nb, j->nb, acc);
+            if (j->fmt == 12 || j->fmt == 13)   /* Q4_K / Q5_K: one scale per 32 values */
+                ckq_tile8x16_32(wt, j->xt + T * j->nb, j->nb, acc);
+            else
+                ckq_tile8x16_16(wt, j->xt + T * j->nb, j->nb, acc);
             const int nt = (int)(j->M - 16 * T < 16 ? j->M - 16 * T : 16);
             for (int r = 0; r < nr; r++) {
                 float v[16] __attribute__((aligned(64)));
