@@ -55,7 +55,11 @@ int main(int argc, char **argv) {
     for (int l = 0; l < L; l++) {
         struct ggml_tensor *W = ggml_new_tensor_2d(ctx, (enum ggml_type)fmt, K, N);
         uint8_t *p = (uint8_t *)W->data;
-        for (size_t i = 0; i < wbytes; i++) p[i] = (uint8_t)(rand() >> 7);
+        static uint64_t st = 88172645463325252ull;   /* xorshift64: fast random bytes */
+        for (size_t i = 0; i < wbytes; i += 8) {
+            st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+            memcpy(p + i, &st, wbytes - i < 8 ? wbytes - i : 8);
+        }
         for (size_t b = 0; b < wbytes / bb; b++) {
             memcpy(p + b * bb + h0, &half, 2);
             if (h1 >= 0) memcpy(p + b * bb + h1, &half, 2);
