@@ -393,13 +393,19 @@ CK_DECLARE_VARIANTS(int, ck_rmsnorm_qkv_rope_f32,
  * scale amax/127, 16 group sums); each super-block then contributes two exact
  * integer dot products and one float step, as llama.cpp. Any M (M = 1 is the
  * decode GEMV); threads split N, every output is computed by one thread in a
- * fixed order, so results do not depend on nth or the schedule. ws: at least
- * ck_qkgemm_workspace_size(fmt, M, N, K, nth) bytes, any alignment (M·K/256
- * blocks of 384 bytes + 64), every variant the scalar one included. Returns
- * CK_OK; CK_ERR_ARG (nothing written) when K is not a positive multiple of 256
- * or M, N < 0; CK_ERR_WORKSPACE when ws is NULL or too small. The avx512
- * variant uses AVX-512 VNNI (vpdpwssd) when ck_cpu_features() has
- * CK_CPU_AVX512VNNI, AVX-512BW (vpmaddwd) otherwise: same results. */
+ * fixed order, so results do not depend on nth or the schedule (the kernel
+ * path depends on M only). ws: at least ck_qkgemm_workspace_size(fmt, M, N,
+ * K, nth) bytes, any alignment, for every variant the scalar one included:
+ * M·K/256 Q8_K blocks of 384 bytes, ceil(M/16)·K/256 transposed tiles of
+ * 5184 bytes and nth·8·K/256 unpacked weight blocks of 384 bytes, + 64.
+ * Returns CK_OK; CK_ERR_ARG (nothing written) when K is not a positive
+ * multiple of 256 or M, N < 0; CK_ERR_WORKSPACE when ws is NULL or too small.
+ * The avx512 variant checks CK_CPU_AVX512VNNI once: with VNNI, M >= 16 runs a
+ * tiled kernel (8 weight rows unpacked once per call × 16 tokens in the lanes,
+ * vpdpbusd) and smaller M row kernels (vpdpbusd + vpdpwssd); without, row
+ * kernels on AVX-512BW (vpmaddubsw + vpmaddwd), also exported as
+ * ck_qgemm_<fmt>_avx512bw (any AVX-512BW CPU; the tests reach that path on a
+ * VNNI machine). Results agree to rounding across variants and paths. */
 #define CK_QK_Q2_K 10
 #define CK_QK_Q3_K 11
 #define CK_QK_Q4_K 12
@@ -423,6 +429,16 @@ CK_DECLARE_VARIANTS(int, ck_qgemm_q5_k,
 CK_DECLARE_VARIANTS(int, ck_qgemm_q6_k,
                     (const float *x, const void *W, const float *b, float *y, int M, int N, int K, int accumulate,
                      void *ws, size_t ws_size, ck_pool *pool, int nth))
+int ck_qgemm_q2_k_avx512bw(const float *x, const void *W, const float *b, float *y, int M, int N, int K,
+                           int accumulate, void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_qgemm_q3_k_avx512bw(const float *x, const void *W, const float *b, float *y, int M, int N, int K,
+                           int accumulate, void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_qgemm_q4_k_avx512bw(const float *x, const void *W, const float *b, float *y, int M, int N, int K,
+                           int accumulate, void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_qgemm_q5_k_avx512bw(const float *x, const void *W, const float *b, float *y, int M, int N, int K,
+                           int accumulate, void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_qgemm_q6_k_avx512bw(const float *x, const void *W, const float *b, float *y, int M, int N, int K,
+                           int accumulate, void *ws, size_t ws_size, ck_pool *pool, int nth);
 /* The activation quantizer the GEMMs run first: x[M,K] -> M·K/256 Q8_K blocks
  * of 384 bytes at q (64-byte aligned): int8 qs[256], int16 bsums[16] (group
  * sums), float d, 28 bytes of padding, float bsf[16] = d·bsums.
