@@ -71,11 +71,12 @@ CKQ_INLINE void ckq_unpack_q3_k(const ckq_q3_k *b, ckq_ub256 *u) {
 }
 
 CKQ_INLINE void ckq_k4_scales(const uint8_t *scales, uint16_t d, uint16_t dmin, ckq_ub256 *u) {
-    uint8_t sm[16];
-    ckq_unpack_k4_scales(scales, sm);
-    for (int k = 0; k < 8; k++) u->sc[k] = _mm256_set1_epi16(sm[k]);
-    const __m128i m = _mm_loadl_epi64((const __m128i *)(sm + 8));
-    u->mn = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));   /* m0 m0 m1 m1 .. m7 m7 */
+    const __m128i sm = ckq_k4_scales_sse(scales);   /* sc0..7, m0..7 */
+    const __m256i s16 = _mm256_cvtepu8_epi16(sm);
+    const __m256i lo = _mm256_permute2x128_si256(s16, s16, 0x00);   /* sc0..7 in both lanes */
+    for (int k = 0; k < 8; k++)   /* every lane: scale k (bytes 2k, 2k+1 of the lane) */
+        u->sc[k] = _mm256_shuffle_epi8(lo, _mm256_set1_epi16((short)(((2 * k + 1) << 8) | (2 * k))));
+    u->mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));   /* m0 m0 m1 m1 .. m7 m7 */
     u->d = _cvtsh_ss(d);
     u->dm = -_cvtsh_ss(dmin);
 }

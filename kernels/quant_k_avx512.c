@@ -120,9 +120,7 @@ CKQ_INLINE void ckq_unpack_q3_k(const ckq_q3_k *b, ckq_ub512 *u) {
 }
 
 CKQ_INLINE void ckq_k4_scales(const uint8_t *scales, uint16_t d, uint16_t dmin, ckq_ub512 *u) {
-    uint8_t sm[16];
-    ckq_unpack_k4_scales(scales, sm);
-    const __m256i s = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)sm));   /* sc0..7, m0..7 */
+    const __m256i s = _mm256_cvtepu8_epi16(ckq_k4_scales_sse(scales));   /* sc0..7, m0..7 */
     ckq_scales32(s, u);
     const __m256i idx = _mm256_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
     u->mn = _mm256_permutexvar_epi16(idx, s);

@@ -123,6 +123,25 @@ static inline void ckq_unpack_k4_scales(const uint8_t *s, uint8_t out[16]) {
     memcpy(out, u, 16);
 }
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+/* The same with SSE shuffles: bytes 0..7 = sc, 8..15 = m. Reads 16 bytes at s
+ * (the 12 scale bytes are followed by the quants in Q4_K and Q5_K blocks).
+ *   out[0..3]   = s[0..3] & 63              out[8..11]  = s[4..7] & 63
+ *   out[4..7]   = s[8..11] & 15 | (s[0..3] >> 6) << 4
+ *   out[12..15] = s[8..11] >> 4 | (s[4..7] >> 6) << 4 */
+static inline __m128i ckq_k4_scales_sse(const uint8_t *s) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)s);
+    const __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i hi6 = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i lo = _mm_and_si128(a, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
+    const __m128i top = _mm_and_si128(_mm_srli_epi16(a, 4),
+                                      _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15));
+    const __m128i hb = _mm_and_si128(_mm_srli_epi16(hi6, 2), _mm_set1_epi8(0x30));
+    return _mm_or_si128(_mm_or_si128(lo, top), hb);
+}
+#endif
+
 /* Q3_K 12-byte scales -> 16 signed scales sc − 32. */
 static inline void ckq_unpack_k3_scales(const uint8_t *s, int8_t out[16]) {
     uint32_t a[4];
