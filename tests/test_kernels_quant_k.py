@@ -15,11 +15,12 @@ Tolerances:
   integer dot products are exact; what rounds is one float step per
   super-block and the float sum over at most 32 super-blocks (worst case ≈ 50
   ulp ≈ 3e-6 relative to the sum of |terms|, ×2-3 because the kernels use
-  unsigned q with an offset/min term; observed ≤ 3e-9), while a wrong scale,
+  unsigned q with an offset/min term; observed ≤ 1.1e-8 at K = 8192), while a wrong scale,
   bit or offset gives O(1) errors.
 - loose, against the original float activations: the 8-bit rounding moves each
   x by at most half a step d/2 = amax/254 of its super-block, so
-  |y − W·x| ≤ |W|·(d/2) + the tight bound, a hard bound per element.
+  |y − W·x| ≤ |W|·(d/2) + the tight bound, a hard bound per element
+  (observed: max |y − W·x| ≈ 0.6-1% of max |W·x|, as llama.cpp's Q8_K).
 """
 
 from __future__ import annotations
