@@ -297,6 +297,7 @@ typedef struct {
     float *y;
     long M, N, nb, tiles;
     int acc;
+    atomic_long next;    /* next 8-row group to claim */
 } ckq_tjob;
 
 static void ckq_transpose_task(void *vp, int ith, int nth) {
@@ -363,14 +364,16 @@ static void ckq_transpose_task(void *vp, int ith, int nth) {
 CKQ_TILE_FN(16)
 CKQ_TILE_FN(32)
 
+/* 8-row groups claimed dynamically (as ckq_task): each output is one tile's lane */
 static void ckq_tiled_task(void *vp, int ith, int nth) {
-    const ckq_tjob *j = (const ckq_tjob *)vp;
-    long n0, n1;
-    ck_split_range(j->N, 8, ith, nth, &n0, &n1);
+    (void)nth;
+    ckq_tjob *j = (ckq_tjob *)vp;
     ckq_wt *wt = j->wt + (size_t)ith * 8 * j->nb;
     const ckq_wt_fn unpack = ckq_wt_of(j->fmt);
-    for (long ng = n0; ng < n1; ng += 8) {
-        const int nr = (int)(n1 - ng < 8 ? n1 - ng : 8);
+    for (;;) {
+        const long ng = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed) * 8;
+        if (ng >= j->N) break;
+        const int nr = (int)(j->N - ng < 8 ? j->N - ng : 8);
         for (int r = 0; r < 8; r++) {   /* rows past the end repeat the group's last row (not stored) */
             const char *row = j->W + (ng + (r < nr ? r : nr - 1)) * j->row_bytes;
             for (long b = 0; b < j->nb; b++) unpack(row + b * j->bb, wt + r * j->nb + b);
@@ -409,7 +412,8 @@ static void ckq_tiled_gemm(int fmt, const ckq_q8_k *xq, const void *W, const flo
     ckq_xt *xt = (ckq_xt *)(xq + M * nb);
     ckq_wt *wt = (ckq_wt *)(xt + tiles * nb);
     ckq_tjob j = {fmt, xq, xt, wt, (const char *)W, ck_qk_row_bytes(fmt, (int)K), ckq_block_bytes(fmt),
-                  b, y, M, N, nb, tiles, acc};
+                  b, y, M, N, nb, tiles, acc, 0};
+    atomic_store_explicit(&j.next, 0, memory_order_relaxed);
     long most = tiles * nb / 4;
     if (most < 1) most = 1;
     ck_pool_run(pool, nth > most ? (int)most : nth, ckq_transpose_task, &j);

@@ -2,8 +2,8 @@
  * quant_k.c, quant_k_avx2.c and quant_k_avx512.c, compiled per ISA). Internal.
  *
  *   1. x[M,K] -> Q8_K blocks in the workspace (parallel over blocks);
- *   2. threads split N (multiples of 8 rows); each walks its rows in chunks of
- *      CKQ_NCHUNK, and for each chunk all M rows of x in tiles of up to CKQ_MT:
+ *   2. threads claim chunks of CKQ_NCHUNK weight rows dynamically; for each
+ *      chunk all M rows of x pass in tiles of up to CKQ_MT:
  *      the chunk's weight rows (a few KiB per row) stay in L1/L2 while every
  *      activation tile passes over them, and one weight super-block unpacked to
  *      integers feeds the whole tile.
@@ -19,6 +19,8 @@
  *   ckq_rows_fn ckq_rows(fmt)    the row kernel of a K-quant format:
  *       rows(w, xq, nb, mt, out): out[i] = Σ_b dot(weight block w[b], xq[i·nb + b]), i < mt
  */
+#include <stdatomic.h>
+
 #include "quant_k.h"
 
 #define CKQ_CAT2(a, b) a##b
@@ -71,15 +73,20 @@ typedef struct {
     const ckq_q8_k *xq;
     long M, N, nb;
     int acc;
+    atomic_long next;   /* next chunk of CKQ_NCHUNK rows to claim */
 } ckq_job;
 
+/* Threads claim chunks of CKQ_NCHUNK weight rows dynamically (a thread slowed
+ * down by the machine takes fewer); every output is still computed by one
+ * row-kernel call, so the bits do not depend on who computes it. */
 static void ckq_task(void *vp, int ith, int nth) {
-    const ckq_job *j = (const ckq_job *)vp;
-    long n0, n1;
-    ck_split_range(j->N, 8, ith, nth, &n0, &n1);
+    (void)ith; (void)nth;
+    ckq_job *j = (ckq_job *)vp;
     float out[CKQ_MT];
-    for (long nc = n0; nc < n1; nc += CKQ_NCHUNK) {
-        const long ne = nc + CKQ_NCHUNK < n1 ? nc + CKQ_NCHUNK : n1;
+    for (;;) {
+        const long nc = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed) * CKQ_NCHUNK;
+        if (nc >= j->N) break;
+        const long ne = nc + CKQ_NCHUNK < j->N ? nc + CKQ_NCHUNK : j->N;
         for (long m0 = 0; m0 < j->M; m0 += CKQ_MT) {
             const int mt = (int)(j->M - m0 < CKQ_MT ? j->M - m0 : CKQ_MT);
             for (long n = nc; n < ne; n++) {
@@ -108,8 +115,9 @@ static int ckq_gemm_with(ckq_rows_fn fn, int fmt, const float *x, const void *W,
         return CK_OK;
     }
 #endif
-    ckq_job j = {fn, (const char *)W, ck_qk_row_bytes(fmt, K), b, y, xq, M, N, K / QK_K, accumulate};
-    const long parts = (N + 7) / 8;
+    ckq_job j = {fn, (const char *)W, ck_qk_row_bytes(fmt, K), b, y, xq, M, N, K / QK_K, accumulate, 0};
+    atomic_store_explicit(&j.next, 0, memory_order_relaxed);
+    const long parts = (N + CKQ_NCHUNK - 1) / CKQ_NCHUNK;
     ck_pool_run(pool, nth > parts ? (int)parts : nth, ckq_task, &j);
     return CK_OK;
 }
