@@ -1,6 +1,6 @@
 /* K-quant GEMM / GEMV (Q2_K .. Q6_K weights, Q8_K activations), scalar
- * reference, plus the portable pieces every variant shares: sizes,
- * dequantization and the embedding lookup (see ckernels.h, section quant_k;
+ * reference (GEMM, dequantization, embedding), plus the sizes every variant
+ * shares (see ckernels.h, section quant_k;
  * block layouts in internal/quant_k.h). */
 #include <math.h>
 
@@ -143,56 +143,7 @@ int ck_qdequant_q4_k(const void *src, float *dst, int64_t n) { return dequant(12
 int ck_qdequant_q5_k(const void *src, float *dst, int64_t n) { return dequant(13, src, dst, n); }
 int ck_qdequant_q6_k(const void *src, float *dst, int64_t n) { return dequant(14, src, dst, n); }
 
-/* ---- embedding ---- */
-typedef struct {
-    int fmt;
-    const int32_t *ids;
-    const char *table;
-    float *out;
-    long T, vocab, C;
-    float scale;
-} emb_job;
-
-static void emb_task(void *vp, int ith, int nth) {
-    const emb_job *j = (const emb_job *)vp;
-    long t0, t1;
-    ck_split_range(j->T, 1, ith, nth, &t0, &t1);
-    const size_t rb = ck_qk_row_bytes(j->fmt, (int)j->C);
-    for (long t = t0; t < t1; t++) {
-        float *o = j->out + t * j->C;
-        const int32_t id = j->ids[t];
-        if (id < 0 || id >= j->vocab) {
-            for (long c = 0; c < j->C; c++) o[c] = 0.0f;
-            continue;
-        }
-        dequant(j->fmt, j->table + (size_t)id * rb, o, j->C);
-        if (j->scale != 1.0f)
-            for (long c = 0; c < j->C; c++) o[c] *= j->scale;
-    }
-}
-
-static int qembedding(int fmt, const int32_t *ids, const void *table, float *out, int T, int vocab, int C,
-                      float scale, ck_pool *pool, int nth) {
-    if (C <= 0 || C % QK_K != 0) return CK_ERR_ARG;
-    if (T <= 0) return 0;
-    emb_job j = {fmt, ids, (const char *)table, out, T, vocab, C, scale};
-    if (nth > T) nth = T;
-    ck_pool_run(pool, nth < 1 ? 1 : nth, emb_task, &j);
-    int bad = 0;
-    for (int t = 0; t < T; t++) bad += ids[t] < 0 || ids[t] >= vocab;
-    return bad;
-}
-
-#define EMB(fmtname, fmtnum)                                                                                 \
-    int ck_qembedding_##fmtname(const int32_t *ids, const void *table, float *out, int T, int vocab, int C,   \
-                                float scale, ck_pool *pool, int nth) {                                       \
-        return qembedding(fmtnum, ids, table, out, T, vocab, C, scale, pool, nth);                           \
-    }
-EMB(q2_k, 10)
-EMB(q3_k, 11)
-EMB(q4_k, 12)
-EMB(q5_k, 13)
-EMB(q6_k, 14)
+static void ckq_dequant_block(int fmt, const void *blk, float *y) { dq_block(fmt, blk, y); }
 
 /* ---- scalar GEMM: activation quantizer and row kernels ---- */
 static void ckq_quantize_block(const float *x, ckq_q8_k *q) {

@@ -18,6 +18,7 @@ typedef struct {
     __m256i q[8];    /* values 32k .. 32k+31, unsigned */
     __m256i sc[8];   /* int16 lane j of q[k]'s pairs: scale of group 2k + j/8 */
     __m256i mn;      /* 16 int16 group mins */
+    __m256i gs;      /* 16 int16 group scales (dequantization) */
     float d, dm;
     __m256 mnf[2];   /* dm·mn as floats (pairs with the activations' bsf) */
 } ckq_ub256;
@@ -30,6 +31,7 @@ CKQ_INLINE __m256i ckq_bit_to(__m256i v, int j, int pos) {
 
 /* per-16-group int16 scales -> pair-lane vectors: ymm k gets group 2k (low lane), 2k+1 (high) */
 CKQ_INLINE void ckq_scales16(__m256i gs16, ckq_ub256 *u) {
+    u->gs = gs16;
     const __m256i lo = _mm256_permute2x128_si256(gs16, gs16, 0x00);   /* groups 0..7 in both lanes */
     const __m256i hi = _mm256_permute2x128_si256(gs16, gs16, 0x11);   /* groups 8..15 */
     for (int k = 0; k < 8; k++) {
@@ -77,6 +79,7 @@ CKQ_INLINE void ckq_k4_scales(const uint8_t *scales, uint16_t d, uint16_t dmin, 
     for (int k = 0; k < 8; k++)   /* every lane: scale k (bytes 2k, 2k+1 of the lane) */
         u->sc[k] = _mm256_shuffle_epi8(lo, _mm256_set1_epi16((short)(((2 * k + 1) << 8) | (2 * k))));
     u->mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));   /* m0 m0 m1 m1 .. m7 m7 */
+    u->gs = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sm, sm));   /* sc0 sc0 sc1 sc1 .. */
     u->d = _cvtsh_ss(d);
     u->dm = -_cvtsh_ss(dmin);
 }
@@ -230,6 +233,41 @@ static void ckq_quantize_block(const float *x, ckq_q8_k *q) {
     const __m256i b16 = _mm256_loadu_si256((const __m256i *)q->bsums);
     _mm256_store_ps(q->bsf, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(b16)))));
     _mm256_store_ps(q->bsf + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(b16, 1)))));
+}
+
+/* ---- dequantization (embedding): (d·gs)·q − dmin·m in gguf-py's order, mul and sub unfused ---- */
+#define CKQ_DQ(fmtname, blk_t, off, has_min)                                                      \
+    static void ckq_dq_##fmtname(const void *blk, float *y) {                                       \
+        ckq_ub256 u;                                                                             \
+        ckq_unpack_##fmtname((const blk_t *)blk, &u);                                            \
+        int16_t gs[16], mn[16];                                                                  \
+        _mm256_storeu_si256((__m256i *)gs, u.gs);                                                \
+        _mm256_storeu_si256((__m256i *)mn, u.mn);                                                \
+        for (int k = 0; k < 8; k++)                                                              \
+            for (int p = 0; p < 4; p++) {                                                        \
+                const int g = 2 * k + p / 2;                                                     \
+                const __m128i b8 = p < 2 ? _mm256_castsi256_si128(u.q[k]) : _mm256_extracti128_si256(u.q[k], 1); \
+                const __m256i qi = _mm256_sub_epi32(_mm256_cvtepu8_epi32(p % 2 ? _mm_srli_si128(b8, 8) : b8), \
+                                                    _mm256_set1_epi32(off));                    \
+                __m256 w = _mm256_mul_ps(_mm256_set1_ps(u.d * (float)gs[g]), _mm256_cvtepi32_ps(qi)); \
+                if (has_min) w = _mm256_sub_ps(w, _mm256_set1_ps(-u.dm * (float)mn[g]));       \
+                _mm256_storeu_ps(y + 32 * k + 8 * p, w);                                         \
+            }                                                                                    \
+    }
+CKQ_DQ(q2_k, ckq_q2_k, 0, 1)
+CKQ_DQ(q3_k, ckq_q3_k, 4, 0)
+CKQ_DQ(q4_k, ckq_q4_k, 0, 1)
+CKQ_DQ(q5_k, ckq_q5_k, 0, 1)
+CKQ_DQ(q6_k, ckq_q6_k, 32, 0)
+
+static void ckq_dequant_block(int fmt, const void *blk, float *y) {
+    switch (fmt) {
+    case 10: ckq_dq_q2_k(blk, y); break;
+    case 11: ckq_dq_q3_k(blk, y); break;
+    case 12: ckq_dq_q4_k(blk, y); break;
+    case 13: ckq_dq_q5_k(blk, y); break;
+    default: ckq_dq_q6_k(blk, y); break;
+    }
 }
 
 #define CKQ_SFX avx2

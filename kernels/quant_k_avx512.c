@@ -422,6 +422,40 @@ static void ckq_tiled_gemm(int fmt, const ckq_q8_k *xq, const void *W, const flo
 }
 #define CKQ_HAVE_TILED 1
 
+/* ---- dequantization (embedding): (d·gs)·q − dmin·m in gguf-py's order, mul and sub unfused ---- */
+#define CKQ_DQ(fmtname, blk_t, off, has_min)                                                      \
+    static void ckq_dq_##fmtname(const void *blk, float *y) {                                       \
+        ckq_ub512 u;                                                                             \
+        ckq_unpack_##fmtname((const blk_t *)blk, &u);                                            \
+        int16_t gs[16], mn[16];                                                                  \
+        _mm256_storeu_si256((__m256i *)gs, u.gs);                                                \
+        _mm256_storeu_si256((__m256i *)mn, u.mn);                                                \
+        for (int k = 0; k < 4; k++)                                                              \
+            for (int p = 0; p < 4; p++) {                                                        \
+                const int g = 4 * k + p;                                                         \
+                const __m512i qi = _mm512_sub_epi32(                                             \
+                    _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(u.q[k], p)), _mm512_set1_epi32(off)); \
+                __m512 w = _mm512_mul_ps(_mm512_set1_ps(u.d * (float)gs[g]), _mm512_cvtepi32_ps(qi)); \
+                if (has_min) w = _mm512_sub_ps(w, _mm512_set1_ps(-u.dm * (float)mn[g]));       \
+                _mm512_storeu_ps(y + 16 * g, w);                                                 \
+            }                                                                                    \
+    }
+CKQ_DQ(q2_k, ckq_q2_k, 0, 1)
+CKQ_DQ(q3_k, ckq_q3_k, 4, 0)
+CKQ_DQ(q4_k, ckq_q4_k, 0, 1)
+CKQ_DQ(q5_k, ckq_q5_k, 0, 1)
+CKQ_DQ(q6_k, ckq_q6_k, 32, 0)
+
+static void ckq_dequant_block(int fmt, const void *blk, float *y) {
+    switch (fmt) {
+    case 10: ckq_dq_q2_k(blk, y); break;
+    case 11: ckq_dq_q3_k(blk, y); break;
+    case 12: ckq_dq_q4_k(blk, y); break;
+    case 13: ckq_dq_q5_k(blk, y); break;
+    default: ckq_dq_q6_k(blk, y); break;
+    }
+}
+
 #define CKQ_SFX avx512
 #include "internal/quant_k_driver.h"
 

@@ -190,7 +190,8 @@ def test_quantize_q8_k_bytes(variant):
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
-def test_dequant_and_embedding_match_gguf(fmt):
+@pytest.mark.parametrize("variant", variants())
+def test_dequant_and_embedding_match_gguf(variant, fmt):
     vocab, C, T = 11, 512, 6
     rng = np.random.default_rng(int(FORMATS[fmt][0]))
     table = random_rows(fmt, vocab, C, rng)
@@ -200,7 +201,7 @@ def test_dequant_and_embedding_match_gguf(fmt):
     assert deq(ptr(table), ptr(out), vocab * C) == CK_OK
     assert np.array_equal(out, want)
     assert deq(ptr(table), ptr(out), 100) == CK_ERR_ARG
-    emb = kernel(f"ck_qembedding_{fmt}", None,
+    emb = kernel(f"ck_qembedding_{fmt}", variant,
                  [c_void_p, c_void_p, c_void_p, c_int, c_int, c_int, c_float, c_void_p, c_int], c_int)
     ids = np.array([3, 0, 10, -1, 11, 3], np.int32)
     out = np.full((T, C), np.nan, np.float32)

@@ -451,20 +451,25 @@ int ck_qdequant_q4_k(const void *src, float *dst, int64_t n);
 int ck_qdequant_q5_k(const void *src, float *dst, int64_t n);
 int ck_qdequant_q6_k(const void *src, float *dst, int64_t n);
 /* Embedding lookup from a quantized table [vocab, C] (C % 256 == 0):
- * out[t,:] = scale · dequant(table row ids[t]); ids outside [0, vocab) give a
- * zero row and are counted in the return value (as ck_embedding_f32);
- * CK_ERR_ARG if C is not a positive multiple of 256. One portable
- * implementation (T rows per call: dequantization is not the bottleneck). */
-int ck_qembedding_q2_k(const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
-                       ck_pool *pool, int nth);
-int ck_qembedding_q3_k(const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
-                       ck_pool *pool, int nth);
-int ck_qembedding_q4_k(const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
-                       ck_pool *pool, int nth);
-int ck_qembedding_q5_k(const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
-                       ck_pool *pool, int nth);
-int ck_qembedding_q6_k(const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
-                       ck_pool *pool, int nth);
+ * out[t,:] = scale · dequant(table row ids[t]), the dequantized values bit for
+ * bit those of ck_qdequant_<fmt> (gguf-py's expression order) times scale; ids
+ * outside [0, vocab) give a zero row and are counted in the return value (as
+ * ck_embedding_f32); CK_ERR_ARG if C is not a positive multiple of 256. */
+CK_DECLARE_VARIANTS(int, ck_qembedding_q2_k,
+                    (const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
+                     ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_qembedding_q3_k,
+                    (const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
+                     ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_qembedding_q4_k,
+                    (const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
+                     ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_qembedding_q5_k,
+                    (const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
+                     ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_qembedding_q6_k,
+                    (const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
+                     ck_pool *pool, int nth))
 
 /* ==== end of families (add new sections above this line) ==== */
 

@@ -16,6 +16,7 @@
  *   ckq_quantize_block(x, q)     256 floats -> one Q8_K block (the bytes every variant gives)
  *   optionally CKQ_HAVE_TILED, ckq_tiled_ok(fmt, fn, M) and ckq_tiled_gemm(...): a tiled
  *       path for larger M (its workspace follows the Q8_K rows, see quant_k.h)
+ *   ckq_dequant_block(fmt, blk, out)  one super-block -> 256 floats, gguf-py's expression order
  *   ckq_rows_fn ckq_rows(fmt)    the row kernel of a K-quant format:
  *       rows(w, xq, nb, mt, out): out[i] = Σ_b dot(weight block w[b], xq[i·nb + b]), i < mt
  */
@@ -133,3 +134,56 @@ CKQ_DEFINE_GEMM(q3_k, 11)
 CKQ_DEFINE_GEMM(q4_k, 12)
 CKQ_DEFINE_GEMM(q5_k, 13)
 CKQ_DEFINE_GEMM(q6_k, 14)
+
+/* ---- embedding: rows dequantized by the variant's ckq_dequant_block(fmt, blk, out) ---- */
+typedef struct {
+    int fmt;
+    const int32_t *ids;
+    const char *table;
+    float *out;
+    long T, vocab, C;
+    float scale;
+} ckq_emb_job;
+
+static void ckq_emb_task(void *vp, int ith, int nth) {
+    const ckq_emb_job *j = (const ckq_emb_job *)vp;
+    long t0, t1;
+    ck_split_range(j->T, 1, ith, nth, &t0, &t1);
+    const size_t bb = ckq_block_bytes(j->fmt), rb = bb * (size_t)(j->C / QK_K);
+    for (long t = t0; t < t1; t++) {
+        float *o = j->out + t * j->C;
+        const int32_t id = j->ids[t];
+        if (id < 0 || id >= j->vocab) {
+            for (long c = 0; c < j->C; c++) o[c] = 0.0f;
+            continue;
+        }
+        const char *row = j->table + (size_t)id * rb;
+        for (long b = 0; b < j->C / QK_K; b++) ckq_dequant_block(j->fmt, row + b * bb, o + b * QK_K);
+        if (j->scale != 1.0f)
+            for (long c = 0; c < j->C; c++) o[c] *= j->scale;
+    }
+}
+
+static int ckq_embedding(int fmt, const int32_t *ids, const void *table, float *out, int T, int vocab, int C,
+                         float scale, ck_pool *pool, int nth) {
+    if (C <= 0 || C % QK_K != 0) return CK_ERR_ARG;
+    if (T <= 0) return 0;
+    ckq_emb_job j = {fmt, ids, (const char *)table, out, T, vocab, C, scale};
+    if (nth > T) nth = T;
+    ck_pool_run(pool, nth < 1 ? 1 : nth, ckq_emb_task, &j);
+    int bad = 0;
+    for (int t = 0; t < T; t++) bad += ids[t] < 0 || ids[t] >= vocab;
+    return bad;
+}
+
+#define CKQ_DEFINE_EMB(fmtname, fmtnum)                                                                      \
+    int CKQ_NAME(CKQ_CAT(CKQ_CAT(ck_qembedding_, fmtname), _))(const int32_t *ids, const void *table,         \
+                                                               float *out, int T, int vocab, int C,          \
+                                                               float scale, ck_pool *pool, int nth) {        \
+        return ckq_embedding(fmtnum, ids, table, out, T, vocab, C, scale, pool, nth);                        \
+    }
+CKQ_DEFINE_EMB(q2_k, 10)
+CKQ_DEFINE_EMB(q3_k, 11)
+CKQ_DEFINE_EMB(q4_k, 12)
+CKQ_DEFINE_EMB(q5_k, 13)
+CKQ_DEFINE_EMB(q6_k, 14)
