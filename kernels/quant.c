@@ -22,7 +22,8 @@ size_t ck_qrow_size(int fmt, int K) {
  * K-quant formats get the same (it also covers one Q8_K block of 292 bytes per
  * 256 elements). F32/F16/BF16 need none. Independent of N and nth. */
 size_t ck_qgemm_workspace_size(int fmt, int M, int N, int K, int nth) {
-    (void)N; (void)nth;
+    /* K-quants run their own driver (kernels/quant_k.c): one query for every format */
+    if (fmt >= CK_QTYPE_Q2_K && fmt <= CK_QTYPE_Q6_K) return ck_qkgemm_workspace_size(fmt, M, N, K, nth);
     const int be = qk_block_elems(fmt);
     if (be <= 1 || M <= 0 || K <= 0) return 0;
     return (size_t)M * qk_xrow_bytes(K) + 64;

@@ -536,6 +536,97 @@ CK_DECLARE_QEMBEDDING(q5_1)
 CK_DECLARE_QEMBEDDING(f16)
 CK_DECLARE_QEMBEDDING(bf16)
 
+/* ==== quant_k ==== */
+/* K-quant weights (GGUF's Q2_K, Q3_K, Q4_K, Q5_K, Q6_K: super-blocks of 256
+ * values; byte layouts documented in kernels/internal/quant_k.h). fmt numbers
+ * are GGUF's ggml_type values. A weight W[N,K] is N rows of K/256 blocks each,
+ * row-major, rows packed back to back (the GGUF tensor bytes as they are).
+ *
+ *   y[M,N] (+)= x[M,K] · dequant(W)[N,K]ᵀ + b[N]          (b may be NULL)
+ *
+ * Arguments as ck_gemm (accumulate = 0 overwrites y, 1 adds). x is first
+ * quantized to Q8_K in the workspace (per 256 values: int8 q = round(x·127/amax),
+ * scale amax/127, 16 group sums); each super-block then contributes two exact
+ * integer dot products and one float step, as llama.cpp. Any M (M = 1 is the
+ * decode GEMV); threads split N, every output is computed by one thread in a
+ * fixed order, so results do not depend on nth or the schedule (the kernel
+ * path depends on M only). ws: at least ck_qkgemm_workspace_size(fmt, M, N,
+ * K, nth) bytes, any alignment, for every variant the scalar one included:
+ * M·K/256 Q8_K blocks of 384 bytes, ceil(M/16)·K/256 transposed tiles of
+ * 5184 bytes and nth·8·K/256 unpacked weight blocks of 384 bytes, + 64.
+ * Returns CK_OK; CK_ERR_ARG (nothing written) when K is not a positive
+ * multiple of 256 or M, N < 0; CK_ERR_WORKSPACE when ws is NULL or too small.
+ * The avx512 variant checks CK_CPU_AVX512VNNI once: with VNNI, M >= 16 runs a
+ * tiled kernel (8 weight rows unpacked once per call × 16 tokens in the lanes,
+ * vpdpbusd) and smaller M row kernels (vpdpbusd + vpdpwssd); without, row
+ * kernels on AVX-512BW (vpmaddubsw + vpmaddwd), also exported as
+ * ck_qgemm_<fmt>_avx512bw (any AVX-512BW CPU; the tests reach that path on a
+ * VNNI machine). Results agree to rounding across variants and paths. */
+#define CK_QK_Q2_K CK_QTYPE_Q2_K
+#define CK_QK_Q3_K CK_QTYPE_Q3_K
+#define CK_QK_Q4_K CK_QTYPE_Q4_K
+#define CK_QK_Q5_K CK_QTYPE_Q5_K
+#define CK_QK_Q6_K CK_QTYPE_Q6_K
+size_t ck_qkgemm_workspace_size(int fmt, int M, int N, int K, int nth);
+/* Bytes of one row of K values in fmt (0 if fmt is not a K-quant or K % 256 != 0). */
+size_t ck_qk_row_bytes(int fmt, int K);
+CK_DECLARE_VARIANTS(int, ck_qgemm_q2_k,
+                    (const float *x, const void *W, const float *b, float *y, int M, int N, int K, int accumulate,
+                     void *ws, size_t ws_size, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_qgemm_q3_k,
+                    (const float *x, const void *W, const float *b, float *y, int M, int N, int K, int accumulate,
+                     void *ws, size_t ws_size, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_qgemm_q4_k,
+                    (const float *x, const void *W, const float *b, float *y, int M, int N, int K, int accumulate,
+                     void *ws, size_t ws_size, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_qgemm_q5_k,
+                    (const float *x, const void *W, const float *b, float *y, int M, int N, int K, int accumulate,
+                     void *ws, size_t ws_size, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_qgemm_q6_k,
+                    (const float *x, const void *W, const float *b, float *y, int M, int N, int K, int accumulate,
+                     void *ws, size_t ws_size, ck_pool *pool, int nth))
+int ck_qgemm_q2_k_avx512bw(const float *x, const void *W, const float *b, float *y, int M, int N, int K,
+                           int accumulate, void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_qgemm_q3_k_avx512bw(const float *x, const void *W, const float *b, float *y, int M, int N, int K,
+                           int accumulate, void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_qgemm_q4_k_avx512bw(const float *x, const void *W, const float *b, float *y, int M, int N, int K,
+                           int accumulate, void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_qgemm_q5_k_avx512bw(const float *x, const void *W, const float *b, float *y, int M, int N, int K,
+                           int accumulate, void *ws, size_t ws_size, ck_pool *pool, int nth);
+int ck_qgemm_q6_k_avx512bw(const float *x, const void *W, const float *b, float *y, int M, int N, int K,
+                           int accumulate, void *ws, size_t ws_size, ck_pool *pool, int nth);
+/* The activation quantizer the GEMMs run first: x[M,K] -> M·K/256 Q8_K blocks
+ * of 384 bytes at q (64-byte aligned): int8 qs[256], int16 bsums[16] (group
+ * sums), float d, 28 bytes of padding, float bsf[16] = d·bsums.
+ * Every variant gives the same bytes. CK_ERR_ARG if K % 256 != 0. */
+CK_DECLARE_VARIANTS(int, ck_quantize_q8_k, (const float *x, void *q, int M, int K, ck_pool *pool, int nth))
+/* dst[n] = dequant(src), n values (n % 256 == 0; else nothing written, CK_ERR_ARG). */
+int ck_qdequant_q2_k(const void *src, float *dst, int64_t n);
+int ck_qdequant_q3_k(const void *src, float *dst, int64_t n);
+int ck_qdequant_q4_k(const void *src, float *dst, int64_t n);
+int ck_qdequant_q5_k(const void *src, float *dst, int64_t n);
+int ck_qdequant_q6_k(const void *src, float *dst, int64_t n);
+/* Embedding lookup from a quantized table [vocab, C] (C % 256 == 0):
+ * out[t,:] = scale · dequant(table row ids[t]), the dequantized values bit for
+ * bit those of ck_qdequant_<fmt> (gguf-py's expression order) times scale; ids
+ * outside [0, vocab) give a zero row and are counted in the return value (as
+ * ck_embedding_f32); CK_ERR_ARG if C is not a positive multiple of 256. */
+CK_DECLARE_VARIANTS(int, ck_qembedding_q2_k,
+                    (const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
+                     ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_qembedding_q3_k,
+                    (const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
+                     ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_qembedding_q4_k,
+                    (const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
+                     ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_qembedding_q5_k,
+                    (const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
+                     ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_qembedding_q6_k,
+                    (const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
+                     ck_pool *pool, int nth))
+
 /* ==== end of families (add new sections above this line) ==== */
 
 #ifdef __cplusplus
