@@ -25,34 +25,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* CPU features (CK_CPU_* flags, variant masks, ck_cpu_features,
+ * ck_cpu_disable, ck_cpu_best_variant) are declared once, in runtime/cpu.h
+ * next to their implementation; by path, so -I kernels/include suffices. */
+#include "../../runtime/cpu.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ==== runtime: cpu features ==== */
-/* (runtime/cpu.h) Bit set of CK_CPU_* flags: set only when the CPU has the
- * instructions and the OS saves their register state (cpuid + xgetbv). */
-#define CK_CPU_AVX      (1 << 0)
-#define CK_CPU_AVX2     (1 << 1)
-#define CK_CPU_FMA      (1 << 2)
-#define CK_CPU_F16C     (1 << 3)
-#define CK_CPU_AVX512F  (1 << 4)
-#define CK_CPU_AVX512BW (1 << 5)
-#define CK_CPU_AVX512DQ (1 << 6)
-#define CK_CPU_AVX512VL (1 << 7)
-/* Not part of any variant's compile flags: kernels inside the avx512 variant
- * test it at run time and fall back to AVX-512BW code without it. */
-#define CK_CPU_AVX512VNNI (1 << 8)
-/* All the flags a variant's files were compiled for. */
-#define CK_CPU_VARIANT_AVX2   (CK_CPU_AVX | CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C)
-#define CK_CPU_VARIANT_AVX512 (CK_CPU_VARIANT_AVX2 | CK_CPU_AVX512F | CK_CPU_AVX512BW | \
-                               CK_CPU_AVX512DQ | CK_CPU_AVX512VL)
-int ck_cpu_features(void);
-/* Clear bits from what ck_cpu_features() reports (0 restores): tests and
- * benchmarks use it to force the run-time fallbacks (e.g. no VNNI). */
-void ck_cpu_disable(int bits);
-/* Best variant this CPU runs: 0 scalar, 1 avx2, 2 avx512. */
-int ck_cpu_best_variant(void);
 
 /* ==== runtime: thread pool ==== */
 /* (runtime/threadpool.h) A pool of size n = the caller + n-1 persistent
