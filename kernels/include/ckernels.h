@@ -542,14 +542,7 @@ CK_DECLARE_QEMBEDDING(bf16)
  * kernels on AVX-512BW (vpmaddubsw + vpmaddwd), also exported as
  * ck_qgemm_<fmt>_avx512bw (any AVX-512BW CPU; the tests reach that path on a
  * VNNI machine). Results agree to rounding across variants and paths. */
-#define CK_QK_Q2_K CK_QTYPE_Q2_K
-#define CK_QK_Q3_K CK_QTYPE_Q3_K
-#define CK_QK_Q4_K CK_QTYPE_Q4_K
-#define CK_QK_Q5_K CK_QTYPE_Q5_K
-#define CK_QK_Q6_K CK_QTYPE_Q6_K
 size_t ck_qkgemm_workspace_size(int fmt, int M, int N, int K, int nth);
-/* Bytes of one row of K values in fmt (0 if fmt is not a K-quant or K % 256 != 0). */
-size_t ck_qk_row_bytes(int fmt, int K);
 CK_DECLARE_VARIANTS(int, ck_qgemm_q2_k,
                     (const float *x, const void *W, const float *b, float *y, int M, int N, int K, int accumulate,
                      void *ws, size_t ws_size, ck_pool *pool, int nth))

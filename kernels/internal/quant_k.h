@@ -54,6 +54,7 @@
 #include <string.h>
 
 #include "../include/ckernels.h"
+#include "quant_common.h"   /* ck_fp16_to_fp32, qk_block_bytes */
 
 #define QK_K 256
 
@@ -87,28 +88,6 @@ _Static_assert(sizeof(ckq_q8_k) == 384, "Q8_K activation block: 6 cache lines");
 
 /* Row kernel of one format (see quant_k_driver.h). */
 typedef void (*ckq_rows_fn)(const void *w, const ckq_q8_k *xq, long nb, int mt, float *out);
-
-/* fp16 -> fp32, exact (portable; the SIMD files may use F16C, same values) */
-static inline float ckq_h2f(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else {   /* subnormal: normalise */
-            int e = -1;
-            do { man <<= 1; e++; } while (!(man & 0x400));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
-        }
-    } else {
-        bits = sign | (exp + 127 - 15) << 23 | man << 13;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 /* Q4_K / Q5_K 12-byte scales -> out[0..7] = sc, out[8..15] = m (llama.cpp's utmp trick). */
 static inline void ckq_unpack_k4_scales(const uint8_t *s, uint8_t out[16]) {
@@ -154,18 +133,6 @@ static inline void ckq_unpack_k3_scales(const uint8_t *s, int8_t out[16]) {
     uint8_t u[16];
     memcpy(u, a, 16);
     for (int i = 0; i < 16; i++) out[i] = (int8_t)(u[i] - 32);
-}
-
-/* Format table: GGUF type number -> block bytes (0: not a K-quant). */
-static inline size_t ckq_block_bytes(int fmt) {
-    switch (fmt) {
-    case 10: return sizeof(ckq_q2_k);
-    case 11: return sizeof(ckq_q3_k);
-    case 12: return sizeof(ckq_q4_k);
-    case 13: return sizeof(ckq_q5_k);
-    case 14: return sizeof(ckq_q6_k);
-    default: return 0;
-    }
 }
 
 /* Tiled GEMM (AVX-512 VNNI, M >= CKQ_TILED_MIN_M): activations transposed per
