@@ -441,15 +441,7 @@ CKQ_DQ(q4_k, ckq_q4_k, 0, 1)
 CKQ_DQ(q5_k, ckq_q5_k, 0, 1)
 CKQ_DQ(q6_k, ckq_q6_k, 32, 0)
 
-static void ckq_dequant_block(int fmt, const void *blk, float *y) {
-    switch (fmt) {
-    case 10: ckq_dq_q2_k(blk, y); break;
-    case 11: ckq_dq_q3_k(blk, y); break;
-    case 12: ckq_dq_q4_k(blk, y); break;
-    case 13: ckq_dq_q5_k(blk, y); break;
-    default: ckq_dq_q6_k(blk, y); break;
-    }
-}
+CKQ_DEQUANT_BLOCK_OF_DQ
 
 #define CKQ_SFX avx512
 #include "internal/quant_k_driver.h"

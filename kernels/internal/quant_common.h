@@ -74,6 +74,18 @@ static inline float ck_bf16_to_fp32(uint16_t h) {
     return f;
 }
 
+/* ---- the formats ---- */
+
+/* X(name, FMT) for each format with ck_qgemm_<name>_<v> and ck_qembedding_<name>_<v>
+ * entry points, and for each with an R8-packed ck_qgemm_packed_<name>_<v>: every
+ * variant file instantiates its entries from these lists. */
+#define QK_FORMATS(X)                                                                         \
+    X(q8_0, CK_QTYPE_Q8_0) X(q4_0, CK_QTYPE_Q4_0) X(q4_1, CK_QTYPE_Q4_1) X(q5_0, CK_QTYPE_Q5_0) \
+    X(q5_1, CK_QTYPE_Q5_1) X(f16, CK_QTYPE_F16) X(bf16, CK_QTYPE_BF16)
+#define QK_PACKED_FORMATS(X)                                                                  \
+    X(q8_0, CK_QTYPE_Q8_0) X(q4_0, CK_QTYPE_Q4_0) X(q4_1, CK_QTYPE_Q4_1) X(q5_0, CK_QTYPE_Q5_0) \
+    X(q5_1, CK_QTYPE_Q5_1)
+
 /* ---- block geometry ---- */
 
 static inline int qk_block_elems(int fmt) {

@@ -135,6 +135,19 @@ static inline void ckq_unpack_k3_scales(const uint8_t *s, int8_t out[16]) {
     for (int i = 0; i < 16; i++) out[i] = (int8_t)(u[i] - 32);
 }
 
+/* ckq_dequant_block (see quant_k_driver.h) of a variant file that defines
+ * ckq_dq_<fmt>(blk, y) for each format. */
+#define CKQ_DEQUANT_BLOCK_OF_DQ                                            \
+    static void ckq_dequant_block(int fmt, const void *blk, float *y) {    \
+        switch (fmt) {                                                     \
+        case CK_QTYPE_Q2_K: ckq_dq_q2_k(blk, y); break;                    \
+        case CK_QTYPE_Q3_K: ckq_dq_q3_k(blk, y); break;                    \
+        case CK_QTYPE_Q4_K: ckq_dq_q4_k(blk, y); break;                    \
+        case CK_QTYPE_Q5_K: ckq_dq_q5_k(blk, y); break;                    \
+        default: ckq_dq_q6_k(blk, y); break;                               \
+        }                                                                  \
+    }
+
 /* Tiled GEMM (AVX-512 VNNI, M >= CKQ_TILED_MIN_M): activations transposed per
  * 16-token tile and super-block for vpdpbusd (q[k/4][token][k%4]), their scales
  * and group sums as floats; weights unpacked once per call into 8-row groups of
