@@ -771,10 +771,10 @@ static int emit_unknown_bytes(ctok *t, const uint8_t *s, size_t n) {
     return 0;
 }
 
-static int bpe_word(ctok *t, const uint8_t *w, size_t n) {
-    if (n == 0) return 0;
-    int bl = t->flags & F_BYTE_LEVEL;
-    if (bl && n == 1) return t->byte_tok[w[0]] >= 0 ? push(t, t->byte_tok[w[0]]) : emit_unknown_bytes(t, w, 1);
+/* encode(t, w, n) through the word cache: a hit replays the ids an earlier call
+ * gave for the same bytes. Inlined with a constant encode. */
+static inline __attribute__((always_inline)) int cached(ctok *t, const uint8_t *w, size_t n,
+                                                        int (*encode)(ctok *, const uint8_t *, size_t)) {
     uint64_t h = 0;
     int cacheable = n <= CACHE_KEY && t->cache;
     if (cacheable) {
@@ -786,6 +786,14 @@ static int bpe_word(ctok *t, const uint8_t *w, size_t n) {
         }
     }
     size_t out0 = t->nout;
+    if (encode(t, w, n)) return -1;
+    size_t cnt = t->nout - out0;
+    if (cacheable && cnt <= CACHE_IDS && cnt > 0) cache_put(t->cache, h, w, n, t->out + out0, cnt);
+    return 0;
+}
+
+static int bpe_word_uncached(ctok *t, const uint8_t *w, size_t n) {
+    int bl = t->flags & F_BYTE_LEVEL;
     int32_t whole = -1;
     if (t->flags & F_IGNORE_MERGES) whole = strtab_find(bl ? &t->by_piece : &t->spm, w, n);
     if (whole < 0 && (t->flags & F_NL_WORDS)) {
@@ -825,9 +833,14 @@ static int bpe_word(ctok *t, const uint8_t *w, size_t n) {
             }
         }
     }
-    size_t cnt = t->nout - out0;
-    if (cacheable && cnt <= CACHE_IDS && cnt > 0) cache_put(t->cache, h, w, n, t->out + out0, cnt);
     return 0;
+}
+
+static int bpe_word(ctok *t, const uint8_t *w, size_t n) {
+    if (n == 0) return 0;
+    if ((t->flags & F_BYTE_LEVEL) && n == 1)
+        return t->byte_tok[w[0]] >= 0 ? push(t, t->byte_tok[w[0]]) : emit_unknown_bytes(t, w, 1);
+    return cached(t, w, n, bpe_word_uncached);
 }
 
 static int split(ctok *t, int si, size_t b, size_t e) {
@@ -916,23 +929,7 @@ static int spm_word(ctok *t, const uint8_t *s, size_t n) {
 }
 
 /* A cached SPM segment. */
-static int spm_segment(ctok *t, const uint8_t *w, size_t n) {
-    uint64_t h = 0;
-    int cacheable = n <= CACHE_KEY && t->cache;
-    if (cacheable) {
-        h = hbytes(w, n);
-        centry *ce = cache_get(t->cache, h, w, n);
-        if (ce) {
-            for (int i = 0; i < ce->nids; i++) if (push(t, ce->ids[i])) return -1;
-            return 0;
-        }
-    }
-    size_t out0 = t->nout;
-    if (spm_word(t, w, n)) return -1;
-    size_t cnt = t->nout - out0;
-    if (cacheable && cnt <= CACHE_IDS && cnt > 0) cache_put(t->cache, h, w, n, t->out + out0, cnt);
-    return 0;
-}
+static int spm_segment(ctok *t, const uint8_t *w, size_t n) { return cached(t, w, n, spm_word); }
 
 /* When no piece has U+2581 after another character (t->spm_split), no merge can
  * cross the start of a "▁word", so the text is encoded segment by segment, which
