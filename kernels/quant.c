@@ -139,15 +139,5 @@ static void quant_scalar(const float *x, long K, uint8_t *dst) { qk_quant_row_sc
 #define PACKED_ENTRY(name, FMT) \
     QK_ENTRY(ck_qgemm_packed_##name##_scalar, FMT, scalar, 1, quant_scalar, compute_scalar)
 
-ENTRIES(q8_0, CK_QTYPE_Q8_0)
-ENTRIES(q4_0, CK_QTYPE_Q4_0)
-ENTRIES(q4_1, CK_QTYPE_Q4_1)
-ENTRIES(q5_0, CK_QTYPE_Q5_0)
-ENTRIES(q5_1, CK_QTYPE_Q5_1)
-ENTRIES(f16, CK_QTYPE_F16)
-ENTRIES(bf16, CK_QTYPE_BF16)
-PACKED_ENTRY(q8_0, CK_QTYPE_Q8_0)
-PACKED_ENTRY(q4_0, CK_QTYPE_Q4_0)
-PACKED_ENTRY(q4_1, CK_QTYPE_Q4_1)
-PACKED_ENTRY(q5_0, CK_QTYPE_Q5_0)
-PACKED_ENTRY(q5_1, CK_QTYPE_Q5_1)
+QK_FORMATS(ENTRIES)
+QK_PACKED_FORMATS(PACKED_ENTRY)

@@ -7,11 +7,6 @@
 #include "ckernels.h"
 #include "internal/quant_k.h"
 
-size_t ck_qk_row_bytes(int fmt, int K) {
-    if (K <= 0 || K % QK_K != 0) return 0;
-    return ckq_block_bytes(fmt) * (size_t)(K / QK_K);
-}
-
 size_t ck_qkgemm_workspace_size(int fmt, int M, int N, int K, int nth) {
     (void)fmt; (void)N; (void)nth;
     if (M < 0) M = 0;
@@ -37,8 +32,8 @@ static void ub_q2_k(const ckq_q2_k *b, ckq_ub *u) {
         u->gs[g] = b->scales[g] & 15;
         u->mn[g] = b->scales[g] >> 4;
     }
-    u->d = ckq_h2f(b->d);
-    u->dm = -ckq_h2f(b->dmin);
+    u->d = ck_fp16_to_fp32(b->d);
+    u->dm = -ck_fp16_to_fp32(b->dmin);
 }
 
 static void ub_q3_k(const ckq_q3_k *b, ckq_ub *u) {
@@ -55,7 +50,7 @@ static void ub_q3_k(const ckq_q3_k *b, ckq_ub *u) {
         u->gs[g] = sc[g];
         u->mn[g] = (int16_t)(-4 * sc[g]);
     }
-    u->d = u->dm = ckq_h2f(b->d);
+    u->d = u->dm = ck_fp16_to_fp32(b->d);
 }
 
 static void ub_k4_scales(const uint8_t *scales, uint16_t d, uint16_t dmin, ckq_ub *u) {
@@ -65,8 +60,8 @@ static void ub_k4_scales(const uint8_t *scales, uint16_t d, uint16_t dmin, ckq_u
         u->gs[g] = sm[g / 2];
         u->mn[g] = sm[8 + g / 2];
     }
-    u->d = ckq_h2f(d);
-    u->dm = -ckq_h2f(dmin);
+    u->d = ck_fp16_to_fp32(d);
+    u->dm = -ck_fp16_to_fp32(dmin);
 }
 
 static void ub_q4_k(const ckq_q4_k *b, ckq_ub *u) {
@@ -99,7 +94,7 @@ static void ub_q6_k(const ckq_q6_k *b, ckq_ub *u) {
         u->gs[g] = b->scales[g];
         u->mn[g] = (int16_t)(-32 * b->scales[g]);
     }
-    u->d = u->dm = ckq_h2f(b->d);
+    u->d = u->dm = ck_fp16_to_fp32(b->d);
 }
 
 typedef void (*ub_fn)(const void *blk, ckq_ub *u);
@@ -132,7 +127,7 @@ static void dq_block(int fmt, const void *blk, float *y) {
 
 static int dequant(int fmt, const void *src, float *dst, int64_t n) {
     if (n < 0 || n % QK_K != 0) return CK_ERR_ARG;
-    const size_t bb = ckq_block_bytes(fmt);
+    const size_t bb = (size_t)qk_block_bytes(fmt);
     for (int64_t i = 0; i < n / QK_K; i++) dq_block(fmt, (const char *)src + i * bb, dst + i * QK_K);
     return CK_OK;
 }
@@ -170,7 +165,7 @@ static void ckq_quantize_block(const float *x, ckq_q8_k *q) {
 #define CKQ_MT 16
 
 static void rows_generic(int fmt, const void *w, const ckq_q8_k *xq, long nb, int mt, float *out) {
-    const size_t bb = ckq_block_bytes(fmt);
+    const size_t bb = (size_t)qk_block_bytes(fmt);
     const ub_fn unpack = ub_of(fmt);
     for (int i = 0; i < mt; i++) out[i] = 0.0f;
     for (long b = 0; b < nb; b++) {

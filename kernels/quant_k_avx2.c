@@ -56,8 +56,8 @@ CKQ_INLINE void ckq_unpack_q2_k(const ckq_q2_k *b, ckq_ub256 *u) {
     const __m128i s = _mm_loadu_si128((const __m128i *)b->scales);
     ckq_scales16(_mm256_cvtepu8_epi16(_mm_and_si128(s, _mm_set1_epi8(15))), u);
     u->mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(15)));
-    u->d = _cvtsh_ss(b->d);
-    u->dm = -_cvtsh_ss(b->dmin);
+    u->d = ck_fp16_to_fp32(b->d);
+    u->dm = -ck_fp16_to_fp32(b->dmin);
 }
 
 CKQ_INLINE void ckq_unpack_q3_k(const ckq_q3_k *b, ckq_ub256 *u) {
@@ -69,7 +69,7 @@ CKQ_INLINE void ckq_unpack_q3_k(const ckq_q3_k *b, ckq_ub256 *u) {
     const __m256i g = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
     ckq_scales16(g, u);
     u->mn = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(g, 2));
-    u->d = u->dm = _cvtsh_ss(b->d);
+    u->d = u->dm = ck_fp16_to_fp32(b->d);
 }
 
 CKQ_INLINE void ckq_k4_scales(const uint8_t *scales, uint16_t d, uint16_t dmin, ckq_ub256 *u) {
@@ -80,8 +80,8 @@ CKQ_INLINE void ckq_k4_scales(const uint8_t *scales, uint16_t d, uint16_t dmin, 
         u->sc[k] = _mm256_shuffle_epi8(lo, _mm256_set1_epi16((short)(((2 * k + 1) << 8) | (2 * k))));
     u->mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));   /* m0 m0 m1 m1 .. m7 m7 */
     u->gs = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sm, sm));   /* sc0 sc0 sc1 sc1 .. */
-    u->d = _cvtsh_ss(d);
-    u->dm = -_cvtsh_ss(dmin);
+    u->d = ck_fp16_to_fp32(d);
+    u->dm = -ck_fp16_to_fp32(dmin);
 }
 
 CKQ_INLINE void ckq_nibbles(const uint8_t *qs, ckq_ub256 *u) {
@@ -118,7 +118,7 @@ CKQ_INLINE void ckq_unpack_q6_k(const ckq_q6_k *b, ckq_ub256 *u) {
     const __m256i g = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
     ckq_scales16(g, u);
     u->mn = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(g, 5));
-    u->d = u->dm = _cvtsh_ss(b->d);
+    u->d = u->dm = ck_fp16_to_fp32(b->d);
 }
 
 CKQ_INLINE float ckq_hsum(__m256 v) {
@@ -260,15 +260,7 @@ CKQ_DQ(q4_k, ckq_q4_k, 0, 1)
 CKQ_DQ(q5_k, ckq_q5_k, 0, 1)
 CKQ_DQ(q6_k, ckq_q6_k, 32, 0)
 
-static void ckq_dequant_block(int fmt, const void *blk, float *y) {
-    switch (fmt) {
-    case 10: ckq_dq_q2_k(blk, y); break;
-    case 11: ckq_dq_q3_k(blk, y); break;
-    case 12: ckq_dq_q4_k(blk, y); break;
-    case 13: ckq_dq_q5_k(blk, y); break;
-    default: ckq_dq_q6_k(blk, y); break;
-    }
-}
+CKQ_DEQUANT_BLOCK_OF_DQ
 
 #define CKQ_SFX avx2
 #include "internal/quant_k_driver.h"

@@ -22,11 +22,6 @@
 
 #define CKQ_INLINE static inline __attribute__((always_inline))
 
-/* fp16 -> fp32 with AVX-512F's vcvtph2ps (the avx512 files are not built with -mf16c) */
-CKQ_INLINE float ckq_h2f512(uint16_t h) {
-    return _mm512_cvtss_f32(_mm512_cvtph_ps(_mm256_castsi128_si256(_mm_cvtsi32_si128(h))));
-}
-
 typedef struct {
     __m512i q[4];    /* values 64k .. 64k+63, unsigned */
     __m512i sc[4];   /* int16 lane j of q[k]'s pairs: scale of group 4k + j/8 */
@@ -97,8 +92,8 @@ CKQ_INLINE void ckq_unpack_q2_k(const ckq_q2_k *b, ckq_ub512 *u) {
     const __m128i hi = _mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(15));
     ckq_scales16(_mm256_cvtepu8_epi16(lo), u);
     u->mn = _mm256_cvtepu8_epi16(hi);
-    u->d = ckq_h2f512(b->d);
-    u->dm = -ckq_h2f512(b->dmin);
+    u->d = ck_fp16_to_fp32(b->d);
+    u->dm = -ck_fp16_to_fp32(b->dmin);
 }
 
 CKQ_INLINE void ckq_unpack_q3_k(const ckq_q3_k *b, ckq_ub512 *u) {
@@ -116,7 +111,7 @@ CKQ_INLINE void ckq_unpack_q3_k(const ckq_q3_k *b, ckq_ub512 *u) {
     const __m256i g = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
     ckq_scales16(g, u);
     u->mn = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(g, 2));
-    u->d = u->dm = ckq_h2f512(b->d);
+    u->d = u->dm = ck_fp16_to_fp32(b->d);
 }
 
 CKQ_INLINE void ckq_k4_scales(const uint8_t *scales, uint16_t d, uint16_t dmin, ckq_ub512 *u) {
@@ -124,8 +119,8 @@ CKQ_INLINE void ckq_k4_scales(const uint8_t *scales, uint16_t d, uint16_t dmin, 
     ckq_scales32(s, u);
     const __m256i idx = _mm256_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
     u->mn = _mm256_permutexvar_epi16(idx, s);
-    u->d = ckq_h2f512(d);
-    u->dm = -ckq_h2f512(dmin);
+    u->d = ck_fp16_to_fp32(d);
+    u->dm = -ck_fp16_to_fp32(dmin);
 }
 
 CKQ_INLINE void ckq_nibbles(const uint8_t *qs, ckq_ub512 *u) {
@@ -167,7 +162,7 @@ CKQ_INLINE void ckq_unpack_q6_k(const ckq_q6_k *b, ckq_ub512 *u) {
     const __m256i g = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
     ckq_scales16(g, u);
     u->mn = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(g, 5));
-    u->d = u->dm = ckq_h2f512(b->d);
+    u->d = u->dm = ck_fp16_to_fp32(b->d);
 }
 
 #define CKQ_MT 8   /* at most 8: the row kernels have cases 1..8 */
@@ -411,7 +406,7 @@ static void ckq_tiled_gemm(int fmt, const ckq_q8_k *xq, const void *W, const flo
     const long nb = K / QK_K, tiles = (M + 15) / 16;
     ckq_xt *xt = (ckq_xt *)(xq + M * nb);
     ckq_wt *wt = (ckq_wt *)(xt + tiles * nb);
-    ckq_tjob j = {fmt, xq, xt, wt, (const char *)W, ck_qk_row_bytes(fmt, (int)K), ckq_block_bytes(fmt),
+    ckq_tjob j = {fmt, xq, xt, wt, (const char *)W, ck_qrow_size(fmt, (int)K), (size_t)qk_block_bytes(fmt),
                   b, y, M, N, nb, tiles, acc, 0};
     atomic_store_explicit(&j.next, 0, memory_order_relaxed);
     long most = tiles * nb / 4;
@@ -446,15 +441,7 @@ CKQ_DQ(q4_k, ckq_q4_k, 0, 1)
 CKQ_DQ(q5_k, ckq_q5_k, 0, 1)
 CKQ_DQ(q6_k, ckq_q6_k, 32, 0)
 
-static void ckq_dequant_block(int fmt, const void *blk, float *y) {
-    switch (fmt) {
-    case 10: ckq_dq_q2_k(blk, y); break;
-    case 11: ckq_dq_q3_k(blk, y); break;
-    case 12: ckq_dq_q4_k(blk, y); break;
-    case 13: ckq_dq_q5_k(blk, y); break;
-    default: ckq_dq_q6_k(blk, y); break;
-    }
-}
+CKQ_DEQUANT_BLOCK_OF_DQ
 
 #define CKQ_SFX avx512
 #include "internal/quant_k_driver.h"

@@ -19,6 +19,7 @@ Gemma3 local/global layers follow ``llama_model_gemma3::load_arch_hparams``:
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -99,7 +100,10 @@ def _scalar_formats():
             V.FLOAT32: "<f", V.BOOL: "<?", V.UINT64: "<Q", V.INT64: "<q", V.FLOAT64: "<d"}
 
 
-def _read_value(cur: _Cursor, vtype: int, fmts, key: str):
+def _read_value(cur: _Cursor, vtype: int, fmts, key: str, array=None):
+    """One metadata value at the cursor. Arrays whose size is checked go to
+    ``array(cur, key, etype, n)`` when given (it reads them and moves the
+    cursor past them); by default short ones become lists, long ones None."""
     import struct
 
     from gguf import GGUFValueType as V
@@ -117,6 +121,8 @@ def _read_value(cur: _Cursor, vtype: int, fmts, key: str):
         if n > cur.left() // elem:
             raise _Bad(f"metadata '{key}': array at byte {at} has {n} elements, more than the "
                        f"{len(cur.buf)}-byte file can hold")
+        if array is not None:
+            return array(cur, key, etype, n)
         if n > _SMALL_ARRAY:
             if etype == V.STRING:
                 for _ in range(n):
@@ -134,6 +140,50 @@ def _read_value(cur: _Cursor, vtype: int, fmts, key: str):
     return cur.unpack(fmts[vtype])
 
 
+@contextlib.contextmanager
+def _header_errors(path: Path, buf):
+    """_Truncated and _Bad from the header walk as one-line ModelImportErrors."""
+    try:
+        yield
+    except _Truncated as t:
+        raise ModelImportError(path, f"truncated GGUF: header cut at byte {t.args[0]} of {len(buf)}") from None
+    except _Bad as e:
+        raise ModelImportError(path, str(e)) from None
+
+
+def _read_metadata(path: Path, cur: _Cursor, array=None) -> tuple[dict, int]:
+    """(metadata, tensor count) from the header at the cursor (at byte 0);
+    leaves the cursor at the first tensor info."""
+    buf = cur.buf
+    if len(buf) < 4 or bytes(buf[:4]) != b"GGUF":
+        magic = bytes(buf[:4])
+        raise ModelImportError(path, f"not a GGUF file (magic {magic!r})")
+    cur.pos = 4
+    fmts = _scalar_formats()
+    version = cur.unpack("<I")
+    if version not in (2, 3):
+        raise ModelImportError(path, f"unsupported GGUF version {version} (little-endian v2/v3 expected)")
+    n_tensors, n_kv = cur.unpack("<Q"), cur.unpack("<Q")
+    if n_kv > cur.left() // _MIN_KV_BYTES:
+        raise _Bad(f"metadata count {n_kv} cannot fit in a file of {len(buf)} bytes")
+    if n_tensors > cur.left() // _MIN_TENSOR_BYTES:
+        raise _Bad(f"tensor count {n_tensors} cannot fit in a file of {len(buf)} bytes")
+    meta: dict = {}
+    for _ in range(n_kv):
+        key = cur.string("metadata key")
+        vtype = cur.unpack("<I")
+        meta[key] = _read_value(cur, vtype, fmts, key, array)
+    return meta, n_tensors
+
+
+def read_metadata(path: Path, buf, array=None) -> dict:
+    """The key/value metadata of a GGUF buffer (tensor infos are not read).
+    ``array``: how to read arrays (see ``_read_value``); the tokenizer reads
+    its vocabulary as numpy views with it."""
+    with _header_errors(path, buf):
+        return _read_metadata(path, _Cursor(buf), array)[0]
+
+
 def read_header(path: Path, buf) -> tuple[dict, list[tuple[str, list[int], int, int]], int]:
     """(metadata, [(name, dims (ggml order), type id, offset)], data start) of a GGUF buffer.
 
@@ -141,25 +191,9 @@ def read_header(path: Path, buf) -> tuple[dict, list[tuple[str, list[int], int, 
     looped over or allocated, so a corrupt header fails fast with one line."""
     from gguf import GGUF_DEFAULT_ALIGNMENT
 
-    if len(buf) < 4 or bytes(buf[:4]) != b"GGUF":
-        magic = bytes(buf[:4])
-        raise ModelImportError(path, f"not a GGUF file (magic {magic!r})")
-    cur = _Cursor(buf, 4)
-    fmts = _scalar_formats()
-    try:
-        version = cur.unpack("<I")
-        if version not in (2, 3):
-            raise ModelImportError(path, f"unsupported GGUF version {version} (little-endian v2/v3 expected)")
-        n_tensors, n_kv = cur.unpack("<Q"), cur.unpack("<Q")
-        if n_kv > cur.left() // _MIN_KV_BYTES:
-            raise _Bad(f"metadata count {n_kv} cannot fit in a file of {len(buf)} bytes")
-        if n_tensors > cur.left() // _MIN_TENSOR_BYTES:
-            raise _Bad(f"tensor count {n_tensors} cannot fit in a file of {len(buf)} bytes")
-        meta: dict = {}
-        for _ in range(n_kv):
-            key = cur.string("metadata key")
-            vtype = cur.unpack("<I")
-            meta[key] = _read_value(cur, vtype, fmts, key)
+    cur = _Cursor(buf)
+    with _header_errors(path, buf):
+        meta, n_tensors = _read_metadata(path, cur)
         infos = []
         seen = set()
         for _ in range(n_tensors):
@@ -174,10 +208,6 @@ def read_header(path: Path, buf) -> tuple[dict, list[tuple[str, list[int], int, 
                 raise _Bad(f"tensor '{name}' appears twice")
             seen.add(name)
             infos.append((name, dims, ttype, offset))
-    except _Truncated as t:
-        raise ModelImportError(path, f"truncated GGUF: header cut at byte {t.args[0]} of {len(buf)}") from None
-    except _Bad as e:
-        raise ModelImportError(path, str(e)) from None
     align = meta.get("general.alignment", GGUF_DEFAULT_ALIGNMENT)
     if type(align) is not int or align <= 0 or align & (align - 1) or align > 1 << 30:
         raise ModelImportError(path, f"general.alignment is {align!r}, expected a power of two")

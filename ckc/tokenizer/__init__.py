@@ -231,15 +231,12 @@ EOG_TEXTS = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<
 
 # ------------------------------------------------------------- GGUF metadata
 
-# value types as the gguf package defines them (GGUFValueType)
+# numpy dtypes of GGUF array element types (gguf.GGUFValueType)
 _V = GGUFValueType
-_GGUF_SCALAR = {_V.UINT8: "<B", _V.INT8: "<b", _V.UINT16: "<H", _V.INT16: "<h", _V.UINT32: "<I", _V.INT32: "<i",
-                _V.FLOAT32: "<f", _V.BOOL: "<?", _V.UINT64: "<Q", _V.INT64: "<q", _V.FLOAT64: "<d"}
-_GGUF_NP = {_V.UINT8: np.uint8, _V.INT8: np.int8, _V.UINT16: np.uint16, _V.INT16: np.int16, _V.UINT32: np.uint32,
-            _V.INT32: np.int32, _V.FLOAT32: np.float32, _V.BOOL: np.bool_, _V.UINT64: np.uint64,
-            _V.INT64: np.int64, _V.FLOAT64: np.float64}
-_GGUF_SCALAR = {int(k): v for k, v in _GGUF_SCALAR.items()}
-_GGUF_NP = {int(k): v for k, v in _GGUF_NP.items()}
+_GGUF_NP = {int(k): v for k, v in {
+    _V.UINT8: np.uint8, _V.INT8: np.int8, _V.UINT16: np.uint16, _V.INT16: np.int16, _V.UINT32: np.uint32,
+    _V.INT32: np.int32, _V.FLOAT32: np.float32, _V.BOOL: np.bool_, _V.UINT64: np.uint64, _V.INT64: np.int64,
+    _V.FLOAT64: np.float64}.items()}
 
 
 class _Strings:
@@ -259,13 +256,15 @@ class _Strings:
 def read_gguf_metadata(path) -> dict:
     """The key/value metadata of a GGUF file (tensors are not read).
 
-    A minimal reader of the GGUF layout (header, then key, value type, value;
-    type codes from gguf.GGUFValueType); string arrays are split by C.
-    gguf.GGUFReader is not used: it builds numpy views for every tensor and
-    every string and took 84 s (llama-bpe, 128k tokens + 280k merges) and 147 s
-    (gemma-4, 262k + 515k) on this machine, against well under 1 s here.
+    The importer's header reader (ckc.importers.gguf.read_metadata: the same
+    checks and messages) with arrays kept in the mapped file: numbers as numpy
+    views, strings as (start, length) split by C. gguf.GGUFReader is not used:
+    it builds numpy views for every tensor and every string and took 84 s
+    (llama-bpe, 128k tokens + 280k merges) and 147 s (gemma-4, 262k + 515k) on
+    this machine, against well under 1 s here.
     """
-    import struct
+    from ckc.importers.common import ModelImportError
+    from ckc.importers.gguf import read_metadata
 
     path = Path(path)
     try:
@@ -278,67 +277,27 @@ def read_gguf_metadata(path) -> dict:
         except ValueError:
             raise TokenizerError(f"{path}: empty file, expected a GGUF model") from None
     data = np.frombuffer(mm, dtype=np.uint8)
-    size = len(data)
     lib = library()
 
-    def need(off, n, what):
-        if off + n > size:
-            raise TokenizerError(f"{path}: truncated GGUF metadata ({what} at byte {off} runs past the end)")
+    def array(cur, key, et, count):
+        # read_metadata has checked the element type and that count of them fit
+        if et in _GGUF_NP:
+            val = np.frombuffer(mm, dtype=_GGUF_NP[et], count=count, offset=cur.pos)
+            cur.pos += val.nbytes
+            return val
+        start = np.empty(count, np.int64)
+        length = np.empty(count, np.int64)
+        end = lib.ctok_gguf_strings(data.ctypes.data, len(data), cur.pos, count,
+                                    start.ctypes.data, length.ctypes.data)
+        if end < 0:
+            raise TokenizerError(f"{path}: truncated GGUF metadata (string array {key})")
+        cur.pos = end
+        return _Strings(data, start, length)
 
-    need(0, 24, "header")
-    if bytes(data[:4]) != b"GGUF":
-        raise TokenizerError(f"{path}: not a GGUF file (magic {bytes(data[:4])!r}, expected b'GGUF')")
-    version, _n_tensors, n_kv = struct.unpack_from("<IQQ", mm, 4)
-    if version not in (2, 3):
-        raise TokenizerError(f"{path}: GGUF version {version} not supported (expected 2 or 3)")
-    off = 24
-
-    def read_str(off):
-        need(off, 8, "string length")
-        (n,) = struct.unpack_from("<Q", mm, off)
-        need(off + 8, n, "string")
-        return bytes(mm[off + 8:off + 8 + n]), off + 8 + n
-
-    meta = {}
-    for _ in range(n_kv):
-        kb, off = read_str(off)
-        key = kb.decode("utf-8", "replace")
-        need(off, 4, f"type of {key}")
-        (vt,) = struct.unpack_from("<I", mm, off)
-        off += 4
-        if vt in _GGUF_SCALAR:
-            fmt = _GGUF_SCALAR[vt]
-            need(off, struct.calcsize(fmt), key)
-            (val,) = struct.unpack_from(fmt, mm, off)
-            off += struct.calcsize(fmt)
-        elif vt == _V.STRING:
-            raw, off = read_str(off)
-            val = raw.decode("utf-8", "replace")
-        elif vt == _V.ARRAY:
-            need(off, 12, key)
-            et, count = struct.unpack_from("<IQ", mm, off)
-            off += 12
-            if et in _GGUF_NP:
-                dt = np.dtype(_GGUF_NP[et])
-                need(off, count * dt.itemsize, key)
-                val = np.frombuffer(mm, dtype=dt, count=count, offset=off)
-                off += count * dt.itemsize
-            elif et == _V.STRING:
-                if count > (size - off) // 8:  # 8 length bytes each, before allocating the tables
-                    raise TokenizerError(f"{path}: {key}: {count} strings cannot fit in {size} bytes")
-                start = np.empty(count, np.int64)
-                length = np.empty(count, np.int64)
-                end = lib.ctok_gguf_strings(data.ctypes.data, size, off, count,
-                                            start.ctypes.data, length.ctypes.data)
-                if end < 0:
-                    raise TokenizerError(f"{path}: truncated GGUF metadata (string array {key})")
-                val, off = _Strings(data, start, length), end
-            else:
-                raise TokenizerError(f"{path}: {key}: array of GGUF type {et} not supported")
-        else:
-            raise TokenizerError(f"{path}: {key}: unknown GGUF value type {vt}")
-        meta[key] = val
-    return meta
+    try:
+        return read_metadata(path, data, array)
+    except ModelImportError as e:
+        raise TokenizerError(str(e)) from None
 
 
 # ----------------------------------------------------------------- tokenizer

@@ -150,6 +150,48 @@ static void *grow(void *p, size_t *cap, size_t need, size_t esz, int *oom) {
     return q;
 }
 
+/* The one binary heap of the BPE and SPM merge loops: *hn entries of esz bytes
+ * in t->heap (one word is encoded at a time, so both share the buffer), the
+ * entry `before` all others on top. Ties in `before` never reorder. Inlined
+ * with constant esz and before, so each use compiles to a typed heap. */
+typedef int (*heap_before_fn)(const void *a, const void *b);
+
+static inline __attribute__((always_inline)) int heap_push(ctok *t, size_t *hn, const void *x, size_t esz,
+                                                           heap_before_fn before) {
+    uint8_t *h = grow(t->heap, &t->capheap, (*hn + 1) * esz, 1, &t->oom);
+    if (!h) return -1;
+    t->heap = h;
+    size_t i = (*hn)++;
+    while (i) {
+        size_t pa = (i - 1) / 2;
+        if (!before(x, h + pa * esz)) break;
+        memcpy(h + i * esz, h + pa * esz, esz);
+        i = pa;
+    }
+    memcpy(h + i * esz, x, esz);
+    return 0;
+}
+
+/* Removes the top entry into *top (*hn > 0). */
+static inline __attribute__((always_inline)) void heap_pop(ctok *t, size_t *hn, void *top, size_t esz,
+                                                           heap_before_fn before) {
+    uint8_t *h = t->heap;
+    memcpy(top, h, esz);
+    const size_t n = --(*hn);
+    const uint8_t *x = h + n * esz;   /* the last entry sifts down from the root; slot n is never written */
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const uint8_t *best = x;
+        if (l < n && before(h + l * esz, best)) { m = l; best = h + l * esz; }
+        if (r < n && before(h + r * esz, best)) { m = r; best = h + r * esz; }
+        if (m == i) break;
+        memcpy(h + i * esz, h + m * esz, esz);
+        i = m;
+    }
+    if (n) memcpy(h + i * esz, x, esz);
+}
+
 static inline uint64_t hbytes(const void *data, size_t n) {
     const uint8_t *s = (const uint8_t *)data;
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xff51afd7ed558ccdull);
@@ -649,34 +691,9 @@ static size_t stage_match(const stage *s, const uint32_t *cp, const uint8_t *ct,
 
 /* --------------------------------------------------------------- BPE words */
 
-static int heap_push_bpe(ctok *t, size_t *hn, bpe_ent x) {
-    bpe_ent *h = grow(t->heap, &t->capheap, (*hn + 1) * sizeof(bpe_ent), 1, &t->oom);
-    if (!h) return -1;
-    t->heap = h;
-    size_t i = (*hn)++;
-    while (i) {
-        size_t pa = (i - 1) / 2;
-        if (h[pa].rank < x.rank || (h[pa].rank == x.rank && h[pa].pos < x.pos)) break;
-        h[i] = h[pa]; i = pa;
-    }
-    h[i] = x;
-    return 0;
-}
-
-static bpe_ent heap_pop_bpe(ctok *t, size_t *hn) {
-    bpe_ent *h = t->heap;
-    bpe_ent top = h[0], x = h[--(*hn)];
-    size_t n = *hn, i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        bpe_ent *best = &x;
-        if (l < n && (h[l].rank < best->rank || (h[l].rank == best->rank && h[l].pos < best->pos))) { m = l; best = &h[l]; }
-        if (r < n && (h[r].rank < best->rank || (h[r].rank == best->rank && h[r].pos < best->pos))) { m = r; best = &h[r]; }
-        if (m == i) break;
-        h[i] = h[m]; i = m;
-    }
-    if (n) h[i] = x;
-    return top;
+static inline int bpe_before(const void *pa, const void *pb) {
+    const bpe_ent *a = pa, *b = pb;
+    return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
 }
 
 /* Merge the symbols wid[0..n) by rank; returns the number left (compacted in wid). */
@@ -705,10 +722,11 @@ static int bpe_merge(ctok *t, size_t n) {
     for (size_t i = 0; i < n; i++) { prv[i] = (int32_t)i - 1; nxt[i] = (i + 1 < n) ? (int32_t)i + 1 : -1; }
     for (size_t i = 0; i + 1 < n; i++) {
         int32_t res, r = merge_find(t, id[i], id[i + 1], &res);
-        if (r >= 0 && heap_push_bpe(t, &hn, (bpe_ent){r, (int32_t)i, id[i], id[i + 1], res})) return -1;
+        if (r >= 0 && heap_push(t, &hn, &(bpe_ent){r, (int32_t)i, id[i], id[i + 1], res}, sizeof(bpe_ent), bpe_before)) return -1;
     }
     while (hn) {
-        bpe_ent e = heap_pop_bpe(t, &hn);
+        bpe_ent e;
+        heap_pop(t, &hn, &e, sizeof e, bpe_before);
         int32_t l = e.pos, r = nxt[l];
         if (id[l] != e.lid || r < 0 || id[r] != e.rid) continue;  /* stale */
         id[l] = e.res;
@@ -717,9 +735,9 @@ static int bpe_merge(ctok *t, size_t n) {
         if (nxt[r] >= 0) prv[nxt[r]] = l;
         int32_t res, rk;
         if (prv[l] >= 0 && (rk = merge_find(t, id[prv[l]], id[l], &res)) >= 0)
-            if (heap_push_bpe(t, &hn, (bpe_ent){rk, prv[l], id[prv[l]], id[l], res})) return -1;
+            if (heap_push(t, &hn, &(bpe_ent){rk, prv[l], id[prv[l]], id[l], res}, sizeof(bpe_ent), bpe_before)) return -1;
         if (nxt[l] >= 0 && (rk = merge_find(t, id[l], id[nxt[l]], &res)) >= 0)
-            if (heap_push_bpe(t, &hn, (bpe_ent){rk, l, id[l], id[nxt[l]], res})) return -1;
+            if (heap_push(t, &hn, &(bpe_ent){rk, l, id[l], id[nxt[l]], res}, sizeof(bpe_ent), bpe_before)) return -1;
     }
     size_t k = 0;
     for (int32_t i = 0; i >= 0; i = nxt[i]) id[k++] = id[i];
@@ -753,10 +771,10 @@ static int emit_unknown_bytes(ctok *t, const uint8_t *s, size_t n) {
     return 0;
 }
 
-static int bpe_word(ctok *t, const uint8_t *w, size_t n) {
-    if (n == 0) return 0;
-    int bl = t->flags & F_BYTE_LEVEL;
-    if (bl && n == 1) return t->byte_tok[w[0]] >= 0 ? push(t, t->byte_tok[w[0]]) : emit_unknown_bytes(t, w, 1);
+/* encode(t, w, n) through the word cache: a hit replays the ids an earlier call
+ * gave for the same bytes. Inlined with a constant encode. */
+static inline __attribute__((always_inline)) int cached(ctok *t, const uint8_t *w, size_t n,
+                                                        int (*encode)(ctok *, const uint8_t *, size_t)) {
     uint64_t h = 0;
     int cacheable = n <= CACHE_KEY && t->cache;
     if (cacheable) {
@@ -768,6 +786,14 @@ static int bpe_word(ctok *t, const uint8_t *w, size_t n) {
         }
     }
     size_t out0 = t->nout;
+    if (encode(t, w, n)) return -1;
+    size_t cnt = t->nout - out0;
+    if (cacheable && cnt <= CACHE_IDS && cnt > 0) cache_put(t->cache, h, w, n, t->out + out0, cnt);
+    return 0;
+}
+
+static int bpe_word_uncached(ctok *t, const uint8_t *w, size_t n) {
+    int bl = t->flags & F_BYTE_LEVEL;
     int32_t whole = -1;
     if (t->flags & F_IGNORE_MERGES) whole = strtab_find(bl ? &t->by_piece : &t->spm, w, n);
     if (whole < 0 && (t->flags & F_NL_WORDS)) {
@@ -807,9 +833,14 @@ static int bpe_word(ctok *t, const uint8_t *w, size_t n) {
             }
         }
     }
-    size_t cnt = t->nout - out0;
-    if (cacheable && cnt <= CACHE_IDS && cnt > 0) cache_put(t->cache, h, w, n, t->out + out0, cnt);
     return 0;
+}
+
+static int bpe_word(ctok *t, const uint8_t *w, size_t n) {
+    if (n == 0) return 0;
+    if ((t->flags & F_BYTE_LEVEL) && n == 1)
+        return t->byte_tok[w[0]] >= 0 ? push(t, t->byte_tok[w[0]]) : emit_unknown_bytes(t, w, 1);
+    return cached(t, w, n, bpe_word_uncached);
 }
 
 static int split(ctok *t, int si, size_t b, size_t e) {
@@ -833,38 +864,9 @@ static int split(ctok *t, int si, size_t b, size_t e) {
 
 /* ------------------------------------------------------------------ SPM */
 
-static inline int spm_better(const spm_ent *a, const spm_ent *b) {
+static inline int spm_before(const void *pa, const void *pb) {
+    const spm_ent *a = pa, *b = pb;
     return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static int heap_push_spm(ctok *t, size_t *hn, spm_ent x) {
-    spm_ent *h = grow(t->heap, &t->capheap, (*hn + 1) * sizeof(spm_ent), 1, &t->oom);
-    if (!h) return -1;
-    t->heap = h;
-    size_t i = (*hn)++;
-    while (i) {
-        size_t pa = (i - 1) / 2;
-        if (!spm_better(&x, &h[pa])) break;
-        h[i] = h[pa]; i = pa;
-    }
-    h[i] = x;
-    return 0;
-}
-
-static spm_ent heap_pop_spm(ctok *t, size_t *hn) {
-    spm_ent *h = t->heap;
-    spm_ent top = h[0], x = h[--(*hn)];
-    size_t n = *hn, i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const spm_ent *best = &x;
-        if (l < n && spm_better(&h[l], best)) { m = l; best = &h[l]; }
-        if (r < n && spm_better(&h[r], best)) { m = r; best = &h[r]; }
-        if (m == i) break;
-        h[i] = h[m]; i = m;
-    }
-    if (n) h[i] = x;
-    return top;
 }
 
 /* symbols: wid = byte start, wprv/wnxt = links, cps (reused) = byte length */
@@ -874,7 +876,7 @@ static int spm_try(ctok *t, size_t *hn, const uint8_t *s, int32_t l, int32_t r) 
     size_t size = len[l] + len[r];
     int32_t id = strtab_find(&t->spm, s + t->wid[l], size);
     if (id < 0) return 0;
-    return heap_push_spm(t, hn, (spm_ent){t->score[id], l, r, (int32_t)size});
+    return heap_push(t, hn, &(spm_ent){t->score[id], l, r, (int32_t)size}, sizeof(spm_ent), spm_before);
 }
 
 static int spm_word(ctok *t, const uint8_t *s, size_t n) {
@@ -908,7 +910,8 @@ static int spm_word(ctok *t, const uint8_t *s, size_t n) {
     size_t hn = 0;
     for (size_t i = 1; i < k; i++) if (spm_try(t, &hn, s, (int32_t)i - 1, (int32_t)i)) return -1;
     while (hn) {
-        spm_ent e = heap_pop_spm(t, &hn);
+        spm_ent e;
+        heap_pop(t, &hn, &e, sizeof e, spm_before);
         int32_t l = e.left, r = e.right;
         if (len[l] == 0 || len[r] == 0 || (int32_t)(len[l] + len[r]) != e.size) continue;
         len[l] += len[r]; len[r] = 0;
@@ -926,23 +929,7 @@ static int spm_word(ctok *t, const uint8_t *s, size_t n) {
 }
 
 /* A cached SPM segment. */
-static int spm_segment(ctok *t, const uint8_t *w, size_t n) {
-    uint64_t h = 0;
-    int cacheable = n <= CACHE_KEY && t->cache;
-    if (cacheable) {
-        h = hbytes(w, n);
-        centry *ce = cache_get(t->cache, h, w, n);
-        if (ce) {
-            for (int i = 0; i < ce->nids; i++) if (push(t, ce->ids[i])) return -1;
-            return 0;
-        }
-    }
-    size_t out0 = t->nout;
-    if (spm_word(t, w, n)) return -1;
-    size_t cnt = t->nout - out0;
-    if (cacheable && cnt <= CACHE_IDS && cnt > 0) cache_put(t->cache, h, w, n, t->out + out0, cnt);
-    return 0;
-}
+static int spm_segment(ctok *t, const uint8_t *w, size_t n) { return cached(t, w, n, spm_word); }
 
 /* When no piece has U+2581 after another character (t->spm_split), no merge can
  * cross the start of a "▁word", so the text is encoded segment by segment, which

@@ -25,34 +25,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* CPU features (CK_CPU_* flags, variant masks, ck_cpu_features,
+ * ck_cpu_disable, ck_cpu_best_variant) are declared once, in runtime/cpu.h
+ * next to their implementation; by path, so -I kernels/include suffices. */
+#include "../../runtime/cpu.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ==== runtime: cpu features ==== */
-/* (runtime/cpu.h) Bit set of CK_CPU_* flags: set only when the CPU has the
- * instructions and the OS saves their register state (cpuid + xgetbv). */
-#define CK_CPU_AVX      (1 << 0)
-#define CK_CPU_AVX2     (1 << 1)
-#define CK_CPU_FMA      (1 << 2)
-#define CK_CPU_F16C     (1 << 3)
-#define CK_CPU_AVX512F  (1 << 4)
-#define CK_CPU_AVX512BW (1 << 5)
-#define CK_CPU_AVX512DQ (1 << 6)
-#define CK_CPU_AVX512VL (1 << 7)
-/* Not part of any variant's compile flags: kernels inside the avx512 variant
- * test it at run time and fall back to AVX-512BW code without it. */
-#define CK_CPU_AVX512VNNI (1 << 8)
-/* All the flags a variant's files were compiled for. */
-#define CK_CPU_VARIANT_AVX2   (CK_CPU_AVX | CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C)
-#define CK_CPU_VARIANT_AVX512 (CK_CPU_VARIANT_AVX2 | CK_CPU_AVX512F | CK_CPU_AVX512BW | \
-                               CK_CPU_AVX512DQ | CK_CPU_AVX512VL)
-int ck_cpu_features(void);
-/* Clear bits from what ck_cpu_features() reports (0 restores): tests and
- * benchmarks use it to force the run-time fallbacks (e.g. no VNNI). */
-void ck_cpu_disable(int bits);
-/* Best variant this CPU runs: 0 scalar, 1 avx2, 2 avx512. */
-int ck_cpu_best_variant(void);
 
 /* ==== runtime: thread pool ==== */
 /* (runtime/threadpool.h) A pool of size n = the caller + n-1 persistent
@@ -562,14 +542,7 @@ CK_DECLARE_QEMBEDDING(bf16)
  * kernels on AVX-512BW (vpmaddubsw + vpmaddwd), also exported as
  * ck_qgemm_<fmt>_avx512bw (any AVX-512BW CPU; the tests reach that path on a
  * VNNI machine). Results agree to rounding across variants and paths. */
-#define CK_QK_Q2_K CK_QTYPE_Q2_K
-#define CK_QK_Q3_K CK_QTYPE_Q3_K
-#define CK_QK_Q4_K CK_QTYPE_Q4_K
-#define CK_QK_Q5_K CK_QTYPE_Q5_K
-#define CK_QK_Q6_K CK_QTYPE_Q6_K
 size_t ck_qkgemm_workspace_size(int fmt, int M, int N, int K, int nth);
-/* Bytes of one row of K values in fmt (0 if fmt is not a K-quant or K % 256 != 0). */
-size_t ck_qk_row_bytes(int fmt, int K);
 CK_DECLARE_VARIANTS(int, ck_qgemm_q2_k,
                     (const float *x, const void *W, const float *b, float *y, int M, int N, int K, int accumulate,
                      void *ws, size_t ws_size, ck_pool *pool, int nth))

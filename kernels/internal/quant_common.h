@@ -11,7 +11,7 @@
 
 #include "../include/ckernels.h"
 
-#if defined(__F16C__)
+#if defined(__F16C__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -21,6 +21,9 @@
 static inline float ck_fp16_to_fp32(uint16_t h) {
 #if defined(__F16C__)
     return _cvtsh_ss(h);
+#elif defined(__AVX512F__)
+    /* the avx512 files are not built with -mf16c: AVX-512F's vcvtph2ps */
+    return _mm512_cvtss_f32(_mm512_cvtph_ps(_mm256_castsi128_si256(_mm_cvtsi32_si128(h))));
 #else
     const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
@@ -70,6 +73,18 @@ static inline float ck_bf16_to_fp32(uint16_t h) {
     memcpy(&f, &bits, 4);
     return f;
 }
+
+/* ---- the formats ---- */
+
+/* X(name, FMT) for each format with ck_qgemm_<name>_<v> and ck_qembedding_<name>_<v>
+ * entry points, and for each with an R8-packed ck_qgemm_packed_<name>_<v>: every
+ * variant file instantiates its entries from these lists. */
+#define QK_FORMATS(X)                                                                         \
+    X(q8_0, CK_QTYPE_Q8_0) X(q4_0, CK_QTYPE_Q4_0) X(q4_1, CK_QTYPE_Q4_1) X(q5_0, CK_QTYPE_Q5_0) \
+    X(q5_1, CK_QTYPE_Q5_1) X(f16, CK_QTYPE_F16) X(bf16, CK_QTYPE_BF16)
+#define QK_PACKED_FORMATS(X)                                                                  \
+    X(q8_0, CK_QTYPE_Q8_0) X(q4_0, CK_QTYPE_Q4_0) X(q4_1, CK_QTYPE_Q4_1) X(q5_0, CK_QTYPE_Q5_0) \
+    X(q5_1, CK_QTYPE_Q5_1)
 
 /* ---- block geometry ---- */
 

@@ -54,6 +54,7 @@
 #include <string.h>
 
 #include "../include/ckernels.h"
+#include "quant_common.h"   /* ck_fp16_to_fp32, qk_block_bytes */
 
 #define QK_K 256
 
@@ -87,28 +88,6 @@ _Static_assert(sizeof(ckq_q8_k) == 384, "Q8_K activation block: 6 cache lines");
 
 /* Row kernel of one format (see quant_k_driver.h). */
 typedef void (*ckq_rows_fn)(const void *w, const ckq_q8_k *xq, long nb, int mt, float *out);
-
-/* fp16 -> fp32, exact (portable; the SIMD files may use F16C, same values) */
-static inline float ckq_h2f(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else {   /* subnormal: normalise */
-            int e = -1;
-            do { man <<= 1; e++; } while (!(man & 0x400));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
-        }
-    } else {
-        bits = sign | (exp + 127 - 15) << 23 | man << 13;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 /* Q4_K / Q5_K 12-byte scales -> out[0..7] = sc, out[8..15] = m (llama.cpp's utmp trick). */
 static inline void ckq_unpack_k4_scales(const uint8_t *s, uint8_t out[16]) {
@@ -156,17 +135,18 @@ static inline void ckq_unpack_k3_scales(const uint8_t *s, int8_t out[16]) {
     for (int i = 0; i < 16; i++) out[i] = (int8_t)(u[i] - 32);
 }
 
-/* Format table: GGUF type number -> block bytes (0: not a K-quant). */
-static inline size_t ckq_block_bytes(int fmt) {
-    switch (fmt) {
-    case 10: return sizeof(ckq_q2_k);
-    case 11: return sizeof(ckq_q3_k);
-    case 12: return sizeof(ckq_q4_k);
-    case 13: return sizeof(ckq_q5_k);
-    case 14: return sizeof(ckq_q6_k);
-    default: return 0;
+/* ckq_dequant_block (see quant_k_driver.h) of a variant file that defines
+ * ckq_dq_<fmt>(blk, y) for each format. */
+#define CKQ_DEQUANT_BLOCK_OF_DQ                                            \
+    static void ckq_dequant_block(int fmt, const void *blk, float *y) {    \
+        switch (fmt) {                                                     \
+        case CK_QTYPE_Q2_K: ckq_dq_q2_k(blk, y); break;                    \
+        case CK_QTYPE_Q3_K: ckq_dq_q3_k(blk, y); break;                    \
+        case CK_QTYPE_Q4_K: ckq_dq_q4_k(blk, y); break;                    \
+        case CK_QTYPE_Q5_K: ckq_dq_q5_k(blk, y); break;                    \
+        default: ckq_dq_q6_k(blk, y); break;                               \
+        }                                                                  \
     }
-}
 
 /* Tiled GEMM (AVX-512 VNNI, M >= CKQ_TILED_MIN_M): activations transposed per
  * 16-token tile and super-block for vpdpbusd (q[k/4][token][k%4]), their scales

@@ -116,7 +116,7 @@ static int ckq_gemm_with(ckq_rows_fn fn, int fmt, const float *x, const void *W,
         return CK_OK;
     }
 #endif
-    ckq_job j = {fn, (const char *)W, ck_qk_row_bytes(fmt, K), b, y, xq, M, N, K / QK_K, accumulate, 0};
+    ckq_job j = {fn, (const char *)W, ck_qrow_size(fmt, K), b, y, xq, M, N, K / QK_K, accumulate, 0};
     atomic_store_explicit(&j.next, 0, memory_order_relaxed);
     const long parts = (N + CKQ_NCHUNK - 1) / CKQ_NCHUNK;
     ck_pool_run(pool, nth > parts ? (int)parts : nth, ckq_task, &j);
@@ -149,7 +149,7 @@ static void ckq_emb_task(void *vp, int ith, int nth) {
     const ckq_emb_job *j = (const ckq_emb_job *)vp;
     long t0, t1;
     ck_split_range(j->T, 1, ith, nth, &t0, &t1);
-    const size_t bb = ckq_block_bytes(j->fmt), rb = bb * (size_t)(j->C / QK_K);
+    const size_t bb = (size_t)qk_block_bytes(j->fmt), rb = bb * (size_t)(j->C / QK_K);
     for (long t = t0; t < t1; t++) {
         float *o = j->out + t * j->C;
         const int32_t id = j->ids[t];
