@@ -425,15 +425,20 @@ static void ckq_tiled_gemm(int fmt, const ckq_q8_k *xq, const void *W, const flo
         int16_t gs[16], mn[16];                                                                  \
         _mm256_storeu_si256((__m256i *)gs, u.gs);                                                \
         _mm256_storeu_si256((__m256i *)mn, u.mn);                                                \
-        for (int k = 0; k < 4; k++)                                                              \
+        for (int k = 0; k < 4; k++) {                                                            \
+            /* through memory: extracti32x4 needs a constant lane, which -O2 does not unroll to */ \
+            uint8_t qb[64];                                                                      \
+            _mm512_storeu_si512((void *)qb, u.q[k]);                                              \
             for (int p = 0; p < 4; p++) {                                                        \
                 const int g = 4 * k + p;                                                         \
                 const __m512i qi = _mm512_sub_epi32(                                             \
-                    _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(u.q[k], p)), _mm512_set1_epi32(off)); \
+                    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qb + 16 * p))),     \
+                    _mm512_set1_epi32(off));                                                     \
                 __m512 w = _mm512_mul_ps(_mm512_set1_ps(u.d * (float)gs[g]), _mm512_cvtepi32_ps(qi)); \
                 if (has_min) w = _mm512_sub_ps(w, _mm512_set1_ps(-u.dm * (float)mn[g]));       \
                 _mm512_storeu_ps(y + 16 * g, w);                                                 \
             }                                                                                    \
+        }                                                                                        \
     }
 CKQ_DQ(q2_k, ckq_q2_k, 0, 1)
 CKQ_DQ(q3_k, ckq_q3_k, 4, 0)
