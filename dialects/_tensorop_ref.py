@@ -554,9 +554,11 @@ def eval_op(op: Operation, inputs: Sequence[Any], weights: Mapping[str, Any] | N
 
 
 def evaluate(fn: func.FuncOp, args: Sequence[Any], weights: Mapping[str, Any] | None = None,
-             extra: Mapping[str, Callable] | None = None) -> list[Any]:
+             extra: Mapping[str, Callable] | None = None,
+             observe: Callable[[Operation, list, tuple], None] | None = None) -> list[Any]:
     """Runs a func of tensorop ops (plus `arith.constant` for scalars) on
-    torch tensors; returns the values of its `func.return`."""
+    torch tensors; returns the values of its `func.return`. ``observe(op,
+    inputs, outputs)`` sees every op's values as it runs (ckc parity --against ir)."""
     env: dict[SSAValue, Any] = dict(zip(fn.body.block.args, args))
     for op in fn.body.block.ops:
         if isinstance(op, func.ReturnOp):
@@ -569,6 +571,8 @@ def evaluate(fn: func.FuncOp, args: Sequence[Any], weights: Mapping[str, Any] | 
             outs = outs if isinstance(outs, tuple) else (outs,)
         else:
             outs = eval_op(op, [env[v] for v in op.operands], weights)
+        if observe is not None:
+            observe(op, [env[v] for v in op.operands], outs)
         for r, v in zip(op.results, outs):
             env[r] = v
     raise ValueError(f"@{fn.sym_name.data} has no func.return")

@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 
 
-def write_gguf(path, arch: str, cfg, tensors: dict[str, np.ndarray], raw: dict | None = None) -> None:
-    """``raw``: more tensors as ``{name: (bytes as uint8 array, GGMLQuantizationType)}``."""
+def write_gguf(path, arch: str, cfg, tensors: dict[str, np.ndarray], raw: dict | None = None,
+               vocab: str | None = None) -> None:
+    """``raw``: more tensors as ``{name: (bytes as uint8 array, GGMLQuantizationType)}``;
+    ``vocab``: "gpt2" or "llama" adds a tiny tokenizer of that kind (the fuzz seeds,
+    tools/fuzz/targets.py)."""
     import gguf
 
     w = gguf.GGUFWriter(str(path), arch)
@@ -18,6 +21,21 @@ def write_gguf(path, arch: str, cfg, tensors: dict[str, np.ndarray], raw: dict |
     w.add_head_count_kv(cfg.n_kv_heads)
     w.add_layer_norm_rms_eps(cfg.norm_eps)
     w.add_rope_freq_base(cfg.rope_theta)
+    if vocab == "gpt2":
+        toks = [chr(c) for c in range(ord("a"), ord("a") + 12)] + ["ab", "abc", "<|endoftext|>", "Ġa"]
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("gpt-2")
+        w.add_token_list(toks)
+        w.add_token_types([1] * 14 + [3, 1])
+        w.add_token_merges(["a b", "ab c"])
+        w.add_eos_token_id(14)
+    elif vocab == "llama":
+        toks = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(4)] + ["▁", "a", "b", "▁a", "ab"]
+        w.add_tokenizer_model("llama")
+        w.add_token_list(toks)
+        w.add_token_types([2, 3, 3] + [6] * 4 + [1] * 5)
+        w.add_token_scores([0.0] * 7 + [-1.0, -2.0, -3.0, -0.5, -0.7])
+        w.add_bos_token_id(1)
     for name, a in tensors.items():
         w.add_tensor(name, a)
     for name, (data, qtype) in (raw or {}).items():

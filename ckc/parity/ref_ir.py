@@ -50,29 +50,24 @@ def name_of(v) -> str | None:
 def eval_function(fn: func.FuncOp, args: dict, weights, keep: dict) -> list:
     """Runs one tensorop function (arguments by name); every named result goes
     into `keep` (numpy), a kv_write's new rows as ``l<L>_<k|v>_cache``."""
-    from ckc.dialects._tensorop_ref import eval_op
+    from ckc.dialects._tensorop_ref import evaluate
 
-    env = {}
     for a in fn.body.block.args:
         if a.name_hint not in args:
             raise CkcError(f"@{fn.sym_name.data}: no value for argument %{a.name_hint}")
-        env[a] = args[a.name_hint]
-    for op in fn.body.block.ops:
-        if isinstance(op, func.ReturnOp):
-            return [env[v] for v in op.operands]
-        if op.name == "arith.constant":
-            env[op.results[0]] = op.value.value.data
-            continue
-        outs = eval_op(op, [env[v] for v in op.operands], weights)
+    if not any(isinstance(op, func.ReturnOp) for op in fn.body.block.ops):
+        raise CkcError(f"@{fn.sym_name.data} has no func.return")
+
+    def observe(op, ins: list, outs: tuple) -> None:
         if op.name == "tensorop.kv_write":  # the rows it writes, named before the whole cache
             m = _CACHE.match(op.operands[0].name_hint or "")
             if m:
-                keep[f"l{m.group(2)}_{m.group(1)}_cache"] = env[op.operands[1]].detach().numpy()
+                keep[f"l{m.group(2)}_{m.group(1)}_cache"] = ins[1].detach().numpy()
         for r, v in zip(op.results, outs):
-            env[r] = v
             if r.name_hint and hasattr(v, "detach") and op.name != "tensorop.weight":
                 keep[r.name_hint] = v.detach().numpy()
-    raise CkcError(f"@{fn.sym_name.data} has no func.return")
+
+    return evaluate(fn, [args[a.name_hint] for a in fn.body.block.args], weights, observe=observe)
 
 
 class IRReference:

@@ -31,6 +31,8 @@ from typing import Callable
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # ckc and tests.gguf_util, however this file was reached
+    sys.path.insert(0, str(ROOT))
 CORPUS = ROOT / "tests" / "data" / "fuzz"
 SLOW_S = 5.0    # an input slower than this is a finding
 HANG_S = 20.0   # ... and one still running after this is stopped
@@ -94,43 +96,11 @@ def _tiny_tensors(cfg) -> dict[str, np.ndarray]:
 def _gguf_bytes(arch: str, cfg, tensors: dict, raw: dict | None = None, vocab: str | None = None) -> bytes:
     import tempfile
 
-    import gguf
+    from tests.gguf_util import write_gguf  # the tests' small-GGUF writer (run from the checkout)
 
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "seed.gguf"
-        w = gguf.GGUFWriter(str(p), arch)
-        if cfg is not None:
-            w.add_context_length(cfg.max_context)
-            w.add_embedding_length(cfg.hidden)
-            w.add_block_count(cfg.n_layers)
-            w.add_feed_forward_length(cfg.ffn)
-            w.add_head_count(cfg.n_heads)
-            w.add_head_count_kv(cfg.n_kv_heads)
-            w.add_layer_norm_rms_eps(cfg.norm_eps)
-            w.add_rope_freq_base(cfg.rope_theta)
-        if vocab == "gpt2":
-            toks = [chr(c) for c in range(ord("a"), ord("a") + 12)] + ["ab", "abc", "<|endoftext|>", "Ġa"]
-            w.add_tokenizer_model("gpt2")
-            w.add_tokenizer_pre("gpt-2")
-            w.add_token_list(toks)
-            w.add_token_types([1] * 14 + [3, 1])
-            w.add_token_merges(["a b", "ab c"])
-            w.add_eos_token_id(14)
-        elif vocab == "llama":
-            toks = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(4)] + ["▁", "a", "b", "▁a", "ab"]
-            w.add_tokenizer_model("llama")
-            w.add_token_list(toks)
-            w.add_token_types([2, 3, 3] + [6] * 4 + [1] * 5)
-            w.add_token_scores([0.0] * 7 + [-1.0, -2.0, -3.0, -0.5, -0.7])
-            w.add_bos_token_id(1)
-        for name, a in tensors.items():
-            w.add_tensor(name, a)
-        for name, (data, qtype) in (raw or {}).items():
-            w.add_tensor(name, data, raw_dtype=qtype)
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_tensors_to_file()
-        w.close()
+        write_gguf(p, arch, cfg, tensors, raw, vocab=vocab)
         return p.read_bytes()
 
 
@@ -585,5 +555,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())
