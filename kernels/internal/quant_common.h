@@ -347,6 +347,9 @@ static inline int qk_run(qk_job *j, void *ws, size_t ws_size, ck_pool *pool, int
         return qk_run(&j, ws, ws_size, pool, nth);                                           \
     }
 
+/* Embedding rows: `row` dequantizes one table row of C values times scale
+ * (qk_dequant_row here; the K-quant variants pass their own). */
+typedef void (*qk_row_fn)(int fmt, const uint8_t *row, float *out, long C, float scale);
 typedef struct {
     int fmt;
     const int32_t *ids;
@@ -354,6 +357,7 @@ typedef struct {
     float *out;
     long T, vocab, C;
     float scale;
+    qk_row_fn row;
 } qk_emb_job;
 
 static inline void qk_emb_task(void *vp, int ith, int nth) {
@@ -368,7 +372,7 @@ static inline void qk_emb_task(void *vp, int ith, int nth) {
             memset(o, 0, sizeof(float) * e->C);
             continue;
         }
-        qk_dequant_row(e->fmt, e->table + id * rowb, o, e->C, e->scale);
+        e->row(e->fmt, e->table + id * rowb, o, e->C, e->scale);
     }
 }
 
@@ -376,7 +380,8 @@ static inline void qk_emb_task(void *vp, int ith, int nth) {
     int fname(const int32_t *ids, const void *table, float *out, int T, int vocab, int C,    \
               float scale, ck_pool *pool, int nth) {                                         \
         if (C < 0 || T < 0 || C % qk_block_elems(FMT)) return CK_ERR_ARG;                    \
-        qk_emb_job e = {FMT, ids, (const uint8_t *)table, out, T, vocab, C, scale};          \
+        qk_emb_job e = {FMT, ids, (const uint8_t *)table, out, T, vocab, C, scale,           \
+                        qk_dequant_row};                                                     \
         int bad = 0;                                                                         \
         for (long t = 0; t < T; t++) bad += ids[t] < 0 || ids[t] >= vocab;                   \
         const int n = T < nth ? T : nth;                                                     \

@@ -136,41 +136,22 @@ CKQ_DEFINE_GEMM(q5_k, 13)
 CKQ_DEFINE_GEMM(q6_k, 14)
 
 /* ---- embedding: rows dequantized by the variant's ckq_dequant_block(fmt, blk, out) ---- */
-typedef struct {
-    int fmt;
-    const int32_t *ids;
-    const char *table;
-    float *out;
-    long T, vocab, C;
-    float scale;
-} ckq_emb_job;
-
-static void ckq_emb_task(void *vp, int ith, int nth) {
-    const ckq_emb_job *j = (const ckq_emb_job *)vp;
-    long t0, t1;
-    ck_split_range(j->T, 1, ith, nth, &t0, &t1);
-    const size_t bb = (size_t)qk_block_bytes(j->fmt), rb = bb * (size_t)(j->C / QK_K);
-    for (long t = t0; t < t1; t++) {
-        float *o = j->out + t * j->C;
-        const int32_t id = j->ids[t];
-        if (id < 0 || id >= j->vocab) {
-            for (long c = 0; c < j->C; c++) o[c] = 0.0f;
-            continue;
-        }
-        const char *row = j->table + (size_t)id * rb;
-        for (long b = 0; b < j->C / QK_K; b++) ckq_dequant_block(j->fmt, row + b * bb, o + b * QK_K);
-        if (j->scale != 1.0f)
-            for (long c = 0; c < j->C; c++) o[c] *= j->scale;
-    }
+/* One table row (C / 256 blocks) through the variant's block dequantizer, then
+ * the scale (gguf-py's values bit for bit when scale == 1). */
+static void ckq_dequant_row(int fmt, const uint8_t *row, float *o, long C, float scale) {
+    const size_t bb = (size_t)qk_block_bytes(fmt);
+    for (long b = 0; b < C / QK_K; b++) ckq_dequant_block(fmt, (const char *)row + b * bb, o + b * QK_K);
+    if (scale != 1.0f)
+        for (long c = 0; c < C; c++) o[c] *= scale;
 }
 
 static int ckq_embedding(int fmt, const int32_t *ids, const void *table, float *out, int T, int vocab, int C,
                          float scale, ck_pool *pool, int nth) {
     if (C <= 0 || C % QK_K != 0) return CK_ERR_ARG;
     if (T <= 0) return 0;
-    ckq_emb_job j = {fmt, ids, (const char *)table, out, T, vocab, C, scale};
+    qk_emb_job j = {fmt, ids, (const uint8_t *)table, out, T, vocab, C, scale, ckq_dequant_row};
     if (nth > T) nth = T;
-    ck_pool_run(pool, nth < 1 ? 1 : nth, ckq_emb_task, &j);
+    ck_pool_run(pool, nth < 1 ? 1 : nth, qk_emb_task, &j);
     int bad = 0;
     for (int t = 0; t < T; t++) bad += ids[t] < 0 || ids[t] >= vocab;
     return bad;
