@@ -27,7 +27,6 @@ from xdsl.universe import Universe
 from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-import ckc.xdsl_fixes  # noqa: F401 - the lexer's string regex must not backtrack exponentially
 
 
 class UserError(Exception):

@@ -20,6 +20,8 @@ from xdsl.ir import Dialect
 from xdsl.passes import ModulePass
 from xdsl.universe import Universe
 
+import ckc.xdsl_fixes  # noqa: F401,E402 - every parser of ckc IR (ckc-opt, xdsl-opt, ckc): no exponential string lexing
+
 _HERE = Path(__file__).resolve().parent
 _DIALECTS_DIR = _HERE.parent / "dialects"
 _PASSES_DIR = _HERE.parent / "passes"

@@ -1,4 +1,5 @@
-"""Fixes to the installed xDSL (0.75) that ckc's parsers need; imported by ckc-opt.
+"""Fixes to the installed xDSL (0.75) that ckc's parsers need; imported by ckc.universe,
+which ckc-opt, plain xdsl-opt (through the entry point) and ckc itself all load.
 
 - The MLIR lexer's string-literal regex, ``"(?:[^"\\\\\\n\\v\\f]+|\\\\(?:...))*"``,
   nests a ``+`` inside a ``*``: on a string with no closing quote the regex

@@ -66,3 +66,12 @@ def test_broken_plugin_is_one_line(tmp_path):
     plugin.write_text("raise RuntimeError('boom')\n")
     proc = ckc_opt("--load-plugin", str(plugin), stdin=GOOD)
     assert_one_line_error(proc, "broken.py", "boom")
+
+
+def test_xdsl_opt_rejects_an_unterminated_string_in_linear_time():
+    # The lexer fix lives in ckc.universe, which plain xdsl-opt loads through the
+    # entry point: the fuzzer's input that took minutes now fails at once there too.
+    src = Path(__file__).parent / "data" / "fuzz" / "mlir" / "unterminated-string-redos"
+    xdsl_opt = Path(sys.executable).parent / "xdsl-opt"
+    proc = subprocess.run([str(xdsl_opt)], input=src.read_text(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "closing string literal" in proc.stderr + proc.stdout
