@@ -119,8 +119,14 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
 
 
 def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none", *, debug: bool = False,
-                  overflow: str = "", record: bool = False) -> str:
+                  overflow: str = "", record: bool = False, batch: int = 1) -> str:
     """The training library's pass pipeline (ckc/train/compile_child.py) as one spec string.
+
+    ``batch`` B > 1 compiles a batched step: ``@train_step`` / ``@eval_loss`` take up to B
+    sequences of exactly ``max_tokens`` T tokens in one call (lower-transformer{seq_len=T}:
+    GEMMs and every token-wise op over B*T rows, attention and positions per sequence;
+    bufferize{max_tokens=B*T}: the activations sized for B*T rows). B = 1: one sequence of
+    1..T tokens per call, as before.
 
     Not in it, though the inference pipeline has them:
     - fuse-rmsnorm-qkv-rope: autodiff has no rule for the fused op (and the backward reads the norm output);
@@ -128,11 +134,14 @@ def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none"
     - add-optimizer: bufferize has no rules yet for the adamw_update ops it emits (issue 14), so the
       training runtime's own C AdamW (runtime/train/train_runtime.c) updates the weights.
     """
+    if batch < 1:
+        raise CkcError(f"training batch must be >= 1, got {batch}")
+    seq = f" seq_len={max_tokens}" if batch > 1 else ""
     return ",".join(
         [
-            "lower-transformer{modes=" + ",".join(TRAINING_MODES) + "}",
+            "lower-transformer{modes=" + ",".join(TRAINING_MODES) + seq + "}",
             f"autodiff{{recompute={recompute}}}",
-            f"bufferize{{max_tokens={max_tokens}}}",
+            f"bufferize{{max_tokens={max_tokens * batch}}}",
             "plan-memory",
             f"select-simd{{target={simd}}}",
             _lower_to_c(CompileOptions(debug=debug, overflow=overflow, record=record)),

@@ -69,6 +69,8 @@ from ckc.dialects import transformer as TF
 
 DYN = T.DYN
 ALIGN = 64
+# Module attribute: the rows of one sequence when the functions take a batch of them (ops with `seq_len`).
+SEQ_LEN_KEY = "ckc.seq_len"
 
 
 # Mirrors CK_ATTN_MAX_HEAD_DIM in kernels/include/ckernels.h (a test keeps them equal).
@@ -125,6 +127,7 @@ class _Module:
         self.ops: list[B.BufferOp] = []
         self.by_name: dict[str, B.BufferOp] = {}
         self.weight_rows: dict[str, tuple[TensorType, int]] = {}  # name -> (slice type, rows needed)
+        self.seq_len = 0  # of the ops with `seq_len` (one value per module: the runtime's batch shape)
         self.known_shapes: dict[str, tuple[int, ...]] = {}
         if isinstance(self.cfg, TF.ConfigAttr):
             from ckc.importers.build_ir import weight_shapes  # (ckc.importers loads numpy)
@@ -242,6 +245,30 @@ class _Function:
             op.result.name_hint = f"n_minus{b}"
             self.arith.append(op)
             self.products[key] = op.result
+        return self.products[key]
+
+    def seq_len(self, op: Operation) -> int:
+        """`op`'s ``seq_len`` (0: one sequence); a batch of sequences must tile
+        the ``max_tokens`` rows and be the same for the whole module."""
+        S = op.prop_values()["seq_len"]
+        if S:
+            if self.mod.max_tokens % S:
+                _fail(op, f"seq_len {S} does not divide max_tokens {self.mod.max_tokens} (a whole number of "
+                          "sequences per call)")
+            if self.mod.seq_len not in (0, S):
+                _fail(op, f"seq_len {S} differs from the module's {self.mod.seq_len}")
+            self.mod.seq_len = S
+        return S
+
+    def positions(self, rows: int | SSAValue, pos: int | SSAValue, S: int, op: Operation) -> Loc:
+        """An i32 activation ``positions`` [rows] = pos + i mod S (`seq_positions`),
+        written once per function at its first use: the positions of a batch
+        of sequences, for ``rope_ids`` and learned-position embeddings."""
+        key = ("positions", rows, pos, S)
+        if key not in self.products:
+            loc = self.fresh_named("positions", TensorType(IntegerType(32), [DYN]))
+            self.call("seq_positions", [], [loc], dict(rows=rows, seq_len=S, pos=pos), op)
+            self.products[key] = loc
         return self.products[key]
 
     # -- buffers -----------------------------------------------------------
@@ -451,6 +478,13 @@ class _Function:
             table = self.src(op.table, op)
             if table.row is not None:
                 _fail(op, "reads a sliced table")
+            S = self.seq_len(ids.owner)
+            if S:  # a batch: positions restart per sequence, a gather instead of a view
+                rows, cols = self.rc(op.result)
+                ids_loc = self.positions(rows, self.scalar_pre(ids.owner.pos, op), S, op)
+                self.call("embedding", [ids_loc, table], [self.out(op.result, "pos_emb")],
+                          dict(rows=rows, vocab=_shape(op.table)[0], cols=cols, scale=1.0), op)
+                return
             self.loc[op.result] = Loc(table.buffer, self.scalar_pre(ids.owner.pos, op))
             return
         rows, cols = self.rc(op.result)
@@ -529,10 +563,19 @@ class _Function:
         if op.inv_freq is not None:
             ins.append(self.src(op.inv_freq, op))
         rd = p["rotary_dim"] if p["rotary_dim"] is not None else p["head_dim"]
-        self.call("rope", ins, [self.out(op.result, "rope")],
-                  dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd,
-                       pos=self.scalar_pre(op.pos, op), theta=float(p["theta"]),
-                       style=0 if p["style"] == "neox" else 1), op)
+        self._rope("rope", op, ins, self.out(op.result, "rope"), rows, rd)
+
+    def _rope(self, kernel: str, op: Operation, ins: list[Loc], out: Loc, rows, rd: int) -> None:
+        """rope / rope_grad: positions pos + t, or, with ``seq_len``, the
+        batch's positions buffer (``rope_ids`` / ``rope_grad_ids``)."""
+        p = op.prop_values()
+        S = self.seq_len(op)
+        pos = {} if S else dict(pos=self.scalar_pre(op.pos, op))  # (else in the positions buffer)
+        params = dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd, **pos,
+                      theta=float(p["theta"]), style=0 if p["style"] == "neox" else 1)
+        if S:
+            ins = [ins[0], self.positions(rows, self.scalar_pre(op.pos, op), S, op), *ins[1:]]
+        self.call(kernel + "_ids" if S else kernel, ins, [out], params, op)
 
     def op_rmsnorm_qkv_rope(self, op: T.RMSNormQKVRopeOp) -> None:
         p = op.prop_values()
@@ -583,7 +626,10 @@ class _Function:
             if l.row is not None:
                 _fail(op, "reads K/V at a row offset")
         out = [self.out(op.result, "attn")]
-        if op.pos is None:
+        S = self.seq_len(op)
+        if S:
+            self.call("attention_seq", ins, out, dict(rows=rows, seq_len=S, **attrs), op)
+        elif op.pos is None:
             self.call("attention", ins, out, dict(rows=rows, pos=0, **attrs), op)
         elif rows == 1:
             self.call("attention_decode", ins, out, dict(pos=self.scalar_pre(op.pos, op), **attrs), op)
@@ -766,8 +812,9 @@ class _TrainFunction(_Function):
         lse = self.saved_buf(op, "lse", p["heads"])
         self.saved[op] = {"lse": lse}
         ins = [self.src(op.q, op), self.src(op.k, op), self.src(op.v, op)]
-        self.call("attention_train", ins, [self.out(op.result, "attn"), lse],
-                  dict(rows=rows, pos=0, **self._attn_attrs(p)), op)
+        S = self.seq_len(op)
+        self.call("attention_train_seq" if S else "attention_train", ins, [self.out(op.result, "attn"), lse],
+                  dict(rows=rows, **(dict(seq_len=S) if S else dict(pos=0)), **self._attn_attrs(p)), op)
 
     def op_cross_entropy_fused(self, op: T.CrossEntropyFusedOp) -> None:
         rows, cols = self.rc(op.logits)
@@ -840,10 +887,7 @@ class _TrainFunction(_Function):
         if op.inv_freq is not None:
             ins.append(self.src(op.inv_freq, op))
         rd = p["rotary_dim"] if p["rotary_dim"] is not None else p["head_dim"]
-        self.call("rope_grad", ins, [self.out(op.result, "drope")],
-                  dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd,
-                       pos=self.scalar_pre(op.pos, op), theta=float(p["theta"]),
-                       style=0 if p["style"] == "neox" else 1), op)
+        self._rope("rope_grad", op, ins, self.out(op.result, "drope"), rows, rd)
 
     def op_causal_attention_grad(self, op: T.CausalAttentionGradOp) -> None:
         fwd = self.forward_of(op, T.CausalAttentionOp, (op.q, op.k, op.v))
@@ -851,8 +895,10 @@ class _TrainFunction(_Function):
         rows, _ = self.rc(op.q)
         ins = [self.src(op.q, op), self.src(op.k, op), self.src(op.v, op), self.src(fwd.result, op),
                self.src(op.dout, op), self.saved[fwd]["lse"]]
-        self.call("attention_grad", ins, [self.out(op.dq, "dq"), self.out(op.dk, "dk"), self.out(op.dv, "dv")],
-                  dict(rows=rows, pos=0, **self._attn_attrs(p)), op)
+        S = self.seq_len(op)
+        self.call("attention_grad_seq" if S else "attention_grad", ins,
+                  [self.out(op.dq, "dq"), self.out(op.dk, "dk"), self.out(op.dv, "dv")],
+                  dict(rows=rows, **(dict(seq_len=S) if S else dict(pos=0)), **self._attn_attrs(p)), op)
 
     def _act_grad(self, kernel: str, op: Operation, **params) -> None:
         rows, cols = self.rc(op.results[0])
@@ -903,6 +949,12 @@ class _TrainFunction(_Function):
             # learned positions: rows pos.. of the table get dy (a view, as the forward)
             if dst.row is not None:
                 _fail(op, "writes a sliced position table")
+            S = self.seq_len(ids.owner)
+            if S:  # a batch: every sequence's rows scatter-add into positions 0..S-1
+                ids_loc = self.positions(rows, self.scalar_pre(ids.owner.pos, op), S, op)
+                self.call("embedding_grad", [ids_loc, self.src(op.dy, op)], [dst],
+                          dict(rows=rows, vocab=p["vocab"], cols=cols, scale=scale), op)
+                return
             self.call("axpy", [self.src(op.dy, op)], [Loc(dst.buffer, self.scalar_pre(ids.owner.pos, op))],
                       dict(rows=rows, cols=cols, a=scale), op)
             return
@@ -1005,6 +1057,8 @@ class Bufferize(ModulePass):
             else:
                 cls = _Function
             new.append((f, cls(mod, f).run()))
+        if mod.seq_len:  # lower-to-c's ckc_gen_seq_len: the runtime's batch shape
+            op.attributes[SEQ_LEN_KEY] = IntegerAttr(mod.seq_len, 64)
         block = op.body.block
         first = block.first_op
         order = {k: i for i, k in enumerate(("weights", "kv_cache", "io", "grads"))}

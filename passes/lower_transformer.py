@@ -51,6 +51,13 @@ GPT-2's ``blk.N.attn_qkv.weight`` rows ``[offset, offset+rows)``), which
 bufferize turns into a row offset into the whole tensor's buffer.
 
 Option ``context`` (default 0: the config's) sets the KV cache rows.
+Option ``seq_len`` (default 0: one sequence per call) makes ``train_step``
+and ``eval_loss`` take a batch: their ``tokens`` / ``targets`` rows are
+``B * seq_len`` tokens, B independent sequences of ``seq_len`` each, and
+``positions``, ``rope`` and ``causal_attention`` carry ``seq_len`` (positions
+restart at 0 and attention stays within each sequence); every other op is
+token-wise and so runs once over all ``B * seq_len`` rows (one GEMM with
+M = B * seq_len per weight).
 Errors (no config, no @forward, an unsupported form) are one-line
 ``LowerTransformerError``s naming the op.
 """
@@ -84,8 +91,9 @@ class _Lowering:
     """Lowers the body of one transformer function into a new tensorop function."""
 
     def __init__(self, config: TF.ConfigAttr, src: func.FuncOp, mode: str, context: int,
-                 funcs: dict[str, func.FuncOp] | None = None):
+                 funcs: dict[str, func.FuncOp] | None = None, seq_len: int = 0):
         self.cfg = config
+        self.seq = {"seq_len": seq_len} if seq_len and mode in LOSS_MODES else {}
         self.funcs = funcs or {}
         self.inlining: list[func.FuncOp] = []
         self.layer = 0
@@ -247,7 +255,7 @@ class _Lowering:
             T.EmbeddingOp(self.weight(op.table), self.env[op.tokens], scale=None if scale == 1.0 else scale), "x_emb"
         )
         if op.positions is not None:
-            ids = self.add(T.PositionsOp(self.env[op.tokens], self.pos), "pos_ids")
+            ids = self.add(T.PositionsOp(self.env[op.tokens], self.pos, **self.seq), "pos_ids")
             pe = self.add(T.EmbeddingOp(self.weight(op.positions), ids), "pos_emb")
             x = self.add(T.AddOp(x, pe), "x_pos")
         self.env[op.result] = x
@@ -302,13 +310,13 @@ class _Lowering:
                 ), p + "inv_freq")
             rot = rd if rd != D else None
             q = self.add(T.RopeOp(q, self.pos, inv, heads=H, head_dim=D, theta=theta, style=style,
-                                  rotary_dim=rot), p + "q_rot")
+                                  rotary_dim=rot, **self.seq), p + "q_rot")
             k = self.add(T.RopeOp(k, self.pos, inv, heads=KV, head_dim=D, theta=theta, style=style,
-                                  rotary_dim=rot), p + "k_rot")
+                                  rotary_dim=rot, **self.seq), p + "k_rot")
         attrs = dict(heads=H, kv_heads=KV, head_dim=D, scale=op.scale.value.data,
                      window=op.window.value.data, softcap=op.softcap.value.data)
         if self.mode in LOSS_MODES:
-            o = self.add(T.CausalAttentionOp(q, k, v, **attrs), p + "attn")
+            o = self.add(T.CausalAttentionOp(q, k, v, **attrs, **self.seq), p + "attn")
         else:
             if not 0 <= layer < self.cfg.layers:
                 self.fail(op, f"layer {layer} outside the config's {self.cfg.layers} layers")
@@ -366,6 +374,7 @@ class LowerTransformer(ModulePass):
 
     modes: tuple[str, ...] = DEFAULT_MODES
     context: int = 0
+    seq_len: int = 0
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         cfg = op.attributes.get(TF.CONFIG_KEY)
@@ -376,6 +385,8 @@ class LowerTransformer(ModulePass):
             raise LowerTransformerError(
                 f"lower-transformer: unknown mode '{bad[0]}' (expected some of {', '.join(MODES)})"
             )
+        if self.seq_len < 0:
+            raise LowerTransformerError(f"lower-transformer: seq_len must be >= 0, got {self.seq_len}")
         context = self.context or cfg.context
         if context <= 0:
             raise LowerTransformerError(f"lower-transformer: context must be positive, got {context}")
@@ -395,7 +406,7 @@ class LowerTransformer(ModulePass):
                 src = forward
             if mode in funcs and funcs[mode] is not src:
                 raise LowerTransformerError(f"lower-transformer: the module already has a function @{mode}")
-            new.append(_Lowering(cfg, src, mode, context, funcs).run())
+            new.append(_Lowering(cfg, src, mode, context, funcs, self.seq_len).run())
         for f in (forward, train):
             if f is not None:
                 f.detach()

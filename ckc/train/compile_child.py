@@ -1,6 +1,6 @@
 """Builds a training library in a child process: ``python -m ckc.train.compile_child``.
 
-    echo '{"config": {...}, "max_tokens": 64, "simd": "native", "recompute": "none",
+    echo '{"config": {...}, "max_tokens": 64, "batch": 4, "simd": "native", "recompute": "none",
            "out": ".cache/train/<key>"}' | python -m ckc.train.compile_child
 
 Runs the training pipeline (ckc.pipeline.training_spec: ``lower-transformer{modes=
@@ -57,15 +57,15 @@ def optimizer_state_report(module) -> str:
             f"  adam_v       {nbytes:>14,} bytes ({human(nbytes)})\n")
 
 
-def training_passes(max_tokens: int, simd: str = "native", recompute: str = "none"):
+def training_passes(max_tokens: int, simd: str = "native", recompute: str = "none", batch: int = 1):
     """The training pipeline's passes up to select-simd (the planned buffer module)."""
     from ckc.pipeline import passes, training_spec
 
-    return [p for p in passes(spec=training_spec(max_tokens, simd, recompute)) if p.name != "lower-to-c"]
+    return [p for p in passes(spec=training_spec(max_tokens, simd, recompute, batch=batch)) if p.name != "lower-to-c"]
 
 
 def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: bool = False,
-          sanitize: bool = False, overflow: str = "", record: bool = False) -> Path:
+          sanitize: bool = False, overflow: str = "", record: bool = False, batch: int = 1) -> Path:
     """Write memory.txt, consts.npz, model.c and model.so into ``out``; the
     path of model.so. ``debug``: the arena canaries are checked after every
     kernel call and every step (lower-to-c{debug}, -DCKC_DEBUG); ``sanitize``:
@@ -87,9 +87,10 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: 
     ctx = make_context()
     # p.apply, not pipeline.apply_pass: a pass's own message is the child's one line
     for p in passes(spec=training_spec(max_tokens, simd, recompute, debug=debug, overflow=overflow,
-                                             record=record)):
+                                             record=record, batch=batch)):
         if p.name == "lower-to-c":  # the planned buffer module, before it becomes C
-            memory = memory_report(module, f"{cfg.arch} train_step + eval_loss (max_tokens={max_tokens}, "
+            shape = f"batch={batch} x max_tokens={max_tokens}" if batch > 1 else f"max_tokens={max_tokens}"
+            memory = memory_report(module, f"{cfg.arch} train_step + eval_loss ({shape}, "
                                            f"recompute={recompute})") + optimizer_state_report(module)
             consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module)
                       if value is not None}
@@ -130,7 +131,7 @@ def main() -> int:
         cfg = ModelConfig(**req["config"])
         build(cfg, int(req["max_tokens"]), str(req["simd"]), str(req["recompute"]), Path(req["out"]),
               debug=bool(req.get("debug")), sanitize=bool(req.get("sanitize")), overflow=str(req.get("overflow") or ""),
-              record=bool(req.get("record", False)))
+              record=bool(req.get("record", False)), batch=int(req.get("batch", 1)))
     except Exception as e:  # one line for the parent, never a traceback
         print(_one_line(e), file=sys.stderr)
         return 1
