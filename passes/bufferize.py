@@ -480,6 +480,8 @@ class _Function:
                 _fail(op, "reads a sliced table")
             S = self.seq_len(ids.owner)
             if S:  # a batch: positions restart per sequence, a gather instead of a view
+                if S > _shape(op.table)[0]:
+                    _fail(op, f"seq_len {S} exceeds the {_shape(op.table)[0]} rows of the position table")
                 rows, cols = self.rc(op.result)
                 ids_loc = self.positions(rows, self.scalar_pre(ids.owner.pos, op), S, op)
                 self.call("embedding", [ids_loc, table], [self.out(op.result, "pos_emb")],
