@@ -40,6 +40,19 @@ read ``position_embd.weight`` from row ``pos``. Offsets and lifetimes are
 left to `plan-memory`, kernel variants to `select-simd`.
 
 Option ``max_tokens`` (default 64): the largest chunk a call handles.
+
+A batch of sequences (ops with ``seq_len`` S > 0, `lower-transformer{seq_len}`
+for a batched train step): the rows ``%n`` are ``n / S`` sequences of S rows
+back to back, and ``max_tokens`` must be a multiple of S. Token-wise ops are
+lowered as always (one call over all rows: GEMMs with M = n); attention and
+its gradient call the per-sequence kernels ``attention_seq`` /
+``attention_train_seq`` / ``attention_grad_seq``; ``positions`` become an i32
+activation ``@positions`` written by ``seq_positions`` (pos + i mod S) at its
+first use, read by RoPE (``rope_ids`` / ``rope_grad_ids``) and by learned
+position embeddings as a gather (``embedding``; gradient ``embedding_grad``,
+a scatter-add) instead of the one-sequence row view. The module gets
+``ckc.seq_len = S`` (lower-to-c's ``ckc_gen_seq_len``, the runtime's batch
+shape).
 """
 
 from __future__ import annotations
