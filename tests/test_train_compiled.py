@@ -206,6 +206,7 @@ def test_batched_step_matches_single_sequences(model):
     assert all(np.array_equal(gb[n], a) for n, a in bat.gradients().items())
     mem = (bat.library.parent / "memory.txt").read_text()
     assert f"batch={BATCH} x max_tokens={SEQ}" in mem
+    assert f"## Activation peak (B={BATCH} x T={SEQ} = {BATCH * SEQ} rows per call, recompute=none)" in mem
     with pytest.raises(CkcTrainError, match="batches of 1..4 sequences of 32 tokens"):
         step(np.ones(SEQ + 1, np.int32), np.ones(SEQ + 1, np.int32), 1.0)
     with pytest.raises(CkcTrainError, match="batches of 1..4 sequences of 32 tokens"):

@@ -57,6 +57,21 @@ def optimizer_state_report(module) -> str:
             f"  adam_v       {nbytes:>14,} bytes ({human(nbytes)})\n")
 
 
+def activation_peak_report(module, batch: int, max_tokens: int, recompute: str) -> str:
+    """memory.txt's activation peak: the planned ``activations`` region (both
+    functions' activations, saved ones included, overlaid by lifetime) for
+    the compiled batch B, sequence length T and recompute policy."""
+    from ckc.dialects.buffer import find_region
+    from ckc.reports.memory import human
+
+    arena = find_region(module, "activations")
+    region = arena.region("activations") if arena is not None else None
+    n = region.size.data if region is not None else 0
+    rows = batch * max_tokens
+    return (f"\n## Activation peak (B={batch} x T={max_tokens} = {rows} rows per call, recompute={recompute})\n"
+            f"  activations  {n:>14,} bytes ({human(n)}), {n / rows / 1024:,.1f} KiB per row\n")
+
+
 def training_passes(max_tokens: int, simd: str = "native", recompute: str = "none", batch: int = 1):
     """The training pipeline's passes up to select-simd (the planned buffer module)."""
     from ckc.pipeline import passes, training_spec
@@ -91,7 +106,8 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: 
         if p.name == "lower-to-c":  # the planned buffer module, before it becomes C
             shape = f"batch={batch} x max_tokens={max_tokens}" if batch > 1 else f"max_tokens={max_tokens}"
             memory = memory_report(module, f"{cfg.arch} train_step + eval_loss ({shape}, "
-                                           f"recompute={recompute})") + optimizer_state_report(module)
+                                           f"recompute={recompute})") + optimizer_state_report(module) \
+                + activation_peak_report(module, batch, max_tokens, recompute)
             consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module)
                       if value is not None}
             if record:  # ckc parity --mode train: the call table of this record build
