@@ -85,6 +85,7 @@ from xdsl.irdl import (
     traits_def,
 )
 from ckc.dialects._syntax import OperandsSyntax, split_operands
+from ckc.dialects import quant
 from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
@@ -558,6 +559,18 @@ def _check_float(what: str, value: SSAValue) -> None:
         raise VerifyException(f"{what} must have a float element type, got {ty.element_type}")
 
 
+def _check_stored(what: str, value: SSAValue) -> None:
+    """A stored weight: a float or a GGUF block format (rows whole blocks)."""
+    ty = value.type
+    assert isinstance(ty, TensorType)
+    if quant.is_quantized(ty.element_type):
+        why = quant.check_shape(ty.element_type, ty.get_shape())
+        if why:
+            raise VerifyException(f"{what}: {why}")
+        return
+    _check_float(what, value)
+
+
 def _check_activation(what: str, value: SSAValue) -> tuple[int, int]:
     """[T, C] f32 with C static; returns (T, C)."""
     shape = shape_of(value)
@@ -678,7 +691,7 @@ class WeightOp(IRDLOperation):
             raise VerifyException(f"weight '{self.tensor_name.data}' must have a static shape, got {_fmt_shape(shape)}")
         if self.offset.value.data < 0:
             raise VerifyException(f"offset must be >= 0, got {self.offset.value.data}")
-        _check_float(f"weight '{self.tensor_name.data}'", self.result)
+        _check_stored(f"weight '{self.tensor_name.data}'", self.result)
 
 
 @irdl_op_definition
