@@ -513,7 +513,10 @@ class _Function:
         if not isinstance(e, tuple):
             return e
         if e[0] == "enum":
-            return kernel_abi.eval_expr(("enum", "v", e[2]), {"v": self.expr(e[1], lookup, op)})
+            value, table = self.expr(e[1], lookup, op), dict(e[2])
+            if value not in table:
+                _fail(op, f"has {e[1]} = {value!r}; its kernel takes {', '.join(map(repr, table))}")
+            return table[value]
         o, a, b = e[0], self.expr(e[1], lookup, op), self.expr(e[2], lookup, op)
         if isinstance(a, SSAValue) or isinstance(b, SSAValue):
             if o == "*" and isinstance(b, int):

@@ -45,8 +45,14 @@ GATED = OpMap(ins=("gate", "up"))
 GATED_GRAD = OpMap(ins=("gate", "up", "dy"), outs=("dgate", "dup"), shape="dy", hints=("dgate", "dup"))
 
 
-def _k(*args, **kw) -> Kernel:
-    return Kernel(*args, **kw)
+# rope and rope_grad: after the input and output pointers
+_ROPE_ARGS = (_null("pos", "const int32_t *"), _opt("inv_freq", 1),
+              _p("T", "int", "rows"), _p("heads", "int"), _p("head_dim", "int"),
+              _p("rotary_dim", "int"), _p("pos0", "int", "pos"), _p("theta", "float"),
+              _p("style", "int"), *_POOL)
+
+
+_k = Kernel
 
 
 KERNELS: tuple[Kernel, ...] = (
@@ -106,10 +112,7 @@ KERNELS: tuple[Kernel, ...] = (
         op="tensorop.layernorm", map=OpMap(ins=("x", "w", "bias"), shape="x", hints=("norm",),
                                            params=(("w_offset", "offset"),))),
     _k("rope", "ck_rope_f32", (
-        _in("x", 0), _out("y", 0), _null("pos", "const int32_t *"), _opt("inv_freq", 1),
-        _p("T", "int", "rows"), _p("heads", "int"), _p("head_dim", "int"),
-        _p("rotary_dim", "int"), _p("pos0", "int", "pos"), _p("theta", "float"),
-        _p("style", "int"), *_POOL),
+        _in("x", 0), _out("y", 0), *_ROPE_ARGS),
         c_return="int", ret="status", ins=("x [rows, heads*head_dim]", "inv_freq [rotary_dim/2] (optional)"),
         outs=("y [rows, heads*head_dim]",), doc="style: 0 neox, 1 interleaved; row t at position pos + t",
         op="tensorop.rope", map=OpMap(ins=("x", "inv_freq"), shape="x", params=(ROTARY_DIM, STYLE))),
@@ -228,10 +231,7 @@ KERNELS: tuple[Kernel, ...] = (
         ins=("dy [rows, cols]", "x", "w [cols]", "mean [rows]", "rstd [rows]"),
         outs=("dx [rows, cols]", "dw [cols] (+=)", "db [cols] (+=)"), op="tensorop.layernorm_grad"),
     _k("rope_grad", "ck_rope_grad_f32", (
-        _in("dy", 0), _out("dx", 0), _null("pos", "const int32_t *"), _opt("inv_freq", 1),
-        _p("T", "int", "rows"), _p("heads", "int"), _p("head_dim", "int"),
-        _p("rotary_dim", "int"), _p("pos0", "int", "pos"), _p("theta", "float"),
-        _p("style", "int"), *_POOL),
+        _in("dy", 0), _out("dx", 0), *_ROPE_ARGS),
         c_return="int", ret="status", ins=("dy [rows, heads*head_dim]", "inv_freq (optional)"),
         outs=("dx [rows, heads*head_dim]",),
         op="tensorop.rope_grad", map=OpMap(ins=("dy", "inv_freq"), shape="dy", hints=("drope",),
