@@ -14,7 +14,7 @@ is how the compiler reads the contract.
         params(rows = %n : index, cols = 64 : i64, eps = 1.0e-05 : f32, w_offset = 0.0 : f32)
 
 and `lower-to-c` turns each one into ``ck_rmsnorm_f32_<variant>(...)`` using
-the table :data:`KERNELS` below: for every kernel name, the C base name, the
+the table :data:`KERNELS`: for every kernel name, the C base name, the
 variants the library has, the return convention and the exact ordered C
 parameter list, each parameter with its C type (as the prototype in
 ``kernels/include/ckernels.h`` spells it) and a *role* saying where the
