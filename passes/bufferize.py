@@ -30,8 +30,21 @@ Input: the output of `lower-transformer` (``@prefill``, ``@prefill_all``,
   last row, ``n * heads`` for a per-head norm), then one ``buffer.call`` per
   compute op, in program order, then ``func.return``.
 
-Every call follows ``ckc/kernel_abi.py`` (kernel name, ins/outs order, param
-names). Views are aliases, never copies: ``reshape`` is the same buffer,
+Every call follows the kernel ABI table (``kernels/include/ckernels_abi.py``,
+read through ``ckc/kernel_abi.py``: kernel name, ins/outs order, param names).
+
+Rules. Most ops have no rule of their own here: an op whose ABI entry has a
+``map`` (``kernel_abi.OpMap``: the elementwise families and their gradients,
+norms, rope, matmul, embedding, the loss) is lowered by ONE generic rule,
+``_Function.generic``, which reads the entry: operands -> ins, results ->
+outs, params from the op's properties, scalar operands and shapes. A
+hand-written ``op_<name>`` method, when a class has one, takes precedence;
+they remain for what a table cannot say: views and KV writes (below), the
+forward ops that save statistics for their gradient and those gradients
+(``_TrainFunction``), the kernel choice by context (attention: prefill,
+decode or train), fused ops with scratch buffers, gradients accumulated into
+``grads``. A hand-written rule may still end in ``self.generic(op)`` (a
+norm with no gradient op, a token embedding). Views are aliases, never copies: ``reshape`` is the same buffer,
 ``last_rows`` the same buffer at row ``n - count`` (param ``in<i>_row``),
 ``kv_write`` makes the producer of the new K/V rows write them straight into
 the cache at row ``pos`` (``out0_row = %pos``; a ``copy`` call only when the
@@ -126,6 +139,7 @@ class _Module:
         self.by_name: dict[str, B.BufferOp] = {}
         self.weight_rows: dict[str, tuple[TensorType, int]] = {}  # name -> (slice type, rows needed)
         self.known_shapes: dict[str, tuple[int, ...]] = {}
+        self.generic = kernel_abi.by_op()  # op name -> the kernel of the generic rule
         if isinstance(self.cfg, TF.ConfigAttr):
             from ckc.importers.build_ir import weight_shapes  # (ckc.importers loads numpy)
 
@@ -431,9 +445,12 @@ class _Function:
             self.loc[op.result] = self.mod.constant(op, op.result.name_hint or "c")
             return
         method = getattr(self, "op_" + op.name.split(".")[-1], None) if op.name.startswith("tensorop.") else None
-        if method is None:
+        if method is not None:
+            method(op)  # a hand-written rule (views, KV writes, saved statistics, ...)
+        elif op.name in self.mod.generic:
+            self.generic(op)
+        else:
             _fail(op, "is not supported by bufferize")
-        method(op)
 
     def rc(self, v: SSAValue) -> tuple[int | SSAValue, int]:
         shape = _shape(v)
@@ -441,98 +458,94 @@ class _Function:
             raise BufferizeError(f"bufferize: expected a 2-D tensor, got {v.type}")
         return self.rows(v), shape[1]
 
+    # -- the generic rule: one kernel-ABI entry (kernel_abi.OpMap) per op ----
+
+    def generic(self, op: Operation) -> None:
+        """Lowers `op` to one call of the kernel whose ABI entry maps it
+        (``kernel_abi.by_op``): operands -> ins, results -> outs, params from
+        the op's shapes, scalar operands and properties."""
+        k = self.mod.generic.get(op.name)
+        if k is None:
+            _fail(op, "has no kernel in the ABI table")
+        m = k.map
+        props = op.prop_values() if hasattr(op, "prop_values") else {}
+        for name, want in m.require:
+            if props.get(name) != want:
+                _fail(op, m.unsupported or f"needs {name} = {want} (kernel {k.name})")
+        shape = getattr(op, m.shape) if m.shape else op.results[0]
+        explicit = dict(m.params)
+
+        def lookup(name: str):
+            if name in explicit:
+                return self.expr(explicit[name], lookup_plain, op)
+            return lookup_plain(name)
+
+        def lookup_plain(name: str):
+            if name in ("rows", "cols"):
+                return self.rc(shape)[name == "cols"]
+            value, _, dim = name.partition(".")
+            if dim:
+                return _shape(getattr(op, value))[int(dim)]
+            v = getattr(op, name, None) if name not in props else None
+            if isinstance(v, SSAValue) and not isinstance(v.type, TensorType):
+                return self.scalar_pre(v, op)
+            if name in props:
+                return props[name]
+            _fail(op, f"gives kernel {k.name} no value for its param '{name}'")
+
+        params = {}
+        for name in k.param_order:
+            v = lookup(name)
+            ctype = k.param_ctype(name)
+            if not isinstance(v, SSAValue) and ctype is not None:
+                v = float(v) if ctype in ("float", "double") else int(v)
+            params[name] = v
+        ins = [self.src(v, op) for v in (getattr(op, n) for n in m.ins) if v is not None]
+        hints = m.hints or (k.name,) * len(m.outs)
+        outs = [self.out(getattr(op, n), h) for n, h in zip(m.outs, hints)]
+        self.call(k.name, ins, outs, params, op)
+
+    def expr(self, e, lookup, op: Operation):
+        """A kernel_abi expression over `lookup`'s names; a product or a
+        difference with the dynamic row count becomes an ``arith`` op."""
+        if isinstance(e, str):
+            return lookup(e)
+        if not isinstance(e, tuple):
+            return e
+        if e[0] == "enum":
+            value, table = self.expr(e[1], lookup, op), dict(e[2])
+            if value not in table:
+                _fail(op, f"has {e[1]} = {value!r}; its kernel takes {', '.join(map(repr, table))}")
+            return table[value]
+        o, a, b = e[0], self.expr(e[1], lookup, op), self.expr(e[2], lookup, op)
+        if isinstance(a, SSAValue) or isinstance(b, SSAValue):
+            if o == "*" and isinstance(b, int):
+                return self.mul(a, b)
+            if o == "*" and isinstance(a, int):
+                return self.mul(b, a)
+            if o == "-" and isinstance(b, int):
+                return self.sub(a, b)
+            _fail(op, f"needs {e} at run time, which bufferize cannot compute")
+        return kernel_abi.eval_expr((o, a, b), {})
+
+    # -- hand-written rules ------------------------------------------------
+
     def op_embedding(self, op: T.EmbeddingOp) -> None:
-        p = op.prop_values()
         ids = op.tokens
-        if isinstance(ids.owner, T.PositionsOp):
-            # learned positions: rows pos .. pos+T-1 of the table, a view
-            if p["scale"] not in (None, 1.0):
-                _fail(op, "scaled position embeddings are not supported")
-            table = self.src(op.table, op)
-            if table.row is not None:
-                _fail(op, "reads a sliced table")
-            self.loc[op.result] = Loc(table.buffer, self.scalar_pre(ids.owner.pos, op))
-            return
-        rows, cols = self.rc(op.result)
-        vocab = _shape(op.table)[0]
-        self.call("embedding", [self.src(ids, op), self.src(op.table, op)], [self.out(op.result, "emb")],
-                  dict(rows=rows, vocab=vocab, cols=cols, scale=float(p["scale"] or 1.0)), op)
+        if not isinstance(ids.owner, T.PositionsOp):
+            return self.generic(op)
+        # learned positions: rows pos .. pos+T-1 of the table, a view
+        if op.prop_values()["scale"] not in (None, 1.0):
+            _fail(op, "scaled position embeddings are not supported")
+        table = self.src(op.table, op)
+        if table.row is not None:
+            _fail(op, "reads a sliced table")
+        self.loc[op.result] = Loc(table.buffer, self.scalar_pre(ids.owner.pos, op))
 
     def op_positions(self, op: T.PositionsOp) -> None:
         for use in op.result.uses:
             if not isinstance(use.operation, T.EmbeddingOp) or use.index != 1:
                 _fail(op, "is only supported as the ids of an embedding")
-
-    def op_matmul(self, op: T.MatmulOp) -> None:
-        p = op.prop_values()
-        if p["transpose_a"] or not p["transpose_b"]:
-            _fail(op, "only x . W^T (transpose_b) is supported")
-        rows, k = self.rc(op.a)
-        n = _shape(op.b)[0]
-        ins = [self.src(op.a, op), self.src(op.b, op)]
-        if op.bias is not None:
-            ins.append(self.src(op.bias, op))
-        self.call("gemm", ins, [self.out(op.result, "mm")], dict(rows=rows, n=n, k=k), op)
-
-    def _elementwise(self, kernel: str, op: Operation, ins: list[SSAValue], **params) -> None:
-        rows, cols = self.rc(op.results[0])
-        self.call(kernel, [self.src(v, op) for v in ins], [self.out(op.results[0], kernel)],
-                  dict(rows=rows, cols=cols, **params), op)
-
-    def op_add(self, op: T.AddOp) -> None:
-        self._elementwise("add", op, [op.a, op.b])
-
-    def op_mul(self, op: T.MulOp) -> None:
-        self._elementwise("mul", op, [op.a, op.b])
-
-    def op_scale(self, op: T.ScaleOp) -> None:
-        self._elementwise("scale", op, [op.x], factor=float(op.prop_values()["factor"]))
-
-    def op_silu(self, op: T.SiluOp) -> None:
-        self._elementwise("silu", op, [op.x])
-
-    def op_gelu(self, op: T.GeluOp) -> None:
-        self._elementwise("gelu", op, [op.x], approx=int(op.prop_values()["approximate"] == "tanh"))
-
-    def op_softcap(self, op: T.SoftcapOp) -> None:
-        self._elementwise("softcap", op, [op.x], cap=float(op.prop_values()["cap"]))
-
-    def op_swiglu(self, op: T.SwigluOp) -> None:
-        self._elementwise("swiglu", op, [op.gate, op.up])
-
-    def op_geglu(self, op: T.GegluOp) -> None:
-        self._elementwise("geglu", op, [op.gate, op.up], approx=int(op.prop_values()["approximate"] == "tanh"))
-
-    def op_softmax(self, op: T.SoftmaxOp) -> None:
-        self._elementwise("softmax", op, [op.x])
-
-    def op_rmsnorm(self, op: T.RMSNormOp) -> None:
-        p = op.prop_values()
-        rows, c = self.rc(op.x)
-        (d,) = _shape(op.w)
-        self.call("rmsnorm", [self.src(op.x, op), self.src(op.w, op)], [self.out(op.result, "norm")],
-                  dict(rows=self.mul(rows, c // d), cols=d, eps=float(p["eps"]), w_offset=float(p["offset"])), op)
-
-    def op_layernorm(self, op: T.LayerNormOp) -> None:
-        p = op.prop_values()
-        rows, c = self.rc(op.x)
-        ins = [self.src(op.x, op), self.src(op.w, op)]
-        if op.bias is not None:
-            ins.append(self.src(op.bias, op))
-        self.call("layernorm", ins, [self.out(op.result, "norm")],
-                  dict(rows=rows, cols=c, eps=float(p["eps"]), w_offset=float(p["offset"])), op)
-
-    def op_rope(self, op: T.RopeOp) -> None:
-        p = op.prop_values()
-        rows, _ = self.rc(op.x)
-        ins = [self.src(op.x, op)]
-        if op.inv_freq is not None:
-            ins.append(self.src(op.inv_freq, op))
-        rd = p["rotary_dim"] if p["rotary_dim"] is not None else p["head_dim"]
-        self.call("rope", ins, [self.out(op.result, "rope")],
-                  dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd,
-                       pos=self.scalar_pre(op.pos, op), theta=float(p["theta"]),
-                       style=0 if p["style"] == "neox" else 1), op)
 
     def op_rmsnorm_qkv_rope(self, op: T.RMSNormQKVRopeOp) -> None:
         p = op.prop_values()
@@ -603,12 +616,6 @@ class _Function:
         count = op.prop_values()["count"]
         rows = self.rows(op.x)
         self.loc[op.result] = Loc(src.buffer, self.sub(rows, count) if rows != count else None)
-
-    def op_cross_entropy(self, op: T.CrossEntropyOp) -> None:
-        rows, cols = self.rc(op.logits)
-        self.call("cross_entropy", [self.src(op.logits, op), self.src(op.targets, op)],
-                  [self.out(op.result, "loss")], dict(rows=rows, cols=cols,
-                                                     ignore_index=op.prop_values()["ignore_index"]), op)
 
 
 # ---------------------------------------------------------------------------
@@ -732,7 +739,7 @@ class _TrainFunction(_Function):
 
     def op_rmsnorm(self, op: T.RMSNormOp) -> None:
         if not self.needs_grad(op, T.RMSNormGradOp, (op.x, op.w)):
-            return super().op_rmsnorm(op)
+            return self.generic(op)
         p = op.prop_values()
         rows, c = self.rc(op.x)
         (d,) = _shape(op.w)
@@ -743,7 +750,7 @@ class _TrainFunction(_Function):
 
     def op_layernorm(self, op: T.LayerNormOp) -> None:
         if not self.needs_grad(op, T.LayerNormGradOp, (op.x, op.w)):
-            return super().op_layernorm(op)
+            return self.generic(op)
         p = op.prop_values()
         rows, c = self.rc(op.x)
         ins = [self.src(op.x, op), self.src(op.w, op)]
@@ -833,18 +840,6 @@ class _TrainFunction(_Function):
                   [self.out(op.dx, "dx"), self.out(op.dw, "dw"), self.out(op.db, "db")],
                   dict(rows=rows, cols=c, w_offset=float(p["offset"])), op)
 
-    def op_rope_grad(self, op: T.RopeGradOp) -> None:
-        p = op.prop_values()
-        rows, _ = self.rc(op.dy)
-        ins = [self.src(op.dy, op)]
-        if op.inv_freq is not None:
-            ins.append(self.src(op.inv_freq, op))
-        rd = p["rotary_dim"] if p["rotary_dim"] is not None else p["head_dim"]
-        self.call("rope_grad", ins, [self.out(op.result, "drope")],
-                  dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd,
-                       pos=self.scalar_pre(op.pos, op), theta=float(p["theta"]),
-                       style=0 if p["style"] == "neox" else 1), op)
-
     def op_causal_attention_grad(self, op: T.CausalAttentionGradOp) -> None:
         fwd = self.forward_of(op, T.CausalAttentionOp, (op.q, op.k, op.v))
         p = op.prop_values()
@@ -853,36 +848,6 @@ class _TrainFunction(_Function):
                self.src(op.dout, op), self.saved[fwd]["lse"]]
         self.call("attention_grad", ins, [self.out(op.dq, "dq"), self.out(op.dk, "dk"), self.out(op.dv, "dv")],
                   dict(rows=rows, pos=0, **self._attn_attrs(p)), op)
-
-    def _act_grad(self, kernel: str, op: Operation, **params) -> None:
-        rows, cols = self.rc(op.results[0])
-        self.call(kernel, [self.src(op.x, op), self.src(op.dy, op)], [self.out(op.results[0], "dx")],
-                  dict(rows=rows, cols=cols, **params), op)
-
-    def op_silu_grad(self, op: T.SiluGradOp) -> None:
-        self._act_grad("silu_grad", op)
-
-    def op_gelu_grad(self, op: T.GeluGradOp) -> None:
-        self._act_grad("gelu_grad", op, approx=int(op.prop_values()["approximate"] == "tanh"))
-
-    def op_softcap_grad(self, op: T.SoftcapGradOp) -> None:
-        self._act_grad("softcap_grad", op, cap=float(op.prop_values()["cap"]))
-
-    def op_swiglu_grad(self, op: T.SwigluGradOp) -> None:
-        rows, cols = self.rc(op.dy)
-        self.call("swiglu_grad", [self.src(op.gate, op), self.src(op.up, op), self.src(op.dy, op)],
-                  [self.out(op.dgate, "dgate"), self.out(op.dup, "dup")], dict(rows=rows, cols=cols), op)
-
-    def op_geglu_grad(self, op: T.GegluGradOp) -> None:
-        rows, cols = self.rc(op.dy)
-        self.call("geglu_grad", [self.src(op.gate, op), self.src(op.up, op), self.src(op.dy, op)],
-                  [self.out(op.dgate, "dgate"), self.out(op.dup, "dup")],
-                  dict(rows=rows, cols=cols, approx=int(op.prop_values()["approximate"] == "tanh")), op)
-
-    def op_softmax_grad(self, op: T.SoftmaxGradOp) -> None:
-        rows, cols = self.rc(op.dy)
-        self.call("softmax_grad", [self.src(op.y, op), self.src(op.dy, op)], [self.out(op.result, "dx")],
-                  dict(rows=rows, cols=cols), op)
 
     def op_positions(self, op: T.PositionsOp) -> None:
         for use in op.result.uses:

@@ -25,7 +25,7 @@ across the module, names in ``ckc_gen_call_names``) reported a failure
 ``-(k + 1)`` when an arena canary was found overwritten after call ``k``.
 
 Calls. ``buffer.call K<V>`` becomes ``ck_K_f32_V(...)`` with the arguments in
-the order ``ckc/kernel_abi.py`` gives (roles ``in``/``opt_in``/``out``:
+the order the kernel ABI table gives (``kernels/include/ckernels_abi.py``, through ``ckc/kernel_abi.py``) (roles ``in``/``opt_in``/``out``:
 buffer pointers; ``param``: the call's params, static ones as literals,
 dynamic ones from ``arith`` index arithmetic on the function arguments;
 ``null``: ``0``; ``scratch``/``scratch_size``/``pool``/``nth``: the function

@@ -46,6 +46,7 @@ def _compiler_hash() -> str:
     files += [ROOT / "ckc" / f for f in ("pipeline.py", "artifacts.py", "kernel_abi.py", "emit_c.py", "weights.py",
                                          "build.py", "kernels.py")]
     files += sorted((ROOT / "ckc" / "importers").glob("*.py"))
+    files += [ROOT / "kernels" / "include" / "ckernels_abi.py"]  # the kernel ABI table (not a library source)
     return source_hash(sorted(set(files)))
 
 
