@@ -781,6 +781,16 @@ class CallOp(IRDLOperation):
         indexed = False
         for ref in self.in_refs + self.out_refs:
             buf = lookup_buffer(self, ref.buffer_name)
+            if buf is None and ref.is_indexed and (grp := lookup_layers(self, ref.buffer_name)) is not None:
+                indexed = True  # a buffer.layers table: @name[%l] is its member l
+                if self.layer is None:
+                    raise VerifyException(f"{k}: @{ref.buffer_name}[...] needs a layer index")
+                bound = _loop_bound(self.layer)
+                if bound is not None and bound > len(grp.members):
+                    raise VerifyException(
+                        f"{k}: layer index runs to {bound - 1} but @{ref.buffer_name} has {len(grp.members)} members"
+                    )
+                continue
             if buf is None:
                 raise VerifyException(f"{k}: unknown buffer @{ref.buffer_name}")
             if ref.is_indexed:
@@ -965,6 +975,98 @@ class LoopOp(IRDLOperation):
         printer.print_region(self.body, print_entry_block_args=False, print_empty_block=True)
 
 
+@irdl_op_definition
+class LayersOp(IRDLOperation):
+    """A per-layer table of buffers in a function body: ``@NAME[%l]`` in a
+    call is member %l. `roll-layers` makes them when it rolls repeated
+    per-layer calls into a ``buffer.loop``: each layer's calls used their own
+    planned buffers (weights, KV cache, activations at offsets plan-memory
+    chose), and the table keeps exactly those (lower-to-c: a table of their
+    offsets). Members share a type, a region and a layout.
+
+    ```mlir
+    buffer.layers @attn_norm.weight = [@blk.0.attn_norm.weight, @blk.1.attn_norm.weight]
+    buffer.loop %l = 0 to 2 {
+      buffer.call rmsnorm ins(@x, @attn_norm.weight[%l]) outs(@h) params(rows = %n : index, cols = 16 : i64, eps = 1.0e-05 : f32)
+    }
+    ```
+    """
+
+    name = "buffer.layers"
+
+    sym_name = prop_def(StringAttr)
+    members = prop_def(ArrayAttr[SymbolRefAttr])
+
+    traits = traits_def(HasParent(func.FuncOp))
+
+    def __init__(self, name: str, members: Sequence[str]):
+        super().__init__(properties={
+            "sym_name": StringAttr(name),
+            "members": ArrayAttr([SymbolRefAttr(m) for m in members]),
+        })
+
+    @property
+    def member_names(self) -> list[str]:
+        return [m.root_reference.data for m in self.members.data]
+
+    def verify_(self) -> None:
+        name = self.sym_name.data
+        names = self.member_names
+        if not names:
+            raise VerifyException(f"buffer.layers @{name} has no members")
+        if lookup_buffer(self, name) is not None:
+            raise VerifyException(f"buffer.layers @{name} has the name of a buffer")
+        f = _func_of(self)
+        if f is not None and sum(1 for o in f.body.block.ops
+                                 if isinstance(o, LayersOp) and o.sym_name.data == name) > 1:
+            raise VerifyException(f"buffer.layers @{name} is declared twice")
+        first = None
+        for m in names:
+            b = lookup_buffer(self, m)
+            if b is None:
+                raise VerifyException(f"buffer.layers @{name}: unknown buffer @{m}")
+            if b.layers is not None:
+                raise VerifyException(f"buffer.layers @{name}: member @{m} is itself layered")
+            key = (b.type, b.region.data, b.layout.data if b.layout is not None else None)
+            if first is None:
+                first = key
+            elif key != first:
+                raise VerifyException(
+                    f"buffer.layers @{name}: member @{m} differs from @{names[0]} in type, region or layout"
+                )
+
+    @classmethod
+    def parse(cls, parser: Parser) -> LayersOp:
+        name = parser.parse_symbol_name().data
+        parser.parse_punctuation("=")
+        members = parser.parse_comma_separated_list(
+            parser.Delimiter.SQUARE, lambda: parser.parse_symbol_name().data
+        )
+        op = cls(name, members)
+        if attrs := parser.parse_optional_attr_dict():
+            op.attributes |= attrs
+        return op
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_symbol_name(self.sym_name.data)
+        printer.print_string(" = [")
+        printer.print_list(self.member_names, printer.print_symbol_name)
+        printer.print_string("]")
+        printer.print_op_attributes(self.attributes)
+
+
+def lookup_layers(op: Operation, name: str) -> LayersOp | None:
+    """The buffer.layers @name of `op`'s function, if any."""
+    f = op if isinstance(op, func.FuncOp) else _func_of(op)
+    if f is None or not f.body.blocks:
+        return None
+    for o in f.body.block.ops:
+        if isinstance(o, LayersOp) and o.sym_name.data == name:
+            return o
+    return None
+
+
 # --------------------------------------------------------------------------
 # Helpers for passes
 # --------------------------------------------------------------------------
@@ -1057,6 +1159,6 @@ def find_region(module: ModuleOp, kind: str) -> ArenaOp | None:
 
 Buffer = Dialect(
     "buffer",
-    [ArenaOp, BufferOp, CallOp, LoopOp],
+    [ArenaOp, BufferOp, CallOp, LoopOp, LayersOp],
     [RegionAttr, BufRefAttr],
 )
