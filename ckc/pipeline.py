@@ -122,7 +122,7 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
 
 
 def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none", *, debug: bool = False,
-                  overflow: str = "", record: bool = False) -> str:
+                  overflow: str = "", record: bool = False, roll: bool = True) -> str:
     """The training library's pass pipeline (ckc/train/compile_child.py) as one spec string.
 
     Not in it, though the inference pipeline has them:
@@ -138,7 +138,7 @@ def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none"
             f"bufferize{{max_tokens={max_tokens}}}",
             "plan-memory",
             f"select-simd{{target={simd}}}",
-            _lower_to_c(CompileOptions(debug=debug, overflow=overflow, record=record)),
+            _lower_to_c(CompileOptions(debug=debug, overflow=overflow, record=record, roll=roll)),
         ]
     )
 

@@ -821,7 +821,7 @@ class CallOp(IRDLOperation):
             if parser.parse_optional_punctuation("[") is not None:
                 op = parser.parse_unresolved_operand()
                 parser.parse_punctuation("]")
-                if layer_name and layer_name[0].name != op.name:
+                if layer_name and layer_name[0].operand_name != op.operand_name:
                     parser.raise_error("all [index] of a call use the same value")
                 layer_name[:] = [op]
                 return BufRefAttr(name, True)

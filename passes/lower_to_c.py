@@ -401,7 +401,9 @@ class _Func:
             return ref.buffer_name + ("[l]" if ref.is_indexed else "") + f"[{dims}]"
 
         layer = self.loop_layers.get(call.layer) if call.layer is not None else None
-        if layer is None:
+        if layer == "":
+            layer = None
+        elif layer is None:
             from ckc.passes.roll_layers import call_layer
 
             n = call_layer(call)
@@ -431,15 +433,19 @@ class _Func:
                 self.nloops += 1
                 var = "l" if self.nloops == 1 else f"l{self.nloops}"
                 first, step = op.attributes.get("ckc.first_layer"), op.attributes.get("ckc.layer_step")
-                if isinstance(first, IntegerAttr) and isinstance(step, IntegerAttr):
+                what = "layers"
+                if isinstance(first, IntegerAttr) and isinstance(step, IntegerAttr) and step.value.data:
                     f0, st = first.value.data, step.value.data
                     self.loop_layers[op.index] = f"{f0} {'+' if st > 0 else '-'} {var}"
                     span = (f0, f0 + st * (op.ub.data - op.lb.data - 1))
+                elif isinstance(step, IntegerAttr):  # step 0: iterations that are not whole layers
+                    self.loop_layers[op.index] = ""
+                    what, span = "iterations", (op.lb.data, op.ub.data - 1)
                 else:
                     self.loop_layers[op.index] = var
                     span = (op.lb.data, op.ub.data - 1)
                 if self.lower.readable:
-                    self.add(dst, C.CommentOp(f"layers {span[0]}..{span[1]}"))
+                    self.add(dst, C.CommentOp(f"{what} {span[0]}..{span[1]}"))
                 loop = self.add(dst, C.ForOp(lb, ub, var))
                 loop.induction_var.name_hint = var
                 self.values[op.index] = loop.induction_var

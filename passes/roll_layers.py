@@ -94,68 +94,63 @@ def _signature(call: B.CallOp) -> tuple:
     )
 
 
-@dataclass
-class _Segment:
-    layer: int | None        # None: a call naming no layer, or a barrier (another op)
-    calls: list[B.CallOp]
-
-
-def _segments(block: Block) -> list[_Segment]:
-    """The block's calls in layer segments; anything a loop cannot take
-    (another op, a call already indexed) is a segment of layer None."""
-    # (layer, call) per call; None calls are barriers unless sandwiched in one layer
-    items: list[tuple[int | None, B.CallOp | None]] = []
+def _calls(block: Block) -> list[B.CallOp | None]:
+    """The block's calls in order, None for anything a loop cannot take in
+    (another op, a call already indexed by a loop); buffer declarations and
+    tables are skipped."""
+    out: list[B.CallOp | None] = []
     for op in block.ops:
         if isinstance(op, (B.BufferOp, B.LayersOp)):
             continue
-        if isinstance(op, B.CallOp) and op.layer is None:
-            items.append((call_layer(op), op))
-        else:
-            items.append((None, None))  # barrier
-    tags = [t for t, _ in items]
-    for i, (t, c) in enumerate(items):
-        if t is not None or c is None:
-            continue
-        prev = next((tags[j] for j in range(i - 1, -1, -1) if tags[j] is not None or items[j][1] is None), None)
-        nxt = next((tags[j] for j in range(i + 1, len(items)) if tags[j] is not None or items[j][1] is None), None)
-        if prev is not None and prev == nxt:
-            tags[i] = prev
-    segs: list[_Segment] = []
-    for t, (_, c) in zip(tags, items):
-        if t is not None and c is not None and segs and segs[-1].layer == t:
-            segs[-1].calls.append(c)
-        else:
-            segs.append(_Segment(t, [c] if c is not None else []))
-    return segs
+        out.append(op if isinstance(op, B.CallOp) and op.layer is None else None)
+    return out
 
 
-def _shape(seg: _Segment) -> tuple:
-    return tuple(_signature(c) for c in seg.calls)
+def _periods(tags: list[int | None]) -> set[int]:
+    """Candidate layer lengths (in calls): the distances between the starts of
+    consecutive layers' calls (layer t, then t + 1 or t - 1: forward and
+    backward passes; a call of no layer ends one, as the loss between the
+    last layer's forward and its backward)."""
+    starts: list[tuple[int, int]] = []  # (index, layer) wherever the layer changes
+    for i, t in enumerate(tags):
+        if t is not None and (not starts or starts[-1][1] != t or tags[i - 1] is None):
+            starts.append((i, t))
+    found = {j - i for (i, t), (j, u) in zip(starts, starts[1:]) if abs(u - t) == 1}
+    # a layer's first or last calls can name the next layer (a backward layer ends writing the
+    # gradient of the layer below): the distance is then off by a call or two
+    return {d + e for d in found for e in (-2, -1, 0, 1, 2) if d + e > 0}
 
 
-def _runs(segs: list[_Segment]) -> list[list[_Segment]]:
-    """Maximal runs of >= 2 consecutive layer segments (layer +1 or -1 each
-    step) with equal shapes."""
-    runs: list[list[_Segment]] = []
-    shapes = [_shape(s) if s.layer is not None else None for s in segs]
-    i = 0
-    while i < len(segs):
-        s = segs[i]
-        if s.layer is None or i + 1 >= len(segs) or segs[i + 1].layer is None:
+@dataclass
+class _Run:
+    start: int       # index into the call list
+    period: int      # calls per iteration
+    count: int       # iterations (>= 2)
+
+
+def _runs(sigs: list, periods: set[int]) -> list[_Run]:
+    """Left to right, the longest repetition (most calls covered) starting at
+    each position: `count` >= 2 consecutive windows of `period` calls with
+    equal signatures. A window never spans a None (sigs holds a fresh object
+    there, equal to nothing)."""
+    runs: list[_Run] = []
+    n, i = len(sigs), 0
+    while i < n:
+        best: _Run | None = None
+        for p in sorted(periods):
+            w = sigs[i:i + p]
+            if len(w) < p:
+                continue
+            k = 1
+            while i + (k + 1) * p <= n and sigs[i + k * p:i + (k + 1) * p] == w:
+                k += 1
+            if k >= 2 and (best is None or k * p > best.count * best.period):
+                best = _Run(i, p, k)
+        if best is None:
             i += 1
-            continue
-        step = segs[i + 1].layer - s.layer
-        if step not in (1, -1):
-            i += 1
-            continue
-        j = i + 1
-        while j < len(segs) and segs[j].layer == s.layer + step * (j - i) and shapes[j] == shapes[i]:
-            j += 1
-        if j - i >= 2:
-            runs.append(segs[i:j])
-            i = j
         else:
-            i += 1
+            runs.append(best)
+            i += best.count * best.period
     return runs
 
 
@@ -181,31 +176,48 @@ def _taken_names(module: ModuleOp, f: func.FuncOp) -> set[str]:
     return names
 
 
-def _roll(module: ModuleOp, f: func.FuncOp, run: list[_Segment], taken: set[str],
+def _layers_of(windows: list[list[B.CallOp]]) -> tuple[int, int] | None:
+    """(first layer, step) when window j is layer first + step * j by the names
+    its calls write (the most common layer among them), else None."""
+    found = []
+    for w in windows:
+        tags = [t for t in map(call_layer, w) if t is not None]
+        if not tags:
+            return None
+        found.append(max(set(tags), key=lambda t: (tags.count(t), -t)))
+    step = found[1] - found[0]
+    if step not in (1, -1) or any(b - a != step for a, b in zip(found, found[1:])):
+        return None
+    return found[0], step
+
+
+def _roll(f: func.FuncOp, windows: list[list[B.CallOp]], taken: set[str],
           groups: dict[tuple[str, ...], str]) -> None:
     block = f.body.block
-    first = run[0].calls[0]
-    loop = B.LoopOp(0, len(run))
+    first = windows[0][0]
+    loop = B.LoopOp(0, len(windows))
     loop.index.name_hint = "l"
-    l0, step = run[0].layer, run[1].layer - run[0].layer
-    if (l0, step) != (0, 1):
-        loop.attributes["ckc.first_layer"] = IntegerAttr(l0, i64)
-        loop.attributes["ckc.layer_step"] = IntegerAttr(step, i64)
+    layers = _layers_of(windows)
+    if layers is None:  # iterations that are not whole layers: no layer numbers
+        layers = (0, 0)
+    if layers != (0, 1):
+        loop.attributes["ckc.first_layer"] = IntegerAttr(layers[0], i64)
+        loop.attributes["ckc.layer_step"] = IntegerAttr(layers[1], i64)
     new_groups: list[B.LayersOp] = []
 
-    def ref(p: int, side: str, r: int, proto: B.BufRefAttr):
-        names = [getattr(seg.calls[p], side)[r].buffer_name for seg in run]
+    def ref(p: int, side: str, r: int):
+        names = [getattr(w[p], side)[r].buffer_name for w in windows]
         if all(n == names[0] for n in names):
-            return proto.buffer_name
+            return names[0]
         key = tuple(names)
         if key not in groups:
             groups[key] = _group_name(names, taken)
             new_groups.append(B.LayersOp(groups[key], names))
         return (groups[key], True)
 
-    for p, call in enumerate(run[0].calls):
-        ins = [ref(p, "in_refs", r, x) for r, x in enumerate(call.in_refs)]
-        outs = [ref(p, "out_refs", r, x) for r, x in enumerate(call.out_refs)]
+    for p, call in enumerate(windows[0]):
+        ins = [ref(p, "in_refs", r) for r in range(len(call.in_refs))]
+        outs = [ref(p, "out_refs", r) for r in range(len(call.out_refs))]
         params: dict = dict(call.params.data)
         params.update({n.data: v for n, v in zip(call.dyn_names.data, call.dyn_params)})
         indexed = any(isinstance(x, tuple) for x in ins + outs)
@@ -215,8 +227,8 @@ def _roll(module: ModuleOp, f: func.FuncOp, run: list[_Segment], taken: set[str]
         new.attributes |= dict(call.attributes)
         loop.body.block.add_op(new)
     block.insert_ops_before([*new_groups, loop], first)
-    for seg in run:
-        for c in seg.calls:
+    for w in windows:
+        for c in w:
             block.erase_op(c)
 
 
@@ -235,7 +247,12 @@ class RollLayers(ModulePass):
         for f in [o for o in op.ops if isinstance(o, func.FuncOp)]:
             if not f.body.blocks:
                 continue
+            calls = _calls(f.body.block)
+            sigs = [_signature(c) if c is not None else object() for c in calls]
+            periods = _periods([call_layer(c) if c is not None else None for c in calls])
             taken = _taken_names(op, f)
             groups: dict[tuple[str, ...], str] = {}
-            for run in _runs(_segments(f.body.block)):
-                _roll(op, f, run, taken, groups)
+            for run in _runs(sigs, periods):
+                windows = [calls[run.start + j * run.period:run.start + (j + 1) * run.period]
+                           for j in range(run.count)]
+                _roll(f, windows, taken, groups)
