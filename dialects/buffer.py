@@ -33,7 +33,10 @@ Pieces
   count argument of the function).
 - ``buffer.loop %l = LB to UB { ... }``: a counted loop (over layers) in a
   function; ``@NAME[%l]`` in a call inside it picks layer %l of a layered
-  buffer.
+  buffer, or member %l of a table.
+- ``buffer.layers @NAME = [@a, @b, ...]`` (function body): a per-layer table of
+  buffers of one type, region and layout, each at its own planned offset
+  (`roll-layers` makes them; lower-to-c: a static table of offsets).
 
 Functions are plain ``func.func`` whose bodies hold ``buffer.buffer``,
 ``buffer.call``, ``buffer.loop`` and ``func.return``; their arguments are

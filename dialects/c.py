@@ -388,17 +388,21 @@ class Int(CustomDirective):
 
 @irdl_custom_directive
 class IntIndex(CustomDirective):
-    """The type of an optional ``!c.int`` index operand: not spelled
-    (``c.ptr %a[64 + %l * 1024]``); the verifier checks it."""
+    """The type of an optional index operand: a ``!c.int`` is not spelled
+    (``c.ptr %a[64 + %l * 1024]``), a ``!c.size`` byte offset is ``bytes``
+    (``c.ptr %a[0 + %o * 1] bytes``); the verifier checks it."""
 
     index: TypeDirective
 
     def parse(self, parser: Parser, state: ParsingState) -> None:
         present = state.operands[self.index.inner.index]  # type: ignore[attr-defined]
-        self.index.set(state, (IntType(),) * len(present or ()))
+        t = SizeType() if present and parser.parse_optional_keyword("bytes") is not None else IntType()
+        self.index.set(state, (t,) * len(present or ()))
 
     def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
-        pass
+        idx = getattr(op, "index", None)
+        if idx is not None and isinstance(idx.type, SizeType):
+            printer.print_string(" bytes")
 
 
 @irdl_custom_directive
@@ -1242,7 +1246,7 @@ class PtrOp(IRDLOperation):
     %w = c.ptr %arena[4096 + %l * 2304] : !c.ptr<ui8> -> !c.ptr<f32, const>
     // (const float *)(arena + 4096 + (long long)l * 2304)
     %o = c.elem @attn_norm_weight[%l] : !c.size
-    %v = c.ptr %weights[0 + %o * 1] : !c.ptr<ui8, const> -> !c.ptr<f32, const>
+    %v = c.ptr %weights[0 + %o * 1] bytes : !c.ptr<ui8, const> -> !c.ptr<f32, const>
     // (const float *)(weights + attn_norm_weight[l])
     ```
     A ``!c.size`` index is a byte offset (stride 1; from a table of planned
