@@ -75,8 +75,8 @@ model.so is built with ``-DCKC_RECORD``; it passes them to the recorder
 Option ``roll`` (default false; the pipelines set it): first run `roll-layers`
 (``passes/roll_layers.py``), which writes the unrolled per-layer calls as a
 ``buffer.loop`` over ``buffer.layers`` tables. A ``@T[%l]`` operand, member
-``l`` of table ``@T``, becomes ``base + T[l]`` where ``T`` is a file-scope
-``static const size_t T[L]`` of the members' planned byte offsets (one table
+``l`` of table ``@T``, becomes ``base + T_off[l]`` where ``T_off`` is a file-scope
+``static const size_t T_off[L]`` of the members' planned byte offsets (one table
 per distinct content, named after the IR table; a loop that is not layers
 0..L-1 in order carries ``ckc.first_layer`` / ``ckc.layer_step`` for the
 comments). With `overflow`, a table an out operand reads has that buffer's
@@ -85,7 +85,10 @@ entry moved by the same 8 bytes.
 Option ``readable`` (default false; the pipelines set it): the C a person
 reads. Every buffer a call addresses at its planned offset is a local pointer
 named after the IR buffer, declared once at the top of the function
-(``float *x_emb = (float *)(arena + 131136);``); every call gets a one-line
+(``float *x_emb = (float *)(arena + 131136);``), and every table a call
+addresses at a whole layer a local pointer at the top of the loop body
+(``const float *attn_norm_weight = (const float *)(weights + attn_norm_weight_off[l]);``,
+as llm.c's forward names each layer's parameters); every call gets a one-line
 comment naming the layer, the kernel and the operands with their shapes
 (``/* layer l: rmsnorm x[?,576], attn_norm.weight[l][576] -> ... */``), every
 loop the layers it runs. Off, the C is what the tests of this pass pin.
@@ -219,6 +222,9 @@ class _Func:
         self.loop_layers: dict[SSAValue, str] = {}
         self.locals: dict[str, SSAValue] = {}
         self.local_ops: list[Operation] = []
+        # readable: per loop, (table -> local pointer, ops declaring them at the top of its body)
+        self.loop_locals: dict[SSAValue, tuple[dict[str, SSAValue], list[Operation]]] = {}
+        self.loop_names: dict[str, str] = {}  # table -> its local pointer's C name (one per function)
         self.taken = set(n for n, _ in plist) | {"l", "l2", "l3", "l4"}
         args = list(f.body.block.args)
         names = [a.name_hint for a in args]
@@ -306,10 +312,23 @@ class _Func:
         if index is None:
             _fail(f"@{self.name}: layer index of @{name} is not a loop variable")
         table = self.lower.layer_table(self.name, name, offsets)
-        at = self.add(block, C.ElemOp(table, index, SIZE)).results[0]
         offset = 0
         if row is not None and not isinstance(row, SSAValue):
             offset, row = int(row) * rb, None
+        loop = self.loop_locals.get(call.layer)
+        if row is None and offset == 0 and self.lower.readable and loop is not None:
+            # a local pointer at the top of the loop body, named after the IR table
+            ptrs, ops = loop
+            if table not in ptrs:
+                if table not in self.loop_names:
+                    self.loop_names[table] = self.lower.c_name(name, self.taken)
+                at = C.ElemOp(table, index, SIZE)
+                ptr = C.PtrOp(base, 0, C.PtrType(rtype.pointee, bconst), at.result, 1)
+                var = C.VarOp(self.loop_names[table], ptr.result)
+                ops += [at, ptr, var]
+                ptrs[table] = var.result
+            return ptrs[table]
+        at = self.add(block, C.ElemOp(table, index, SIZE)).results[0]
         if row is None:
             return self.add(block, C.PtrOp(base, offset, rtype, at, 1)).results[0]
         mid = self.add(block, C.PtrOp(base, 0, C.PtrType(ui8, bconst), at, 1)).results[0]
@@ -449,7 +468,15 @@ class _Func:
                 loop = self.add(dst, C.ForOp(lb, ub, var))
                 loop.induction_var.name_hint = var
                 self.values[op.index] = loop.induction_var
+                self.loop_locals[op.index] = ({}, [])
                 self.body(op.body.block, loop.body.block)
+                ops = self.loop_locals[op.index][1]
+                if ops:
+                    first = loop.body.block.first_op
+                    if first is None:
+                        loop.body.block.add_ops(ops)
+                    else:
+                        loop.body.block.insert_ops_before(ops, first)
             elif isinstance(op, B.CallOp):
                 self.call(op, dst)
             elif isinstance(op, func.ReturnOp):
@@ -630,7 +657,7 @@ class _Lower:
         if base in C_KEYWORDS or base.startswith(PREFIX) or re.fullmatch(r"[spc]\d+", base):
             base += "_"
         out, k = base, 1
-        while out in taken or out in self.tables_c:
+        while out in taken or out in self.tables_c or re.fullmatch(r"l\d*", out):
             k += 1
             out = f"{base}_{k}"
         taken.add(out)
@@ -644,7 +671,7 @@ class _Lower:
         key = (table, tuple(offsets))
         if key in self.table_of:
             return self.table_of[key]
-        base = re.sub(r"[^A-Za-z0-9_]", "_", table)
+        base = re.sub(r"[^A-Za-z0-9_]", "_", table) + "_off"
         used = self.tables_c.keys() | self.local_names | C_RESERVED
         if base in used:
             base = f"{fname}_{base}"

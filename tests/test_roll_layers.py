@@ -114,6 +114,6 @@ def test_rolled_c_is_deterministic_and_ir_round_trips():
     assert t.count("buffer.loop %l = 0 to 5") == 3 and "@blk.5.attn_q.weight" in t
     assert "buffer.layers @attn_norm.weight = [@blk.0.attn_norm.weight, @blk.1.attn_norm.weight" in t
     src = sources[0]
-    assert "static const size_t attn_norm_weight[5] = {" in src
+    assert "static const size_t attn_norm_weight_off[5] = {" in src
     assert "/* layers 0..4 */" in src and "/* layer l: rmsnorm" in src and "/* layer 5: " in src
-    assert "(const float *)(weights + attn_norm_weight[l])" in src
+    assert "const float *attn_norm_weight = (const float *)(weights + attn_norm_weight_off[l]);" in src

@@ -9,6 +9,7 @@
 // RUN: ckc-opt %s -p roll-layers | ckc-opt | filecheck %s
 // RUN: ckc-opt %s -p 'roll-layers{enabled=false}' | filecheck %s --check-prefix=OFF
 // RUN: ckc-opt %s -p 'lower-to-c{roll=true readable=true}' -t c | filecheck %s --check-prefix=C
+// RUN: ckc-opt %s -p 'lower-to-c{roll=true}' -t c | filecheck %s --check-prefix=RAW
 
 // CHECK-LABEL: func.func @prefill
 // CHECK:      buffer.call embedding<avx2> ins(@tokens, @token_embd.weight) outs(@x_emb)
@@ -33,29 +34,38 @@
 // OFF-NOT: buffer.loop
 // OFF-NOT: buffer.layers
 
-// C: static const size_t out_in[2] = {4096, 6144};
-// C: static const size_t attn_norm_weight[2] = {2048, 2112};
-// C: static const size_t h[2] = {8192, 4096};
-// C: static const size_t out[2] = {6144, 8192};
-// C: static const size_t d_h[2] = {8192, 4096};
-// C: static const size_t down_attn_norm_weight[2] = {2112, 2048};
+// C: static const size_t out_in_off[2] = {4096, 6144};
+// C: static const size_t attn_norm_weight_off[2] = {2048, 2112};
+// C: static const size_t h_off[2] = {8192, 4096};
+// C: static const size_t out_off[2] = {6144, 8192};
+// C: static const size_t d_h_off[2] = {8192, 4096};
+// C: static const size_t down_attn_norm_weight_off[2] = {2112, 2048};
 // C-LABEL: int ckc_gen_prefill(
 // C-NEXT:   const float *token_embd_weight = (const float *)weights;
 // C-NEXT:   float *x_emb = (float *)(arena + 4096);
 // C:        /* embedding tokens[?], token_embd.weight[32,16] -> x_emb[?,16] */
 // C:        /* layers 0..1 */
 // C-NEXT:   for (int l = 0; l < 2; ++l) {
+// C-NEXT:     float *out_in = (float *)(arena + out_in_off[l]);
+// C-NEXT:     const float *attn_norm_weight = (const float *)(weights + attn_norm_weight_off[l]);
+// C-NEXT:     float *h = (float *)(arena + h_off[l]);
+// C-NEXT:     float *out = (float *)(arena + out_off[l]);
 // C-NEXT:     /* layer l: rmsnorm out_in[l][?,16], attn_norm.weight[l][16] -> h[l][?,16] */
-// C-NEXT:     ck_rmsnorm_f32_avx2((const float *)(arena + out_in[l]), (const float *)(weights + attn_norm_weight[l]), (float *)(arena + h[l]), 0, n, 16, 1.0e-05f, 0.0f, pool, nth);
+// C-NEXT:     ck_rmsnorm_f32_avx2(out_in, attn_norm_weight, h, 0, n, 16, 1.0e-05f, 0.0f, pool, nth);
 // C-NEXT:     /* layer l: add out_in[l][?,16], h[l][?,16] -> out[l][?,16] */
-// C-NEXT:     ck_add_f32_avx2((const float *)(arena + out_in[l]), (const float *)(arena + h[l]), (float *)(arena + out[l]), (((int64_t)n) * 16), pool, nth);
+// C-NEXT:     ck_add_f32_avx2(out_in, h, out, (((int64_t)n) * 16), pool, nth);
 // C-NEXT:   }
 // C-NEXT:   /* layer 2: rmsnorm l1_out[?,16], blk.2.attn_norm.weight[16] -> l2_h[?,16] */
 // C-NEXT:   ck_rmsnorm_f32_avx2(l1_out, blk_2_attn_norm_weight, l2_h, 0, n, 16, 1.0e-06f, 0.0f, pool, nth);
 // C-LABEL: int ckc_gen_down(
 // C:        /* layers 1..0 */
 // C-NEXT:   for (int l = 0; l < 2; ++l) {
+// C-NEXT:     float *d_h = (float *)(arena + d_h_off[l]);
+// C-NEXT:     const float *attn_norm_weight = (const float *)(weights + down_attn_norm_weight_off[l]);
 // C-NEXT:     /* layer 1 - l: scale d_h[l][?,16] -> d_h[l][?,16] */
+
+// Without readable, the same tables, addressed in each call:
+// RAW: ck_rmsnorm_f32_avx2((const float *)(arena + out_in_off[l]), (const float *)(weights + attn_norm_weight_off[l]), (float *)(arena + h_off[l]), 0, n, 16, 1.0e-05f, 0.0f, pool, nth);
 
 builtin.module {
   buffer.arena @weights size 2240 align 64 regions {weights at 0 size 2240}
