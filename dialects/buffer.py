@@ -783,8 +783,9 @@ class CallOp(IRDLOperation):
             raise VerifyException(f"{k}: buffer.call must be inside a func.func")
         indexed = False
         for ref in self.in_refs + self.out_refs:
-            buf = lookup_buffer(self, ref.buffer_name)
-            if buf is None and ref.is_indexed and (grp := lookup_layers(self, ref.buffer_name)) is not None:
+            grp = lookup_layers(self, ref.buffer_name) if ref.is_indexed else None
+            buf = lookup_buffer(self, ref.buffer_name) if grp is None else None
+            if grp is not None:
                 indexed = True  # a buffer.layers table: @name[%l] is its member l
                 if self.layer is None:
                     raise VerifyException(f"{k}: @{ref.buffer_name}[...] needs a layer index")
@@ -1017,12 +1018,15 @@ class LayersOp(IRDLOperation):
         names = self.member_names
         if not names:
             raise VerifyException(f"buffer.layers @{name} has no members")
-        if lookup_buffer(self, name) is not None:
-            raise VerifyException(f"buffer.layers @{name} has the name of a buffer")
         f = _func_of(self)
-        if f is not None and sum(1 for o in f.body.block.ops
-                                 if isinstance(o, LayersOp) and o.sym_name.data == name) > 1:
-            raise VerifyException(f"buffer.layers @{name} is declared twice")
+        module = _module_of(self)
+        if (f is not None and _peek(f.body.block, name) is not None) or (
+                module is not None and _peek(module.body.block, name) is not None):
+            raise VerifyException(f"buffer.layers @{name} has the name of a buffer")
+        if f is not None:
+            found = lookup_layers(self, name)
+            if found is not None and found is not self:
+                raise VerifyException(f"buffer.layers @{name} is declared twice")
         first = None
         for m in names:
             b = lookup_buffer(self, m)
@@ -1059,13 +1063,24 @@ class LayersOp(IRDLOperation):
         printer.print_op_attributes(self.attributes)
 
 
-def lookup_layers(op: Operation, name: str) -> LayersOp | None:
-    """The buffer.layers @name of `op`'s function, if any."""
+_LAYERS: weakref.WeakKeyDictionary[Block, dict[str, LayersOp]] = weakref.WeakKeyDictionary()
+
+
+def lookup_layers(op: Operation, name: str, rebuild: bool = True) -> LayersOp | None:
+    """The buffer.layers @name of `op`'s function, if any. Indexed per block
+    like the buffers (an entry is trusted while the op still sits in that
+    block under that name; a miss rescans once, unless `rebuild` is false)."""
     f = op if isinstance(op, func.FuncOp) else _func_of(op)
     if f is None or not f.body.blocks:
         return None
-    for o in f.body.block.ops:
-        if isinstance(o, LayersOp) and o.sym_name.data == name:
+    block = f.body.block
+    for refresh in (False, True) if rebuild else (False,):
+        idx = None if refresh else _LAYERS.get(block)
+        if idx is None:
+            idx = {o.sym_name.data: o for o in block.ops if isinstance(o, LayersOp)}
+            _LAYERS[block] = idx
+        o = idx.get(name)
+        if o is not None and o.parent_block() is block and o.sym_name.data == name:
             return o
     return None
 

@@ -290,9 +290,8 @@ class _Func:
     def resolve(self, call: B.CallOp, ref: B.BufRefAttr) -> B.BufferOp:
         """The buffer a ref names; for a buffer.layers table, its first member
         (they share type, region and layout)."""
-        buf = B.lookup_buffer(call, ref.buffer_name)
-        if buf is None and ref.is_indexed and (g := B.lookup_layers(call, ref.buffer_name)) is not None:
-            buf = B.lookup_buffer(call, g.member_names[0])
+        g = B.lookup_layers(call, ref.buffer_name) if ref.is_indexed else None
+        buf = B.lookup_buffer(call, g.member_names[0] if g is not None else ref.buffer_name)
         if buf is None:
             _fail(f"@{self.name}: unknown buffer @{ref.buffer_name}")
         return buf
@@ -348,7 +347,7 @@ class _Func:
 
     def pointer(self, block: Block, call: B.CallOp, ref: B.BufRefAttr, kind: str, i: int, env) -> SSAValue:
         name = ref.buffer_name
-        table = ref.is_indexed and B.lookup_buffer(call, name) is None
+        table = ref.is_indexed and B.lookup_layers(call, name) is not None
         buf = self.resolve(call, ref)
         t = buf.type
         elem, _ = _elem(t)
