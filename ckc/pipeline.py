@@ -146,8 +146,9 @@ def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none"
 def rolls(options: CompileOptions) -> bool:
     """Whether lower-to-c rolls the layers into loops (roll-layers): not for
     profile and record builds, whose call tables (calls.json, record.json) are
-    per layer."""
-    return options.roll and not options.profile and not options.record
+    per layer, nor for the test-only overflow builds, whose canary message
+    names the one layer's buffer the call wrote."""
+    return options.roll and not options.profile and not options.record and not options.overflow
 
 
 def _lower_to_c(options: CompileOptions) -> str:

@@ -554,8 +554,11 @@ class _Func:
         idx = len(self.lower.call_names)
         if self.lower.readable:
             self.comment(block, call)
+        def ref_label(r: B.BufRefAttr) -> str:
+            return r.buffer_name + ("[l]" if r.is_indexed else "")
+
         label = f"@{self.name} #{idx}: {sym}(" + ", ".join(
-            r.buffer_name for r in ins) + " -> " + ", ".join(r.buffer_name for r in outs) + ")"
+            map(ref_label, ins)) + " -> " + ", ".join(map(ref_label, outs)) + ")"
         self.lower.call_names.append(label)
         if self.lower.profile:
             t0 = self.add(block, C.CallOp("ckc_rt_prof_begin", [], i64, f"p{idx}")).results[0]
