@@ -9,7 +9,7 @@
 The pass part is ONE named pipeline, a PassPipeline spec string
 (:func:`pipeline_spec`, e.g. ``lower-transformer{modes=prefill,prefill_all,decode},
 fuse-rmsnorm-qkv-rope,bufferize{max_tokens=64},pack-weights,plan-memory,select-simd{target=native},
-lower-to-c``):
+lower-to-c{roll=true readable=true}``; lower-to-c's ``roll`` runs roll-layers, the layers as loops):
 the same string runs under ``ckc-opt -p '...'`` on a transformer module and
 gives the same C (tests/test_pipeline.py checks it). The training library's
 pipeline, :func:`training_spec`, sits next to it (ckc/train/compile_child.py
