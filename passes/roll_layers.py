@@ -15,20 +15,24 @@ buffers they name, and writes each run once, inside a loop, with a
       buffer.call rmsnorm<avx2> ins(@x, @attn_norm.weight[%l]) outs(@q_rot[%l]) params(...)
     }
 
-Iteration ``l`` of the loop makes exactly the calls the ``l``-th layer of the
-run made, in the same order, on the same buffers, so the generated C computes
-the same bits (tests/test_roll_layers.py compares logits bit for bit). Which
-layer a call belongs to is read from the names `bufferize` gives
-(``lN_``, ``d_lN_``, ``blk.N.``, ``grad.blk.N.``: the outputs', else the
-weights' it reads); a call naming no layer between two calls of one layer
-belongs to it. A run is two or more consecutive layers (ascending, or
-descending as in a backward pass) whose call sequences match: same kernels,
-variants, params (static values equal, dynamic ones the same SSA values) and,
-operand by operand, buffers of the same type, region and layout. Layers that
-differ (Gemma 3's global layer among sliding-window ones) end a run and stay
-unrolled; several runs give several loops. A loop whose iteration ``l`` is not
-layer ``l`` says which layer it is: ``{ckc.first_layer = F, ckc.layer_step = S}``
-(iteration ``l`` is layer ``F + S * l``).
+Iteration ``l`` of the loop makes exactly the calls the ``l``-th window of
+the run made, in the same order, on the same buffers, so the generated C
+computes the same bits (tests/test_roll_layers.py compares logits and
+gradients bit for bit). A run is two or more consecutive windows of P calls
+that match call by call: same kernels, variants and params (static values
+equal, dynamic ones the same SSA values) and, operand by operand, buffers of
+the same type, region and layout. The candidate lengths P come from the names
+`bufferize` gives (``lN_``, ``d_lN_``, ``blk.N.``, ``grad.blk.N.``): the
+distances between the first calls of consecutive layers, give or take two
+calls (a backward layer ends writing the gradient of the layer below), and a
+run begins where a layer begins (the first call touching another layer's
+weights) when one can. Layers that differ (Gemma 3's global layer among
+sliding-window ones) end a run and stay unrolled; several runs give several
+loops; a forward and a backward pass (layers downwards) give one loop each. A
+loop whose iteration ``l`` is not layer ``l`` says which layer it is:
+``{ckc.first_layer = F, ckc.layer_step = S}`` (iteration ``l`` is layer
+``F + S * l``; S = 0: iterations that are not whole layers, never seen from
+bufferize's output but kept correct).
 
 Option ``enabled`` (default true): ``roll-layers{enabled=false}`` leaves the
 module as it is (the unrolled reference the tests compare against).
@@ -128,14 +132,16 @@ class _Run:
     count: int       # iterations (>= 2)
 
 
-def _runs(sigs: list, periods: set[int]) -> list[_Run]:
+def _runs(sigs: list, periods: set[int], starts: list[bool]) -> list[_Run]:
     """Left to right, the longest repetition (most calls covered) starting at
     each position: `count` >= 2 consecutive windows of `period` calls with
     equal signatures. A window never spans a None (sigs holds a fresh object
-    there, equal to nothing)."""
-    runs: list[_Run] = []
-    n, i = len(sigs), 0
-    while i < n:
+    there, equal to nothing). A run found off a layer start (`starts`) gives
+    way to one at a layer start within its first window: after a layer that
+    differs (Gemma 3's global one), the next layers' calls shifted by one also
+    repeat, but the loop should begin where a layer begins."""
+
+    def at(i: int) -> _Run | None:
         best: _Run | None = None
         for p in sorted(periods):
             w = sigs[i:i + p]
@@ -146,12 +152,46 @@ def _runs(sigs: list, periods: set[int]) -> list[_Run]:
                 k += 1
             if k >= 2 and (best is None or k * p > best.count * best.period):
                 best = _Run(i, p, k)
+        return best
+
+    runs: list[_Run] = []
+    n, i = len(sigs), 0
+    while i < n:
+        best = at(i)
+        if best is not None and not starts[i]:
+            j = next((j for j in range(i + 1, min(n, i + best.period)) if starts[j] and at(j) is not None), None)
+            if j is not None:
+                i = j
+                continue
         if best is None:
             i += 1
         else:
             runs.append(best)
             i += best.count * best.period
     return runs
+
+
+def _layer_starts(calls: list[B.CallOp | None]) -> list[bool]:
+    """Where a layer begins: the first call reading (or writing the gradient
+    of) another layer's weights than the last call that touched weights did
+    (a model-level weight, as the final norm's, counts as another)."""
+    out: list[bool] = []
+    last: object = None
+    for c in calls:
+        tag: object = None
+        if c is not None:
+            for ref in c.in_refs + c.out_refs:
+                t = layer_of(ref.buffer_name) if ref.buffer_name.startswith(("blk.", "grad.blk.")) else None
+                if t is not None:
+                    tag = t
+                    break
+                b = B.lookup_buffer(c, ref.buffer_name)
+                if b is not None and b.region.data in ("weights", "grads") and tag is None:
+                    tag = "model"
+        out.append(tag is not None and tag != last)
+        if tag is not None:
+            last = tag
+    return out
 
 
 def _group_name(names: list[str], taken: set[str]) -> str:
@@ -252,7 +292,7 @@ class RollLayers(ModulePass):
             periods = _periods([call_layer(c) if c is not None else None for c in calls])
             taken = _taken_names(op, f)
             groups: dict[tuple[str, ...], str] = {}
-            for run in _runs(sigs, periods):
+            for run in _runs(sigs, periods, _layer_starts(calls)):
                 windows = [calls[run.start + j * run.period:run.start + (j + 1) * run.period]
                            for j in range(run.count)]
                 _roll(f, windows, taken, groups)

@@ -117,3 +117,56 @@ def test_rolled_c_is_deterministic_and_ir_round_trips():
     assert "static const size_t attn_norm_weight_off[5] = {" in src
     assert "/* layers 0..4 */" in src and "/* layer l: rmsnorm" in src and "/* layer 5: " in src
     assert "const float *attn_norm_weight = (const float *)(weights + attn_norm_weight_off[l]);" in src
+
+
+def _loops(m) -> list[tuple[str, int, int, int]]:
+    """(function, iterations, first layer, step) of every buffer.loop."""
+    from ckc.dialects import buffer as B
+    from xdsl.dialects import func
+
+    out = []
+    for f in m.ops:
+        if isinstance(f, func.FuncOp):
+            for op in f.walk():
+                if isinstance(op, B.LoopOp):
+                    a = op.attributes
+                    first = a["ckc.first_layer"].value.data if "ckc.first_layer" in a else 0
+                    step = a["ckc.layer_step"].value.data if "ckc.layer_step" in a else 1
+                    out.append((f.sym_name.data, op.ub.data - op.lb.data, first, step))
+    return out
+
+
+def test_roll_layers_runs_begin_at_layers():
+    """A 13-layer Gemma 3 (every 6th layer global): loops over layers 0..4 and
+    6..10 (not over calls shifted by one after the global layer 5), in every
+    function; a 4-layer @train_step: its forward upwards, its backward downwards."""
+    import dataclasses
+
+    from ckc.importers import load_model
+    from ckc.importers.to_ir import build_module
+    from ckc.passes.roll_layers import RollLayers
+    from ckc.pipeline import passes, training_spec
+    from ckc.universe import make_context
+
+    cfg, _ = load_model(modelzoo.hf_dir("gemma3"))
+    cfg = dataclasses.replace(cfg, n_layers=13, local_layers=tuple(i % 6 != 5 for i in range(13)))
+    m, ctx = build_module(cfg, None, train=False), make_context()
+    for p in passes(CompileOptions(simd="avx2")):
+        if p.name == "lower-to-c":
+            break
+        p.apply(ctx, m)
+    RollLayers().apply(ctx, m)
+    m.verify()
+    assert _loops(m) == [(f, n, first, 1) for f in ("prefill", "prefill_all", "decode")
+                         for n, first in ((5, 0), (5, 6))]
+
+    cfg, _ = load_model(modelzoo.hf_dir("llama"))
+    cfg = dataclasses.replace(cfg, n_layers=4)
+    m = build_module(cfg, None)
+    for p in passes(spec=training_spec(16, "avx2")):
+        if p.name == "lower-to-c":
+            break
+        p.apply(ctx, m)
+    RollLayers().apply(ctx, m)
+    m.verify()
+    assert _loops(m) == [("train_step", 4, 0, 1), ("train_step", 4, 3, -1), ("eval_loss", 4, 0, 1)]
