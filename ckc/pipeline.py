@@ -9,7 +9,7 @@
 The pass part is ONE named pipeline, a PassPipeline spec string
 (:func:`pipeline_spec`, e.g. ``lower-transformer{modes=prefill,prefill_all,decode},
 fuse-rmsnorm-qkv-rope,bufferize{max_tokens=64},pack-weights,plan-memory,select-simd{target=native},
-lower-to-c``):
+lower-to-c{roll=true readable=true}``; lower-to-c's ``roll`` runs roll-layers, the layers as loops):
 the same string runs under ``ckc-opt -p '...'`` on a transformer module and
 gives the same C (tests/test_pipeline.py checks it). The training library's
 pipeline, :func:`training_spec`, sits next to it (ckc/train/compile_child.py
@@ -67,6 +67,8 @@ class CompileOptions:
     sanitize: bool = False        # model.so built with ASan + UBSan against libckernels' sanitizer build
     record: bool = False          # lower-to-c{record}: every kernel call's outputs recorded (ckc parity)
     pipeline: str = ""            # a whole pass pipeline spec replacing pipeline_spec() (ckc parity --pipeline)
+    roll: bool = True             # lower-to-c{roll}: layers as loops (off: unrolled, for the bit-identity test;
+                                  # profile and record builds stay unrolled: their call tables are per layer)
 
     def check(self) -> None:
         if self.max_tokens <= 0:
@@ -90,7 +92,8 @@ class CompileOptions:
                 + (f";pre_passes={self.pre_passes}" if self.pre_passes else "")
                 + (f";overflow={self.overflow}" if self.overflow else "") + (";sanitize=1" if self.sanitize else "")
                 + "".join(f";plugin={hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]}" for f in self.plugins)
-                + (";record=1" if self.record else "") + (f";pipeline={self.pipeline}" if self.pipeline else ""))
+                + (";record=1" if self.record else "") + (f";pipeline={self.pipeline}" if self.pipeline else "")
+                + ("" if self.roll else ";roll=0"))
 
 
 def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
@@ -119,7 +122,7 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
 
 
 def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none", *, debug: bool = False,
-                  overflow: str = "", record: bool = False) -> str:
+                  overflow: str = "", record: bool = False, roll: bool = True) -> str:
     """The training library's pass pipeline (ckc/train/compile_child.py) as one spec string.
 
     Not in it, though the inference pipeline has them:
@@ -135,9 +138,17 @@ def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none"
             f"bufferize{{max_tokens={max_tokens}}}",
             "plan-memory",
             f"select-simd{{target={simd}}}",
-            _lower_to_c(CompileOptions(debug=debug, overflow=overflow, record=record)),
+            _lower_to_c(CompileOptions(debug=debug, overflow=overflow, record=record, roll=roll)),
         ]
     )
+
+
+def rolls(options: CompileOptions) -> bool:
+    """Whether lower-to-c rolls the layers into loops (roll-layers): not for
+    profile and record builds, whose call tables (calls.json, record.json) are
+    per layer, nor for the test-only overflow builds, whose canary message
+    names the one layer's buffer the call wrote."""
+    return options.roll and not options.profile and not options.record and not options.overflow
 
 
 def _lower_to_c(options: CompileOptions) -> str:
@@ -146,7 +157,8 @@ def _lower_to_c(options: CompileOptions) -> str:
         overflow = json.dumps(overflow)  # (training buffer names hold dots)
     opts = [o for o, on in (("debug=true", options.debug), ("profile=true", options.profile),
                             (f"overflow={overflow}", bool(options.overflow)),
-                            ("record=true", options.record)) if on]
+                            ("record=true", options.record),
+                            ("roll=true", rolls(options)), ("readable=true", True)) if on]
     return "lower-to-c" + ("{" + " ".join(opts) + "}" if opts else "")
 
 
@@ -307,6 +319,11 @@ def module_at_stage(path, stage: str, options: CompileOptions = CompileOptions()
     after = _STAGE_AFTER[stage]
     if after is not None:
         run_passes(module, options, progress=progress, stop_after=after)
+    if stage == "buffer" and rolls(options):  # what lower-to-c{roll} lowers: the layers as loops
+        from ckc.passes.roll_layers import RollLayers
+        from ckc.universe import make_context
+
+        RollLayers().apply(make_context(), module)
     return module
 
 
