@@ -46,7 +46,11 @@ struct ckc_model {
     void *ws;
     size_t ws_size;
     float *scratch_logits; /* [vocab] for chunks whose logits nobody reads */
-    int position;
+    int position;          /* slot 0's */
+    int nslots;            /* ckc_gen_slots (0: no ckc_gen_decode_batch) */
+    int *slot_pos;         /* [nslots]: positions of slots 1.. (slot 0: position) */
+    int *next_pos;         /* [nslots]: ckc_batch's scratch */
+    int32_t *row_pos;      /* [max_tokens]: one chunk's row positions */
     char err[256];
 };
 
@@ -241,6 +245,16 @@ ckc_model *ckc_model_create(const char *weights_path, int nthreads, char *err, i
         seterr(err, errlen, "out of memory");
         goto fail;
     }
+    m->nslots = (&ckc_gen_slots && ckc_gen_decode_batch) ? ckc_gen_slots : 0;
+    if (m->nslots > 0) {
+        m->slot_pos = (int *)calloc((size_t)m->nslots, sizeof(int));
+        m->next_pos = (int *)calloc((size_t)m->nslots, sizeof(int));
+        m->row_pos = (int32_t *)calloc((size_t)(ckc_gen_max_tokens > 0 ? ckc_gen_max_tokens : 1), sizeof(int32_t));
+        if (!m->slot_pos || !m->next_pos || !m->row_pos) {
+            seterr(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
     return m;
 fail:
     ckc_model_destroy(m);
@@ -252,6 +266,9 @@ void ckc_model_destroy(ckc_model *m) {
     if (m->pool) ck_pool_destroy(m->pool);
     free(m->ws);
     free(m->scratch_logits);
+    free(m->slot_pos);
+    free(m->next_pos);
+    free(m->row_pos);
     ck_arena_free(&m->arena);
     ck_weights_close(m->w);
     free(m);
@@ -386,6 +403,73 @@ static int decode(ckc_model *m, int32_t token, float *logits) {
 int ckc_decode(ckc_model *m, int32_t token, float *logits) {
     PROF_START();
     int rc = decode(m, token, logits);
+    PROF_ADD(PROF_ABI_NS);
+    return rc;
+}
+
+/* ---- slots (ckc_batch) ---- */
+static int *slot_position(ckc_model *m, int s) { return s == 0 ? &m->position : &m->slot_pos[s]; }
+
+int ckc_slots(const ckc_model *m) { return m ? m->nslots : 0; }
+
+int ckc_slot_position(const ckc_model *m, int slot) {
+    if (!m || slot < 0 || slot >= (m->nslots > 0 ? m->nslots : 1)) return -1;
+    return slot == 0 ? m->position : m->slot_pos[slot];
+}
+
+int ckc_slot_reset(ckc_model *m, int slot) {
+    if (!m) return CKC_ERR_INVALID;
+    m->err[0] = 0;
+    if (slot < 0 || slot >= (m->nslots > 0 ? m->nslots : 1))
+        return fail(m, CKC_ERR_INVALID, "slot %d out of range (the model has %d slots)", slot, m->nslots);
+    *slot_position(m, slot) = 0;
+    return CKC_OK;
+}
+
+static int batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int n, float *logits) {
+    if (!m) return CKC_ERR_INVALID;
+    m->err[0] = 0;
+    if (m->nslots <= 0) return fail(m, CKC_ERR_INVALID, "the model was compiled without KV-cache slots");
+    if (!slots || !tokens || !logits) return fail(m, CKC_ERR_INVALID, "slots, tokens or logits is NULL");
+    if (n <= 0) return fail(m, CKC_ERR_INVALID, "empty batch (n = %d)", n);
+    for (int s = 0; s < m->nslots; s++) m->next_pos[s] = *slot_position(m, s);
+    for (int i = 0; i < n; i++) {
+        if (slots[i] < 0 || slots[i] >= m->nslots)
+            return fail(m, CKC_ERR_INVALID, "slot %ld at row %d out of range (the model has %d slots)",
+                        (long)slots[i], i, m->nslots);
+        if (tokens[i] < 0 || tokens[i] >= ckc_gen_vocab)
+            return fail(m, CKC_ERR_TOKEN, "token %ld at index %d is out of range (vocab %d)", (long)tokens[i], i,
+                        ckc_gen_vocab);
+        if (m->next_pos[slots[i]]++ >= ckc_gen_context)
+            return fail(m, CKC_ERR_CONTEXT, "context overflow: slot %d position %d + %d tokens > context %d",
+                        (int)slots[i], *slot_position(m, slots[i]), m->next_pos[slots[i]] - *slot_position(m, slots[i]),
+                        ckc_gen_context);
+    }
+    for (int s = 0; s < m->nslots; s++) m->next_pos[s] = *slot_position(m, s);
+    const int chunk = ckc_gen_max_tokens > 0 ? ckc_gen_max_tokens : 1;
+    for (int done = 0; done < n; done += chunk) {
+        const int c = n - done < chunk ? n - done : chunk;
+        for (int i = 0; i < c; i++) m->row_pos[i] = m->next_pos[slots[done + i]]++;
+        PROF_START();
+        int rc = ckc_gen_decode_batch(m->arena.base, m->wbase, tokens + done, logits + (size_t)done * ckc_gen_vocab,
+                                      c, 0, m->ws, m->ws_size, m->pool, m->nth, slots + done, m->row_pos);
+        PROF_ADD(PROF_FN_NS);
+#ifdef CKC_DEBUG
+        if (!rc && ck_arena_check_canaries(&m->arena) >= 0) rc = -1;
+#endif
+        if (rc) {
+            for (int i = 0; i < n; i++) *slot_position(m, slots[i]) = 0; /* their sequences are lost */
+            if (rc < 0) return fail(m, CKC_ERR_MEMORY, "arena canary overwritten by call %s", call_name(rc));
+            return fail(m, CKC_ERR_INTERNAL, "internal error: kernel call failed: %s", call_name(rc));
+        }
+    }
+    for (int s = 0; s < m->nslots; s++) *slot_position(m, s) = m->next_pos[s];
+    return CKC_OK;
+}
+
+int ckc_batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int n, float *logits) {
+    PROF_START();
+    int rc = batch(m, slots, tokens, n, logits);
     PROF_ADD(PROF_ABI_NS);
     return rc;
 }
