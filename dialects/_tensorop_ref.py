@@ -366,6 +366,14 @@ def _slot_attention(op, ins, ctx):
     return _torch().cat(rows) if rows else q.new_zeros(q.shape)
 
 
+@rule(T.GatherRowsOp)
+def _gather_rows(op, ins, ctx):
+    x, rows = ins
+    if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= x.shape[0]):
+        raise ValueError(f"gather_rows: a row index outside [0, {x.shape[0]})")
+    return x[rows.long()]
+
+
 @rule(T.SiluOp)
 def _silu(op, ins, ctx):
     return _torch().nn.functional.silu(ins[0])

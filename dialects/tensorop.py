@@ -1871,6 +1871,29 @@ class SlotAttentionOp(_AttentionProps, TensorOp):
         return [_T(Q[0], p.heads * p.head_dim)]
 
 
+@irdl_op_definition
+class GatherRowsOp(TensorOp):
+    """Rows `rows[i]` of `x` (i32 row indices): `@decode_batch` keeps only the
+    rows whose logits are wanted (the last token of each sequence in the call)
+    before the final norm and the lm_head.
+
+    ```mlir
+    %y = tensorop.gather_rows %x, %r : (tensor<?x576xf32>, tensor<?xi32>) -> tensor<?x576xf32>
+    ```
+    """
+
+    name = "tensorop.gather_rows"
+    x = operand_def(AnyTensor)
+    rows = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = _tensor(t.x, "operand 'x'", 2)
+        (R,) = _tensor(t.rows, "rows", 1, elem=i32)
+        return [_T(R, X[1])]
+
+
 # ============================================================================
 # Every op defined above, in definition order.
 TENSOROP_OPS = [

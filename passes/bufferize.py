@@ -648,29 +648,37 @@ BATCH_FUNCTION = "decode_batch"
 
 
 class _BatchFunction(_Function):
-    """Bufferizes ``@decode_batch(%tokens, %slots, %positions, slot caches...)``
-    into ``@decode_batch(%n: index)``: rows of different sequences, row i in
-    cache slot ``slots[i]`` at position ``positions[i]``. ``slots`` and
-    ``positions`` become the ``io`` buffers ``@slots`` / ``@positions``
-    (``tensor<?xi32>``, the caller's memory like ``@tokens``); each slot cache
-    ``[S, context, W]`` is the layer's one cache buffer ``[S * context, W]``
-    (``_Module.cache``), so the single-sequence functions work on slot 0. The
-    logits of every row go to ``@logits``."""
+    """Bufferizes ``@decode_batch(%tokens, %slots, %positions, %out_rows, slot
+    caches...)`` into ``@decode_batch(%n: index, %m: index)``: n rows of
+    different sequences, row i in cache slot ``slots[i]`` at position
+    ``positions[i]``; the logits of the m rows ``out_rows`` go to ``@logits``.
+    ``slots``, ``positions`` and ``out_rows`` become the ``io`` buffers
+    ``@slots`` / ``@positions`` / ``@out_rows`` (``tensor<?xi32>``, the
+    caller's memory like ``@tokens``); each slot cache ``[S, context, W]`` is
+    the layer's one cache buffer ``[S * context, W]`` (``_Module.cache``), so
+    the single-sequence functions work on slot 0. Values after
+    ``gather_rows`` have m rows, all others n."""
 
     def run(self) -> func.FuncOp:
         block = self.f.body.block
         args = list(block.args)
-        if len(args) < 3 or any(_shape(a) != (DYN,) for a in args[:3]):
-            _fail(None, f"@{self.mode} must take (tokens, slots, positions: tensor<?xi32>, caches...)")
-        new_block = Block(arg_types=[IndexType()])
-        self.n = new_block.args[0]
-        self.n.name_hint = "n"
+        if len(args) < 4 or any(_shape(a) != (DYN,) for a in args[:4]):
+            _fail(None, f"@{self.mode} must take (tokens, slots, positions, out_rows: tensor<?xi32>, caches...)")
+        new_block = Block(arg_types=[IndexType(), IndexType()])
+        self.n, self.m = new_block.args
+        self.n.name_hint, self.m.name_hint = "n", "m"
+        self.m_values: set[SSAValue] = set()
         ids = TensorType(IntegerType(32), [DYN])
-        for a, name in zip(args[:3], ("tokens", "slots", "positions")):
+        for a, name in zip(args[:4], ("tokens", "slots", "positions", "out_rows")):
             self.loc[a] = Loc(self.mod.declare(name, ids, "io"))
-        for i, a in enumerate(args[3:]):
+        for op in block.ops:  # the rows after the gather: m of them
+            if isinstance(op, T.GatherRowsOp) or (
+                not isinstance(op, func.ReturnOp) and any(o in self.m_values for o in op.operands)
+            ):
+                self.m_values.update(op.results)
+        for i, a in enumerate(args[4:]):
             if not isinstance(a.type, TensorType) or len(_shape(a)) != 3:
-                _fail(None, f"@{self.mode} argument #{i + 3} is not a slot cache [slots, context, W]")
+                _fail(None, f"@{self.mode} argument #{i + 4} is not a slot cache [slots, context, W]")
             layer, kind = divmod(i, 2)
             self.loc[a] = self.mod.cache(f"blk.{layer}.{'kv'[kind]}_cache", a.type)
         ret = block.last_op
@@ -686,7 +694,18 @@ class _BatchFunction(_Function):
             if l is None or l.buffer != want.buffer or l.row is not None:
                 _fail(ret, f"result #{i} of @{self.mode} is not in @{want.buffer}")
         new_block.add_ops([*self.locals, *self.arith, *self.calls, func.ReturnOp()])
-        return func.FuncOp(self.mode, ([IndexType()], []), Region(new_block))
+        return func.FuncOp(self.mode, ([IndexType(), IndexType()], []), Region(new_block))
+
+    def rows(self, value: SSAValue) -> int | SSAValue:
+        if _shape(value)[0] == DYN and value in self.m_values:
+            return self.m
+        return super().rows(value)
+
+    def op_gather_rows(self, op: T.GatherRowsOp) -> None:
+        """A row gather is the embedding kernel with x as the table (n rows)."""
+        rows, cols = self.rc(op.result)
+        self.call("embedding", [self.src(op.rows, op), self.src(op.x, op)], [self.out(op.result, "rows")],
+                  dict(rows=rows, vocab=self.rows(op.x), cols=cols, scale=1.0), op)
 
     def slot_cache(self, v: SSAValue, op: Operation) -> Loc:
         while isinstance(v.owner, T.KVScatterOp):

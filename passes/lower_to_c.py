@@ -111,7 +111,7 @@ MAX_DIMS = 4
 DT_F32, DT_F32P32 = 0, 6   # runtime/weights.h CK_DT_F32 / CK_DT_F32P32 (ckc/weights.py F32 / F32P32)
 PREFIX = "ckc_gen_"
 IO_PARAMS = {"tokens": "tokens", "logits": "logits", "targets": "targets", "losses": "losses",
-             "slots": "slots", "positions": "positions"}
+             "slots": "slots", "positions": "positions", "out_rows": "out_rows"}
 VARIANT_RANK = {"scalar": 0, "neon": 1, "avx2": 2, "avx512": 3}
 # Kernels that work row by row on `rows` rows of `cols` elements (what `record` copies).
 ROWWISE = ("rmsnorm", "layernorm", "add", "mul", "scale", "copy", "silu", "gelu", "swiglu", "geglu", "softcap",
@@ -144,14 +144,17 @@ TRAIN_PARAMS: tuple[tuple[str, Attribute], ...] = PARAMS + (
 )
 
 
-# The slot-batched @decode_batch (bufferize: `@decode_batch(%n: index)`, n rows of
-# different sequences) gets the io buffers @slots and @positions (one i32 per row)
-# after the common parameters; `ckc_gen_slots` says how many KV-cache slots the
-# caches hold (0: no @decode_batch; runtime/model/model_runtime.c ckc_batch).
+# The slot-batched @decode_batch (bufferize: `@decode_batch(%n: index, %m: index)`,
+# n rows of different sequences, the logits of m of them) gets the io buffers
+# @slots and @positions (one i32 per row), @out_rows (m row indices) and m after
+# the common parameters; `ckc_gen_slots` says how many KV-cache slots the caches
+# hold (emitted only with @decode_batch; runtime/model/model_runtime.c ckc_batch).
 BATCH_MODES = ("decode_batch",)
 BATCH_PARAMS: tuple[tuple[str, Attribute], ...] = PARAMS + (
     ("slots", C.PtrType(i32, True)),
     ("positions", C.PtrType(i32, True)),
+    ("out_rows", C.PtrType(i32, True)),
+    ("m", INT),
 )
 
 
@@ -212,7 +215,7 @@ class _Func:
         self.nloops = 0
         args = list(f.body.block.args)
         names = [a.name_hint for a in args]
-        if all(n in ("n", "pos") for n in names) and len(set(names)) == len(names):
+        if all(n in ("n", "pos") or (n == "m" and n in self.params) for n in names) and len(set(names)) == len(names):
             for a, nm in zip(args, names):
                 self.values[a] = self.params[nm]
         elif len(args) == 2:

@@ -20,7 +20,8 @@ same module (config kept) whose functions are tensorop graphs, one per mode
   (tensor<1xVxf32>, caches...)``: one token, static shapes.
 - ``decode_batch`` (option ``slots`` >= 1; not in the default ``modes``):
   ``@decode_batch(%tokens: tensor<?xi32>, %slots: tensor<?xi32>,
-  %positions: tensor<?xi32>, %kc0, %vc0, ...) -> (tensor<?xVxf32>, caches...)``:
+  %positions: tensor<?xi32>, %out_rows: tensor<?xi32>, %kc0, %vc0, ...) ->
+  (tensor<?xVxf32>, caches...)``:
   rows of different sequences in one call, row i in KV-cache slot
   ``slots[i]`` at position ``positions[i]``; the caches are slot caches
   ``tensor<SLOTS x CONTEXT x kv_heads*head_dim x f32>``. The linear layers run
@@ -29,7 +30,8 @@ same module (config kept) whose functions are tensorop graphs, one per mode
   and ``slot_attention`` attends each row to its own slot. Rows of one slot
   come in position order, so a prefill chunk is consecutive rows of one slot
   and mixes with the decode rows of the others (chunked prefill). Logits of
-  every row.
+  the rows ``out_rows`` only (``gather_rows`` before the final norm: the last
+  row of each sequence, not every prompt row).
 - ``train_step`` (only if the input has ``@train_step``): the forward pass
   over ``tokens`` without a cache (positions from 0) followed by
   ``cross_entropy``; autodiff adds the backward later.
@@ -115,10 +117,11 @@ class _Lowering:
         self.slots = slots
         self.row_slots: SSAValue | None = None      # decode_batch: tensor<?xi32> per row
         self.row_pos: SSAValue | None = None
+        self.out_rows: SSAValue | None = None       # decode_batch: the rows whose logits are returned
         # norms whose only use is the lm_head: in prefill (last row), take the
         # last row before them
         self.last_before: set[Operation] = set()
-        if mode == "prefill":
+        if mode in ("prefill", "decode_batch"):
             for op in src.walk():  # (a head inside a called function is not seen: then last_rows comes later)
                 if isinstance(op, TF.LmHeadOp):
                     d = op.x.owner
@@ -194,7 +197,7 @@ class _Lowering:
             if len(src_args) != 1:
                 raise LowerTransformerError("lower-transformer: @forward must take (tokens)")
             if mode == "decode_batch":
-                arg_types += [tok_ty, tok_ty]  # slots, positions: one per row
+                arg_types += [tok_ty, tok_ty, tok_ty]  # slots, positions (one per row), out_rows
             else:
                 arg_types.append(IndexType())
             arg_types += [cache_ty] * (2 * cfg.layers)
@@ -212,9 +215,9 @@ class _Lowering:
         else:
             first = 2
             if mode == "decode_batch":
-                args[1].name_hint, args[2].name_hint = "slots", "positions"
-                self.row_slots, self.row_pos = args[1], args[2]
-                first = 3
+                args[1].name_hint, args[2].name_hint, args[3].name_hint = "slots", "positions", "out_rows"
+                self.row_slots, self.row_pos, self.out_rows = args[1], args[2], args[3]
+                first = 4
             else:
                 args[1].name_hint = "pos"
                 self.pos = args[1]
@@ -292,10 +295,16 @@ class _Lowering:
             T.LayerNormOp(x, self.weight(w), self.weight(b) if b is not None else None, eps=eps, offset=offset), name
         )
 
+    def last(self, x: SSAValue) -> SSAValue:
+        """The rows whose logits are returned: prefill's last row, decode_batch's out_rows."""
+        if self.out_rows is not None:
+            return self.add(T.GatherRowsOp(x, self.out_rows), "x_out")
+        return self.add(T.LastRowsOp(x, count=1), "x_last")
+
     def lower_norm(self, op: TF.NormOp) -> None:
         x = self.env[op.x]
         if op in self.last_before:
-            x = self.add(T.LastRowsOp(x, count=1), "x_last")
+            x = self.last(x)
         self.env[op.result] = self.norm(
             x, op.weight, op.bias, op.kind.data, op.eps.value.data, op.offset.value.data,
             self.hint(op.weight, "norm"), op,
@@ -383,8 +392,8 @@ class _Lowering:
 
     def lower_lm_head(self, op: TF.LmHeadOp) -> None:
         x = self.env[op.x]
-        if self.mode == "prefill" and op.x.owner not in self.last_before:
-            x = self.add(T.LastRowsOp(x, count=1), "x_last")
+        if self.mode in ("prefill", "decode_batch") and op.x.owner not in self.last_before:
+            x = self.last(x)
         logits = self.add(T.MatmulOp(x, self.weight(op.weight), transpose_b=True), "logits")
         cap = op.softcap.value.data
         if cap > 0:

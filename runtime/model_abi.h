@@ -119,7 +119,10 @@ int ckc_position(const ckc_model *m);
  * n rows at once (the weights are read once), attention per row against its
  * own slot. Rows of one slot are taken in order, so a prefill chunk of a new
  * sequence (consecutive rows of its slot) mixes with one decode row of each
- * running sequence. logits [n, vocab] receives every row's logits. Errors as
+ * running sequence. logits [n_out, vocab] receives the logits of the rows
+ * out_rows[0..n_out) (strictly increasing, in [0, n): usually the last row of
+ * each sequence; only those rows pay for the final norm and the lm_head), or
+ * with out_rows NULL the logits of all n rows ([n, vocab]). Errors as
  * above (nothing changes after CKC_ERR_INVALID / _TOKEN / _CONTEXT); on
  * CKC_ERR_INTERNAL the slots of the call are reset. Calls longer than
  * max_batch rows run as several compute calls. */
@@ -127,7 +130,8 @@ int ckc_position(const ckc_model *m);
 /* KV-cache slots; 0 for a model compiled without them (ckc_batch refuses). */
 int ckc_slots(const ckc_model *m);
 
-int ckc_batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int n, float *logits);
+int ckc_batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int n, const int32_t *out_rows,
+              int n_out, float *logits);
 
 /* Slot back to position 0 / its position (-1 for NULL or a bad slot). */
 int ckc_slot_reset(ckc_model *m, int slot);

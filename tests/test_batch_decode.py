@@ -74,6 +74,28 @@ def test_batch_equals_single_sequences(artifact):
         assert np.abs(lg[1:5] - ref_new).max() <= ATOL
 
 
+def test_out_rows_select_the_logits(artifact):
+    """``out_rows``: only those rows go through the final norm and the lm_head
+    (gather_rows), with the logits they have in the all-rows call; a call longer
+    than max_batch (64) rows runs as several compute calls."""
+    with Session(artifact, threads=2) as a, Session(artifact, threads=2) as b:
+        rng = np.random.default_rng(3)
+        slots = [0] * 30 + [1] * 50 + [2] * 3
+        toks = rng.integers(0, a.vocab, len(slots)).tolist()
+        every = a.batch(slots, toks)
+        rows = [29, 63, 64, 79, 82]  # a chunk boundary (64) between them; chunk 2 has rows too
+        some = b.batch(slots, toks, out_rows=rows)
+        assert some.shape == (len(rows), b.vocab)
+        assert np.abs(some - every[rows]).max() <= ATOL
+        assert [b.slot_position(i) for i in range(SLOTS)] == [30, 50, 3]
+        assert b.batch([0, 1], toks[:2], out_rows=[]).shape == (0, b.vocab)  # KV written, no logits
+        assert [b.slot_position(i) for i in range(SLOTS)] == [31, 51, 3]
+        for bad in ([1, 1], [2], [-1]):
+            with pytest.raises(SessionError, match="rows must increase within"):
+                b.batch([0, 1], toks[:2], out_rows=bad)
+        assert [b.slot_position(i) for i in range(SLOTS)] == [31, 51, 3]
+
+
 def test_prefill_chunks_interleave_with_decode(artifact):
     """A long prompt fed in chunks between the decode steps of another sequence
     gives the same logits as that prompt prefilled alone."""

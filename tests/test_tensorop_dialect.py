@@ -91,6 +91,7 @@ def _build_all():
     krr = add(T.RopeRowsOp(k, tok, freqs, heads=KV, head_dim=HD, style="interleaved"))
     skc1 = add(T.KVScatterOp(skc, krr, tok, tok))
     add(T.SlotAttentionOp(rr, skc1, skc1, tok, tok, heads=H, kv_heads=KV, head_dim=HD, window=4))
+    add(T.GatherRowsOp(qn, tok))
     sm = add(T.SoftmaxOp(att))
     si = add(T.SiluOp(h))
     ge = add(T.GeluOp(h, approximate="tanh"))

@@ -155,9 +155,9 @@ class BatchedBackend:
                 last.append((i, len(tokens) - 1))
         if tokens:
             try:
-                logits = self.session.batch(slots, tokens)
-                for i, row in last:
-                    out[i] = logits[row]
+                logits = self.session.batch(slots, tokens, [row for _, row in last])  # only the sampled rows
+                for k, (i, _) in enumerate(last):
+                    out[i] = logits[k]
             except Exception as e:  # noqa: BLE001 - the call failed for every entry in it
                 for i, _ in last:
                     out[i] = e

@@ -51,6 +51,7 @@ struct ckc_model {
     int *slot_pos;         /* [nslots]: positions of slots 1.. (slot 0: position) */
     int *next_pos;         /* [nslots]: ckc_batch's scratch */
     int32_t *row_pos;      /* [max_tokens]: one chunk's row positions */
+    int32_t *row_out;      /* [max_tokens]: one chunk's output rows */
     char err[256];
 };
 
@@ -250,7 +251,8 @@ ckc_model *ckc_model_create(const char *weights_path, int nthreads, char *err, i
         m->slot_pos = (int *)calloc((size_t)m->nslots, sizeof(int));
         m->next_pos = (int *)calloc((size_t)m->nslots, sizeof(int));
         m->row_pos = (int32_t *)calloc((size_t)(ckc_gen_max_tokens > 0 ? ckc_gen_max_tokens : 1), sizeof(int32_t));
-        if (!m->slot_pos || !m->next_pos || !m->row_pos) {
+        m->row_out = (int32_t *)calloc((size_t)(ckc_gen_max_tokens > 0 ? ckc_gen_max_tokens : 1), sizeof(int32_t));
+        if (!m->slot_pos || !m->next_pos || !m->row_pos || !m->row_out) {
             seterr(err, errlen, "out of memory");
             goto fail;
         }
@@ -269,6 +271,7 @@ void ckc_model_destroy(ckc_model *m) {
     free(m->slot_pos);
     free(m->next_pos);
     free(m->row_pos);
+    free(m->row_out);
     ck_arena_free(&m->arena);
     ck_weights_close(m->w);
     free(m);
@@ -426,12 +429,20 @@ int ckc_slot_reset(ckc_model *m, int slot) {
     return CKC_OK;
 }
 
-static int batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int n, float *logits) {
+static int batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int n, const int32_t *out_rows,
+                 int n_out, float *logits) {
     if (!m) return CKC_ERR_INVALID;
     m->err[0] = 0;
     if (m->nslots <= 0) return fail(m, CKC_ERR_INVALID, "the model was compiled without KV-cache slots");
     if (!slots || !tokens || !logits) return fail(m, CKC_ERR_INVALID, "slots, tokens or logits is NULL");
     if (n <= 0) return fail(m, CKC_ERR_INVALID, "empty batch (n = %d)", n);
+    if (out_rows) {
+        if (n_out < 0 || n_out > n) return fail(m, CKC_ERR_INVALID, "%d output rows for %d rows", n_out, n);
+        for (int j = 0; j < n_out; j++)
+            if (out_rows[j] < 0 || out_rows[j] >= n || (j > 0 && out_rows[j] <= out_rows[j - 1]))
+                return fail(m, CKC_ERR_INVALID, "output row %ld at index %d: rows must increase within [0, %d)",
+                            (long)out_rows[j], j, n);
+    }
     for (int s = 0; s < m->nslots; s++) m->next_pos[s] = *slot_position(m, s);
     for (int i = 0; i < n; i++) {
         if (slots[i] < 0 || slots[i] >= m->nslots)
@@ -447,12 +458,23 @@ static int batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int 
     }
     for (int s = 0; s < m->nslots; s++) m->next_pos[s] = *slot_position(m, s);
     const int chunk = ckc_gen_max_tokens > 0 ? ckc_gen_max_tokens : 1;
+    int emitted = 0, next_out = 0; /* logits rows written; index into out_rows */
     for (int done = 0; done < n; done += chunk) {
         const int c = n - done < chunk ? n - done : chunk;
         for (int i = 0; i < c; i++) m->row_pos[i] = m->next_pos[slots[done + i]]++;
+        int mc = 0;
+        if (out_rows) {
+            while (next_out < n_out && out_rows[next_out] < done + c) m->row_out[mc++] = out_rows[next_out++] - done;
+        } else {
+            for (int i = 0; i < c; i++) m->row_out[mc++] = i;
+        }
+        /* a chunk without wanted rows still computes one (its last) into scratch: no zero-row kernel calls */
+        float *dst = mc ? logits + (size_t)emitted * ckc_gen_vocab : m->scratch_logits;
+        if (!mc) m->row_out[mc++] = c - 1;
         PROF_START();
-        int rc = ckc_gen_decode_batch(m->arena.base, m->wbase, tokens + done, logits + (size_t)done * ckc_gen_vocab,
-                                      c, 0, m->ws, m->ws_size, m->pool, m->nth, slots + done, m->row_pos);
+        int rc = ckc_gen_decode_batch(m->arena.base, m->wbase, tokens + done, dst, c, 0, m->ws, m->ws_size, m->pool,
+                                      m->nth, slots + done, m->row_pos, m->row_out, mc);
+        if (dst != m->scratch_logits) emitted += mc;
         PROF_ADD(PROF_FN_NS);
 #ifdef CKC_DEBUG
         if (!rc && ck_arena_check_canaries(&m->arena) >= 0) rc = -1;
@@ -467,9 +489,10 @@ static int batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int 
     return CKC_OK;
 }
 
-int ckc_batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int n, float *logits) {
+int ckc_batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int n, const int32_t *out_rows,
+              int n_out, float *logits) {
     PROF_START();
-    int rc = batch(m, slots, tokens, n, logits);
+    int rc = batch(m, slots, tokens, n, out_rows, n_out, logits);
     PROF_ADD(PROF_ABI_NS);
     return rc;
 }
