@@ -173,3 +173,15 @@ def test_engine_batched_backend_equals_serial():
     batched = run(BatchedBackend(compiled_dir(path, CompileOptions(context=CONTEXT, slots=2)), 2, threads=1))
     assert batched == serial
     assert all(len(g) == 10 for g in serial)
+
+
+def test_debug_build_checks_canaries_after_batches(tmp_path):
+    """lower-to-c{debug}: every kernel call of @decode_batch (the scatter into the
+    last slot included) leaves the arena canaries intact."""
+    compile_model(modelzoo.gguf_file("llama"), tmp_path, CompileOptions(slots=2, context=16, debug=True), quiet=True)
+    with Session(tmp_path, threads=1) as s:
+        assert s.info["debug"] == 1 and s.slots == 2
+        s.batch([1] * 16, list(range(3, 19)))  # slot 1 filled to its last row
+        lg = s.batch([0, 0], [5, 6], out_rows=[1])
+        assert lg.shape == (1, s.vocab) and np.isfinite(lg).all()
+        assert [s.slot_position(i) for i in range(2)] == [2, 16]

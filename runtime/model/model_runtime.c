@@ -476,13 +476,19 @@ static int batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int 
                                       m->nth, slots + done, m->row_pos, m->row_out, mc);
         if (dst != m->scratch_logits) emitted += mc;
         PROF_ADD(PROF_FN_NS);
+        long bad = -1;
 #ifdef CKC_DEBUG
-        if (!rc && ck_arena_check_canaries(&m->arena) >= 0) rc = -1;
+        bad = ck_arena_check_canaries(&m->arena);
 #endif
-        if (rc) {
+        if (rc || bad >= 0) {
             for (int i = 0; i < n; i++) *slot_position(m, slots[i]) = 0; /* their sequences are lost */
-            if (rc < 0) return fail(m, CKC_ERR_MEMORY, "arena canary overwritten by call %s", call_name(rc));
-            return fail(m, CKC_ERR_INTERNAL, "internal error: kernel call failed: %s", call_name(rc));
+            if (rc > 0) return fail(m, CKC_ERR_INTERNAL, "internal error: kernel call failed: %s", call_name(rc));
+            if (rc < 0) bad = ck_arena_check_canaries(&m->arena);
+            if (bad >= 0)
+                return fail(m, CKC_ERR_MEMORY, "arena canary #%ld at offset %zu (%s) overwritten%s%s", bad,
+                            m->arena.canaries[bad], ckc_gen_canary_names[bad], rc ? " by call " : "",
+                            rc ? call_name(rc) : "");
+            return fail(m, CKC_ERR_MEMORY, "arena canary overwritten by call %s", call_name(rc));
         }
     }
     for (int s = 0; s < m->nslots; s++) *slot_position(m, s) = m->next_pos[s];
