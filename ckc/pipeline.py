@@ -53,6 +53,7 @@ class CompileOptions:
     max_tokens: int = 64          # largest prefill chunk (bufferize{max_tokens})
     simd: str = "native"          # select-simd{target}
     context: int = 0              # KV cache rows; 0 = the model's
+    slots: int = 0                # KV-cache slots of @decode_batch (ckc serve); 0 = no batched decode
     debug: bool = False           # canary checks after every kernel call (and -DCKC_DEBUG)
     dump_ir: bool = False         # write DIR/ir/<n>-<stage>.mlir
     opt_level: str = "-O2"        # for model.c
@@ -77,6 +78,8 @@ class CompileOptions:
             raise CkcError(f"--simd must be one of {', '.join(SIMD_TARGETS)}, got '{self.simd}'")
         if self.context < 0:
             raise CkcError(f"--context must be >= 0, got {self.context}")
+        if self.slots < 0:
+            raise CkcError(f"--slots must be >= 0, got {self.slots}")
         for f in self.plugins:
             if not Path(f).is_file():
                 raise CkcError(f"{f}: plugin file not found")
@@ -86,6 +89,7 @@ class CompileOptions:
     def key(self) -> str:
         """What changes the generated code (for cache keys)."""
         return (f"max_tokens={self.max_tokens};simd={self.simd};context={self.context};debug={int(self.debug)};"
+                + (f"slots={self.slots};" if self.slots else "") +
                 f"O={self.opt_level}" + ("" if self.pack_weights else ";pack_weights=0")
                 + ("" if self.fuse else ";fuse=0") + (";profile=1" if self.profile else "")
                 + (";allow_nonfinite=1" if self.allow_nonfinite else "")
@@ -103,9 +107,11 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
     if options.pipeline:
         parts = _split_spec(options.pipeline)
         return ",".join(_lower_to_c(options) if p.strip() == "lower-to-c" else p.strip() for p in parts)
-    lt = "lower-transformer{modes=" + ",".join(INFERENCE_MODES)
+    lt = "lower-transformer{modes=" + ",".join(INFERENCE_MODES + (("decode_batch",) if options.slots else ()))
     if options.context:
         lt += f" context={options.context}"
+    if options.slots:
+        lt += f" slots={options.slots}"
     lt += "}"
     return ",".join(
         [

@@ -140,6 +140,14 @@ class _Module:
         self.weight_rows: dict[str, tuple[TensorType, int]] = {}  # name -> (slice type, rows needed)
         self.known_shapes: dict[str, tuple[int, ...]] = {}
         self.generic = kernel_abi.by_op()  # op name -> the kernel of the generic rule
+        # decode_batch's slot caches [slots, context, W] (see _BatchFunction):
+        # every function's cache is then one buffer of slots * context rows
+        self.cache_slots = 0
+        for f in module.ops:
+            if isinstance(f, func.FuncOp) and f.body.blocks:
+                for a in f.body.block.args:
+                    if isinstance(a.type, TensorType) and len(a.type.get_shape()) == 3:
+                        self.cache_slots = max(self.cache_slots, a.type.get_shape()[0])
         if isinstance(self.cfg, TF.ConfigAttr):
             from ckc.importers.build_ir import weight_shapes  # (ckc.importers loads numpy)
 
@@ -160,6 +168,20 @@ class _Module:
         self.ops.append(op)
         self.by_name[name] = op
         return name
+
+    def cache(self, name: str, ty: TensorType) -> Loc:
+        """A layer's K or V cache. With slots (a module holding decode_batch),
+        one buffer ``[slots * context, W]`` (slot s = rows ``s*context ..``,
+        attribute ``slots``) for every function: a single-sequence function's
+        ``[context, W]`` cache is slot 0."""
+        shape = _shape(ty)
+        if not self.cache_slots:
+            return Loc(self.declare(name, ty, "kv_cache"))
+        ctx, w = shape[-2], shape[-1]
+        if len(shape) == 3 and shape[0] != self.cache_slots:
+            _fail(None, f"cache @{name} has {shape[0]} slots, another function {self.cache_slots}")
+        flat = TensorType(ty.element_type, [self.cache_slots * ctx, w])
+        return Loc(self.declare(name, flat, "kv_cache", slots=IntegerAttr(self.cache_slots, IndexType())))
 
     def weight(self, op: T.WeightOp) -> Loc:
         name = op.tensor_name.data
@@ -370,7 +392,7 @@ class _Function:
                 _fail(None, f"@{mode} argument #{i} is not a KV cache")
             layer, kind = divmod(i, 2)
             name = f"blk.{layer}.{'kv'[kind]}_cache"
-            self.loc[a] = Loc(self.mod.declare(name, a.type, "kv_cache"))
+            self.loc[a] = self.mod.cache(name, a.type)
 
         ret = block.last_op
         assert isinstance(ret, func.ReturnOp)
@@ -616,6 +638,113 @@ class _Function:
         count = op.prop_values()["count"]
         rows = self.rows(op.x)
         self.loc[op.result] = Loc(src.buffer, self.sub(rows, count) if rows != count else None)
+
+
+# ---------------------------------------------------------------------------
+# slot-batched decode: @decode_batch (lower-transformer{modes=decode_batch slots=N})
+# ---------------------------------------------------------------------------
+
+BATCH_FUNCTION = "decode_batch"
+
+
+class _BatchFunction(_Function):
+    """Bufferizes ``@decode_batch(%tokens, %slots, %positions, %out_rows, slot
+    caches...)`` into ``@decode_batch(%n: index, %m: index)``: n rows of
+    different sequences, row i in cache slot ``slots[i]`` at position
+    ``positions[i]``; the logits of the m rows ``out_rows`` go to ``@logits``.
+    ``slots``, ``positions`` and ``out_rows`` become the ``io`` buffers
+    ``@slots`` / ``@positions`` / ``@out_rows`` (``tensor<?xi32>``, the
+    caller's memory like ``@tokens``); each slot cache ``[S, context, W]`` is
+    the layer's one cache buffer ``[S * context, W]`` (``_Module.cache``), so
+    the single-sequence functions work on slot 0. Values after
+    ``gather_rows`` have m rows, all others n."""
+
+    def run(self) -> func.FuncOp:
+        block = self.f.body.block
+        args = list(block.args)
+        if len(args) < 4 or any(_shape(a) != (DYN,) for a in args[:4]):
+            _fail(None, f"@{self.mode} must take (tokens, slots, positions, out_rows: tensor<?xi32>, caches...)")
+        new_block = Block(arg_types=[IndexType(), IndexType()])
+        self.n, self.m = new_block.args
+        self.n.name_hint, self.m.name_hint = "n", "m"
+        self.m_values: set[SSAValue] = set()
+        ids = TensorType(IntegerType(32), [DYN])
+        for a, name in zip(args[:4], ("tokens", "slots", "positions", "out_rows")):
+            self.loc[a] = Loc(self.mod.declare(name, ids, "io"))
+        for op in block.ops:  # the rows after the gather: m of them
+            if isinstance(op, T.GatherRowsOp) or (
+                not isinstance(op, func.ReturnOp) and any(o in self.m_values for o in op.operands)
+            ):
+                self.m_values.update(op.results)
+        for i, a in enumerate(args[4:]):
+            if not isinstance(a.type, TensorType) or len(_shape(a)) != 3:
+                _fail(None, f"@{self.mode} argument #{i + 4} is not a slot cache [slots, context, W]")
+            layer, kind = divmod(i, 2)
+            self.loc[a] = self.mod.cache(f"blk.{layer}.{'kv'[kind]}_cache", a.type)
+        ret = block.last_op
+        assert isinstance(ret, func.ReturnOp)
+        self.plan_outputs(block, ret)
+        for op in block.ops:
+            if op is ret:
+                break
+            self.lower(op)
+        for i, v in enumerate(ret.arguments):
+            l = self.loc.get(v)
+            want = self.result_loc(i, v)
+            if l is None or l.buffer != want.buffer or l.row is not None:
+                _fail(ret, f"result #{i} of @{self.mode} is not in @{want.buffer}")
+        new_block.add_ops([*self.locals, *self.arith, *self.calls, func.ReturnOp()])
+        return func.FuncOp(self.mode, ([IndexType(), IndexType()], []), Region(new_block))
+
+    def rows(self, value: SSAValue) -> int | SSAValue:
+        if _shape(value)[0] == DYN and value in self.m_values:
+            return self.m
+        return super().rows(value)
+
+    def op_gather_rows(self, op: T.GatherRowsOp) -> None:
+        """A row gather is the embedding kernel with x as the table (n rows)."""
+        rows, cols = self.rc(op.result)
+        self.call("embedding", [self.src(op.rows, op), self.src(op.x, op)], [self.out(op.result, "rows")],
+                  dict(rows=rows, vocab=self.rows(op.x), cols=cols, scale=1.0), op)
+
+    def slot_cache(self, v: SSAValue, op: Operation) -> Loc:
+        while isinstance(v.owner, T.KVScatterOp):
+            v = v.owner.cache
+        if v not in self.loc:
+            _fail(op, "writes a cache that is not a function argument")
+        return self.loc[v]
+
+    def op_rope_rows(self, op: T.RopeRowsOp) -> None:
+        p = op.prop_values()
+        rows, _ = self.rc(op.x)
+        ins = [self.src(op.x, op), self.src(op.positions, op)]
+        if op.inv_freq is not None:
+            ins.append(self.src(op.inv_freq, op))
+        rd = p["rotary_dim"] if p["rotary_dim"] is not None else p["head_dim"]
+        self.call("rope_rows", ins, [self.out(op.result, "rope")],
+                  dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd,
+                       theta=float(p["theta"]), style=0 if p["style"] == "neox" else 1), op)
+
+    def op_kv_scatter(self, op: T.KVScatterOp) -> None:
+        cache = self.slot_cache(op.cache, op)
+        self.loc[op.result] = cache
+        S, ctx, W = _shape(op.cache)
+        rows, _ = self.rc(op.x)
+        self.call("kv_scatter", [self.src(op.x, op), self.src(op.slots, op), self.src(op.positions, op)],
+                  [cache], dict(rows=rows, cols=W, slots=S, context=ctx), op)
+
+    def op_slot_attention(self, op: T.SlotAttentionOp) -> None:
+        p = op.prop_values()
+        if p["head_dim"] > ATTN_MAX_HEAD_DIM:
+            _fail(op, f"head_dim {p['head_dim']} exceeds the attention kernels' limit of "
+                      f"{ATTN_MAX_HEAD_DIM} (CK_ATTN_MAX_HEAD_DIM in kernels/include/ckernels.h)")
+        S, ctx, _ = _shape(op.k)
+        rows, _ = self.rc(op.q)
+        ins = [self.src(v, op) for v in (op.q, op.k, op.v, op.slots, op.positions)]
+        self.call("slot_attention", ins, [self.out(op.result, "attn")],
+                  dict(rows=rows, slots=S, context=ctx, heads=p["heads"], kv_heads=p["kv_heads"],
+                       head_dim=p["head_dim"], window=p["window"], scale=float(p["scale"]),
+                       softcap=float(p["softcap"])), op)
 
 
 # ---------------------------------------------------------------------------
@@ -967,6 +1096,8 @@ class Bufferize(ModulePass):
                 cls = _TrainFunction
             elif f.sym_name.data == LOSS_FUNCTION:
                 cls = _LossFunction
+            elif f.sym_name.data == BATCH_FUNCTION:
+                cls = _BatchFunction
             else:
                 cls = _Function
             new.append((f, cls(mod, f).run()))

@@ -34,7 +34,8 @@ parameters). A buffer pointer is ``base + offset`` (``+ l * stride`` for
 ``row * row_bytes`` when the call has an ``in<i>_row`` / ``out<i>_row`` param.
 
 Tables (``c.global``, read by the runtime): ``ckc_gen_arch``, ``ckc_gen_simd``,
-``ckc_gen_vocab``, ``ckc_gen_context``, ``ckc_gen_max_tokens``,
+``ckc_gen_vocab``, ``ckc_gen_context`` (rows per KV-cache slot), ``ckc_gen_max_tokens``,
+``ckc_gen_slots`` (KV-cache slots of ``@decode_batch``; only with one),
 ``ckc_gen_layers``, ``ckc_gen_hidden``, ``ckc_gen_arena_size``,
 ``ckc_gen_n_canaries`` + ``ckc_gen_canaries`` (arena offsets),
 ``ckc_gen_weights_size``, ``ckc_gen_n_weights`` + ``ckc_gen_weight_names`` /
@@ -131,7 +132,8 @@ POOL = C.PtrType(C.NamedType("ck_pool"))
 MAX_DIMS = 4
 DT_F32, DT_F32P32 = 0, 6   # runtime/weights.h CK_DT_F32 / CK_DT_F32P32 (ckc/weights.py F32 / F32P32)
 PREFIX = "ckc_gen_"
-IO_PARAMS = {"tokens": "tokens", "logits": "logits", "targets": "targets", "losses": "losses"}
+IO_PARAMS = {"tokens": "tokens", "logits": "logits", "targets": "targets", "losses": "losses",
+             "slots": "slots", "positions": "positions", "out_rows": "out_rows"}
 VARIANT_RANK = {"scalar": 0, "neon": 1, "avx2": 2, "avx512": 3}
 # Kernels that work row by row on `rows` rows of `cols` elements (what `record` copies).
 ROWWISE = ("rmsnorm", "layernorm", "add", "mul", "scale", "copy", "silu", "gelu", "swiglu", "geglu", "softcap",
@@ -161,6 +163,20 @@ TRAIN_PARAMS: tuple[tuple[str, Attribute], ...] = PARAMS + (
     ("targets", C.PtrType(i32, True)),
     ("losses", C.PtrType(f32)),
     ("grad_scale", f32),
+)
+
+
+# The slot-batched @decode_batch (bufferize: `@decode_batch(%n: index, %m: index)`,
+# n rows of different sequences, the logits of m of them) gets the io buffers
+# @slots and @positions (one i32 per row), @out_rows (m row indices) and m after
+# the common parameters; `ckc_gen_slots` says how many KV-cache slots the caches
+# hold (emitted only with @decode_batch; runtime/model/model_runtime.c ckc_batch).
+BATCH_MODES = ("decode_batch",)
+BATCH_PARAMS: tuple[tuple[str, Attribute], ...] = PARAMS + (
+    ("slots", C.PtrType(i32, True)),
+    ("positions", C.PtrType(i32, True)),
+    ("out_rows", C.PtrType(i32, True)),
+    ("m", INT),
 )
 
 
@@ -210,7 +226,7 @@ class _Func:
         self.lower = lower
         self.f = f
         self.name = f.sym_name.data
-        plist = TRAIN_PARAMS if self.name in TRAIN_MODES else PARAMS
+        plist = TRAIN_PARAMS if self.name in TRAIN_MODES else BATCH_PARAMS if self.name in BATCH_MODES else PARAMS
         self.cf = C.FuncOp(PREFIX + self.name, plist, INT)
         self.params = {n: a for (n, _), a in zip(plist, self.cf.body.block.args)}
         for n, a in self.params.items():
@@ -228,7 +244,7 @@ class _Func:
         self.taken = set(n for n, _ in plist) | {"l", "l2", "l3", "l4"}
         args = list(f.body.block.args)
         names = [a.name_hint for a in args]
-        if all(n in ("n", "pos") for n in names) and len(set(names)) == len(names):
+        if all(n in ("n", "pos") or (n == "m" and n in self.params) for n in names) and len(set(names)) == len(names):
             for a, nm in zip(args, names):
                 self.values[a] = self.params[nm]
         elif len(args) == 2:
@@ -756,10 +772,13 @@ class _Lower:
         vocab = cfg_int("vocab")
         if not vocab and logits is not None:
             vocab = logits.type.get_shape()[-1]
-        context = 0
+        context = slots = 0
         for b in bufs:
             if b.region.data == "kv_cache":
-                context = max(context, b.type.get_shape()[0])
+                n_slots = b.attributes.get("slots")
+                n_slots = n_slots.value.data if isinstance(n_slots, IntegerAttr) else 1
+                slots = max(slots, n_slots if "slots" in b.attributes else 0)
+                context = max(context, b.type.get_shape()[0] // n_slots)  # rows per slot
         context = context or cfg_int("context")
         canaries = self.arena.canary_offsets if self.arena is not None else []
         arena_size = self.arena.size.data if self.arena is not None else 0
@@ -820,6 +839,8 @@ class _Lower:
             g("n_calls", INT, len(self.call_names)),
             g("call_names", s, self.call_names or [""]),
         ]
+        if slots:  # only then: a model without slots stays byte-identical (the runtime's weak symbol reads 0)
+            out.append(g("slots", INT, slots))
         return out
 
 

@@ -22,6 +22,9 @@ def add_compile_options(parser) -> None:
                         help="kernel variants: native probes this CPU (default)")
     parser.add_argument("--context", type=int, default=0, metavar="N",
                         help="KV cache length (default: the model's)")
+    parser.add_argument("--slots", type=int, default=0, metavar="N",
+                        help="KV-cache slots: adds @decode_batch, N sequences advanced in one call (ckc serve); "
+                             "slot 0 is the one prefill/decode use (default 0: none)")
     parser.add_argument("--debug", action="store_true",
                         help="check the arena canaries after every kernel call")
     parser.add_argument("--no-pack-weights", action="store_true",
@@ -39,6 +42,7 @@ def add_compile_options(parser) -> None:
 
 def options_from(args, **extra) -> CompileOptions:
     return CompileOptions(max_tokens=args.max_tokens_per_chunk, simd=args.simd, context=args.context,
+                          slots=getattr(args, "slots", 0),
                           debug=args.debug, pack_weights=not args.no_pack_weights, fuse=not args.no_fuse,
                           allow_nonfinite=args.allow_nonfinite_weights, plugins=tuple(args.load_plugin),
                           pre_passes=args.passes, **extra)

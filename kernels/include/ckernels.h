@@ -303,6 +303,25 @@ CK_DECLARE_VARIANTS(int, ck_attention_grad_f32,
                      const float *lse, float *dq, float *dk, float *dv, int T, int n_past, int H, int KV, int D,
                      int window, float scale, float softcap, ck_pool *pool, int nth))
 
+/* ==== slot-batched decode (slot_attention.c) ====
+ * Rows t of one call belong to different sequences: row t lives in KV-cache
+ * slot slots[t] at position pos[t]. Caches are [nslots, context, W] (W =
+ * KV*D), slot s at row s*context. Rows of one slot come in position order.
+ * kv_scatter: cache[slots[t], pos[t], :] = x[t, :] for x [T, W].
+ * slot_attention: q, out [T, H*D]; row t attends to rows 0..pos[t] of its
+ * slot (its own row included: scatter first), as ck_attention_f32 does for
+ * one sequence; each run of consecutive rows of one slot at consecutive
+ * positions is one ck_attention_f32 call of the same variant.
+ * Both return CK_OK, or CK_ERR_ARG (nothing written) when a slot or position
+ * is out of range or a size is invalid. */
+CK_DECLARE_VARIANTS(int, ck_kv_scatter_f32,
+                    (const float *x, float *cache, const int32_t *slots, const int32_t *pos, int T, int W,
+                     int nslots, int context, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_slot_attention_f32,
+                    (const float *q, const float *k_cache, const float *v_cache, float *out, const int32_t *slots,
+                     const int32_t *pos, int T, int nslots, int context, int H, int KV, int D, int window,
+                     float scale, float softcap, ck_pool *pool, int nth))
+
 /* ==== embedding ==== */
 /* out[t,:] = scale · table[ids[t], :]    table [vocab, C], ids [T], out [T, C]
  * (scale = 1, or sqrt(C) for Gemma). An id outside [0, vocab) gives a zero

@@ -284,6 +284,37 @@ KERNELS: tuple[Kernel, ...] = (
         doc="torch.optim.AdamW on one tensor; grad_scale = the clip coefficient", op="tensorop.adamw_update"),
     _k("sumsq", "ck_sumsq_f32", (_in("x", 0), _N, *_POOL), c_return="double", ret="void",
        ins=("x",), doc="sum of squares (double), phase 1 of global-norm clipping; runtime-called"),
+    # ---- slot-batched decode (@decode_batch, kernels/slot_attention.c): row i of a call is in KV-cache
+    # slot slots[i] at position positions[i] (the io buffers @slots / @positions); caches [slots, context, W].
+    # Lowered by bufferize's _BatchFunction rules (no generic map).
+    _k("rope_rows", "ck_rope_f32", (
+        _in("x", 0), _out("y", 0), _in("pos", 1, "const int32_t *"), _opt("inv_freq", 2),
+        _p("T", "int", "rows"), _p("heads", "int"), _p("head_dim", "int"),
+        _p("rotary_dim", "int"), _p("pos0", "int", 0), _p("theta", "float"),
+        _p("style", "int"), *_POOL),
+        c_return="int", ret="status",
+        ins=("x [rows, heads*head_dim]", "positions [rows] (i32)", "inv_freq [rotary_dim/2] (optional)"),
+        outs=("y [rows, heads*head_dim]",), doc="rope with row t at position positions[t]",
+        op="tensorop.rope_rows"),
+    _k("kv_scatter", "ck_kv_scatter_f32", (
+        _in("x", 0), _out("cache", 0), _in("slots", 1, "const int32_t *"), _in("pos", 2, "const int32_t *"),
+        _p("T", "int", "rows"), _p("W", "int", "cols"), _p("nslots", "int", "slots"),
+        _p("context", "int"), *_POOL),
+        c_return="int", ret="status",
+        ins=("x [rows, cols]", "slots [rows] (i32)", "positions [rows] (i32)"),
+        outs=("cache [slots, context, cols]",), doc="row t into slot slots[t] at position positions[t]",
+        op="tensorop.kv_scatter"),
+    _k("slot_attention", "ck_slot_attention_f32", (
+        _in("q", 0), _in("k_cache", 1), _in("v_cache", 2), _out("out", 0),
+        _in("slots", 3, "const int32_t *"), _in("pos", 4, "const int32_t *"),
+        _p("T", "int", "rows"), _p("nslots", "int", "slots"), _p("context", "int"),
+        _p("H", "int", "heads"), _p("KV", "int", "kv_heads"), _p("D", "int", "head_dim"),
+        _p("window", "int"), _p("scale", "float"), _p("softcap", "float"), *_POOL),
+        c_return="int", ret="status",
+        ins=("q [rows, heads*head_dim]", "k cache [slots, context, kv_heads*head_dim]", "v cache",
+             "slots [rows] (i32)", "positions [rows] (i32)"),
+        outs=("out [rows, heads*head_dim]",), doc="row t attends to rows 0..positions[t] of slot slots[t]",
+        op="tensorop.slot_attention"),
 )
 
 MISSING: dict[str, str] = {
