@@ -1,0 +1,34 @@
+/* ggml's own quantizer as a filter, the reference tests/test_quantize.py holds
+ * ckc's (kernels/quantize.c) to:
+ *
+ *     ggml_quantize TYPE ROWS K < rows·K fp32 > rows·row_size bytes
+ *
+ * TYPE is a ggml_type number. It calls ggml_quantize_chunk without an
+ * importance matrix: what llama_model_quantize (llama-quantize) runs for
+ * each tensor. Linked against llama.cpp's static ggml (ckc/llamacpp.py builds it). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ggml.h"
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: ggml_quantize TYPE ROWS K\n");
+        return 2;
+    }
+    const enum ggml_type type = (enum ggml_type)atoi(argv[1]);
+    const long long rows = atoll(argv[2]), k = atoll(argv[3]);
+    float *x = malloc((size_t)(rows * k) * sizeof(float));
+    const size_t rs = ggml_row_size(type, k);
+    void *y = malloc(rs * (size_t)rows);
+    if (!x || !y) return 1;
+    if (fread(x, sizeof(float), (size_t)(rows * k), stdin) != (size_t)(rows * k)) {
+        fprintf(stderr, "ggml_quantize: short input\n");
+        return 1;
+    }
+    const size_t n = ggml_quantize_chunk(type, x, y, 0, rows, k, NULL);
+    if (n != rs * (size_t)rows || fwrite(y, 1, n, stdout) != n) return 1;
+    free(x);
+    free(y);
+    return 0;
+}
