@@ -7,10 +7,11 @@
 ``quantize`` writes the bytes llama.cpp's reference quantizers write
 (``quantize_row_<fmt>_ref`` in ggml-quants.c, what llama-quantize uses when no
 importance matrix is given), for every format of :data:`ckc.dialects.quant.FORMATS`.
-The work is C (``ck_quantize_rows`` in kernels/quantize.c, a statement-by-
-statement port) run over row ranges on a thread pool (ctypes releases the
-GIL): a 1B model's ~1e9 weights take seconds, not the minutes gguf-py's numpy
-quantizers would (which also have no K-quants). F32 and F16 are numpy
+The work is C (``ck_quantize_rows_<variant>``, kernels/quantize.c: a
+statement-by-statement port whose K-quant scale searches run 16 groups in
+vector lanes, same bytes) run over row ranges on a thread pool (ctypes
+releases the GIL); gguf-py's numpy quantizers are slower and have no K-quants
+(bench/quantize.py measures both). F32 and F16 are numpy
 conversions (F16: round to nearest even, as ggml). ``dequantize`` is
 gguf-py's ``gguf.quants.dequantize``, the reference every ckc kernel is
 checked against.
@@ -58,27 +59,29 @@ def _check(fmt: str, shape, what: str) -> tuple[int, int]:
     return rows, k
 
 
-def _lib():
+def _entry(variant: str | None):
+    """ck_quantize_rows_<variant> (default: the best this CPU runs; every
+    variant writes the same bytes)."""
     from ckc import kernels
 
-    lib = kernels.library()
-    if not getattr(lib, "_ck_quantize_rows_typed", False):
-        lib.ck_quantize_rows.restype = ctypes.c_int64
-        lib.ck_quantize_rows.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                                         ctypes.c_int64]
-        lib._ck_quantize_rows_typed = True
-    return lib
+    variant = variant or kernels.best_variant()
+    fn = getattr(kernels.library(), f"ck_quantize_rows_{variant}")
+    fn.restype = ctypes.c_int64
+    fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
+    return fn
 
 
 def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def quantize(x: np.ndarray, fmt: str, *, threads: int = 0, name: str = "tensor") -> np.ndarray:
+def quantize(x: np.ndarray, fmt: str, *, threads: int = 0, name: str = "tensor",
+             variant: str | None = None) -> np.ndarray:
     """``x`` (fp32, last dim K a multiple of the block) stored in ``fmt``:
     uint8 ``[*x.shape[:-1], row_bytes(fmt, K)]``, GGUF's block bytes.
     ``threads`` (0 = the CPUs this process may use) split the rows;
-    the bytes do not depend on it. ``name`` goes into the error message."""
+    the bytes do not depend on it, nor on ``variant`` (scalar, avx2, avx512;
+    default the best this CPU runs). ``name`` goes into the error message."""
     x = np.asarray(x)
     shape = x.shape if x.ndim else (1,)
     rows, k = _check(fmt, shape, f"tensor '{name}' ({fmt})")
@@ -91,12 +94,12 @@ def quantize(x: np.ndarray, fmt: str, *, threads: int = 0, name: str = "tensor")
         return x.astype("<f2").view(np.uint8).reshape(out_shape)
     ggml, _, _ = FORMATS[fmt]
     out = np.empty((rows, rb), np.uint8)
-    lib = _lib()
+    fn = _entry(variant)
     step = max(1, _TASK_BYTES // (4 * k))
     ranges = [(r, min(rows, r + step)) for r in range(0, rows, step)]
 
     def run(r0: int, r1: int) -> None:
-        n = lib.ck_quantize_rows(ggml, x[r0:r1].ctypes.data, out[r0:r1].ctypes.data, r1 - r0, k)
+        n = fn(ggml, x[r0:r1].ctypes.data, out[r0:r1].ctypes.data, r1 - r0, k)
         if n != (r1 - r0) * rb:
             raise QuantizeError(f"tensor '{name}': ck_quantize_rows({fmt}) returned {n}")
 

@@ -4,7 +4,7 @@
   own quantizer, what llama-quantize writes without an importance matrix), built
   from llama.cpp's static ggml (tools/llamacpp/ggml_quantize.c): tolerance 0,
   on random rows of mixed scales, all-zero / constant / outlier rows, odd row
-  counts, K from 256 to 8192;
+  counts, K from 256 to 8192, every kernel variant this CPU runs;
 - gguf-py: for the formats gguf.quants can quantize (f16, bf16, q4_0, q4_1,
   q5_0, q5_1, q8_0) the bytes equal gguf.quants.quantize's, so the row-wise
   error is the same to the bit (tolerance 0). gguf-py has no K-quant quantizer:
@@ -71,11 +71,15 @@ def ggml_quantize(tmp_path_factory):
 
 @pytest.mark.parametrize("rows,k", [(37, 256), (7, 768), (5, 8192)])
 def test_bytes_equal_ggml_quantize_chunk(ggml_quantize, rows, k):
+    from ckc.kernels import available_variants
+
     x = _rows(np.random.default_rng(k), rows, k)
     for fmt in FORMATS:
-        got = Q.quantize(x, fmt)
-        assert got.shape == (rows, Q.row_bytes(fmt, k))
-        np.testing.assert_array_equal(got, ggml_quantize(x, fmt), err_msg=fmt)
+        ref = ggml_quantize(x, fmt)
+        for v in available_variants():
+            got = Q.quantize(x, fmt, variant=v)
+            assert got.shape == (rows, Q.row_bytes(fmt, k))
+            np.testing.assert_array_equal(got, ref, err_msg=f"{fmt} {v}")
 
 
 @pytest.mark.parametrize("fmt", GGUF_QUANTIZES)
