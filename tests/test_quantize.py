@@ -1,8 +1,8 @@
 """ckc.quantize (kernels/quantize.c) against the two references, and --weights.
 
 - ggml: the bytes of every format equal those of ggml_quantize_chunk (llama.cpp's
-  own quantizer, what llama-quantize writes without an importance matrix), built
-  from llama.cpp's static ggml (tools/llamacpp/ggml_quantize.c): tolerance 0,
+  own quantizer, what llama-quantize writes without an importance matrix;
+  tools/llamacpp/ggml_quantize.c via ckc.llamacpp.ggml_quantize): tolerance 0,
   on random rows of mixed scales, all-zero / constant / outlier rows, odd row
   counts, K from 256 to 8192, every kernel variant this CPU runs;
 - gguf-py: for the formats gguf.quants can quantize (f16, bf16, q4_0, q4_1,
@@ -19,8 +19,6 @@
 """
 
 from __future__ import annotations
-
-import subprocess
 
 import gguf
 import numpy as np
@@ -51,22 +49,11 @@ def _rows(rng, n, k):
 
 
 @pytest.fixture(scope="module")
-def ggml_quantize(tmp_path_factory):
+def ggml_quantize():
     from ckc import llamacpp
-    from ckc.build import ROOT, cc
 
-    lib = llamacpp.library_dir()
-    exe = tmp_path_factory.mktemp("ggmlq") / "ggml_quantize"
-    link = (lib / "link.txt").read_text().split()
-    subprocess.run([cc(), "-O2", f"-I{lib / 'include'}", str(ROOT / "tools" / "llamacpp" / "ggml_quantize.c"),
-                    str(lib / "lib" / "libggml-base.a"), *link, "-o", str(exe)], check=True)
-
-    def run(x: np.ndarray, fmt: str) -> np.ndarray:
-        out = subprocess.run([str(exe), str(FORMATS[fmt][0]), str(x.shape[0]), str(x.shape[1])],
-                             input=np.ascontiguousarray(x, np.float32).tobytes(), capture_output=True, check=True)
-        return np.frombuffer(out.stdout, np.uint8).reshape(x.shape[0], -1)
-
-    return run
+    llamacpp.quantize_tool()   # built once (llama.cpp's static ggml, cached)
+    return lambda x, fmt: llamacpp.ggml_quantize(x, FORMATS[fmt][0])
 
 
 @pytest.mark.parametrize("rows,k", [(37, 256), (7, 768), (5, 8192)])
