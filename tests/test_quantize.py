@@ -155,3 +155,19 @@ def test_weights_option(tmp_path, capsys):
     assert spec.startswith("quantize-weights{type=q4_k},lower-transformer{")
     assert "quantize-weights" not in pipeline_spec(CompileOptions())
     assert CompileOptions(weights="q4_k").key() != CompileOptions().key() == CompileOptions(weights="keep").key()
+
+
+def test_weights_f32_compiles_through_the_pass(tmp_path):
+    """--weights f32 on an F32 GGUF: quantize-weights{type=f32} leads the recorded
+    pipeline and changes nothing (same weights.bump as keep)."""
+    import json
+
+    from ckc import modelzoo
+    from ckc.pipeline import CompileOptions, compile_model
+
+    src = modelzoo.gguf_file("llama")
+    a = compile_model(src, tmp_path / "keep", CompileOptions(), quiet=True)
+    b = compile_model(src, tmp_path / "f32", CompileOptions(weights="f32"), quiet=True)
+    man = json.loads((tmp_path / "f32" / "manifest.json").read_text())
+    assert man["pipeline"].startswith("quantize-weights{type=f32},lower-transformer")
+    assert a.weights.read_bytes() == b.weights.read_bytes()
