@@ -152,55 +152,7 @@ static inline int nearest_int(float fval) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
-static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; ++i) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) { amax = ax; max = x[i]; }
-    }
-    if (amax < GROUP_MAX_EPS) {
-        for (int i = 0; i < n; ++i) L[i] = 0;
-        return 0.f;
-    }
-    float iscale = -nmax / max;
-    /* do_rmse = true (as quantize_row_q3_K_ref calls it) */
-    float sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-        int l = nearest_int(iscale * x[i]);
-        l = QMAX(-nmax, QMIN(nmax - 1, l));
-        L[i] = l;
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * l;
-        suml2 += w * l * l;
-    }
-    for (int itry = 0; itry < 5; ++itry) {
-        int n_changed = 0;
-        for (int i = 0; i < n; ++i) {
-            float w = x[i] * x[i];
-            float slx = sumlx - w * x[i] * L[i];
-            if (slx > 0) {
-                float sl2 = suml2 - w * L[i] * L[i];
-                int new_l = nearest_int(x[i] * sl2 / slx);
-                new_l = QMAX(-nmax, QMIN(nmax - 1, new_l));
-                if (new_l != L[i]) {
-                    slx += w * x[i] * new_l;
-                    sl2 += w * new_l * new_l;
-                    if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
-                        L[i] = new_l;
-                        sumlx = slx;
-                        suml2 = sl2;
-                        ++n_changed;
-                    }
-                }
-            }
-        }
-        if (!n_changed) break;
-    }
-    for (int i = 0; i < n; ++i) L[i] += nmax;
-    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
-}
-
-/* The scale searches (make_qkx2_quants, make_qx_quants) run LANES groups at
+/* The scale searches (make_qkx2_quants, make_qx_quants, make_q3_quants) run LANES groups at
  * once, one group per lane: the data transposed to xt[i][lane], every lane
  * doing exactly the scalar reference's sequence of float operations (its sums
  * in its order; branches become per-lane selects), so the compiler vectorizes
@@ -376,6 +328,66 @@ static void qx_lanes(int n, int nmax, const float *xt, int8_t *L, float *scale_o
         for (int l = 0; l < LANES; l++) L[i * LANES + l] = better[l] ? 0 : (int8_t)((int)Lf[i * LANES + l] + nmax);
 }
 
+/* make_q3_quants(n, nmax, x, L, do_rmse = true) for LANES groups. The
+ * reference stops its refinement passes at the first pass that changes no
+ * level; a lane that stopped is left to run the remaining passes, which
+ * change nothing either (a pass is a function of the state it did not change). */
+static void q3_lanes(int n, int nmax, const float *xt, int8_t *L, float *scale_out) {
+    float max[LANES], amax[LANES], iscale[LANES], sumlx[LANES], suml2[LANES];
+    float Lf[16 * LANES];
+    for (int l = 0; l < LANES; l++) max[l] = amax[l] = 0;
+    for (int i = 0; i < n; i++) {
+        for (int l = 0; l < LANES; l++) {
+            const float x = xt[i * LANES + l], ax = fabsf(x);
+            const int gt = ax > amax[l];
+            amax[l] = gt ? ax : amax[l];
+            max[l] = gt ? x : max[l];
+        }
+    }
+    for (int l = 0; l < LANES; l++) {
+        iscale[l] = -nmax / max[l];
+        sumlx[l] = suml2[l] = 0;
+    }
+    for (int i = 0; i < n; i++) {
+        for (int l = 0; l < LANES; l++) {
+            const float x = xt[i * LANES + l];
+            int q = nearest_int(iscale[l] * x);
+            q = QMAX(-nmax, QMIN(nmax - 1, q));
+            const float fq = (float)q;
+            Lf[i * LANES + l] = fq;
+            const float w = x * x;
+            sumlx[l] += w * x * fq;
+            suml2[l] += w * fq * fq;
+        }
+    }
+    for (int itry = 0; itry < 5; ++itry) {
+        for (int i = 0; i < n; i++) {
+            for (int l = 0; l < LANES; l++) {
+                const float x = xt[i * LANES + l], w = x * x, li = Lf[i * LANES + l];
+                float slx = sumlx[l] - w * x * li;
+                float sl2 = suml2[l] - w * li * li;
+                int nl = nearest_int(x * sl2 / slx);
+                nl = QMAX(-nmax, QMIN(nmax - 1, nl));
+                const float fnl = (float)nl;
+                slx += w * x * fnl;
+                sl2 += w * fnl * fnl;
+                const int take = (sumlx[l] - w * x * li > 0) & (fnl != li) & (sl2 > 0) &
+                                 (slx * slx * suml2[l] > sumlx[l] * sumlx[l] * sl2);
+                Lf[i * LANES + l] = take ? fnl : li;
+                sumlx[l] = take ? slx : sumlx[l];
+                suml2[l] = take ? sl2 : suml2[l];
+            }
+        }
+    }
+    for (int l = 0; l < LANES; l++) {
+        const int zero = amax[l] < GROUP_MAX_EPS;   /* the reference returns early: all L 0 */
+        scale_out[l] = zero ? 0.f : suml2[l] > 0.0f ? sumlx[l] / suml2[l] : 0.0f;
+        iscale[l] = zero;   /* reused as the flag */
+    }
+    for (int i = 0; i < n; i++)
+        for (int l = 0; l < LANES; l++) L[i * LANES + l] = iscale[l] != 0 ? 0 : (int8_t)((int)Lf[i * LANES + l] + nmax);
+}
+
 /* xt[i][l] = x[l*n + i] for the LANES groups of n values at x (ng of them real,
  * the rest zero). */
 static void transpose_in(const float *x, int n, int ng, float *xt) {
@@ -454,12 +466,16 @@ static void q2_k_row(const float *x, ckq_q2_k *y, int64_t k) {
 
 static void q3_k_row(const float *x, ckq_q3_k *y, int64_t k) {
     const int64_t nb = k / QK_K;
-    int8_t L[QK_K];
-    float scales[QK_K / 16];
+    int8_t L[QK_K], Lt[16 * LANES];
+    float scales[QK_K / 16], xt[16 * LANES];
     for (int64_t i = 0; i < nb; i++) {
+        /* the 16 groups of 16 of one super-block are the 16 lanes */
+        transpose_in(x, 16, 16, xt);
+        q3_lanes(16, 4, xt, Lt, scales);
+        for (int j = 0; j < QK_K / 16; ++j)
+            for (int l = 0; l < 16; ++l) L[16 * j + l] = Lt[l * LANES + j];
         float max_scale = 0, amax = 0;
         for (int j = 0; j < QK_K / 16; ++j) {
-            scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
             float scale = fabsf(scales[j]);
             if (scale > amax) { amax = scale; max_scale = scales[j]; }
         }
