@@ -506,15 +506,13 @@ static void q3_k_row(const float *x, ckq_q3_k *y, int64_t k) {
                 L[16 * j + ii] = l + 4;
             }
         }
+        /* high bit of value j -> bit j/32 of hmask[j%32] (the reference's loop,
+         * without its data-dependent branch) */
         memset(y[i].hmask, 0, QK_K / 8);
-        int m = 0;
-        uint8_t hm = 1;
         for (int j = 0; j < QK_K; ++j) {
-            if (L[j] > 3) {
-                y[i].hmask[m] |= hm;
-                L[j] -= 4;
-            }
-            if (++m == QK_K / 8) { m = 0; hm <<= 1; }
+            const int hi = L[j] > 3;
+            y[i].hmask[j & 31] |= (uint8_t)(hi << (j >> 5));
+            L[j] -= (int8_t)(4 * hi);
         }
         for (int j = 0; j < QK_K; j += 128)
             for (int l = 0; l < 32; ++l)
@@ -606,11 +604,9 @@ static void q45_k_blocks(const float *x, uint8_t *out, int64_t k, int q5) {
                 uint8_t m1 = 1, m2 = 2;
                 for (int n = 0; n < QK_K; n += 64) {
                     for (int j = 0; j < 32; ++j) {
-                        int l1 = L[n + j];
-                        if (l1 > 15) { l1 -= 16; qh[j] |= m1; }
-                        int l2 = L[n + j + 32];
-                        if (l2 > 15) { l2 -= 16; qh[j] |= m2; }
-                        ql[j] = l1 | (l2 << 4);
+                        const int l1 = L[n + j], l2 = L[n + j + 32];
+                        qh[j] |= (uint8_t)((l1 > 15 ? m1 : 0) | (l2 > 15 ? m2 : 0));
+                        ql[j] = (uint8_t)((l1 & 15) | ((l2 & 15) << 4));
                     }
                     m1 <<= 2;
                     m2 <<= 2;
