@@ -63,6 +63,8 @@ class CompileOptions:
     allow_nonfinite: bool = False  # NaN/Inf weights: a warning instead of an error
     plugins: tuple[str, ...] = ()  # --load-plugin FILE.py: passes (ckc-opt's plugin format) for pre_passes
     pre_passes: str = ""          # a pass spec run on the transformer module before lower-transformer
+    weights: str = "keep"         # --weights: keep (the file's types; f32 for safetensors) or a format
+                                  # of ckc.dialects.quant.FORMATS: quantize-weights{type=...}
     # tests only (no CLI flag):
     overflow: str = ""            # lower-to-c{overflow}: calls writing this buffer write 8 bytes past it
     sanitize: bool = False        # model.so built with ASan + UBSan against libckernels' sanitizer build
@@ -83,6 +85,11 @@ class CompileOptions:
         for f in self.plugins:
             if not Path(f).is_file():
                 raise CkcError(f"{f}: plugin file not found")
+        if self.weights != "keep":
+            from ckc.dialects.quant import FORMATS
+
+            if self.weights not in FORMATS:
+                raise CkcError(f"--weights must be keep or one of {', '.join(FORMATS)}, got '{self.weights}'")
         if self.pre_passes or self.plugins:
             passes(self)  # a bad spec or plugin fails before the model is read
 
@@ -94,6 +101,7 @@ class CompileOptions:
                 + ("" if self.fuse else ";fuse=0") + (";profile=1" if self.profile else "")
                 + (";allow_nonfinite=1" if self.allow_nonfinite else "")
                 + (f";pre_passes={self.pre_passes}" if self.pre_passes else "")
+                + (f";weights={self.weights}" if self.weights != "keep" else "")
                 + (f";overflow={self.overflow}" if self.overflow else "") + (";sanitize=1" if self.sanitize else "")
                 + "".join(f";plugin={hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]}" for f in self.plugins)
                 + (";record=1" if self.record else "") + (f";pipeline={self.pipeline}" if self.pipeline else "")
@@ -116,6 +124,7 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
     return ",".join(
         [
             *([options.pre_passes] if options.pre_passes else []),
+            *([f"quantize-weights{{type={options.weights}}}"] if options.weights != "keep" else []),
             lt,
             *(["fuse-rmsnorm-qkv-rope"] if options.fuse else []),
             f"bufferize{{max_tokens={options.max_tokens}}}",

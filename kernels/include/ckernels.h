@@ -619,6 +619,18 @@ CK_DECLARE_VARIANTS(int, ck_qembedding_q6_k,
                     (const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
                      ck_pool *pool, int nth))
 
+/* ==== quantize ==== */
+/* fp32 rows -> GGUF rows at compile time (kernels/quantize.c): x[rows, K] fp32
+ * to rows of fmt (a ck_qtype: F32, F16, BF16, the legacy block formats or
+ * Q2_K..Q6_K), K a multiple of the block, written back to back at out
+ * (rows · ck_qrow_size(fmt, K) bytes). The bytes are llama.cpp's reference
+ * quantizers' (quantize_row_<fmt>_ref, what llama-quantize writes without an
+ * importance matrix), BF16 as ggml_compute_fp32_to_bf16, F16 round to nearest
+ * even. Single-threaded: callers split rows. Every variant writes the same
+ * bytes (the avx2/avx512 builds only vectorize across independent groups).
+ * Returns the bytes written, or CK_ERR_ARG (bad fmt or K; nothing written). */
+CK_DECLARE_VARIANTS(int64_t, ck_quantize_rows, (int fmt, const float *x, void *out, int64_t rows, int64_t K))
+
 /* ==== end of families (add new sections above this line) ==== */
 
 #ifdef __cplusplus
