@@ -2,7 +2,7 @@
 
     ckc.importers.load_model -> to_ir (transformer dialect)          import, to-ir
       -> libckernels (cmake, cached by source hash)                   build-kernels
-      -> lower-transformer -> fuse-rmsnorm-qkv-rope -> bufferize -> pack-weights -> plan-memory
+      -> lower-transformer -> fuse-rmsnorm-qkv-rope -> bufferize -> pack-weights -> pack-quant -> plan-memory
       -> select-simd -> lower-to-c                                    one stage per pass
       -> C emitter -> weights.bump -> cc (model.so, ckc/artifacts.py) emit-c, weights, cc
 
@@ -69,6 +69,8 @@ class CompileOptions:
     pipeline: str = ""            # a whole pass pipeline spec replacing pipeline_spec() (ckc parity --pipeline)
     roll: bool = True             # lower-to-c{roll}: layers as loops (off: unrolled, for the bit-identity test;
                                   # profile and record builds stay unrolled: their call tables are per layer)
+    weights: str = "keep"         # keep: a GGUF's Linear/embedding weights in the file's types; f32: dequantized
+    pack_quant: bool = True       # pack-quant: block-format weights repacked 8 rows interleaved (r8)
 
     def check(self) -> None:
         if self.max_tokens <= 0:
@@ -80,6 +82,10 @@ class CompileOptions:
         for f in self.plugins:
             if not Path(f).is_file():
                 raise CkcError(f"{f}: plugin file not found")
+        from ckc.importers.common import WEIGHT_MODES
+
+        if self.weights not in WEIGHT_MODES:
+            raise CkcError(f"--weights must be one of {', '.join(WEIGHT_MODES)}, got '{self.weights}'")
         if self.pre_passes or self.plugins:
             passes(self)  # a bad spec or plugin fails before the model is read
 
@@ -93,7 +99,9 @@ class CompileOptions:
                 + (f";overflow={self.overflow}" if self.overflow else "") + (";sanitize=1" if self.sanitize else "")
                 + "".join(f";plugin={hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]}" for f in self.plugins)
                 + (";record=1" if self.record else "") + (f";pipeline={self.pipeline}" if self.pipeline else "")
-                + ("" if self.roll else ";roll=0"))
+                + ("" if self.roll else ";roll=0")
+                + ("" if self.weights == "keep" else f";weights={self.weights}")
+                + ("" if self.pack_quant else ";pack_quant=0"))
 
 
 def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
@@ -114,6 +122,7 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
             *(["fuse-rmsnorm-qkv-rope"] if options.fuse else []),
             f"bufferize{{max_tokens={options.max_tokens}}}",
             *(["pack-weights"] if options.pack_weights else []),
+            *(["pack-quant"] if options.pack_quant else []),
             "plan-memory",
             f"select-simd{{target={options.simd}}}",
             _lower_to_c(options),
@@ -242,14 +251,16 @@ class Progress:
                   file=self.out or sys.stderr, flush=True)
 
 
-def import_model(path, progress: Progress | None = None):
-    """(transformer module, ModelConfig, WeightStore) for a model path."""
+def import_model(path, progress: Progress | None = None, weights: str = "keep"):
+    """(transformer module, ModelConfig, WeightStore) for a model path.
+    ``weights``: "keep" (a GGUF's Linear/embedding weights in their stored
+    types) or "f32" (everything dequantized)."""
     from ckc.importers import load_model
     from ckc.importers.to_ir import build_module
 
     progress = progress or Progress(quiet=True)
     t0 = time.perf_counter()
-    cfg, weights = load_model(path)
+    cfg, weights = load_model(path, weights=weights)
     t1 = time.perf_counter()
     progress.stage("import", t1 - t0, f"{cfg.arch}, {cfg.n_layers} layers, vocab {cfg.vocab_size}")
     module = build_module(cfg, weights, train=False)
@@ -315,7 +326,7 @@ def module_at_stage(path, stage: str, options: CompileOptions = CompileOptions()
         from ckc.cli import CkcError
 
         raise CkcError(f"unknown stage '{stage}' (expected one of {', '.join(STAGES)})")
-    module, _, _ = import_model(path, progress)
+    module, _, _ = import_model(path, progress, options.weights)
     after = _STAGE_AFTER[stage]
     if after is not None:
         run_passes(module, options, progress=progress, stop_after=after)
@@ -336,7 +347,7 @@ def compile_model(path, out_dir, options: CompileOptions = CompileOptions(), *, 
     options.check()
     progress = Progress(out=out, quiet=quiet)
     t_all = time.perf_counter()
-    module, cfg, weights = import_model(path, progress)
+    module, cfg, weights = import_model(path, progress, options.weights)
     src, out_dir = Path(path), Path(out_dir)
     build_kernels(progress, sanitize=options.sanitize, probe=options.simd == "native")
     rec = artifacts.Recorder(out_dir, options, f"{src.name} ({cfg.arch})")

@@ -738,7 +738,7 @@ class EmbeddingOp(_KeywordInit, OperandsSyntax):
         vc = shape_of(self.table)
         if len(vc) != 2 or DYNAMIC in vc:
             raise VerifyException(f"table has shape {_fmt_shape(vc)}, expected a static [vocab, hidden]")
-        _check_float("table", self.table)
+        _check_stored("table", self.table)
         _, c = vc
         if self.positions is not None:
             check_shape("positions", self.positions, [None, c], "[context, hidden]")
@@ -942,7 +942,7 @@ class AttentionOp(_KeywordInit, OperandsSyntax):
             if v is not None:
                 check_shape(what, v, shape, meaning)
         for what, v in (("wq", self.wq), ("wk", self.wk), ("wv", self.wv), ("wo", self.wo)):
-            _check_float(what, v)
+            _check_stored(what, v)
         if (self.q_norm is None) != (self.k_norm is None):
             raise VerifyException("q_norm and k_norm must be given together")
         if self.q_norm is not None:
@@ -1124,7 +1124,7 @@ class LmHeadOp(_KeywordInit, IRDLOperation):
         if len(w) != 2 or DYNAMIC in w:
             raise VerifyException(f"weight has shape {_fmt_shape(w)}, expected a static [vocab, hidden]")
         check_shape("weight", self.weight, [None, c], "[vocab, hidden]")
-        _check_float("weight", self.weight)
+        _check_stored("weight", self.weight)
         rt, rv = _check_activation("result", self.result)
         if rv != w[0] or not _dims_agree(rt, t):
             raise VerifyException(
