@@ -432,7 +432,7 @@ def load_gguf(path, *, rope_style: str | None = None, weights: str = "keep") -> 
     meta, entries, mm = open_gguf(path)
     cfg = config_from_gguf(path, meta, {k: e.shape for k, e in entries.items()})
     store = WeightStore(path, entries, keepalive=mm, weights=weights)
-    store.validate(cfg)
     check_runnable(store)
+    store.validate(cfg)
     apply_rope_style(cfg, store, rope_style)
     return cfg, store
