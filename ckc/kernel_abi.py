@@ -44,7 +44,10 @@ Roles (``Arg.role``):
 - ``scratch`` / ``scratch_size``: the GEMM workspace (``void *`` and its size
   in bytes) the runtime allocates once, 64-byte aligned, with
   ``ck_gemm_workspace_size(max_tokens, N, K, nth)`` bytes (the size depends only
-  on nth, about 0.7 MiB per thread) and passes to the compute functions.
+  on nth, about 0.7 MiB per thread), or more when the model has quantized GEMMs:
+  the max with ``ck_qgemm_workspace_size`` / ``ck_qkgemm_workspace_size`` of each
+  weight format they read (lower-to-c's ``ckc_gen_qgemm_*`` tables, see
+  :data:`QUANT_FORMATS`), and passes it to the compute functions.
 
 Return conventions (``Kernel.returns`` / ``Kernel.ret``): ``"void"``;
 ``"status"`` (``int``: ``CK_OK`` = 0 on success; the generated code should
