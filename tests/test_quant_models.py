@@ -71,6 +71,23 @@ def test_stored_weights_vs_dequantized(tmp_path, family, qtype):
         np.testing.assert_array_equal(lf.argmax(1), lq.argmax(1))
 
 
+def test_parity_against_ir_reads_the_stored_weights(tmp_path):
+    """`ckc parity --against ir` on a Q4_0 model: the tensorop reference
+    evaluates the same IR, its !quant.q4_0 weights dequantized with gguf-py; the
+    quantized kernels' outputs are judged by cosine (ckc/parity/compare.py) and
+    none diverges."""
+    import gguf
+
+    from ckc.parity.run import parity
+
+    p = tmp_path / "llama-q4_0.gguf"
+    requantize(modelzoo.gguf_file("llama"), p, gguf.GGMLQuantizationType.Q4_0)
+    r = parity(p, "ir", ids=list(range(3, 15)), tokens=2, out_dir=tmp_path / "parity")
+    kernels = {x["kernel"] for x in r["rows"]}
+    assert {"qgemm_packed_q4_0", "qembedding_q4_0"} <= {k.split("<")[0] for k in kernels}, kernels
+    assert r["first_divergence"] is None, [x for x in r["rows"] if x["status"] != "OK"][:3]
+
+
 # -- bad input: one line naming the tensor and its type
 
 
