@@ -156,6 +156,8 @@ def test_quantized_weights_track_fp32(compiled, quantized, tok):
     assert table["token_embd.weight"].dtype == bump.Q8_0      # tied: qembedding + the LM head, as stored
     assert table["blk.0.attn_q.weight"].dtype == bump.Q4_1R8  # pack-quant
     assert (quantized / "weights.bump").stat().st_size < 100 << 20    # the GGUF is 98 MB; fp32: 513 MiB
+    mem = (quantized / "memory.txt").read_text()   # bytes per weight in its stored format
+    assert "207,360  program    blk.0.attn_q.weight [q4_1] (prepacked r8)" in mem   # 576 x 18 blocks x 20 B
     src = (quantized / "model.c").read_text()
     assert "ck_qgemm_packed_q4_1_" in src and "ck_qembedding_q8_0_" in src and "ck_qgemm_q8_0_" in src
     for prompt in PROMPTS:
