@@ -3,9 +3,13 @@
     .venv/bin/python bench/inference.py [--threads 1,2] [--prompt 64] [--decode 32] [--reps 2]
                                         [--rounds 2] [--peers hf,llama-f32,llama-q8]
 
-All run the same weights (the Q4_1 GGUF dequantized), greedy, batch 1:
+All run the same weights (the Q4_1 GGUF, as stored or dequantized), greedy, batch 1:
 
-- ckc: fp32 weights, fp32 KV cache (its compiled model.so);
+- ckc: the file's own Q4_1/Q8_0 weights (``--weights keep``, the default:
+  qgemm kernels, activations quantized on the fly to 8-bit blocks, Q4_1
+  repacked r8 by pack-quant), fp32 KV cache (its compiled model.so);
+- ckc-f32: ckc on the same file dequantized to fp32 at compile time
+  (``weights="f32"``: fp32 weights, the f32 GEMMs);
 - hf: transformers fp32 through its own GGUF reader, with its KV cache;
 - llama-f32: llama.cpp (built from source by ckc.llamacpp, native CPU flags)
   on an F32 GGUF of the same weights (llama_model_quantize to F32), fp32 KV
@@ -115,10 +119,10 @@ def main() -> int:
     ap.add_argument("--decode", type=int, default=32, help="decode steps")
     ap.add_argument("--reps", type=int, default=2, help="repetitions per round")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds of every peer")
-    ap.add_argument("--peers", default="hf,llama-f32,llama-q8", help="comma-separated peers of ckc")
+    ap.add_argument("--peers", default="ckc-f32,hf,llama-f32,llama-q8", help="comma-separated peers of ckc")
     args = ap.parse_args()
     peers = [p for p in args.peers.split(",") if p]
-    unknown = set(peers) - {"hf", "llama-f32", "llama-q8"}
+    unknown = set(peers) - {"ckc-f32", "hf", "llama-f32", "llama-q8"}
     if unknown:
         ap.error(f"unknown peer(s): {', '.join(sorted(unknown))}")
 
@@ -128,13 +132,15 @@ def main() -> int:
 
     gguf = assets.smollm2_gguf()
     art = compiled_dir(gguf, CompileOptions(), quiet=False)
+    art_f32 = compiled_dir(gguf, CompileOptions(weights="f32"), quiet=False) if "ckc-f32" in peers else None
     model = hf_from_gguf(gguf) if "hf" in peers else None
     if {"llama-f32", "llama-q8"} & set(peers):
         f32, q8 = llama_ggufs(gguf)
     rng = np.random.default_rng(0)
     prompt = rng.integers(100, 40000, size=args.prompt).astype(np.int32)
-    names = {"hf": "transformers", "llama-f32": "llama.cpp F32", "llama-q8": "llama.cpp Q8_0"}
-    runs = {"hf": lambda th: bench_hf(model, th, prompt, args.decode, args.reps),
+    names = {"ckc-f32": "ckc fp32", "hf": "transformers", "llama-f32": "llama.cpp F32", "llama-q8": "llama.cpp Q8_0"}
+    runs = {"ckc-f32": lambda th: bench_ckc(art_f32, th, prompt, args.decode, args.reps),
+            "hf": lambda th: bench_hf(model, th, prompt, args.decode, args.reps),
             "llama-f32": lambda th: llamacpp.bench(f32, prompt, decode=args.decode, reps=args.reps, threads=th),
             "llama-q8": lambda th: llamacpp.bench(q8, prompt, decode=args.decode, reps=args.reps, threads=th,
                                                   kv_f32=False)}
@@ -150,7 +156,8 @@ def main() -> int:
     print(f"SmolLM2-135M, prompt {args.prompt} tokens, {args.decode} decode steps, "
           f"best of {args.rounds} interleaved rounds x {args.reps} reps; "
           f"tokens/s (ratio = ckc / peer, > 1: ckc faster)")
-    print("ckc, transformers, llama.cpp F32: fp32 weights; llama.cpp Q8_0: 8-bit weights, f16 KV cache")
+    print("ckc: the file's Q4_1/Q8_0 weights; ckc fp32, transformers, llama.cpp F32: fp32 weights; "
+          "llama.cpp Q8_0: 8-bit weights, f16 KV cache")
     for phase, k in (("prefill", 0), ("decode", 1)):
         head = f"{phase:>8} {'threads':>7} {'ckc':>9}" + "".join(f" {names[p]:>15} {'ratio':>6}" for p in peers)
         print(head)

@@ -6,7 +6,9 @@ DIR/model.so       model.c + runtime/model/model_runtime.c, linked against
                    libckernels.a (static: runs without the compiler or the kernel
                    library's .so)
 DIR/weights.bump   every weight the model reads, f32 (Linear weights that only
-                   Linear layers read: f32p32, prepacked by pack-weights), in the order and at the
+                   Linear layers read: f32p32, prepacked by pack-weights; a GGUF's Linear and
+                   embedding weights in the file's own format, byte for byte, or repacked
+                   r8 by pack-quant), in the order and at the
                    offsets plan-memory chose for the @weights arena (each tensor's
                    data offset minus the first one's equals its planned offset:
                    bump_layout packs 64-byte aligned tensors back to back, as
@@ -121,6 +123,72 @@ def packed_weights(module: ModuleOp) -> set[str]:
             if isinstance(b, B.BufferOp) and b.region.data == "weights" and b.layout is not None}
 
 
+def weight_formats(module: ModuleOp) -> dict[str, tuple[str, str | None]]:
+    """(format, layout) of every weights buffer whose element type is not f32
+    (dialects/quant.py names: "q4_1", "f16", ...; layout None or "r8")."""
+    from ckc.dialects import buffer as B
+    from ckc.dialects import quant
+
+    out = {}
+    for b in module.ops:
+        if isinstance(b, B.BufferOp) and b.region.data == "weights":
+            fmt = quant.format_name(b.type.element_type)
+            if fmt not in (None, "f32"):
+                out[b.buffer_name] = (fmt, b.layout.data if b.layout is not None else None)
+    return out
+
+
+def qpack_r8(fmt: str, raw: np.ndarray, n: int, k: int) -> np.ndarray:
+    """A [n, k] block-format weight's bytes repacked into layout r8 by the kernel
+    library's own ck_qpack_<fmt> (ctypes): what ck_qgemm_packed_<fmt> reads."""
+    import ctypes
+
+    from ckc import kernels
+    from ckc.kernel_abi import QUANT_FORMATS
+
+    lib = kernels.library()
+    size_fn = lib.ck_qpacked_size
+    size_fn.restype, size_fn.argtypes = ctypes.c_size_t, [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    size = size_fn(QUANT_FORMATS[fmt][0], n, k)
+    if size == 0:
+        raise BuildError(f"ck_qpacked_size({fmt}, {n}, {k}) is 0: no r8 layout for that shape")
+    src = np.ascontiguousarray(raw).reshape(-1)
+    out = np.zeros(size, np.uint8)
+    pack = getattr(lib, f"ck_qpack_{fmt}")
+    pack.restype = None
+    pack.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+    pack(src.ctypes.data, n, k, out.ctypes.data, None, 1)
+    return out
+
+
+def _stored_bytes(store, name: str, fmt: str, shape, on_nonfinite=None) -> np.ndarray:
+    """The bytes of weight ``name`` in format ``fmt``: the source's stored bytes
+    when it holds that format (a GGUF tensor as it is, a view of the mapping),
+    else its values converted to ``fmt``."""
+    from ckc.dialects import quant
+
+    if hasattr(store, "format") and store.format(name) == fmt:
+        raw = store.raw(name)
+        want = quant.tensor_bytes(quant.element_type(fmt), shape)
+        if raw.size != want:
+            raise BuildError(f"tensor '{name}' holds {raw.size} bytes, {fmt} {list(shape)} needs {want}")
+        return raw
+    # The IR asks for another format than the source holds (quantize-weights /
+    # --weights): the source's values (dequantized if stored quantized) are
+    # quantized with ggml's reference quantizers (ckc/quantize.py).
+    from ckc.quantize import quantize
+
+    arr = np.ascontiguousarray(store.get(name), dtype=np.float32)
+    if tuple(arr.shape) != tuple(shape):
+        raise BuildError(f"tensor '{name}' has shape {list(arr.shape)}, the model expects {list(shape)}")
+    bad = check_finite(name, arr, "model")
+    if bad is not None:
+        if on_nonfinite is None:
+            raise NonFiniteWeightsError(bad + "; pass --allow-nonfinite-weights to compile it anyway")
+        on_nonfinite(bad)
+    return quantize(arr, fmt, name=name).reshape(-1)
+
+
 def _const_array(attr, shape) -> np.ndarray:
     vals = attr.get_values() if hasattr(attr, "get_values") else list(attr.iter_values())
     arr = np.asarray(vals, dtype=np.float32)
@@ -146,15 +214,25 @@ def check_finite(name: str, arr: np.ndarray, src) -> str | None:
 
 
 def write_weights(path: Path, plan, store, packed: set[str] = frozenset(), *, src=None,
-                  on_nonfinite=None) -> Path:
+                  on_nonfinite=None, formats: dict[str, tuple[str, str | None]] | None = None) -> Path:
     """weights.bump for a weight plan (see module docstring); checks that the
     file's layout matches the planned offsets. Tensors named in ``packed`` are
-    stored prepacked (f32p32, the layout gemm_packed reads).
+    stored prepacked (f32p32, the layout gemm_packed reads). Tensors named in
+    ``formats`` (:func:`weight_formats`) are stored in that format, their bytes
+    copied from the model file as they are (layout r8: repacked by ck_qpack_*);
+    nothing is dequantized.
 
     Every weight is checked for NaN / Inf first: ``on_nonfinite(message)`` is
     called for each bad tensor when given (``--allow-nonfinite-weights``: a
     warning), otherwise the first one raises NonFiniteWeightsError."""
-    specs = [(name, shape, bump.F32P32 if name in packed else bump.F32) for name, _, shape, _ in plan]
+    formats = formats or {}
+
+    def code(name: str) -> int:
+        if name in formats:
+            return bump.dtype_code(*formats[name])
+        return bump.F32P32 if name in packed else bump.F32
+
+    specs = [(name, shape, code(name)) for name, _, shape, _ in plan]
     entries, _ = bump.bump_layout(specs)
     if entries:
         base_file, base_plan = entries[0].offset, plan[0][1]
@@ -169,6 +247,12 @@ def write_weights(path: Path, plan, store, packed: set[str] = frozenset(), *, sr
         for name, _, shape, value in plan:
             if value is not None:
                 yield name, _const_array(value, shape)
+            elif name in formats:
+                fmt, layout = formats[name]
+                raw = _stored_bytes(store, name, fmt, shape, on_nonfinite)
+                if layout == "r8":
+                    raw = qpack_r8(fmt, raw, shape[0], shape[1])
+                yield name, raw, code(name), shape
             else:
                 arr = store.get(name)
                 if tuple(arr.shape) != tuple(shape):
@@ -235,6 +319,7 @@ class Recorder:
             state["memory_plot"] = plan_data(m)
             state["plan"] = weight_plan(m)
             state["packed"] = packed_weights(m)
+            state["formats"] = weight_formats(m)
             state["functions"] = [f.sym_name.data for f in m.ops if isinstance(f, func.FuncOp)]
             if self.options.profile:
                 from ckc.reports.costs import call_costs
@@ -274,7 +359,8 @@ def build(module: ModuleOp, state: dict, cfg, store, src: Path, out_dir: Path, o
         print(f"ckc: warning: {msg}", file=progress.out or __import__("sys").stderr, flush=True)
 
     weights = write_weights(out_dir / WEIGHTS, state["plan"], store, state["packed"], src=src,
-                            on_nonfinite=warn if options.allow_nonfinite else None)
+                            on_nonfinite=warn if options.allow_nonfinite else None,
+                            formats=state.get("formats"))
     progress.stage("weights", time.perf_counter() - t0, f"{weights.stat().st_size / 2**20:.1f} MiB")
 
     t0 = time.perf_counter()

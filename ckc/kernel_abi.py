@@ -44,7 +44,10 @@ Roles (``Arg.role``):
 - ``scratch`` / ``scratch_size``: the GEMM workspace (``void *`` and its size
   in bytes) the runtime allocates once, 64-byte aligned, with
   ``ck_gemm_workspace_size(max_tokens, N, K, nth)`` bytes (the size depends only
-  on nth, about 0.7 MiB per thread) and passes to the compute functions.
+  on nth, about 0.7 MiB per thread), or more when the model has quantized GEMMs:
+  the max with ``ck_qgemm_workspace_size`` / ``ck_qkgemm_workspace_size`` of each
+  weight format they read (lower-to-c's ``ckc_gen_qgemm_*`` tables, see
+  :data:`QUANT_FORMATS`), and passes it to the compute functions.
 
 Return conventions (``Kernel.returns`` / ``Kernel.ret``): ``"void"``;
 ``"status"`` (``int``: ``CK_OK`` = 0 on success; the generated code should
@@ -311,6 +314,41 @@ def eval_expr(expr: Expr, env: dict[str, Any]) -> Any:
     return expr
 
 
+# ---- quantized weights (GGUF block formats kept from import to kernel) ----
+# Format name (dialects/quant.py) -> (ck_qtype number, workspace query, repack kernel).
+# workspace: "q" = ck_qgemm_workspace_size(fmt, M, N, K, nth) (block formats, f16,
+# bf16: 0), "qk" = ck_qkgemm_workspace_size (K-quants); the runtime allocates the
+# max of these and ck_gemm_workspace_size (runtime/model/model_runtime.c).
+# packed: ck_qpack_<fmt> + ck_qgemm_packed_<fmt> exist (8-row interleave, layout r8).
+# The table (kernels/include/ckernels_abi.py) has a qgemm_<fmt> [, qgemm_packed_<fmt>]
+# and qembedding_<fmt> entry per row; bufferize's matmul / embedding rules pick them
+# by the weight's element type.
+QUANT_FORMATS: dict[str, tuple[int, str, bool]] = {
+    "q8_0": (8, "q", True), "q4_0": (2, "q", True), "q4_1": (3, "q", True),
+    "q5_0": (6, "q", True), "q5_1": (7, "q", True),
+    "f16": (1, "q", False), "bf16": (30, "q", False),
+    "q2_k": (10, "qk", False), "q3_k": (11, "qk", False), "q4_k": (12, "qk", False),
+    "q5_k": (13, "qk", False), "q6_k": (14, "qk", False),
+}
+
+
+def qgemm_kernel(fmt: str, packed: bool = False) -> str:
+    """The buffer.call kernel name of a Linear layer over a ``fmt`` weight."""
+    return f"qgemm_packed_{fmt}" if packed else f"qgemm_{fmt}"
+
+
+def qembedding_kernel(fmt: str) -> str:
+    return f"qembedding_{fmt}"
+
+
+def qgemm_format(kernel_name: str) -> tuple[str, bool] | None:
+    """(format, packed) of a qgemm kernel name, or None for any other kernel."""
+    for prefix, packed in (("qgemm_packed_", True), ("qgemm_", False)):
+        if kernel_name.startswith(prefix) and kernel_name[len(prefix):] in QUANT_FORMATS:
+            return kernel_name[len(prefix):], packed
+    return None
+
+
 def by_op(kernels: dict[str, Kernel] | None = None) -> dict[str, Kernel]:
     """Op name -> the kernel bufferize's generic rule lowers it to (the
     entries with a ``map``; at most one per op)."""
@@ -383,7 +421,14 @@ def parse_header(path: str | Path | None = None) -> dict[str, Prototype]:
     src = Path(path or header_path()).read_text()
     src = re.sub(r"/\*.*?\*/", " ", src, flags=re.S)
     src = re.sub(r"//[^\n]*", " ", src)
+    # one-parameter declaration macros (CK_DECLARE_QGEMM(fmt): a family per format)
+    macros = {m.group(1): (m.group(2), m.group(3).replace("\\\n", " "))
+              for m in re.finditer(r"^\s*#\s*define\s+(CK_DECLARE_[A-Z0-9_]+)\((\w+)\)((?:[^\n]*\\\n)*[^\n]*)",
+                                   src, flags=re.M)}
     src = re.sub(r"^\s*#(?:[^\n]*\\\n)*[^\n]*", " ", src, flags=re.M)  # preprocessor lines
+    for mname, (param, body) in macros.items():
+        src = re.sub(rf"\b{mname}\s*\(\s*(\w+)\s*\)",
+                     lambda m, b=body, p=param: b.replace(f"##{p}", m.group(1)).replace(f"{p}##", m.group(1)), src)
     out: dict[str, Prototype] = {}
     # CK_DECLARE_VARIANTS(ret, op, (params))
     for m in re.finditer(r"CK_DECLARE_VARIANTS\s*\(\s*([^,]+?)\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*,\s*\(([^()]*)\)\s*\)", src):

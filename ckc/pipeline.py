@@ -2,7 +2,7 @@
 
     ckc.importers.load_model -> to_ir (transformer dialect)          import, to-ir
       -> libckernels (cmake, cached by source hash)                   build-kernels
-      -> lower-transformer -> fuse-rmsnorm-qkv-rope -> bufferize -> pack-weights -> plan-memory
+      -> lower-transformer -> fuse-rmsnorm-qkv-rope -> bufferize -> pack-weights -> pack-quant -> plan-memory
       -> select-simd -> lower-to-c                                    one stage per pass
       -> C emitter -> weights.bump -> cc (model.so, ckc/artifacts.py) emit-c, weights, cc
 
@@ -63,8 +63,10 @@ class CompileOptions:
     allow_nonfinite: bool = False  # NaN/Inf weights: a warning instead of an error
     plugins: tuple[str, ...] = ()  # --load-plugin FILE.py: passes (ckc-opt's plugin format) for pre_passes
     pre_passes: str = ""          # a pass spec run on the transformer module before lower-transformer
-    weights: str = "keep"         # --weights: keep (the file's types; f32 for safetensors) or a format
-                                  # of ckc.dialects.quant.FORMATS: quantize-weights{type=...}
+    weights: str = "keep"         # --weights: keep (the file's types; f32 for safetensors); f32 (every
+                                  # weight dequantized at import); another format of
+                                  # ckc.dialects.quant.FORMATS: quantize-weights{type=...}, converted
+                                  # when weights.bump is written (ckc/quantize.py)
     # tests only (no CLI flag):
     overflow: str = ""            # lower-to-c{overflow}: calls writing this buffer write 8 bytes past it
     sanitize: bool = False        # model.so built with ASan + UBSan against libckernels' sanitizer build
@@ -72,6 +74,7 @@ class CompileOptions:
     pipeline: str = ""            # a whole pass pipeline spec replacing pipeline_spec() (ckc parity --pipeline)
     roll: bool = True             # lower-to-c{roll}: layers as loops (off: unrolled, for the bit-identity test;
                                   # profile and record builds stay unrolled: their call tables are per layer)
+    pack_quant: bool = True       # pack-quant: block-format weights repacked 8 rows interleaved (r8)
 
     def check(self) -> None:
         if self.max_tokens <= 0:
@@ -105,7 +108,8 @@ class CompileOptions:
                 + (f";overflow={self.overflow}" if self.overflow else "") + (";sanitize=1" if self.sanitize else "")
                 + "".join(f";plugin={hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]}" for f in self.plugins)
                 + (";record=1" if self.record else "") + (f";pipeline={self.pipeline}" if self.pipeline else "")
-                + ("" if self.roll else ";roll=0"))
+                + ("" if self.roll else ";roll=0")
+                + ("" if self.pack_quant else ";pack_quant=0"))
 
 
 def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
@@ -124,11 +128,12 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
     return ",".join(
         [
             *([options.pre_passes] if options.pre_passes else []),
-            *([f"quantize-weights{{type={options.weights}}}"] if options.weights != "keep" else []),
+            *([f"quantize-weights{{type={options.weights}}}"] if options.weights not in ("keep", "f32") else []),
             lt,
             *(["fuse-rmsnorm-qkv-rope"] if options.fuse else []),
             f"bufferize{{max_tokens={options.max_tokens}}}",
             *(["pack-weights"] if options.pack_weights else []),
+            *(["pack-quant"] if options.pack_quant else []),
             "plan-memory",
             f"select-simd{{target={options.simd}}}",
             _lower_to_c(options),
@@ -266,14 +271,16 @@ class Progress:
                   file=self.out or sys.stderr, flush=True)
 
 
-def import_model(path, progress: Progress | None = None):
-    """(transformer module, ModelConfig, WeightStore) for a model path."""
+def import_model(path, progress: Progress | None = None, weights: str = "keep"):
+    """(transformer module, ModelConfig, WeightStore) for a model path.
+    ``weights``: "keep" (a GGUF's Linear/embedding weights in their stored
+    types) or "f32" (everything dequantized)."""
     from ckc.importers import load_model
     from ckc.importers.to_ir import build_module
 
     progress = progress or Progress(quiet=True)
     t0 = time.perf_counter()
-    cfg, weights = load_model(path)
+    cfg, weights = load_model(path, weights=weights)
     t1 = time.perf_counter()
     progress.stage("import", t1 - t0, f"{cfg.arch}, {cfg.n_layers} layers, vocab {cfg.vocab_size}")
     module = build_module(cfg, weights, train=False)
@@ -339,7 +346,7 @@ def module_at_stage(path, stage: str, options: CompileOptions = CompileOptions()
         from ckc.cli import CkcError
 
         raise CkcError(f"unknown stage '{stage}' (expected one of {', '.join(STAGES)})")
-    module, _, _ = import_model(path, progress)
+    module, _, _ = import_model(path, progress, "f32" if options.weights == "f32" else "keep")
     after = _STAGE_AFTER[stage]
     if after is not None:
         run_passes(module, options, progress=progress, stop_after=after)
@@ -360,7 +367,7 @@ def compile_model(path, out_dir, options: CompileOptions = CompileOptions(), *, 
     options.check()
     progress = Progress(out=out, quiet=quiet)
     t_all = time.perf_counter()
-    module, cfg, weights = import_model(path, progress)
+    module, cfg, weights = import_model(path, progress, "f32" if options.weights == "f32" else "keep")
     src, out_dir = Path(path), Path(out_dir)
     build_kernels(progress, sanitize=options.sanitize, probe=options.simd == "native")
     rec = artifacts.Recorder(out_dir, options, f"{src.name} ({cfg.arch})")

@@ -34,16 +34,36 @@ HEADER_BYTES = 64
 ENTRY_BYTES = 96
 MAX_DIMS = 8
 
-# dtype codes (part of the file format; never renumber). Quantized codes are
-# reserved for the quantization issue: ggml block layouts along the last dim.
+# dtype codes (part of the file format; never renumber): ggml block layouts
+# along the last dim (the GGUF bytes as they are), then their r8 repackings.
 F32, F16, Q8_0, Q4_0, Q4_1, BF16, F32P32 = range(7)
-DTYPE_NAMES = {F32: "f32", F16: "f16", Q8_0: "q8_0", Q4_0: "q4_0", Q4_1: "q4_1", BF16: "bf16", F32P32: "f32p32"}
+Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K = range(7, 14)
+Q8_0R8, Q4_0R8, Q4_1R8, Q5_0R8, Q5_1R8 = range(14, 19)
+DTYPE_NAMES = {F32: "f32", F16: "f16", Q8_0: "q8_0", Q4_0: "q4_0", Q4_1: "q4_1", BF16: "bf16", F32P32: "f32p32",
+               Q5_0: "q5_0", Q5_1: "q5_1", Q2_K: "q2_k", Q3_K: "q3_k", Q4_K: "q4_k", Q5_K: "q5_k", Q6_K: "q6_k",
+               Q8_0R8: "q8_0r8", Q4_0R8: "q4_0r8", Q4_1R8: "q4_1r8", Q5_0R8: "q5_0r8", Q5_1R8: "q5_1r8"}
 # f32p32: a 2-D f32 weight [N, K] stored prepacked for ck_gemm_packed_f32 (panels of
 # 32 rows, k-major, N padded with zero rows to a multiple of 32; runtime/weights.h).
 P32 = 32
+# <fmt>r8: a 2-D block-format weight [N, K] repacked by ck_qpack_<fmt> (8 rows'
+# blocks interleaved, N padded with zero rows to a multiple of 8; ckernels.h).
+R8 = 8
 # (values per block, bytes per block)
-_BLOCKS = {F32: (1, 4), F16: (1, 2), BF16: (1, 2), Q8_0: (32, 34), Q4_0: (32, 18), Q4_1: (32, 20)}
+_BLOCKS = {F32: (1, 4), F16: (1, 2), BF16: (1, 2), Q8_0: (32, 34), Q4_0: (32, 18), Q4_1: (32, 20),
+           Q5_0: (32, 22), Q5_1: (32, 24), Q2_K: (256, 84), Q3_K: (256, 110), Q4_K: (256, 144),
+           Q5_K: (256, 176), Q6_K: (256, 210)}
+_R8_OF = {Q8_0R8: Q8_0, Q4_0R8: Q4_0, Q4_1R8: Q4_1, Q5_0R8: Q5_0, Q5_1R8: Q5_1}
 _NUMPY = {F32: np.dtype("<f4"), F16: np.dtype("<f2")}
+_CODE = {name: code for code, name in DTYPE_NAMES.items()}
+
+
+def dtype_code(fmt: str, layout: str | None = None) -> int:
+    """The code of a weight format (dialects/quant.py names) in a layout:
+    ``("q4_1", None)`` -> Q4_1, ``("q4_1", "r8")`` -> Q4_1R8, ``("f32", "p32")`` -> F32P32."""
+    name = fmt if layout is None else fmt + layout
+    if name not in _CODE:
+        raise KeyError(name)
+    return _CODE[name]
 
 _HEADER = struct.Struct("<8sIIQQQQQQ")  # 64 bytes
 _ENTRY = struct.Struct("<II8QQQII")  # 96 bytes
@@ -94,6 +114,12 @@ def tensor_nbytes(dtype: int, shape: tuple[int, ...]) -> int | None:
             return None
         n, k = shape
         return -(-n // P32) * P32 * k * 4
+    if dtype in _R8_OF:
+        if len(shape) != 2:
+            return None
+        n, k = shape
+        rows = tensor_nbytes(_R8_OF[dtype], (1, k))
+        return None if rows is None else -(-n // R8) * R8 * rows
     per_block, block_bytes = _BLOCKS[dtype]
     last = shape[-1] if shape else 1
     rows = math.prod(shape[:-1])
@@ -154,7 +180,9 @@ def bump_layout(specs) -> tuple[list[TensorEntry], int]:
 def write_bump(path, tensors) -> Path:
     """Write ``tensors`` (a list of ``(name, np.ndarray)``, f32 or f16, in the order
     they should lie in the file) to ``path`` atomically. Returns the path.
-    ``(name, W, F32P32)`` stores the 2-D f32 matrix W prepacked (f32p32)."""
+    ``(name, W, F32P32)`` stores the 2-D f32 matrix W prepacked (f32p32);
+    ``(name, raw, code, shape)`` stores ``raw`` (uint8, exactly the bytes of
+    ``code`` for ``shape``: GGUF blocks, bf16 bits, an r8 repacking) as it is."""
     path = Path(path)
     items = list(tensors.items()) if isinstance(tensors, dict) else list(tensors)
     seen: set[str] = set()
@@ -168,6 +196,15 @@ def write_bump(path, tensors) -> Path:
             raise BumpError(f"{path}: tensor '{name}' given twice")
         seen.add(name)
         arr = np.asarray(arr)
+        if len(item) > 3:   # stored bytes in a given dtype (quantized blocks, bf16, r8)
+            code, shape = item[2], tuple(int(d) for d in item[3])
+            want = tensor_nbytes(code, shape) if code in DTYPE_NAMES and code != F32P32 else None
+            if arr.dtype != np.uint8 or want is None or arr.size != want:
+                raise BumpError(f"{path}: tensor '{name}': {arr.size} {arr.dtype} values are not the "
+                                f"{want} bytes of {DTYPE_NAMES.get(code, code)} {list(shape)}")
+            arrays.append(np.ascontiguousarray(arr).reshape(-1))
+            specs.append((name, shape, code))
+            continue
         if len(item) > 2 and item[2] == F32P32:
             if arr.ndim != 2 or arr.dtype != np.float32:
                 raise BumpError(f"{path}: tensor '{name}': f32p32 needs a 2-D f32 matrix, got {arr.dtype} "

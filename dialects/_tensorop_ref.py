@@ -246,9 +246,30 @@ def _constant(op, ins, ctx):
     return t.reshape(shape)
 
 
+def _dequantized(w, el, shape):
+    """A stored weight handed over as its raw bytes (uint8, e.g. a GGUF tensor's
+    blocks: WeightStore.raw) as the fp32 values it holds, by gguf-py's
+    ``gguf.quants.dequantize``; anything else as it is."""
+    import numpy as np
+
+    from ckc.dialects import quant
+
+    fmt = quant.format_name(el)
+    arr = w.numpy() if hasattr(w, "numpy") else w
+    if fmt in (None, "f32") or not isinstance(arr, np.ndarray) or arr.dtype != np.uint8:
+        return w
+    import gguf
+    import gguf.quants
+
+    qtype = gguf.GGMLQuantizationType[fmt.upper()]
+    vals = gguf.quants.dequantize(np.ascontiguousarray(arr).reshape(-1, quant.row_bytes(el, shape[-1])), qtype)
+    return _torch().from_numpy(np.ascontiguousarray(vals, dtype=np.float32).reshape(-1, *shape[1:]))
+
+
 @rule(T.WeightOp)
 def _weight(op, ins, ctx):
-    w = ctx["weights"][op.tensor_name.data]
+    w = _dequantized(ctx["weights"][op.tensor_name.data], op.result.type.element_type,
+                     op.result.type.get_shape())
     off = op.offset.value.data
     rows = op.result.type.get_shape()[0]
     return w[off : off + rows] if (off or w.shape[0] != rows) else w

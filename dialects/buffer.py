@@ -137,13 +137,23 @@ from xdsl.utils.exceptions import VerifyException
 
 REGION_KINDS = ("weights", "kv_cache", "activations", "grads", "opt_state", "scratch", "io")
 VARIANTS = ("scalar", "avx2", "avx512", "neon")
-# Weight layouts other than row-major (BufferOp ``layout``): p32 = ck_gemm_pack_f32's panels.
-LAYOUTS = ("p32",)
+# Weight layouts other than row-major (BufferOp ``layout``): p32 = ck_gemm_pack_f32's panels;
+# r8 = ck_qpack_<fmt>'s 8-row interleaved blocks of a GGUF block-format weight (pack-quant).
+LAYOUTS = ("p32", "r8")
+R8_FORMATS = ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1")   # formats with a ck_qpack_<fmt>
 
 
 def packed_p32_bytes(n: int, k: int) -> int:
     """Bytes of an [n, k] f32 weight in layout p32 (rows padded to a multiple of 32)."""
     return -(-n // 32) * 32 * k * 4
+
+
+def packed_r8_bytes(el: Attribute, n: int, k: int) -> int:
+    """Bytes of an [n, k] block-format weight in layout r8 (ck_qpacked_size: rows
+    padded to a multiple of 8)."""
+    from ckc.dialects import quant
+
+    return -(-n // 8) * 8 * quant.row_bytes(el, k)
 CANARY_BYTES = 8
 
 _KERNEL = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -402,7 +412,13 @@ class ArenaOp(IRDLOperation):
 
 def _tensor_bytes(t: TensorType) -> tuple[int, bool]:
     """(bytes of the static part, whether a dim is dynamic)."""
+    from ckc.dialects import quant
+
     el = t.element_type
+    if quant.is_quantized(el):  # GGUF blocks: rows of whole blocks (dialects/quant.py)
+        shape = t.get_shape()
+        dynamic = any(d < 0 for d in shape)
+        return quant.tensor_bytes(el, [1 if d < 0 else d for d in shape]), dynamic
     width = getattr(el, "bitwidth", None)
     if width is None:
         width = el.width.data if isinstance(el, IntegerType) else 32
@@ -536,9 +552,18 @@ class BufferOp(IRDLOperation):
             if lay not in LAYOUTS:
                 raise VerifyException(f"buffer @{name}: unknown layout '{lay}' (expected {', '.join(LAYOUTS)})")
             shape = self.type.get_shape()
-            if kind != "weights" or len(shape) != 2 or dynamic or self.type.element_type != f32:
+            el = self.type.element_type
+            if lay == "r8":
+                from ckc.dialects import quant
+
+                if kind != "weights" or len(shape) != 2 or dynamic or quant.format_name(el) not in R8_FORMATS:
+                    raise VerifyException(f"buffer @{name}: layout r8 needs a static 2-D weights buffer in one of "
+                                          f"{', '.join(R8_FORMATS)}")
+                nbytes = packed_r8_bytes(el, shape[0], shape[1])
+            elif kind != "weights" or len(shape) != 2 or dynamic or el != f32:
                 raise VerifyException(f"buffer @{name}: layout {lay} needs a static 2-D f32 weights buffer")
-            nbytes = packed_p32_bytes(shape[0], shape[1])
+            else:
+                nbytes = packed_p32_bytes(shape[0], shape[1])
             if size < nbytes:
                 raise VerifyException(f"buffer @{name} size {size} < {nbytes} bytes of {self.type} in layout {lay}")
         if dynamic:

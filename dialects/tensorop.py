@@ -160,6 +160,24 @@ def _tensor(t: Attribute, what: str, rank: int | None = None, elem=f32) -> tuple
     return shape
 
 
+def _stored(t: Attribute, what: str, rank: int | None = None) -> tuple[int, ...]:
+    """The shape of a stored weight `t`: f32, f16, bf16 or a GGUF block format
+    (``!quant.q4_1``: rows of whole blocks), see dialects/quant.py."""
+    from ckc.dialects import quant
+
+    if not isinstance(t, TensorType):
+        raise VerifyException(f"{what} must be a tensor, got {t}")
+    if quant.format_name(t.element_type) is None:
+        raise VerifyException(f"{what} must have a weight element type (f32, f16, bf16, !quant.*), got {t}")
+    shape = tuple(t.get_shape())
+    if rank is not None and len(shape) != rank:
+        raise VerifyException(f"{what} must have rank {rank}, got {t}")
+    why = quant.check_shape(t.element_type, shape)
+    if why:
+        raise VerifyException(f"{what}: {why}")
+    return shape
+
+
 def _static(shape: Sequence[int], what: str) -> None:
     if any(x == DYN for x in shape):
         raise VerifyException(f"{what} must have a static shape, got {_fmt_shape(shape)}")
@@ -431,7 +449,7 @@ class WeightOp(IRDLOperation):
     def verify_(self) -> None:
         if not self.tensor_name.data:
             raise VerifyException("weight name must not be empty")
-        shape = _tensor(self.result.type, f"weight '{self.tensor_name.data}'")
+        shape = _stored(self.result.type, f"weight '{self.tensor_name.data}'")
         _static(shape, f"weight '{self.tensor_name.data}'")
         if not shape:
             raise VerifyException(f"weight '{self.tensor_name.data}' must have rank >= 1")
@@ -743,7 +761,7 @@ class MatmulOp(_MatmulProps, TensorOp):
     @classmethod
     def dims(cls, t, p) -> tuple[int, int, int]:
         A = _tensor(t.a, "operand 'a'", 2)
-        B = _tensor(t.b, "operand 'b'", 2)
+        B = _stored(t.b, "operand 'b'", 2)
         M, Ka = (A[1], A[0]) if p.transpose_a else A
         Kb, N = (B[1], B[0]) if p.transpose_b else B
         if not _compat(Ka, Kb):
@@ -1327,7 +1345,7 @@ class EmbeddingOp(TensorOp):
 
     @classmethod
     def infer(cls, t, p, r):
-        W = _tensor(t.table, "table", 2)
+        W = _stored(t.table, "table", 2)
         _static(W, "table")
         T = _tokens(t.tokens)
         _finite_scale(p)

@@ -90,6 +90,7 @@ from xdsl.utils.exceptions import DiagnosticException
 
 from ckc import kernel_abi
 from ckc.dialects import buffer as B
+from ckc.dialects import quant
 from ckc.dialects import tensorop as T
 from ckc.dialects import transformer as TF
 
@@ -134,10 +135,20 @@ def _elem_bytes(t: TensorType) -> int:
 
 
 def _nbytes(t: TensorType, max_rows: int) -> int:
+    if quant.is_quantized(t.element_type):  # GGUF block rows (static weights)
+        return max(quant.tensor_bytes(t.element_type, [max_rows if d == DYN else d for d in t.get_shape()]), 1)
     n = _elem_bytes(t)
     for d in t.get_shape():
         n *= max_rows if d == DYN else d
     return max(n, 1)
+
+
+def _stored_format(v: SSAValue) -> str:
+    """The weight format of a value's element type ("f32", "q4_1", "f16", ...)."""
+    fmt = quant.format_name(v.type.element_type)
+    if fmt is None:
+        _fail(None, f"weights of element type {v.type.element_type} are not supported")
+    return fmt
 
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -525,14 +536,18 @@ class _Function:
 
     # -- the generic rule: one kernel-ABI entry (kernel_abi.OpMap) per op ----
 
-    def generic(self, op: Operation) -> None:
+    def generic(self, op: Operation, kernel: str | None = None) -> None:
         """Lowers `op` to one call of the kernel whose ABI entry maps it
         (``kernel_abi.by_op``): operands -> ins, results -> outs, params from
-        the op's shapes, scalar operands and properties."""
+        the op's shapes, scalar operands and properties. ``kernel``: call that
+        ABI entry instead, with the op's mapping (a variant of the mapped
+        kernel taking the same params: qgemm_<fmt> for gemm)."""
         k = self.mod.generic.get(op.name)
         if k is None:
             _fail(op, "has no kernel in the ABI table")
         m = k.map
+        if kernel is not None:
+            k = kernel_abi.kernel(kernel)
         props = op.prop_values() if hasattr(op, "prop_values") else {}
         for name, want in m.require:
             if props.get(name) != want:
@@ -595,10 +610,18 @@ class _Function:
 
     # -- hand-written rules ------------------------------------------------
 
+    def op_matmul(self, op: T.MatmulOp) -> None:
+        """gemm (the generic rule) for an f32 weight; for a stored weight type
+        (``!quant.*``, f16, bf16) the quantized GEMM of its format, one ABI
+        entry per format (kernel_abi.QUANT_FORMATS), with gemm's mapping."""
+        fmt = _stored_format(op.b)
+        return self.generic(op, None if fmt == "f32" else kernel_abi.qgemm_kernel(fmt))
+
     def op_embedding(self, op: T.EmbeddingOp) -> None:
         ids = op.tokens
         if not isinstance(ids.owner, T.PositionsOp):
-            return self.generic(op)
+            fmt = _stored_format(op.table)   # a stored table: qembedding_<fmt>
+            return self.generic(op, None if fmt == "f32" else kernel_abi.qembedding_kernel(fmt))
         # learned positions: rows pos .. pos+T-1 of the table, a view
         if op.prop_values()["scale"] not in (None, 1.0):
             _fail(op, "scaled position embeddings are not supported")

@@ -19,7 +19,10 @@ q and k rotated right after their GEMM, k and v written straight into the KV
 cache rows). The fused op is placed after the last of the ops it replaces; a
 match whose results are read before that point is left alone. Families with a
 norm between projection and rope (qwen3/gemma3 QK-norm) or a LayerNorm / fused
-qkv weight (gpt2) do not match and keep their separate ops. Inference only: the
+qkv weight (gpt2) do not match and keep their separate ops, and so do
+projections whose weights are not f32 (a GGUF's ``!quant.*`` / f16 weights: the
+fused kernel reads f32 weights; their matmuls become qgemm calls, each quantizing
+the normalized rows itself). Inference only: the
 training pipeline differentiates the separate ops (autodiff has no rule for
 the fused one).
 """
@@ -29,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, f32
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
@@ -61,6 +64,8 @@ def _match(norm: T.RMSNormOp):
             return None
         p = m.prop_values()
         if p["transpose_a"] or not p["transpose_b"]:
+            return None
+        if m.b.type.element_type != f32:   # ck_rmsnorm_qkv_rope_f32 reads f32 weights only
             return None
         mms.append(m)
     if len({m.bias is None for m in mms}) != 1:

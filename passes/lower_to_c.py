@@ -42,9 +42,14 @@ Tables (``c.global``, read by the runtime): ``ckc_gen_arch``, ``ckc_gen_simd``,
 ``ckc_gen_weights_size``, ``ckc_gen_n_weights`` + ``ckc_gen_weight_names`` /
 ``_offsets`` (bytes from the weights base) / ``_bytes`` / ``_ndim`` /
 ``_shapes`` (4 dims per tensor, unused 0) / ``_dtypes`` (the .bump dtype the
-runtime expects: f32, or f32p32 for a ``layout p32`` weight), ``ckc_gen_gemm_max_n`` /
-``_max_k`` (for the workspace size query), ``ckc_gen_n_calls`` +
-``ckc_gen_call_names``.
+runtime expects: f32, f32p32 for a ``layout p32`` weight, the weight's format
+(q4_1, q8_0, f16, ...) or its r8 repacking, ckc/weights.py ``dtype_code``), ``ckc_gen_gemm_max_n`` /
+``_max_k`` (for the workspace size query), ``ckc_gen_n_qgemm`` + ``_qgemm_fmts`` /
+``_qgemm_max_n`` / ``_qgemm_max_k`` (per weight format read by a quantized GEMM:
+its ck_qtype and largest n, k; the workspace is the max over these queries and
+the f32 one), ``ckc_gen_n_calls`` + ``ckc_gen_call_names``. Stored weights
+(f16, bf16, ``!quant.*``) are passed as byte pointers; their row offsets count
+bytes of whole rows (quant.row_bytes).
 
 Option ``debug`` (default false): after every call, check the arena canaries
 (``ckc_rt_canaries_ok(arena)``, defined by the runtime). ``ckc_gen_canary_names``
@@ -125,6 +130,7 @@ from xdsl.utils.exceptions import DiagnosticException
 from ckc import kernel_abi
 from ckc.dialects import buffer as B
 from ckc.dialects import c as C
+from ckc.dialects import quant
 
 ui8 = IntegerType(8, Signedness.UNSIGNED)
 INT = C.IntType()
@@ -208,16 +214,34 @@ def _elem(t: TensorType) -> tuple[Attribute, int]:
         return f32, 4
     if isinstance(el, IntegerType) and el.width.data == 32:
         return i32, 4
-    _fail(f"buffers of {t} are not supported (f32 and i32 only)")
+    if quant.format_name(el) is not None:  # f16 / bf16 / GGUF blocks: bytes (the kernel takes const void *)
+        return ui8, 1
+    _fail(f"buffers of {t} are not supported (f32, i32 and weight formats only)")
 
 
 def _row_bytes(t: TensorType) -> int:
     shape = t.get_shape()
+    if quant.format_name(t.element_type) not in (None, "f32"):
+        # a row of a stored weight: its [1:] dims in the format (blocks along the last dim)
+        return quant.tensor_bytes(t.element_type, [1, *shape[1:]]) if len(shape) > 1 else 0
     _, size = _elem(t)
     n = 1
     for d in shape[1:]:
         n *= d
     return n * size
+
+
+def weight_dtype(buf: B.BufferOp) -> int:
+    """The .bump dtype code (ckc/weights.py, runtime/weights.h) of a weights buffer:
+    its element type's format, in its layout (p32, r8)."""
+    from ckc import weights as bump
+
+    fmt = quant.format_name(buf.type.element_type)
+    layout = buf.layout.data if buf.layout is not None else None
+    try:
+        return bump.dtype_code(fmt, layout)
+    except KeyError:
+        _fail(f"weight @{buf.buffer_name}: no .bump dtype for {buf.type.element_type} in layout {layout}")
 
 
 class _Func:
@@ -568,6 +592,13 @@ class _Func:
                 self.lower.gemm_k = max(self.lower.gemm_k, kv)
             else:
                 _fail(f"@{self.name}: gemm with dynamic n/k")
+        qg = kernel_abi.qgemm_format(kname)
+        if qg is not None:  # the quantized GEMMs' workspace, per format (ckc_gen_qgemm_* tables)
+            nv, kv = env.get("n"), env.get("k")
+            if not (isinstance(nv, int) and isinstance(kv, int)):
+                _fail(f"@{self.name}: {kname} with dynamic n/k")
+            n0, k0 = self.lower.qgemm.get(qg[0], (0, 0))
+            self.lower.qgemm[qg[0]] = (max(n0, nv), max(k0, kv))
         idx = len(self.lower.call_names)
         if self.lower.readable:
             self.comment(block, call)
@@ -653,6 +684,7 @@ class _Lower:
         self.call_names: list[str] = []
         self.gemm_n = 0
         self.gemm_k = 0
+        self.qgemm: dict[str, tuple[int, int]] = {}  # format -> (max n, max k) of its qgemm calls
         arenas = [o for o in module.ops if isinstance(o, B.ArenaOp)]
         if not arenas:
             _fail("the module has no buffer.arena: run plan-memory first")
@@ -820,7 +852,7 @@ class _Lower:
                 g("weight_bytes", SIZE, [w.size.data for w in weights]),
                 g("weight_ndim", INT, [len(w.type.get_shape()) for w in weights]),
                 g("weight_shapes", i64, shapes),
-                g("weight_dtypes", INT, [DT_F32P32 if w.layout is not None else DT_F32 for w in weights]),
+                g("weight_dtypes", INT, [weight_dtype(w) for w in weights]),
             ]
         else:
             out += [
@@ -842,6 +874,12 @@ class _Lower:
         out += [
             g("gemm_max_n", INT, self.gemm_n),
             g("gemm_max_k", INT, self.gemm_k),
+            # quantized GEMMs: the runtime sizes the workspace as the max of
+            # ck_gemm_workspace_size and each format's query (ck_q[k]gemm_workspace_size)
+            g("n_qgemm", INT, len(self.qgemm)),
+            g("qgemm_fmts", INT, [kernel_abi.QUANT_FORMATS[f][0] for f in sorted(self.qgemm)] or [0]),
+            g("qgemm_max_n", INT, [self.qgemm[f][0] for f in sorted(self.qgemm)] or [0]),
+            g("qgemm_max_k", INT, [self.qgemm[f][1] for f in sorted(self.qgemm)] or [0]),
             g("n_calls", INT, len(self.call_names)),
             g("call_names", s, self.call_names or [""]),
         ]

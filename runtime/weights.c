@@ -57,6 +57,18 @@ const char *ck_dtype_name(int dtype) {
     case CK_DT_Q4_1: return "q4_1";
     case CK_DT_BF16: return "bf16";
     case CK_DT_F32P32: return "f32p32";
+    case CK_DT_Q5_0: return "q5_0";
+    case CK_DT_Q5_1: return "q5_1";
+    case CK_DT_Q2_K: return "q2_k";
+    case CK_DT_Q3_K: return "q3_k";
+    case CK_DT_Q4_K: return "q4_k";
+    case CK_DT_Q5_K: return "q5_k";
+    case CK_DT_Q6_K: return "q6_k";
+    case CK_DT_Q8_0R8: return "q8_0r8";
+    case CK_DT_Q4_0R8: return "q4_0r8";
+    case CK_DT_Q4_1R8: return "q4_1r8";
+    case CK_DT_Q5_0R8: return "q5_0r8";
+    case CK_DT_Q5_1R8: return "q5_1r8";
     default: return "?";
     }
 }
@@ -71,6 +83,13 @@ uint64_t ck_dtype_row_bytes(int dtype, uint64_t n) {
     case CK_DT_Q8_0: return n % 32 ? 0 : n / 32 * 34;
     case CK_DT_Q4_0: return n % 32 ? 0 : n / 32 * 18;
     case CK_DT_Q4_1: return n % 32 ? 0 : n / 32 * 20;
+    case CK_DT_Q5_0: return n % 32 ? 0 : n / 32 * 22;
+    case CK_DT_Q5_1: return n % 32 ? 0 : n / 32 * 24;
+    case CK_DT_Q2_K: return n % 256 ? 0 : n / 256 * 84;
+    case CK_DT_Q3_K: return n % 256 ? 0 : n / 256 * 110;
+    case CK_DT_Q4_K: return n % 256 ? 0 : n / 256 * 144;
+    case CK_DT_Q5_K: return n % 256 ? 0 : n / 256 * 176;
+    case CK_DT_Q6_K: return n % 256 ? 0 : n / 256 * 210;
     default: return 0;
     }
 }
@@ -87,6 +106,15 @@ static uint64_t tensor_bytes(int dtype, int ndim, const int64_t *shape, int *ok)
         const uint64_t rows = (n + 31) / 32 * 32;
         if (rows > lim / k / 4) { *ok = 0; return 0; }
         return rows * k * 4;
+    }
+    if (dtype >= CK_DT_Q8_0R8 && dtype <= CK_DT_Q5_1R8) {   /* [N, K] in groups of 8 rows (N padded) */
+        static const int base[] = {CK_DT_Q8_0, CK_DT_Q4_0, CK_DT_Q4_1, CK_DT_Q5_0, CK_DT_Q5_1};
+        if (ndim != 2) { *ok = 0; return 0; }
+        const uint64_t n = (uint64_t)shape[0];
+        const uint64_t row = ck_dtype_row_bytes(base[dtype - CK_DT_Q8_0R8], (uint64_t)shape[1]);
+        if (n == 0 || shape[1] == 0) return 0;
+        if (row == 0 || (n + 7) / 8 * 8 > lim / row) { *ok = 0; return 0; }
+        return (n + 7) / 8 * 8 * row;
     }
     uint64_t last = ndim > 0 ? (uint64_t)shape[ndim - 1] : 1;
     uint64_t rows = 1;

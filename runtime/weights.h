@@ -33,11 +33,17 @@
  * the order the generated code reads them). ckc/weights.py writes and reads the same
  * format in Python and produces the same one-line error messages.
  *
- * Quantized dtypes (reserved for the quantization issue) are stored in ggml's
- * block layouts along the last dimension (32 values per block):
- *   q8_0: f16 scale + 32 x i8               = 34 bytes per block
- *   q4_0: f16 scale + 16 bytes of nibbles   = 18 bytes per block
- *   q4_1: f16 scale + f16 min + 16 bytes    = 20 bytes per block
+ * Quantized dtypes are stored in ggml's block layouts along the last dimension,
+ * byte for byte the GGUF tensor (layouts in kernels/include/ckernels.h and
+ * kernels/internal/quant_k.h):
+ *   q8_0: f16 scale + 32 x i8               = 34 bytes per 32 values
+ *   q4_0: f16 scale + 16 bytes of nibbles   = 18 bytes per 32 values
+ *   q4_1: f16 scale + f16 min + 16 bytes    = 20 bytes per 32 values
+ *   q5_0 22, q5_1 24 bytes per 32 values; q2_k 84, q3_k 110, q4_k 144,
+ *   q5_k 176, q6_k 210 bytes per 256 values; bf16 2 bytes per value.
+ * <fmt>r8 (q8_0r8 .. q5_1r8): a 2-D [N, K] weight of that block format in the
+ * layout ck_qpack_<fmt> writes (groups of 8 rows, each block column of a group
+ * interleaved; rows >= N of the last group zero): ceil(N/8) * 8 * row bytes.
  *
  * f32p32: a 2-D f32 weight W[N, K] (shape as in the model, [out, in]) stored in
  * the layout ck_gemm_packed_f32 reads (ckernels.h, ck_gemm_pack_f32): panels of
@@ -70,6 +76,18 @@ enum {
     CK_DT_Q4_1 = 4,
     CK_DT_BF16 = 5,
     CK_DT_F32P32 = 6,   /* f32 [N, K] prepacked for ck_gemm_packed_f32 (see above) */
+    CK_DT_Q5_0 = 7,
+    CK_DT_Q5_1 = 8,
+    CK_DT_Q2_K = 9,
+    CK_DT_Q3_K = 10,
+    CK_DT_Q4_K = 11,
+    CK_DT_Q5_K = 12,
+    CK_DT_Q6_K = 13,
+    CK_DT_Q8_0R8 = 14,  /* [N, K] repacked by ck_qpack_q8_0 (see above) */
+    CK_DT_Q4_0R8 = 15,
+    CK_DT_Q4_1R8 = 16,
+    CK_DT_Q5_0R8 = 17,
+    CK_DT_Q5_1R8 = 18,
     CK_DT_COUNT
 };
 
@@ -121,7 +139,7 @@ const char *ck_weights_path(const ck_weights *w);
 const void *ck_weights_expect(const ck_weights *w, const char *name, int dtype, int ndim,
                               const int64_t *shape, char *err, int errlen);
 
-/* Bytes taken by `n` values of `dtype` in one row (n a multiple of 32 for
+/* Bytes taken by `n` values of `dtype` in one row (n a multiple of the block for
  * quantized types); 0 if dtype is unknown or n does not fit its blocks. */
 uint64_t ck_dtype_row_bytes(int dtype, uint64_t n);
 /* "f32", "f16", "q8_0", ... or "?" */

@@ -86,3 +86,35 @@ if __name__ == "__main__":
     if len(sys.argv) not in (3, 4) or sys.argv[1] != "tiny-llama":
         sys.exit("usage: gguf_util.py tiny-llama OUT.gguf [LAYERS]")
     write_tiny_llama(sys.argv[2], *(int(a) for a in sys.argv[3:]))
+
+def requantize(src, dst, qtype, keep=None) -> None:
+    """A copy of the GGUF ``src`` (every metadata key, every tensor) at ``dst``
+    whose Linear and embedding weights (ckc.importers.common.KEEP_STORED) are
+    stored as ``qtype`` (a gguf.GGMLQuantizationType), quantized by gguf-py's own
+    ``gguf.quants.quantize``; the rest stays as it was."""
+    import gguf
+    import gguf.quants
+
+    from ckc.importers.common import KEEP_STORED
+
+    keep = keep or KEEP_STORED
+    r = gguf.GGUFReader(str(src))
+    w = gguf.GGUFWriter(str(dst), r.fields["general.architecture"].contents())
+    for key, f in r.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        vt = f.types[0]
+        w.add_key_value(key, f.contents(), vt, sub_type=f.types[-1] if vt == gguf.GGUFValueType.ARRAY else None)
+    for t in r.tensors:
+        arr = np.array(t.data)
+        if keep.match(t.name) and t.tensor_type == gguf.GGMLQuantizationType.F32 and arr.ndim == 2:
+            if qtype == gguf.GGMLQuantizationType.F16:
+                w.add_tensor(t.name, arr.astype(np.float16))
+            else:
+                w.add_tensor(t.name, gguf.quants.quantize(arr, qtype), raw_dtype=qtype)
+        else:
+            w.add_tensor(t.name, arr)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()

@@ -129,14 +129,14 @@ def test_compile_dump_ir(capsys, tmp_path):
     assert main(["compile", g, "-o", str(out), "--dump-ir", "--simd", "avx2", "--max-tokens-per-chunk", "8"]) == 0
     err = capsys.readouterr().err
     for stage in ("import", "lower-transformer", "fuse-rmsnorm-qkv-rope", "bufferize", "pack-weights",
-                  "plan-memory", "select-simd", "lower-to-c", "cc"):
+                  "pack-quant", "plan-memory", "select-simd", "lower-to-c", "cc"):
         assert f"ckc: {stage}" in err, err  # progress with per-stage times
     names = sorted(p.name for p in (out / "ir").iterdir())
     assert names == ["00-transformer.mlir", "01-lower-transformer.mlir", "02-fuse-rmsnorm-qkv-rope.mlir",
-                     "03-bufferize.mlir", "04-pack-weights.mlir", "05-plan-memory.mlir", "06-select-simd.mlir",
-                     "07-lower-to-c.mlir"]
+                     "03-bufferize.mlir", "04-pack-weights.mlir", "05-pack-quant.mlir", "06-plan-memory.mlir",
+                     "07-select-simd.mlir", "08-lower-to-c.mlir"]
     assert "transformer.attention" in (out / "ir" / "00-transformer.mlir").read_text()
     packed = (out / "ir" / "04-pack-weights.mlir").read_text()
     assert "buffer.call gemm_packed ins(" in packed and " layout p32" in packed
-    assert "<avx2>" in (out / "ir" / "06-select-simd.mlir").read_text()
-    assert "ckc_gen_max_tokens : !c.int = 8" in (out / "ir" / "07-lower-to-c.mlir").read_text()
+    assert "<avx2>" in (out / "ir" / "07-select-simd.mlir").read_text()
+    assert "ckc_gen_max_tokens : !c.int = 8" in (out / "ir" / "08-lower-to-c.mlir").read_text()

@@ -47,7 +47,8 @@ def test_quantize_round_trip_keeps_ckc_weights_and_logits(f32_gguf, tmp_path):
     for n in sq.names():
         assert np.array_equal(np.array(sq[n]), np.array(sf[n])), n
     toks = np.arange(5, 29, dtype=np.int32)
-    with Session(compiled_dir(q8, CompileOptions()), threads=1) as s:
+    # ckc on the Q8_0 file dequantized (weights="f32"): the same fp32 weights as llama.cpp on `back`
+    with Session(compiled_dir(q8, CompileOptions(weights="f32")), threads=1) as s:
         ref = s.prefill_all(toks)
     got = llamacpp.logits(back, toks, all_positions=True)
     diff = float(np.abs(got - ref).max())

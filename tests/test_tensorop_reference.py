@@ -653,3 +653,29 @@ def test_gpt2_layer_ir_matches_transformers():
     for t in (6, 7):
         logits, kc, vc = R.evaluate(f, [ids[t:t + 1], t, kc, vc], weights)
         _close(logits, ref[t:t + 1], 1e-4)
+
+
+@pytest.mark.parametrize("fmt", ["q8_0", "q4_1", "q5_0", "f16"])   # (gguf-py quantizes no K-quant)
+def test_stored_weight_is_dequantized(fmt):
+    """A `tensorop.weight` of a GGUF format handed over as its raw bytes (what
+    WeightStore.raw gives) evaluates to gguf-py's dequantization of them, and a
+    matmul reading it equals x · dequant(W)ᵀ (float64 reference, fp32 tolerance)."""
+    import gguf
+    import gguf.quants
+    import numpy as np
+
+    from ckc.dialects import quant
+
+    el = quant.element_type(fmt)
+    k = 256
+    w32 = np.random.default_rng(0).standard_normal((8, k)).astype(np.float32)
+    qt = gguf.GGMLQuantizationType[fmt.upper()]
+    raw = w32.astype(np.float16).view(np.uint8) if fmt == "f16" else gguf.quants.quantize(w32, qt)
+    deq = gguf.quants.dequantize(raw, qt).reshape(8, k)
+    w = T.WeightOp("w", TensorType(el, [8, k]))
+    got = R.eval_op(w, [], {"w": np.asarray(raw, np.uint8)})[0]
+    np.testing.assert_array_equal(got.numpy(), deq)
+    x = _rand(3, k).float()
+    mm = T.MatmulOp(_vals(_t(3, k))[0], w.result, transpose_b=True)
+    y = R.eval_op(mm, [x, got])[0]
+    _close(y, x.double() @ torch.from_numpy(deq).double().T, 1e-4)

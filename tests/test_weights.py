@@ -194,11 +194,11 @@ def test_checksum_and_block_sizes_agree(clib):
     assert clib.ck_fnv1a64(data, len(data), 0xCBF29CE484222325) == W.fnv1a64(data)
     assert W.fnv1a64(b"a") == 0xAF63DC4C8601EC8C  # published FNV-1a 64 test vector
     for code in W.DTYPE_NAMES:
-        if code == W.F32P32:   # not a per-row layout: 2-D only (test_prepacked_f32p32)
+        if code == W.F32P32 or W.DTYPE_NAMES[code].endswith("r8"):   # not per-row layouts: 2-D only
             assert clib.ck_dtype_row_bytes(code, 32) == 0 and W.tensor_nbytes(code, (32,)) is None
             continue
-        for n in (32, 64, 4096):
-            assert clib.ck_dtype_row_bytes(code, n) == W.tensor_nbytes(code, (n,))
+        for n in (32, 64, 256, 4096):   # 0 / None: n not a whole number of the format's blocks
+            assert (clib.ck_dtype_row_bytes(code, n) or None) == W.tensor_nbytes(code, (n,)), (code, n)
     assert clib.ck_dtype_row_bytes(W.Q4_0, 33) == 0 and W.tensor_nbytes(W.Q4_0, (33,)) is None
 
 
@@ -467,3 +467,46 @@ def test_c_loader_under_asan(tmp_path):
     env = dict(os.environ, LD_PRELOAD=rt, ASAN_OPTIONS="detect_leaks=0")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0 and "ASAN-FUZZ-OK" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_stored_formats_and_r8(clib, tmp_path):
+    """Every GGUF format and its r8 repacking (pack-quant) is written as its bytes
+    and read back by both readers with the same size rule: rows of whole blocks,
+    r8 = ceil(N/8)*8 rows; the r8 bytes are what the kernel library's ck_qpack_*
+    makes (ckc/artifacts.qpack_r8) and ck_weights_expect checks the dtype."""
+    import gguf
+    import gguf.quants
+
+    from ckc.artifacts import qpack_r8
+
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((20, 64)).astype(np.float32)
+    items, want = [], {}
+    for fmt in ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1"):
+        raw = gguf.quants.quantize(w, gguf.GGMLQuantizationType[fmt.upper()])
+        items.append((f"{fmt}.weight", raw.reshape(-1), W.dtype_code(fmt), (20, 64)))
+        packed = qpack_r8(fmt, raw, 20, 64)
+        assert packed.size == 24 * raw.shape[1]          # 20 rows padded to 3 groups of 8
+        items.append((f"{fmt}.r8", packed, W.dtype_code(fmt, "r8"), (20, 64)))
+        want[f"{fmt}.r8"] = packed
+    for fmt, per in (("q2_k", 84), ("q3_k", 110), ("q4_k", 144), ("q5_k", 176), ("q6_k", 210)):
+        items.append((f"{fmt}.weight", rng.integers(0, 255, 3 * per, dtype=np.uint8), W.dtype_code(fmt), (3, 256)))
+    items.append(("bf16.weight", rng.integers(0, 255, 2 * 64 * 2, dtype=np.uint8), W.BF16, (2, 64)))
+    p = W.write_bump(tmp_path / "q.bump", items)
+    got = W.read_bump(p)
+    for name, raw, code, shape in items:
+        e = next(t for t in W.read_table(p) if t.name == name)
+        assert (e.dtype, e.shape, e.nbytes) == (code, shape, raw.size), name
+        np.testing.assert_array_equal(np.asarray(got[name]).reshape(-1).view(np.uint8), raw)
+    assert c_error(clib, p) is None
+    rc, h, _ = c_open(clib, p)
+    try:
+        err = ctypes.create_string_buffer(256)
+        shape = (ctypes.c_int64 * 2)(20, 64)
+        assert clib.ck_weights_expect(h, b"q4_1.r8", W.Q4_1R8, 2, shape, err, len(err))
+        assert not clib.ck_weights_expect(h, b"q4_1.r8", W.Q4_1, 2, shape, err, len(err))
+        assert err.value.decode() == f"{p}: tensor 'q4_1.r8' has dtype q4_1r8, expected q4_1"
+    finally:
+        clib.ck_weights_close(h)
+    with pytest.raises(W.BumpError, match="are not the"):   # bytes that are not the format's size
+        W.write_bump(tmp_path / "bad.bump", [("x", np.zeros(33, np.uint8), W.Q8_0, (1, 32))])

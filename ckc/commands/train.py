@@ -214,7 +214,7 @@ def _main(args, world) -> int:
         if model_path is not None:
             from ckc.importers import load_model
 
-            cfg, store = load_model(model_path, rope_style="neox")
+            cfg, store = load_model(model_path, rope_style="neox", weights="f32")  # training updates fp32
             weights = {n: np.array(store[n], dtype=np.float32) for n in cfg.expected_shapes()}
             if len(tok) > cfg.vocab_size:
                 raise CkcError(f"{tok_src}: tokenizer has {len(tok)} tokens, the model only {cfg.vocab_size}")

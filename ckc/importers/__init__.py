@@ -20,11 +20,14 @@ from .config import ARCHS, ModelConfig
 __all__ = ["load_model", "ModelConfig", "WeightStore", "ModelImportError", "ImportError_", "ARCHS"]
 
 
-def load_model(path, *, rope_style: str | None = None) -> tuple[ModelConfig, WeightStore]:
+def load_model(path, *, rope_style: str | None = None, weights: str = "keep") -> tuple[ModelConfig, WeightStore]:
     """Import a model from a ``.gguf`` file, a HF directory, or its ``config.json``.
 
     ``rope_style``: None keeps the file's layout (llama GGUF: "interleaved", others
     "neox"); "neox" or "interleaved" permutes Q/K rows so the config says that style.
+    ``weights``: "keep" (default): a GGUF's Linear and embedding weights keep the
+    file's type in the IR (``WeightStore.format`` / ``.raw``); "f32": every tensor
+    is fp32 (training). ``weights[name]`` is fp32 either way.
     """
     p = Path(path)
     if not p.exists():
@@ -38,7 +41,7 @@ def load_model(path, *, rope_style: str | None = None) -> tuple[ModelConfig, Wei
     if p.suffix == ".gguf" or magic == b"GGUF":
         from .gguf import load_gguf
 
-        return load_gguf(p, rope_style=rope_style)
+        return load_gguf(p, rope_style=rope_style, weights=weights)
     if p.suffix == ".safetensors":
         from .hf import load_hf
 

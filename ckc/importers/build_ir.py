@@ -72,7 +72,7 @@ def weight_shapes(config: TF.ConfigAttr, *, fused_qkv: bool = False) -> dict[str
 
 
 def build_forward_ops(
-    config: TF.ConfigAttr, tokens: SSAValue, *, fused_qkv: bool = False
+    config: TF.ConfigAttr, tokens: SSAValue, *, fused_qkv: bool = False, formats: dict[str, str] | None = None
 ) -> tuple[list[Operation], SSAValue]:
     """The ops of one forward pass over `tokens` (``tensor<?xi32>``), weights
     included, and the logits value ``[T, vocab]``. Layers are unrolled, one op
@@ -82,7 +82,13 @@ def build_forward_ops(
         per layer: h = norm(x); a = attention(h) [; a = norm(a) post-norm]
                    r = x + a; g = norm(r); m = mlp(g) [; m = norm(m)]; x = r + m
         logits = lm_head(norm(x))
+
+    ``formats`` (tensor name -> "q4_1", "f16", ...; default "f32") gives each
+    weight its element type (dialects/quant.py): a GGUF's weights as stored.
     """
+    from ckc.dialects import quant
+
+    formats = formats or {}
     c = config.to_dict()
     ops: list[Operation] = []
     weights: dict[tuple[str, int, tuple[int, ...]], SSAValue] = {}
@@ -90,7 +96,7 @@ def build_forward_ops(
     def w(name: str, shape: Sequence[int], offset: int = 0) -> SSAValue:
         key = (name, offset, tuple(shape))
         if key not in weights:
-            op = TF.WeightOp(name, list(shape), offset=offset)
+            op = TF.WeightOp(name, list(shape), quant.element_type(formats.get(name, "f32")), offset=offset)
             ops.append(op)
             weights[key] = op.result
         return weights[key]
@@ -174,7 +180,8 @@ def build_forward_ops(
     return ops, logits
 
 
-def build_model(config: TF.ConfigAttr, *, train: bool = False, fused_qkv: bool = False):
+def build_model(config: TF.ConfigAttr, *, train: bool = False, fused_qkv: bool = False,
+                formats: dict[str, str] | None = None):
     """A module holding ``@forward(tokens: tensor<?xi32>) -> tensor<?xVxf32>``
     (and, with ``train``, ``@train_step(tokens, targets) -> tensor<f32>``, the
     same graph followed by ``cross_entropy``), with `config` attached as
@@ -186,14 +193,14 @@ def build_model(config: TF.ConfigAttr, *, train: bool = False, fused_qkv: bool =
     tok_ty = TensorType(IntegerType(32), [DYNAMIC])
     funcs = []
     block = Block(arg_types=[tok_ty])
-    ops, logits = build_forward_ops(config, block.args[0], fused_qkv=fused_qkv)
+    ops, logits = build_forward_ops(config, block.args[0], fused_qkv=fused_qkv, formats=formats)
     block.add_ops([*ops, func.ReturnOp(logits)])
     block.args[0].name_hint = "tokens"
     funcs.append(func.FuncOp("forward", ([tok_ty], [logits.type]), Region(block)))
     if train:
         block = Block(arg_types=[tok_ty, tok_ty])
         block.args[0].name_hint, block.args[1].name_hint = "tokens", "targets"
-        ops, logits = build_forward_ops(config, block.args[0], fused_qkv=fused_qkv)
+        ops, logits = build_forward_ops(config, block.args[0], fused_qkv=fused_qkv, formats=formats)
         loss = TF.CrossEntropyOp(logits, block.args[1])
         block.add_ops([*ops, loss, func.ReturnOp(loss.result)])
         funcs.append(func.FuncOp("train_step", ([tok_ty, tok_ty], [loss.result.type]), Region(block)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -72,6 +73,18 @@ class TensorEntry:
     shape: tuple[int, ...]     # numpy (row-major) shape after import transforms
     src_type: str              # type in the file: F32, F16, BF16, Q4_1, ...
     load: Callable[[], np.ndarray]
+    # The stored form, when ckc can run it as it is (GGUF): the format name of
+    # dialects/quant.py ("q4_1", "f16", "f32", ...) and the raw bytes as a
+    # uint8 [rows, row_bytes] view of the mapped file (no copy).
+    fmt: str | None = None
+    raw: Callable[[], np.ndarray] | None = None
+
+
+# The tensors a kernel reads in their stored format: the Linear weights and the
+# embedding table (qgemm_*, qembedding_*). Everything else (norms, biases,
+# learned positions, rope tables) is small and read as fp32.
+KEEP_STORED = re.compile(r"^(token_embd|output|blk\.\d+\.(attn_(q|k|v|qkv|output)|ffn_(gate|up|down)))\.weight$")
+WEIGHT_MODES = ("keep", "f32")
 
 
 class WeightStore:
@@ -83,10 +96,35 @@ class WeightStore:
     with ``gguf.quants`` on each access (cache them at the call site if needed).
     """
 
-    def __init__(self, path, entries: dict[str, TensorEntry], keepalive=None):
+    def __init__(self, path, entries: dict[str, TensorEntry], keepalive=None, weights: str = "keep"):
+        if weights not in WEIGHT_MODES:
+            raise ModelImportError(path, f"unknown weights mode '{weights}' (expected {', '.join(WEIGHT_MODES)})")
         self.path = str(path)
         self._entries = entries
         self._keepalive = keepalive  # the reader / memmaps the loaders use
+        self.weights = weights       # keep: Linear/embedding weights in their stored format; f32: all fp32
+
+    def format(self, name: str) -> str:
+        """The format the IR gives tensor ``name``: its stored format ("q4_1",
+        "q8_0", "f16", ...) for a Linear or embedding weight under ``keep``
+        (the default for GGUF), else "f32" (:meth:`get` dequantizes)."""
+        e = self._entry(name)
+        if self.weights == "keep" and e.fmt is not None and e.raw is not None and len(e.shape) == 2 \
+                and KEEP_STORED.match(name):
+            return e.fmt
+        return "f32"
+
+    def formats(self) -> dict[str, str]:
+        return {n: self.format(n) for n in self._entries}
+
+    def raw(self, name: str) -> np.ndarray:
+        """The stored bytes of ``name`` (uint8 [rows, row_bytes], a view of the
+        mapped file), in :meth:`format`'s format; import transforms (rope
+        row permutations) applied."""
+        e = self._entry(name)
+        if e.raw is None:
+            raise ModelImportError(self.path, f"tensor '{name}' has no stored form ckc reads as it is")
+        return e.raw()
 
     # mapping-ish API
     def names(self) -> list[str]:
@@ -133,6 +171,9 @@ class WeightStore:
         e = self._entries[name]
         inner = e.load
         e.load = lambda: fn(np.asarray(inner(), dtype=np.float32))
+        if e.raw is not None:  # row permutations apply to the stored rows as they are
+            inner_raw = e.raw
+            e.raw = lambda: fn(inner_raw())
 
     def validate(self, config) -> None:
         """Raise a one-line error for a missing tensor or a wrong shape."""

@@ -4,7 +4,13 @@ Metadata keys are arch-prefixed (``llama.embedding_length``, ...). The header is
 parsed here (``read_header``: gguf's value/tensor types and block sizes, without
 ``GGUFReader``'s per-element cost); the file is memory-mapped, fp32 tensors are
 returned as views, everything else is dequantized to fp32 with
-``gguf.quants.dequantize`` on access.
+``gguf.quants.dequantize`` on access (``WeightStore.get``). Under ``weights="keep"``
+(the default) the Linear and embedding weights keep the file's type instead:
+``WeightStore.format`` names it (``q4_1``, ``q8_0``, ``f16``, ...; the element
+types of dialects/quant.py) and ``WeightStore.raw`` hands out the stored bytes,
+a view of the mapping (nothing copied, nothing dequantized). A kept tensor whose
+type ckc has no kernel for (IQ2_XXS, ...) is an import error;
+``weights="f32"`` (training) dequantizes everything.
 
 RoPE style follows llama.cpp's ``llama_model_rope_type`` (src/llama-model.cpp):
 ``LLM_ARCH_LLAMA`` is ``LLAMA_ROPE_TYPE_NORM`` (consecutive pairs; the converter
@@ -25,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (MAX_DIM, MAX_LAYERS, ModelImportError, TensorEntry, WeightStore, apply_rope_style, check_layers,
-                     number, positive)
+from .common import (KEEP_STORED, MAX_DIM, MAX_LAYERS, ModelImportError, TensorEntry, WeightStore, apply_rope_style,
+                     check_layers, number, positive)
 from .config import ARCHS, ModelConfig, family_defaults
 
 # Types gguf.quants can turn into fp32.
@@ -335,6 +341,8 @@ def tensor_entries(path: Path, mm, infos, data_start: int, align: int) -> dict[s
     import gguf
     import gguf.quants
 
+    from ckc.dialects.quant import format_of_ggml
+
     size = len(mm)
     supported = _supported_types()
     entries: dict[str, TensorEntry] = {}
@@ -355,7 +363,7 @@ def tensor_entries(path: Path, mm, infos, data_start: int, align: int) -> dict[s
         n = math.prod(int(d) for d in dims)
         if dims[0] % block:
             raise ModelImportError(path, f"tensor '{name}' of type {qtype.name}: row length {dims[0]} is not a "
-                                         f"multiple of {block}")
+                                         f"multiple of the {block}-value block")
         row_bytes = dims[0] // block * type_size
         nbytes = n // dims[0] * row_bytes
         if offset % align:
@@ -366,8 +374,8 @@ def tensor_entries(path: Path, mm, infos, data_start: int, align: int) -> dict[s
             raise ModelImportError(path, f"truncated GGUF: tensor '{name}' at data offset {offset} starts past the end of the "
                                          f"file ({size} bytes)")
         if end > size:
-            raise ModelImportError(path, f"truncated GGUF: tensor '{name}' needs bytes [{start}, {end}), "
-                                         f"file has {size}")
+            raise ModelImportError(path, f"truncated GGUF: tensor '{name}' of type {qtype.name} needs bytes "
+                                         f"[{start}, {end}), file has {size}")
         shape = tuple(int(d) for d in reversed(dims))
         spans.append((start, end, name))
 
@@ -375,7 +383,12 @@ def tensor_entries(path: Path, mm, infos, data_start: int, align: int) -> dict[s
             raw = mm[start:end].reshape(-1, row_bytes)
             return gguf.quants.dequantize(raw, qtype).reshape(shape)
 
-        entries[name] = TensorEntry(shape=shape, src_type=qtype.name, load=load)
+        def raw(start=start, end=end, row_bytes=row_bytes):
+            return mm[start:end].reshape(-1, row_bytes)
+
+        fmt = format_of_ggml(int(qtype))
+        entries[name] = TensorEntry(shape=shape, src_type=qtype.name, load=load, fmt=fmt,
+                                    raw=raw if fmt is not None else None)
     spans.sort()
     for (s0, e0, n0), (s1, e1, n1) in zip(spans, spans[1:]):
         if s1 < e0:
@@ -397,12 +410,29 @@ def open_gguf(path) -> tuple[dict, dict[str, TensorEntry], object]:
     return meta, entries, mm
 
 
-def load_gguf(path, *, rope_style: str | None = None) -> tuple[ModelConfig, WeightStore]:
-    """Read a GGUF file. ``rope_style="neox"`` un-permutes llama Q/K rows."""
+def check_runnable(store: WeightStore) -> None:
+    """Under ``keep``, every Linear / embedding weight must be in a format ckc
+    has kernels for (dialects/quant.py FORMATS); one line naming the first
+    that is not."""
+    from ckc.dialects.quant import FORMATS
+
+    if store.weights != "keep":
+        return
+    for name in store:
+        e = store._entry(name)
+        if e.fmt is None and KEEP_STORED.match(name):
+            raise ModelImportError(store.path, f"tensor '{name}' has type {e.src_type}, which this build cannot "
+                                               f"run (it runs {', '.join(t.upper() for t in FORMATS)})")
+
+
+def load_gguf(path, *, rope_style: str | None = None, weights: str = "keep") -> tuple[ModelConfig, WeightStore]:
+    """Read a GGUF file. ``rope_style="neox"`` un-permutes llama Q/K rows.
+    ``weights``: "keep" (Linear/embedding weights in the file's types) or "f32"."""
     path = Path(path)
     meta, entries, mm = open_gguf(path)
     cfg = config_from_gguf(path, meta, {k: e.shape for k, e in entries.items()})
-    store = WeightStore(path, entries, keepalive=mm)
+    store = WeightStore(path, entries, keepalive=mm, weights=weights)
+    check_runnable(store)
     store.validate(cfg)
     apply_rope_style(cfg, store, rope_style)
     return cfg, store

@@ -92,7 +92,10 @@ def build_module(cfg: ModelConfig, weights: WeightStore | None = None, *, train:
                 raise ModelImportError(
                     weights.path, f"tensor '{name}' has shape {list(weights.shape(name))}, expected {list(shape)}"
                 )
-    module = build_model(attr, train=train, fused_qkv=cfg.fused_qkv)
+    # the weights' element types: a GGUF's Linear/embedding weights as stored
+    # (WeightStore.format); training (train=True) reads fp32
+    formats = weights.formats() if weights is not None and not train else None
+    module = build_model(attr, train=train, fused_qkv=cfg.fused_qkv, formats=formats)
     module.verify()
     return module
 

@@ -64,7 +64,7 @@ def train_parity(path, ids: list[int], *, threads: int = 1) -> dict:
     if len(ids) < 2:
         raise CkcError("--mode train needs a prompt of at least 2 tokens (each predicts the next)")
     path = Path(path)
-    cfg, ws = load_model(path)
+    cfg, ws = load_model(path, weights="f32")
     w = {n: np.array(ws[n], np.float32) for n in cfg.expected_shapes()}
     tokens = np.array(ids[:-1], np.int32)[None]
     targets = np.array(ids[1:], np.int32)[None]

@@ -173,6 +173,17 @@ def call_cost(kname: str, P: dict, ins: list[_Operand], outs: list[_Operand]) ->
             flops = flops + R * P["n"]
             nbytes = nbytes + _touched(ins[2], rows)
         return flops, nbytes
+    if kernel_abi.qgemm_format(kname) is not None:
+        # a stored-format weight (GGUF blocks, f16, r8): read whole, at its planned
+        # (stored) size; x and y fp32
+        flops = R * P["n"] * P["k"] * 2
+        nbytes = _touched(ins[0], rows) + Sym(ins[1].size) + _touched(outs[0], rows)
+        if len(ins) > 2:
+            flops = flops + R * P["n"]
+            nbytes = nbytes + _touched(ins[2], rows)
+        return flops, nbytes
+    if kname.startswith("qembedding_"):   # one stored row per token, fp32 out
+        return R * P["cols"] * 2, R * 4 + R * (ins[1].size // max(P["vocab"], 1)) + R * P["cols"] * 4
     if kname in ("gemm_grad", "gemm_grad_bias"):
         flops = R * P["n"] * P["k"] * 4
         return flops, sum((_touched(o, rows) for o in ins + outs), Sym(0))

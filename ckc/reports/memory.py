@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
+from ckc.dialects import quant
 from ckc.dialects.buffer import ArenaOp, BufferOp
 from ckc.passes.plan_memory import call_sequence
 
@@ -72,6 +73,9 @@ def _buffer_line(b: BufferOp) -> str:
     layers = f" x{b.num_layers} stride {b.stride.data}" if b.layers is not None else ""
     off = f"{b.offset.data:,}" if b.offset is not None else "caller"
     layout = f" (prepacked {b.layout.data})" if b.layout is not None else ""
+    fmt = quant.format_name(b.type.element_type)
+    if b.region.data == "weights" and fmt not in (None, "f32"):   # bytes are the weight's stored format
+        layout = f" [{fmt}]" + layout
     return f"  {b.region.data:<12} {off:>14} {b.footprint:>14,}  {live:<10} {b.buffer_name}{layers}{layout}"
 
 

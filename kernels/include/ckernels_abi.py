@@ -353,6 +353,41 @@ KERNELS: tuple[Kernel, ...] = (
         op="tensorop.slot_attention"),
 )
 
+
+
+def _quant_kernels() -> list[Kernel]:
+    """A GGUF weight format's kernels (kernel_abi.QUANT_FORMATS): qgemm_<fmt>
+    (the Linear layer, same params as gemm), qgemm_packed_<fmt> (its weight
+    repacked r8 by pack-quant) and qembedding_<fmt>. No map: bufferize's matmul
+    and embedding rules choose them by the weight's element type and lower
+    them with gemm's / embedding's mapping."""
+    from ckc.kernel_abi import QUANT_FORMATS, qembedding_kernel, qgemm_kernel
+
+    out = []
+    for fmt, (_, _, packed) in QUANT_FORMATS.items():
+        for pk in (False, True) if packed else (False,):
+            out.append(_k(qgemm_kernel(fmt, pk), f"ck_qgemm_packed_{fmt}" if pk else f"ck_qgemm_{fmt}", (
+                _in("x", 0), _in("Wp" if pk else "W", 1, "const void *"), _opt("b", 2), _out("y", 0),
+                _p("M", "int", "rows"), _p("N", "int", "n"), _p("K", "int", "k"),
+                _p("accumulate", "int", 0),
+                Arg("ws", "void *", "scratch"), Arg("ws_size", "size_t", "scratch_size"), *_POOL),
+                c_return="int", ret="status",
+                ins=("x [rows, k]", f"W [n, k] in {fmt}" + (" layout r8 (repacked by pack-quant)" if pk else ""),
+                     "bias [n] (optional)"),
+                outs=("y [rows, n]",),
+                doc=f"y = x . dequant(W)^T + b, W stored {fmt}"
+                + ("" if fmt in ("f16", "bf16") else ", x quantized on the fly to 8-bit blocks"),
+                op="tensorop.matmul"))
+        out.append(_k(qembedding_kernel(fmt), f"ck_qembedding_{fmt}", (
+            _in("ids", 0, "const int32_t *"), _in("table", 1, "const void *"), _out("out", 0),
+            _p("T", "int", "rows"), _p("vocab", "int"), _p("C", "int", "cols"), _p("scale", "float"), *_POOL),
+            c_return="int", ret="count", ins=("ids [rows] (i32)", f"table [vocab, cols] in {fmt}"),
+            outs=("out [rows, cols]",), doc=f"embedding rows dequantized from {fmt}", op="tensorop.embedding"))
+    return out
+
+
+KERNELS = KERNELS + tuple(_quant_kernels())
+
 MISSING: dict[str, str] = {
     "kv_write": "no row-copy kernel; bufferize makes the producer of the new K/V rows write them into the "
     "cache in place (out0_row = pos), or falls back to `copy` (ck_scale_f32 with s = 1)",

@@ -51,9 +51,16 @@ extern const size_t ckc_gen_weight_offsets[];
 extern const size_t ckc_gen_weight_bytes[];
 extern const int ckc_gen_weight_ndim[];
 extern const int64_t ckc_gen_weight_shapes[]; /* 4 per tensor */
-extern const int ckc_gen_weight_dtypes[];     /* CK_DT_F32, or CK_DT_F32P32 (prepacked for gemm_packed) */
+extern const int ckc_gen_weight_dtypes[];     /* CK_DT_*: f32, f32p32, a GGUF block format or its r8 */
 extern const int ckc_gen_gemm_max_n;
 extern const int ckc_gen_gemm_max_k;
+/* Quantized GEMMs, one entry per weight format they read: its ck_qtype and the
+ * largest n, k; the workspace is the max of ck_gemm_workspace_size and these
+ * formats' ck_qgemm_workspace_size / ck_qkgemm_workspace_size. */
+extern const int ckc_gen_n_qgemm;
+extern const int ckc_gen_qgemm_fmts[];
+extern const int ckc_gen_qgemm_max_n[];
+extern const int ckc_gen_qgemm_max_k[];
 extern const int ckc_gen_n_calls;
 extern const char *const ckc_gen_call_names[];
 

@@ -233,6 +233,13 @@ ckc_model *ckc_model_create(const char *weights_path, int nthreads, char *err, i
 #endif
     m->ws_size = ck_gemm_workspace_size(ckc_gen_max_tokens, ckc_gen_gemm_max_n > 0 ? ckc_gen_gemm_max_n : 1,
                                         ckc_gen_gemm_max_k > 0 ? ckc_gen_gemm_max_k : 1, m->nth);
+    for (int i = 0; i < ckc_gen_n_qgemm; i++) {   /* quantized GEMMs: x quantized into the same workspace */
+        int fmt = ckc_gen_qgemm_fmts[i], n = ckc_gen_qgemm_max_n[i], k = ckc_gen_qgemm_max_k[i];
+        size_t q = (fmt >= CK_QTYPE_Q2_K && fmt <= CK_QTYPE_Q6_K)
+                       ? ck_qkgemm_workspace_size(fmt, ckc_gen_max_tokens, n, k, m->nth)
+                       : ck_qgemm_workspace_size(fmt, ckc_gen_max_tokens, n, k, m->nth);
+        if (q > m->ws_size) m->ws_size = q;
+    }
     if (m->ws_size) {
         size_t sz = (m->ws_size + 63) / 64 * 64;
         m->ws = aligned_alloc(64, sz);

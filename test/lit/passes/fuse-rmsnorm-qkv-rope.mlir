@@ -4,11 +4,14 @@
 // makes it one kernel call whose k and v outputs are the KV-cache rows at %pos and
 // whose last out is the normalized-x scratch; pack-weights packs its three weights
 // and sets packed = 1. GPT-2 (LayerNorm, fused qkv weight) has nothing to fuse.
+// Quantized projections (a GGUF's !quant.q8_0 Wq/Wk/Wv: the fused kernel reads
+// f32 weights) stay unfused: their matmuls become qgemm calls.
 
 // RUN: ckc-opt %S/../models/llama-2layer.mlir -p 'lower-transformer{modes=decode},fuse-rmsnorm-qkv-rope' | filecheck %s
 // RUN: ckc-opt %S/../models/llama-2layer.mlir -p 'lower-transformer{modes=decode},fuse-rmsnorm-qkv-rope' | ckc-opt | filecheck %s
 // RUN: ckc-opt %S/../models/llama-2layer.mlir -p 'lower-transformer{modes=decode},fuse-rmsnorm-qkv-rope,bufferize{max_tokens=8},pack-weights' | filecheck %s --check-prefix=BUF
 // RUN: ckc-opt %S/../models/gpt2-2layer.mlir -p 'lower-transformer,fuse-rmsnorm-qkv-rope' | filecheck %s --check-prefix=GPT2
+// RUN: sed 's/tensor<64x64xf32>/tensor<64x64x!quant.q8_0>/g; s/tensor<32x64xf32>/tensor<32x64x!quant.q8_0>/g' %S/../models/llama-2layer.mlir | ckc-opt -p 'lower-transformer{modes=decode},fuse-rmsnorm-qkv-rope' | filecheck %s --check-prefix=QUANT
 
 // CHECK-LABEL: func.func @decode
 // CHECK:       %[[X:.*]] = tensorop.embedding
@@ -30,3 +33,8 @@
 
 // GPT2-NOT: rmsnorm_qkv_rope
 // GPT2:     tensorop.layernorm
+
+// QUANT-NOT: rmsnorm_qkv_rope
+// QUANT:     %l0_attn_norm = tensorop.rmsnorm %x_emb
+// QUANT:      %l0_q = tensorop.matmul %l0_attn_norm, %w_l0_attn_q {transpose_b} : (tensor<1x64xf32>, tensor<64x64x!quant.q8_0>)
+// QUANT-NOT: rmsnorm_qkv_rope

@@ -46,6 +46,10 @@
 // CHECK-NEXT:    c.global const @ckc_gen_weight_dtypes : !c.int = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
 // CHECK-NEXT:    c.global const @ckc_gen_gemm_max_n : !c.int = 32
 // CHECK-NEXT:    c.global const @ckc_gen_gemm_max_k : !c.int = 32
+// CHECK-NEXT:    c.global const @ckc_gen_n_qgemm : !c.int = 0
+// CHECK-NEXT:    c.global const @ckc_gen_qgemm_fmts : !c.int = [0]
+// CHECK-NEXT:    c.global const @ckc_gen_qgemm_max_n : !c.int = [0]
+// CHECK-NEXT:    c.global const @ckc_gen_qgemm_max_k : !c.int = [0]
 // CHECK-NEXT:    c.global const @ckc_gen_n_calls : !c.int = 18
 // CHECK-NEXT:    c.global const @ckc_gen_call_names : !c.ptr<!c.char, const> = ["@prefill #0: ck_embedding_f32_avx512(tokens, token_embd.weight -> x_emb)", "@prefill #1: ck_rmsnorm_f32_avx512(x_emb, blk.0.attn_norm.weight -> l0_attn_norm)",
 // CHECK-NEXT:    c.func @ckc_gen_prefill(%arena: !c.ptr<ui8> as arena, %weights: !c.ptr<ui8, const> as weights, %tokens: !c.ptr<i32, const> as tokens, %logits: !c.ptr<f32> as logits, %n: !c.int as n, %pos: !c.int as pos, %ws: !c.ptr<!c.void> as ws, %ws_size: !c.size as ws_size, %pool: !c.ptr<!c.named<"ck_pool">> as pool, %nth: !c.int as nth) -> !c.int {
