@@ -128,7 +128,7 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
     return ",".join(
         [
             *([options.pre_passes] if options.pre_passes else []),
-            *([f"quantize-weights{{type={options.weights}}}"] if options.weights not in ("keep", "f32") else []),
+            *([f"quantize-weights{{type={options.weights}}}"] if options.weights != "keep" else []),
             lt,
             *(["fuse-rmsnorm-qkv-rope"] if options.fuse else []),
             f"bufferize{{max_tokens={options.max_tokens}}}",

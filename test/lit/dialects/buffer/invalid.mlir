@@ -295,7 +295,7 @@ func.func @f() {
 
 // -----
 buffer.buffer @w : tensor<40x16xf32> in weights size 4096 align 64 layout p64
-// CHECK: buffer @w: unknown layout 'p64' (expected p32)
+// CHECK: buffer @w: unknown layout 'p64' (expected p32, r8)
 
 // -----
 buffer.buffer @w : tensor<40x16xf32> in weights size 2560 align 64 layout p32
