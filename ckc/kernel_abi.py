@@ -46,8 +46,8 @@ token ids before calling, so a non-zero count is an error); ``"out"``
 (``float``: the value is stored in element 0 of the call's ``outs[ret_index]``,
 e.g. cross_entropy's mean loss). ``ret = "void"`` with a non-void ``c_return``
 means the value is not used (``cross_entropy_fused``: the training runtime
-averages the per-row losses itself; ``sumsq`` is called by the training
-runtime directly, not through ``buffer.call``, as is ``ck_clip_coef_f32``,
+averages the per-row losses itself; ``sumsq`` is called by
+``ck_clip_norm_f32``, not through ``buffer.call``, as is ``ck_clip_coef_f32``,
 which has no buffers and no pool and so no entry here).
 
 Training (``@train_step`` after `autodiff`): ``*_train`` entries are the
@@ -55,8 +55,10 @@ forward kernels writing what the backward reads (rmsnorm's rstd, layernorm's
 mean and rstd, attention's lse) into extra outs; ``*_grad`` entries are the
 backward kernels (activation gradients overwritten, parameter gradients
 accumulated ``+=`` into the ``grads`` buffers, so micro-batches accumulate
-by calling ``@train_step`` again); ``axpy`` accumulates; ``adamw`` is the
-optimizer update.
+by calling ``@train_step`` again); ``axpy`` accumulates; ``clip_norm``,
+``adamw_coef`` and ``zero`` are the compiled ``@optimizer_step`` and
+``@zero_grads`` (`add-optimizer`), each one call over a flat block of many
+tensors; ``adamw`` is the per-tensor update (grad_scale a static param).
 
 Pointers. A buffer operand's pointer is the buffer's address (arena base +
 offset, plus ``layer * stride`` for ``@name[%l]``) advanced by a *row offset*
@@ -377,7 +379,7 @@ KERNELS: dict[str, Kernel] = {
         _k("axpy", "ck_axpy_f32", (_out("y", 0), _in("x", 0), _N, _p("a", "float"), *_POOL),
            ins=("x [rows, cols]",), outs=("y [rows, cols] (read and written: y += a*x)",),
            doc="gradient accumulation (tensorop.accumulate), learned-position gradients"),
-        # ---- optimizer (the training runtime calls these per tensor from the grads table) ----
+        # ---- optimizer: one tensor per call ----
         _k("adamw", "ck_adamw_f32", (
             _out("param", 0), _in("grad", 0), _out("m", 1), _out("v", 2), _N, _p("lr", "float"),
             _p("beta1", "float"), _p("beta2", "float"), _p("eps", "float"), _p("weight_decay", "float"),
@@ -385,7 +387,24 @@ KERNELS: dict[str, Kernel] = {
             ins=("grad",), outs=("param (updated)", "m (updated)", "v (updated)"),
             doc="torch.optim.AdamW on one tensor; grad_scale = the clip coefficient"),
         _k("sumsq", "ck_sumsq_f32", (_in("x", 0), _N, *_POOL), c_return="double", ret="void",
-           ins=("x",), doc="sum of squares (double), phase 1 of global-norm clipping; runtime-called"),
+           ins=("x",), doc="sum of squares (double), phase 1 of global-norm clipping (no buffer.call emits it: "
+           "ck_clip_norm_f32 calls it)"),
+        # ---- the compiled @optimizer_step / @zero_grads (bufferize), over flat parallel blocks ----
+        _k("clip_norm", "ck_clip_norm_f32", (
+            _in("g", 0), _p("n", "int64_t"), _p("max_norm", "float"), _out("norm", 0), _out("coef", 1), *_POOL),
+            ins=("g [n] (all gradients, one flat block)",), outs=("norm [1] (global L2 norm)",
+                                                                   "coef [1] (clip coefficient, 1 = none)"),
+            doc="global gradient norm and clip_grad_norm_'s coefficient min(1, max_norm/(norm+1e-6))"),
+        _k("adamw_coef", "ck_adamw_coef_f32", (
+            _out("param", 0), _in("grad", 0), _out("m", 1), _out("v", 2), _opt("coef", 1), _p("n", "int64_t"),
+            Arg("lr", "float", "func", expr="lr"), _p("beta1", "float"), _p("beta2", "float"), _p("eps", "float"),
+            _p("weight_decay", "float"), Arg("step", "int", "func", expr="step"), *_POOL),
+            ins=("grad [n]", "coef [1] (clip coefficient; optional)"),
+            outs=("param [n] (updated)", "m [n] (updated)", "v [n] (updated)"),
+            doc="torch.optim.AdamW over n floats (many tensors of one parameter group when flat); lr and step "
+            "are @optimizer_step's runtime parameters"),
+        _k("zero", "ck_zero_f32", (_out("x", 0), _p("n", "int64_t"), *_POOL), outs=("x [n] (zeroed)",),
+           doc="x = 0 (@zero_grads over the gradient block)"),
     )
 }
 

@@ -45,11 +45,14 @@ region tensor of weight N, ``tensorop.adam_m``/``adam_v = N`` its two
 the same buffer (updated in place).
 
 Options: ``beta1`` (0.9), ``beta2`` (0.999), ``eps`` (1e-8),
-``weight_decay`` (0.0; applied to every parameter as torch.optim.AdamW does
-with one parameter group), ``decay_vectors`` (true; false exempts the 1-D
-parameters -- norm weights, biases -- from weight decay, the GPT-2/nanoGPT
-convention of two parameter groups), ``max_norm`` (1.0; 0 disables
-clipping), ``micro_batches`` (1). Errors (no differentiated @train_step, an
+``weight_decay`` (0.0), ``max_norm`` (1.0; 0 disables clipping),
+``micro_batches`` (1).
+
+Weight decay has one rule, the same in the PyTorch peer
+(ckc/train/trainer.py) and the tests: matrices (parameters of 2 or more
+dims: linear weights, embedding tables) decay, 1-D parameters (norm
+weights, biases) do not -- torch.optim.AdamW with the usual two parameter
+groups (GPT-2 / nanoGPT). Errors (no differentiated @train_step, an
 ``@optimizer_step`` already there, a bad option) are one-line
 ``AddOptimizerError``s.
 """
@@ -128,7 +131,6 @@ class AddOptimizer(ModulePass):
     weight_decay: float = 0.0
     max_norm: float = 1.0
     micro_batches: int = 1
-    decay_vectors: bool = True
 
     def _check_options(self) -> None:
         for name in ("beta1", "beta2"):
@@ -248,7 +250,7 @@ class AddOptimizer(ModulePass):
             s = short_name(name, off)
             w = add(T.WeightOp(name, ty, offset=off))
             w.result.name_hint = "w_" + s
-            wd = self.weight_decay if (self.decay_vectors or len(ty.get_shape()) >= 2) else 0.0
+            wd = self.weight_decay if len(ty.get_shape()) >= 2 else 0.0  # matrices only
             u = add(T.AdamWUpdateOp(w.result, g, m, v, lr, step, beta1=self.beta1, beta2=self.beta2,
                                     eps=self.eps, weight_decay=wd))
             u.new_param.name_hint = "w_" + s + "_new"

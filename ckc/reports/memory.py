@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
-from ckc.dialects.buffer import ArenaOp, BufferOp
+from ckc.dialects.buffer import ArenaOp, BufferOp, covers
 from ckc.passes.plan_memory import call_sequence
 
 
@@ -72,7 +72,24 @@ def _buffer_line(b: BufferOp) -> str:
     layers = f" x{b.num_layers} stride {b.stride.data}" if b.layers is not None else ""
     off = f"{b.offset.data:,}" if b.offset is not None else "caller"
     layout = f" (prepacked {b.layout.data})" if b.layout is not None else ""
-    return f"  {b.region.data:<12} {off:>14} {b.footprint:>14,}  {live:<10} {b.buffer_name}{layers}{layout}"
+    span = covers(b)
+    alias = f" (alias of @{span[0]} .. @{span[1]}: no bytes of its own)" if span else ""
+    return f"  {b.region.data:<12} {off:>14} {b.footprint:>14,}  {live:<10} {b.buffer_name}{layers}{layout}{alias}"
+
+
+def _parallel_blocks(module: ModuleOp) -> list[str]:
+    """Training: the optimizer's flat blocks (alias buffers), one line per
+    group, with where each of its parallel blocks starts."""
+    aliases = [b for b in module.ops if isinstance(b, BufferOp) and covers(b) and b.offset is not None]
+    if not aliases:
+        return []
+    lines = ["## Optimizer blocks (weights, grads, adam_m, adam_v laid out in parallel, llm.c style)"]
+    for b in aliases:
+        first, last = covers(b)
+        lines.append(f"  {b.buffer_name:<20} {b.region.data:<8} offset {b.offset.data:>14,}  "
+                     f"{b.size.data // 4:>12,} floats  @{first} .. @{last}")
+    lines.append("")
+    return lines
 
 
 def memory_report(module: ModuleOp, title: str = "") -> str:
@@ -100,8 +117,10 @@ def memory_report(module: ModuleOp, title: str = "") -> str:
     for b in module.ops:
         if isinstance(b, BufferOp):
             lines.append(_buffer_line(b))
-            totals[b.region.data] += b.footprint
+            if covers(b) is None:
+                totals[b.region.data] += b.footprint
     lines.append("")
+    lines += _parallel_blocks(module)
 
     plans = {p.name: p for p in function_plans(module)}
     for f in module.ops:

@@ -13,7 +13,7 @@
 // zero_grads, k x train_step, optimizer_step. Default options (prefix CHECK): one
 // micro-batch, clipping at max_norm 1.0. The ACC prefix: four micro-batches, no
 // clipping, weight decay 0.1, beta2 0.95; @optimizer_step averages (scale 0.25).
-// The NODECAY prefix: weight decay without the 1-D parameters. The ERR prefixes: bad
+// The NODECAY prefix: weight decay reaches the matrices, never the 1-D parameters. The ERR prefixes: bad
 // options and a second run.
 // The model: a tied embedding (one token_embd.weight gradient), an RMSNorm and
 // one projection reading rows 16..31 of a fused attn_qkv tensor.
@@ -21,12 +21,12 @@
 // RUN: ckc-opt %s -p add-optimizer | filecheck %s
 // RUN: ckc-opt %s -p add-optimizer | ckc-opt | filecheck %s
 // RUN: ckc-opt %s -p 'add-optimizer{micro_batches=4 max_norm=0.0 weight_decay=0.1 beta2=0.95}' | filecheck %s --check-prefix=ACC
-// RUN: ckc-opt %s -p 'add-optimizer{weight_decay=0.1 decay_vectors=false}' | filecheck %s --check-prefix=NODECAY
+// RUN: ckc-opt %s -p 'add-optimizer{weight_decay=0.1}' | filecheck %s --check-prefix=NODECAY
 // RUN: not ckc-opt %s -p 'add-optimizer{micro_batches=0}' 2>&1 | filecheck %s --check-prefix=ERR-MICRO
 // RUN: not ckc-opt %s -p 'add-optimizer{beta1=1.0}' 2>&1 | filecheck %s --check-prefix=ERR-BETA
 // RUN: not ckc-opt %s -p 'add-optimizer,add-optimizer' 2>&1 | filecheck %s --check-prefix=ERR-TWICE
 
-// decay_vectors=false: 1-D parameters (norm weights, biases) are not decayed.
+// One weight-decay rule: matrices decay, 1-D parameters (norm weights, biases) do not.
 // NODECAY-LABEL: func.func @optimizer_step(
 // NODECAY:       = tensorop.adamw_update %w_token_embd, {{.*}} {weight_decay = 1.000000e-01 : f32}
 // NODECAY:       = tensorop.adamw_update %w_output_norm, %g_output_norm_clipped, %m_output_norm, %v_output_norm, %lr, %step : (
@@ -80,7 +80,7 @@
 // ACC-NEXT:      %w_token_embd = tensorop.weight "token_embd.weight" : tensor<32x16xf32>
 // ACC-NEXT:      %w_token_embd_new, %m_token_embd_new, %v_token_embd_new = tensorop.adamw_update %w_token_embd, %g_token_embd_mean, %m_token_embd, %v_token_embd, %lr, %step {beta2 = 9.500000e-01 : f32, weight_decay = 1.000000e-01 : f32} : (tensor<32x16xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<32x16xf32>, f32, index) -> (tensor<32x16xf32>, tensor<32x16xf32>, tensor<32x16xf32>)
 // ACC-NEXT:      %w_output_norm = tensorop.weight "output_norm.weight" : tensor<16xf32>
-// ACC-NEXT:      %w_output_norm_new, %m_output_norm_new, %v_output_norm_new = tensorop.adamw_update %w_output_norm, %g_output_norm_mean, %m_output_norm, %v_output_norm, %lr, %step {beta2 = 9.500000e-01 : f32, weight_decay = 1.000000e-01 : f32} : (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, f32, index) -> (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>)
+// ACC-NEXT:      %w_output_norm_new, %m_output_norm_new, %v_output_norm_new = tensorop.adamw_update %w_output_norm, %g_output_norm_mean, %m_output_norm, %v_output_norm, %lr, %step {beta2 = 9.500000e-01 : f32} : (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, f32, index) -> (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>)
 // ACC-NEXT:      %w_l0_attn_qkv_off16 = tensorop.weight "blk.0.attn_qkv.weight" offset 16 : tensor<16x16xf32>
 // ACC-NEXT:      %w_l0_attn_qkv_off16_new, %m_l0_attn_qkv_off16_new, %v_l0_attn_qkv_off16_new = tensorop.adamw_update %w_l0_attn_qkv_off16, %g_l0_attn_qkv_off16_mean, %m_l0_attn_qkv_off16, %v_l0_attn_qkv_off16, %lr, %step {beta2 = 9.500000e-01 : f32, weight_decay = 1.000000e-01 : f32} : (tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, f32, index) -> (tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>)
 // ACC-NEXT:      func.return %w_token_embd_new, %w_output_norm_new, %w_l0_attn_qkv_off16_new, %m_token_embd_new, %m_output_norm_new, %m_l0_attn_qkv_off16_new, %v_token_embd_new, %v_output_norm_new, %v_l0_attn_qkv_off16_new, %grad_norm : tensor<32x16xf32>, tensor<16xf32>, tensor<16x16xf32>, tensor<32x16xf32>, tensor<16xf32>, tensor<16x16xf32>, tensor<32x16xf32>, tensor<16xf32>, tensor<16x16xf32>, tensor<f32>
