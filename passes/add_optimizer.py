@@ -25,8 +25,8 @@ those units (same order, same attributes):
   ``lr`` and ``step`` (1-based, for the bias correction) are runtime operands:
   schedules change the learning rate every step. betas, eps, weight decay,
   the clipping norm and the micro-batch count are options (compile-time).
-  m and v start as zeros (the runtime zero-fills ``opt_state``; checkpoints
-  restore it).
+  m and v start as zeros (bufferize places them in the ``adam_m`` /
+  ``adam_v`` regions of the arena, which starts zero; checkpoints restore them).
 - gradient accumulation: ``@train_step`` takes the running gradients as
   extra operands (after tokens and targets, attributes ``{tensorop.grad
   ...}``) and returns ``accumulate(acc, g)`` for each (one buffer per
@@ -39,7 +39,7 @@ those units (same order, same attributes):
 How this maps to memory (for bufferize / plan-memory): an operand or result
 attribute names a module-level buffer: ``tensorop.grad = N`` the ``grads``
 region tensor of weight N, ``tensorop.adam_m``/``adam_v = N`` its two
-``opt_state`` tensors, ``tensorop.param = N`` the weight itself; with
+tensors in the ``adam_m`` / ``adam_v`` regions, ``tensorop.param = N`` the weight itself; with
 ``tensorop.offset = R`` the value is rows ``[R, R + rows)`` of that tensor
 (a fused tensor's slice). An operand and a result with the same attribute are
 the same buffer (updated in place).

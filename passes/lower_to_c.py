@@ -666,6 +666,10 @@ class _Lower:
         n = len(grads)
         base_w = weights[0].offset.data if weights else 0
         offsets = {}
+        if not any(b.region.data == "adam_m" for b in bufs):
+            # autodiff without add-optimizer: no optimizer, nothing the training runtime can train
+            return [C.GlobalOp(PREFIX + "n_params", INT, 0),
+                    *(C.GlobalOp(PREFIX + k, i64, -1) for k in ("grads_offset", "adam_m_offset", "adam_v_offset"))]
         for region, prefix in (("grads", "grad."), ("adam_m", "adam_m."), ("adam_v", "adam_v.")):
             blk = sorted((b for b in bufs if b.region.data == region), key=lambda b: b.offset.data)
             if not blk:
