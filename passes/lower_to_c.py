@@ -24,6 +24,16 @@ across the module, names in ``ckc_gen_call_names``) reported a failure
 (``status`` != CK_OK, or a non-zero ``count``), or with ``debug`` set
 ``-(k + 1)`` when an arena canary was found overwritten after call ``k``.
 
+Training adds ``@train_step`` / ``@eval_loss`` (TRAIN_PARAMS: targets, losses,
+grad_scale after the common parameters) and add-optimizer's
+``@optimizer_step`` / ``@zero_grads`` (OPT_PARAMS: ``int ckc_gen_MODE(uint8_t
+*arena, uint8_t *weights, float lr, int step, float *grad_norm, ck_pool *pool,
+int nth)``; the only functions that may write the weights), with the tables
+``ckc_gen_n_params`` and ``ckc_gen_grads_offset`` / ``_adam_m_offset`` /
+``_adam_v_offset`` (the parallel blocks, checked here: the first n_params
+weights are the trained tensors, tensor i's gradient and moments sit at those
+offsets plus its weight's offset from the first; -1 without add-optimizer).
+
 Calls. ``buffer.call K<V>`` becomes ``ck_K_f32_V(...)`` with the arguments in
 the order ``ckc/kernel_abi.py`` gives (roles ``in``/``opt_in``/``out``:
 buffer pointers; ``param``: the call's params, static ones as literals,

@@ -10,7 +10,8 @@ gradient within 1e-4 relative in max-norm (max |g_ckc - g_torch| / max
 |g_torch|); training: per-step loss within 1e-4 absolute over STEPS AdamW steps
 of 2 micro-batches each, with global-norm clipping that is active (checked),
 the gradient norm within 1e-3 relative at every step, and the final weights
-within 1e-4 absolute.
+within 1e-4 absolute (GPT-2's key bias, whose true gradient is zero, within
+the sum of the learning rates: see test_training_parity).
 
 Tokens start at 1: transformers builds the embedding with padding_idx = 0
 (no gradient for row 0), ckc trains every row (see tests/test_grad_parity.py).
@@ -143,10 +144,11 @@ def test_training_parity(family, model):
     be = CkcBackend(cfg, w, optim, max_tokens=SEQ)
     tb = TorchBackend(cfg, w, optim, threads=1)
     rng = np.random.default_rng(3)
-    worst, clipped = 0.0, 0
+    worst, clipped, lr_sum = 0.0, 0, 0.0
     steps = STEPS[family]
     for step in range(steps):
         lr = 1e-3 * (0.5 + 0.5 * np.cos(np.pi * step / steps))
+        lr_sum += lr
         losses, tlosses = [], []
         for _ in range(2):
             x, y = _batch(rng, cfg, 2, SEQ // 2)
@@ -162,7 +164,23 @@ def test_training_parity(family, model):
     assert clipped > 0, "clipping never engaged"
     # the final weights (the library's generated @optimizer_step vs torch.optim.AdamW)
     ours, theirs = be.get_weights(), tb.get_weights()
-    wdiff, wname = max((float(np.abs(ours[n] - theirs[n]).max()), n) for n in ours)
+    noise = {}  # GPT-2's key bias: its true gradient is 0 (q.b_k adds the same to every score of a
+    # row, which softmax ignores), so both sides' AdamW follows rounding noise, each step moving
+    # it by up to ~lr in a random direction: compared against that bound instead
+    if cfg.arch == "gpt2":
+        for n in ours:
+            if n.endswith("attn_qkv.bias"):
+                H = cfg.hidden
+                noise[n] = slice(H, 2 * H)
+    wdiff, wname = 0.0, ""
+    for n in ours:
+        d = np.abs(ours[n] - theirs[n])
+        if n in noise:
+            nd = float(d[noise[n]].max())
+            assert nd <= lr_sum, (n, nd, lr_sum)
+            d[noise[n]] = 0
+        if float(d.max()) > wdiff:
+            wdiff, wname = float(d.max()), n
     print(f"{cfg.arch}: {steps} steps, worst per-step |loss diff| {worst:.2e}, clipped {clipped} steps, "
           f"final max |weight diff| {wdiff:.2e} ({wname})")
     assert wdiff <= FINAL_WEIGHT_TOL, (wname, wdiff)
