@@ -19,6 +19,8 @@ Tokens start at 1: transformers builds the embedding with padding_idx = 0
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -109,10 +111,12 @@ def test_gradient_parity_recompute(recompute):
         assert err <= GRAD_TOL, f"{n}: relative max-norm error {err:.2e}"
     mem = (be.library.parent / "memory.txt").read_text()
     assert "grads" in mem and "activations" in mem
-    # every byte the library holds: AdamW's m and v (runtime blocks) are reported too,
-    # one float per trainable parameter each (padded to 16 per tensor)
+    # every byte the library holds: AdamW's m and v are arena regions laid out like the
+    # gradients, one float per trainable parameter each (each tensor padded to 16 floats)
     n_floats = sum(-(-int(np.prod(be.model.shapes[n])) // 16) * 16 for n in be.model.trainable)
-    assert f"adam_m       {4 * n_floats:>14,} bytes" in mem and f"adam_v       {4 * n_floats:>14,} bytes" in mem
+    sizes = dict(re.findall(r"^  region (\w+) +offset +[\d,]+ +size +([\d,]+)", mem, re.M))
+    for region in ("grads", "adam_m", "adam_v"):
+        assert int(sizes[region].replace(",", "")) == 4 * n_floats, (region, sizes)
 
 
 def test_grad_accumulation_and_eval(model):
