@@ -144,13 +144,17 @@ class PlanMemory(ModulePass):
             first, last = covers(a)
             lo, hi = by_name.get(first), by_name.get(last)
             if lo is None or hi is None or covers(lo) or covers(hi):
-                raise DiagnosticException(f"plan-memory: alias @{a.buffer_name} covers @{first} .. @{last}, "
+                err = DiagnosticException(f"plan-memory: alias @{a.buffer_name} covers @{first} .. @{last}, "
                                           f"which are not buffers of region '{a.region.data}'")
+                err.op = a
+                raise err
             span = hi.offset.data + hi.size.data - lo.offset.data
             if span != a.size.data:
-                raise DiagnosticException(
+                err = DiagnosticException(
                     f"plan-memory: alias @{a.buffer_name} is {a.size.data} bytes but @{first} .. @{last} span "
                     f"{span} (laid out with align={self.align}; bufferize sizes aliases for 64)")
+                err.op = a  # located at the alias (ckc-opt), not at the half-planned module
+                raise err
             a.set_offset(lo.offset.data)
 
         def plan_region(kind: str, start: int) -> int:
