@@ -39,6 +39,14 @@ rows have other uses), learned positions (``embedding`` of ``positions``)
 read ``position_embd.weight`` from row ``pos``. Offsets and lifetimes are
 left to `plan-memory`, kernel variants to `select-simd`.
 
+Training with `add-optimizer` adds ``@optimizer_step(%lr: f32, %step: index)``
+and ``@zero_grads()`` (see ``_OptLayout`` / ``_OptFunction`` below): the
+trained tensors lead the ``weights`` region and lie in the same order in
+``grads``, ``adam_m`` and ``adam_v`` (parallel flat blocks), and alias buffers
+(``covers``) span each parameter group, so the optimizer is a few kernel
+calls over contiguous memory; ``@train_step``'s gradient accumulators are its
+``grads`` buffers.
+
 Option ``max_tokens`` (default 64): the largest chunk a call handles.
 """
 
@@ -160,6 +168,8 @@ class _Module:
 
     def grads_all(self) -> str:
         lay = self.layout
+        if lay is None or not lay.order:
+            _fail(None, f"@{OPTIMIZER_FUNCTION} updates no parameter (no tensorop.adamw_update)")
         return self.alias("grads", "grads.all", lay.order, lay.floats(lay.order))
 
     def weight(self, op: T.WeightOp) -> Loc:
@@ -1068,7 +1078,6 @@ class _OptFunction(_Function):
         from ckc.passes.add_optimizer import ADAM_M_ATTR, ADAM_V_ATTR, NORM_ATTR, PARAM_ATTR
         from ckc.passes.autodiff import GRAD_ATTR, OFFSET_ATTR
 
-        lay = self.mod.layout
         block = self.f.body.block
         args = list(block.args)
         if len(args) < 2 or not isinstance(args[1].type, IndexType):
