@@ -1,7 +1,8 @@
-"""`ckc serve` under load: throughput and latency with 1, 2, 4 concurrent clients.
+"""`ckc serve` under load: throughput and latency with 1, 2, 4, 8 concurrent clients.
 
-    .venv/bin/python bench/serve.py [--model smollm2] [--clients 1,2,4] [--slots 4]
+    .venv/bin/python bench/serve.py [--model smollm2] [--clients 1,2,4,8] [--slots 8]
                                     [--requests 3] [--max-tokens 32] [--threads 0] [--rounds 2]
+                                    [--backends batched,serial]
 
 Starts `ckc serve` on a free loopback port (127.0.0.1 only), then for each
 client count N runs N client threads, each sending --requests streaming
@@ -15,10 +16,12 @@ prompts) with the official openai client. Reports per N:
   tokens that are ready together into one chunk, so chunk gaps are not it),
 
 and the aggregate rate at N as a ratio of the rate at 1 client: how much the
-slot engine gains from running N sequences together. The engine's backend runs
-the slots' decodes one after another (no compiled batched decode yet, see the
-README), so that ratio stays near 1: the slots share the cores rather than the
-weight reads. For scale, the first line is the same compiled model driven
+slot engine gains from running N sequences together. Each engine backend
+(``--backends``) gets its own server: ``batched`` (the default of ``ckc
+serve``: every step of every slot in one compiled ``@decode_batch`` call, the
+weights read once per step) and ``serial`` (one model per slot, one call per
+slot: the slots share the cores rather than the weight reads, the ratio stays
+near 1); the last lines compare them per client count. For scale, the first line is the same compiled model driven
 directly (one Session, `ckc run`'s generate loop, no server), measured in this
 process while the server idles: "server / direct" is what HTTP, the
 scheduler and per-token sampling cost at 1 client.
@@ -158,44 +161,55 @@ def llama_server(binary: str, model: Path, slots: int, ctx: int, threads: int):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="smollm2")
-    ap.add_argument("--clients", default="1,2,4")
-    ap.add_argument("--slots", type=int, default=4)
+    ap.add_argument("--clients", default="1,2,4,8")
+    ap.add_argument("--slots", type=int, default=8)
     ap.add_argument("--ctx", type=int, default=1024)
     ap.add_argument("--requests", type=int, default=3, help="requests per client")
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best is reported")
     ap.add_argument("--llama-server", default=None, metavar="PATH", help="a llama-server binary to compare with")
+    ap.add_argument("--backends", default="batched,serial", help="ckc serve --backend values to measure")
     args = ap.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
 
     # The machine may be shared: direct and server runs alternate for --rounds
     # rounds and each figure is the best round (latencies from that round).
     measure, close = direct(args.model, args.ctx, args.threads, args.max_tokens)
-    srv = ServerProcess(args.model, "--slots", str(args.slots), "--ctx", str(args.ctx),
-                        "--threads", str(args.threads), "--queue", "256")
-    base_rate, best = 0.0, {}
+    base_rate, results = 0.0, {}
     try:
-        load(srv.base, 1, 1, 4)  # warm up
-        for _ in range(args.rounds):
-            base_rate = max(base_rate, measure())
-            for n in counts:
-                row = load(srv.base, n, args.requests, args.max_tokens)
-                if n not in best or row["tok_s"] > best[n]["tok_s"]:
-                    best[n] = row
+        for backend in args.backends.split(","):
+            srv = ServerProcess(args.model, "--slots", str(args.slots), "--ctx", str(args.ctx),
+                                "--threads", str(args.threads), "--queue", "256", "--backend", backend)
+            best = {}
+            try:
+                load(srv.base, 1, 1, 4)  # warm up
+                for _ in range(args.rounds):
+                    base_rate = max(base_rate, measure())
+                    for n in counts:
+                        row = load(srv.base, n, args.requests, args.max_tokens)
+                        if n not in best or row["tok_s"] > best[n]["tok_s"]:
+                            best[n] = row
+            finally:
+                srv.proc.send_signal(signal.SIGTERM)
+                try:
+                    srv.proc.wait(60)
+                finally:
+                    srv.stop()
+            results[backend] = [best[n] for n in counts]
     finally:
         close()
-        srv.proc.send_signal(signal.SIGTERM)
-        try:
-            srv.proc.wait(60)
-        finally:
-            srv.stop()
-    rows = [best[n] for n in counts]
     print(f"direct Session decode (no server, 1 sequence): {base_rate:.1f} tok/s")
-    report(f"ckc serve {args.model} ({args.slots} slots, ctx {args.ctx}, threads {args.threads or os.cpu_count()}, "
-           f"best of {args.rounds} rounds)", rows)
-    if rows and rows[0]["clients"] == 1:
-        print(f"server / direct at 1 client: {rows[0]['tok_s'] / base_rate:.2f}")
+    for backend, rows in results.items():
+        report(f"ckc serve {args.model} --backend {backend} ({args.slots} slots, ctx {args.ctx}, "
+               f"threads {args.threads or os.cpu_count()}, best of {args.rounds} rounds)", rows)
+        if rows and rows[0]["clients"] == 1:
+            print(f"server / direct at 1 client: {rows[0]['tok_s'] / base_rate:.2f}")
+    if "batched" in results and "serial" in results:
+        print("\nbatched / serial tok/s: " + ", ".join(
+            f"{a['clients']} clients {a['tok_s'] / b['tok_s']:.2f}x" for a, b in zip(results["batched"],
+                                                                                    results["serial"])))
+    rows = next(iter(results.values()), [])
 
     if args.llama_server:
         from ckc.commands.compile import resolve_model

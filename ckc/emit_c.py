@@ -151,7 +151,10 @@ class CPrinter:
                 parts.append(str(op.offset.data))
             if op.index is not None:
                 idx = self.expr(op.index, op)
-                parts.append(f"(long long){idx} * {op.stride.data}")
+                if isinstance(op.index.type, c.SizeType):  # a byte offset (stride 1)
+                    parts.append(idx)
+                else:
+                    parts.append(f"(long long){idx} * {op.stride.data}")
             cast = self.type_name(op.result.type, op)
             if len(parts) == 1:
                 return f"({cast}){base}"
@@ -162,6 +165,8 @@ class CPrinter:
             return f"({lhs} {op.kind.data} {rhs})"
         if isinstance(op, c.CastOp):
             return f"(({self.type_name(op.result.type, op)}){self.expr(op.input, op)})"
+        if isinstance(op, c.ElemOp):
+            return f"{op.table.string_value()}[{self.expr(op.index, op)}]"
         raise _fail(op, "not a C expression")
 
     def type_name(self, t, op: Operation) -> str:
@@ -179,7 +184,7 @@ class CPrinter:
     def block(self, block, depth: int) -> None:
         pad = INDENT * depth
         for op in block.ops:
-            if isinstance(op, (c.ConstantOp, c.PtrOp, c.BinOp, c.CastOp)):
+            if isinstance(op, (c.ConstantOp, c.PtrOp, c.BinOp, c.CastOp, c.ElemOp)):
                 continue  # printed inline at each use
             if isinstance(op, c.VarOp):
                 decl = self.declarator(op.result.type, op.var_name.data, op)
@@ -259,6 +264,8 @@ class CPrinter:
                     decl = self.type_name(t, op) + "const " + name
                 else:
                     decl = "const " + self.declarator(t, name, op)
+                if op.static is not None:
+                    decl = "static " + decl
                 self.lines.append(f"{decl} = {init};")
             elif isinstance(op, c.FuncOp):
                 names = [n.data for n in op.arg_names.data]

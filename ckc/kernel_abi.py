@@ -1,4 +1,12 @@
-"""The kernel ABI: how a ``buffer.call`` becomes a C call into libckernels.
+"""The kernel ABI's schema: how a tensorop op becomes a ``buffer.call``, and
+the call a C call into libckernels.
+
+The table itself, one entry per kernel, is ``kernels/include/ckernels_abi.py``,
+next to the header whose prototypes it describes (see that module for why it
+lives there); this module defines what an entry is (:class:`Kernel`,
+:class:`Arg`, :class:`OpMap`), loads the table into :data:`KERNELS`, parses
+the header and checks the table against it. ``from ckc import kernel_abi``
+is how the compiler reads the contract.
 
 `bufferize` writes calls like::
 
@@ -6,7 +14,7 @@
         params(rows = %n : index, cols = 64 : i64, eps = 1.0e-05 : f32, w_offset = 0.0 : f32)
 
 and `lower-to-c` turns each one into ``ck_rmsnorm_f32_<variant>(...)`` using
-the table :data:`KERNELS` below: for every kernel name, the C base name, the
+the table :data:`KERNELS`: for every kernel name, the C base name, the
 variants the library has, the return convention and the exact ordered C
 parameter list, each parameter with its C type (as the prototype in
 ``kernels/include/ckernels.h`` spells it) and a *role* saying where the
@@ -71,13 +79,24 @@ writes the new K/V rows at ``out0_row = %pos`` of the cache, GPT-2's fused
 a prefill chunk is ``in0_row = %last``, learned positions read
 ``position_embd.weight`` at ``in1_row = %pos``. See :func:`row_param`.
 
+Ops. ``Kernel.op`` names the op a kernel implements (``tensorop.silu``).
+With ``Kernel.map`` (an :class:`OpMap`) `bufferize` lowers that op with its
+one generic rule: the op's operands become the call's ins, its results the
+outs, and the call's params are computed from the op's properties and shapes
+by :data:`Expr` expressions (below). Kernels without a map (views, KV
+writes, the ``*_train`` forwards that save statistics, the gradients that
+read them, the runtime-called optimizer kernels) have hand-written rules in
+``passes/bufferize.py``. :func:`by_op` is the generic rule's index.
+
 Kernels the forward lowering uses but the library does not have are listed
 in :data:`MISSING` (with how bufferize works around them).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -108,6 +127,45 @@ class Arg:
 
 
 @dataclass(frozen=True)
+class OpMap:
+    """How bufferize's generic rule turns the op a kernel implements into a
+    ``buffer.call`` of that kernel.
+
+    - ``ins``: the op's operands, in the kernel's ``ins`` order, by name (an
+      optional operand that is absent is left out, so optional ones go last);
+    - ``outs``: the op's results in the kernel's ``outs`` order (default: the
+      single ``result``);
+    - ``params``: ``(call param, Expr)`` pairs for the params whose value is
+      not the op's value of the same name. Every other param the kernel reads
+      (:attr:`Kernel.param_order`) is looked up by its own name. Names in an
+      expression resolve, in this order, to: ``rows`` / ``cols``, the row
+      count (static, or the function's ``%n``) and the row size of the
+      ``shape`` value; ``<value>.<i>``, dimension i of the operand or result
+      named value (``w.0``); a scalar operand (``pos``: the function argument
+      or constant); a property (``prop_values()``, defaults applied). Beyond
+      ``* + -``, expressions may use ``("//", a, b)``, ``("or", a, b)`` (``b``
+      when ``a`` is unset: an optional property's default) and
+      ``("enum", name, ((value, number), ...))`` (a string property as the
+      kernel's integer). Values go into the call cast to the C type of the
+      kernel parameter that reads them (``float`` -> f32, ``int`` -> i64);
+    - ``shape``: the value whose rows / cols ``rows`` / ``cols`` are (default:
+      the first result);
+    - ``hints``: the buffer-name hint of each result without a name of its own
+      (default: the kernel's name);
+    - ``require``: ``(property, value)`` pairs the op must have, else
+      bufferize rejects it with ``unsupported``.
+    """
+
+    ins: tuple[str, ...]
+    outs: tuple[str, ...] = ("result",)
+    params: tuple[tuple[str, Expr], ...] = ()
+    shape: str | None = None
+    hints: tuple[str, ...] = ()
+    require: tuple[tuple[str, Any], ...] = ()
+    unsupported: str = ""
+
+
+@dataclass(frozen=True)
 class Kernel:
     """One kernel family as `buffer.call` names it."""
 
@@ -121,6 +179,8 @@ class Kernel:
     doc: str = ""
     ins: tuple[str, ...] = field(default=())   # meaning of each ins buffer
     outs: tuple[str, ...] = field(default=())  # meaning of each outs buffer
+    op: str = ""              # the op it implements ("tensorop.silu"); "" = called by the runtime only
+    map: OpMap | None = None  # set: bufferize's generic rule lowers `op` to this kernel
 
     def symbol(self, variant: str) -> str:
         if variant not in self.variants:
@@ -130,11 +190,25 @@ class Kernel:
     @property
     def params(self) -> set[str]:
         """Names of the call params this kernel's arguments read."""
-        out: set[str] = set()
+        return set(self.param_order)
+
+    @property
+    def param_order(self) -> tuple[str, ...]:
+        """The call params this kernel's arguments read, in the order they are
+        first read (the order bufferize writes them in)."""
+        out: dict[str, None] = {}
         for a in self.args:
             if a.role == "param":
-                out |= expr_names(a.expr)
-        return out
+                out.update(dict.fromkeys(_expr_names_ordered(a.expr)))
+        return tuple(out)
+
+    def param_ctype(self, name: str) -> str | None:
+        """The C type of the parameter that reads call param `name` as it is,
+        None when only expressions read it."""
+        for a in self.args:
+            if a.role == "param" and a.expr == name:
+                return a.ctype
+        return None
 
     @property
     def n_ins(self) -> tuple[int, int]:
@@ -152,270 +226,35 @@ class Kernel:
         return n
 
 
-def _in(name: str, i: int, ctype: str = "const float *") -> Arg:
+
+# -- the vocabulary the table is written in ---------------------------------
+
+
+def arg_in(name: str, i: int, ctype: str = "const float *") -> Arg:
     return Arg(name, ctype, "in", i)
 
 
-def _opt(name: str, i: int, ctype: str = "const float *") -> Arg:
+def arg_opt(name: str, i: int, ctype: str = "const float *") -> Arg:
     return Arg(name, ctype, "opt_in", i)
 
 
-def _out(name: str, i: int, ctype: str = "float *") -> Arg:
+def arg_out(name: str, i: int, ctype: str = "float *") -> Arg:
     return Arg(name, ctype, "out", i)
 
 
-def _p(name: str, ctype: str, expr: Expr | None = None) -> Arg:
+def arg_param(name: str, ctype: str, expr: Expr | None = None) -> Arg:
+    """A scalar parameter from the call param `expr` (default: its own name)."""
     return Arg(name, ctype, "param", expr=name if expr is None else expr)
 
 
-def _null(name: str, ctype: str = "float *") -> Arg:
+def arg_null(name: str, ctype: str = "float *") -> Arg:
     return Arg(name, ctype, "null")
 
 
-_POOL = (Arg("pool", "ck_pool *", "pool"), Arg("nth", "int", "nth"))
-_N = _p("n", "int64_t", ("*", "rows", "cols"))
-
-
-def _k(*args, **kw) -> Kernel:
-    return Kernel(*args, **kw)
-
-
-KERNELS: dict[str, Kernel] = {
-    k.name: k
-    for k in (
-        _k("gemm", "ck_gemm_f32", (
-            _in("x", 0), _in("W", 1), _opt("b", 2), _out("y", 0),
-            _p("M", "int", "rows"), _p("N", "int", "n"), _p("K", "int", "k"),
-            _p("accumulate", "int", 0),
-            Arg("ws", "void *", "scratch"), Arg("ws_size", "size_t", "scratch_size"), *_POOL),
-            c_return="int", ret="status", ins=("x [rows, k]", "W [n, k]", "bias [n] (optional)"),
-            outs=("y [rows, n]",), doc="y = x . W^T + b (linear layer, weights [out, in])"),
-        _k("gemm_packed", "ck_gemm_packed_f32", (
-            _in("x", 0), _in("Wp", 1), _opt("b", 2), _out("y", 0),
-            _p("M", "int", "rows"), _p("N", "int", "n"), _p("K", "int", "k"),
-            _p("accumulate", "int", 0),
-            Arg("ws", "void *", "scratch"), Arg("ws_size", "size_t", "scratch_size"), *_POOL),
-            c_return="int", ret="status",
-            ins=("x [rows, k]", "W [n, k] in layout p32 (prepacked by pack-weights)", "bias [n] (optional)"),
-            outs=("y [rows, n]",), doc="y = x . W^T + b with W stored prepacked (no per-call packing)"),
-        *(_k(name, "ck_rmsnorm_qkv_rope_f32", (
-            _in("x", 0), _in("nw", 1), _in("wq", 2), _in("wk", 3), _in("wv", 4),
-            *((_in("bq", 5), _in("bk", 6), _in("bv", 7)) if bias else
-              (_null("bq", "const float *"), _null("bk", "const float *"), _null("bv", "const float *"))),
-            _opt("inv_freq", 8 if bias else 5),
-            _out("q", 0), _out("k", 1), _out("v", 2), _out("h", 3),
-            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("heads", "int"), _p("kv_heads", "int"),
-            _p("head_dim", "int"), _p("rotary_dim", "int"), _p("pos0", "int", "pos"), _p("theta", "float"),
-            _p("style", "int"), _p("eps", "float"), _p("w_offset", "float"), _p("packed", "int"),
-            Arg("ws", "void *", "scratch"), Arg("ws_size", "size_t", "scratch_size"), *_POOL),
-            c_return="int", ret="status",
-            ins=("x [rows, cols]", "norm w [cols]", "Wq [heads*head_dim, cols]", "Wk [kv_heads*head_dim, cols]",
-                 "Wv [kv_heads*head_dim, cols]")
-            + (("bq", "bk", "bv") if bias else ()) + ("inv_freq [rotary_dim/2] (optional)",),
-            outs=("q [rows, heads*head_dim]", "k [rows, kv_heads*head_dim]", "v [rows, kv_heads*head_dim]",
-                  "h [rows, cols] (scratch: the normalized x)"),
-            doc="fused attention input: rmsnorm, q/k/v projections" + (" with biases" if bias else "")
-            + ", rope on q and k; packed = 1: W* in layout p32")
-          for name, bias in (("rmsnorm_qkv_rope", False), ("rmsnorm_qkv_rope_bias", True))),
-        _k("rmsnorm", "ck_rmsnorm_f32", (
-            _in("x", 0), _in("w", 1), _out("y", 0), _null("rstd"),
-            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("eps", "float"),
-            _p("w_offset", "float"), *_POOL),
-            ins=("x [rows, cols]", "w [cols]"), outs=("y [rows, cols]",),
-            doc="RMSNorm of each row (QK-norm: rows = tokens*heads, cols = head_dim)"),
-        _k("layernorm", "ck_layernorm_f32", (
-            _in("x", 0), _in("w", 1), _opt("b", 2), _out("y", 0), _null("mean"), _null("rstd"),
-            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("eps", "float"),
-            _p("w_offset", "float"), *_POOL),
-            ins=("x [rows, cols]", "w [cols]", "b [cols] (optional)"), outs=("y [rows, cols]",)),
-        _k("rope", "ck_rope_f32", (
-            _in("x", 0), _out("y", 0), _null("pos", "const int32_t *"), _opt("inv_freq", 1),
-            _p("T", "int", "rows"), _p("heads", "int"), _p("head_dim", "int"),
-            _p("rotary_dim", "int"), _p("pos0", "int", "pos"), _p("theta", "float"),
-            _p("style", "int"), *_POOL),
-            c_return="int", ret="status", ins=("x [rows, heads*head_dim]", "inv_freq [rotary_dim/2] (optional)"),
-            outs=("y [rows, heads*head_dim]",), doc="style: 0 neox, 1 interleaved; row t at position pos + t"),
-        _k("attention", "ck_attention_f32", (
-            _in("q", 0), _in("k", 1), _in("v", 2), _out("out", 0), _null("lse"),
-            _p("T", "int", "rows"), _p("n_past", "int", "pos"), _p("H", "int", "heads"),
-            _p("KV", "int", "kv_heads"), _p("D", "int", "head_dim"), _p("window", "int"),
-            _p("scale", "float"), _p("softcap", "float"), *_POOL),
-            c_return="int", ret="status",
-            ins=("q [rows, heads*head_dim]", "k cache [context, kv_heads*head_dim]", "v cache"),
-            outs=("out [rows, heads*head_dim]",), doc="causal GQA attention of rows new tokens at pos.."),
-        _k("attention_decode", "ck_attention_decode_f32", (
-            _in("q", 0), _in("k_cache", 1), _in("v_cache", 2), _out("out", 0),
-            _p("n_past", "int", "pos"), _p("H", "int", "heads"), _p("KV", "int", "kv_heads"),
-            _p("D", "int", "head_dim"), _p("window", "int"), _p("scale", "float"),
-            _p("softcap", "float"), *_POOL),
-            c_return="int", ret="status",
-            ins=("q [1, heads*head_dim]", "k cache", "v cache"), outs=("out [1, heads*head_dim]",)),
-        _k("add", "ck_add_f32", (_in("a", 0), _in("b", 1), _out("y", 0), _N, *_POOL),
-           ins=("a [rows, cols]", "b [rows, cols]"), outs=("y",)),
-        _k("mul", "ck_mul_f32", (_in("a", 0), _in("b", 1), _out("y", 0), _N, *_POOL),
-           ins=("a [rows, cols]", "b [rows, cols]"), outs=("y",)),
-        _k("scale", "ck_scale_f32", (_in("x", 0), _out("y", 0), _N, _p("s", "float", "factor"), *_POOL),
-           ins=("x [rows, cols]",), outs=("y",)),
-        _k("copy", "ck_scale_f32", (_in("x", 0), _out("y", 0), _N, _p("s", "float", 1.0), *_POOL),
-           ins=("x [rows, cols]",), outs=("y",), doc="y = x (ck_scale_f32 with s = 1: exact)"),
-        _k("silu", "ck_silu_f32", (_in("x", 0), _out("y", 0), _N, *_POOL), ins=("x",), outs=("y",)),
-        _k("gelu", "ck_gelu_f32", (_in("x", 0), _out("y", 0), _N, _p("approx", "int"), *_POOL),
-           ins=("x",), outs=("y",), doc="approx 0: erf, 1: tanh"),
-        _k("softcap", "ck_softcap_f32", (_in("x", 0), _out("y", 0), _N, _p("cap", "float"), *_POOL),
-           ins=("x",), outs=("y",)),
-        _k("swiglu", "ck_swiglu_f32", (
-            _in("gate", 0), _in("up", 1), _out("y", 0), _p("T", "int", "rows"), _p("F", "int", "cols"),
-            _p("ld_in", "int", "cols"), _p("ld_out", "int", "cols"), *_POOL),
-            ins=("gate [rows, cols]", "up [rows, cols]"), outs=("y [rows, cols]",)),
-        _k("geglu", "ck_geglu_f32", (
-            _in("gate", 0), _in("up", 1), _out("y", 0), _p("T", "int", "rows"), _p("F", "int", "cols"),
-            _p("ld_in", "int", "cols"), _p("ld_out", "int", "cols"), _p("approx", "int"), *_POOL),
-            ins=("gate [rows, cols]", "up [rows, cols]"), outs=("y [rows, cols]",)),
-        _k("softmax", "ck_softmax_f32", (
-            _in("x", 0), _out("y", 0), _p("T", "int", "rows"), _p("C", "int", "cols"), *_POOL),
-            ins=("x [rows, cols]",), outs=("y",)),
-        _k("embedding", "ck_embedding_f32", (
-            _in("ids", 0, "const int32_t *"), _in("table", 1), _out("out", 0),
-            _p("T", "int", "rows"), _p("vocab", "int"), _p("C", "int", "cols"), _p("scale", "float"), *_POOL),
-            c_return="int", ret="count", ins=("ids [rows] (i32)", "table [vocab, cols]"),
-            outs=("out [rows, cols]",)),
-        _k("cross_entropy", "ck_cross_entropy_f32", (
-            _in("logits", 0), _in("targets", 1, "const int32_t *"), _null("dlogits"), _null("losses"),
-            _p("T", "int", "rows"), _p("V", "int", "cols"), _p("ignore_index", "int"),
-            _p("grad_scale", "float", 1.0), *_POOL),
-            c_return="float", ret="out", ret_index=0,
-            ins=("logits [rows, cols]", "targets [rows] (i32)"), outs=("loss [] (f32)",),
-            doc="mean cross-entropy, stored in element 0 of outs[0]"),
-        # ---- training: forward kernels that also save what the backward reads ----
-        _k("rmsnorm_train", "ck_rmsnorm_f32", (
-            _in("x", 0), _in("w", 1), _out("y", 0), _out("rstd", 1),
-            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("eps", "float"),
-            _p("w_offset", "float"), *_POOL),
-            ins=("x [rows, cols]", "w [cols]"), outs=("y [rows, cols]", "rstd [rows] (saved)"),
-            doc="rmsnorm that saves rstd for rmsnorm_grad"),
-        _k("layernorm_train", "ck_layernorm_f32", (
-            _in("x", 0), _in("w", 1), _opt("b", 2), _out("y", 0), _out("mean", 1), _out("rstd", 2),
-            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("eps", "float"),
-            _p("w_offset", "float"), *_POOL),
-            ins=("x [rows, cols]", "w [cols]", "b [cols] (optional)"),
-            outs=("y [rows, cols]", "mean [rows] (saved)", "rstd [rows] (saved)")),
-        _k("attention_train", "ck_attention_f32", (
-            _in("q", 0), _in("k", 1), _in("v", 2), _out("out", 0), _out("lse", 1),
-            _p("T", "int", "rows"), _p("n_past", "int", "pos"), _p("H", "int", "heads"),
-            _p("KV", "int", "kv_heads"), _p("D", "int", "head_dim"), _p("window", "int"),
-            _p("scale", "float"), _p("softcap", "float"), *_POOL),
-            c_return="int", ret="status",
-            ins=("q [rows, heads*head_dim]", "k [rows, kv_heads*head_dim]", "v"),
-            outs=("out [rows, heads*head_dim]", "lse [rows, heads] (saved)")),
-        _k("cross_entropy_fused", "ck_cross_entropy_f32", (
-            _in("logits", 0), _in("targets", 1, "const int32_t *"), _out("dlogits", 0), _out("losses", 1),
-            _p("T", "int", "rows"), _p("V", "int", "cols"), _p("ignore_index", "int"),
-            Arg("grad_scale", "float", "func", expr="grad_scale"), *_POOL),
-            c_return="float", ret="void",
-            ins=("logits [rows, cols]", "targets [rows] (i32)"),
-            outs=("dlogits [rows, cols]", "losses [rows] (per-row loss, 0 for ignored rows)"),
-            doc="loss and dlogits in one pass; the returned mean is not used (the runtime averages "
-            "outs[1] over the valid targets)"),
-        # ---- backward: activation gradients are overwritten, parameter gradients accumulate (+=) ----
-        _k("gemm_grad", "ck_gemm_grad_f32", (
-            _in("dy", 0), _in("x", 1), _in("W", 2), _out("dx", 0), _out("dW", 1), _null("db"),
-            _p("M", "int", "rows"), _p("N", "int", "n"), _p("K", "int", "k"), _p("flags", "int"),
-            Arg("ws", "void *", "scratch"), Arg("ws_size", "size_t", "scratch_size"), *_POOL),
-            c_return="int", ret="status", ins=("dy [rows, n]", "x [rows, k]", "W [n, k]"),
-            outs=("dx [rows, k]", "dW [n, k]"), doc="flags: CK_GEMM_ACC_DX 1 | _DW 2 | _DB 4 (+= instead of =)"),
-        _k("gemm_grad_bias", "ck_gemm_grad_f32", (
-            _in("dy", 0), _in("x", 1), _in("W", 2), _out("dx", 0), _out("dW", 1), _out("db", 2),
-            _p("M", "int", "rows"), _p("N", "int", "n"), _p("K", "int", "k"), _p("flags", "int"),
-            Arg("ws", "void *", "scratch"), Arg("ws_size", "size_t", "scratch_size"), *_POOL),
-            c_return="int", ret="status", ins=("dy [rows, n]", "x [rows, k]", "W [n, k]"),
-            outs=("dx [rows, k]", "dW [n, k]", "db [n]")),
-        _k("rmsnorm_grad", "ck_rmsnorm_grad_f32", (
-            _in("dy", 0), _in("x", 1), _in("w", 2), _in("rstd", 3), _out("dx", 0), _out("dw", 1),
-            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("w_offset", "float"), *_POOL),
-            ins=("dy [rows, cols]", "x", "w [cols]", "rstd [rows]"), outs=("dx [rows, cols]", "dw [cols] (+=)")),
-        _k("layernorm_grad", "ck_layernorm_grad_f32", (
-            _in("dy", 0), _in("x", 1), _in("w", 2), _in("mean", 3), _in("rstd", 4),
-            _out("dx", 0), _out("dw", 1), _out("db", 2),
-            _p("T", "int", "rows"), _p("C", "int", "cols"), _p("w_offset", "float"), *_POOL),
-            ins=("dy [rows, cols]", "x", "w [cols]", "mean [rows]", "rstd [rows]"),
-            outs=("dx [rows, cols]", "dw [cols] (+=)", "db [cols] (+=)")),
-        _k("rope_grad", "ck_rope_grad_f32", (
-            _in("dy", 0), _out("dx", 0), _null("pos", "const int32_t *"), _opt("inv_freq", 1),
-            _p("T", "int", "rows"), _p("heads", "int"), _p("head_dim", "int"),
-            _p("rotary_dim", "int"), _p("pos0", "int", "pos"), _p("theta", "float"),
-            _p("style", "int"), *_POOL),
-            c_return="int", ret="status", ins=("dy [rows, heads*head_dim]", "inv_freq (optional)"),
-            outs=("dx [rows, heads*head_dim]",)),
-        _k("attention_grad", "ck_attention_grad_f32", (
-            _in("q", 0), _in("k", 1), _in("v", 2), _in("out", 3), _in("dout", 4), _in("lse", 5),
-            _out("dq", 0), _out("dk", 1), _out("dv", 2),
-            _p("T", "int", "rows"), _p("n_past", "int", "pos"), _p("H", "int", "heads"),
-            _p("KV", "int", "kv_heads"), _p("D", "int", "head_dim"), _p("window", "int"),
-            _p("scale", "float"), _p("softcap", "float"), *_POOL),
-            c_return="int", ret="status",
-            ins=("q", "k", "v", "out (forward)", "dout", "lse (saved by attention_train)"),
-            outs=("dq [rows, heads*head_dim]", "dk [rows, kv_heads*head_dim]", "dv")),
-        _k("silu_grad", "ck_silu_grad_f32", (_in("x", 0), _in("dy", 1), _out("dx", 0), _N, *_POOL),
-           ins=("x", "dy"), outs=("dx",)),
-        _k("gelu_grad", "ck_gelu_grad_f32", (_in("x", 0), _in("dy", 1), _out("dx", 0), _N, _p("approx", "int"),
-                                              *_POOL), ins=("x", "dy"), outs=("dx",)),
-        _k("softcap_grad", "ck_softcap_grad_f32", (_in("x", 0), _in("dy", 1), _out("dx", 0), _N,
-                                                    _p("cap", "float"), *_POOL), ins=("x", "dy"), outs=("dx",)),
-        _k("swiglu_grad", "ck_swiglu_grad_f32", (
-            _in("gate", 0), _in("up", 1), _in("dy", 2), _out("dgate", 0), _out("dup", 1),
-            _p("T", "int", "rows"), _p("F", "int", "cols"), _p("ld_in", "int", "cols"), _p("ld_out", "int", "cols"),
-            *_POOL), ins=("gate [rows, cols]", "up", "dy"), outs=("dgate", "dup")),
-        _k("geglu_grad", "ck_geglu_grad_f32", (
-            _in("gate", 0), _in("up", 1), _in("dy", 2), _out("dgate", 0), _out("dup", 1),
-            _p("T", "int", "rows"), _p("F", "int", "cols"), _p("ld_in", "int", "cols"), _p("ld_out", "int", "cols"),
-            _p("approx", "int"), *_POOL), ins=("gate [rows, cols]", "up", "dy"), outs=("dgate", "dup")),
-        _k("softmax_grad", "ck_softmax_grad_f32", (
-            _in("y", 0), _in("dy", 1), _out("dx", 0), _p("T", "int", "rows"), _p("C", "int", "cols"), *_POOL),
-            ins=("y (forward output)", "dy"), outs=("dx",)),
-        _k("embedding_grad", "ck_embedding_grad_f32", (
-            _in("ids", 0, "const int32_t *"), _in("dout", 1), _out("dtable", 0),
-            _p("T", "int", "rows"), _p("vocab", "int"), _p("C", "int", "cols"), _p("scale", "float"), *_POOL),
-            ins=("ids [rows] (i32)", "dout [rows, cols]"), outs=("dtable [vocab, cols] (scatter-add +=)",)),
-        _k("axpy", "ck_axpy_f32", (_out("y", 0), _in("x", 0), _N, _p("a", "float"), *_POOL),
-           ins=("x [rows, cols]",), outs=("y [rows, cols] (read and written: y += a*x)",),
-           doc="gradient accumulation (tensorop.accumulate), learned-position gradients"),
-        # ---- optimizer: one tensor per call ----
-        _k("adamw", "ck_adamw_f32", (
-            _out("param", 0), _in("grad", 0), _out("m", 1), _out("v", 2), _N, _p("lr", "float"),
-            _p("beta1", "float"), _p("beta2", "float"), _p("eps", "float"), _p("weight_decay", "float"),
-            _p("step", "int"), _p("grad_scale", "float"), *_POOL),
-            ins=("grad",), outs=("param (updated)", "m (updated)", "v (updated)"),
-            doc="torch.optim.AdamW on one tensor; grad_scale = the clip coefficient"),
-        _k("sumsq", "ck_sumsq_f32", (_in("x", 0), _N, *_POOL), c_return="double", ret="void",
-           ins=("x",), doc="sum of squares (double), phase 1 of global-norm clipping (no buffer.call emits it: "
-           "ck_clip_norm_f32 calls it)"),
-        # ---- the compiled @optimizer_step / @zero_grads (bufferize), over flat parallel blocks ----
-        _k("clip_norm", "ck_clip_norm_f32", (
-            _in("g", 0), _p("n", "int64_t"), _p("max_norm", "float"), _out("norm", 0), _out("coef", 1), *_POOL),
-            ins=("g [n] (all gradients, one flat block)",), outs=("norm [1] (global L2 norm)",
-                                                                   "coef [1] (clip coefficient, 1 = none)"),
-            doc="global gradient norm and clip_grad_norm_'s coefficient min(1, max_norm/(norm+1e-6))"),
-        _k("adamw_coef", "ck_adamw_coef_f32", (
-            _out("param", 0), _in("grad", 0), _out("m", 1), _out("v", 2), _opt("coef", 1), _p("n", "int64_t"),
-            Arg("lr", "float", "func", expr="lr"), _p("beta1", "float"), _p("beta2", "float"), _p("eps", "float"),
-            _p("weight_decay", "float"), Arg("step", "int", "func", expr="step"), *_POOL),
-            ins=("grad [n]", "coef [1] (clip coefficient; optional)"),
-            outs=("param [n] (updated)", "m [n] (updated)", "v [n] (updated)"),
-            doc="torch.optim.AdamW over n floats (many tensors of one parameter group when flat); lr and step "
-            "are @optimizer_step's runtime parameters"),
-        _k("zero", "ck_zero_f32", (_out("x", 0), _p("n", "int64_t"), *_POOL), outs=("x [n] (zeroed)",),
-           doc="x = 0 (@zero_grads over the gradient block)"),
-    )
-}
-
-MISSING: dict[str, str] = {
-    "kv_write": "no row-copy kernel; bufferize makes the producer of the new K/V rows write them into the "
-    "cache in place (out0_row = pos), or falls back to `copy` (ck_scale_f32 with s = 1)",
-    "last_rows": "no kernel needed: a view (in0_row = rows - 1)",
-    "positions": "no kernel needed: learned positions read position_embd.weight at in1_row = pos",
-    "rmsnorm with bias": "ck_rmsnorm_f32 has no bias; no supported family needs it (bufferize rejects it)",
-    "matmul without transpose_b": "ck_gemm_f32 only computes x . W^T; inference never needs another form",
-}
+POOL_ARGS = (Arg("pool", "ck_pool *", "pool"), Arg("nth", "int", "nth"))
+"""The last two parameters of every parallel kernel."""
+N_ELEMENTS = arg_param("n", "int64_t", ("*", "rows", "cols"))
+"""An elementwise kernel's ``int64_t n``: rows * cols."""
 
 
 def row_param(kind: str, index: int) -> str:
@@ -431,13 +270,19 @@ def kernel(name: str) -> Kernel:
         raise KeyError(f"unknown kernel '{name}' (known: {', '.join(sorted(KERNELS))})") from None
 
 
-def expr_names(expr: Expr) -> set[str]:
+def _expr_names_ordered(expr: Expr) -> list[str]:
     if isinstance(expr, str):
-        return {expr}
+        return [expr]
     if isinstance(expr, tuple):
+        if expr[0] == "enum":
+            return _expr_names_ordered(expr[1])
         _, a, b = expr
-        return expr_names(a) | expr_names(b)
-    return set()
+        return _expr_names_ordered(a) + _expr_names_ordered(b)
+    return []
+
+
+def expr_names(expr: Expr) -> set[str]:
+    return set(_expr_names_ordered(expr))
 
 
 def eval_expr(expr: Expr, env: dict[str, Any]) -> Any:
@@ -447,6 +292,11 @@ def eval_expr(expr: Expr, env: dict[str, Any]) -> Any:
     if isinstance(expr, str):
         return env[expr]
     if isinstance(expr, tuple):
+        if expr[0] == "enum":
+            value, table = eval_expr(expr[1], env), dict(expr[2])
+            if value not in table:
+                raise ValueError(f"{expr[1]} = {value!r} is not one of {', '.join(map(repr, table))}")
+            return table[value]
         op, a, b = expr
         x, y = eval_expr(a, env), eval_expr(b, env)
         if op == "*":
@@ -455,8 +305,38 @@ def eval_expr(expr: Expr, env: dict[str, Any]) -> Any:
             return x + y
         if op == "-":
             return x - y
+        if op == "//":
+            return x // y
+        if op == "or":
+            return y if x is None else x
         raise ValueError(f"unknown operator {op!r}")
     return expr
+
+
+def by_op(kernels: dict[str, Kernel] | None = None) -> dict[str, Kernel]:
+    """Op name -> the kernel bufferize's generic rule lowers it to (the
+    entries with a ``map``; at most one per op)."""
+    out: dict[str, Kernel] = {}
+    for k in (KERNELS if kernels is None else kernels).values():
+        if k.map is None:
+            continue
+        if k.op in out:
+            raise ValueError(f"kernels {out[k.op].name} and {k.name} both map {k.op}")
+        out[k.op] = k
+    return out
+
+
+def register(k: Kernel) -> Kernel:
+    """Adds an entry to :data:`KERNELS` (a plugin's kernel; tests add a toy
+    op this way). Its name, and the op it maps, must be new."""
+    if k.name in KERNELS:
+        raise ValueError(f"kernel '{k.name}' is already in the ABI table")
+    if k.map is not None and k.op in by_op():
+        raise ValueError(f"{k.op} is already mapped to kernel '{by_op()[k.op].name}'")
+    if k.map is not None and not k.op:
+        raise ValueError(f"kernel '{k.name}' has a map but names no op")
+    KERNELS[k.name] = k
+    return k
 
 
 # ---------------------------------------------------------------------------
@@ -466,6 +346,10 @@ def eval_expr(expr: Expr, env: dict[str, Any]) -> Any:
 
 def header_path() -> Path:
     return Path(__file__).resolve().parent.parent / "kernels" / "include" / "ckernels.h"
+
+
+def table_path() -> Path:
+    return header_path().with_name("ckernels_abi.py")
 
 
 @dataclass(frozen=True)
@@ -517,11 +401,13 @@ def parse_header(path: str | Path | None = None) -> dict[str, Prototype]:
     return out
 
 
-def check_against_header(protos: dict[str, Prototype] | None = None) -> list[str]:
-    """Problems of the table against the header (empty when it agrees)."""
+def check_against_header(protos: dict[str, Prototype] | None = None,
+                         kernels: dict[str, Kernel] | None = None) -> list[str]:
+    """Problems of the table (or of `kernels`) against the header (or the
+    prototypes `protos`); empty when they agree."""
     protos = protos if protos is not None else parse_header()
     problems: list[str] = []
-    for k in KERNELS.values():
+    for k in (KERNELS if kernels is None else kernels).values():
         for v in k.variants:
             sym = k.symbol(v)
             p = protos.get(sym)
@@ -539,3 +425,29 @@ def check_against_header(protos: dict[str, Prototype] | None = None) -> list[str
                         f"{k.name}: {sym} parameter '{ctype} {cname}', table says '{a.ctype} {a.name}'"
                     )
     return problems
+
+
+# ---------------------------------------------------------------------------
+# the table (kernels/include/ckernels_abi.py)
+# ---------------------------------------------------------------------------
+
+
+def _load_table():
+    """Executes the table module (it imports this module's schema, which is
+    complete by now)."""
+    name = "ckc._ckernels_abi"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, table_path())
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_table = _load_table()
+KERNELS: dict[str, Kernel] = {k.name: k for k in _table.KERNELS}
+"""Kernel name (as ``buffer.call`` spells it) -> its entry."""
+MISSING: dict[str, str] = _table.MISSING
+by_op()  # at most one generic kernel per op (fails at import otherwise)

@@ -259,3 +259,34 @@ def bench(gguf, prompt, *, decode: int = 32, reps: int = 3, threads: int = 1,
                _tokens(prompt)).decode().split()
     prefill_s, decode_s = float(out[0]), float(out[1])
     return prompt.size / prefill_s, decode / decode_s if decode else 0.0
+
+
+QUANTIZE_SRC = ROOT / "tools" / "llamacpp" / "ggml_quantize.c"
+
+
+def quantize_tool() -> Path:
+    """``ggml_quantize`` (tools/llamacpp/ggml_quantize.c, ggml's ggml_quantize_chunk as
+    a filter), linked with llama.cpp's static ggml; cached by its source hash."""
+    lib = library_dir()
+    link = (lib / "link.txt").read_text().split()
+    h = hashlib.sha256(QUANTIZE_SRC.read_bytes() + lib.name.encode() + cc().encode()).hexdigest()[:16]
+    exe = cache_dir("build", f"ggml-quantize-{h}") / "ggml_quantize"
+    if not exe.exists():
+        cmd = [cc(), "-std=c11", "-D_POSIX_C_SOURCE=199309L", "-O2", "-Wall", str(QUANTIZE_SRC),
+               f"-I{lib / 'include'}", str(lib / "lib" / "libggml-base.a"), *link]
+        with replaced(exe) as tmp:
+            run_checked([*cmd, "-o", str(tmp)], "ggml_quantize")
+            os.chmod(tmp, 0o755)
+    return exe
+
+
+def ggml_quantize(x: np.ndarray, ggml_type: int, *, timed: bool = False):
+    """llama.cpp's bytes for the fp32 rows ``x`` [rows, K] in ``ggml_type``
+    (uint8 [rows, row bytes]); with ``timed``, (bytes, seconds ggml took, one thread)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    args = [str(quantize_tool()), str(int(ggml_type)), str(x.shape[0]), str(x.shape[1]), *(["-t"] if timed else [])]
+    proc = subprocess.run(args, input=x.tobytes(), capture_output=True)
+    if proc.returncode != 0:
+        raise LlamaCppError(f"ggml_quantize failed: {proc.stderr.decode(errors='replace').strip() or proc.returncode}")
+    out = np.frombuffer(proc.stdout, np.uint8).reshape(x.shape[0], -1)
+    return (out, float(proc.stderr.split()[-1])) if timed else out

@@ -9,7 +9,7 @@
 The pass part is ONE named pipeline, a PassPipeline spec string
 (:func:`pipeline_spec`, e.g. ``lower-transformer{modes=prefill,prefill_all,decode},
 fuse-rmsnorm-qkv-rope,bufferize{max_tokens=64},pack-weights,plan-memory,select-simd{target=native},
-lower-to-c``):
+lower-to-c{roll=true readable=true}``; lower-to-c's ``roll`` runs roll-layers, the layers as loops):
 the same string runs under ``ckc-opt -p '...'`` on a transformer module and
 gives the same C (tests/test_pipeline.py checks it). The training library's
 pipeline, :func:`training_spec`, sits next to it (ckc/train/compile_child.py
@@ -53,6 +53,7 @@ class CompileOptions:
     max_tokens: int = 64          # largest prefill chunk (bufferize{max_tokens})
     simd: str = "native"          # select-simd{target}
     context: int = 0              # KV cache rows; 0 = the model's
+    slots: int = 0                # KV-cache slots of @decode_batch (ckc serve); 0 = no batched decode
     debug: bool = False           # canary checks after every kernel call (and -DCKC_DEBUG)
     dump_ir: bool = False         # write DIR/ir/<n>-<stage>.mlir
     opt_level: str = "-O2"        # for model.c
@@ -62,11 +63,15 @@ class CompileOptions:
     allow_nonfinite: bool = False  # NaN/Inf weights: a warning instead of an error
     plugins: tuple[str, ...] = ()  # --load-plugin FILE.py: passes (ckc-opt's plugin format) for pre_passes
     pre_passes: str = ""          # a pass spec run on the transformer module before lower-transformer
+    weights: str = "keep"         # --weights: keep (the file's types; f32 for safetensors) or a format
+                                  # of ckc.dialects.quant.FORMATS: quantize-weights{type=...}
     # tests only (no CLI flag):
     overflow: str = ""            # lower-to-c{overflow}: calls writing this buffer write 8 bytes past it
     sanitize: bool = False        # model.so built with ASan + UBSan against libckernels' sanitizer build
     record: bool = False          # lower-to-c{record}: every kernel call's outputs recorded (ckc parity)
     pipeline: str = ""            # a whole pass pipeline spec replacing pipeline_spec() (ckc parity --pipeline)
+    roll: bool = True             # lower-to-c{roll}: layers as loops (off: unrolled, for the bit-identity test;
+                                  # profile and record builds stay unrolled: their call tables are per layer)
 
     def check(self) -> None:
         if self.max_tokens <= 0:
@@ -75,22 +80,32 @@ class CompileOptions:
             raise CkcError(f"--simd must be one of {', '.join(SIMD_TARGETS)}, got '{self.simd}'")
         if self.context < 0:
             raise CkcError(f"--context must be >= 0, got {self.context}")
+        if self.slots < 0:
+            raise CkcError(f"--slots must be >= 0, got {self.slots}")
         for f in self.plugins:
             if not Path(f).is_file():
                 raise CkcError(f"{f}: plugin file not found")
+        if self.weights != "keep":
+            from ckc.dialects.quant import FORMATS
+
+            if self.weights not in FORMATS:
+                raise CkcError(f"--weights must be keep or one of {', '.join(FORMATS)}, got '{self.weights}'")
         if self.pre_passes or self.plugins:
             passes(self)  # a bad spec or plugin fails before the model is read
 
     def key(self) -> str:
         """What changes the generated code (for cache keys)."""
         return (f"max_tokens={self.max_tokens};simd={self.simd};context={self.context};debug={int(self.debug)};"
+                + (f"slots={self.slots};" if self.slots else "") +
                 f"O={self.opt_level}" + ("" if self.pack_weights else ";pack_weights=0")
                 + ("" if self.fuse else ";fuse=0") + (";profile=1" if self.profile else "")
                 + (";allow_nonfinite=1" if self.allow_nonfinite else "")
                 + (f";pre_passes={self.pre_passes}" if self.pre_passes else "")
+                + (f";weights={self.weights}" if self.weights != "keep" else "")
                 + (f";overflow={self.overflow}" if self.overflow else "") + (";sanitize=1" if self.sanitize else "")
                 + "".join(f";plugin={hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]}" for f in self.plugins)
-                + (";record=1" if self.record else "") + (f";pipeline={self.pipeline}" if self.pipeline else ""))
+                + (";record=1" if self.record else "") + (f";pipeline={self.pipeline}" if self.pipeline else "")
+                + ("" if self.roll else ";roll=0"))
 
 
 def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
@@ -100,13 +115,16 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
     if options.pipeline:
         parts = _split_spec(options.pipeline)
         return ",".join(_lower_to_c(options) if p.strip() == "lower-to-c" else p.strip() for p in parts)
-    lt = "lower-transformer{modes=" + ",".join(INFERENCE_MODES)
+    lt = "lower-transformer{modes=" + ",".join(INFERENCE_MODES + (("decode_batch",) if options.slots else ()))
     if options.context:
         lt += f" context={options.context}"
+    if options.slots:
+        lt += f" slots={options.slots}"
     lt += "}"
     return ",".join(
         [
             *([options.pre_passes] if options.pre_passes else []),
+            *([f"quantize-weights{{type={options.weights}}}"] if options.weights != "keep" else []),
             lt,
             *(["fuse-rmsnorm-qkv-rope"] if options.fuse else []),
             f"bufferize{{max_tokens={options.max_tokens}}}",
@@ -119,8 +137,8 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
 
 
 def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none", *, debug: bool = False,
-                  overflow: str = "", record: bool = False, beta1: float = 0.9, beta2: float = 0.95,
-                  eps: float = 1e-8, weight_decay: float = 0.1, max_norm: float = 1.0) -> str:
+                  overflow: str = "", record: bool = False, roll: bool = True, beta1: float = 0.9,
+                  beta2: float = 0.95, eps: float = 1e-8, weight_decay: float = 0.1, max_norm: float = 1.0) -> str:
     """The training library's pass pipeline (ckc/train/compile_child.py) as one spec string.
 
     ``add-optimizer`` writes ``@optimizer_step`` (global-norm clipping at
@@ -150,9 +168,17 @@ def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none"
             f"bufferize{{max_tokens={max_tokens}}}",
             "plan-memory",
             f"select-simd{{target={simd}}}",
-            _lower_to_c(CompileOptions(debug=debug, overflow=overflow, record=record)),
+            _lower_to_c(CompileOptions(debug=debug, overflow=overflow, record=record, roll=roll)),
         ]
     )
+
+
+def rolls(options: CompileOptions) -> bool:
+    """Whether lower-to-c rolls the layers into loops (roll-layers): not for
+    profile and record builds, whose call tables (calls.json, record.json) are
+    per layer, nor for the test-only overflow builds, whose canary message
+    names the one layer's buffer the call wrote."""
+    return options.roll and not options.profile and not options.record and not options.overflow
 
 
 def _lower_to_c(options: CompileOptions) -> str:
@@ -161,7 +187,8 @@ def _lower_to_c(options: CompileOptions) -> str:
         overflow = json.dumps(overflow)  # (training buffer names hold dots)
     opts = [o for o, on in (("debug=true", options.debug), ("profile=true", options.profile),
                             (f"overflow={overflow}", bool(options.overflow)),
-                            ("record=true", options.record)) if on]
+                            ("record=true", options.record),
+                            ("roll=true", rolls(options)), ("readable=true", True)) if on]
     return "lower-to-c" + ("{" + " ".join(opts) + "}" if opts else "")
 
 
@@ -322,6 +349,11 @@ def module_at_stage(path, stage: str, options: CompileOptions = CompileOptions()
     after = _STAGE_AFTER[stage]
     if after is not None:
         run_passes(module, options, progress=progress, stop_after=after)
+    if stage == "buffer" and rolls(options):  # what lower-to-c{roll} lowers: the layers as loops
+        from ckc.passes.roll_layers import RollLayers
+        from ckc.universe import make_context
+
+        RollLayers().apply(make_context(), module)
     return module
 
 

@@ -105,6 +105,15 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.ckc_position.argtypes = [ctypes.c_void_p]
     lib.ckc_last_error.restype = ctypes.c_char_p
     lib.ckc_last_error.argtypes = [ctypes.c_void_p]
+    if hasattr(lib, "ckc_slots"):  # KV-cache slots (runtime/model_abi.h); a hand-written model may lack them
+        lib.ckc_slots.restype = ctypes.c_int
+        lib.ckc_slots.argtypes = [ctypes.c_void_p]
+        lib.ckc_batch.restype = ctypes.c_int
+        lib.ckc_batch.argtypes = [ctypes.c_void_p, _I32P, _I32P, ctypes.c_int, _I32P, ctypes.c_int, _F32P]
+        lib.ckc_slot_reset.restype = ctypes.c_int
+        lib.ckc_slot_reset.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.ckc_slot_position.restype = ctypes.c_int
+        lib.ckc_slot_position.argtypes = [ctypes.c_void_p, ctypes.c_int]
 
 
 def _load_global(path: Path) -> None:
@@ -236,6 +245,43 @@ class Session:
         lse = (m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True)))[:, 0]
         rows = np.arange(toks.size - 1)
         return logits[rows, toks[1:]] - lse[:-1]
+
+    # -- KV-cache slots (a model compiled with slots, e.g. by `ckc serve`)
+    @property
+    def slots(self) -> int:
+        """KV-cache slots of the model (0: compiled without; slot 0 is the
+        sequence prefill/decode/reset use)."""
+        return self._lib.ckc_slots(self._handle()) if hasattr(self._lib, "ckc_slots") else 0
+
+    def batch(self, slots, tokens, out_rows=None) -> np.ndarray:
+        """One compiled call over rows of several sequences: row i appends
+        ``tokens[i]`` to slot ``slots[i]`` (rows of a slot in order: a prefill
+        chunk is consecutive rows). The logits of the rows ``out_rows``
+        (increasing row indices; only they pay for the lm_head) [len, vocab], by
+        default of every row [n, vocab]."""
+        toks = self._tokens(tokens)
+        sl = np.ascontiguousarray(np.asarray(slots, dtype=np.int64).reshape(-1), dtype=np.int32)
+        if sl.size != toks.size:
+            raise SessionError(f"batch: {sl.size} slots for {toks.size} tokens")
+        if not self.slots:
+            raise SessionError(f"{self.library_path}: the model was compiled without KV-cache slots")
+        rows = None
+        if out_rows is not None:
+            rows = np.ascontiguousarray(np.asarray(out_rows, dtype=np.int64).reshape(-1), dtype=np.int32)
+        n_out = toks.size if rows is None else rows.size
+        out = np.empty((n_out, self.vocab), dtype=np.float32)
+        self._check(self._lib.ckc_batch(self._handle(), _i32p(sl), _i32p(toks), toks.size,
+                                        None if rows is None else _i32p(rows), n_out, _f32p(out)))
+        return out
+
+    def slot_position(self, slot: int) -> int:
+        return self._lib.ckc_slot_position(self._handle(), int(slot)) if self.slots else (
+            self.position if slot == 0 else -1)
+
+    def slot_reset(self, slot: int) -> None:
+        if not self.slots:
+            raise SessionError(f"{self.library_path}: the model was compiled without KV-cache slots")
+        self._check(self._lib.ckc_slot_reset(self._handle(), int(slot)))
 
     def reset(self) -> None:
         """Back to position 0 (a new sequence; the KV cache memory is reused)."""

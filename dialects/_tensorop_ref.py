@@ -338,6 +338,42 @@ def _kv_write(op, ins, ctx):
     return cache
 
 
+@rule(T.RopeRowsOp)
+def _rope_rows(op, ins, ctx):
+    inv = ins[2] if op.inv_freq is not None else None
+    rows = [rope_apply(ins[0][i : i + 1], int(ins[1][i]), _p(op), inv_freq=inv) for i in range(ins[0].shape[0])]
+    return _torch().cat(rows) if rows else ins[0].clone()
+
+
+@rule(T.KVScatterOp)
+def _kv_scatter(op, ins, ctx):
+    cache, x, slots, pos = ins[0].clone(), ins[1], ins[2], ins[3]
+    for i in range(x.shape[0]):
+        s, p = int(slots[i]), int(pos[i])
+        if not (0 <= s < cache.shape[0] and 0 <= p < cache.shape[1]):
+            raise ValueError(f"kv_scatter: row {i} at slot {s} position {p} is outside the cache")
+        cache[s, p] = x[i]
+    return cache
+
+
+@rule(T.SlotAttentionOp)
+def _slot_attention(op, ins, ctx):
+    q, kc, vc, slots, pos = ins
+    rows = []
+    for i in range(q.shape[0]):
+        s, p = int(slots[i]), int(pos[i])
+        rows.append(causal_attention(q[i : i + 1], kc[s, : p + 1], vc[s, : p + 1], _p(op), p))
+    return _torch().cat(rows) if rows else q.new_zeros(q.shape)
+
+
+@rule(T.GatherRowsOp)
+def _gather_rows(op, ins, ctx):
+    x, rows = ins
+    if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= x.shape[0]):
+        raise ValueError(f"gather_rows: a row index outside [0, {x.shape[0]})")
+    return x[rows.long()]
+
+
 @rule(T.SiluOp)
 def _silu(op, ins, ctx):
     return _torch().nn.functional.silu(ins[0])

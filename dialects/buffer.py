@@ -34,7 +34,10 @@ Pieces
   count argument of the function).
 - ``buffer.loop %l = LB to UB { ... }``: a counted loop (over layers) in a
   function; ``@NAME[%l]`` in a call inside it picks layer %l of a layered
-  buffer.
+  buffer, or member %l of a table.
+- ``buffer.layers @NAME = [@a, @b, ...]`` (function body): a per-layer table of
+  buffers of one type, region and layout, each at its own planned offset
+  (`roll-layers` makes them; lower-to-c: a static table of offsets).
 
 Functions are plain ``func.func`` whose bodies hold ``buffer.buffer``,
 ``buffer.call``, ``buffer.loop`` and ``func.return``; their arguments are
@@ -800,7 +803,18 @@ class CallOp(IRDLOperation):
             raise VerifyException(f"{k}: buffer.call must be inside a func.func")
         indexed = False
         for ref in self.in_refs + self.out_refs:
-            buf = lookup_buffer(self, ref.buffer_name)
+            grp = lookup_layers(self, ref.buffer_name) if ref.is_indexed else None
+            buf = lookup_buffer(self, ref.buffer_name) if grp is None else None
+            if grp is not None:
+                indexed = True  # a buffer.layers table: @name[%l] is its member l
+                if self.layer is None:
+                    raise VerifyException(f"{k}: @{ref.buffer_name}[...] needs a layer index")
+                bound = _loop_bound(self.layer)
+                if bound is not None and bound > len(grp.members):
+                    raise VerifyException(
+                        f"{k}: layer index runs to {bound - 1} but @{ref.buffer_name} has {len(grp.members)} members"
+                    )
+                continue
             if buf is None:
                 raise VerifyException(f"{k}: unknown buffer @{ref.buffer_name}")
             if ref.is_indexed:
@@ -831,7 +845,7 @@ class CallOp(IRDLOperation):
             if parser.parse_optional_punctuation("[") is not None:
                 op = parser.parse_unresolved_operand()
                 parser.parse_punctuation("]")
-                if layer_name and layer_name[0].name != op.name:
+                if layer_name and layer_name[0].operand_name != op.operand_name:
                     parser.raise_error("all [index] of a call use the same value")
                 layer_name[:] = [op]
                 return BufRefAttr(name, True)
@@ -985,6 +999,112 @@ class LoopOp(IRDLOperation):
         printer.print_region(self.body, print_entry_block_args=False, print_empty_block=True)
 
 
+@irdl_op_definition
+class LayersOp(IRDLOperation):
+    """A per-layer table of buffers in a function body: ``@NAME[%l]`` in a
+    call is member %l. `roll-layers` makes them when it rolls repeated
+    per-layer calls into a ``buffer.loop``: each layer's calls used their own
+    planned buffers (weights, KV cache, activations at offsets plan-memory
+    chose), and the table keeps exactly those (lower-to-c: a table of their
+    offsets). Members share a type, a region and a layout.
+
+    ```mlir
+    buffer.layers @attn_norm.weight = [@blk.0.attn_norm.weight, @blk.1.attn_norm.weight]
+    buffer.loop %l = 0 to 2 {
+      buffer.call rmsnorm ins(@x, @attn_norm.weight[%l]) outs(@h) params(rows = %n : index, cols = 16 : i64, eps = 1.0e-05 : f32)
+    }
+    ```
+    """
+
+    name = "buffer.layers"
+
+    sym_name = prop_def(StringAttr)
+    members = prop_def(ArrayAttr[SymbolRefAttr])
+
+    traits = traits_def(HasParent(func.FuncOp))
+
+    def __init__(self, name: str, members: Sequence[str]):
+        super().__init__(properties={
+            "sym_name": StringAttr(name),
+            "members": ArrayAttr([SymbolRefAttr(m) for m in members]),
+        })
+
+    @property
+    def member_names(self) -> list[str]:
+        return [m.root_reference.data for m in self.members.data]
+
+    def verify_(self) -> None:
+        name = self.sym_name.data
+        names = self.member_names
+        if not names:
+            raise VerifyException(f"buffer.layers @{name} has no members")
+        f = _func_of(self)
+        module = _module_of(self)
+        if (f is not None and _peek(f.body.block, name) is not None) or (
+                module is not None and _peek(module.body.block, name) is not None):
+            raise VerifyException(f"buffer.layers @{name} has the name of a buffer")
+        if f is not None:
+            found = lookup_layers(self, name)
+            if found is not None and found is not self:
+                raise VerifyException(f"buffer.layers @{name} is declared twice")
+        first = None
+        for m in names:
+            b = lookup_buffer(self, m)
+            if b is None:
+                raise VerifyException(f"buffer.layers @{name}: unknown buffer @{m}")
+            if b.layers is not None:
+                raise VerifyException(f"buffer.layers @{name}: member @{m} is itself layered")
+            key = (b.type, b.region.data, b.layout.data if b.layout is not None else None)
+            if first is None:
+                first = key
+            elif key != first:
+                raise VerifyException(
+                    f"buffer.layers @{name}: member @{m} differs from @{names[0]} in type, region or layout"
+                )
+
+    @classmethod
+    def parse(cls, parser: Parser) -> LayersOp:
+        name = parser.parse_symbol_name().data
+        parser.parse_punctuation("=")
+        members = parser.parse_comma_separated_list(
+            parser.Delimiter.SQUARE, lambda: parser.parse_symbol_name().data
+        )
+        op = cls(name, members)
+        if attrs := parser.parse_optional_attr_dict():
+            op.attributes |= attrs
+        return op
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_symbol_name(self.sym_name.data)
+        printer.print_string(" = [")
+        printer.print_list(self.member_names, printer.print_symbol_name)
+        printer.print_string("]")
+        printer.print_op_attributes(self.attributes)
+
+
+_LAYERS: weakref.WeakKeyDictionary[Block, dict[str, LayersOp]] = weakref.WeakKeyDictionary()
+
+
+def lookup_layers(op: Operation, name: str, rebuild: bool = True) -> LayersOp | None:
+    """The buffer.layers @name of `op`'s function, if any. Indexed per block
+    like the buffers (an entry is trusted while the op still sits in that
+    block under that name; a miss rescans once, unless `rebuild` is false)."""
+    f = op if isinstance(op, func.FuncOp) else _func_of(op)
+    if f is None or not f.body.blocks:
+        return None
+    block = f.body.block
+    for refresh in (False, True) if rebuild else (False,):
+        idx = None if refresh else _LAYERS.get(block)
+        if idx is None:
+            idx = {o.sym_name.data: o for o in block.ops if isinstance(o, LayersOp)}
+            _LAYERS[block] = idx
+        o = idx.get(name)
+        if o is not None and o.parent_block() is block and o.sym_name.data == name:
+            return o
+    return None
+
+
 # --------------------------------------------------------------------------
 # Helpers for passes
 # --------------------------------------------------------------------------
@@ -1077,6 +1197,6 @@ def find_region(module: ModuleOp, kind: str) -> ArenaOp | None:
 
 Buffer = Dialect(
     "buffer",
-    [ArenaOp, BufferOp, CallOp, LoopOp],
+    [ArenaOp, BufferOp, CallOp, LoopOp, LayersOp],
     [RegionAttr, BufRefAttr],
 )

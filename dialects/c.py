@@ -388,17 +388,21 @@ class Int(CustomDirective):
 
 @irdl_custom_directive
 class IntIndex(CustomDirective):
-    """The type of an optional ``!c.int`` index operand: not spelled
-    (``c.ptr %a[64 + %l * 1024]``); the verifier checks it."""
+    """The type of an optional index operand: a ``!c.int`` is not spelled
+    (``c.ptr %a[64 + %l * 1024]``), a ``!c.size`` byte offset is ``bytes``
+    (``c.ptr %a[0 + %o * 1] bytes``); the verifier checks it."""
 
     index: TypeDirective
 
     def parse(self, parser: Parser, state: ParsingState) -> None:
         present = state.operands[self.index.inner.index]  # type: ignore[attr-defined]
-        self.index.set(state, (IntType(),) * len(present or ()))
+        t = SizeType() if present and parser.parse_optional_keyword("bytes") is not None else IntType()
+        self.index.set(state, (t,) * len(present or ()))
 
     def print(self, printer: Printer, state: PrintingState, op: IRDLOperation) -> None:
-        pass
+        idx = getattr(op, "index", None)
+        if idx is not None and isinstance(idx.type, SizeType):
+            printer.print_string(" bytes")
 
 
 @irdl_custom_directive
@@ -641,7 +645,10 @@ class GlobalOp(IRDLOperation):
     // const char *const ck_arch = "llama";
     c.global const @ck_names : !c.ptr<!c.char, const> = ["a.weight", "b\0A"]
     // const char *const ck_names[2] = {"a.weight", "b\n"};
+    c.global static const @attn_norm_weight : !c.size = [98304, 270848]
+    // static const size_t attn_norm_weight[2] = {98304, 270848};
     ```
+    ``static`` gives the object internal linkage (a table only this file reads).
     """
 
     name = "c.global"
@@ -650,11 +657,14 @@ class GlobalOp(IRDLOperation):
     elem_type = prop_def(Attribute)
     value = prop_def(IntegerAttr | FloatAttr | StringAttr | ArrayAttr)
     constant = opt_prop_def(UnitAttr)
+    static = opt_prop_def(UnitAttr)
 
     traits = traits_def(HasParent(ModuleOp), SymbolOpInterface())
 
     custom_directives = (Initializer,)
-    assembly_format = "(`const` $constant^)? $sym_name `:` $elem_type `=` custom<Initializer>($value) attr-dict"
+    assembly_format = (
+        "(`static` $static^)? (`const` $constant^)? $sym_name `:` $elem_type `=` custom<Initializer>($value) attr-dict"
+    )
 
     def __init__(
         self,
@@ -662,6 +672,7 @@ class GlobalOp(IRDLOperation):
         elem_type: Attribute,
         value: int | float | str | Sequence[int | float | str],
         constant: bool = True,
+        static: bool = False,
     ):
         def num(v: int | float) -> Attribute:
             return _num_attr(v, elem_type)
@@ -675,6 +686,8 @@ class GlobalOp(IRDLOperation):
         }
         if constant:
             props["constant"] = UnitAttr()
+        if static:
+            props["static"] = UnitAttr()
         super().__init__(properties=props)
 
     @property
@@ -1232,7 +1245,12 @@ class PtrOp(IRDLOperation):
     // (float *)(arena + 8192)
     %w = c.ptr %arena[4096 + %l * 2304] : !c.ptr<ui8> -> !c.ptr<f32, const>
     // (const float *)(arena + 4096 + (long long)l * 2304)
+    %o = c.elem @attn_norm_weight[%l] : !c.size
+    %v = c.ptr %weights[0 + %o * 1] bytes : !c.ptr<ui8, const> -> !c.ptr<f32, const>
+    // (const float *)(weights + attn_norm_weight[l])
     ```
+    A ``!c.size`` index is a byte offset (stride 1; from a table of planned
+    offsets, which keeps them aligned).
     """
 
     name = "c.ptr"
@@ -1283,9 +1301,13 @@ class PtrOp(IRDLOperation):
             raise VerifyException(f"offset {self.offset.data} must be non-negative")
         if (self.index is None) != (self.stride is None):
             raise VerifyException("index and stride come together")
+        byte_index = False
         if self.index is not None:
-            if not isinstance(self.index.type, IntType):
-                raise VerifyException(f"index must be a !c.int, got {self.index.type}")
+            byte_index = isinstance(self.index.type, SizeType)
+            if not isinstance(self.index.type, IntType) and not byte_index:
+                raise VerifyException(f"index must be a !c.int, got {self.index.type} (or a !c.size byte offset)")
+            if byte_index and self.stride.data != 1:
+                raise VerifyException("a !c.size index is a byte offset: its stride is 1")
             if self.stride.data <= 0:
                 raise VerifyException(f"stride {self.stride.data} must be positive")
         size = _elem_size(res.pointee)
@@ -1294,7 +1316,7 @@ class PtrOp(IRDLOperation):
                 raise VerifyException(
                     f"offset {self.offset.data} is not a multiple of the {size}-byte element"
                 )
-            if self.stride is not None and self.stride.data % size:
+            if self.stride is not None and not byte_index and self.stride.data % size:
                 raise VerifyException(
                     f"stride {self.stride.data} is not a multiple of the {size}-byte element"
                 )
@@ -1400,6 +1422,43 @@ class CastOp(IRDLOperation):
         for what, t in (("operand", self.input.type), ("result", self.result.type)):
             if not is_scalar_type(t):
                 raise VerifyException(f"{what} must have an arithmetic C type, got {t}")
+
+
+@irdl_op_definition
+class ElemOp(IRDLOperation):
+    """One element of a file-scope ``c.global`` array, printed inline.
+
+    ```mlir
+    %o = c.elem @attn_norm_weight[%l] : !c.size     // attn_norm_weight[l]
+    ```
+    """
+
+    name = "c.elem"
+
+    table = prop_def(SymbolRefAttr)
+    index = operand_def(IntType)
+    result = result_def()
+
+    traits = traits_def(Pure())
+
+    assembly_format = "$table `[` $index `]` attr-dict `:` type($result)"
+
+    def __init__(self, table: str, index: SSAValue | Operation, result_type: Attribute):
+        super().__init__(
+            operands=[index], properties={"table": SymbolRefAttr(table)}, result_types=[result_type]
+        )
+
+    def verify_(self) -> None:
+        name = self.table.string_value()
+        g = _module_symbol(self, name)
+        if g is None:
+            raise VerifyException(f"@{name} is not a global of the module")
+        if not isinstance(g, GlobalOp) or not isinstance(g.value, ArrayAttr):
+            raise VerifyException(f"@{name} is not a global array")
+        if g.elem_type != self.result.type:
+            raise VerifyException(f"@{name} holds {g.elem_type}, not {self.result.type}")
+        if _enclosing_func(self) is None:
+            raise VerifyException("c.elem must be inside a c.func")
 
 
 @irdl_op_definition
@@ -1532,6 +1591,7 @@ C = Dialect(
         PtrOp,
         BinOp,
         CastOp,
+        ElemOp,
         VarOp,
         CallOp,
     ],

@@ -1753,6 +1753,148 @@ class RMSNormQKVRopeOp(_RopeProps, TensorOp):
 
 
 # ============================================================================
+# Slot-batched decode (`lower-transformer{modes=decode_batch slots=N}`): the
+# rows of one call belong to different sequences, each in its own KV-cache
+# slot at its own position. Caches are `[slots, context, kv_heads*head_dim]`;
+# `slots` and `positions` are `tensor<?xi32>` with one entry per row. Rows of
+# one slot come in increasing position order (a prefill chunk is consecutive
+# rows of one slot), so a row sees every earlier row of its slot once all
+# rows are written (`kv_scatter` before `slot_attention`). Inference only.
+
+
+def _row_ids(t, what: str, rows: int) -> None:
+    (n,) = _tensor(t, what, 1, elem=i32)
+    _dim(n, rows, f"length of '{what}' (one per row)")
+
+
+def _slot_cache(t, what: str) -> tuple[int, int, int]:
+    C = _tensor(t, what, 3)
+    _static(C, what)
+    return C[0], C[1], C[2]
+
+
+@irdl_op_definition
+class RopeRowsOp(_RopeProps, TensorOp):
+    __doc__ = _ROPE_DOC + """
+    `rope_rows` is `rope` with one position per row (`positions[i]`, i32)
+    instead of `pos + i`: the rows of a slot-batched decode.
+
+    ```mlir
+    %q = tensorop.rope_rows %x, %p {heads = 9 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, tensor<?xi32>) -> tensor<?x576xf32>
+    ```
+    """
+
+    name = "tensorop.rope_rows"
+    x = operand_def(AnyTensor)
+    positions = operand_def(AnyTensor)
+    inv_freq = opt_operand_def(AnyTensor)
+    heads = _i64()
+    head_dim = _i64()
+    result = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = _tensor(t.x, "operand 'x'", 2)
+        _check_rope(X, p, inv_freq=t.inv_freq)
+        _row_ids(t.positions, "positions", X[0])
+        return [_T(*X)]
+
+
+@irdl_op_definition
+class KVScatterOp(TensorOp):
+    """Writes row i of `x` into the slot cache at `[slots[i], positions[i]]`,
+    returning the new cache (bufferization updates the cache buffer in place).
+
+    ```mlir
+    %kc1 = tensorop.kv_scatter %kc, %k, %s, %p : (tensor<4x2048x192xf32>, tensor<?x192xf32>, tensor<?xi32>, tensor<?xi32>) -> tensor<4x2048x192xf32>
+    ```
+    """
+
+    name = "tensorop.kv_scatter"
+    INPLACE: ClassVar[dict[int, str]] = {0: "cache"}
+    cache = operand_def(AnyTensor)
+    x = operand_def(AnyTensor)
+    slots = operand_def(AnyTensor)
+    positions = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        _, _, W = _slot_cache(t.cache, "cache")
+        X = _tensor(t.x, "operand 'x'", 2)
+        _dim(X[1], W, "row size of 'x'")
+        _row_ids(t.slots, "slots", X[0])
+        _row_ids(t.positions, "positions", X[0])
+        return [t.cache]
+
+
+@irdl_op_definition
+class SlotAttentionOp(_AttentionProps, TensorOp):
+    __doc__ = _ATTN_DOC + """
+    `slot_attention` is the KV-cache form of `causal_attention` for rows of
+    different sequences: k and v are slot caches `[slots, context,
+    kv_heads*head_dim]`; query row i attends to rows `0 .. positions[i]` of
+    slot `slots[i]`.
+
+    ```mlir
+    %o = tensorop.slot_attention %q, %kc, %vc, %s, %p {heads = 9 : i64, kv_heads = 3 : i64, head_dim = 64 : i64, scale = 1.250000e-01 : f32} : (tensor<?x576xf32>, tensor<4x2048x192xf32>, tensor<4x2048x192xf32>, tensor<?xi32>, tensor<?xi32>) -> tensor<?x576xf32>
+    ```
+    """
+
+    name = "tensorop.slot_attention"
+    q = operand_def(AnyTensor)
+    k = operand_def(AnyTensor)
+    v = operand_def(AnyTensor)
+    slots = operand_def(AnyTensor)
+    positions = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        _positive(p.heads, "heads")
+        _positive(p.kv_heads, "kv_heads")
+        _positive(p.head_dim, "head_dim")
+        if p.heads % p.kv_heads:
+            raise VerifyException(f"heads ({p.heads}) must be a multiple of kv_heads ({p.kv_heads})")
+        _positive(p.scale, "scale")
+        _nonneg(p.window, "window")
+        _nonneg(p.softcap, "softcap")
+        if p.seq_len:
+            raise VerifyException("seq_len does not apply to slot caches")
+        Q = _tensor(t.q, "operand 'q'", 2)
+        _dim(Q[1], p.heads * p.head_dim, "q row size (heads * head_dim)")
+        K, V = _slot_cache(t.k, "k"), _slot_cache(t.v, "v")
+        _same_shape(K, V, "'k' and 'v'")
+        _dim(K[2], p.kv_heads * p.head_dim, "k row size (kv_heads * head_dim)")
+        _row_ids(t.slots, "slots", Q[0])
+        _row_ids(t.positions, "positions", Q[0])
+        return [_T(Q[0], p.heads * p.head_dim)]
+
+
+@irdl_op_definition
+class GatherRowsOp(TensorOp):
+    """Rows `rows[i]` of `x` (i32 row indices): `@decode_batch` keeps only the
+    rows whose logits are wanted (the last token of each sequence in the call)
+    before the final norm and the lm_head.
+
+    ```mlir
+    %y = tensorop.gather_rows %x, %r : (tensor<?x576xf32>, tensor<?xi32>) -> tensor<?x576xf32>
+    ```
+    """
+
+    name = "tensorop.gather_rows"
+    x = operand_def(AnyTensor)
+    rows = operand_def(AnyTensor)
+    result = result_def(AnyTensor)
+
+    @classmethod
+    def infer(cls, t, p, r):
+        X = _tensor(t.x, "operand 'x'", 2)
+        (R,) = _tensor(t.rows, "rows", 1, elem=i32)
+        return [_T(R, X[1])]
+
+
+# ============================================================================
 # Every op defined above, in definition order.
 TENSOROP_OPS = [
     v for v in list(globals().values())

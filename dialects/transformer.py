@@ -85,6 +85,7 @@ from xdsl.irdl import (
     traits_def,
 )
 from ckc.dialects._syntax import OperandsSyntax, split_operands
+from ckc.dialects import quant
 from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
@@ -558,6 +559,18 @@ def _check_float(what: str, value: SSAValue) -> None:
         raise VerifyException(f"{what} must have a float element type, got {ty.element_type}")
 
 
+def _check_stored(what: str, value: SSAValue) -> None:
+    """A stored weight: a float or a GGUF block format (rows whole blocks)."""
+    ty = value.type
+    assert isinstance(ty, TensorType)
+    if quant.is_quantized(ty.element_type):
+        why = quant.check_shape(ty.element_type, ty.get_shape())
+        if why:
+            raise VerifyException(f"{what}: {why}")
+        return
+    _check_float(what, value)
+
+
 def _check_activation(what: str, value: SSAValue) -> tuple[int, int]:
     """[T, C] f32 with C static; returns (T, C)."""
     shape = shape_of(value)
@@ -678,7 +691,7 @@ class WeightOp(IRDLOperation):
             raise VerifyException(f"weight '{self.tensor_name.data}' must have a static shape, got {_fmt_shape(shape)}")
         if self.offset.value.data < 0:
             raise VerifyException(f"offset must be >= 0, got {self.offset.value.data}")
-        _check_float(f"weight '{self.tensor_name.data}'", self.result)
+        _check_stored(f"weight '{self.tensor_name.data}'", self.result)
 
 
 @irdl_op_definition
@@ -725,7 +738,7 @@ class EmbeddingOp(_KeywordInit, OperandsSyntax):
         vc = shape_of(self.table)
         if len(vc) != 2 or DYNAMIC in vc:
             raise VerifyException(f"table has shape {_fmt_shape(vc)}, expected a static [vocab, hidden]")
-        _check_float("table", self.table)
+        _check_stored("table", self.table)
         _, c = vc
         if self.positions is not None:
             check_shape("positions", self.positions, [None, c], "[context, hidden]")
@@ -929,7 +942,7 @@ class AttentionOp(_KeywordInit, OperandsSyntax):
             if v is not None:
                 check_shape(what, v, shape, meaning)
         for what, v in (("wq", self.wq), ("wk", self.wk), ("wv", self.wv), ("wo", self.wo)):
-            _check_float(what, v)
+            _check_stored(what, v)
         if (self.q_norm is None) != (self.k_norm is None):
             raise VerifyException("q_norm and k_norm must be given together")
         if self.q_norm is not None:
@@ -1111,7 +1124,7 @@ class LmHeadOp(_KeywordInit, IRDLOperation):
         if len(w) != 2 or DYNAMIC in w:
             raise VerifyException(f"weight has shape {_fmt_shape(w)}, expected a static [vocab, hidden]")
         check_shape("weight", self.weight, [None, c], "[vocab, hidden]")
-        _check_float("weight", self.weight)
+        _check_stored("weight", self.weight)
         rt, rv = _check_activation("result", self.result)
         if rv != w[0] or not _dims_agree(rt, t):
             raise VerifyException(

@@ -30,8 +30,21 @@ Input: the output of `lower-transformer` (``@prefill``, ``@prefill_all``,
   last row, ``n * heads`` for a per-head norm), then one ``buffer.call`` per
   compute op, in program order, then ``func.return``.
 
-Every call follows ``ckc/kernel_abi.py`` (kernel name, ins/outs order, param
-names). Views are aliases, never copies: ``reshape`` is the same buffer,
+Every call follows the kernel ABI table (``kernels/include/ckernels_abi.py``,
+read through ``ckc/kernel_abi.py``: kernel name, ins/outs order, param names).
+
+Rules. Most ops have no rule of their own here: an op whose ABI entry has a
+``map`` (``kernel_abi.OpMap``: the elementwise families and their gradients,
+norms, rope, matmul, embedding, the loss) is lowered by ONE generic rule,
+``_Function.generic``, which reads the entry: operands -> ins, results ->
+outs, params from the op's properties, scalar operands and shapes. A
+hand-written ``op_<name>`` method, when a class has one, takes precedence;
+they remain for what a table cannot say: views and KV writes (below), the
+forward ops that save statistics for their gradient and those gradients
+(``_TrainFunction``), the kernel choice by context (attention: prefill,
+decode or train), fused ops with scratch buffers, gradients accumulated into
+``grads``. A hand-written rule may still end in ``self.generic(op)`` (a
+norm with no gradient op, a token embedding). Views are aliases, never copies: ``reshape`` is the same buffer,
 ``last_rows`` the same buffer at row ``n - count`` (param ``in<i>_row``),
 ``kv_write`` makes the producer of the new K/V rows write them straight into
 the cache at row ``pos`` (``out0_row = %pos``; a ``copy`` call only when the
@@ -134,6 +147,15 @@ class _Module:
         self.by_name: dict[str, B.BufferOp] = {}
         self.weight_rows: dict[str, tuple[TensorType, int]] = {}  # name -> (slice type, rows needed)
         self.known_shapes: dict[str, tuple[int, ...]] = {}
+        self.generic = kernel_abi.by_op()  # op name -> the kernel of the generic rule
+        # decode_batch's slot caches [slots, context, W] (see _BatchFunction):
+        # every function's cache is then one buffer of slots * context rows
+        self.cache_slots = 0
+        for f in module.ops:
+            if isinstance(f, func.FuncOp) and f.body.blocks:
+                for a in f.body.block.args:
+                    if isinstance(a.type, TensorType) and len(a.type.get_shape()) == 3:
+                        self.cache_slots = max(self.cache_slots, a.type.get_shape()[0])
         if isinstance(self.cfg, TF.ConfigAttr):
             from ckc.importers.build_ir import weight_shapes  # (ckc.importers loads numpy)
 
@@ -171,6 +193,20 @@ class _Module:
         if lay is None or not lay.order:
             _fail(None, f"@{OPTIMIZER_FUNCTION} updates no parameter (no tensorop.adamw_update)")
         return self.alias("grads", "grads.all", lay.order, lay.floats(lay.order))
+
+    def cache(self, name: str, ty: TensorType) -> Loc:
+        """A layer's K or V cache. With slots (a module holding decode_batch),
+        one buffer ``[slots * context, W]`` (slot s = rows ``s*context ..``,
+        attribute ``slots``) for every function: a single-sequence function's
+        ``[context, W]`` cache is slot 0."""
+        shape = _shape(ty)
+        if not self.cache_slots:
+            return Loc(self.declare(name, ty, "kv_cache"))
+        ctx, w = shape[-2], shape[-1]
+        if len(shape) == 3 and shape[0] != self.cache_slots:
+            _fail(None, f"cache @{name} has {shape[0]} slots, another function {self.cache_slots}")
+        flat = TensorType(ty.element_type, [self.cache_slots * ctx, w])
+        return Loc(self.declare(name, flat, "kv_cache", slots=IntegerAttr(self.cache_slots, IndexType())))
 
     def weight(self, op: T.WeightOp) -> Loc:
         name = op.tensor_name.data
@@ -382,7 +418,7 @@ class _Function:
                 _fail(None, f"@{mode} argument #{i} is not a KV cache")
             layer, kind = divmod(i, 2)
             name = f"blk.{layer}.{'kv'[kind]}_cache"
-            self.loc[a] = Loc(self.mod.declare(name, a.type, "kv_cache"))
+            self.loc[a] = self.mod.cache(name, a.type)
 
         ret = block.last_op
         assert isinstance(ret, func.ReturnOp)
@@ -457,9 +493,12 @@ class _Function:
             self.loc[op.result] = self.mod.constant(op, op.result.name_hint or "c")
             return
         method = getattr(self, "op_" + op.name.split(".")[-1], None) if op.name.startswith("tensorop.") else None
-        if method is None:
+        if method is not None:
+            method(op)  # a hand-written rule (views, KV writes, saved statistics, ...)
+        elif op.name in self.mod.generic:
+            self.generic(op)
+        else:
             _fail(op, "is not supported by bufferize")
-        method(op)
 
     def rc(self, v: SSAValue) -> tuple[int | SSAValue, int]:
         shape = _shape(v)
@@ -467,98 +506,94 @@ class _Function:
             raise BufferizeError(f"bufferize: expected a 2-D tensor, got {v.type}")
         return self.rows(v), shape[1]
 
+    # -- the generic rule: one kernel-ABI entry (kernel_abi.OpMap) per op ----
+
+    def generic(self, op: Operation) -> None:
+        """Lowers `op` to one call of the kernel whose ABI entry maps it
+        (``kernel_abi.by_op``): operands -> ins, results -> outs, params from
+        the op's shapes, scalar operands and properties."""
+        k = self.mod.generic.get(op.name)
+        if k is None:
+            _fail(op, "has no kernel in the ABI table")
+        m = k.map
+        props = op.prop_values() if hasattr(op, "prop_values") else {}
+        for name, want in m.require:
+            if props.get(name) != want:
+                _fail(op, m.unsupported or f"needs {name} = {want} (kernel {k.name})")
+        shape = getattr(op, m.shape) if m.shape else op.results[0]
+        explicit = dict(m.params)
+
+        def lookup(name: str):
+            if name in explicit:
+                return self.expr(explicit[name], lookup_plain, op)
+            return lookup_plain(name)
+
+        def lookup_plain(name: str):
+            if name in ("rows", "cols"):
+                return self.rc(shape)[name == "cols"]
+            value, _, dim = name.partition(".")
+            if dim:
+                return _shape(getattr(op, value))[int(dim)]
+            v = getattr(op, name, None) if name not in props else None
+            if isinstance(v, SSAValue) and not isinstance(v.type, TensorType):
+                return self.scalar_pre(v, op)
+            if name in props:
+                return props[name]
+            _fail(op, f"gives kernel {k.name} no value for its param '{name}'")
+
+        params = {}
+        for name in k.param_order:
+            v = lookup(name)
+            ctype = k.param_ctype(name)
+            if not isinstance(v, SSAValue) and ctype is not None:
+                v = float(v) if ctype in ("float", "double") else int(v)
+            params[name] = v
+        ins = [self.src(v, op) for v in (getattr(op, n) for n in m.ins) if v is not None]
+        hints = m.hints or (k.name,) * len(m.outs)
+        outs = [self.out(getattr(op, n), h) for n, h in zip(m.outs, hints)]
+        self.call(k.name, ins, outs, params, op)
+
+    def expr(self, e, lookup, op: Operation):
+        """A kernel_abi expression over `lookup`'s names; a product or a
+        difference with the dynamic row count becomes an ``arith`` op."""
+        if isinstance(e, str):
+            return lookup(e)
+        if not isinstance(e, tuple):
+            return e
+        if e[0] == "enum":
+            value, table = self.expr(e[1], lookup, op), dict(e[2])
+            if value not in table:
+                _fail(op, f"has {e[1]} = {value!r}; its kernel takes {', '.join(map(repr, table))}")
+            return table[value]
+        o, a, b = e[0], self.expr(e[1], lookup, op), self.expr(e[2], lookup, op)
+        if isinstance(a, SSAValue) or isinstance(b, SSAValue):
+            if o == "*" and isinstance(b, int):
+                return self.mul(a, b)
+            if o == "*" and isinstance(a, int):
+                return self.mul(b, a)
+            if o == "-" and isinstance(b, int):
+                return self.sub(a, b)
+            _fail(op, f"needs {e} at run time, which bufferize cannot compute")
+        return kernel_abi.eval_expr((o, a, b), {})
+
+    # -- hand-written rules ------------------------------------------------
+
     def op_embedding(self, op: T.EmbeddingOp) -> None:
-        p = op.prop_values()
         ids = op.tokens
-        if isinstance(ids.owner, T.PositionsOp):
-            # learned positions: rows pos .. pos+T-1 of the table, a view
-            if p["scale"] not in (None, 1.0):
-                _fail(op, "scaled position embeddings are not supported")
-            table = self.src(op.table, op)
-            if table.row is not None:
-                _fail(op, "reads a sliced table")
-            self.loc[op.result] = Loc(table.buffer, self.scalar_pre(ids.owner.pos, op))
-            return
-        rows, cols = self.rc(op.result)
-        vocab = _shape(op.table)[0]
-        self.call("embedding", [self.src(ids, op), self.src(op.table, op)], [self.out(op.result, "emb")],
-                  dict(rows=rows, vocab=vocab, cols=cols, scale=float(p["scale"] or 1.0)), op)
+        if not isinstance(ids.owner, T.PositionsOp):
+            return self.generic(op)
+        # learned positions: rows pos .. pos+T-1 of the table, a view
+        if op.prop_values()["scale"] not in (None, 1.0):
+            _fail(op, "scaled position embeddings are not supported")
+        table = self.src(op.table, op)
+        if table.row is not None:
+            _fail(op, "reads a sliced table")
+        self.loc[op.result] = Loc(table.buffer, self.scalar_pre(ids.owner.pos, op))
 
     def op_positions(self, op: T.PositionsOp) -> None:
         for use in op.result.uses:
             if not isinstance(use.operation, T.EmbeddingOp) or use.index != 1:
                 _fail(op, "is only supported as the ids of an embedding")
-
-    def op_matmul(self, op: T.MatmulOp) -> None:
-        p = op.prop_values()
-        if p["transpose_a"] or not p["transpose_b"]:
-            _fail(op, "only x . W^T (transpose_b) is supported")
-        rows, k = self.rc(op.a)
-        n = _shape(op.b)[0]
-        ins = [self.src(op.a, op), self.src(op.b, op)]
-        if op.bias is not None:
-            ins.append(self.src(op.bias, op))
-        self.call("gemm", ins, [self.out(op.result, "mm")], dict(rows=rows, n=n, k=k), op)
-
-    def _elementwise(self, kernel: str, op: Operation, ins: list[SSAValue], **params) -> None:
-        rows, cols = self.rc(op.results[0])
-        self.call(kernel, [self.src(v, op) for v in ins], [self.out(op.results[0], kernel)],
-                  dict(rows=rows, cols=cols, **params), op)
-
-    def op_add(self, op: T.AddOp) -> None:
-        self._elementwise("add", op, [op.a, op.b])
-
-    def op_mul(self, op: T.MulOp) -> None:
-        self._elementwise("mul", op, [op.a, op.b])
-
-    def op_scale(self, op: T.ScaleOp) -> None:
-        self._elementwise("scale", op, [op.x], factor=float(op.prop_values()["factor"]))
-
-    def op_silu(self, op: T.SiluOp) -> None:
-        self._elementwise("silu", op, [op.x])
-
-    def op_gelu(self, op: T.GeluOp) -> None:
-        self._elementwise("gelu", op, [op.x], approx=int(op.prop_values()["approximate"] == "tanh"))
-
-    def op_softcap(self, op: T.SoftcapOp) -> None:
-        self._elementwise("softcap", op, [op.x], cap=float(op.prop_values()["cap"]))
-
-    def op_swiglu(self, op: T.SwigluOp) -> None:
-        self._elementwise("swiglu", op, [op.gate, op.up])
-
-    def op_geglu(self, op: T.GegluOp) -> None:
-        self._elementwise("geglu", op, [op.gate, op.up], approx=int(op.prop_values()["approximate"] == "tanh"))
-
-    def op_softmax(self, op: T.SoftmaxOp) -> None:
-        self._elementwise("softmax", op, [op.x])
-
-    def op_rmsnorm(self, op: T.RMSNormOp) -> None:
-        p = op.prop_values()
-        rows, c = self.rc(op.x)
-        (d,) = _shape(op.w)
-        self.call("rmsnorm", [self.src(op.x, op), self.src(op.w, op)], [self.out(op.result, "norm")],
-                  dict(rows=self.mul(rows, c // d), cols=d, eps=float(p["eps"]), w_offset=float(p["offset"])), op)
-
-    def op_layernorm(self, op: T.LayerNormOp) -> None:
-        p = op.prop_values()
-        rows, c = self.rc(op.x)
-        ins = [self.src(op.x, op), self.src(op.w, op)]
-        if op.bias is not None:
-            ins.append(self.src(op.bias, op))
-        self.call("layernorm", ins, [self.out(op.result, "norm")],
-                  dict(rows=rows, cols=c, eps=float(p["eps"]), w_offset=float(p["offset"])), op)
-
-    def op_rope(self, op: T.RopeOp) -> None:
-        p = op.prop_values()
-        rows, _ = self.rc(op.x)
-        ins = [self.src(op.x, op)]
-        if op.inv_freq is not None:
-            ins.append(self.src(op.inv_freq, op))
-        rd = p["rotary_dim"] if p["rotary_dim"] is not None else p["head_dim"]
-        self.call("rope", ins, [self.out(op.result, "rope")],
-                  dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd,
-                       pos=self.scalar_pre(op.pos, op), theta=float(p["theta"]),
-                       style=0 if p["style"] == "neox" else 1), op)
 
     def op_rmsnorm_qkv_rope(self, op: T.RMSNormQKVRopeOp) -> None:
         p = op.prop_values()
@@ -630,11 +665,112 @@ class _Function:
         rows = self.rows(op.x)
         self.loc[op.result] = Loc(src.buffer, self.sub(rows, count) if rows != count else None)
 
-    def op_cross_entropy(self, op: T.CrossEntropyOp) -> None:
-        rows, cols = self.rc(op.logits)
-        self.call("cross_entropy", [self.src(op.logits, op), self.src(op.targets, op)],
-                  [self.out(op.result, "loss")], dict(rows=rows, cols=cols,
-                                                     ignore_index=op.prop_values()["ignore_index"]), op)
+
+# ---------------------------------------------------------------------------
+# slot-batched decode: @decode_batch (lower-transformer{modes=decode_batch slots=N})
+# ---------------------------------------------------------------------------
+
+BATCH_FUNCTION = "decode_batch"
+
+
+class _BatchFunction(_Function):
+    """Bufferizes ``@decode_batch(%tokens, %slots, %positions, %out_rows, slot
+    caches...)`` into ``@decode_batch(%n: index, %m: index)``: n rows of
+    different sequences, row i in cache slot ``slots[i]`` at position
+    ``positions[i]``; the logits of the m rows ``out_rows`` go to ``@logits``.
+    ``slots``, ``positions`` and ``out_rows`` become the ``io`` buffers
+    ``@slots`` / ``@positions`` / ``@out_rows`` (``tensor<?xi32>``, the
+    caller's memory like ``@tokens``); each slot cache ``[S, context, W]`` is
+    the layer's one cache buffer ``[S * context, W]`` (``_Module.cache``), so
+    the single-sequence functions work on slot 0. Values after
+    ``gather_rows`` have m rows, all others n."""
+
+    def run(self) -> func.FuncOp:
+        block = self.f.body.block
+        args = list(block.args)
+        if len(args) < 4 or any(_shape(a) != (DYN,) for a in args[:4]):
+            _fail(None, f"@{self.mode} must take (tokens, slots, positions, out_rows: tensor<?xi32>, caches...)")
+        new_block = Block(arg_types=[IndexType(), IndexType()])
+        self.n, self.m = new_block.args
+        self.n.name_hint, self.m.name_hint = "n", "m"
+        self.m_values: set[SSAValue] = set()
+        ids = TensorType(IntegerType(32), [DYN])
+        for a, name in zip(args[:4], ("tokens", "slots", "positions", "out_rows")):
+            self.loc[a] = Loc(self.mod.declare(name, ids, "io"))
+        for op in block.ops:  # the rows after the gather: m of them
+            if isinstance(op, T.GatherRowsOp) or (
+                not isinstance(op, func.ReturnOp) and any(o in self.m_values for o in op.operands)
+            ):
+                self.m_values.update(op.results)
+        for i, a in enumerate(args[4:]):
+            if not isinstance(a.type, TensorType) or len(_shape(a)) != 3:
+                _fail(None, f"@{self.mode} argument #{i + 4} is not a slot cache [slots, context, W]")
+            layer, kind = divmod(i, 2)
+            self.loc[a] = self.mod.cache(f"blk.{layer}.{'kv'[kind]}_cache", a.type)
+        ret = block.last_op
+        assert isinstance(ret, func.ReturnOp)
+        self.plan_outputs(block, ret)
+        for op in block.ops:
+            if op is ret:
+                break
+            self.lower(op)
+        for i, v in enumerate(ret.arguments):
+            l = self.loc.get(v)
+            want = self.result_loc(i, v)
+            if l is None or l.buffer != want.buffer or l.row is not None:
+                _fail(ret, f"result #{i} of @{self.mode} is not in @{want.buffer}")
+        new_block.add_ops([*self.locals, *self.arith, *self.calls, func.ReturnOp()])
+        return func.FuncOp(self.mode, ([IndexType(), IndexType()], []), Region(new_block))
+
+    def rows(self, value: SSAValue) -> int | SSAValue:
+        if _shape(value)[0] == DYN and value in self.m_values:
+            return self.m
+        return super().rows(value)
+
+    def op_gather_rows(self, op: T.GatherRowsOp) -> None:
+        """A row gather is the embedding kernel with x as the table (n rows)."""
+        rows, cols = self.rc(op.result)
+        self.call("embedding", [self.src(op.rows, op), self.src(op.x, op)], [self.out(op.result, "rows")],
+                  dict(rows=rows, vocab=self.rows(op.x), cols=cols, scale=1.0), op)
+
+    def slot_cache(self, v: SSAValue, op: Operation) -> Loc:
+        while isinstance(v.owner, T.KVScatterOp):
+            v = v.owner.cache
+        if v not in self.loc:
+            _fail(op, "writes a cache that is not a function argument")
+        return self.loc[v]
+
+    def op_rope_rows(self, op: T.RopeRowsOp) -> None:
+        p = op.prop_values()
+        rows, _ = self.rc(op.x)
+        ins = [self.src(op.x, op), self.src(op.positions, op)]
+        if op.inv_freq is not None:
+            ins.append(self.src(op.inv_freq, op))
+        rd = p["rotary_dim"] if p["rotary_dim"] is not None else p["head_dim"]
+        self.call("rope_rows", ins, [self.out(op.result, "rope")],
+                  dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd,
+                       theta=float(p["theta"]), style=0 if p["style"] == "neox" else 1), op)
+
+    def op_kv_scatter(self, op: T.KVScatterOp) -> None:
+        cache = self.slot_cache(op.cache, op)
+        self.loc[op.result] = cache
+        S, ctx, W = _shape(op.cache)
+        rows, _ = self.rc(op.x)
+        self.call("kv_scatter", [self.src(op.x, op), self.src(op.slots, op), self.src(op.positions, op)],
+                  [cache], dict(rows=rows, cols=W, slots=S, context=ctx), op)
+
+    def op_slot_attention(self, op: T.SlotAttentionOp) -> None:
+        p = op.prop_values()
+        if p["head_dim"] > ATTN_MAX_HEAD_DIM:
+            _fail(op, f"head_dim {p['head_dim']} exceeds the attention kernels' limit of "
+                      f"{ATTN_MAX_HEAD_DIM} (CK_ATTN_MAX_HEAD_DIM in kernels/include/ckernels.h)")
+        S, ctx, _ = _shape(op.k)
+        rows, _ = self.rc(op.q)
+        ins = [self.src(v, op) for v in (op.q, op.k, op.v, op.slots, op.positions)]
+        self.call("slot_attention", ins, [self.out(op.result, "attn")],
+                  dict(rows=rows, slots=S, context=ctx, heads=p["heads"], kv_heads=p["kv_heads"],
+                       head_dim=p["head_dim"], window=p["window"], scale=float(p["scale"]),
+                       softcap=float(p["softcap"])), op)
 
 
 # ---------------------------------------------------------------------------
@@ -768,7 +904,7 @@ class _TrainFunction(_Function):
 
     def op_rmsnorm(self, op: T.RMSNormOp) -> None:
         if not self.needs_grad(op, T.RMSNormGradOp, (op.x, op.w)):
-            return super().op_rmsnorm(op)
+            return self.generic(op)
         p = op.prop_values()
         rows, c = self.rc(op.x)
         (d,) = _shape(op.w)
@@ -779,7 +915,7 @@ class _TrainFunction(_Function):
 
     def op_layernorm(self, op: T.LayerNormOp) -> None:
         if not self.needs_grad(op, T.LayerNormGradOp, (op.x, op.w)):
-            return super().op_layernorm(op)
+            return self.generic(op)
         p = op.prop_values()
         rows, c = self.rc(op.x)
         ins = [self.src(op.x, op), self.src(op.w, op)]
@@ -869,18 +1005,6 @@ class _TrainFunction(_Function):
                   [self.out(op.dx, "dx"), self.out(op.dw, "dw"), self.out(op.db, "db")],
                   dict(rows=rows, cols=c, w_offset=float(p["offset"])), op)
 
-    def op_rope_grad(self, op: T.RopeGradOp) -> None:
-        p = op.prop_values()
-        rows, _ = self.rc(op.dy)
-        ins = [self.src(op.dy, op)]
-        if op.inv_freq is not None:
-            ins.append(self.src(op.inv_freq, op))
-        rd = p["rotary_dim"] if p["rotary_dim"] is not None else p["head_dim"]
-        self.call("rope_grad", ins, [self.out(op.result, "drope")],
-                  dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd,
-                       pos=self.scalar_pre(op.pos, op), theta=float(p["theta"]),
-                       style=0 if p["style"] == "neox" else 1), op)
-
     def op_causal_attention_grad(self, op: T.CausalAttentionGradOp) -> None:
         fwd = self.forward_of(op, T.CausalAttentionOp, (op.q, op.k, op.v))
         p = op.prop_values()
@@ -889,36 +1013,6 @@ class _TrainFunction(_Function):
                self.src(op.dout, op), self.saved[fwd]["lse"]]
         self.call("attention_grad", ins, [self.out(op.dq, "dq"), self.out(op.dk, "dk"), self.out(op.dv, "dv")],
                   dict(rows=rows, pos=0, **self._attn_attrs(p)), op)
-
-    def _act_grad(self, kernel: str, op: Operation, **params) -> None:
-        rows, cols = self.rc(op.results[0])
-        self.call(kernel, [self.src(op.x, op), self.src(op.dy, op)], [self.out(op.results[0], "dx")],
-                  dict(rows=rows, cols=cols, **params), op)
-
-    def op_silu_grad(self, op: T.SiluGradOp) -> None:
-        self._act_grad("silu_grad", op)
-
-    def op_gelu_grad(self, op: T.GeluGradOp) -> None:
-        self._act_grad("gelu_grad", op, approx=int(op.prop_values()["approximate"] == "tanh"))
-
-    def op_softcap_grad(self, op: T.SoftcapGradOp) -> None:
-        self._act_grad("softcap_grad", op, cap=float(op.prop_values()["cap"]))
-
-    def op_swiglu_grad(self, op: T.SwigluGradOp) -> None:
-        rows, cols = self.rc(op.dy)
-        self.call("swiglu_grad", [self.src(op.gate, op), self.src(op.up, op), self.src(op.dy, op)],
-                  [self.out(op.dgate, "dgate"), self.out(op.dup, "dup")], dict(rows=rows, cols=cols), op)
-
-    def op_geglu_grad(self, op: T.GegluGradOp) -> None:
-        rows, cols = self.rc(op.dy)
-        self.call("geglu_grad", [self.src(op.gate, op), self.src(op.up, op), self.src(op.dy, op)],
-                  [self.out(op.dgate, "dgate"), self.out(op.dup, "dup")],
-                  dict(rows=rows, cols=cols, approx=int(op.prop_values()["approximate"] == "tanh")), op)
-
-    def op_softmax_grad(self, op: T.SoftmaxGradOp) -> None:
-        rows, cols = self.rc(op.dy)
-        self.call("softmax_grad", [self.src(op.y, op), self.src(op.dy, op)], [self.out(op.result, "dx")],
-                  dict(rows=rows, cols=cols), op)
 
     def op_positions(self, op: T.PositionsOp) -> None:
         for use in op.result.uses:
@@ -1323,6 +1417,8 @@ class Bufferize(ModulePass):
                 cls = _TrainFunction
             elif f.sym_name.data == LOSS_FUNCTION:
                 cls = _LossFunction
+            elif f.sym_name.data == BATCH_FUNCTION:
+                cls = _BatchFunction
             else:
                 cls = _Function
             new.append((f, cls(mod, f).run()))

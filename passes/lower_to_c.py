@@ -35,7 +35,7 @@ weights are the trained tensors, tensor i's gradient and moments sit at those
 offsets plus its weight's offset from the first; -1 without add-optimizer).
 
 Calls. ``buffer.call K<V>`` becomes ``ck_K_f32_V(...)`` with the arguments in
-the order ``ckc/kernel_abi.py`` gives (roles ``in``/``opt_in``/``out``:
+the order the kernel ABI table gives (``kernels/include/ckernels_abi.py``, through ``ckc/kernel_abi.py``) (roles ``in``/``opt_in``/``out``:
 buffer pointers; ``param``: the call's params, static ones as literals,
 dynamic ones from ``arith`` index arithmetic on the function arguments;
 ``null``: ``0``; ``scratch``/``scratch_size``/``pool``/``nth``: the function
@@ -44,7 +44,8 @@ parameters). A buffer pointer is ``base + offset`` (``+ l * stride`` for
 ``row * row_bytes`` when the call has an ``in<i>_row`` / ``out<i>_row`` param.
 
 Tables (``c.global``, read by the runtime): ``ckc_gen_arch``, ``ckc_gen_simd``,
-``ckc_gen_vocab``, ``ckc_gen_context``, ``ckc_gen_max_tokens``,
+``ckc_gen_vocab``, ``ckc_gen_context`` (rows per KV-cache slot), ``ckc_gen_max_tokens``,
+``ckc_gen_slots`` (KV-cache slots of ``@decode_batch``; only with one),
 ``ckc_gen_layers``, ``ckc_gen_hidden``, ``ckc_gen_arena_size``,
 ``ckc_gen_n_canaries`` + ``ckc_gen_canaries`` (arena offsets),
 ``ckc_gen_weights_size``, ``ckc_gen_n_weights`` + ``ckc_gen_weight_names`` /
@@ -82,11 +83,33 @@ append wrote, the activation rows of this chunk), else the whole buffer;
 model.so is built with ``-DCKC_RECORD``; it passes them to the recorder
 ``ckc/parity/record.py`` installs). Off, the generated C is unchanged.
 
+Option ``roll`` (default false; the pipelines set it): first run `roll-layers`
+(``passes/roll_layers.py``), which writes the unrolled per-layer calls as a
+``buffer.loop`` over ``buffer.layers`` tables. A ``@T[%l]`` operand, member
+``l`` of table ``@T``, becomes ``base + T_off[l]`` where ``T_off`` is a file-scope
+``static const size_t T_off[L]`` of the members' planned byte offsets (one table
+per distinct content, named after the IR table; a loop that is not layers
+0..L-1 in order carries ``ckc.first_layer`` / ``ckc.layer_step`` for the
+comments). With `overflow`, a table an out operand reads has that buffer's
+entry moved by the same 8 bytes.
+
+Option ``readable`` (default false; the pipelines set it): the C a person
+reads. Every buffer a call addresses at its planned offset is a local pointer
+named after the IR buffer, declared once at the top of the function
+(``float *x_emb = (float *)(arena + 131136);``), and every table a call
+addresses at a whole layer a local pointer at the top of the loop body
+(``const float *attn_norm_weight = (const float *)(weights + attn_norm_weight_off[l]);``,
+as llm.c's forward names each layer's parameters); every call gets a one-line
+comment naming the layer, the kernel and the operands with their shapes
+(``/* layer l: rmsnorm x[?,576], attn_norm.weight[l][576] -> ... */``), every
+loop the layers it runs. Off, the C is what the tests of this pass pin.
+
 Deterministic: the output depends only on the input IR.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from xdsl.context import Context
@@ -120,7 +143,7 @@ MAX_DIMS = 4
 DT_F32, DT_F32P32 = 0, 6   # runtime/weights.h CK_DT_F32 / CK_DT_F32P32 (ckc/weights.py F32 / F32P32)
 PREFIX = "ckc_gen_"
 IO_PARAMS = {"tokens": "tokens", "logits": "logits", "targets": "targets", "losses": "losses",
-             "grad_norm": "grad_norm"}
+             "grad_norm": "grad_norm", "slots": "slots", "positions": "positions", "out_rows": "out_rows"}
 VARIANT_RANK = {"scalar": 0, "neon": 1, "avx2": 2, "avx512": 3}
 # Kernels that work row by row on `rows` rows of `cols` elements (what `record` copies).
 ROWWISE = ("rmsnorm", "layernorm", "add", "mul", "scale", "copy", "silu", "gelu", "swiglu", "geglu", "softcap",
@@ -164,6 +187,20 @@ OPT_PARAMS: tuple[tuple[str, Attribute], ...] = (
     ("grad_norm", C.PtrType(f32)),
     ("pool", POOL),
     ("nth", INT),
+)
+
+
+# The slot-batched @decode_batch (bufferize: `@decode_batch(%n: index, %m: index)`,
+# n rows of different sequences, the logits of m of them) gets the io buffers
+# @slots and @positions (one i32 per row), @out_rows (m row indices) and m after
+# the common parameters; `ckc_gen_slots` says how many KV-cache slots the caches
+# hold (emitted only with @decode_batch; runtime/model/model_runtime.c ckc_batch).
+BATCH_MODES = ("decode_batch",)
+BATCH_PARAMS: tuple[tuple[str, Attribute], ...] = PARAMS + (
+    ("slots", C.PtrType(i32, True)),
+    ("positions", C.PtrType(i32, True)),
+    ("out_rows", C.PtrType(i32, True)),
+    ("m", INT),
 )
 
 
@@ -213,7 +250,8 @@ class _Func:
         self.lower = lower
         self.f = f
         self.name = f.sym_name.data
-        plist = TRAIN_PARAMS if self.name in TRAIN_MODES else OPT_PARAMS if self.name in OPT_MODES else PARAMS
+        plist = (TRAIN_PARAMS if self.name in TRAIN_MODES else OPT_PARAMS if self.name in OPT_MODES
+                 else BATCH_PARAMS if self.name in BATCH_MODES else PARAMS)
         self.cf = C.FuncOp(PREFIX + self.name, plist, INT)
         self.params = {n: a for (n, _), a in zip(plist, self.cf.body.block.args)}
         for n, a in self.params.items():
@@ -222,6 +260,13 @@ class _Func:
         self.consts: dict[tuple, SSAValue] = {}
         self.block = self.cf.body.block
         self.nloops = 0
+        self.loop_layers: dict[SSAValue, str] = {}
+        self.locals: dict[str, SSAValue] = {}
+        self.local_ops: list[Operation] = []
+        # readable: per loop, (table -> local pointer, ops declaring them at the top of its body)
+        self.loop_locals: dict[SSAValue, tuple[dict[str, SSAValue], list[Operation]]] = {}
+        self.loop_names: dict[str, str] = {}  # table -> its local pointer's C name (one per function)
+        self.taken = set(n for n, _ in plist) | {"l", "l2", "l3", "l4"}
         args = list(f.body.block.args)
         names = [a.name_hint for a in args]
         if self.name in OPT_MODES:
@@ -229,7 +274,7 @@ class _Func:
                 if nm not in ("lr", "step"):
                     _fail(f"@{self.name}: argument %{nm} is not %lr or %step")
                 self.values[a] = self.params[nm]
-        elif all(n in ("n", "pos") for n in names) and len(set(names)) == len(names):
+        elif all(n in ("n", "pos") or (n == "m" and n in self.params) for n in names) and len(set(names)) == len(names):
             for a, nm in zip(args, names):
                 self.values[a] = self.params[nm]
         elif len(args) == 2:
@@ -288,11 +333,68 @@ class _Func:
             return env[e]
         return e
 
+    def resolve(self, call: B.CallOp, ref: B.BufRefAttr) -> B.BufferOp:
+        """The buffer a ref names; for a buffer.layers table, its first member
+        (they share type, region and layout)."""
+        g = B.lookup_layers(call, ref.buffer_name) if ref.is_indexed else None
+        buf = B.lookup_buffer(call, g.member_names[0] if g is not None else ref.buffer_name)
+        if buf is None:
+            _fail(f"@{self.name}: unknown buffer @{ref.buffer_name}")
+        return buf
+
+    def table_pointer(self, block: Block, call: B.CallOp, ref: B.BufRefAttr, kind: str, row, rb: int,
+                      rtype: C.PtrType, base: SSAValue, bconst: bool) -> SSAValue:
+        """``base + TABLE[l] (+ row * rb)`` for member l of a buffer.layers table."""
+        name = ref.buffer_name
+        g = B.lookup_layers(call, name)
+        offsets = []
+        for m in g.member_names:
+            b = B.lookup_buffer(call, m)
+            if b.offset is None:
+                _fail(f"buffer @{m} has no offset: run plan-memory first")
+            offsets.append(b.offset.data + (OVERFLOW_BYTES if kind == "out" and m == self.lower.overflow else 0))
+        index = self.values.get(call.layer)
+        if index is None:
+            _fail(f"@{self.name}: layer index of @{name} is not a loop variable")
+        table = self.lower.layer_table(self.name, name, offsets)
+        offset = 0
+        if row is not None and not isinstance(row, SSAValue):
+            offset, row = int(row) * rb, None
+        loop = self.loop_locals.get(call.layer)
+        if row is None and offset == 0 and self.lower.readable and loop is not None:
+            # a local pointer at the top of the loop body, named after the IR table
+            ptrs, ops = loop
+            if table not in ptrs:
+                if table not in self.loop_names:
+                    self.loop_names[table] = self.lower.c_name(name, self.taken)
+                at = C.ElemOp(table, index, SIZE)
+                ptr = C.PtrOp(base, 0, C.PtrType(rtype.pointee, bconst), at.result, 1)
+                var = C.VarOp(self.loop_names[table], ptr.result)
+                ops += [at, ptr, var]
+                ptrs[table] = var.result
+            return ptrs[table]
+        at = self.add(block, C.ElemOp(table, index, SIZE)).results[0]
+        if row is None:
+            return self.add(block, C.PtrOp(base, offset, rtype, at, 1)).results[0]
+        mid = self.add(block, C.PtrOp(base, 0, C.PtrType(ui8, bconst), at, 1)).results[0]
+        return self.add(block, C.PtrOp(mid, 0, rtype, row, rb)).results[0]
+
+    def local(self, buf: B.BufferOp, ptr: SSAValue) -> SSAValue:
+        """With `readable`: the buffer as a local pointer named after it,
+        declared at the top of the function (once)."""
+        name = buf.buffer_name
+        if name not in self.locals:
+            c_name = self.lower.c_name(name, self.taken)
+            var = C.VarOp(c_name, ptr)
+            ptr.op.detach()
+            self.local_ops += [ptr.op, var]
+            self.locals[name] = var.result
+        return self.locals[name]
+
     def pointer(self, block: Block, call: B.CallOp, ref: B.BufRefAttr, kind: str, i: int, env) -> SSAValue:
         name = ref.buffer_name
-        buf = B.lookup_buffer(call, name)
-        if buf is None:
-            _fail(f"@{self.name}: unknown buffer @{name}")
+        table = ref.is_indexed and B.lookup_layers(call, name) is not None
+        buf = self.resolve(call, ref)
         t = buf.type
         elem, _ = _elem(t)
         row = env.get(kernel_abi.row_param(kind, i))
@@ -320,6 +422,9 @@ class _Func:
             if arena is None or arena.sym_name.data != self.lower.arena_name:
                 _fail(f"buffer @{name}: region '{region}' is not in the arena")
             base, bconst = self.params["arena"], False
+        rtype0 = C.PtrType(elem, const or bconst)
+        if table:
+            return self.table_pointer(block, call, ref, kind, row, _row_bytes(t), rtype0, base, bconst)
         offset = buf.offset.data
         index = stride = None
         if ref.is_indexed:
@@ -336,6 +441,8 @@ class _Func:
             offset += int(row) * rb
             row = None
         rtype = C.PtrType(elem, const or bconst)
+        if row is None and index is None and self.lower.readable and offset == buf.offset.data:
+            return self.local(buf, self.add(block, C.PtrOp(base, offset, C.PtrType(elem, bconst))).results[0])
         if row is None:
             return self.add(block, C.PtrOp(base, offset, rtype, index, stride)).results[0]
         if index is None:
@@ -347,11 +454,32 @@ class _Func:
 
     def run(self) -> C.FuncOp:
         self.body(self.f.body.block, self.block)
+        if self.local_ops:
+            self.block.insert_ops_before(self.local_ops, self.block.first_op)
         return self.cf
+
+    def comment(self, block: Block, call: B.CallOp) -> None:
+        """With `readable`: ``/* layer L: kernel in[shape], ... -> out[shape] */``."""
+        def one(ref: B.BufRefAttr) -> str:
+            t = self.resolve(call, ref).type
+            dims = ",".join("?" if d < 0 else str(d) for d in t.get_shape())
+            return ref.buffer_name + ("[l]" if ref.is_indexed else "") + f"[{dims}]"
+
+        layer = self.loop_layers.get(call.layer) if call.layer is not None else None
+        if layer == "":
+            layer = None
+        elif layer is None:
+            from ckc.passes.roll_layers import call_layer
+
+            n = call_layer(call)
+            layer = str(n) if n is not None else None
+        text = (f"layer {layer}: " if layer else "") + call.kernel.data + " " + ", ".join(
+            one(r) for r in call.in_refs) + " -> " + ", ".join(one(r) for r in call.out_refs)
+        self.add(block, C.CommentOp(text.replace("*/", "* /")))
 
     def body(self, src: Block, dst: Block) -> None:
         for op in src.ops:
-            if isinstance(op, B.BufferOp):
+            if isinstance(op, (B.BufferOp, B.LayersOp)):
                 continue
             if isinstance(op, arith.ConstantOp):
                 v = op.value
@@ -369,10 +497,32 @@ class _Func:
                 ub = self.const(dst, op.ub.data, INT)
                 self.nloops += 1
                 var = "l" if self.nloops == 1 else f"l{self.nloops}"
+                first, step = op.attributes.get("ckc.first_layer"), op.attributes.get("ckc.layer_step")
+                what = "layers"
+                if isinstance(first, IntegerAttr) and isinstance(step, IntegerAttr) and step.value.data:
+                    f0, st = first.value.data, step.value.data
+                    self.loop_layers[op.index] = f"{f0} {'+' if st > 0 else '-'} {var}"
+                    span = (f0, f0 + st * (op.ub.data - op.lb.data - 1))
+                elif isinstance(step, IntegerAttr):  # step 0: iterations that are not whole layers
+                    self.loop_layers[op.index] = ""
+                    what, span = "iterations", (op.lb.data, op.ub.data - 1)
+                else:
+                    self.loop_layers[op.index] = var
+                    span = (op.lb.data, op.ub.data - 1)
+                if self.lower.readable:
+                    self.add(dst, C.CommentOp(f"{what} {span[0]}..{span[1]}"))
                 loop = self.add(dst, C.ForOp(lb, ub, var))
                 loop.induction_var.name_hint = var
                 self.values[op.index] = loop.induction_var
+                self.loop_locals[op.index] = ({}, [])
                 self.body(op.body.block, loop.body.block)
+                ops = self.loop_locals[op.index][1]
+                if ops:
+                    first = loop.body.block.first_op
+                    if first is None:
+                        loop.body.block.add_ops(ops)
+                    else:
+                        loop.body.block.insert_ops_before(ops, first)
             elif isinstance(op, B.CallOp):
                 self.call(op, dst)
             elif isinstance(op, func.ReturnOp):
@@ -449,8 +599,13 @@ class _Func:
             else:
                 _fail(f"@{self.name}: gemm with dynamic n/k")
         idx = len(self.lower.call_names)
+        if self.lower.readable:
+            self.comment(block, call)
+        def ref_label(r: B.BufRefAttr) -> str:
+            return r.buffer_name + ("[l]" if r.is_indexed else "")
+
         label = f"@{self.name} #{idx}: {sym}(" + ", ".join(
-            r.buffer_name for r in ins) + " -> " + ", ".join(r.buffer_name for r in outs) + ")"
+            map(ref_label, ins)) + " -> " + ", ".join(map(ref_label, outs)) + ")"
         self.lower.call_names.append(label)
         if self.lower.profile:
             t0 = self.add(block, C.CallOp("ckc_rt_prof_begin", [], i64, f"p{idx}")).results[0]
@@ -481,7 +636,7 @@ class _Func:
         for i, ref in enumerate(call.out_refs):
             if i not in outs:
                 continue
-            buf = B.lookup_buffer(call, ref.buffer_name)
+            buf = self.resolve(call, ref)
             rows = env.get("rows")
             if rows is not None and buf.region.data not in ("weights", "grads", "adam_m", "adam_v", "opt_state"):
                 # a row-wise kernel's rows can be finer than the buffer's (rmsnorm over q's
@@ -514,12 +669,17 @@ class _Func:
 
 
 class _Lower:
-    def __init__(self, module: ModuleOp, debug: bool, profile: bool = False, overflow: str = "", record: bool = False):
+    def __init__(self, module: ModuleOp, debug: bool, profile: bool = False, overflow: str = "", record: bool = False,
+                 readable: bool = False):
         self.module = module
         self.debug = debug
         self.profile = profile
         self.overflow = overflow
         self.record = record
+        self.readable = readable
+        self.tables_c: dict[str, list[int]] = {}        # layer tables: C name -> offsets
+        self.table_of: dict[tuple, str] = {}             # (table, offsets) -> C name
+        self.local_names: set[str] = set()               # readable: every local pointer's C name
         self.call_names: list[str] = []
         self.gemm_n = 0
         self.gemm_k = 0
@@ -537,6 +697,41 @@ class _Lower:
         self.arena = others[0] if others else None
         self.arena_name = self.arena.sym_name.data if self.arena is not None else ""
 
+    def c_name(self, name: str, taken: set[str]) -> str:
+        """A C identifier for an IR name (``blk.0.attn_q.weight`` -> ``blk_0_attn_q_weight``),
+        unique among `taken` (which it joins), the module's globals and C's keywords."""
+        base = re.sub(r"[^A-Za-z0-9_]", "_", name)
+        if not base or base[0].isdigit():
+            base = "b_" + base
+        if base in C_KEYWORDS or base.startswith(PREFIX) or re.fullmatch(r"[spc]\d+", base):
+            base += "_"
+        out, k = base, 1
+        while out in taken or out in self.tables_c or re.fullmatch(r"l\d*", out):
+            k += 1
+            out = f"{base}_{k}"
+        taken.add(out)
+        self.local_names.add(out)
+        return out
+
+    def layer_table(self, fname: str, table: str, offsets: list[int]) -> str:
+        """The C name of a static table of a buffer.layers' byte offsets (one per
+        distinct content; a table of another function with the same IR name and
+        other offsets gets the function's name in front)."""
+        key = (table, tuple(offsets))
+        if key in self.table_of:
+            return self.table_of[key]
+        base = re.sub(r"[^A-Za-z0-9_]", "_", table) + "_off"
+        used = self.tables_c.keys() | self.local_names | C_RESERVED
+        if base in used:
+            base = f"{fname}_{base}"
+        out, k = base, 1
+        while out in used:
+            k += 1
+            out = f"{base}_{k}"
+        self.tables_c[out] = list(offsets)
+        self.table_of[key] = out
+        return out
+
     def run(self) -> None:
         m = self.module
         funcs = [f for f in m.ops if isinstance(f, func.FuncOp)]
@@ -545,6 +740,9 @@ class _Lower:
         bufs = [o for o in m.ops if isinstance(o, B.BufferOp) and B.covers(o) is None]  # aliases: no table rows
         cfuncs = [_Func(self, f).run() for f in funcs]
         globals_ = self.tables(bufs)
+        if self.tables_c:
+            globals_.append(C.CommentOp("layer tables: byte offsets of each layer's buffer (buffer.layers)"))
+            globals_ += [C.GlobalOp(n, SIZE, v, static=True) for n, v in self.tables_c.items()]
         new: list[Operation] = [
             C.CommentOp("generated by ckc lower-to-c: compute functions and tables for runtime/model/model_runtime.c"),
             C.IncludeOp("stddef.h", True),
@@ -605,10 +803,13 @@ class _Lower:
         vocab = cfg_int("vocab")
         if not vocab and logits is not None:
             vocab = logits.type.get_shape()[-1]
-        context = 0
+        context = slots = 0
         for b in bufs:
             if b.region.data == "kv_cache":
-                context = max(context, b.type.get_shape()[0])
+                n_slots = b.attributes.get("slots")
+                n_slots = n_slots.value.data if isinstance(n_slots, IntegerAttr) else 1
+                slots = max(slots, n_slots if "slots" in b.attributes else 0)
+                context = max(context, b.type.get_shape()[0] // n_slots)  # rows per slot
         context = context or cfg_int("context")
         canaries = self.arena.canary_offsets if self.arena is not None else []
         arena_size = self.arena.size.data if self.arena is not None else 0
@@ -664,6 +865,8 @@ class _Lower:
             g("n_calls", INT, len(self.call_names)),
             g("call_names", s, self.call_names or [""]),
         ]
+        if slots:  # only then: a model without slots stays byte-identical (the runtime's weak symbol reads 0)
+            out.append(g("slots", INT, slots))
         return out
 
 
@@ -725,6 +928,12 @@ class _Lower:
 
 
 OVERFLOW_BYTES = 8
+C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if inline int long "
+    "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
+    "_Bool size_t int32_t int64_t uint8_t ck_pool".split())
+# Names a layer table may not take: C's keywords, the compute functions' parameters, loop variables.
+C_RESERVED = C_KEYWORDS | {n for n, _ in TRAIN_PARAMS} | {"l", "l2", "l3", "l4"}
 
 
 @dataclass(frozen=True)
@@ -746,5 +955,15 @@ class LowerToC(ModulePass):
     record: bool = False
     """Hand every call's outputs to the runtime (ckc_rt_record, see the module docstring)."""
 
+    readable: bool = False
+    """Name buffers (local pointers) and comment every call and loop (see the module docstring)."""
+
+    roll: bool = False
+    """Run roll-layers first: the layers as loops over per-layer offset tables (see the module docstring)."""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        _Lower(op, self.debug, self.profile, self.overflow, self.record).run()
+        if self.roll:
+            from ckc.passes.roll_layers import RollLayers
+
+            RollLayers().apply(ctx, op)
+        _Lower(op, self.debug, self.profile, self.overflow, self.record, self.readable).run()

@@ -18,6 +18,20 @@ same module (config kept) whose functions are tensorop graphs, one per mode
   ``tensor<?xVxf32>`` (parity tests, perplexity).
 - ``decode``: ``@decode(%tokens: tensor<1xi32>, %pos: index, caches...) ->
   (tensor<1xVxf32>, caches...)``: one token, static shapes.
+- ``decode_batch`` (option ``slots`` >= 1; not in the default ``modes``):
+  ``@decode_batch(%tokens: tensor<?xi32>, %slots: tensor<?xi32>,
+  %positions: tensor<?xi32>, %out_rows: tensor<?xi32>, %kc0, %vc0, ...) ->
+  (tensor<?xVxf32>, caches...)``:
+  rows of different sequences in one call, row i in KV-cache slot
+  ``slots[i]`` at position ``positions[i]``; the caches are slot caches
+  ``tensor<SLOTS x CONTEXT x kv_heads*head_dim x f32>``. The linear layers run
+  once over all rows (the weights read once per step), ``rope_rows`` rotates
+  each row at its own position, ``kv_scatter`` writes each row into its slot
+  and ``slot_attention`` attends each row to its own slot. Rows of one slot
+  come in position order, so a prefill chunk is consecutive rows of one slot
+  and mixes with the decode rows of the others (chunked prefill). Logits of
+  the rows ``out_rows`` only (``gather_rows`` before the final norm: the last
+  row of each sequence, not every prompt row).
 - ``train_step`` (only if the input has ``@train_step``): the forward pass
   over ``tokens`` without a cache (positions from 0) followed by
   ``cross_entropy``; autodiff adds the backward later.
@@ -50,7 +64,8 @@ Weights keep their names and row ``offset`` (a slice of a fused tensor,
 GPT-2's ``blk.N.attn_qkv.weight`` rows ``[offset, offset+rows)``), which
 bufferize turns into a row offset into the whole tensor's buffer.
 
-Option ``context`` (default 0: the config's) sets the KV cache rows.
+Option ``context`` (default 0: the config's) sets the KV cache rows, option
+``slots`` (default 0) the KV-cache slots of ``decode_batch``.
 Errors (no config, no @forward, an unsupported form) are one-line
 ``LowerTransformerError``s naming the op.
 """
@@ -69,7 +84,7 @@ from xdsl.utils.exceptions import DiagnosticException
 from ckc.dialects import tensorop as T
 from ckc.dialects import transformer as TF
 
-MODES = ("prefill", "prefill_all", "decode", "train_step", "eval_loss")
+MODES = ("prefill", "prefill_all", "decode", "decode_batch", "train_step", "eval_loss")
 # The modes lowered from ``@train_step`` (tokens, targets -> loss, no cache).
 LOSS_MODES = ("train_step", "eval_loss")
 # ``modes``' default: every mode but ``eval_loss``, which is asked for by name.
@@ -84,7 +99,7 @@ class _Lowering:
     """Lowers the body of one transformer function into a new tensorop function."""
 
     def __init__(self, config: TF.ConfigAttr, src: func.FuncOp, mode: str, context: int,
-                 funcs: dict[str, func.FuncOp] | None = None):
+                 funcs: dict[str, func.FuncOp] | None = None, slots: int = 0):
         self.cfg = config
         self.funcs = funcs or {}
         self.inlining: list[func.FuncOp] = []
@@ -99,10 +114,14 @@ class _Lowering:
         self.kv_dim = config.kv_heads * config.head_dim
         self.caches: list[SSAValue] = []       # current value per cache (k0, v0, k1, v1, ...)
         self.pos: SSAValue | None = None
+        self.slots = slots
+        self.row_slots: SSAValue | None = None      # decode_batch: tensor<?xi32> per row
+        self.row_pos: SSAValue | None = None
+        self.out_rows: SSAValue | None = None       # decode_batch: the rows whose logits are returned
         # norms whose only use is the lm_head: in prefill (last row), take the
         # last row before them
         self.last_before: set[Operation] = set()
-        if mode == "prefill":
+        if mode in ("prefill", "decode_batch"):
             for op in src.walk():  # (a head inside a called function is not seen: then last_rows comes later)
                 if isinstance(op, TF.LmHeadOp):
                     d = op.x.owner
@@ -166,6 +185,8 @@ class _Lowering:
         cfg, mode = self.cfg, self.mode
         tok_ty = TensorType(IntegerType(32), [1 if mode == "decode" else TF.DYNAMIC])
         cache_ty = TensorType(f32, [self.context, self.kv_dim])
+        if mode == "decode_batch":
+            cache_ty = TensorType(f32, [self.slots, self.context, self.kv_dim])
         arg_types: list = [tok_ty]
         src_args = list(self.src.body.block.args)
         if mode in LOSS_MODES:
@@ -175,7 +196,10 @@ class _Lowering:
         else:
             if len(src_args) != 1:
                 raise LowerTransformerError("lower-transformer: @forward must take (tokens)")
-            arg_types.append(IndexType())
+            if mode == "decode_batch":
+                arg_types += [tok_ty, tok_ty, tok_ty]  # slots, positions (one per row), out_rows
+            else:
+                arg_types.append(IndexType())
             arg_types += [cache_ty] * (2 * cfg.layers)
         block = Block(arg_types=arg_types)
         args = list(block.args)
@@ -189,12 +213,18 @@ class _Lowering:
             zero.result.name_hint = "pos"
             self.pos = zero.result
         else:
-            args[1].name_hint = "pos"
-            self.pos = args[1]
+            first = 2
+            if mode == "decode_batch":
+                args[1].name_hint, args[2].name_hint, args[3].name_hint = "slots", "positions", "out_rows"
+                self.row_slots, self.row_pos, self.out_rows = args[1], args[2], args[3]
+                first = 4
+            else:
+                args[1].name_hint = "pos"
+                self.pos = args[1]
             for i in range(cfg.layers):
-                args[2 + 2 * i].name_hint = f"kc{i}"
-                args[3 + 2 * i].name_hint = f"vc{i}"
-            self.caches = args[2:]
+                args[first + 2 * i].name_hint = f"kc{i}"
+                args[first + 1 + 2 * i].name_hint = f"vc{i}"
+            self.caches = args[first:]
 
         ret: func.ReturnOp | None = None
         for op in self.src.body.block.ops:
@@ -247,7 +277,10 @@ class _Lowering:
             T.EmbeddingOp(self.weight(op.table), self.env[op.tokens], scale=None if scale == 1.0 else scale), "x_emb"
         )
         if op.positions is not None:
-            ids = self.add(T.PositionsOp(self.env[op.tokens], self.pos), "pos_ids")
+            if self.row_pos is not None:  # decode_batch: each row's own position
+                ids = self.row_pos
+            else:
+                ids = self.add(T.PositionsOp(self.env[op.tokens], self.pos), "pos_ids")
             pe = self.add(T.EmbeddingOp(self.weight(op.positions), ids), "pos_emb")
             x = self.add(T.AddOp(x, pe), "x_pos")
         self.env[op.result] = x
@@ -262,10 +295,16 @@ class _Lowering:
             T.LayerNormOp(x, self.weight(w), self.weight(b) if b is not None else None, eps=eps, offset=offset), name
         )
 
+    def last(self, x: SSAValue) -> SSAValue:
+        """The rows whose logits are returned: prefill's last row, decode_batch's out_rows."""
+        if self.out_rows is not None:
+            return self.add(T.GatherRowsOp(x, self.out_rows), "x_out")
+        return self.add(T.LastRowsOp(x, count=1), "x_last")
+
     def lower_norm(self, op: TF.NormOp) -> None:
         x = self.env[op.x]
         if op in self.last_before:
-            x = self.add(T.LastRowsOp(x, count=1), "x_last")
+            x = self.last(x)
         self.env[op.result] = self.norm(
             x, op.weight, op.bias, op.kind.data, op.eps.value.data, op.offset.value.data,
             self.hint(op.weight, "norm"), op,
@@ -301,14 +340,27 @@ class _Lowering:
                     original_context=op.rope_original_context.value.data,
                 ), p + "inv_freq")
             rot = rd if rd != D else None
-            q = self.add(T.RopeOp(q, self.pos, inv, heads=H, head_dim=D, theta=theta, style=style,
-                                  rotary_dim=rot), p + "q_rot")
-            k = self.add(T.RopeOp(k, self.pos, inv, heads=KV, head_dim=D, theta=theta, style=style,
-                                  rotary_dim=rot), p + "k_rot")
+            if self.row_pos is not None:
+                q = self.add(T.RopeRowsOp(q, self.row_pos, inv, heads=H, head_dim=D, theta=theta, style=style,
+                                          rotary_dim=rot), p + "q_rot")
+                k = self.add(T.RopeRowsOp(k, self.row_pos, inv, heads=KV, head_dim=D, theta=theta, style=style,
+                                          rotary_dim=rot), p + "k_rot")
+            else:
+                q = self.add(T.RopeOp(q, self.pos, inv, heads=H, head_dim=D, theta=theta, style=style,
+                                      rotary_dim=rot), p + "q_rot")
+                k = self.add(T.RopeOp(k, self.pos, inv, heads=KV, head_dim=D, theta=theta, style=style,
+                                      rotary_dim=rot), p + "k_rot")
         attrs = dict(heads=H, kv_heads=KV, head_dim=D, scale=op.scale.value.data,
                      window=op.window.value.data, softcap=op.softcap.value.data)
         if self.mode in LOSS_MODES:
             o = self.add(T.CausalAttentionOp(q, k, v, **attrs), p + "attn")
+        elif self.row_pos is not None:
+            if not 0 <= layer < self.cfg.layers:
+                self.fail(op, f"layer {layer} outside the config's {self.cfg.layers} layers")
+            kc = self.add(T.KVScatterOp(self.caches[2 * layer], k, self.row_slots, self.row_pos), f"kc{layer}_new")
+            vc = self.add(T.KVScatterOp(self.caches[2 * layer + 1], v, self.row_slots, self.row_pos), f"vc{layer}_new")
+            self.caches[2 * layer], self.caches[2 * layer + 1] = kc, vc
+            o = self.add(T.SlotAttentionOp(q, kc, vc, self.row_slots, self.row_pos, **attrs), p + "attn")
         else:
             if not 0 <= layer < self.cfg.layers:
                 self.fail(op, f"layer {layer} outside the config's {self.cfg.layers} layers")
@@ -340,8 +392,8 @@ class _Lowering:
 
     def lower_lm_head(self, op: TF.LmHeadOp) -> None:
         x = self.env[op.x]
-        if self.mode == "prefill" and op.x.owner not in self.last_before:
-            x = self.add(T.LastRowsOp(x, count=1), "x_last")
+        if self.mode in ("prefill", "decode_batch") and op.x.owner not in self.last_before:
+            x = self.last(x)
         logits = self.add(T.MatmulOp(x, self.weight(op.weight), transpose_b=True), "logits")
         cap = op.softcap.value.data
         if cap > 0:
@@ -366,6 +418,7 @@ class LowerTransformer(ModulePass):
 
     modes: tuple[str, ...] = DEFAULT_MODES
     context: int = 0
+    slots: int = 0
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         cfg = op.attributes.get(TF.CONFIG_KEY)
@@ -379,6 +432,10 @@ class LowerTransformer(ModulePass):
         context = self.context or cfg.context
         if context <= 0:
             raise LowerTransformerError(f"lower-transformer: context must be positive, got {context}")
+        if "decode_batch" in self.modes and self.slots < 1:
+            raise LowerTransformerError(
+                f"lower-transformer: mode decode_batch needs slots >= 1, got slots={self.slots}"
+            )
         funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
         forward, train = funcs.get("forward"), funcs.get("train_step")
         new: list[func.FuncOp] = []
@@ -395,7 +452,7 @@ class LowerTransformer(ModulePass):
                 src = forward
             if mode in funcs and funcs[mode] is not src:
                 raise LowerTransformerError(f"lower-transformer: the module already has a function @{mode}")
-            new.append(_Lowering(cfg, src, mode, context, funcs).run())
+            new.append(_Lowering(cfg, src, mode, context, funcs, self.slots).run())
         for f in (forward, train):
             if f is not None:
                 f.detach()

@@ -109,6 +109,34 @@ int ckc_reset(ckc_model *m);
 /* Tokens currently in the KV cache; -1 for NULL. */
 int ckc_position(const ckc_model *m);
 
+/* ---- KV-cache slots: several sequences in one model (ckc serve) ----
+ * A model compiled with slots (ckc compile --slots N; the IR's @decode_batch)
+ * holds N sequences, each with its own KV cache region and position. Slot 0
+ * is the sequence ckc_prefill / ckc_decode / ckc_reset / ckc_position use.
+ *
+ * ckc_batch appends n rows in ONE compute call: row i appends tokens[i] to
+ * slot slots[i] (its position advances by one). The linear layers run over all
+ * n rows at once (the weights are read once), attention per row against its
+ * own slot. Rows of one slot are taken in order, so a prefill chunk of a new
+ * sequence (consecutive rows of its slot) mixes with one decode row of each
+ * running sequence. logits [n_out, vocab] receives the logits of the rows
+ * out_rows[0..n_out) (strictly increasing, in [0, n): usually the last row of
+ * each sequence; only those rows pay for the final norm and the lm_head), or
+ * with out_rows NULL the logits of all n rows ([n, vocab]). Errors as
+ * above (nothing changes after CKC_ERR_INVALID / _TOKEN / _CONTEXT); on
+ * CKC_ERR_INTERNAL the slots of the call are reset. Calls longer than
+ * max_batch rows run as several compute calls. */
+
+/* KV-cache slots; 0 for a model compiled without them (ckc_batch refuses). */
+int ckc_slots(const ckc_model *m);
+
+int ckc_batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int n, const int32_t *out_rows,
+              int n_out, float *logits);
+
+/* Slot back to position 0 / its position (-1 for NULL or a bad slot). */
+int ckc_slot_reset(ckc_model *m, int slot);
+int ckc_slot_position(const ckc_model *m, int slot);
+
 /* One line describing the last failed call on m ("" if none). Valid until the
  * next call on m. For NULL returns a static message. */
 const char *ckc_last_error(const ckc_model *m);

@@ -54,3 +54,35 @@ def llama_parts():
 
     cfg, store = load_model(modelzoo.gguf_file("llama"))
     return cfg, {n: np.array(store[n]) for n in store.names()}
+
+
+def write_tiny_llama(path, layers: int = 1) -> None:
+    """A complete, tiny Llama GGUF (hidden 8, 2 heads of 4, 1 KV head, ffn 16,
+    the 12-token "llama" vocab, tied embeddings), weights from a fixed seed:
+    small enough to read as IR (test/lit/importers/gguf-llama.mlir)."""
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(max_context=32, hidden=8, n_layers=layers, ffn=16, n_heads=2, n_kv_heads=1,
+                          norm_eps=1e-5, rope_theta=10000.0)
+    hd, vocab = 4, 12
+    shapes = {"token_embd.weight": (vocab, 8)}
+    for i in range(layers):
+        b = f"blk.{i}"
+        shapes.update({f"{b}.attn_norm.weight": (8,), f"{b}.attn_q.weight": (2 * hd, 8),
+                       f"{b}.attn_k.weight": (hd, 8), f"{b}.attn_v.weight": (hd, 8),
+                       f"{b}.attn_output.weight": (8, 2 * hd), f"{b}.ffn_norm.weight": (8,),
+                       f"{b}.ffn_gate.weight": (16, 8), f"{b}.ffn_up.weight": (16, 8),
+                       f"{b}.ffn_down.weight": (8, 16)})
+    shapes["output_norm.weight"] = (8,)
+    rng = np.random.default_rng(0)
+    tensors = {n: (rng.standard_normal(s) * 0.1).astype(np.float32) for n, s in shapes.items()}
+    write_gguf(path, "llama", cfg, tensors, vocab="llama")
+
+
+if __name__ == "__main__":
+    # python tests/gguf_util.py tiny-llama OUT.gguf [LAYERS]  (lit tests write their input this way)
+    import sys
+
+    if len(sys.argv) not in (3, 4) or sys.argv[1] != "tiny-llama":
+        sys.exit("usage: gguf_util.py tiny-llama OUT.gguf [LAYERS]")
+    write_tiny_llama(sys.argv[2], *(int(a) for a in sys.argv[3:]))

@@ -138,6 +138,7 @@ def test_rule_table_covers_the_dialect():
     no_rule = {c.name for c in T.TENSOROP_OPS} - set(RULES)
     assert no_rule == {
         "tensorop.kv_write", "tensorop.last_rows", "tensorop.rmsnorm_qkv_rope",
+        "tensorop.rope_rows", "tensorop.kv_scatter", "tensorop.slot_attention", "tensorop.gather_rows",
         "tensorop.cross_entropy_fused", "tensorop.cross_entropy_grad", "tensorop.matmul_grad",
         "tensorop.mul_grad", "tensorop.rmsnorm_grad", "tensorop.layernorm_grad", "tensorop.rope_grad",
         "tensorop.softmax_grad", "tensorop.causal_attention_grad", "tensorop.silu_grad",

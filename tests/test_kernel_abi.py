@@ -1,4 +1,6 @@
-"""ckc/kernel_abi.py against the real prototypes in kernels/include/ckernels.h.
+"""The kernel ABI table (kernels/include/ckernels_abi.py, loaded by
+ckc/kernel_abi.py) against the real prototypes in kernels/include/ckernels.h,
+and its op side against the tensorop dialect.
 
 Every table entry must name a declared function for each listed variant, with
 the same return type, the same number of parameters, and the same C type and
@@ -109,3 +111,88 @@ def test_bufferize_knows_the_attention_head_dim_limit():
 
     m = re.search(r"#define CK_ATTN_MAX_HEAD_DIM (\d+)", header_path().read_text())
     assert m and int(m.group(1)) == ATTN_MAX_HEAD_DIM
+
+
+# -- the op side of the table: what bufferize's generic rule reads -------------
+
+
+def _op_classes():
+    from ckc.dialects import tensorop as T
+
+    return {c.name: c for c in T.TENSOROP_OPS}
+
+
+def test_table_lives_next_to_the_header():
+    assert kernel_abi.table_path().parent == header_path().parent
+    assert kernel_abi.table_path().name == "ckernels_abi.py"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, k in KERNELS.items() if k.op))
+def test_entry_names_a_real_op_and_its_fields(name):
+    """Every op an entry names exists; every operand, result and property its
+    map reads is one of that op's, and every param the kernel reads gets a value."""
+    k = KERNELS[name]
+    ops = _op_classes()
+    assert k.op in ops, f"{name}: unknown op {k.op}"
+    if k.map is None:
+        return
+    d = ops[k.op].get_irdl_definition()
+    operands = {n for n, _ in d.operands}
+    results = {n for n, _ in d.results}
+    props = set(d.properties)
+    assert set(k.map.ins) <= operands, (name, set(k.map.ins) - operands)
+    assert set(k.map.outs) <= results and len(k.map.outs) == len(d.results), name
+    assert k.map.shape is None or k.map.shape in operands | results, name
+    assert {p for p, _ in k.map.require} <= props, name
+    assert not k.map.hints or len(k.map.hints) == len(k.map.outs), name
+    lo, hi = k.n_ins
+    assert len(k.map.ins) == hi and k.n_outs == len(k.map.outs), name
+    explicit = dict(k.map.params)
+    assert set(explicit) <= k.params, (name, set(explicit) - k.params)
+
+    def known(n: str) -> bool:
+        value, _, dim = n.partition(".")
+        return n in ("rows", "cols") or (bool(dim) and value in operands | results) or n in operands | props
+
+    for p in k.param_order:
+        names = kernel_abi.expr_names(explicit[p]) if p in explicit else {p}
+        assert all(known(n) for n in names), (name, p, names)
+
+
+def test_every_elementwise_family_member_is_lowered_generically():
+    """A new op on the unary, binary or gated families (or their gradients)
+    needs no bufferize rule, only an ABI entry: each existing member has one."""
+    from ckc.dialects import tensorop as T
+    from ckc.passes.bufferize import _Function, _TrainFunction
+
+    generic = kernel_abi.by_op()
+    families = (T._Unary, T._UnaryGrad, T._Binary, T._Gated, T._GatedGrad)
+    members = [c for c in T.TENSOROP_OPS if issubclass(c, families)]
+    assert len(members) >= 13
+    for c in members:
+        assert c.name in generic, f"{c.name} has no generic kernel"
+        short = "op_" + c.name.split(".")[-1]
+        assert not hasattr(_Function, short) and not hasattr(_TrainFunction, short), f"{short} is hand-written"
+
+
+def test_expression_operators_of_op_maps():
+    env = {"approximate": "tanh", "rotary_dim": None, "head_dim": 64, "x": 12, "w": 4}
+    assert eval_expr(("enum", "approximate", (("none", 0), ("tanh", 1))), env) == 1
+    assert eval_expr(("or", "rotary_dim", "head_dim"), env) == 64
+    assert eval_expr(("//", "x", "w"), env) == 3
+    with pytest.raises(ValueError, match="approximate = 'tanh' is not one of 'none'"):
+        eval_expr(("enum", "approximate", (("none", 0),)), env)
+    assert KERNELS["rmsnorm"].param_order == ("rows", "cols", "eps", "w_offset")
+    assert KERNELS["rmsnorm"].param_ctype("eps") == "float" and KERNELS["add"].param_ctype("rows") is None
+
+
+def test_register_rejects_a_second_kernel_for_an_op(monkeypatch):
+    monkeypatch.setattr(kernel_abi, "KERNELS", dict(KERNELS))
+    silu = KERNELS["silu"]
+    with pytest.raises(ValueError, match="already in the ABI table"):
+        kernel_abi.register(silu)
+    twin = kernel_abi.Kernel("silu2", silu.c_base, silu.args, op=silu.op, map=silu.map)
+    with pytest.raises(ValueError, match="tensorop.silu is already mapped to kernel 'silu'"):
+        kernel_abi.register(twin)
+    with pytest.raises(ValueError, match="both map tensorop.silu"):
+        kernel_abi.by_op({**KERNELS, "silu2": twin})

@@ -21,7 +21,9 @@ THREADS = "2"
 
 @pytest.fixture(scope="module")
 def server():
-    # --ctx 8192 (the model's own) shares the compiled model with `ckc run smollm2`
+    # --ctx 8192 (the model's own); the default batched backend compiles it with
+    # one KV-cache slot (@decode_batch), so greedy text is checked against
+    # `ckc run`'s plain prefill/decode
     s = ServerProcess("smollm2", "--slots", "1", "--queue", "1", "--ctx", "8192", "--threads", THREADS)
     try:
         yield s

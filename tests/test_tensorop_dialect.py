@@ -85,6 +85,13 @@ def _build_all():
     att = add(T.CausalAttentionOp(qr, kr, k, heads=H, kv_heads=KV, head_dim=HD, window=4))
     attc = add(T.CausalAttentionOp(qr, kc1, kc1, pos, heads=H, kv_heads=KV, head_dim=HD,
                                    softcap=50.0))
+    # slot-batched decode: rows of several sequences (tok as slot and position ids)
+    skc = add(T.ZerosOp(_t(2, 128, KV * HD)))
+    rr = add(T.RopeRowsOp(qn, tok, heads=H, head_dim=HD, theta=1e6))
+    krr = add(T.RopeRowsOp(k, tok, freqs, heads=KV, head_dim=HD, style="interleaved"))
+    skc1 = add(T.KVScatterOp(skc, krr, tok, tok))
+    add(T.SlotAttentionOp(rr, skc1, skc1, tok, tok, heads=H, kv_heads=KV, head_dim=HD, window=4))
+    add(T.GatherRowsOp(qn, tok))
     sm = add(T.SoftmaxOp(att))
     si = add(T.SiluOp(h))
     ge = add(T.GeluOp(h, approximate="tanh"))

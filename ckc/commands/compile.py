@@ -22,6 +22,9 @@ def add_compile_options(parser) -> None:
                         help="kernel variants: native probes this CPU (default)")
     parser.add_argument("--context", type=int, default=0, metavar="N",
                         help="KV cache length (default: the model's)")
+    parser.add_argument("--slots", type=int, default=0, metavar="N",
+                        help="KV-cache slots: adds @decode_batch, N sequences advanced in one call (ckc serve); "
+                             "slot 0 is the one prefill/decode use (default 0: none)")
     parser.add_argument("--debug", action="store_true",
                         help="check the arena canaries after every kernel call")
     parser.add_argument("--no-pack-weights", action="store_true",
@@ -30,6 +33,10 @@ def add_compile_options(parser) -> None:
                         help="keep RMSNorm, the Q/K/V projections and RoPE as separate kernel calls")
     parser.add_argument("--allow-nonfinite-weights", action="store_true",
                         help="compile weights holding NaN or Inf with a warning (default: an error naming the tensor)")
+    parser.add_argument("--weights", default="keep", metavar="FORMAT",
+                        help="store the Linear weights as f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, "
+                             "q4_k, q5_k or q6_k (quantize-weights); keep (default): the file's own types "
+                             "(f32 for safetensors)")
     parser.add_argument("--load-plugin", action="append", default=[], metavar="FILE.py",
                         help="load passes from a Python file, as ckc-opt --load-plugin does (repeatable)")
     parser.add_argument("--passes", default="", metavar="SPEC",
@@ -39,9 +46,10 @@ def add_compile_options(parser) -> None:
 
 def options_from(args, **extra) -> CompileOptions:
     return CompileOptions(max_tokens=args.max_tokens_per_chunk, simd=args.simd, context=args.context,
+                          slots=getattr(args, "slots", 0),
                           debug=args.debug, pack_weights=not args.no_pack_weights, fuse=not args.no_fuse,
                           allow_nonfinite=args.allow_nonfinite_weights, plugins=tuple(args.load_plugin),
-                          pre_passes=args.passes, **extra)
+                          pre_passes=args.passes, weights=args.weights, **extra)
 
 
 def resolve_model(name: str) -> Path:

@@ -1,5 +1,6 @@
 """`ckc ir MODEL --stage transformer|tensorop|buffer|c`: the model's IR at one
-stage of the pipeline (buffer: after plan-memory and select-simd; c: after
+stage of the pipeline (buffer: after plan-memory and select-simd, with the
+layers rolled into loops as lower-to-c{roll} lowers them; c: after
 lower-to-c; `--emit-c` prints the C source instead)."""
 
 from __future__ import annotations

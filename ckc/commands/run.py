@@ -44,8 +44,9 @@ def _compiler_hash() -> str:
     files += sorted((ROOT / "runtime" / "model").glob("*.[ch]"))  # compiled into every model.so
     files += [ROOT / "runtime" / "record.h"]  # included by record builds
     files += [ROOT / "ckc" / f for f in ("pipeline.py", "artifacts.py", "kernel_abi.py", "emit_c.py", "weights.py",
-                                         "build.py", "kernels.py")]
+                                         "build.py", "kernels.py", "quantize.py")]
     files += sorted((ROOT / "ckc" / "importers").glob("*.py"))
+    files += [ROOT / "kernels" / "include" / "ckernels_abi.py"]  # the kernel ABI table (not a library source)
     return source_hash(sorted(set(files)))
 
 

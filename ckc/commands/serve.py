@@ -1,7 +1,8 @@
 """`ckc serve MODEL`: an OpenAI-compatible HTTP server (uvicorn + Starlette).
 
-Compiles the model on first use (the same cache as `ckc run`), opens one
-session per slot and serves /v1/chat/completions, /v1/completions, /v1/models,
+Compiles the model on first use (the same cache as `ckc run`) with --slots
+KV-cache slots, so every step of every slot is one batched compiled call
+(``--backend serial``: one session per slot instead), and serves /v1/chat/completions, /v1/completions, /v1/models,
 /health and /metrics (ckc/serve/app.py). SIGTERM or Ctrl-C stops accepting
 connections, lets running requests finish (up to --drain-timeout), then exits.
 """
@@ -29,6 +30,9 @@ def add_arguments(parser) -> None:
                         help="new tokens when a request names none (default 256)")
     parser.add_argument("--prefill-chunk", type=int, default=32, metavar="N",
                         help="prompt tokens one slot reads per step (default 32)")
+    parser.add_argument("--backend", choices=("batched", "serial"), default="batched",
+                        help="batched (default): every slot's step in one compiled call (the model is compiled "
+                        "with --slots KV-cache slots); serial: one model per slot, one call per slot")
     parser.add_argument("--drain-timeout", type=float, default=60.0, metavar="S",
                         help="on SIGTERM, seconds to let running requests finish (default 60)")
 
@@ -41,15 +45,16 @@ def add_model_arguments(parser) -> None:
     parser.add_argument("--verbose", action="store_true", help="show compilation progress")
 
 
-def load_model(args, slots: int):
-    """(model path, tokenizer, chat template, backend) for serve and chat."""
+def load_model(args, slots: int, batched: bool | None = None):
+    """(model path, tokenizer, chat template, backend) for serve and chat;
+    ``batched`` (default: ``args.backend == "batched"``) picks BatchedBackend."""
     from ckc.chat_template import ChatTemplateError, load as load_template
     from ckc.cli import CkcError
     from ckc.commands.compile import resolve_model
     from ckc.commands.run import compiled_dir, load_tokenizer
     from ckc.importers import load_model as import_model
     from ckc.pipeline import CompileOptions
-    from ckc.serve.engine import SerialBackend
+    from ckc.serve.engine import BatchedBackend, SerialBackend
 
     if args.ctx < 0:
         raise CkcError(f"--ctx must be >= 0 (0 = the model's, at most {DEFAULT_CTX}), got {args.ctx}")
@@ -63,14 +68,16 @@ def load_model(args, slots: int):
     if args.ctx > native:
         raise CkcError(f"--ctx {args.ctx} exceeds the model's context of {native}")
     ctx = args.ctx or min(native, DEFAULT_CTX)
-    options = CompileOptions(context=0 if ctx == native else ctx)
+    if batched is None:
+        batched = getattr(args, "backend", "serial") == "batched"
+    options = CompileOptions(context=0 if ctx == native else ctx, slots=slots if batched else 0)
     d = compiled_dir(path, options, quiet=not args.verbose)
     tok = load_tokenizer(path)
     try:
         template = load_template(path, tok)
     except ChatTemplateError as e:
         raise CkcError(str(e)) from None
-    backend = SerialBackend(d, slots, threads=args.threads)
+    backend = (BatchedBackend if batched else SerialBackend)(d, slots, threads=args.threads)
     return path, tok, template, backend
 
 
@@ -124,7 +131,8 @@ def main(args) -> int:
     config = uvicorn.Config(server.app(lifespan=lifespan), log_level="warning", access_log=False,
                             timeout_graceful_shutdown=args.drain_timeout, lifespan="on")
     host, port = sock.getsockname()[:2]
-    print(f"ckc: serving {name} on http://{host}:{port} ({args.slots} slots, context {engine.context}, "
+    print(f"ckc: serving {name} on http://{host}:{port} ({args.slots} slots, {args.backend} decode, "
+          f"context {engine.context}, "
           f"{backend.threads} threads, chat template: {template.source})", file=sys.stderr, flush=True)
     class _Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:

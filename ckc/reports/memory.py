@@ -92,6 +92,31 @@ def _parallel_blocks(module: ModuleOp) -> list[str]:
     return lines
 
 
+def kv_slot_lines(module: ModuleOp) -> list[str]:
+    """With KV-cache slots (``@decode_batch``): each slot's byte range in every
+    cache buffer (slot s = rows ``s*context ..`` of ``[slots*context, W]``) and
+    the KV bytes one slot costs."""
+    from xdsl.dialects.builtin import IntegerAttr
+
+    caches = [b for b in module.ops if isinstance(b, BufferOp) and b.region.data == "kv_cache"
+              and isinstance(b.attributes.get("slots"), IntegerAttr)]
+    if not caches:
+        return []
+    n = caches[0].attributes["slots"].value.data
+    per_slot = sum(b.size.data // n for b in caches)
+    lines = [f"## KV cache slots: {n} slots x {per_slot:,} bytes ({human(per_slot)}) "
+             f"= {n * per_slot:,} bytes",
+             f"  {'slot':<6} {'buffer':<28} {'offset':>14} {'bytes':>14}  rows"]
+    for b in caches:
+        rows = b.type.get_shape()[0] // n
+        size = b.size.data // n
+        for s in range(n):
+            off = f"{b.offset.data + s * size:,}" if b.offset is not None else "-"
+            lines.append(f"  {s:<6} {b.buffer_name:<28} {off:>14} {size:>14,}  {s * rows}..{(s + 1) * rows - 1}")
+    lines.append("")
+    return lines
+
+
 def memory_report(module: ModuleOp, title: str = "") -> str:
     """The text of memory.txt for a planned buffer-dialect module."""
     lines = [f"# ckc memory plan{': ' + title if title else ''}", ""]
@@ -121,6 +146,8 @@ def memory_report(module: ModuleOp, title: str = "") -> str:
                 totals[b.region.data] += b.footprint
     lines.append("")
     lines += _parallel_blocks(module)
+
+    lines += kv_slot_lines(module)
 
     plans = {p.name: p for p in function_plans(module)}
     for f in module.ops:

@@ -20,12 +20,15 @@ One scheduler thread owns the model. Each step it
 5. samples each slot whose prompt is done, detokenizes, checks EOS, stop
    strings, ``max_tokens`` and the context, and sends the events.
 
-The backend is the seam for batched decode. ``SerialBackend`` (here) holds one
-``ckc.session.Session`` per slot -- own arena and KV cache, the weights file
-mapped by each (the OS shares its pages) -- and runs a step's entries one after
-another. A compiled multi-sequence decode (every slot's token in one call, the
-weights read once per step) only needs a backend whose ``step`` makes that call;
-the scheduler does not change.
+The backend runs a step. ``BatchedBackend`` (the default of ``ckc serve``) holds
+ONE ``ckc.session.Session`` of a model compiled with KV-cache slots
+(``CompileOptions(slots=N)``, the IR's ``@decode_batch``): the step's entries
+become the rows of one ``Session.batch`` call -- the decode rows of the running
+slots and the prompt chunks of new ones together -- so the weights are read
+once per step for every slot. ``SerialBackend`` holds one ``Session`` per slot
+-- own arena and KV cache, the weights file mapped by each (the OS shares its
+pages) -- and runs a step's entries one after another (``ckc serve --backend
+serial``, ``ckc chat``). The scheduler is the same for both.
 """
 
 from __future__ import annotations
@@ -96,6 +99,74 @@ class SerialBackend:
         for s in self.sessions:
             s.close()
         self.sessions = []
+
+
+class BatchedBackend:
+    """One Session of a model compiled with ``slots`` KV-cache slots; ``step``
+    runs every entry in ONE compiled call (``Session.batch``: row i of the call
+    is a token of slot i's sequence, the GEMMs run over all rows)."""
+
+    def __init__(self, artifact_dir, slots: int, threads: int = 0):
+        from ckc.session import Session, SessionError
+
+        if slots < 1:
+            raise ValueError(f"slots must be >= 1, got {slots}")
+        self.session = Session(artifact_dir, threads=threads)
+        if self.session.slots < slots:
+            have = self.session.slots
+            self.session.close()
+            raise SessionError(f"{artifact_dir}: the model has {have} KV-cache slots, {slots} wanted "
+                               "(compile it with slots)")
+        self.slots = slots
+        self.context: int = self.session.context
+        self.vocab: int = self.session.vocab
+        self.threads: int = self.session.threads
+        self.info = self.session.info
+
+    def reset(self, slot: int) -> None:
+        self.session.slot_reset(slot)
+
+    def position(self, slot: int) -> int:
+        return self.session.slot_position(slot)
+
+    def step(self, work: list[tuple[int, list[int]]]) -> list[np.ndarray | BaseException]:
+        """As SerialBackend.step, in one call. An entry the model would refuse
+        (context overflow, a bad token) gets its error and stays out of the call,
+        so it does not fail the others."""
+        from ckc.session import ContextOverflowError, TokenRangeError
+
+        out: list[np.ndarray | BaseException | None] = [None] * len(work)
+        slots: list[int] = []
+        tokens: list[int] = []
+        last: list[tuple[int, int]] = []  # (entry, row of its last token)
+        for i, (slot, toks) in enumerate(work):
+            pos = self.position(slot)
+            if not toks:
+                out[i] = ValueError("empty token list")
+            elif pos + len(toks) > self.context:
+                out[i] = ContextOverflowError(
+                    f"context overflow: position {pos} + {len(toks)} tokens > context {self.context}")
+            elif any(not 0 <= t < self.vocab for t in toks):
+                bad = next(t for t in toks if not 0 <= t < self.vocab)
+                out[i] = TokenRangeError(f"token {bad} is out of range (vocab {self.vocab})")
+            else:
+                slots += [slot] * len(toks)
+                tokens += toks
+                last.append((i, len(tokens) - 1))
+        if tokens:
+            try:
+                logits = self.session.batch(slots, tokens, [row for _, row in last])  # only the sampled rows
+                for k, (i, _) in enumerate(last):
+                    out[i] = logits[k]
+            except Exception as e:  # noqa: BLE001 - the call failed for every entry in it
+                for i, _ in last:
+                    out[i] = e
+        return out  # type: ignore[return-value]
+
+    def close(self) -> None:
+        if getattr(self, "session", None) is not None:
+            self.session.close()
+            self.session = None
 
 
 # ------------------------------------------------------------------ requests

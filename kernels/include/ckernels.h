@@ -303,6 +303,25 @@ CK_DECLARE_VARIANTS(int, ck_attention_grad_f32,
                      const float *lse, float *dq, float *dk, float *dv, int T, int n_past, int H, int KV, int D,
                      int window, float scale, float softcap, ck_pool *pool, int nth))
 
+/* ==== slot-batched decode (slot_attention.c) ====
+ * Rows t of one call belong to different sequences: row t lives in KV-cache
+ * slot slots[t] at position pos[t]. Caches are [nslots, context, W] (W =
+ * KV*D), slot s at row s*context. Rows of one slot come in position order.
+ * kv_scatter: cache[slots[t], pos[t], :] = x[t, :] for x [T, W].
+ * slot_attention: q, out [T, H*D]; row t attends to rows 0..pos[t] of its
+ * slot (its own row included: scatter first), as ck_attention_f32 does for
+ * one sequence; each run of consecutive rows of one slot at consecutive
+ * positions is one ck_attention_f32 call of the same variant.
+ * Both return CK_OK, or CK_ERR_ARG (nothing written) when a slot or position
+ * is out of range or a size is invalid. */
+CK_DECLARE_VARIANTS(int, ck_kv_scatter_f32,
+                    (const float *x, float *cache, const int32_t *slots, const int32_t *pos, int T, int W,
+                     int nslots, int context, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_slot_attention_f32,
+                    (const float *q, const float *k_cache, const float *v_cache, float *out, const int32_t *slots,
+                     const int32_t *pos, int T, int nslots, int context, int H, int KV, int D, int window,
+                     float scale, float softcap, ck_pool *pool, int nth))
+
 /* ==== embedding ==== */
 /* out[t,:] = scale · table[ids[t], :]    table [vocab, C], ids [T], out [T, C]
  * (scale = 1, or sqrt(C) for Gemma). An id outside [0, vocab) gives a zero
@@ -612,6 +631,18 @@ CK_DECLARE_VARIANTS(int, ck_qembedding_q5_k,
 CK_DECLARE_VARIANTS(int, ck_qembedding_q6_k,
                     (const int32_t *ids, const void *table, float *out, int T, int vocab, int C, float scale,
                      ck_pool *pool, int nth))
+
+/* ==== quantize ==== */
+/* fp32 rows -> GGUF rows at compile time (kernels/quantize.c): x[rows, K] fp32
+ * to rows of fmt (a ck_qtype: F32, F16, BF16, the legacy block formats or
+ * Q2_K..Q6_K), K a multiple of the block, written back to back at out
+ * (rows · ck_qrow_size(fmt, K) bytes). The bytes are llama.cpp's reference
+ * quantizers' (quantize_row_<fmt>_ref, what llama-quantize writes without an
+ * importance matrix), BF16 as ggml_compute_fp32_to_bf16, F16 round to nearest
+ * even. Single-threaded: callers split rows. Every variant writes the same
+ * bytes (the avx2/avx512 builds only vectorize across independent groups).
+ * Returns the bytes written, or CK_ERR_ARG (bad fmt or K; nothing written). */
+CK_DECLARE_VARIANTS(int64_t, ck_quantize_rows, (int fmt, const float *x, void *out, int64_t rows, int64_t K))
 
 /* ==== end of families (add new sections above this line) ==== */
 

@@ -23,6 +23,16 @@ int ckc_gen_prefill_all(uint8_t *arena, const uint8_t *weights, const int32_t *t
 int ckc_gen_decode(uint8_t *arena, const uint8_t *weights, const int32_t *tokens, float *logits,
                    int n, int pos, void *ws, size_t ws_size, ck_pool *pool, int nth);
 
+/* The slot-batched decode (lower-transformer{modes=...,decode_batch slots=N}):
+ * n rows of different sequences, row i in KV-cache slot slots[i] at position
+ * positions[i] (pos is unused); logits [m, vocab] of the rows out_rows[0..m).
+ * Weak: a model compiled without slots has neither it nor ckc_gen_slots (then
+ * the runtime reports 0 slots). */
+int ckc_gen_decode_batch(uint8_t *arena, const uint8_t *weights, const int32_t *tokens, float *logits, int n,
+                         int pos, void *ws, size_t ws_size, ck_pool *pool, int nth, const int32_t *slots,
+                         const int32_t *positions, const int32_t *out_rows, int m) __attribute__((weak));
+extern const int ckc_gen_slots __attribute__((weak));
+
 extern const char *const ckc_gen_arch;
 extern const char *const ckc_gen_simd;
 extern const int ckc_gen_vocab;

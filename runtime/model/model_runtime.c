@@ -46,7 +46,12 @@ struct ckc_model {
     void *ws;
     size_t ws_size;
     float *scratch_logits; /* [vocab] for chunks whose logits nobody reads */
-    int position;
+    int position;          /* slot 0's */
+    int nslots;            /* ckc_gen_slots (0: no ckc_gen_decode_batch) */
+    int *slot_pos;         /* [nslots]: positions of slots 1.. (slot 0: position) */
+    int *next_pos;         /* [nslots]: ckc_batch's scratch */
+    int32_t *row_pos;      /* [max_tokens]: one chunk's row positions */
+    int32_t *row_out;      /* [max_tokens]: one chunk's output rows */
     char err[256];
 };
 
@@ -241,6 +246,17 @@ ckc_model *ckc_model_create(const char *weights_path, int nthreads, char *err, i
         seterr(err, errlen, "out of memory");
         goto fail;
     }
+    m->nslots = (&ckc_gen_slots && ckc_gen_decode_batch) ? ckc_gen_slots : 0;
+    if (m->nslots > 0) {
+        m->slot_pos = (int *)calloc((size_t)m->nslots, sizeof(int));
+        m->next_pos = (int *)calloc((size_t)m->nslots, sizeof(int));
+        m->row_pos = (int32_t *)calloc((size_t)(ckc_gen_max_tokens > 0 ? ckc_gen_max_tokens : 1), sizeof(int32_t));
+        m->row_out = (int32_t *)calloc((size_t)(ckc_gen_max_tokens > 0 ? ckc_gen_max_tokens : 1), sizeof(int32_t));
+        if (!m->slot_pos || !m->next_pos || !m->row_pos || !m->row_out) {
+            seterr(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
     return m;
 fail:
     ckc_model_destroy(m);
@@ -252,6 +268,10 @@ void ckc_model_destroy(ckc_model *m) {
     if (m->pool) ck_pool_destroy(m->pool);
     free(m->ws);
     free(m->scratch_logits);
+    free(m->slot_pos);
+    free(m->next_pos);
+    free(m->row_pos);
+    free(m->row_out);
     ck_arena_free(&m->arena);
     ck_weights_close(m->w);
     free(m);
@@ -386,6 +406,99 @@ static int decode(ckc_model *m, int32_t token, float *logits) {
 int ckc_decode(ckc_model *m, int32_t token, float *logits) {
     PROF_START();
     int rc = decode(m, token, logits);
+    PROF_ADD(PROF_ABI_NS);
+    return rc;
+}
+
+/* ---- slots (ckc_batch) ---- */
+static int *slot_position(ckc_model *m, int s) { return s == 0 ? &m->position : &m->slot_pos[s]; }
+
+int ckc_slots(const ckc_model *m) { return m ? m->nslots : 0; }
+
+int ckc_slot_position(const ckc_model *m, int slot) {
+    if (!m || slot < 0 || slot >= (m->nslots > 0 ? m->nslots : 1)) return -1;
+    return slot == 0 ? m->position : m->slot_pos[slot];
+}
+
+int ckc_slot_reset(ckc_model *m, int slot) {
+    if (!m) return CKC_ERR_INVALID;
+    m->err[0] = 0;
+    if (slot < 0 || slot >= (m->nslots > 0 ? m->nslots : 1))
+        return fail(m, CKC_ERR_INVALID, "slot %d out of range (the model has %d slots)", slot, m->nslots);
+    *slot_position(m, slot) = 0;
+    return CKC_OK;
+}
+
+static int batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int n, const int32_t *out_rows,
+                 int n_out, float *logits) {
+    if (!m) return CKC_ERR_INVALID;
+    m->err[0] = 0;
+    if (m->nslots <= 0) return fail(m, CKC_ERR_INVALID, "the model was compiled without KV-cache slots");
+    if (!slots || !tokens || !logits) return fail(m, CKC_ERR_INVALID, "slots, tokens or logits is NULL");
+    if (n <= 0) return fail(m, CKC_ERR_INVALID, "empty batch (n = %d)", n);
+    if (out_rows) {
+        if (n_out < 0 || n_out > n) return fail(m, CKC_ERR_INVALID, "%d output rows for %d rows", n_out, n);
+        for (int j = 0; j < n_out; j++)
+            if (out_rows[j] < 0 || out_rows[j] >= n || (j > 0 && out_rows[j] <= out_rows[j - 1]))
+                return fail(m, CKC_ERR_INVALID, "output row %ld at index %d: rows must increase within [0, %d)",
+                            (long)out_rows[j], j, n);
+    }
+    for (int s = 0; s < m->nslots; s++) m->next_pos[s] = *slot_position(m, s);
+    for (int i = 0; i < n; i++) {
+        if (slots[i] < 0 || slots[i] >= m->nslots)
+            return fail(m, CKC_ERR_INVALID, "slot %ld at row %d out of range (the model has %d slots)",
+                        (long)slots[i], i, m->nslots);
+        if (tokens[i] < 0 || tokens[i] >= ckc_gen_vocab)
+            return fail(m, CKC_ERR_TOKEN, "token %ld at index %d is out of range (vocab %d)", (long)tokens[i], i,
+                        ckc_gen_vocab);
+        if (m->next_pos[slots[i]]++ >= ckc_gen_context)
+            return fail(m, CKC_ERR_CONTEXT, "context overflow: slot %d position %d + %d tokens > context %d",
+                        (int)slots[i], *slot_position(m, slots[i]), m->next_pos[slots[i]] - *slot_position(m, slots[i]),
+                        ckc_gen_context);
+    }
+    for (int s = 0; s < m->nslots; s++) m->next_pos[s] = *slot_position(m, s);
+    const int chunk = ckc_gen_max_tokens > 0 ? ckc_gen_max_tokens : 1;
+    int emitted = 0, next_out = 0; /* logits rows written; index into out_rows */
+    for (int done = 0; done < n; done += chunk) {
+        const int c = n - done < chunk ? n - done : chunk;
+        for (int i = 0; i < c; i++) m->row_pos[i] = m->next_pos[slots[done + i]]++;
+        int mc = 0;
+        if (out_rows) {
+            while (next_out < n_out && out_rows[next_out] < done + c) m->row_out[mc++] = out_rows[next_out++] - done;
+        } else {
+            for (int i = 0; i < c; i++) m->row_out[mc++] = i;
+        }
+        /* a chunk without wanted rows still computes one (its last) into scratch: no zero-row kernel calls */
+        float *dst = mc ? logits + (size_t)emitted * ckc_gen_vocab : m->scratch_logits;
+        if (!mc) m->row_out[mc++] = c - 1;
+        PROF_START();
+        int rc = ckc_gen_decode_batch(m->arena.base, m->wbase, tokens + done, dst, c, 0, m->ws, m->ws_size, m->pool,
+                                      m->nth, slots + done, m->row_pos, m->row_out, mc);
+        if (dst != m->scratch_logits) emitted += mc;
+        PROF_ADD(PROF_FN_NS);
+        long bad = -1;
+#ifdef CKC_DEBUG
+        bad = ck_arena_check_canaries(&m->arena);
+#endif
+        if (rc || bad >= 0) {
+            for (int i = 0; i < n; i++) *slot_position(m, slots[i]) = 0; /* their sequences are lost */
+            if (rc > 0) return fail(m, CKC_ERR_INTERNAL, "internal error: kernel call failed: %s", call_name(rc));
+            if (rc < 0) bad = ck_arena_check_canaries(&m->arena);
+            if (bad >= 0)
+                return fail(m, CKC_ERR_MEMORY, "arena canary #%ld at offset %zu (%s) overwritten%s%s", bad,
+                            m->arena.canaries[bad], ckc_gen_canary_names[bad], rc ? " by call " : "",
+                            rc ? call_name(rc) : "");
+            return fail(m, CKC_ERR_MEMORY, "arena canary overwritten by call %s", call_name(rc));
+        }
+    }
+    for (int s = 0; s < m->nslots; s++) *slot_position(m, s) = m->next_pos[s];
+    return CKC_OK;
+}
+
+int ckc_batch(ckc_model *m, const int32_t *slots, const int32_t *tokens, int n, const int32_t *out_rows,
+              int n_out, float *logits) {
+    PROF_START();
+    int rc = batch(m, slots, tokens, n, out_rows, n_out, logits);
     PROF_ADD(PROF_ABI_NS);
     return rc;
 }

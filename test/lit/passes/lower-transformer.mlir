@@ -10,6 +10,28 @@
 // RUN: ckc-opt %s --split-input-file -p lower-transformer | filecheck %s
 // RUN: ckc-opt %s --split-input-file -p lower-transformer | ckc-opt --split-input-file | filecheck %s
 // RUN: ckc-opt %s --split-input-file -p 'lower-transformer{modes=decode context=16}' | filecheck %s --check-prefix=DEC
+// RUN: ckc-opt %s --split-input-file -p 'lower-transformer{modes=decode_batch slots=4 context=16}' | filecheck %s --check-prefix=BATCH
+// RUN: ckc-opt %s --split-input-file -p 'lower-transformer{modes=decode_batch}' --verify-diagnostics | filecheck %s --check-prefix=NOSLOTS
+
+// The fourth run line: the slot-batched @decode_batch (rows of several sequences,
+// slot caches [slots, context, W], per-row positions; logits of the rows
+// out_rows, gathered before the final norm).
+// BATCH-LABEL: func.func @decode_batch(%tokens: tensor<?xi32>, %slots: tensor<?xi32>, %positions: tensor<?xi32>, %out_rows: tensor<?xi32>, %kc0: tensor<4x16x8xf32>, %vc0: tensor<4x16x8xf32>) -> (tensor<?x32xf32>, tensor<4x16x8xf32>, tensor<4x16x8xf32>) {
+// BATCH:         %l0_q = tensorop.matmul %l0_attn_norm, %w_l0_attn_q {transpose_b} : (tensor<?x16xf32>, tensor<16x16xf32>) -> tensor<?x16xf32>
+// BATCH:         %l0_q_rot = tensorop.rope_rows %l0_q, %positions {heads = 2 : i64, head_dim = 8 : i64} : (tensor<?x16xf32>, tensor<?xi32>) -> tensor<?x16xf32>
+// BATCH-NEXT:    %l0_k_rot = tensorop.rope_rows %l0_k, %positions {heads = 1 : i64, head_dim = 8 : i64} : (tensor<?x8xf32>, tensor<?xi32>) -> tensor<?x8xf32>
+// BATCH-NEXT:    %kc0_new = tensorop.kv_scatter %kc0, %l0_k_rot, %slots, %positions : (tensor<4x16x8xf32>, tensor<?x8xf32>, tensor<?xi32>, tensor<?xi32>) -> tensor<4x16x8xf32>
+// BATCH-NEXT:    %vc0_new = tensorop.kv_scatter %vc0, %l0_v, %slots, %positions : (tensor<4x16x8xf32>, tensor<?x8xf32>, tensor<?xi32>, tensor<?xi32>) -> tensor<4x16x8xf32>
+// BATCH-NEXT:    %l0_attn = tensorop.slot_attention %l0_q_rot, %kc0_new, %vc0_new, %slots, %positions {heads = 2 : i64, kv_heads = 1 : i64, head_dim = 8 : i64, scale = 0.353553385 : f32} : (tensor<?x16xf32>, tensor<4x16x8xf32>, tensor<4x16x8xf32>, tensor<?xi32>, tensor<?xi32>) -> tensor<?x16xf32>
+// BATCH-NOT:     tensorop.last_rows
+// BATCH:         %x_out = tensorop.gather_rows %l0_resid_v2, %out_rows : (tensor<?x16xf32>, tensor<?xi32>) -> tensor<?x16xf32>
+// BATCH:         %output_norm = tensorop.rmsnorm %x_out, %w_output_norm
+// BATCH:         func.return %logits, %kc0_new, %vc0_new : tensor<?x32xf32>, tensor<4x16x8xf32>, tensor<4x16x8xf32>
+// GPT-2: learned positions are a gather of each row's position.
+// BATCH-LABEL: func.func @decode_batch(%tokens: tensor<?xi32>, %slots: tensor<?xi32>, %positions: tensor<?xi32>, %out_rows: tensor<?xi32>, %kc0: tensor<4x16x16xf32>, %vc0: tensor<4x16x16xf32>)
+// BATCH:         %pos_emb = tensorop.embedding %w_position_embd, %positions : (tensor<64x16xf32>, tensor<?xi32>) -> tensor<?x16xf32>
+// BATCH:         %kc0_new = tensorop.kv_scatter %kc0, %l0_k, %slots, %positions
+// NOSLOTS: mode decode_batch needs slots >= 1, got slots=0
 
 // CHECK: builtin.module attributes {transformer.config = #transformer.config<arch = "llama"
 // CHECK-LABEL: func.func @prefill(%tokens: tensor<?xi32>, %pos: index, %kc0: tensor<64x8xf32>, %vc0: tensor<64x8xf32>) -> (tensor<1x32xf32>, tensor<64x8xf32>, tensor<64x8xf32>) {

@@ -1098,3 +1098,43 @@ func.func @f(%t: tensor<10xi32>, %p: index) {
   func.return
 }
 // CHECK: 10 rows are not a whole number of sequences of 4
+
+// -----
+
+func.func @f(%c: tensor<512x64xf32>, %k: tensor<?x64xf32>, %s: tensor<?xi32>, %p: tensor<?xi32>) {
+  %c1 = tensorop.kv_scatter %c, %k, %s, %p : (tensor<512x64xf32>, tensor<?x64xf32>, tensor<?xi32>, tensor<?xi32>) -> tensor<512x64xf32>
+  func.return
+}
+// CHECK: cache must have rank 3, got tensor<512x64xf32>
+
+// -----
+
+func.func @f(%c: tensor<2x512x64xf32>, %k: tensor<4x64xf32>, %s: tensor<3xi32>, %p: tensor<4xi32>) {
+  %c1 = tensorop.kv_scatter %c, %k, %s, %p : (tensor<2x512x64xf32>, tensor<4x64xf32>, tensor<3xi32>, tensor<4xi32>) -> tensor<2x512x64xf32>
+  func.return
+}
+// CHECK: length of 'slots' (one per row) is 3, expected 4
+
+// -----
+
+func.func @f(%q: tensor<?x128xf32>, %c: tensor<2x512x64xf32>, %v: tensor<2x256x64xf32>, %s: tensor<?xi32>, %p: tensor<?xi32>) {
+  %o = tensorop.slot_attention %q, %c, %v, %s, %p {heads = 4 : i64, kv_heads = 2 : i64, head_dim = 32 : i64, scale = 1.250000e-01 : f32} : (tensor<?x128xf32>, tensor<2x512x64xf32>, tensor<2x256x64xf32>, tensor<?xi32>, tensor<?xi32>) -> tensor<?x128xf32>
+  func.return
+}
+// CHECK: 'k' and 'v': shapes [2, 512, 64] and [2, 256, 64] differ
+
+// -----
+
+func.func @f(%x: tensor<?x128xf32>, %p: tensor<?xf32>) {
+  %y = tensorop.rope_rows %x, %p {heads = 4 : i64, head_dim = 32 : i64} : (tensor<?x128xf32>, tensor<?xf32>) -> tensor<?x128xf32>
+  func.return
+}
+// CHECK: positions must have element type i32, got tensor<?xf32>
+
+// -----
+
+func.func @f(%x: tensor<?x128xf32>, %r: tensor<?x2xi32>) {
+  %y = tensorop.gather_rows %x, %r : (tensor<?x128xf32>, tensor<?x2xi32>) -> tensor<?x128xf32>
+  func.return
+}
+// CHECK: rows must have rank 1, got tensor<?x2xi32>
