@@ -9,7 +9,7 @@ buffer.arena @a size 4096 align 48 regions {weights at 0 size 64}
 
 // -----
 buffer.arena @a size 4096 align 64 regions {heap at 0 size 64}
-// CHECK: unknown region kind 'heap' (expected one of weights, kv_cache, activations, grads, opt_state, scratch, io)
+// CHECK: unknown region kind 'heap' (expected one of weights, kv_cache, activations, grads, adam_m, adam_v, opt_state, scratch, io)
 
 // -----
 buffer.arena @a size 4096 align 64 regions {weights at 0 size 64, weights at 64 size 64}
