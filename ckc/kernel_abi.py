@@ -57,8 +57,8 @@ token ids before calling, so a non-zero count is an error); ``"out"``
 (``float``: the value is stored in element 0 of the call's ``outs[ret_index]``,
 e.g. cross_entropy's mean loss). ``ret = "void"`` with a non-void ``c_return``
 means the value is not used (``cross_entropy_fused``: the training runtime
-averages the per-row losses itself; ``sumsq`` is called by the training
-runtime directly, not through ``buffer.call``, as is ``ck_clip_coef_f32``,
+averages the per-row losses itself; ``sumsq`` is called by
+``ck_clip_norm_f32``, not through ``buffer.call``, as is ``ck_clip_coef_f32``,
 which has no buffers and no pool and so no entry here).
 
 Training (``@train_step`` after `autodiff`): ``*_train`` entries are the
@@ -66,8 +66,10 @@ forward kernels writing what the backward reads (rmsnorm's rstd, layernorm's
 mean and rstd, attention's lse) into extra outs; ``*_grad`` entries are the
 backward kernels (activation gradients overwritten, parameter gradients
 accumulated ``+=`` into the ``grads`` buffers, so micro-batches accumulate
-by calling ``@train_step`` again); ``axpy`` accumulates; ``adamw`` is the
-optimizer update.
+by calling ``@train_step`` again); ``axpy`` accumulates; ``clip_norm``,
+``adamw_coef`` and ``zero`` are the compiled ``@optimizer_step`` and
+``@zero_grads`` (`add-optimizer`), each one call over a flat block of many
+tensors; ``adamw`` is the per-tensor update (grad_scale a static param).
 
 Pointers. A buffer operand's pointer is the buffer's address (arena base +
 offset, plus ``layer * stride`` for ``@name[%l]``) advanced by a *row offset*

@@ -128,7 +128,7 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
     return ",".join(
         [
             *([options.pre_passes] if options.pre_passes else []),
-            *([f"quantize-weights{{type={options.weights}}}"] if options.weights not in ("keep", "f32") else []),
+            *([f"quantize-weights{{type={options.weights}}}"] if options.weights != "keep" else []),
             lt,
             *(["fuse-rmsnorm-qkv-rope"] if options.fuse else []),
             f"bufferize{{max_tokens={options.max_tokens}}}",
@@ -142,8 +142,19 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
 
 
 def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none", *, debug: bool = False,
-                  overflow: str = "", record: bool = False, roll: bool = True, batch: int = 1) -> str:
+                  overflow: str = "", record: bool = False, roll: bool = True, batch: int = 1,
+                  beta1: float = 0.9, beta2: float = 0.95, eps: float = 1e-8, weight_decay: float = 0.1,
+                  max_norm: float = 1.0) -> str:
     """The training library's pass pipeline (ckc/train/compile_child.py) as one spec string.
+
+    ``add-optimizer`` writes ``@optimizer_step`` (global-norm clipping at
+    ``max_norm``, 0 = none; AdamW with ``beta1``, ``beta2``, ``eps`` and
+    ``weight_decay`` on the matrices; lr and step are runtime arguments) and
+    ``@zero_grads``; bufferize and plan-memory lay the weights, gradients and
+    AdamW moments out as parallel blocks, so the library's optimizer is
+    generated from the IR like the step. Defaults: ckc.train.trainer.OptimConfig's.
+    Micro-batches accumulate by calling ``@train_step`` again with the
+    runtime ``grad_scale`` (1/k), so ``micro_batches`` stays 1.
 
     ``batch`` B > 1 compiles a batched step: ``@train_step`` / ``@eval_loss`` take up to B
     sequences of exactly ``max_tokens`` T tokens in one call (lower-transformer{seq_len=T}:
@@ -153,17 +164,23 @@ def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none"
 
     Not in it, though the inference pipeline has them:
     - fuse-rmsnorm-qkv-rope: autodiff has no rule for the fused op (and the backward reads the norm output);
-    - pack-weights: gemm_grad reads, and the runtime's AdamW updates, the weights row-major;
-    - add-optimizer: bufferize has no rules yet for the adamw_update ops it emits (issue 14), so the
-      training runtime's own C AdamW (runtime/train/train_runtime.c) updates the weights.
+    - pack-weights: gemm_grad reads, and AdamW updates, the weights row-major.
     """
     if batch < 1:
         raise CkcError(f"training batch must be >= 1, got {batch}")
     seq = f" seq_len={max_tokens}" if batch > 1 else ""
+
+    def num(x: float) -> str:  # xDSL's option parser wants a mantissa with a dot (1.0e-08, not 1e-08)
+        r = repr(float(x))
+        return r if "e" not in r or "." in r.split("e")[0] else r.replace("e", ".0e")
+
+    opt = " ".join(f"{k}={num(v)}" for k, v in (("beta1", beta1), ("beta2", beta2), ("eps", eps),
+                                                 ("weight_decay", weight_decay), ("max_norm", max_norm)))
     return ",".join(
         [
             "lower-transformer{modes=" + ",".join(TRAINING_MODES) + seq + "}",
             f"autodiff{{recompute={recompute}}}",
+            f"add-optimizer{{{opt}}}",
             f"bufferize{{max_tokens={max_tokens * batch}}}",
             "plan-memory",
             f"select-simd{{target={simd}}}",

@@ -11,7 +11,8 @@ Pieces
   named regions. A module may hold several arenas (e.g. ``@weights``, the
   mmapped weight file, and ``@arena``, the KV cache and activations); each
   region kind lives in exactly one arena. Region kinds: ``weights``,
-  ``kv_cache``, ``activations``, ``grads``, ``opt_state``, ``scratch``, ``io``
+  ``kv_cache``, ``activations``, ``grads``, ``adam_m`` / ``adam_v`` (AdamW's
+  moments, laid out like ``grads``), ``opt_state``, ``scratch``, ``io``
   (buffers exchanged with the caller). Canaries are 8-byte words outside every
   region, checked by the runtime in debug builds.
 - ``buffer.buffer @NAME : TYPE in KIND size BYTES align A [offset OFF]
@@ -135,7 +136,26 @@ from xdsl.printer import Printer
 from xdsl.traits import HasParent, NoTerminator
 from xdsl.utils.exceptions import VerifyException
 
-REGION_KINDS = ("weights", "kv_cache", "activations", "grads", "opt_state", "scratch", "io")
+# An alias buffer (module level, attribute ``covers = [@first, @last]``) holds no
+# bytes of its own: plan-memory places it over the module-level buffers of its
+# region from @first to @last (laid out one after another), so one call can
+# address many tensors as one flat block (bufferize: the optimizer's groups).
+COVERS_ATTR = "covers"
+
+
+def covers_attr(first: str, last: str) -> ArrayAttr:
+    return ArrayAttr([StringAttr(first), StringAttr(last)])
+
+
+def covers(b: "BufferOp") -> tuple[str, str] | None:
+    """(first, last) member names of an alias buffer, or None for a buffer with bytes of its own."""
+    a = b.attributes.get(COVERS_ATTR)
+    if not isinstance(a, ArrayAttr) or len(a.data) != 2:
+        return None
+    return a.data[0].data, a.data[1].data
+
+
+REGION_KINDS = ("weights", "kv_cache", "activations", "grads", "adam_m", "adam_v", "opt_state", "scratch", "io")
 VARIANTS = ("scalar", "avx2", "avx512", "neon")
 # Weight layouts other than row-major (BufferOp ``layout``): p32 = ck_gemm_pack_f32's panels;
 # r8 = ck_qpack_<fmt>'s 8-row interleaved blocks of a GGUF block-format weight (pack-quant).

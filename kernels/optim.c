@@ -68,3 +68,7 @@ float ck_clip_coef_f32_scalar(double sumsq, float max_norm, float *norm_out)
     const double c = max_norm / (norm + 1e-6);
     return c < 1.0 ? (float)c : 1.0f;
 }
+
+/* ck_clip_norm_f32, ck_adamw_coef_f32, ck_zero_f32 (scalar) */
+#define CK_FN(name) name##_scalar
+#include "internal/optim_flat.h"

@@ -25,8 +25,8 @@ those units (same order, same attributes):
   ``lr`` and ``step`` (1-based, for the bias correction) are runtime operands:
   schedules change the learning rate every step. betas, eps, weight decay,
   the clipping norm and the micro-batch count are options (compile-time).
-  m and v start as zeros (the runtime zero-fills ``opt_state``; checkpoints
-  restore it).
+  m and v start as zeros (bufferize places them in the ``adam_m`` /
+  ``adam_v`` regions of the arena, which starts zero; checkpoints restore them).
 - gradient accumulation: ``@train_step`` takes the running gradients as
   extra operands (after tokens and targets, attributes ``{tensorop.grad
   ...}``) and returns ``accumulate(acc, g)`` for each (one buffer per
@@ -39,17 +39,20 @@ those units (same order, same attributes):
 How this maps to memory (for bufferize / plan-memory): an operand or result
 attribute names a module-level buffer: ``tensorop.grad = N`` the ``grads``
 region tensor of weight N, ``tensorop.adam_m``/``adam_v = N`` its two
-``opt_state`` tensors, ``tensorop.param = N`` the weight itself; with
+tensors in the ``adam_m`` / ``adam_v`` regions, ``tensorop.param = N`` the weight itself; with
 ``tensorop.offset = R`` the value is rows ``[R, R + rows)`` of that tensor
 (a fused tensor's slice). An operand and a result with the same attribute are
 the same buffer (updated in place).
 
 Options: ``beta1`` (0.9), ``beta2`` (0.999), ``eps`` (1e-8),
-``weight_decay`` (0.0; applied to every parameter as torch.optim.AdamW does
-with one parameter group), ``decay_vectors`` (true; false exempts the 1-D
-parameters -- norm weights, biases -- from weight decay, the GPT-2/nanoGPT
-convention of two parameter groups), ``max_norm`` (1.0; 0 disables
-clipping), ``micro_batches`` (1). Errors (no differentiated @train_step, an
+``weight_decay`` (0.0), ``max_norm`` (1.0; 0 disables clipping),
+``micro_batches`` (1).
+
+Weight decay has one rule, the same in the PyTorch peer
+(ckc/train/trainer.py) and the tests: matrices (parameters of 2 or more
+dims: linear weights, embedding tables) decay, 1-D parameters (norm
+weights, biases) do not -- torch.optim.AdamW with the usual two parameter
+groups (GPT-2 / nanoGPT). Errors (no differentiated @train_step, an
 ``@optimizer_step`` already there, a bad option) are one-line
 ``AddOptimizerError``s.
 """
@@ -128,7 +131,6 @@ class AddOptimizer(ModulePass):
     weight_decay: float = 0.0
     max_norm: float = 1.0
     micro_batches: int = 1
-    decay_vectors: bool = True
 
     def _check_options(self) -> None:
         for name in ("beta1", "beta2"):
@@ -248,7 +250,7 @@ class AddOptimizer(ModulePass):
             s = short_name(name, off)
             w = add(T.WeightOp(name, ty, offset=off))
             w.result.name_hint = "w_" + s
-            wd = self.weight_decay if (self.decay_vectors or len(ty.get_shape()) >= 2) else 0.0
+            wd = self.weight_decay if len(ty.get_shape()) >= 2 else 0.0  # matrices only
             u = add(T.AdamWUpdateOp(w.result, g, m, v, lr, step, beta1=self.beta1, beta2=self.beta2,
                                     eps=self.eps, weight_decay=wd))
             u.new_param.name_hint = "w_" + s + "_new"

@@ -52,6 +52,14 @@ rows have other uses), learned positions (``embedding`` of ``positions``)
 read ``position_embd.weight`` from row ``pos``. Offsets and lifetimes are
 left to `plan-memory`, kernel variants to `select-simd`.
 
+Training with `add-optimizer` adds ``@optimizer_step(%lr: f32, %step: index)``
+and ``@zero_grads()`` (see ``_OptLayout`` / ``_OptFunction`` below): the
+trained tensors lead the ``weights`` region and lie in the same order in
+``grads``, ``adam_m`` and ``adam_v`` (parallel flat blocks), and alias buffers
+(``covers``) span each parameter group, so the optimizer is a few kernel
+calls over contiguous memory; ``@train_step``'s gradient accumulators are its
+``grads`` buffers.
+
 Option ``max_tokens`` (default 64): the largest chunk a call handles.
 
 A batch of sequences (ops with ``seq_len`` S > 0, `lower-transformer{seq_len}`
@@ -195,6 +203,23 @@ class _Module:
         self.ops.append(op)
         self.by_name[name] = op
         return name
+
+    layout: "_OptLayout | None" = None
+
+    def alias(self, region: str, name: str, members: list[str], floats: int) -> str:
+        """A module-level alias buffer spanning ``members`` (tensor names) laid out
+        in order in ``region`` (plan-memory places it over them)."""
+        prefix = {"weights": "", "grads": GRAD_PREFIX}.get(region, ADAM_PREFIX.get(region, ""))
+        first, last = prefix + members[0], prefix + members[-1]
+        n = self.declare(name, TensorType(f32, [floats]), region)
+        self.by_name[n].attributes[COVERS_ATTR] = B.covers_attr(first, last)
+        return n
+
+    def grads_all(self) -> str:
+        lay = self.layout
+        if lay is None or not lay.order:
+            _fail(None, f"@{OPTIMIZER_FUNCTION} updates no parameter (no tensorop.adamw_update)")
+        return self.alias("grads", "grads.all", lay.order, lay.floats(lay.order))
 
     def cache(self, name: str, ty: TensorType) -> Loc:
         """A layer's K or V cache. With slots (a module holding decode_batch),
@@ -348,14 +373,15 @@ class _Function:
         self.locals.append(B.BufferOp(name, ty, "activations", _nbytes(ty, self.mod.max_tokens), ALIGN))
         return Loc(name)
 
-    def bind_loss_io(self, block: Block, what: str) -> Block:
+    def bind_loss_io(self, block: Block, what: str, extra: int = 0) -> Block:
         """For @train_step / @eval_loss: (tokens, targets) become the io buffers
         @tokens and @targets, per-row losses go to @losses; returns the new body
-        block, whose one argument is the token count n."""
+        block, whose one argument is the token count n. ``extra``: arguments
+        after the targets (add-optimizer's gradient accumulators) the caller places."""
         args = list(block.args)
-        if len(args) != 2:
+        if len(args) != 2 + extra:
             _fail(None, f"@{self.mode}: {what} takes (tokens, targets), got {len(args)} arguments")
-        tok, tgt = args
+        tok, tgt = args[:2]
         if _shape(tok) != (DYN,) or _shape(tgt) != (DYN,):
             _fail(None, f"@{self.mode}: tokens and targets must be tensor<?xi32>")
         new_block = Block(arg_types=[IndexType()])
@@ -886,8 +912,14 @@ class _TrainFunction(_Function):
     def run(self) -> func.FuncOp:
         from ckc.passes.autodiff import grad_units
 
+        from ckc.passes.autodiff import GRAD_ATTR
+
         block = self.f.body.block
-        new_block = self.bind_loss_io(block, "a differentiated function")
+        # add-optimizer's accumulators: (tokens, targets, acc...) with tensorop.grad argument
+        # attributes; each is its gradient's grads buffer (updated in place)
+        arg_attrs = [a.data for a in self.f.arg_attrs.data] if self.f.arg_attrs is not None else []
+        accs = [(a, d) for a, d in zip(list(block.args)[2:], arg_attrs[2:]) if GRAD_ATTR in d]
+        new_block = self.bind_loss_io(block, "a differentiated function", extra=len(accs))
         self.saved: dict[Operation, dict[str, Loc]] = {}
         ret = block.last_op
         assert isinstance(ret, func.ReturnOp)
@@ -907,6 +939,10 @@ class _TrainFunction(_Function):
             full = self.mod.known_shapes.get(name) or fallback[name]
             gname = self.mod.declare(GRAD_PREFIX + name, TensorType(f32, list(full)), "grads")
             self.place_grad(v, Loc(gname, off or None), ret)
+        for a, _ in accs:
+            if a not in self.loc or self.loc[a].buffer not in self.mod.by_name:
+                _fail(ret, f"@{self.mode}: gradient accumulator argument #{a.index} is not accumulated "
+                           "into a returned gradient")
         for op in block.ops:
             if op is ret:
                 break
@@ -1131,6 +1167,284 @@ class _TrainFunction(_Function):
 
 
 # ---------------------------------------------------------------------------
+# training: add-optimizer's @optimizer_step and @zero_grads
+# ---------------------------------------------------------------------------
+
+OPTIMIZER_FUNCTION, ZERO_FUNCTION = "optimizer_step", "zero_grads"
+ADAM_PREFIX = {"adam_m": "adam_m.", "adam_v": "adam_v."}
+COVERS_ATTR = B.COVERS_ATTR
+
+
+def _flat(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(rows, cols) of a parameter tensor: dim 0, and the rest flattened (1 for a vector)."""
+    cols = 1
+    for d in shape[1:]:
+        cols *= d
+    return shape[0], cols
+
+
+class _OptLayout:
+    """The llm.c-style layout of the trained tensors, read from @optimizer_step
+    before any function is bufferized (every function uses it).
+
+    Each `adamw_update` names a parameter unit (tensor, row offset). Tensors
+    whose units tile them whole and share the update's hyperparameters form a
+    *group* (matrices with weight decay, vectors without: two groups with
+    add-optimizer's one decay rule); a group's tensors are laid out one after
+    another, in the same order, in the weights, grads, adam_m and adam_v
+    regions, and four alias buffers (``params.<group>``, ``grads.<group>``,
+    ``adam_m.<group>``, ``adam_v.<group>``; attribute ``covers`` = their first
+    and last member) span them, so one `adamw_coef` call updates the group.
+    ``grads.all`` spans every gradient (one `clip_norm` call, one `zero`
+    call). Tensors whose units do not tile them come after the groups and get
+    one call per unit."""
+
+    def __init__(self, mod: _Module, f: func.FuncOp):
+        self.full: dict[str, tuple[int, ...]] = {}
+        units: dict[str, list[tuple[int, int, tuple]]] = {}
+        for op in f.walk():
+            if not isinstance(op, T.AdamWUpdateOp):
+                continue
+            w = op.param.owner
+            if not isinstance(w, T.WeightOp):
+                _fail(op, "updates a value that is not a tensorop.weight")
+            name, off = w.tensor_name.data, w.offset.value.data
+            shape = _shape(op.param)
+            p = op.prop_values()
+            key = (float(p["weight_decay"]), float(p["beta1"]), float(p["beta2"]), float(p["eps"]),
+                   isinstance(op.grad.owner, T.ClipByNormOp))
+            units.setdefault(name, []).append((off, shape[0], key))
+            full = mod.known_shapes.get(name)
+            if full is None:
+                prev = self.full.get(name)
+                full = (max(off + shape[0], prev[0] if prev else 0), *shape[1:])
+            self.full[name] = tuple(full)
+        self.groups: list[tuple[tuple, list[str]]] = []  # (key, tensors)
+        self.rest: list[str] = []
+        for name, us in units.items():
+            keys = {k for _, _, k in us}
+            spans = sorted((o, o + r) for o, r, _ in us)
+            tiles = spans[0][0] == 0 and spans[-1][1] == self.full[name][0] and all(
+                a[1] == b[0] for a, b in zip(spans, spans[1:]))
+            if len(keys) != 1 or not tiles:
+                self.rest.append(name)
+                continue
+            key = keys.pop()
+            for k, names in self.groups:
+                if k == key:
+                    names.append(name)
+                    break
+            else:
+                self.groups.append((key, [name]))
+        # matrices (decayed) first, then the rest, each in the order of the units
+        self.groups.sort(key=lambda g: -g[0][0])
+        self.order = [n for _, names in self.groups for n in names] + self.rest
+        self.grouped = {n for _, names in self.groups for n in names}
+
+    def group_tag(self, i: int) -> str:
+        wds = [k[0] for k, _ in self.groups]
+        if len(set(wds)) == len(wds):
+            return "decay" if wds[i] > 0 else "no_decay"
+        return f"group{i}"
+
+    def floats(self, names: list[str]) -> int:
+        """Floats spanned by these tensors laid out one after another, each 64-byte aligned
+        (plan-memory checks the alias it sizes)."""
+        n = 0
+        for i, name in enumerate(names):
+            size = 4
+            for d in self.full[name]:
+                size *= d
+            n += size if i == len(names) - 1 else (size + ALIGN - 1) // ALIGN * ALIGN
+        return n // 4
+
+
+class _OptFunction(_Function):
+    """Bufferizes ``@optimizer_step(%lr: f32, %step: index, g..., m..., v...)``
+    into ``@optimizer_step(%lr: f32, %step: index)`` (both reach the kernels as
+    the C function's parameters, kernel_abi role ``func``):
+
+    - the ``tensorop.grad`` operands are the ``grads`` buffers, ``tensorop.adam_m``
+      / ``adam_v`` the module-level ``@"adam_m.<tensor>"`` / ``@"adam_v.<tensor>"``
+      in the regions of the same names, ``tensorop.weight`` the weights: every
+      result is written in place (checked against the result attributes);
+    - `scale` (micro-batch mean) scales a gradient in place;
+    - `global_norm` of every gradient is one `clip_norm` call over ``@grads.all``
+      writing the norm to the ``io`` buffer ``@grad_norm`` (the caller's float)
+      and the clip coefficient (min(1, max_norm/(norm+1e-6)) of the
+      `clip_by_norm` ops reading it, 1 without) to a local ``@clip_coef``;
+    - `clip_by_norm` is no call: the coefficient scales the gradient inside AdamW;
+    - `adamw_update`s become one `adamw_coef` call per group of the layout
+      (_OptLayout) over the four aliases, and one per unit for the rest.
+    """
+
+    def run(self) -> func.FuncOp:
+        from ckc.passes.add_optimizer import ADAM_M_ATTR, ADAM_V_ATTR, NORM_ATTR, PARAM_ATTR
+        from ckc.passes.autodiff import GRAD_ATTR, OFFSET_ATTR
+
+        block = self.f.body.block
+        args = list(block.args)
+        if len(args) < 2 or not isinstance(args[1].type, IndexType):
+            _fail(None, f"@{self.mode}: expected (%lr: f32, %step: index, gradients, m, v)")
+        new_block = Block(arg_types=[f32, IndexType()])
+        new_block.args[0].name_hint, new_block.args[1].name_hint = "lr", "step"
+        attrs = [a.data for a in self.f.arg_attrs.data] if self.f.arg_attrs is not None else [{}] * len(args)
+        region_of = {GRAD_ATTR: "grads", ADAM_M_ATTR: "adam_m", ADAM_V_ATTR: "adam_v"}
+        for a, d in zip(args[2:], attrs[2:]):
+            kind = next((k for k in region_of if k in d), None)
+            if kind is None:
+                _fail(None, f"@{self.mode}: argument #{a.index} carries no tensorop.grad / adam_m / adam_v")
+            name = d[kind].data
+            off = d[OFFSET_ATTR].value.data if OFFSET_ATTR in d else 0
+            self.loc[a] = self.state_loc(region_of[kind], name, off)
+        self.coef: Loc | None = None
+        self.clipped: set[SSAValue] = set()
+        self.updates: list[T.AdamWUpdateOp] = []
+        ret = block.last_op
+        assert isinstance(ret, func.ReturnOp)
+        for op in block.ops:
+            if op is ret:
+                break
+            self.lower(op)
+        self.emit_updates()
+        res_attrs = [a.data for a in self.f.res_attrs.data] if self.f.res_attrs is not None else []
+        for i, (v, d) in enumerate(zip(ret.arguments, res_attrs)):
+            if NORM_ATTR in d:
+                want = Loc("grad_norm")
+            else:
+                kind = next((k for k in (PARAM_ATTR, ADAM_M_ATTR, ADAM_V_ATTR) if k in d), None)
+                if kind is None:
+                    _fail(ret, f"@{self.mode}: result #{i} carries no tensorop.param / adam_m / adam_v / grad_norm")
+                off = d[OFFSET_ATTR].value.data if OFFSET_ATTR in d else 0
+                name = d[kind].data
+                want = Loc(name, off or None) if kind == PARAM_ATTR else self.state_loc(
+                    "adam_m" if kind == ADAM_M_ATTR else "adam_v", name, off)
+            got = self.loc.get(v)
+            if got is None or (got.buffer, got.row) != (want.buffer, want.row):
+                _fail(ret, f"result #{i} of @{self.mode} is not written in place into @{want.buffer}")
+        new_block.add_ops([*self.locals, *self.arith, *self.calls, func.ReturnOp()])
+        return func.FuncOp(self.mode, ([f32, IndexType()], []), Region(new_block))
+
+    def state_loc(self, region: str, name: str, off: int) -> Loc:
+        full = self.mod.layout.full.get(name) if self.mod.layout is not None else None
+        if full is None:
+            _fail(None, f"@{self.mode}: optimizer state of '{name}', a tensor no adamw_update updates")
+        prefix = GRAD_PREFIX if region == "grads" else ADAM_PREFIX[region]
+        return Loc(self.mod.declare(prefix + name, TensorType(f32, list(full)), region), off or None)
+
+    def unit(self, v: SSAValue, op: Operation) -> tuple[Loc, int, int]:
+        """(location, rows, cols) of a parameter-shaped value."""
+        rows, cols = _flat(_shape(v))
+        return self.src(v, op), rows, cols
+
+    def op_scale(self, op: T.ScaleOp) -> None:
+        loc, rows, cols = self.unit(op.x, op)
+        if loc.buffer not in self.mod.by_name or self.mod.by_name[loc.buffer].region.data != "grads":
+            _fail(op, "scales a value that is not a gradient")
+        self.loc[op.result] = loc
+        self.call("scale", [loc], [loc], dict(rows=rows, cols=cols, factor=float(op.prop_values()["factor"])), op)
+
+    def op_global_norm(self, op: T.GlobalNormOp) -> None:
+        names = set()
+        for g in op.grads:
+            loc = self.src(g, op)
+            names.add(loc.buffer)
+        grads = {b.buffer_name for b in self.mod.ops if b.region.data == "grads" and COVERS_ATTR not in b.attributes}
+        if names != grads:
+            _fail(op, "must take every gradient (the norm is one call over the gradient block)")
+        max_norms = {float(u.operation.prop_values()["max_norm"]) for u in op.result.uses
+                     if isinstance(u.operation, T.ClipByNormOp)}
+        if len(max_norms) > 1:
+            _fail(op, f"is clipped with different max_norm values {sorted(max_norms)}")
+        self.loc[op.result] = Loc(self.mod.declare("grad_norm", TensorType(f32, []), "io"))
+        self.coef = self.fresh_named("clip_coef", TensorType(f32, [1]))
+        self.call("clip_norm", [Loc(self.mod.grads_all())], [self.loc[op.result], self.coef],
+                  dict(n=self.mod.layout.floats(self.mod.layout.order), max_norm=max_norms.pop() if max_norms else 0.0),
+                  op)
+
+    def op_clip_by_norm(self, op: T.ClipByNormOp) -> None:
+        if self.coef is None or self.loc.get(op.norm) != Loc("grad_norm"):
+            _fail(op, "clips by a norm that is not the global_norm of the gradients")
+        self.loc[op.result] = self.src(op.g, op)
+        self.clipped.add(op.result)
+
+    def op_adamw_update(self, op: T.AdamWUpdateOp) -> None:
+        if op.lr is not self.f.body.block.args[0] or op.step is not self.f.body.block.args[1]:
+            _fail(op, "takes an lr or step that is not the function's %lr / %step argument")
+        for v in (op.param, op.grad, op.m, op.v):
+            self.src(v, op)
+        self.loc[op.new_param] = self.loc[op.param]
+        self.loc[op.new_m] = self.loc[op.m]
+        self.loc[op.new_v] = self.loc[op.v]
+        self.updates.append(op)
+
+    def emit_updates(self) -> None:
+        lay = self.mod.layout
+        done: set[str] = set()
+        for i, (key, names) in enumerate(lay.groups):
+            wd, b1, b2, eps, clipped = key
+            tag = lay.group_tag(i)
+            n = lay.floats(names)
+            ins = [Loc(self.mod.alias("grads", "grads." + tag, names, n))]
+            if clipped:
+                ins.append(self.coef)
+            outs = [Loc(self.mod.alias("weights", "params." + tag, names, n)),
+                    Loc(self.mod.alias("adam_m", "adam_m." + tag, names, n)),
+                    Loc(self.mod.alias("adam_v", "adam_v." + tag, names, n))]
+            self.call("adamw_coef", ins, outs, dict(n=n, beta1=b1, beta2=b2, eps=eps, weight_decay=wd), None)
+            done |= set(names)
+        for op in self.updates:
+            name = op.param.owner.tensor_name.data
+            if name in done:
+                continue
+            p = op.prop_values()
+            loc_w, rows, cols = self.unit(op.param, op)
+            ins = [self.src(op.grad, op)]
+            if op.grad in self.clipped:
+                ins.append(self.coef)
+            self.call("adamw_coef", ins, [loc_w, self.src(op.m, op), self.src(op.v, op)],
+                      dict(n=rows * cols, beta1=float(p["beta1"]), beta2=float(p["beta2"]), eps=float(p["eps"]),
+                           weight_decay=float(p["weight_decay"])), op)
+
+
+class _ZeroFunction(_Function):
+    """Bufferizes ``@zero_grads() -> (zeros... {tensorop.grad})``: the results
+    are the ``grads`` buffers; when they cover every gradient whole, one `zero`
+    call over ``@grads.all``, else one per unit."""
+
+    def run(self) -> func.FuncOp:
+        from ckc.passes.autodiff import grad_units
+
+        block = self.f.body.block
+        ret = block.last_op
+        assert isinstance(ret, func.ReturnOp)
+        units = grad_units(self.f)
+        if len(units) != len(ret.arguments):
+            _fail(ret, f"@{self.mode}: every result must carry tensorop.grad")
+        lay = self.mod.layout
+        zeros = []
+        for (name, off), v in zip(units, ret.arguments):
+            if not isinstance(v.owner, T.ZerosOp):
+                _fail(ret, f"@{self.mode}: result for '{name}' is not a tensorop.zeros")
+            if GRAD_PREFIX + name not in self.mod.by_name:
+                _fail(ret, f"@{self.mode}: '{name}' has no gradient buffer (no differentiated @train_step)")
+            self.loc[v] = Loc(GRAD_PREFIX + name, off or None)
+            zeros.append((name, off, v))
+        whole = lay is not None and {n for n, _, _ in zeros} == set(lay.order) and all(
+            n in lay.grouped for n, _, _ in zeros)
+        if whole:
+            n = lay.floats(lay.order)
+            self.call("zero", [], [Loc(self.mod.grads_all())], dict(n=n), ret)
+        else:
+            for name, off, v in zeros:
+                rows, cols = _flat(_shape(v))
+                self.call("zero", [], [self.loc[v]], dict(n=rows * cols), v.owner)
+        new_block = Block()
+        new_block.add_ops([*self.locals, *self.arith, *self.calls, func.ReturnOp()])
+        return func.FuncOp(self.mode, ([], []), Region(new_block))
+
+
+# ---------------------------------------------------------------------------
 # training: the forward-only loss of the training library (@eval_loss)
 # ---------------------------------------------------------------------------
 
@@ -1194,6 +1508,9 @@ class Bufferize(ModulePass):
         if not funcs:
             raise BufferizeError("bufferize: the module has no function")
         mod = _Module(op, self.max_tokens)
+        opt = next((f for f in funcs if f.sym_name.data == OPTIMIZER_FUNCTION and f.body.blocks), None)
+        if opt is not None:
+            mod.layout = _OptLayout(mod, opt)
         new = []
         for f in funcs:
             if not f.body.blocks:
@@ -1202,7 +1519,11 @@ class Bufferize(ModulePass):
                 raise BufferizeError(
                     f"bufferize: @{f.sym_name.data} still holds transformer ops (run lower-transformer first)"
                 )
-            if _is_differentiated(f):
+            if f.sym_name.data == OPTIMIZER_FUNCTION:
+                cls = _OptFunction
+            elif f.sym_name.data == ZERO_FUNCTION:
+                cls = _ZeroFunction
+            elif _is_differentiated(f):
                 cls = _TrainFunction
             elif f.sym_name.data == LOSS_FUNCTION:
                 cls = _LossFunction
@@ -1215,8 +1536,15 @@ class Bufferize(ModulePass):
             op.attributes[SEQ_LEN_KEY] = IntegerAttr(mod.seq_len, 64)
         block = op.body.block
         first = block.first_op
-        order = {k: i for i, k in enumerate(("weights", "kv_cache", "io", "grads"))}
-        for b in sorted(mod.ops, key=lambda b: order.get(b.region.data, 9)):
+        order = {k: i for i, k in enumerate(("weights", "kv_cache", "io", "grads", "adam_m", "adam_v"))}
+        rank = {}
+        if mod.layout is not None:
+            # the trained tensors first, in the layout's order, in all four regions (parallel blocks)
+            for i, name in enumerate(mod.layout.order):
+                for prefix in ("", GRAD_PREFIX, *ADAM_PREFIX.values()):
+                    rank[prefix + name] = i
+        big = len(rank) + 1
+        for b in sorted(mod.ops, key=lambda b: (order.get(b.region.data, 9), rank.get(b.buffer_name, big))):
             block.insert_op_before(b, first) if first is not None else block.add_op(b)
         for old, f in new:
             block.insert_op_before(f, old)

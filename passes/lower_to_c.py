@@ -24,6 +24,16 @@ across the module, names in ``ckc_gen_call_names``) reported a failure
 (``status`` != CK_OK, or a non-zero ``count``), or with ``debug`` set
 ``-(k + 1)`` when an arena canary was found overwritten after call ``k``.
 
+Training adds ``@train_step`` / ``@eval_loss`` (TRAIN_PARAMS: targets, losses,
+grad_scale after the common parameters) and add-optimizer's
+``@optimizer_step`` / ``@zero_grads`` (OPT_PARAMS: ``int ckc_gen_MODE(uint8_t
+*arena, uint8_t *weights, float lr, int step, float *grad_norm, ck_pool *pool,
+int nth)``; the only functions that may write the weights), with the tables
+``ckc_gen_n_params`` and ``ckc_gen_grads_offset`` / ``_adam_m_offset`` /
+``_adam_v_offset`` (the parallel blocks, checked here: the first n_params
+weights are the trained tensors, tensor i's gradient and moments sit at those
+offsets plus its weight's offset from the first; -1 without add-optimizer).
+
 Calls. ``buffer.call K<V>`` becomes ``ck_K_f32_V(...)`` with the arguments in
 the order the kernel ABI table gives (``kernels/include/ckernels_abi.py``, through ``ckc/kernel_abi.py``) (roles ``in``/``opt_in``/``out``:
 buffer pointers; ``param``: the call's params, static ones as literals,
@@ -140,7 +150,7 @@ MAX_DIMS = 4
 DT_F32, DT_F32P32 = 0, 6   # runtime/weights.h CK_DT_F32 / CK_DT_F32P32 (ckc/weights.py F32 / F32P32)
 PREFIX = "ckc_gen_"
 IO_PARAMS = {"tokens": "tokens", "logits": "logits", "targets": "targets", "losses": "losses",
-             "slots": "slots", "positions": "positions", "out_rows": "out_rows"}
+             "grad_norm": "grad_norm", "slots": "slots", "positions": "positions", "out_rows": "out_rows"}
 VARIANT_RANK = {"scalar": 0, "neon": 1, "avx2": 2, "avx512": 3}
 # Kernels that work row by row on `rows` rows of `cols` elements (what `record` copies).
 ROWWISE = ("rmsnorm", "layernorm", "add", "mul", "scale", "copy", "silu", "gelu", "swiglu", "geglu", "softcap",
@@ -170,6 +180,20 @@ TRAIN_PARAMS: tuple[tuple[str, Attribute], ...] = PARAMS + (
     ("targets", C.PtrType(i32, True)),
     ("losses", C.PtrType(f32)),
     ("grad_scale", f32),
+)
+
+# add-optimizer's @optimizer_step(%lr, %step) and @zero_grads (bufferize) write the
+# weights (the training runtime's writable copy) and take the learning rate and the
+# 1-based step (kernel_abi role "func"); the global gradient norm goes to *grad_norm.
+OPT_MODES = ("optimizer_step", "zero_grads")
+OPT_PARAMS: tuple[tuple[str, Attribute], ...] = (
+    ("arena", C.PtrType(ui8)),
+    ("weights", C.PtrType(ui8)),
+    ("lr", f32),
+    ("step", INT),
+    ("grad_norm", C.PtrType(f32)),
+    ("pool", POOL),
+    ("nth", INT),
 )
 
 
@@ -251,7 +275,8 @@ class _Func:
         self.lower = lower
         self.f = f
         self.name = f.sym_name.data
-        plist = TRAIN_PARAMS if self.name in TRAIN_MODES else BATCH_PARAMS if self.name in BATCH_MODES else PARAMS
+        plist = (TRAIN_PARAMS if self.name in TRAIN_MODES else OPT_PARAMS if self.name in OPT_MODES
+                 else BATCH_PARAMS if self.name in BATCH_MODES else PARAMS)
         self.cf = C.FuncOp(PREFIX + self.name, plist, INT)
         self.params = {n: a for (n, _), a in zip(plist, self.cf.body.block.args)}
         for n, a in self.params.items():
@@ -269,7 +294,12 @@ class _Func:
         self.taken = set(n for n, _ in plist) | {"l", "l2", "l3", "l4"}
         args = list(f.body.block.args)
         names = [a.name_hint for a in args]
-        if all(n in ("n", "pos") or (n == "m" and n in self.params) for n in names) and len(set(names)) == len(names):
+        if self.name in OPT_MODES:
+            for a, nm in zip(args, names):
+                if nm not in ("lr", "step"):
+                    _fail(f"@{self.name}: argument %{nm} is not %lr or %step")
+                self.values[a] = self.params[nm]
+        elif all(n in ("n", "pos") or (n == "m" and n in self.params) for n in names) and len(set(names)) == len(names):
             for a, nm in zip(args, names):
                 self.values[a] = self.params[nm]
         elif len(args) == 2:
@@ -408,8 +438,9 @@ class _Func:
         if buf.offset is None:
             _fail(f"buffer @{name} has no offset: run plan-memory first")
         if region == "weights":
-            base, bconst = self.params["weights"], True
-            if kind == "out":
+            base = self.params["weights"]
+            bconst = self.name not in OPT_MODES  # only the optimizer writes the weights
+            if kind == "out" and bconst:
                 _fail(f"@{self.name}: a call writes the weight @{name}")
         else:
             arena = B.find_region(self.lower.module, region)
@@ -639,7 +670,7 @@ class _Func:
                 continue
             buf = self.resolve(call, ref)
             rows = env.get("rows")
-            if rows is not None and buf.region.data not in ("weights", "grads", "opt_state"):
+            if rows is not None and buf.region.data not in ("weights", "grads", "adam_m", "adam_v", "opt_state"):
                 # a row-wise kernel's rows can be finer than the buffer's (rmsnorm over q's
                 # heads: rows = tokens * heads of `cols` each): rows x cols; a GEMM's rows x n
                 _, esize = _elem(buf.type)
@@ -739,7 +770,7 @@ class _Lower:
         funcs = [f for f in m.ops if isinstance(f, func.FuncOp)]
         if not funcs:
             _fail("the module has no functions")
-        bufs = [o for o in m.ops if isinstance(o, B.BufferOp)]
+        bufs = [o for o in m.ops if isinstance(o, B.BufferOp) and B.covers(o) is None]  # aliases: no table rows
         cfuncs = [_Func(self, f).run() for f in funcs]
         globals_ = self.tables(bufs)
         if self.tables_c:
@@ -864,13 +895,8 @@ class _Lower:
                 g("weight_dtypes", INT, [DT_F32]),
             ]
         grads = sorted((b for b in bufs if b.region.data == "grads"), key=lambda b: b.offset.data)
-        if grads:  # training: the gradient buffers in the arena (runtime/train/train_runtime.c)
-            out += [
-                g("n_grads", INT, len(grads)),
-                g("grad_names", s, [b.buffer_name for b in grads]),
-                g("grad_offsets", SIZE, [b.offset.data for b in grads]),
-                g("grad_bytes", SIZE, [b.size.data for b in grads]),
-            ]
+        if grads:  # training: the parallel blocks (runtime/train/train_runtime.c)
+            out += self.state_tables(weights, bufs, grads)
         out += [
             g("gemm_max_n", INT, self.gemm_n),
             g("gemm_max_k", INT, self.gemm_k),
@@ -887,6 +913,39 @@ class _Lower:
             out.append(g("slots", INT, slots))
         return out
 
+
+    def state_tables(self, weights, bufs, grads) -> list[Operation]:
+        """The training state as parallel blocks (plan-memory): the trained tensors are
+        the first ``ckc_gen_n_params`` entries of the weight table, and tensor i's
+        gradient / AdamW m / v lives at ``ckc_gen_grads_offset`` / ``_adam_m_offset`` /
+        ``_adam_v_offset`` + (its weight offset - ``ckc_gen_weight_offsets[0]``) in the
+        arena (-1: no such region). Checked here, so the runtime needs no names."""
+        n = len(grads)
+        base_w = weights[0].offset.data if weights else 0
+        offsets = {}
+        if not any(b.region.data == "adam_m" for b in bufs):
+            # autodiff without add-optimizer: no optimizer, nothing the training runtime can train
+            return [C.GlobalOp(PREFIX + "n_params", INT, 0),
+                    *(C.GlobalOp(PREFIX + k, i64, -1) for k in ("grads_offset", "adam_m_offset", "adam_v_offset"))]
+        for region, prefix in (("grads", "grad."), ("adam_m", "adam_m."), ("adam_v", "adam_v.")):
+            blk = sorted((b for b in bufs if b.region.data == region), key=lambda b: b.offset.data)
+            if not blk:
+                offsets[region] = -1
+                continue
+            if len(blk) != n or len(weights) < n:
+                _fail(f"region '{region}' holds {len(blk)} buffers for {n} gradients")
+            for w, b in zip(weights, blk):
+                if (b.buffer_name != prefix + w.buffer_name or b.size.data != w.size.data
+                        or b.offset.data - blk[0].offset.data != w.offset.data - base_w):
+                    _fail(f"@{b.buffer_name} does not parallel the weight @{w.buffer_name} "
+                          f"(the trained tensors must lead the weights, laid out like '{region}')")
+            offsets[region] = blk[0].offset.data
+
+        def g(name, t, v):
+            return C.GlobalOp(PREFIX + name, t, v)
+
+        return [g("n_params", INT, n), g("grads_offset", i64, offsets["grads"]),
+                g("adam_m_offset", i64, offsets["adam_m"]), g("adam_v_offset", i64, offsets["adam_v"])]
 
     def canary_names(self, canaries: list[int], bufs: list[B.BufferOp]) -> list[str]:
         """For each canary: "end of region 'K', after @a, @b" (the arena buffers,

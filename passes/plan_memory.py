@@ -7,8 +7,8 @@ Two arenas come out:
 - ``@weights``: the ``weights`` region alone. It is the mmapped weight file,
   so weights are laid out one after another in IR order, each aligned, and
   the weight writer uses exactly these offsets.
-- ``@arena``: every other region (``kv_cache``, ``grads``, ``opt_state``,
-  ``activations``, ``scratch``) in that order, each region aligned, with an
+- ``@arena``: every other region (``kv_cache``, ``grads``, ``adam_m``,
+  ``adam_v``, ``opt_state``, ``activations``, ``scratch``) in that order, each region aligned, with an
   8-byte canary word after each region when ``canaries`` is set (the runtime
   checks them in debug runs).
 
@@ -29,6 +29,15 @@ at the same time, so each function's locals reuse the same region and the
 region is as large as the largest function's peak. With ``reuse=false`` every
 buffer gets bytes of its own (for debugging a suspected aliasing bug).
 
+Training (llm.c style): bufferize orders the trained tensors the same way in
+``weights``, ``grads``, ``adam_m`` and ``adam_v``, so each region's module
+buffers come out as parallel flat blocks (the same sizes, alignments and
+relative offsets). An *alias* buffer (``covers = [@first, @last]``, see
+dialects/buffer.py) gets no bytes: it is placed at @first's offset, and its
+size must be exactly the span from @first to the end of @last (else an
+error), so the optimizer's few kernel calls over those blocks address the
+tensors between.
+
 Re-running the pass replans from scratch (offsets and arenas are replaced).
 """
 
@@ -43,10 +52,10 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import DiagnosticException
 
-from ckc.dialects.buffer import CANARY_BYTES, ArenaOp, BufferOp, CallOp, LoopOp
+from ckc.dialects.buffer import CANARY_BYTES, ArenaOp, BufferOp, CallOp, LoopOp, covers
 
 # Region order inside @arena: long-lived state first, per-call scratch last.
-ARENA_ORDER = ("kv_cache", "grads", "opt_state", "activations", "scratch")
+ARENA_ORDER = ("kv_cache", "grads", "adam_m", "adam_v", "opt_state", "activations", "scratch")
 WEIGHTS = "weights"
 CALLER = "io"  # the caller's memory: never placed
 
@@ -131,13 +140,36 @@ class PlanMemory(ModulePass):
         def buf_align(b: BufferOp) -> int:
             return max(self.align, b.alignment.data)
 
+        def place_alias(a: BufferOp, by_name: dict[str, BufferOp]) -> None:
+            first, last = covers(a)
+            lo, hi = by_name.get(first), by_name.get(last)
+            if lo is None or hi is None or covers(lo) or covers(hi):
+                err = DiagnosticException(f"plan-memory: alias @{a.buffer_name} covers @{first} .. @{last}, "
+                                          f"which are not buffers of region '{a.region.data}'")
+                err.op = a
+                raise err
+            span = hi.offset.data + hi.size.data - lo.offset.data
+            if span != a.size.data:
+                err = DiagnosticException(
+                    f"plan-memory: alias @{a.buffer_name} is {a.size.data} bytes but @{first} .. @{last} span "
+                    f"{span} (laid out with align={self.align}; bufferize sizes aliases for 64)")
+                err.op = a  # located at the alias (ckc-opt), not at the half-planned module
+                raise err
+            a.set_offset(lo.offset.data)
+
         def plan_region(kind: str, start: int) -> int:
             """Place every buffer of `kind` from `start`; returns the region's end."""
             cursor = start
+            aliases = []
             for b in module_bufs.get(kind, []):
+                if covers(b) is not None:
+                    aliases.append(b)
+                    continue
                 cursor = align_up(cursor, buf_align(b))
                 b.set_offset(cursor)
                 cursor += b.footprint
+            for a in aliases:
+                place_alias(a, {b.buffer_name: b for b in module_bufs[kind]})
             locals_base = cursor
             end = cursor
             for fname, bufs in sorted(local_bufs.get(kind, {}).items()):
@@ -250,7 +282,8 @@ def find_overlaps(module: ModuleOp) -> list[Overlap]:
         if isinstance(op, ArenaOp):
             for r in op.arena_regions.data:
                 arena_of[r.kind.data] = op.sym_name.data
-    top = [op for op in module.ops if isinstance(op, BufferOp) and op.offset is not None]
+    # aliases span other buffers by design (no bytes of their own)
+    top = [op for op in module.ops if isinstance(op, BufferOp) and op.offset is not None and covers(op) is None]
     out: list[Overlap] = []
 
     def clash(x: BufferOp, y: BufferOp) -> bool:

@@ -9,18 +9,26 @@
  * (+=) every parameter gradient into its `grads` buffer in the arena;
  *   int ckc_gen_eval_loss(...same parameters...)
  * the forward pass and the per-row losses alone (no backward, no gradient
- * touched; its activations reuse the same arena bytes); plus the tables of
- * runtime/model/model_gen.h and ckc_gen_n_grads / _grad_names
- * ("grad.<tensor>") / _grad_offsets (arena bytes) / _grad_bytes.
+ * touched; its activations reuse the same arena bytes);
+ *   int ckc_gen_optimizer_step(arena, weights, lr, step, grad_norm, pool, nth)
+ *   int ckc_gen_zero_grads(...same parameters...)
+ * add-optimizer's functions (global-norm clipping and AdamW with the
+ * hyperparameters compiled in, lr and the 1-based step at run time; zeroing
+ * the gradients); plus the tables of runtime/model/model_gen.h and
+ * ckc_gen_n_params (the trained tensors are weights 0 .. n_params-1) and
+ * ckc_gen_grads_offset / _adam_m_offset / _adam_v_offset: plan-memory lays
+ * the trained weights, their gradients and AdamW's m and v out as parallel
+ * blocks (llm.c style), so tensor i's gradient is at arena + grads_offset +
+ * (weight_offsets[i] - weight_offsets[0]), and likewise m and v.
  *
  * Memory. Training writes the weights, so the runtime does not map a .bump:
  * it owns one writable, 64-byte aligned copy of the weights block
  * (ckc_gen_weights_size bytes, the planned layout, zero at create) that the
  * caller fills tensor by tensor with ckc_train_write(.., CKC_TRAIN_WEIGHT, ..)
  * (constants such as RoPE tables included: every entry of the weight table).
- * The arena (activations, saved activations, gradients) is one aligned
- * allocation of ckc_gen_arena_size bytes; AdamW's m and v are two more blocks
- * laid out like the gradients. Nothing is allocated after create. Every block
+ * The arena (gradients, AdamW's m and v, activations, saved activations) is
+ * one aligned allocation of ckc_gen_arena_size bytes, its regions separated
+ * by canaries. Nothing is allocated after create. Every block
  * starts zero and untouched (calloc: the OS commits a page when it is first
  * written), so the process holds one copy of the weights, written by the
  * caller, and the gradients / moments become resident as training writes
@@ -33,7 +41,7 @@
  *
  * A step of k micro-batches:
  *   for each micro-batch: ckc_train_step(t, tokens, targets, n, 1.0f / k, &loss)
- *   ckc_optimizer_step(t, lr, ..., &grad_norm)      (clips, AdamW, zeroes the grads)
+ *   ckc_optimizer_step(t, lr, &grad_norm)      (the generated clipping + AdamW, then zero_grads)
  * Evaluation: ckc_train_eval(t, tokens, targets, n, &loss) (forward only).
  * Every function returns 0 on success, else non-zero with a one-line message
  * in ckc_train_error(t); never crashes on bad input (token ids, lengths, names,
@@ -49,7 +57,7 @@
 extern "C" {
 #endif
 
-#define CKC_TRAIN_ABI_VERSION 2
+#define CKC_TRAIN_ABI_VERSION 3
 
 typedef struct ckc_train ckc_train;
 
@@ -102,13 +110,13 @@ int ckc_train_eval(ckc_train *t, const int32_t *tokens, const int32_t *targets, 
 int ckc_train_discard(ckc_train *t, int what, const char *name);
 /* Zero the gradients (create and ckc_optimizer_step do it too). */
 void ckc_zero_grads(ckc_train *t);
-/* Global-norm clipping (max_norm <= 0: none) and one AdamW update of every
- * trainable tensor (as torch.optim.AdamW; weight_decay applies to tensors of
- * 2 or more dims, norms and biases get none), then zero the gradients.
- * The step counter is incremented first (bias correction uses the new value).
+/* The generated @optimizer_step: global-norm clipping and one AdamW update of
+ * every trainable tensor (as torch.optim.AdamW; betas, eps, weight decay --
+ * matrices only, norms and biases get none -- and the clipping norm were
+ * compiled in by add-optimizer), then zero the gradients. Bias correction uses
+ * the step counter + 1, which becomes the counter on success.
  * *grad_norm = the global gradient norm before clipping. */
-int ckc_optimizer_step(ckc_train *t, float lr, float beta1, float beta2, float eps, float weight_decay,
-                       float max_norm, float *grad_norm);
+int ckc_optimizer_step(ckc_train *t, float lr, float *grad_norm);
 int64_t ckc_train_get_step(const ckc_train *t);
 void ckc_train_set_step(ckc_train *t, int64_t step);
 

@@ -63,10 +63,11 @@ def test_out_of_bounds_kernel_write_is_caught_and_named(tmp_path):
 
 
 def test_training_arena_has_canaries_checked_in_debug_builds():
-    """The training library's arena: plan-memory's canaries (after the grads and
-    the activations regions) are written by ckc_train_create; a debug build
-    (CkcBackend(debug=True)) checks them after every kernel call. The overflow
-    targets the last gradient buffer: gemm_grad writes it whole at any length."""
+    """The training library's arena: plan-memory's canaries (after each region:
+    grads, adam_m, adam_v, activations) are written by ckc_train_create; a debug
+    build (CkcBackend(debug=True)) checks them after every kernel call. The
+    overflow targets the last gradient buffer (its kernel writes it whole at any
+    length), then the AdamW v block the generated optimizer writes."""
     from xdsl.context import Context
 
     from ckc.importers import load_model
@@ -94,3 +95,21 @@ def test_training_arena_has_canaries_checked_in_debug_builds():
     msg = str(err.value)
     assert msg.startswith(f"train_step: arena canary #") and f"at offset {canary} (end of region 'grads', after @{name})" in msg
     assert "overwritten by call @train_step #" in msg and f"-> " in msg and name in msg.split("overwritten by call")[1]
+
+    # canaries sit between all the training arena's regions: AdamW's v block (written only by the
+    # generated @optimizer_step, through the group alias that spans it) ends at one too
+    arena = next(a for a in module.ops if isinstance(a, B.ArenaOp) and a.sym_name.data == "arena")
+    assert [r.kind.data for r in arena.arena_regions.data][:3] == ["grads", "adam_m", "adam_v"]
+    assert len(arena.canary_offsets) == len(arena.arena_regions.data)
+    alias, v_canary = next((b.buffer_name, b.offset.data + b.size.data) for b in module.ops
+                           if isinstance(b, B.BufferOp) and b.region.data == "adam_v" and B.covers(b)
+                           and b.offset.data + b.size.data in set(arena.canary_offsets))
+    last = B.covers(next(b for b in module.ops if isinstance(b, B.BufferOp) and b.buffer_name == alias))[1]
+    bad_v = CkcBackend(cfg, weights, threads=1, max_tokens=CHUNK, debug=True, overflow=alias)
+    assert np.isfinite(bad_v.train_step(x, y))
+    with pytest.raises(CkcTrainError) as err:
+        bad_v.optimizer_step(1e-3)
+    msg = str(err.value)
+    assert msg.startswith("optimizer_step: arena canary #")
+    assert f"at offset {v_canary} (end of region 'adam_v', after @{last})" in msg
+    assert "overwritten by call @optimizer_step #" in msg and "ck_adamw_coef" in msg

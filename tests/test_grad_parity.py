@@ -191,7 +191,11 @@ def test_adamw_steps_match_torch(family):
 
     model = modelzoo.torch_model(family)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=_lr(0), betas=BETAS, eps=1e-8, weight_decay=WEIGHT_DECAY)
+    # the one weight-decay rule (add-optimizer, the PyTorch peer): matrices decay, 1-D parameters do not
+    params = list(model.parameters())
+    opt = torch.optim.AdamW([{"params": [p for p in params if p.dim() >= 2]},
+                             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
+                            lr=_lr(0), betas=BETAS, eps=1e-8, weight_decay=WEIGHT_DECAY)
 
     g = torch.Generator().manual_seed(5)
     steps = TRAIN_STEPS[family]

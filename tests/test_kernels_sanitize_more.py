@@ -127,6 +127,16 @@ SCRIPT = textwrap.dedent(r'''
         nrm = F()
         c = fn("ck_clip_coef_f32", v, [D, F, ctypes.POINTER(F)], F)(ss, 1.0, ctypes.byref(nrm))
         out["clip"] = np.array([ss, c, nrm.value], np.float32)
+        # the compiled @optimizer_step / @zero_grads kernels (exactly-sized coef / norm buffers)
+        nb, cb = np.zeros(1, np.float32), np.zeros(1, np.float32)
+        fn("ck_clip_norm_f32", v, [P, L, F, P, P, P, I])(p(x), n, 0.5, p(nb), p(cb), pool, nth)
+        m2, s3, pr2 = np.zeros(n, np.float32), np.zeros(n, np.float32), x.copy()
+        fn("ck_adamw_coef_f32", v, [P, P, P, P, P, L, F, F, F, F, F, I, P, I])(
+            p(pr2), p(g), p(m2), p(s3), p(cb), n, 1e-3, 0.9, 0.95, 1e-8, 0.1, 2, pool, nth)
+        zg = g.copy()
+        fn("ck_zero_f32", v, [P, L, P, I])(p(zg), n, pool, nth)
+        assert not zg.any()
+        out["clip_norm"], out["adamw_coef"], out["adamw_coef_v"] = np.concatenate([nb, cb]), pr2, s3
         return out
 
     variants = sys.argv[1].split(",")

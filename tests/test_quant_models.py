@@ -147,3 +147,31 @@ def test_truncated_block(capsys, tmp_path):
     p.write_bytes(blob[: len(blob) - 20 * 160 + 7])
     msg = _one_line(capsys, p)
     assert "truncated" in msg and "Q4_1" in msg, msg
+
+
+def test_weights_option_quantizes_at_compile_time(tmp_path):
+    """`--weights q8_0` on an F32 GGUF: quantize-weights retypes the Linear and
+    embedding weights and weights.bump gets them through ckc/quantize.py, whose
+    Q8_0 bytes equal gguf-py's. So the library equals the one compiled from the
+    same model requantized to Q8_0 by gguf-py and kept as stored: the same
+    weights.bump bytes and bit-identical logits. `--weights f16` on that Q8_0
+    file converts stored blocks (dequantized, then rounded to f16, ~2^-11
+    relative per weight; the f16 kernels use fp32 FMA): logits within 0.01 of
+    the logits' std of the same file dequantized to fp32 (measured 0.0037)."""
+    import gguf
+
+    from ckc.commands.run import compiled_dir
+    from ckc.pipeline import CompileOptions
+
+    src = modelzoo.gguf_file("llama")
+    q8 = tmp_path / "llama-Q8_0.gguf"
+    requantize(src, q8, gguf.GGMLQuantizationType.Q8_0)
+    ours = compiled_dir(src, CompileOptions(max_tokens=16, weights="q8_0"))
+    theirs = compiled_dir(q8, CompileOptions(max_tokens=16))
+    assert (ours / "weights.bump").read_bytes() == (theirs / "weights.bump").read_bytes()
+    ids = np.arange(3, 23, dtype=np.int32)
+    np.testing.assert_array_equal(_logits(ours, ids), _logits(theirs, ids))
+    lh = _logits(compiled_dir(q8, CompileOptions(max_tokens=16, weights="f16")), ids)
+    lf = _logits(compiled_dir(q8, CompileOptions(max_tokens=16, weights="f32")), ids)
+    assert np.abs(lf - lh).max() <= 0.01 * lf.std(), np.abs(lf - lh).max() / lf.std()
+    np.testing.assert_array_equal(lf.argmax(1), lh.argmax(1))

@@ -98,8 +98,11 @@ def test_eval_function_is_forward_only():
     region = int(re.search(r"region activations +offset +[\d,]+ +size +([\d,]+)", mem).group(1).replace(",", ""))
     peaks = dict(re.findall(r"## Function @(\w+):.*?activation peak ([\d,]+) bytes", mem, re.S))
     peaks = {k: int(v.replace(",", "")) for k, v in peaks.items()}
-    assert set(peaks) == {"train_step", "eval_loss"}
+    assert set(peaks) == {"train_step", "eval_loss", "zero_grads", "optimizer_step"}
     assert peaks["eval_loss"] <= peaks["train_step"] <= region
+    # the optimizer works in place on the parallel blocks: one float (the clip coefficient) of its own
+    assert peaks["optimizer_step"] <= 64 and peaks["zero_grads"] == 0
+    assert re.search(r"## Optimizer blocks", mem) and "params.decay" in mem and "adam_v.no_decay" in mem
 
 
 def test_backend_keeps_no_copy_of_the_weights():
@@ -142,8 +145,13 @@ def test_cached_library_needs_no_compiler(monkeypatch):
     a = CkcBackend(cfg, init_weights(cfg, 0), max_tokens=SEQ)
     k = library_key(cfg, SEQ)
     assert k == library_key(cfg, SEQ)
+    from ckc.train.trainer import OptimConfig
+
+    # the optimizer's hyperparameters are compiled in (add-optimizer), so they enter the key
+    assert library_key(cfg, SEQ, optim=OptimConfig()) == k
     assert len({k, library_key(cfg, SEQ + 1), library_key(cfg, SEQ, recompute="all"),
-                library_key(cfg, SEQ, simd="scalar")}) == 4
+                library_key(cfg, SEQ, simd="scalar"), library_key(cfg, SEQ, optim=OptimConfig(weight_decay=0.0)),
+                library_key(cfg, SEQ, optim=OptimConfig(grad_clip=0.0))}) == 6
     assert a.library.parent.name == k
 
     def no_child(*args, **kw):

@@ -9,13 +9,17 @@ Tolerances (the issue's): loss within 1e-5 absolute and every parameter's
 gradient within 1e-4 relative in max-norm (max |g_ckc - g_torch| / max
 |g_torch|); training: per-step loss within 1e-4 absolute over STEPS AdamW steps
 of 2 micro-batches each, with global-norm clipping that is active (checked),
-and the gradient norm within 1e-3 relative at every step.
+the gradient norm within 1e-3 relative at every step, and the final weights
+within 1e-4 absolute (GPT-2's key bias, whose true gradient is zero, within
+the sum of the learning rates: see test_training_parity).
 
 Tokens start at 1: transformers builds the embedding with padding_idx = 0
 (no gradient for row 0), ckc trains every row (see tests/test_grad_parity.py).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -32,6 +36,7 @@ SEQ = 32
 LOSS_TOL = 1e-5
 GRAD_TOL = 1e-4
 STEP_LOSS_TOL = 1e-4
+FINAL_WEIGHT_TOL = 1e-4  # max |w_ckc - w_torch| after the STEPS steps, absolute (the issue's)
 NORM_TOL = 1e-3  # gradient norm before clipping, relative (the trajectories drift apart slowly)
 STEPS = {"llama": 50, "gpt2": 50}  # the issue asks for 50 on both
 FAMILIES = ("llama", "gpt2")  # training parity (the issue's two)
@@ -106,10 +111,12 @@ def test_gradient_parity_recompute(recompute):
         assert err <= GRAD_TOL, f"{n}: relative max-norm error {err:.2e}"
     mem = (be.library.parent / "memory.txt").read_text()
     assert "grads" in mem and "activations" in mem
-    # every byte the library holds: AdamW's m and v (runtime blocks) are reported too,
-    # one float per trainable parameter each (padded to 16 per tensor)
+    # every byte the library holds: AdamW's m and v are arena regions laid out like the
+    # gradients, one float per trainable parameter each (each tensor padded to 16 floats)
     n_floats = sum(-(-int(np.prod(be.model.shapes[n])) // 16) * 16 for n in be.model.trainable)
-    assert f"adam_m       {4 * n_floats:>14,} bytes" in mem and f"adam_v       {4 * n_floats:>14,} bytes" in mem
+    sizes = dict(re.findall(r"^  region (\w+) +offset +[\d,]+ +size +([\d,]+)", mem, re.M))
+    for region in ("grads", "adam_m", "adam_v"):
+        assert int(sizes[region].replace(",", "")) == 4 * n_floats, (region, sizes)
 
 
 def test_grad_accumulation_and_eval(model):
@@ -141,10 +148,11 @@ def test_training_parity(family, model):
     be = CkcBackend(cfg, w, optim, max_tokens=SEQ)
     tb = TorchBackend(cfg, w, optim, threads=1)
     rng = np.random.default_rng(3)
-    worst, clipped = 0.0, 0
+    worst, clipped, lr_sum = 0.0, 0, 0.0
     steps = STEPS[family]
     for step in range(steps):
         lr = 1e-3 * (0.5 + 0.5 * np.cos(np.pi * step / steps))
+        lr_sum += lr
         losses, tlosses = [], []
         for _ in range(2):
             x, y = _batch(rng, cfg, 2, SEQ // 2)
@@ -158,7 +166,28 @@ def test_training_parity(family, model):
         worst = max(worst, d)
         assert d <= STEP_LOSS_TOL, f"step {step + 1}: loss {np.mean(losses)} vs torch {np.mean(tlosses)}"
     assert clipped > 0, "clipping never engaged"
-    print(f"{cfg.arch}: {steps} steps, worst per-step |loss diff| {worst:.2e}, clipped {clipped} steps")
+    # the final weights (the library's generated @optimizer_step vs torch.optim.AdamW)
+    ours, theirs = be.get_weights(), tb.get_weights()
+    noise = {}  # GPT-2's key bias: its true gradient is 0 (q.b_k adds the same to every score of a
+    # row, which softmax ignores), so both sides' AdamW follows rounding noise, each step moving
+    # it by up to ~lr in a random direction: compared against that bound instead
+    if cfg.arch == "gpt2":
+        for n in ours:
+            if n.endswith("attn_qkv.bias"):
+                H = cfg.hidden
+                noise[n] = slice(H, 2 * H)
+    wdiff, wname = 0.0, ""
+    for n in ours:
+        d = np.abs(ours[n] - theirs[n])
+        if n in noise:
+            nd = float(d[noise[n]].max())
+            assert nd <= lr_sum, (n, nd, lr_sum)
+            d[noise[n]] = 0
+        if float(d.max()) > wdiff:
+            wdiff, wname = float(d.max()), n
+    print(f"{cfg.arch}: {steps} steps, worst per-step |loss diff| {worst:.2e}, clipped {clipped} steps, "
+          f"final max |weight diff| {wdiff:.2e} ({wname})")
+    assert wdiff <= FINAL_WEIGHT_TOL, (wname, wdiff)
 
 
 BATCH = 4

@@ -46,11 +46,11 @@ from ckc.dialects import buffer as B
 Expr = Union[int, float, str, list]
 
 # Whole-buffer regions: a call reads or writes all of such an operand.
-WHOLE = ("weights", "grads", "opt_state")
+WHOLE = ("weights", "grads", "adam_m", "adam_v", "opt_state")
 
 FLOPS_PER_ELEMENT = {
     "add": 1, "mul": 1, "scale": 1, "copy": 0, "silu": 4, "gelu": 8, "softcap": 3,
-    "swiglu": 5, "geglu": 9, "softmax": 4, "axpy": 2, "sumsq": 2, "adamw": 16,
+    "swiglu": 5, "geglu": 9, "softmax": 4, "axpy": 2, "sumsq": 2, "adamw": 16, "adamw_coef": 16, "clip_norm": 2, "zero": 0,
     "silu_grad": 7, "gelu_grad": 14, "softcap_grad": 5, "swiglu_grad": 10, "geglu_grad": 18,
     "softmax_grad": 4, "cross_entropy": 5, "cross_entropy_fused": 6,
 }
@@ -217,7 +217,8 @@ def call_cost(kname: str, P: dict, ins: list[_Operand], outs: list[_Operand]) ->
         table = R * P["cols"] * 4
         return R * P["cols"], R * 4 + table + table
     if kname in FLOPS_PER_ELEMENT:
-        n = R * P.get("cols", 1)
+        # the flat optimizer kernels take an element count n, the rest rows x cols
+        n = Sym.of(P["n"]) if kname in ("clip_norm", "adamw_coef", "zero") else R * P.get("cols", 1)
         return n * FLOPS_PER_ELEMENT[kname], sum((_touched(o, rows) for o in ins + outs), Sym(0))
     return None
 

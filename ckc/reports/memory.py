@@ -15,7 +15,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
 from ckc.dialects import quant
-from ckc.dialects.buffer import ArenaOp, BufferOp
+from ckc.dialects.buffer import ArenaOp, BufferOp, covers
 from ckc.passes.plan_memory import call_sequence
 
 
@@ -76,7 +76,24 @@ def _buffer_line(b: BufferOp) -> str:
     fmt = quant.format_name(b.type.element_type)
     if b.region.data == "weights" and fmt not in (None, "f32"):   # bytes are the weight's stored format
         layout = f" [{fmt}]" + layout
-    return f"  {b.region.data:<12} {off:>14} {b.footprint:>14,}  {live:<10} {b.buffer_name}{layers}{layout}"
+    span = covers(b)
+    alias = f" (alias of @{span[0]} .. @{span[1]}: no bytes of its own)" if span else ""
+    return f"  {b.region.data:<12} {off:>14} {b.footprint:>14,}  {live:<10} {b.buffer_name}{layers}{layout}{alias}"
+
+
+def _parallel_blocks(module: ModuleOp) -> list[str]:
+    """Training: the optimizer's flat blocks (alias buffers), one line per
+    group, with where each of its parallel blocks starts."""
+    aliases = [b for b in module.ops if isinstance(b, BufferOp) and covers(b) and b.offset is not None]
+    if not aliases:
+        return []
+    lines = ["## Optimizer blocks (weights, grads, adam_m, adam_v laid out in parallel, llm.c style)"]
+    for b in aliases:
+        first, last = covers(b)
+        lines.append(f"  {b.buffer_name:<20} {b.region.data:<8} offset {b.offset.data:>14,}  "
+                     f"{b.size.data // 4:>12,} floats  @{first} .. @{last}")
+    lines.append("")
+    return lines
 
 
 def kv_slot_lines(module: ModuleOp) -> list[str]:
@@ -129,8 +146,10 @@ def memory_report(module: ModuleOp, title: str = "") -> str:
     for b in module.ops:
         if isinstance(b, BufferOp):
             lines.append(_buffer_line(b))
-            totals[b.region.data] += b.footprint
+            if covers(b) is None:
+                totals[b.region.data] += b.footprint
     lines.append("")
+    lines += _parallel_blocks(module)
 
     lines += kv_slot_lines(module)
 

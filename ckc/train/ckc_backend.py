@@ -2,20 +2,23 @@
 
     be = CkcBackend(cfg, weights, OptimConfig(...), threads=2, max_tokens=64)
     loss = be.train_step(tokens, targets, 0.5)     # int32 [b, T] (or [T]); grads +=
-    norm = be.optimizer_step(lr)                   # clip + AdamW + zero-grad, in C
+    norm = be.optimizer_step(lr)                   # the generated @optimizer_step + @zero_grads
     loss = be.eval_loss(tokens, targets)           # forward only, grads untouched
 
 Compilation (:func:`compile_train`): the model's transformer module ->
 ``lower-transformer{modes=train_step,eval_loss}`` -> ``autodiff`` (of
-``@train_step``) -> ``bufferize`` (the gradients in the ``grads`` region,
-saved activations; ``@eval_loss`` the forward alone) -> ``plan-memory`` ->
+``@train_step``) -> ``add-optimizer`` (``@optimizer_step``: clipping and
+AdamW with the OptimConfig's hyperparameters compiled in; ``@zero_grads``) ->
+``bufferize`` (the gradients in the ``grads`` region, AdamW's moments in
+``adam_m`` / ``adam_v``, saved activations; ``@eval_loss`` the forward
+alone) -> ``plan-memory`` (weights, gradients, m and v as parallel blocks) ->
 ``select-simd`` -> ``lower-to-c`` -> model.c, compiled with
 ``runtime/train/train_runtime.c`` (implements ``runtime/train_abi.h``) into a
 model.so linked against libckernels.a. The pipeline runs in a child process
 (``python -m ckc.train.compile_child``) so that xDSL and the module never
 weigh on the training process, and only when the cache misses: the library
 lives in ``.cache/train/<key>`` where the key hashes the inputs (the model
-config, max_tokens, simd and the CPU's variants, recompute, the sources that
+config, the optimizer's hyperparameters, max_tokens, simd and the CPU's variants, recompute, the sources that
 generate code — ckc/, dialects/, passes/ —, the training runtime, libckernels,
 the C compiler and xDSL's version), so a cached library is loaded without
 building anything. A failure in the child is one line, raised here as
@@ -88,7 +91,17 @@ def generator_sources() -> list[Path]:
     return files
 
 
-def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "none", batch: int = 1, **build) -> str:
+def optimizer_options(optim) -> dict:
+    """add-optimizer's options (ckc.pipeline.training_spec) for an OptimConfig (None: its defaults)."""
+    from .trainer import OptimConfig
+
+    o = optim or OptimConfig()
+    return {"beta1": float(o.beta1), "beta2": float(o.beta2), "eps": float(o.eps),
+            "weight_decay": float(o.weight_decay), "max_norm": float(o.grad_clip or 0.0)}
+
+
+def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "none", optim=None, batch: int = 1,
+                **build) -> str:
     """The cache key of a training library: a hash of its inputs, computed
     without running the pipeline."""
     from importlib.metadata import PackageNotFoundError, version
@@ -102,6 +115,7 @@ def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "no
         xdsl_version = "?"
     inputs = {
         "config": cfg.to_dict(), "max_tokens": int(max_tokens), "simd": simd, "recompute": recompute,
+        "optim": optimizer_options(optim),
         "variants": kernels.available_variants() if simd == "native" else None,
         "libckernels": str(kernels.static_library_path()), "cc": cc(), "cc_flags": list(CC_FLAGS),
         "xdsl": xdsl_version,
@@ -115,7 +129,7 @@ def _complete(out: Path) -> bool:
     return all((out / f).is_file() for f in ("memory.txt", "consts.npz", "model.so"))
 
 
-def compile_train(cfg, max_tokens: int, *, simd: str = "native", recompute: str = "none",
+def compile_train(cfg, max_tokens: int, *, simd: str = "native", recompute: str = "none", optim=None,
                   out_dir: Path | None = None, debug: bool = False, sanitize: bool = False, overflow: str = "",
                   record: bool = False, batch: int = 1):
     """(path of model.so, {const name: array}) for a training library of `cfg`;
@@ -126,10 +140,10 @@ def compile_train(cfg, max_tokens: int, *, simd: str = "native", recompute: str 
 
     build = {"debug": debug, "sanitize": sanitize, "overflow": overflow, "record": record}
     out = Path(out_dir) if out_dir is not None else cache_dir("train") / library_key(cfg, max_tokens, simd, recompute,
-                                                                                    batch, **build)
+                                                                                    optim, batch, **build)
     if not _complete(out):
         req = {"config": cfg.to_dict(), "max_tokens": int(max_tokens), "batch": int(batch), "simd": simd,
-               "recompute": recompute, "out": str(out), **build}
+               "recompute": recompute, "optim": optimizer_options(optim), "out": str(out), **build}
         try:
             proc = subprocess.run([sys.executable, "-m", "ckc.train.compile_child"], input=json.dumps(req, default=str),
                                   capture_output=True, text=True)
@@ -180,7 +194,7 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         "ckc_train_eval": (I, [P, P, P, I, fp]),
         "ckc_train_discard": (I, [P, I, ctypes.c_char_p]),
         "ckc_zero_grads": (None, [P]),
-        "ckc_optimizer_step": (I, [P, F, F, F, F, F, F, fp]),
+        "ckc_optimizer_step": (I, [P, F, fp]),
         "ckc_train_get_step": (ctypes.c_int64, [P]),
         "ckc_train_set_step": (None, [P, ctypes.c_int64]),
     }
@@ -275,10 +289,11 @@ class CompiledModel:
         self._check(self.lib.ckc_train_eval(self.h, tok.ctypes.data, tgt.ctypes.data, len(tok), ctypes.byref(loss)))
         return float(loss.value)
 
-    def optimizer_step(self, lr, beta1, beta2, eps, weight_decay, max_norm) -> float:
+    def optimizer_step(self, lr: float) -> float:
+        """The library's generated @optimizer_step (its hyperparameters were compiled in), then
+        @zero_grads; the gradient norm before clipping."""
         norm = ctypes.c_float()
-        self._check(self.lib.ckc_optimizer_step(self.h, lr, beta1, beta2, eps, weight_decay, max_norm,
-                                                ctypes.byref(norm)))
+        self._check(self.lib.ckc_optimizer_step(self.h, float(lr), ctypes.byref(norm)))
         return float(norm.value)
 
     def zero_grads(self) -> None:
@@ -336,7 +351,8 @@ class CkcBackend:
     # -- the library ---------------------------------------------------------
 
     def _compile(self, max_tokens: int) -> None:
-        so, consts = compile_train(self.cfg, max_tokens, simd=self.simd, recompute=self.recompute, batch=self.batch,
+        so, consts = compile_train(self.cfg, max_tokens, simd=self.simd, recompute=self.recompute, optim=self.optim,
+                                   batch=self.batch,
                                    **self.build)
         m = CompiledModel(so, self.threads)
         old = self.model
@@ -418,10 +434,7 @@ class CkcBackend:
         return loss / total if total else 0.0
 
     def optimizer_step(self, lr: float) -> float:
-        o = self.optim
-        m = self._ready(1)
-        return m.optimizer_step(float(lr), o.beta1, o.beta2, o.eps, o.weight_decay,
-                                float(o.grad_clip or 0.0))
+        return self._ready(1).optimizer_step(float(lr))
 
     def eval_loss(self, tokens, targets) -> float:
         """The mean loss over the valid targets, from the forward pass alone."""

@@ -1,14 +1,15 @@
 """Builds a training library in a child process: ``python -m ckc.train.compile_child``.
 
     echo '{"config": {...}, "max_tokens": 64, "batch": 4, "simd": "native", "recompute": "none",
-           "out": ".cache/train/<key>"}' | python -m ckc.train.compile_child
+           "optim": {"beta1": 0.9, ...}, "out": ".cache/train/<key>"}' | python -m ckc.train.compile_child
 
 Runs the training pipeline (ckc.pipeline.training_spec: ``lower-transformer{modes=
-train_step,eval_loss}`` -> ``autodiff`` -> ``bufferize`` -> ``plan-memory`` ->
-``select-simd`` -> ``lower-to-c``), the C emitter and the C compiler,
-and writes into ``out``:
+train_step,eval_loss}`` -> ``autodiff`` -> ``add-optimizer`` (``optim``: its
+options) -> ``bufferize`` -> ``plan-memory`` -> ``select-simd`` ->
+``lower-to-c``), the C emitter and the C compiler, and writes into ``out``:
 
-- ``memory.txt``  the memory plan (every region, both functions' buffers);
+- ``memory.txt``  the memory plan (every region -- weights, grads, adam_m,
+  adam_v, activations --, the optimizer's parallel blocks, every function's buffers);
 - ``consts.npz``  the compile-time constant tensors the runtime's weight table
   holds besides the weights (``const.*``: RoPE scaling tables), by name;
 - ``model.c``     the generated C;
@@ -42,21 +43,6 @@ RECORD_H = ROOT / "runtime" / "record.h"
 CC_FLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall")
 
 
-def optimizer_state_report(module) -> str:
-    """memory.txt's last section: AdamW's m and v, which runtime/train/train_runtime.c
-    allocates itself (one block each, zeroed, every gradient's floats rounded up to
-    16), so the report covers every byte the training library holds."""
-    from ckc.dialects.buffer import BufferOp
-    from ckc.reports.memory import human
-
-    grads = [b for b in module.ops if isinstance(b, BufferOp) and b.region.data == "grads"]
-    floats = sum((b.size.data // 4 + 15) // 16 * 16 for b in grads)
-    nbytes = floats * 4
-    return (f"\n## Optimizer state (runtime blocks, not in the arenas)\n"
-            f"  adam_m       {nbytes:>14,} bytes ({human(nbytes)}), {len(grads)} tensors\n"
-            f"  adam_v       {nbytes:>14,} bytes ({human(nbytes)})\n")
-
-
 def activation_peak_report(module, batch: int, max_tokens: int, recompute: str) -> str:
     """memory.txt's activation peak: the planned ``activations`` region (both
     functions' activations, saved ones included, overlaid by lifetime) for
@@ -72,15 +58,19 @@ def activation_peak_report(module, batch: int, max_tokens: int, recompute: str) 
             f"  activations  {n:>14,} bytes ({human(n)}), {n / rows / 1024:,.1f} KiB per row\n")
 
 
-def training_passes(max_tokens: int, simd: str = "native", recompute: str = "none", batch: int = 1):
-    """The training pipeline's passes up to select-simd (the planned buffer module)."""
+def training_passes(max_tokens: int, simd: str = "native", recompute: str = "none", optim: dict | None = None,
+                    batch: int = 1):
+    """The training pipeline's passes up to select-simd (the planned buffer module);
+    ``optim``: add-optimizer's options (ckc_backend.optimizer_options)."""
     from ckc.pipeline import passes, training_spec
 
-    return [p for p in passes(spec=training_spec(max_tokens, simd, recompute, batch=batch)) if p.name != "lower-to-c"]
+    return [p for p in passes(spec=training_spec(max_tokens, simd, recompute, batch=batch, **(optim or {})))
+            if p.name != "lower-to-c"]
 
 
 def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: bool = False,
-          sanitize: bool = False, overflow: str = "", record: bool = False, batch: int = 1) -> Path:
+          sanitize: bool = False, overflow: str = "", record: bool = False, optim: dict | None = None,
+          batch: int = 1) -> Path:
     """Write memory.txt, consts.npz, model.c and model.so into ``out``; the
     path of model.so. ``debug``: the arena canaries are checked after every
     kernel call and every step (lower-to-c{debug}, -DCKC_DEBUG); ``sanitize``:
@@ -102,11 +92,11 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: 
     ctx = make_context()
     # p.apply, not pipeline.apply_pass: a pass's own message is the child's one line
     for p in passes(spec=training_spec(max_tokens, simd, recompute, debug=debug, overflow=overflow,
-                                             record=record, batch=batch)):
+                                       record=record, batch=batch, **(optim or {}))):
         if p.name == "lower-to-c":  # the planned buffer module, before it becomes C
             shape = f"batch={batch} x max_tokens={max_tokens}" if batch > 1 else f"max_tokens={max_tokens}"
-            memory = memory_report(module, f"{cfg.arch} train_step + eval_loss ({shape}, "
-                                           f"recompute={recompute})") + optimizer_state_report(module) \
+            memory = memory_report(module, f"{cfg.arch} train_step + eval_loss + optimizer_step "
+                                           f"({shape}, recompute={recompute})") \
                 + activation_peak_report(module, batch, max_tokens, recompute)
             consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module)
                       if value is not None}
@@ -147,7 +137,7 @@ def main() -> int:
         cfg = ModelConfig(**req["config"])
         build(cfg, int(req["max_tokens"]), str(req["simd"]), str(req["recompute"]), Path(req["out"]),
               debug=bool(req.get("debug")), sanitize=bool(req.get("sanitize")), overflow=str(req.get("overflow") or ""),
-              record=bool(req.get("record", False)), batch=int(req.get("batch", 1)))
+              record=bool(req.get("record", False)), optim=req.get("optim"), batch=int(req.get("batch", 1)))
     except Exception as e:  # one line for the parent, never a traceback
         print(_one_line(e), file=sys.stderr)
         return 1

@@ -383,6 +383,19 @@ CK_DECLARE_VARIANTS(void, ck_adamw_f32,
  *      (ck_scale_f32, or pass c as ck_adamw's grad_scale). */
 CK_DECLARE_VARIANTS(double, ck_sumsq_f32, (const float *x, int64_t n, ck_pool *pool, int nth))
 CK_DECLARE_VARIANTS(float, ck_clip_coef_f32, (double sumsq, float max_norm, float *norm_out))
+/* The optimizer as the compiled @optimizer_step runs it (bufferize), over
+ * flat blocks: plan-memory lays weights, gradients and AdamW's m and v out as
+ * parallel blocks in the same order, so one call covers many tensors.
+ *   ck_clip_norm_f32: norm[0] = sqrt(Σ g²) over n floats (ck_sumsq_f32), and
+ *     coef[0] = min(1, max_norm / (norm + 1e-6)) (1 when max_norm <= 0).
+ *   ck_adamw_coef_f32: ck_adamw_f32 with grad_scale = coef[0] (1 if coef is NULL).
+ *   ck_zero_f32: x[0..n) = 0 (zeroing the gradients; threads split the bytes). */
+CK_DECLARE_VARIANTS(void, ck_clip_norm_f32,
+                    (const float *g, int64_t n, float max_norm, float *norm, float *coef, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_adamw_coef_f32,
+                    (float *param, const float *grad, float *m, float *v, const float *coef, int64_t n, float lr,
+                     float beta1, float beta2, float eps, float weight_decay, int step, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(void, ck_zero_f32, (float *x, int64_t n, ck_pool *pool, int nth))
 
 /* ==== fused_qkv ==== */
 /* Attention input of one layer in one call (fuse-rmsnorm-qkv-rope):

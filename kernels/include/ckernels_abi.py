@@ -311,7 +311,7 @@ KERNELS: tuple[Kernel, ...] = (
     _k("axpy", "ck_axpy_f32", (_out("y", 0), _in("x", 0), _N, _p("a", "float"), *_POOL),
        ins=("x [rows, cols]",), outs=("y [rows, cols] (read and written: y += a*x)",),
        doc="gradient accumulation (tensorop.accumulate), learned-position gradients", op="tensorop.accumulate"),
-    # ---- optimizer (the training runtime calls these per tensor from the grads table) ----
+    # ---- optimizer: one tensor per call ----
     _k("adamw", "ck_adamw_f32", (
         _out("param", 0), _in("grad", 0), _out("m", 1), _out("v", 2), _N, _p("lr", "float"),
         _p("beta1", "float"), _p("beta2", "float"), _p("eps", "float"), _p("weight_decay", "float"),
@@ -319,7 +319,26 @@ KERNELS: tuple[Kernel, ...] = (
         ins=("grad",), outs=("param (updated)", "m (updated)", "v (updated)"),
         doc="torch.optim.AdamW on one tensor; grad_scale = the clip coefficient", op="tensorop.adamw_update"),
     _k("sumsq", "ck_sumsq_f32", (_in("x", 0), _N, *_POOL), c_return="double", ret="void",
-       ins=("x",), doc="sum of squares (double), phase 1 of global-norm clipping; runtime-called"),
+       ins=("x",), doc="sum of squares (double), phase 1 of global-norm clipping (no buffer.call emits it: "
+       "ck_clip_norm_f32 calls it)"),
+    # ---- the compiled @optimizer_step / @zero_grads (add-optimizer; bufferize's _OptFunction rules,
+    # no generic map), over flat parallel blocks ----
+    _k("clip_norm", "ck_clip_norm_f32", (
+        _in("g", 0), _p("n", "int64_t"), _p("max_norm", "float"), _out("norm", 0), _out("coef", 1), *_POOL),
+        ins=("g [n] (all gradients, one flat block)",), outs=("norm [1] (global L2 norm)",
+                                                               "coef [1] (clip coefficient, 1 = none)"),
+        doc="global gradient norm and clip_grad_norm_'s coefficient min(1, max_norm/(norm+1e-6))",
+        op="tensorop.global_norm"),
+    _k("adamw_coef", "ck_adamw_coef_f32", (
+        _out("param", 0), _in("grad", 0), _out("m", 1), _out("v", 2), _opt("coef", 1), _p("n", "int64_t"),
+        Arg("lr", "float", "func", expr="lr"), _p("beta1", "float"), _p("beta2", "float"), _p("eps", "float"),
+        _p("weight_decay", "float"), Arg("step", "int", "func", expr="step"), *_POOL),
+        ins=("grad [n]", "coef [1] (clip coefficient; optional)"),
+        outs=("param [n] (updated)", "m [n] (updated)", "v [n] (updated)"),
+        doc="torch.optim.AdamW over n floats (many tensors of one parameter group when flat); lr and step "
+        "are @optimizer_step's runtime parameters", op="tensorop.adamw_update"),
+    _k("zero", "ck_zero_f32", (_out("x", 0), _p("n", "int64_t"), *_POOL), outs=("x [n] (zeroed)",),
+       doc="x = 0 (@zero_grads over the gradient block)", op="tensorop.zeros"),
     # ---- slot-batched decode (@decode_batch, kernels/slot_attention.c): row i of a call is in KV-cache
     # slot slots[i] at position positions[i] (the io buffers @slots / @positions); caches [slots, context, W].
     # Lowered by bufferize's _BatchFunction rules (no generic map).

@@ -87,3 +87,4 @@ float CK_FN(ck_clip_coef_f32)(double sumsq, float max_norm, float *norm_out)
     const double c = max_norm / (norm + 1e-6);
     return c < 1.0 ? (float)c : 1.0f;
 }
+#include "optim_flat.h"

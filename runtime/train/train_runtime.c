@@ -1,11 +1,12 @@
 /* ckc training runtime: implements runtime/train_abi.h on top of the generated
  * model.c of a differentiated @train_step (see the header for the memory
  * layout). Compiled into the training model.so together with model.c, linked
- * against libckernels. The optimizer is table-driven: for every gradient
- * buffer of ckc_gen_grad_names ("grad.<tensor>") it updates the weight
- * <tensor> with ck_adamw_f32 after global-norm clipping (ck_sumsq_f32 +
- * ck_clip_coef_f32). ckc_train_eval runs the generated forward-only
- * ckc_gen_eval_loss. */
+ * against libckernels. Every computation is generated from the IR: the step
+ * (ckc_gen_train_step), the forward-only loss (ckc_gen_eval_loss), the
+ * optimizer (ckc_gen_optimizer_step: add-optimizer's clipping + AdamW, a few
+ * kernel calls over the parallel weight / gradient / moment blocks) and
+ * ckc_gen_zero_grads. This file only owns memory, checks arguments and moves
+ * tensors in and out. */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE /* madvise, MADV_DONTNEED (ckc_train_discard) */
 #include <math.h>
@@ -48,34 +49,27 @@ extern const char *const ckc_gen_call_names[];
 extern const int ckc_gen_n_canaries;
 extern const size_t ckc_gen_canaries[];
 extern const char *const ckc_gen_canary_names[];
-extern const int ckc_gen_n_grads;
-extern const char *const ckc_gen_grad_names[];
-extern const size_t ckc_gen_grad_offsets[];
-extern const size_t ckc_gen_grad_bytes[];
-
-#define GRAD_PREFIX "grad."
-
-typedef void (*adamw_fn)(float *, const float *, float *, float *, int64_t, float, float, float, float, float, int,
-                         float, ck_pool *, int);
-typedef double (*sumsq_fn)(const float *, int64_t, ck_pool *, int);
-typedef float (*clip_fn)(double, float, float *);
+int ckc_gen_optimizer_step(uint8_t *arena, uint8_t *weights, float lr, int step, float *grad_norm, ck_pool *pool,
+                           int nth);
+int ckc_gen_zero_grads(uint8_t *arena, uint8_t *weights, float lr, int step, float *grad_norm, ck_pool *pool,
+                       int nth);
+/* The trained tensors are weights 0 .. n_params-1; tensor i's gradient / m / v
+ * sits at these arena offsets + (its weight offset - weight 0's): the blocks
+ * are parallel (plan-memory; lower-to-c checks it). */
+extern const int ckc_gen_n_params;
+extern const int64_t ckc_gen_grads_offset;
+extern const int64_t ckc_gen_adam_m_offset;
+extern const int64_t ckc_gen_adam_v_offset;
 
 struct ckc_train {
     uint8_t *weights;  /* writable copy, ckc_gen_weights_size bytes */
-    uint8_t *arena;    /* ckc_gen_arena_size bytes; grads live in it */
-    float *m, *v;      /* AdamW state, one block each, laid out as packed grads */
-    size_t *mv_off;    /* per grad: float offset into m / v */
-    int *grad_weight;  /* per grad: index into the weight table */
-    size_t mv_floats;
+    uint8_t *arena;    /* ckc_gen_arena_size bytes; grads, AdamW m and v live in it */
     void *ws;
     size_t ws_size;
     ck_pool *pool;
     int nth;
     int64_t step;
     float *losses;     /* max_tokens */
-    adamw_fn adamw;
-    sumsq_fn sumsq;
-    clip_fn clip;
     char err[512];
 };
 
@@ -172,13 +166,11 @@ ckc_train *ckc_train_create(int nthreads, char *err, size_t errlen) {
         return NULL;
     }
     if (nthreads < 1) nthreads = 1;
-    const char *simd = ckc_gen_simd;
-    if (strcmp(simd, "avx512") == 0) {
-        t->adamw = ck_adamw_f32_avx512; t->sumsq = ck_sumsq_f32_avx512; t->clip = ck_clip_coef_f32_avx512;
-    } else if (strcmp(simd, "avx2") == 0) {
-        t->adamw = ck_adamw_f32_avx2; t->sumsq = ck_sumsq_f32_avx2; t->clip = ck_clip_coef_f32_avx2;
-    } else {
-        t->adamw = ck_adamw_f32_scalar; t->sumsq = ck_sumsq_f32_scalar; t->clip = ck_clip_coef_f32_scalar;
+    if (ckc_gen_n_params < 1 || ckc_gen_n_params > ckc_gen_n_weights || ckc_gen_grads_offset < 0 ||
+        ckc_gen_adam_m_offset < 0 || ckc_gen_adam_v_offset < 0) {
+        if (err && errlen) snprintf(err, errlen, "the library has no optimizer state (compile it with add-optimizer)");
+        free(t);
+        return NULL;
     }
     t->nth = nthreads;
     t->pool = nthreads > 1 ? ck_pool_create(nthreads) : NULL;
@@ -187,26 +179,10 @@ ckc_train *ckc_train_create(int nthreads, char *err, size_t errlen) {
     t->ws_size = ck_gemm_workspace_size(ckc_gen_max_tokens, ckc_gen_gemm_max_n, ckc_gen_gemm_max_k, nthreads);
     t->ws = aligned(t->ws_size);
     t->losses = aligned(sizeof(float) * (size_t)ckc_gen_max_tokens);
-    t->mv_off = calloc((size_t)ckc_gen_n_grads + 1, sizeof *t->mv_off);
-    t->grad_weight = calloc((size_t)ckc_gen_n_grads + 1, sizeof *t->grad_weight);
-    if (!t->weights || !t->arena || !t->ws || !t->losses || !t->mv_off || !t->grad_weight ||
-        (nthreads > 1 && !t->pool)) {
+    if (!t->weights || !t->arena || !t->ws || !t->losses || (nthreads > 1 && !t->pool)) {
         if (err && errlen) snprintf(err, errlen, "out of memory creating the training model");
         ckc_train_destroy(t);
         return NULL;
-    }
-    size_t off = 0;
-    for (int g = 0; g < ckc_gen_n_grads; g++) {
-        const char *name = ckc_gen_grad_names[g];
-        int w = strncmp(name, GRAD_PREFIX, strlen(GRAD_PREFIX)) == 0 ? weight_index(name + strlen(GRAD_PREFIX)) : -1;
-        if (w < 0 || ckc_gen_weight_bytes[w] != ckc_gen_grad_bytes[g]) {
-            if (err && errlen) snprintf(err, errlen, "gradient buffer '%s' matches no weight of the same size", name);
-            ckc_train_destroy(t);
-            return NULL;
-        }
-        t->grad_weight[g] = w;
-        t->mv_off[g] = off;
-        off += (ckc_gen_grad_bytes[g] / sizeof(float) + 15) / 16 * 16;
     }
     for (int i = 0; i < ckc_gen_n_canaries; i++)
         if (ckc_gen_canaries[i] % 8 || ckc_gen_canaries[i] + 8 > ckc_gen_arena_size) {
@@ -216,14 +192,6 @@ ckc_train *ckc_train_create(int nthreads, char *err, size_t errlen) {
             return NULL;
         }
     put_canaries(t->arena);
-    t->mv_floats = off;
-    t->m = aligned(off * sizeof(float));
-    t->v = aligned(off * sizeof(float));
-    if (!t->m || !t->v) {
-        if (err && errlen) snprintf(err, errlen, "out of memory for the optimizer state");
-        ckc_train_destroy(t);
-        return NULL;
-    }
     return t;
 }
 
@@ -231,8 +199,6 @@ void ckc_train_destroy(ckc_train *t) {
     if (!t) return;
     if (t->pool) ck_pool_destroy(t->pool);
     aligned_free(t->weights); aligned_free(t->arena); aligned_free(t->ws); aligned_free(t->losses);
-    aligned_free(t->m); aligned_free(t->v);
-    free(t->mv_off); free(t->grad_weight);
     free(t);
 }
 
@@ -266,13 +232,7 @@ int ckc_train_tensor_shape(const ckc_train *t, int i, int64_t shape[4]) {
     return ckc_gen_weight_ndim[i];
 }
 
-static int grad_of(const ckc_train *t, int w) {
-    for (int g = 0; g < ckc_gen_n_grads; g++)
-        if (t->grad_weight[g] == w) return g;
-    return -1;
-}
-
-int ckc_train_tensor_trainable(const ckc_train *t, int i) { return grad_of(t, i) >= 0; }
+int ckc_train_tensor_trainable(const ckc_train *t, int i) { (void)t; return i >= 0 && i < ckc_gen_n_params; }
 
 /* The bytes of tensor `name` in store `what`, or NULL (error set). */
 static uint8_t *locate(ckc_train *t, int what, const char *name, size_t nbytes) {
@@ -284,11 +244,12 @@ static uint8_t *locate(ckc_train *t, int what, const char *name, size_t nbytes) 
         return NULL;
     }
     if (what == CKC_TRAIN_WEIGHT) return t->weights + ckc_gen_weight_offsets[w];
-    int g = grad_of(t, w);
     if (what < CKC_TRAIN_GRAD || what > CKC_TRAIN_ADAM_V) { fail(t, "unknown store %d", what); return NULL; }
-    if (g < 0) { fail(t, "tensor '%s' is not trained (no gradient)", name); return NULL; }
-    if (what == CKC_TRAIN_GRAD) return t->arena + ckc_gen_grad_offsets[g];
-    return (uint8_t *)((what == CKC_TRAIN_ADAM_M ? t->m : t->v) + t->mv_off[g]);
+    if (w >= ckc_gen_n_params) { fail(t, "tensor '%s' is not trained (no gradient)", name); return NULL; }
+    /* the parallel blocks: the same relative offset as the weight's */
+    int64_t base = what == CKC_TRAIN_GRAD ? ckc_gen_grads_offset
+                   : what == CKC_TRAIN_ADAM_M ? ckc_gen_adam_m_offset : ckc_gen_adam_v_offset;
+    return t->arena + base + (ckc_gen_weight_offsets[w] - ckc_gen_weight_offsets[0]);
 }
 
 int ckc_train_read(ckc_train *t, int what, const char *name, float *dst, size_t nbytes) {
@@ -333,23 +294,8 @@ int ckc_train_discard(ckc_train *t, int what, const char *name) {
     return 0;
 }
 
-/* Thread ith of nth zeroes its share of the gradients' bytes: the tensors
- * taken end to end, cut into nth equal byte ranges (a bandwidth-bound memset
- * of the whole gradient block goes faster on every core). */
-static void zero_task(void *arg, int ith, int nth) {
-    ckc_train *t = arg;
-    size_t total = 0;
-    for (int g = 0; g < ckc_gen_n_grads; g++) total += ckc_gen_grad_bytes[g];
-    size_t lo = total / (size_t)nth * (size_t)ith, hi = ith == nth - 1 ? total : total / (size_t)nth * (size_t)(ith + 1);
-    size_t at = 0;
-    for (int g = 0; g < ckc_gen_n_grads && at < hi; g++) {
-        size_t n = ckc_gen_grad_bytes[g], a = lo > at ? lo - at : 0, b = hi - at < n ? hi - at : n;
-        if (a < b) memset(t->arena + ckc_gen_grad_offsets[g] + a, 0, b - a);
-        at += n;
-    }
-}
-
-void ckc_zero_grads(ckc_train *t) { ck_pool_run(t->pool, t->nth, zero_task, t); }
+/* The generated @zero_grads: one ck_zero_f32 over the gradient block. */
+void ckc_zero_grads(ckc_train *t) { ckc_gen_zero_grads(t->arena, t->weights, 0.0f, 0, NULL, t->pool, t->nth); }
 
 /* *loss = the mean of the per-row losses over the valid targets. */
 static int mean_loss(const ckc_train *t, const int32_t *targets, int n, float *loss) {
@@ -400,26 +346,14 @@ int ckc_train_eval(ckc_train *t, const int32_t *tokens, const int32_t *targets, 
     return mean_loss(t, targets, n, loss);
 }
 
-int ckc_optimizer_step(ckc_train *t, float lr, float beta1, float beta2, float eps, float weight_decay,
-                       float max_norm, float *grad_norm) {
-    if (!isfinite(lr) || !isfinite(beta1) || !isfinite(beta2) || !isfinite(eps) || !isfinite(weight_decay))
-        return fail(t, "optimizer_step: a hyperparameter is not finite");
-    double total = 0.0;
-    for (int g = 0; g < ckc_gen_n_grads; g++)
-        total += t->sumsq((const float *)(t->arena + ckc_gen_grad_offsets[g]),
-                          (int64_t)(ckc_gen_grad_bytes[g] / sizeof(float)), t->pool, t->nth);
-    float norm = (float)sqrt(total);
-    float coef = 1.0f;
-    if (max_norm > 0) coef = t->clip(total, max_norm, &norm);
-    if (grad_norm) *grad_norm = norm;
+int ckc_optimizer_step(ckc_train *t, float lr, float *grad_norm) {
+    if (!isfinite(lr)) return fail(t, "optimizer_step: the learning rate is not finite");
+    if (t->step >= INT32_MAX) return fail(t, "optimizer_step: step counter overflow");
+    float norm = 0.0f;
+    int rc = ckc_gen_optimizer_step(t->arena, t->weights, lr, (int)(t->step + 1), &norm, t->pool, t->nth);
+    if (rc != 0) return call_failed(t, "optimizer_step", rc);
     t->step++;
-    for (int g = 0; g < ckc_gen_n_grads; g++) {
-        int w = t->grad_weight[g];
-        float wd = ckc_gen_weight_ndim[w] >= 2 ? weight_decay : 0.0f;
-        t->adamw((float *)(t->weights + ckc_gen_weight_offsets[w]), (const float *)(t->arena + ckc_gen_grad_offsets[g]),
-                 t->m + t->mv_off[g], t->v + t->mv_off[g], (int64_t)(ckc_gen_grad_bytes[g] / sizeof(float)), lr, beta1,
-                 beta2, eps, wd, (int)t->step, coef, t->pool, t->nth);
-    }
+    if (grad_norm) *grad_norm = norm;
     ckc_zero_grads(t);
     return check_canaries(t, "optimizer_step");
 }

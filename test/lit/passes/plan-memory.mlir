@@ -8,6 +8,19 @@
 // RUN: ckc-opt %s -p 'plan-memory{reuse=false canaries=false}' | filecheck %s --check-prefix=NOREUSE
 // RUN: ckc-opt %s -p 'plan-memory,plan-memory' | filecheck %s
 // RUN: not ckc-opt %s -p 'plan-memory{align=48}' 2>&1 | filecheck %s --check-prefix=BADALIGN
+// Alias buffers (bufferize's optimizer blocks, covers = [first, last]) get no bytes:
+// each is placed over its members, and must span exactly them.
+// RUN: ckc-opt %root/test/lit/inputs/plan-memory-alias.mlir -p plan-memory | filecheck %s --check-prefix=ALIAS
+// RUN: not ckc-opt %root/test/lit/inputs/plan-memory-alias.mlir -p 'plan-memory{align=128}' 2>&1 | filecheck %s --check-prefix=ALIAS-ALIGN
+// ALIAS:      buffer.arena @weights size 256 align 64 regions {weights at 0 size 256}
+// ALIAS-NEXT: buffer.arena @arena size 320 align 64 regions {grads at 0 size 256} canaries [256]
+// ALIAS-NEXT: buffer.buffer @w.a : tensor<40xf32> in weights size 160 align 64 offset 0
+// ALIAS-NEXT: buffer.buffer @w.b : tensor<16xf32> in weights size 64 align 64 offset 192
+// ALIAS-NEXT: buffer.buffer @params.all : tensor<64xf32> in weights size 256 align 64 offset 0 {covers = ["w.a", "w.b"]}
+// ALIAS-NEXT: buffer.buffer @grad.w.a : tensor<40xf32> in grads size 160 align 64 offset 0
+// ALIAS-NEXT: buffer.buffer @grad.w.b : tensor<16xf32> in grads size 64 align 64 offset 192
+// ALIAS-NEXT: buffer.buffer @grads.all : tensor<64xf32> in grads size 256 align 64 offset 0 {covers = ["grad.w.a", "grad.w.b"]}
+// ALIAS-ALIGN: plan-memory-alias.mlir:7:3: error: 'buffer.buffer' op plan-memory: alias @params.all is 256 bytes but @w.a .. @w.b span 320 (laid out with align=128; bufferize sizes aliases for 64)
 
 // CHECK:       buffer.arena @weights size 13504 align 64 regions {weights at 0 size 13504}
 // CHECK-NEXT:  buffer.arena @arena size 4736 align 64 regions {kv_cache at 0 size 1024, activations at 1088 size 3584} canaries [1024, 4672]

@@ -9,7 +9,7 @@ buffer.arena @a size 4096 align 48 regions {weights at 0 size 64}
 
 // -----
 buffer.arena @a size 4096 align 64 regions {heap at 0 size 64}
-// CHECK: unknown region kind 'heap' (expected one of weights, kv_cache, activations, grads, opt_state, scratch, io)
+// CHECK: unknown region kind 'heap' (expected one of weights, kv_cache, activations, grads, adam_m, adam_v, opt_state, scratch, io)
 
 // -----
 buffer.arena @a size 4096 align 64 regions {weights at 0 size 64, weights at 64 size 64}
@@ -295,7 +295,7 @@ func.func @f() {
 
 // -----
 buffer.buffer @w : tensor<40x16xf32> in weights size 4096 align 64 layout p64
-// CHECK: buffer @w: unknown layout 'p64' (expected p32)
+// CHECK: buffer @w: unknown layout 'p64' (expected p32, r8)
 
 // -----
 buffer.buffer @w : tensor<40x16xf32> in weights size 2560 align 64 layout p32

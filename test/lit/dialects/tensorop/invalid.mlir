@@ -8,7 +8,7 @@
 // -----
 
 %w = tensorop.weight "w" : tensor<4x4xi32>
-// CHECK: weight 'w' must have element type f32, got tensor<4x4xi32>
+// CHECK: weight 'w' must have a weight element type (f32, f16, bf16, !quant.*), got tensor<4x4xi32>
 
 // -----
 
