@@ -141,6 +141,7 @@ def _in_child(build, tmp: Path) -> None:
     if pid == 0:
         code = 1
         try:
+            _die_with_parent()
             _nice()
             build(tmp)
             code = 0
@@ -151,6 +152,17 @@ def _in_child(build, tmp: Path) -> None:
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"building the random-weight model in {tmp} failed (see above)")
+
+
+def _die_with_parent() -> None:
+    # an interrupted caller must not leave a GB-sized build running (Linux only)
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def source_gguf(family: str, shape: str = "q256") -> Path:
