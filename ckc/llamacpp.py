@@ -63,8 +63,8 @@ CMAKE_FLAGS = (
     "-DLLAMA_OPENSSL=OFF",
     "-DLLAMA_ALL_WARNINGS=OFF",
     # No AMX: with GGML_NATIVE on an AMX CPU, ggml puts quantized weights in its AMX
-    # buffer type, and ggml_backend_amx_mul_mat segfaults here (this VM's Xeon, any
-    # Q8_0/Q4_0/Q4_1 file). The AVX-512 VNNI paths and the CPU_REPACK buffer type
+    # buffer type, and ggml_backend_amx_mul_mat segfaults here (this VM's Xeon; every
+    # Q8_0 and Q4_1 file tried). The AVX-512 VNNI paths and the CPU_REPACK buffer type
     # (interleaved Q4_0/Q4_K rows) stay. An explicit -mno-* wins over -march=native.
     "-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
     "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",

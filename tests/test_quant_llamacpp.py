@@ -124,3 +124,32 @@ def test_smollm2_file_greedy_and_perplexity():
     p_ckc, p_ref, p_deq = perplexities(path, toks, n_ctx=128, bos=bos, kv_type=KV)
     assert p_ref < 100, p_ref        # a trained model on English text
     _check_ppl(p_ckc, p_ref, p_deq, "SmolLM2 Q4_1/Q8_0")
+
+
+def test_perplexity_windows_score_like_llama_perplexity():
+    from ckc import llamacpp
+
+    assert llamacpp.perplexity_windows(20, 8) == [(0, 8), (8, 16)]        # the tail of 4 is dropped
+    rng = np.random.default_rng(0)
+    toks = rng.integers(0, 11, size=20)
+    seen = []
+
+    def fn(w):
+        seen.append(w.copy())
+        return rng.normal(size=(w.size, 11))
+
+    ppl, nll = llamacpp.perplexity(fn, toks, n_ctx=8, bos=7)
+    assert [w[0] for w in seen] == [7, 7] and np.array_equal(seen[1][1:], toks[9:16])
+    # first = n_ctx/2 = 4: rows 4, 5, 6 of each window predict its tokens 5, 6, 7
+    rng = np.random.default_rng(0)
+    rng.integers(0, 11, size=20)
+    want = []
+    for w in seen:
+        lg = rng.normal(size=(8, 11))
+        for i in (4, 5, 6):
+            want.append(np.log(np.exp(lg[i]).sum()) - lg[i, w[i + 1]])
+    assert np.allclose(nll, want, rtol=1e-12) and np.isclose(ppl, np.exp(np.mean(want)), rtol=1e-12)
+    with pytest.raises(ValueError, match="at least n_ctx"):
+        llamacpp.perplexity(fn, toks[:5], n_ctx=8)
+    with pytest.raises(ValueError, match="kv_type 'q4' unknown"):
+        llamacpp.logits("m.gguf", [1], kv_type="q4")
