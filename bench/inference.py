@@ -145,6 +145,16 @@ def bench_llama(path: Path, threads: int, prompts: dict, decode: int, reps: int)
     return best
 
 
+def _print_row(r: dict, stream_gbs: float) -> None:
+    cells = []
+    for k in ("p64", "p512", "d"):
+        c, l = r["c"].get(k), r["l"].get(k)
+        cells.append(f"{c:>7.1f} {l:>7.1f} {c / l:>5.2f}" if c and l else f"{'-':>7} {'-':>7} {'-':>5}")
+    print(f"{r['name']:<18} {r['th']:>3} | " + " | ".join(cells)
+          + f" | {r['mb_c']:>6.0f} {r['mb_l']:>6.0f} | {r['gbs_c']:>5.1f} ({r['gbs_c'] / stream_gbs:>4.0%})"
+          f" {r['gbs_l']:>5.1f} ({r['gbs_l'] / stream_gbs:>4.0%})", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="SmolLM2 files only")
@@ -165,7 +175,17 @@ def main() -> int:
 
     rng = np.random.default_rng(0)
     rows = []
-    stream = {}
+    stream = {th: roofline.measure(th)["read_gbs"] for th in threads}
+    print(f"ckc vs llama.cpp on the same GGUF files; tokens/s, best of {args.rounds} interleaved rounds x "
+          f"{args.reps} reps; ratio = ckc / llama.cpp (> 1: ckc faster)")
+    print("ckc: fp32 KV cache, weights as its compile holds them; llama.cpp: its defaults (f16 KV, flash auto), "
+          "best of OpenMP spinning and passive waits")
+    print(f"stream read (ckc.roofline probe, this run): "
+          + ", ".join(f"{th} thread(s) {g:.1f} GB/s" for th, g in sorted(stream.items())))
+    print(f"{'model':<18} {'thr':>3} | {'prefill 64':^22} | {'prefill 512':^22} | {'decode':^22} | "
+          f"{'MB/token':^13} | {'decode GB/s (of stream)':^27}")
+    print(f"{'':<18} {'':>3} | " + " | ".join(f"{'ckc':>7} {'llama':>7} {'ratio':>5}" for _ in range(3))
+          + f" | {'ckc':>6} {'llama':>6} | {'ckc':>12} {'llama':>12}", flush=True)
     for name in names:
         path = model_file(name)
         facts = gguf_facts(path)
@@ -191,40 +211,17 @@ def main() -> int:
                             res_c[k] = max(res_c.get(k, 0.0), v)
                         for k, v in bench_llama(path, th, prompts, args.decode, args.reps).items():
                             res_l[k] = max(res_l.get(k, 0.0), v)
-                if th not in stream:
-                    stream[th] = roofline.measure(th)["read_gbs"]
                 pos = min(prompts) + args.decode / 2
                 bytes_c = ckc_w + 4 * facts["kv_row_values"] * pos       # fp32 KV
                 bytes_l = facts["tensor_bytes"] + 2 * facts["kv_row_values"] * pos   # f16 KV
                 rows.append(dict(name=name, th=th, c=res_c, l=res_l, gbs_c=bytes_c * res_c["d"] / 1e9,
                                  gbs_l=bytes_l * res_l["d"] / 1e9, mb_c=bytes_c / 1e6, mb_l=bytes_l / 1e6,
                                  types=facts["types"]))
-                print(f"bench: {name} at {th} thread(s) done", file=sys.stderr, flush=True)
+                _print_row(rows[-1], stream[th])
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"ckc vs llama.cpp on the same GGUF files; tokens/s, best of {args.rounds} interleaved rounds x "
-          f"{args.reps} reps; ratio = ckc / llama.cpp (> 1: ckc faster)")
-    print("ckc: fp32 KV cache, weights as its compile holds them; llama.cpp: its defaults (f16 KV, flash auto), "
-          "best of OpenMP spinning and passive waits")
-    print(f"stream read (ckc.roofline probe, this run): "
-          + ", ".join(f"{th} thread(s) {g:.1f} GB/s" for th, g in sorted(stream.items())))
-    head = (f"{'model':<18} {'thr':>3} | {'prefill 64':^22} | {'prefill 512':^22} | {'decode':^22} | "
-            f"{'MB/token':^13} | {'decode GB/s (of stream)':^27}")
-    sub = (f"{'':<18} {'':>3} | " + " | ".join(f"{'ckc':>7} {'llama':>7} {'ratio':>5}" for _ in range(3))
-           + f" | {'ckc':>6} {'llama':>6} | {'ckc':>12} {'llama':>12}")
-    print(head)
-    print(sub)
-    for r in rows:
-        cells = []
-        for k in ("p64", "p512", "d"):
-            c, l = r["c"].get(k), r["l"].get(k)
-            cells.append(f"{c:>7.1f} {l:>7.1f} {c / l:>5.2f}" if c and l else f"{'-':>7} {'-':>7} {'-':>5}")
-        s = stream[r["th"]]
-        print(f"{r['name']:<18} {r['th']:>3} | " + " | ".join(cells)
-              + f" | {r['mb_c']:>6.0f} {r['mb_l']:>6.0f} | {r['gbs_c']:>5.1f} ({r['gbs_c'] / s:>4.0%})"
-              f" {r['gbs_l']:>5.1f} ({r['gbs_l'] / s:>4.0%})")
     print("GGUF tensor types (MB): " + "; ".join(
         f"{r['name']}: " + ", ".join(f"{t} {b / 1e6:.0f}" for t, b in sorted(r["types"].items()))
         for r in rows if r["th"] == threads[0]))
