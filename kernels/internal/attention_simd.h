@@ -353,9 +353,9 @@ static int at_fwd_kv(const float *q, const void *k, const void *v, float *out, i
     if (nth < 1) nth = 1;
     /* A GQA group in one task converts its K/V blocks once; unlike ck_attention_f32
      * the choice does not depend on nth, so neither do the results (decode with
-     * fewer than 4 KV heads: one task per query head, to keep the threads busy). */
+     * one KV head: one task per query head, to keep the threads busy). */
     const int group = H / KV;
-    a.hpt = group > 1 && group <= 16 && (T > 1 || KV >= 4) ? group : 1;
+    a.hpt = group > 1 && group <= 16 && (T > 1 || KV >= 2) ? group : 1;
     const int tpb = AT_BQ / a.hpt;
     const int64_t ntask = (int64_t)((T + tpb - 1) / tpb) * (H / a.hpt);
     ck_pool_run(pool, ntask < nth ? (int)(ntask > 0 ? ntask : 1) : nth, at_fwd_task, &a);
