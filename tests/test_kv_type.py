@@ -73,3 +73,23 @@ def test_kv_type_q8_0_needs_whole_blocks(tmp_path):
     errors = [ln for ln in r.stderr.splitlines() if "error" in ln]  # (after the progress lines)
     assert len(errors) == 1 and errors[0].startswith("ckc: error:") and "head_dim is 16" in errors[0] \
         and "multiple of 32" in errors[0] and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("kv_type", ["f16", "q8_0"])
+def test_kv_type_every_op_against_ir(kv_type):
+    """`ckc parity --against ir --kv-type T`: the tensorop reference lowered with the
+    same cache type (its kv_write rounds as dialects/_tensorop_ref.kv_round) against
+    every kernel call of the compiled model, prefill + 2 decode steps: the recorded
+    cache rows (decoded from f16 / q8_0) equal the reference's but for a rounding
+    flipped by an fp32 last-bit difference upstream (parity's tolerance: one f16
+    ulp, one q8_0 step), every other value within parity's fp32 tolerance (1e-4
+    relative; attention reads the same rounded cache)."""
+    from ckc.parity.run import parity
+
+    r = parity(modelzoo.hf_dir("qwen3"), "ir", prompt="ROMEO: What light", mode="decode", tokens=2,
+               options=CompileOptions(kv_type=kv_type))
+    assert r["summary"]["diverged"] == 0 and r["summary"]["no_counterpart"] == 0
+    caches = [x for x in r["rows"] if x["kernel"] == f"kv_write_{kv_type}"]
+    assert len(caches) == 8, caches  # 2 layers x K/V x (prefill, decode)
+    attn = [x for x in r["rows"] if x["kernel"].startswith(f"attention") and x["kernel"].endswith(f"kv{kv_type}")]
+    assert len(attn) == 4 and all(x["max_rel"] <= 1e-4 for x in attn), attn

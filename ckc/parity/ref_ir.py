@@ -81,11 +81,11 @@ class IRReference:
         self.weights = _Weights(store)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, kv_type: str = "f32"):
         from ckc import pipeline
 
         module, _, store = pipeline.import_model(path)
-        pipeline.run_passes(module, stop_after="lower-transformer")
+        pipeline.run_passes(module, pipeline.CompileOptions(kv_type=kv_type), stop_after="lower-transformer")
         return cls(module, store)
 
     def capture(self, runs) -> list[dict]:
