@@ -394,6 +394,8 @@ def _gather_rows(op, ins, ctx):
     if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= x.shape[0]):
         raise ValueError(f"gather_rows: a row index outside [0, {x.shape[0]})")
     return x[rows.long()]
+
+
 def kv_round(x, fmt: str):
     """fp32 rows as a KV cache in `fmt` stores them (ck_kv_write_*, ckernels.h),
     back in fp32: f16 round to nearest even; q8_0 per block of 32 along the row

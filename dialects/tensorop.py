@@ -175,6 +175,11 @@ def _stored(t: Attribute, what: str, rank: int | None = None) -> tuple[int, ...]
     if rank is not None and len(shape) != rank:
         raise VerifyException(f"{what} must have rank {rank}, got {t}")
     why = quant.check_shape(t.element_type, shape)
+    if why:
+        raise VerifyException(f"{what}: {why}")
+    return shape
+
+
 # Element types a KV cache may be stored in (ckc --kv-type): `kv_write` converts
 # fp32 rows into them, the cache form of `causal_attention` reads them.
 KV_CACHE_TYPES = ("f32", "f16", "q8_0")
