@@ -1,18 +1,19 @@
 """KV cache types (--kv-type f32 | f16 | q8_0): decode speed at long context, one run.
 
-    .venv/bin/python bench/kv_type.py [--threads 1,2] [--ctx 1024,4096] [--no-model]
+    .venv/bin/python bench/kv_type.py [--threads 1,2] [--ctx 1024,4096] [--no-model | --no-kernel]
 
 1. Kernel: ck_attention_decode over an n_past-row cache (SmolLM2's 9/3 heads
    and a Llama-1B-shaped 32/8, head_dim 64), f16 and q8_0 vs f32 in the same
    run, interleaved (best of several; the machine is shared): the decode
    attention reads the whole cache, so its time follows the cache bytes
    (f16: 1/2, q8_0: 17/32 of f32).
-2. Model: SmolLM2-135M (its GGUF, weights in fp32 as ckc imports them today),
+2. Model: SmolLM2-135M (its GGUF, weights as stored: Q4_1/Q8_0, about 100 MB),
    compiled three times (context 2048); prompt of --prompt tokens, then
-   decode steps timed at that context. Decode reads the weights (513 MiB
-   fp32) plus the KV cache (30 layers x 2 x n x 192 x 4 bytes: 47 MB at
-   1024), so the model-level gain is the KV share of the bytes. Also checks
-   greedy top-1 of f16 / q8_0 against f32 over 32 steps.
+   decode steps timed at that context, the three interleaved. Decode reads the
+   weights plus the KV cache (30 layers x 2 x n x 192 x 4 bytes: 47 MB at
+   1024 in f32), so the model-level gain is the KV share of the bytes. Also checks
+   greedy top-1 of f16 / q8_0 against f32 over 32 steps (file weights, and
+   weights=f32, which isolates the KV type from the 8-bit activation rounding).
 Ratios > 1: the KV type is faster than f32.
 """
 
@@ -120,21 +121,26 @@ def model_bench(threads, prompt, steps):
                 s.close()
         print(f"  {nth} thread(s): " + ", ".join(
             f"{kv} {best[kv] * 1e3:.1f} ms ({best['f32'] / best[kv]:.2f}x)" for kv in kvs))
-    # greedy top-1 over 32 steps from a text prompt (chat-less completion)
+    # greedy top-1 over 32 steps from a text prompt (chat-less completion), with the file's
+    # own weights and with weights=f32: with quantized weights the GEMMs quantize their
+    # activations to 8 bits, which turns any last-bit change (even 2 threads instead of 1)
+    # into logit changes of order 1, so weights=f32 isolates what the KV type does
     text = load_tokenizer(gguf).encode("The history of the Roman Empire begins with")
-    greedy = {}
-    for kv in kvs:
-        with Session(dirs[kv], threads=threads[0]) as s:
-            tok, seq = int(s.prefill(np.array(text, np.int32)).argmax()), []
-            for _ in range(32):
-                seq.append(tok)
-                tok = int(s.decode(tok).argmax())
-            greedy[kv] = seq
-    for kv in ("f16", "q8_0"):
-        same = sum(a == b for a, b in zip(greedy[kv], greedy["f32"]))
-        first = next((i for i, (a, b) in enumerate(zip(greedy[kv], greedy["f32"])) if a != b), None)
-        print(f"  greedy top-1 {kv} vs f32 over 32 steps: {same}/32 equal" +
-              ("" if first is None else f" (first difference at step {first})"))
+    for weights in ("keep", "f32"):
+        greedy = {}
+        for kv in kvs:
+            d = compiled_dir(gguf, CompileOptions(kv_type=kv, context=2048, weights=weights))
+            with Session(d, threads=threads[0]) as s:
+                tok, seq = int(s.prefill(np.array(text, np.int32)).argmax()), []
+                for _ in range(32):
+                    seq.append(tok)
+                    tok = int(s.decode(tok).argmax())
+                greedy[kv] = seq
+        for kv in ("f16", "q8_0"):
+            same = sum(a == b for a, b in zip(greedy[kv], greedy["f32"]))
+            first = next((i for i, (a, b) in enumerate(zip(greedy[kv], greedy["f32"])) if a != b), None)
+            print(f"  weights={weights}: greedy top-1 {kv} vs f32 over 32 steps: {same}/32 equal" +
+                  ("" if first is None else f" (first difference at step {first})"))
 
 
 def main() -> int:
