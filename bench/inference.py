@@ -1,38 +1,49 @@
-"""End-to-end inference speed on SmolLM2-135M: ckc vs transformers and llama.cpp, same threads.
+"""Quantized inference speed: ckc vs llama.cpp on the same GGUF files, same threads.
 
-    .venv/bin/python bench/inference.py [--threads 1,2] [--prompt 64] [--decode 32] [--reps 2]
-                                        [--rounds 2] [--peers hf,llama-f32,llama-q8]
+    nice .venv/bin/python bench/inference.py --quick      # SmolLM2 Q4_1 and Q8_0 (minutes)
+    nice .venv/bin/python bench/inference.py              # + Qwen2-0.5B- and Llama-1B-shaped
+                                                          #   random weights in Q8_0, Q4_0, Q4_K_M (long)
+    options: [--threads 1,2] [--decode 32] [--reps 2] [--rounds 2] [--models smollm2-q4_1,...]
 
-All run the same weights (the Q4_1 GGUF, as stored or dequantized), greedy, batch 1:
+Files:
 
-- ckc: the file's own Q4_1/Q8_0 weights (``--weights keep``, the default:
-  qgemm kernels, activations quantized on the fly to 8-bit blocks, Q4_1
-  repacked r8 by pack-quant), fp32 KV cache (its compiled model.so);
-- ckc-f32: ckc on the same file dequantized to fp32 at compile time
-  (``weights="f32"``: fp32 weights, the f32 GEMMs);
-- hf: transformers fp32 through its own GGUF reader, with its KV cache;
-- llama-f32: llama.cpp (built from source by ckc.llamacpp, native CPU flags)
-  on an F32 GGUF of the same weights (llama_model_quantize to F32), fp32 KV
-  cache, no flash attention: ckc's arithmetic;
-- llama-q8: llama.cpp on a Q8_0 GGUF quantized from that F32 one, with its
-  defaults (f16 KV cache, flash attention auto): its usual native setting, a
-  reference point, not the same arithmetic.
+- smollm2-q4_1: SmolLM2-135M-Instruct's downloaded GGUF (mostly Q4_1, some Q8_0);
+- smollm2-q8_0: that file requantized to Q8_0 by llama_model_quantize;
+- qwen2-0.5b-*, llama-1b-*: random weights at those models' shapes, converted
+  by llama.cpp's convert_hf_to_gguf.py to F16 and quantized by
+  llama_model_quantize (ckc.llamacpp_quant: built once, cached, niced; GBs).
 
-Prefill: tokens/s over a prompt of --prompt tokens from an empty cache, one
-call. Decode: tokens/s over --decode single-token steps after that prompt.
-For each thread count the peers run interleaved, in --rounds rounds of ckc,
-then each peer, each doing --reps repetitions, in this process (llama.cpp as a
-subprocess of it); a figure is the best over all rounds and repetitions (the
-machine may be shared, its speed drifts). Model loading is not timed. Prints
-ckc / peer as ratios (> 1: ckc faster).
+Both engines run each file: ckc through its normal compile (``compile_model``;
+today the importer dequantizes GGUF blocks to fp32, so its weights are 4 bytes
+a value; once quantized types reach the IR, the file's own blocks), llama.cpp
+(built from source by ckc.llamacpp, native CPU flags without AMX, its
+CPU_REPACK interleaved layouts on) with its defaults: f16 KV cache, flash
+attention auto; each of its figures is the better of its OpenMP default and
+OMP_WAIT_POLICY=PASSIVE (see OMP_POLICIES). ckc's KV cache is fp32 (its only type today).
+
+Measured, for each file and thread count, interleaved in --rounds rounds (ckc
+then llama.cpp), each --reps repetitions, best figure kept (the machine is
+shared and drifts):
+
+- prefill 64 and prefill 512: tokens/s of one prompt of that many tokens from
+  an empty cache (ckc: one prefill call; llama.cpp: one batch);
+- decode: tokens/s over --decode single-token greedy steps after the 64-token
+  prompt;
+- decode GB/s: bytes read per decoded token / decode time per token, with bytes
+  = the engine's weight bytes (every bench model ties its embedding to the
+  output, so every weight is read once per token) + its KV cache rows up to the
+  mean decode position; shown as a fraction of a streaming read measured by
+  ckc.roofline's probe in this run at the same thread count.
+
+Prints tokens/s and ckc / llama.cpp ratios (> 1: ckc faster).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,134 +51,180 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def hf_from_gguf(path):
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    cfg = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
-    model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
-    with contextlib.redirect_stderr(io.StringIO()):     # its reader's progress bar
-        tensors = load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=model)["tensors"]
-    model.load_state_dict({k: torch.as_tensor(v, dtype=torch.float32) for k, v in tensors.items()}, strict=False)
-    model.tie_weights()
-    return model.eval()
+QUICK = ("smollm2-q4_1", "smollm2-q8_0")
+BIG = tuple(f"{shape}-{fmt.lower()}" for shape in ("qwen2-0.5b", "llama-1b") for fmt in ("Q8_0", "Q4_0", "Q4_K_M"))
+PROMPTS = (64, 512)
 
 
-def bench_ckc(art, threads, prompt, decode, reps):
-    from ckc.session import Session
+def model_file(name: str) -> Path:
+    from ckc import assets
+    from ckc import llamacpp_quant as lq
 
-    best_p = best_d = float("inf")
-    with Session(art, threads=threads) as s:
-        for _ in range(reps):
-            s.reset()
+    if name == "smollm2-q4_1":
+        return assets.smollm2_gguf()
+    if name == "smollm2-q8_0":
+        return lq.requantized(assets.smollm2_gguf(), "Q8_0")
+    shape, _, fmt = name.rpartition("-")
+    fam = {"qwen2-0.5b": "qwen2", "llama-1b": "llama"}.get(shape)
+    if fam is None:
+        raise SystemExit(f"bench: unknown model '{name}' (have: {', '.join(QUICK + BIG)})")
+    return lq.quant_gguf(fam, fmt.upper(), shape=shape)
+
+
+def gguf_facts(path: Path) -> dict:
+    """Tensor bytes and the KV geometry, from the GGUF's header."""
+    import gguf
+
+    r = gguf.GGUFReader(path)
+    arch = r.fields["general.architecture"].contents()
+
+    def num(key, default=None):
+        f = r.fields.get(f"{arch}.{key}")
+        return default if f is None else int(np.asarray(f.contents()).reshape(-1)[0])
+
+    layers, embd, heads = num("block_count"), num("embedding_length"), num("attention.head_count")
+    kv_heads = num("attention.head_count_kv", heads)
+    head_dim = num("attention.key_length", embd // heads)
+    types = {}
+    for t in r.tensors:
+        types[t.tensor_type.name] = types.get(t.tensor_type.name, 0) + int(t.n_bytes)
+    return {"tensor_bytes": sum(types.values()), "types": types,
+            "kv_row_values": 2 * layers * kv_heads * head_dim}
+
+
+def bench_ckc(session, prompts: dict, decode: int, reps: int) -> dict:
+    best = {}
+    for _ in range(reps):
+        for n, prompt in prompts.items():
+            session.reset()
             t0 = time.perf_counter()
-            logits = s.prefill(prompt)
+            logits = session.prefill(prompt)
             t1 = time.perf_counter()
-            tok = int(np.argmax(logits))
-            for _ in range(decode):
-                tok = int(np.argmax(s.decode(tok)))
-            t2 = time.perf_counter()
-            best_p, best_d = min(best_p, t1 - t0), min(best_d, t2 - t1)
-    return len(prompt) / best_p, decode / best_d
+            best[f"p{n}"] = max(best.get(f"p{n}", 0.0), n / (t1 - t0))
+            if n == min(prompts):
+                tok = int(np.argmax(logits))
+                t1 = time.perf_counter()
+                for _ in range(decode):
+                    tok = int(np.argmax(session.decode(tok)))
+                t2 = time.perf_counter()
+                best["d"] = max(best.get("d", 0.0), decode / (t2 - t1))
+    return best
 
 
-def bench_hf(model, threads, prompt, decode, reps):
-    import torch
-
-    torch.set_num_threads(threads)
-    ids = torch.tensor(prompt[None].astype(np.int64))
-    best_p = best_d = float("inf")
-    with torch.inference_mode():
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            out = model(ids, use_cache=True)
-            t1 = time.perf_counter()
-            pkv = out.past_key_values
-            tok = out.logits[0, -1].argmax().view(1, 1)
-            for _ in range(decode):
-                out = model(tok, past_key_values=pkv, use_cache=True)
-                pkv = out.past_key_values
-                tok = out.logits[0, -1].argmax().view(1, 1)
-            t2 = time.perf_counter()
-            best_p, best_d = min(best_p, t1 - t0), min(best_d, t2 - t1)
-    return len(prompt) / best_p, decode / best_d
+# llama.cpp's OpenMP threads spin at barriers by default; on a machine shared
+# beyond its cores a spinning thread holds the core its partner needs (measured
+# here at 2 threads: 6 vs 153 prefill tokens/s). Both policies run; the better
+# figure counts (the peer at its best on this machine).
+OMP_POLICIES = (None, "PASSIVE")
 
 
-def llama_ggufs(src):
-    """F32 and Q8_0 GGUFs of ``src``'s weights (made once, cached under .cache/models)."""
+def bench_llama(path: Path, threads: int, prompts: dict, decode: int, reps: int) -> dict:
+    import os
+
     from ckc import llamacpp
-    from ckc.build import cache_dir
-    from ckc.commands.run import model_hash
 
-    d = cache_dir("models", f"llamacpp-{model_hash(src)[:16]}-{llamacpp.build_key()}")
-    f32, q8 = d / "model-f32.gguf", d / "model-q8_0.gguf"
-    if not f32.is_file():
-        llamacpp.quantize(src, f32, "F32")
-    if not q8.is_file():
-        llamacpp.quantize(f32, q8, "Q8_0")
-    return f32, q8
+    best = {}
+    old = os.environ.get("OMP_WAIT_POLICY")
+    try:
+        for policy in OMP_POLICIES:
+            if policy is None:
+                os.environ.pop("OMP_WAIT_POLICY", None)
+            else:
+                os.environ["OMP_WAIT_POLICY"] = policy
+            for n, prompt in prompts.items():
+                steps = decode if n == min(prompts) else 0
+                p, d = llamacpp.bench(path, prompt, decode=steps, reps=reps, threads=threads, kv_f32=False)
+                best[f"p{n}"] = max(best.get(f"p{n}", 0.0), p)
+                if steps:
+                    best["d"] = max(best.get("d", 0.0), d)
+    finally:
+        if old is None:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+        else:
+            os.environ["OMP_WAIT_POLICY"] = old
+    return best
+
+
+def _print_row(r: dict, stream_gbs: float) -> None:
+    cells = []
+    for k in ("p64", "p512", "d"):
+        c, l = r["c"].get(k), r["l"].get(k)
+        cells.append(f"{c:>7.1f} {l:>7.1f} {c / l:>5.2f}" if c and l else f"{'-':>7} {'-':>7} {'-':>5}")
+    print(f"{r['name']:<18} {r['th']:>3} | " + " | ".join(cells)
+          + f" | {r['mb_c']:>6.0f} {r['mb_l']:>6.0f} | {r['gbs_c']:>5.1f} ({r['gbs_c'] / stream_gbs:>4.0%})"
+          f" {r['gbs_l']:>5.1f} ({r['gbs_l'] / stream_gbs:>4.0%})", flush=True)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="SmolLM2 files only")
+    ap.add_argument("--models", default="", help=f"comma-separated subset of {','.join(QUICK + BIG)}")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    ap.add_argument("--prompt", type=int, default=64, help="prompt tokens")
     ap.add_argument("--decode", type=int, default=32, help="decode steps")
     ap.add_argument("--reps", type=int, default=2, help="repetitions per round")
-    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds of every peer")
-    ap.add_argument("--peers", default="ckc-f32,hf,llama-f32,llama-q8", help="comma-separated peers of ckc")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds of ckc and llama.cpp")
     args = ap.parse_args()
-    peers = [p for p in args.peers.split(",") if p]
-    unknown = set(peers) - {"ckc-f32", "hf", "llama-f32", "llama-q8"}
-    if unknown:
-        ap.error(f"unknown peer(s): {', '.join(sorted(unknown))}")
-
-    from ckc import assets, llamacpp
-    from ckc.commands.run import compiled_dir
-    from ckc.pipeline import CompileOptions
-
-    gguf = assets.smollm2_gguf()
-    art = compiled_dir(gguf, CompileOptions(), quiet=False)
-    art_f32 = compiled_dir(gguf, CompileOptions(weights="f32"), quiet=False) if "ckc-f32" in peers else None
-    model = hf_from_gguf(gguf) if "hf" in peers else None
-    if {"llama-f32", "llama-q8"} & set(peers):
-        f32, q8 = llama_ggufs(gguf)
-    rng = np.random.default_rng(0)
-    prompt = rng.integers(100, 40000, size=args.prompt).astype(np.int32)
-    names = {"ckc-f32": "ckc fp32", "hf": "transformers", "llama-f32": "llama.cpp F32", "llama-q8": "llama.cpp Q8_0"}
-    runs = {"ckc-f32": lambda th: bench_ckc(art_f32, th, prompt, args.decode, args.reps),
-            "hf": lambda th: bench_hf(model, th, prompt, args.decode, args.reps),
-            "llama-f32": lambda th: llamacpp.bench(f32, prompt, decode=args.decode, reps=args.reps, threads=th),
-            "llama-q8": lambda th: llamacpp.bench(q8, prompt, decode=args.decode, reps=args.reps, threads=th,
-                                                  kv_f32=False)}
+    names = [m for m in args.models.split(",") if m] or list(QUICK if args.quick else QUICK + BIG)
     threads = [int(t) for t in args.threads.split(",")]
-    res = {}
-    runs["ckc"] = lambda th: bench_ckc(art, th, prompt, args.decode, args.reps)
-    for th in threads:
-        for _ in range(args.rounds):
-            for p in ["ckc", *peers]:
-                got = runs[p](th)
-                old = res.get((th, p), (0.0, 0.0))
-                res[th, p] = (max(old[0], got[0]), max(old[1], got[1]))
-    print(f"SmolLM2-135M, prompt {args.prompt} tokens, {args.decode} decode steps, "
-          f"best of {args.rounds} interleaved rounds x {args.reps} reps; "
-          f"tokens/s (ratio = ckc / peer, > 1: ckc faster)")
-    print("ckc: the file's Q4_1/Q8_0 weights; ckc fp32, transformers, llama.cpp F32: fp32 weights; "
-          "llama.cpp Q8_0: 8-bit weights, f16 KV cache")
-    for phase, k in (("prefill", 0), ("decode", 1)):
-        head = f"{phase:>8} {'threads':>7} {'ckc':>9}" + "".join(f" {names[p]:>15} {'ratio':>6}" for p in peers)
-        print(head)
-        for th in threads:
-            c = res[th, "ckc"][k]
-            row = f"{'':>8} {th:>7} {c:>9.1f}"
-            for p in peers:
-                v = res[th, p][k]
-                row += f" {v:>15.1f} {c / v:>6.2f}"
-            print(row)
+
+    from ckc import roofline
+    from ckc.build import cache_dir
+    from ckc.commands.run import compiled_dir
+    from ckc.pipeline import CompileOptions, compile_model
+    from ckc.session import Session
+
+    rng = np.random.default_rng(0)
+    rows = []
+    stream = {th: roofline.measure(th)["read_gbs"] for th in threads}
+    print(f"ckc vs llama.cpp on the same GGUF files; tokens/s, best of {args.rounds} interleaved rounds x "
+          f"{args.reps} reps; ratio = ckc / llama.cpp (> 1: ckc faster)")
+    print("ckc: fp32 KV cache, weights as its compile holds them; llama.cpp: its defaults (f16 KV, flash auto), "
+          "best of OpenMP spinning and passive waits")
+    print(f"stream read (ckc.roofline probe, this run): "
+          + ", ".join(f"{th} thread(s) {g:.1f} GB/s" for th, g in sorted(stream.items())))
+    print(f"{'model':<18} {'thr':>3} | {'prefill 64':^22} | {'prefill 512':^22} | {'decode':^22} | "
+          f"{'MB/token':^13} | {'decode GB/s (of stream)':^27}")
+    print(f"{'':<18} {'':>3} | " + " | ".join(f"{'ckc':>7} {'llama':>7} {'ratio':>5}" for _ in range(3))
+          + f" | {'ckc':>6} {'llama':>6} | {'ckc':>12} {'llama':>12}", flush=True)
+    for name in names:
+        path = model_file(name)
+        facts = gguf_facts(path)
+        tmp = None
+        if name.startswith("smollm2"):
+            art = compiled_dir(path, CompileOptions(), quiet=False)
+        else:
+            # GBs of fp32 weights today: compiled for this run only, removed after
+            tmp = Path(tempfile.mkdtemp(dir=cache_dir("bench"), prefix=f"{name}-"))
+            print(f"bench: compiling {name} into {tmp}", file=sys.stderr, flush=True)
+            compile_model(path, tmp, CompileOptions(), quiet=True)
+            art = tmp
+        try:
+            for th in threads:
+                with Session(art, threads=th) as s:
+                    vocab = s.vocab
+                    prompts = {n: rng.integers(10, min(vocab, 30000), size=n).astype(np.int32) for n in PROMPTS
+                               if n + args.decode < s.context}
+                    ckc_w = s.info["weights_bytes"]
+                    res_c, res_l = {}, {}
+                    for _ in range(args.rounds):
+                        for k, v in bench_ckc(s, prompts, args.decode, args.reps).items():
+                            res_c[k] = max(res_c.get(k, 0.0), v)
+                        for k, v in bench_llama(path, th, prompts, args.decode, args.reps).items():
+                            res_l[k] = max(res_l.get(k, 0.0), v)
+                pos = min(prompts) + args.decode / 2
+                bytes_c = ckc_w + 4 * facts["kv_row_values"] * pos       # fp32 KV
+                bytes_l = facts["tensor_bytes"] + 2 * facts["kv_row_values"] * pos   # f16 KV
+                rows.append(dict(name=name, th=th, c=res_c, l=res_l, gbs_c=bytes_c * res_c["d"] / 1e9,
+                                 gbs_l=bytes_l * res_l["d"] / 1e9, mb_c=bytes_c / 1e6, mb_l=bytes_l / 1e6,
+                                 types=facts["types"]))
+                _print_row(rows[-1], stream[th])
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    print("GGUF tensor types (MB): " + "; ".join(
+        f"{r['name']}: " + ", ".join(f"{t} {b / 1e6:.0f}" for t, b in sorted(r["types"].items()))
+        for r in rows if r["th"] == threads[0]))
     return 0
 
 

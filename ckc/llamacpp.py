@@ -3,6 +3,8 @@
     from ckc import llamacpp
     llamacpp.logits("m.gguf", [1, 5, 9], threads=2)          # [vocab] float32, last position
     llamacpp.logits("m.gguf", ids, all_positions=True)        # [T, vocab]
+    llamacpp.logits("m.gguf", ids, kv_type="f16")             # its default KV cache type
+    llamacpp.perplexity(fn, ids, n_ctx=128)                   # llama-perplexity's windows over logits fn
     llamacpp.quantize("q4.gguf", "f32.gguf", "F32")           # llama_model_quantize (requantize allowed)
     llamacpp.bench("m.gguf", prompt_ids, decode=32, reps=3, threads=1)  # (prefill tok/s, decode tok/s)
 
@@ -12,7 +14,7 @@ Two cached native builds, both offline:
    ``libggml*.a``) and headers, built with CMake from the cached source tree
    (``ckc.assets.llama_cpp_dir()``, the ``llama-cpp-python`` sdist's
    ``vendor/llama.cpp``): Release, ``GGML_NATIVE`` (this CPU's ISA), OpenMP
-   as llama.cpp's default, no common/tools/examples/tests/server, no HTTPS,
+   as llama.cpp's default, no AMX (see CMAKE_FLAGS), no common/tools/examples/tests/server, no HTTPS,
    only the ``llama`` target, ``-j2``. Cached under
    ``.cache/build/llama.cpp-<key>``, the key hashing the source package's
    version, its public headers, the CMake flags, the compiler and the CPU
@@ -60,13 +62,24 @@ CMAKE_FLAGS = (
     "-DLLAMA_BUILD_APP=OFF",
     "-DLLAMA_OPENSSL=OFF",
     "-DLLAMA_ALL_WARNINGS=OFF",
+    # No AMX: with GGML_NATIVE on an AMX CPU, ggml puts quantized weights in its AMX
+    # buffer type, and ggml_backend_amx_mul_mat segfaults here (this VM's Xeon; every
+    # Q8_0 and Q4_1 file tried). The AVX-512 VNNI paths and the CPU_REPACK buffer type
+    # (interleaved Q4_0/Q4_K rows) stay. An explicit -mno-* wins over -march=native.
+    "-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
+    "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
 )
 JOBS = 2
 
 # Static libraries in link order (llama first, ggml's base last).
 _LIBS = ("src/libllama.a", "ggml/src/libggml.a", "ggml/src/libggml-cpu.a", "ggml/src/libggml-base.a")
 
-FTYPES = {"F32": 0, "F16": 1, "Q8_0": 7, "Q4_0": 2, "Q4_1": 3, "BF16": 32}
+# enum llama_ftype (llama.h): a file type is a recipe, the K-quant mixes (_S/_M) choosing a
+# type per tensor (e.g. Q4_K_M: Q6_K for the output and half the attn_v/ffn_down, Q4_K else).
+FTYPES = {"F32": 0, "F16": 1, "Q8_0": 7, "Q4_0": 2, "Q4_1": 3, "Q5_0": 8, "Q5_1": 9, "Q2_K": 10,
+          "Q3_K_M": 12, "Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16, "Q5_K_M": 17, "Q6_K": 18, "BF16": 32}
+
+KV_TYPES = ("f32", "f16", "q8_0")
 
 
 class LlamaCppError(RuntimeError):
@@ -184,8 +197,10 @@ def harness() -> Path:
     return exe
 
 
-def _run(args: list[str], stdin: bytes = b"") -> bytes:
-    proc = subprocess.run([str(harness()), *args], input=stdin, capture_output=True)
+def _run(args: list[str], stdin: bytes = b"", *, nice: int = 0) -> bytes:
+    # nice: a long build (quantizing a 1B model) runs behind other work on a shared machine
+    pre = ["nice", "-n", str(int(nice))] if nice else []
+    proc = subprocess.run([*pre, str(harness()), *args], input=stdin, capture_output=True)
     if proc.returncode != 0:
         err = [l for l in proc.stderr.decode(errors="replace").splitlines() if l.strip()]
         raise LlamaCppError(f"llama.cpp ({args[0]}) failed: {' | '.join(err[-3:]) or f'exit {proc.returncode}'}")
@@ -199,12 +214,15 @@ def _tokens(ids) -> bytes:
     return a.tobytes()
 
 
-def logits(gguf, tokens, *, threads: int = 1, all_positions: bool = False) -> np.ndarray:
+def logits(gguf, tokens, *, threads: int = 1, all_positions: bool = False, kv_type: str = "f32") -> np.ndarray:
     """llama.cpp's logits for ``tokens`` (one sequence, from an empty cache).
 
-    fp32 KV cache, flash attention off (llama.cpp's plain attention path), one
-    batch. Returns ``[vocab]`` (last position) or ``[T, vocab]``."""
-    raw = _run(["logits", str(gguf), str(int(threads)), "1" if all_positions else "0"], _tokens(tokens))
+    KV cache of ``kv_type`` (f32, f16: plain attention, llama.cpp's non-flash
+    path; q8_0: flash attention, which a quantized V cache needs), one batch.
+    Returns ``[vocab]`` (last position) or ``[T, vocab]``."""
+    if kv_type not in KV_TYPES:
+        raise ValueError(f"kv_type '{kv_type}' unknown (have: {', '.join(KV_TYPES)})")
+    raw = _run(["logits", str(gguf), str(int(threads)), "1" if all_positions else "0", kv_type], _tokens(tokens))
     rows, vocab = struct.unpack("<ii", raw[:8])
     out = np.frombuffer(raw, dtype="<f4", offset=8).reshape(rows, vocab).copy()
     return out if all_positions else out[-1]
@@ -235,14 +253,14 @@ def tensors(gguf, tokens, *, threads: int = 1) -> list[tuple[str, np.ndarray, tu
     return out
 
 
-def quantize(src, dst, ftype: str = "F32", *, threads: int = 2) -> Path:
+def quantize(src, dst, ftype: str = "F32", *, threads: int = 2, nice: int = 0) -> Path:
     """``llama_model_quantize`` ``src`` -> ``dst`` as ``ftype`` (requantizing allowed, every
     tensor that type where llama.cpp allows; F32 dequantizes). Atomic."""
     if ftype not in FTYPES:
         raise ValueError(f"ftype '{ftype}' unknown (have: {', '.join(FTYPES)})")
     dst = Path(dst)
     with replaced(dst) as tmp:
-        _run(["quantize", str(src), tmp, str(FTYPES[ftype]), str(int(threads))])
+        _run(["quantize", str(src), tmp, str(FTYPES[ftype]), str(int(threads))], nice=nice)
     return dst
 
 
@@ -290,3 +308,47 @@ def ggml_quantize(x: np.ndarray, ggml_type: int, *, timed: bool = False):
         raise LlamaCppError(f"ggml_quantize failed: {proc.stderr.decode(errors='replace').strip() or proc.returncode}")
     out = np.frombuffer(proc.stdout, np.uint8).reshape(x.shape[0], -1)
     return (out, float(proc.stderr.split()[-1])) if timed else out
+
+
+def perplexity_windows(n_tokens: int, n_ctx: int) -> list[tuple[int, int]]:
+    """llama-perplexity's windows over ``n_tokens`` tokens: consecutive,
+    non-overlapping chunks of ``n_ctx`` tokens (a shorter tail is dropped), as
+    (start, end) pairs."""
+    if n_ctx < 4:
+        raise ValueError(f"perplexity n_ctx must be >= 4, got {n_ctx}")
+    if n_tokens < n_ctx:
+        raise ValueError(f"perplexity needs at least n_ctx = {n_ctx} tokens, got {n_tokens}")
+    return [(s, s + n_ctx) for s in range(0, n_tokens - n_ctx + 1, n_ctx)]
+
+
+def window_nll(chunk_logits: np.ndarray, chunk: np.ndarray) -> np.ndarray:
+    """llama-perplexity's scored positions of one window (tools/perplexity,
+    ``perplexity()``): only the second half is scored, each token given all the
+    window before it (``first = n_ctx/2``; position i predicts token i+1 for
+    i in [first, n_ctx - 1)). Returns those negative log-likelihoods (float64)."""
+    n = chunk.size
+    first = n // 2
+    lg = np.asarray(chunk_logits, dtype=np.float64)[first:n - 1]
+    m = lg.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.exp(lg - m).sum(axis=1, keepdims=True)))[:, 0]
+    return lse - lg[np.arange(lg.shape[0]), chunk[first + 1:n]]
+
+
+def perplexity(logits_fn, tokens, *, n_ctx: int, bos: int | None = None) -> tuple[float, np.ndarray]:
+    """(perplexity, per-token NLLs) of ``tokens`` the way ``llama-perplexity -c
+    n_ctx`` scores them (its default, non-KL mode), the logits of each window
+    (``[n_ctx, vocab]``, from an empty cache) coming from ``logits_fn(window)``:
+    ``lambda w: logits(gguf, w, all_positions=True)`` for llama.cpp, a reset
+    ckc Session's ``prefill_all`` for ckc. The same windows and scored
+    positions on both sides make the two numbers comparable. ``bos``: like
+    llama-perplexity for a vocabulary that adds BOS, each window's first token
+    is replaced by it."""
+    toks = np.asarray(tokens).reshape(-1).astype(np.int32)
+    parts = []
+    for s, e in perplexity_windows(toks.size, n_ctx):
+        w = toks[s:e].copy()
+        if bos is not None:
+            w[0] = bos
+        parts.append(window_nll(logits_fn(w), w))
+    nll = np.concatenate(parts)
+    return float(np.exp(nll.mean())), nll

@@ -42,6 +42,7 @@ from ckc.errors import CkcError
 INFERENCE_MODES = ("prefill", "prefill_all", "decode")
 TRAINING_MODES = ("train_step", "eval_loss")
 SIMD_TARGETS = ("native", "avx512", "avx2", "scalar")
+KV_TYPES = ("f32", "f16", "q8_0")  # tensorop.KV_CACHE_TYPES (not imported here: xDSL loads lazily)
 STAGES = ("transformer", "tensorop", "buffer", "c")
 
 # The pass after which the module is at each stage.
@@ -54,6 +55,7 @@ class CompileOptions:
     simd: str = "native"          # select-simd{target}
     context: int = 0              # KV cache rows; 0 = the model's
     slots: int = 0                # KV-cache slots of @decode_batch (ckc serve); 0 = no batched decode
+    kv_type: str = "f32"          # KV cache element type: f32, f16, q8_0 (lower-transformer{kv_type})
     debug: bool = False           # canary checks after every kernel call (and -DCKC_DEBUG)
     dump_ir: bool = False         # write DIR/ir/<n>-<stage>.mlir
     opt_level: str = "-O2"        # for model.c
@@ -85,6 +87,8 @@ class CompileOptions:
             raise CkcError(f"--context must be >= 0, got {self.context}")
         if self.slots < 0:
             raise CkcError(f"--slots must be >= 0, got {self.slots}")
+        if self.kv_type not in KV_TYPES:
+            raise CkcError(f"--kv-type must be one of {', '.join(KV_TYPES)}, got '{self.kv_type}'")
         for f in self.plugins:
             if not Path(f).is_file():
                 raise CkcError(f"{f}: plugin file not found")
@@ -100,7 +104,8 @@ class CompileOptions:
         """What changes the generated code (for cache keys)."""
         return (f"max_tokens={self.max_tokens};simd={self.simd};context={self.context};debug={int(self.debug)};"
                 + (f"slots={self.slots};" if self.slots else "") +
-                f"O={self.opt_level}" + ("" if self.pack_weights else ";pack_weights=0")
+                f"O={self.opt_level}" + ("" if self.kv_type == "f32" else f";kv_type={self.kv_type}")
+                + ("" if self.pack_weights else ";pack_weights=0")
                 + ("" if self.fuse else ";fuse=0") + (";profile=1" if self.profile else "")
                 + (";allow_nonfinite=1" if self.allow_nonfinite else "")
                 + (f";pre_passes={self.pre_passes}" if self.pre_passes else "")
@@ -124,6 +129,8 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
         lt += f" context={options.context}"
     if options.slots:
         lt += f" slots={options.slots}"
+    if options.kv_type != "f32":
+        lt += f" kv_type={options.kv_type}"
     lt += "}"
     return ",".join(
         [

@@ -22,6 +22,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import IntegerType
 from xdsl.ir import Operation, SSAValue
 
+from ckc.dialects import quant
 from ckc.dialects import tensorop as T
 
 _RULES: dict[str, Callable[..., Any]] = {}
@@ -355,7 +356,7 @@ def _kv_write(op, ins, ctx):
     cache, x, pos = ins[0].clone(), ins[1], int(ins[2])
     if pos + x.shape[0] > cache.shape[0]:
         raise ValueError(f"kv_write: rows {pos}..{pos + x.shape[0]} exceed the cache")
-    cache[pos : pos + x.shape[0]] = x
+    cache[pos : pos + x.shape[0]] = kv_round(x, quant.format_name(op.cache.type.element_type) or "f32")
     return cache
 
 
@@ -393,6 +394,25 @@ def _gather_rows(op, ins, ctx):
     if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= x.shape[0]):
         raise ValueError(f"gather_rows: a row index outside [0, {x.shape[0]})")
     return x[rows.long()]
+
+
+def kv_round(x, fmt: str):
+    """fp32 rows as a KV cache in `fmt` stores them (ck_kv_write_*, ckernels.h),
+    back in fp32: f16 round to nearest even; q8_0 per block of 32 along the row
+    d = fp16(amax/127), q = rint(x * (127/amax)) in fp32, value d*q."""
+    torch = _torch()
+    if fmt == "f32":
+        return x
+    if fmt == "f16":
+        return x.to(torch.float16).to(x.dtype)
+    if fmt != "q8_0":
+        raise ValueError(f"no KV cache format '{fmt}'")
+    xb = x.to(torch.float32).reshape(*x.shape[:-1], x.shape[-1] // 32, 32)
+    amax = xb.abs().amax(-1, keepdim=True)
+    inv = torch.where(amax > 0, torch.tensor(127.0, dtype=torch.float32) / amax, torch.zeros_like(amax))
+    q = torch.round(xb * inv)  # half to even, as vcvtps2dq and nearbyintf
+    d = (amax / torch.tensor(127.0, dtype=torch.float32)).to(torch.float16).to(torch.float32)
+    return (d * q).reshape(x.shape).to(x.dtype)
 
 
 @rule(T.SiluOp)

@@ -95,6 +95,8 @@ from xdsl.printer import Printer
 from xdsl.traits import ConstantLike, HasCanonicalizationPatternsTrait, Pure
 from xdsl.utils.exceptions import VerifyException
 
+from ckc.dialects import quant
+
 DYN = DYNAMIC_INDEX
 
 # Operand / property constraints ------------------------------------------------
@@ -173,6 +175,29 @@ def _stored(t: Attribute, what: str, rank: int | None = None) -> tuple[int, ...]
     if rank is not None and len(shape) != rank:
         raise VerifyException(f"{what} must have rank {rank}, got {t}")
     why = quant.check_shape(t.element_type, shape)
+    if why:
+        raise VerifyException(f"{what}: {why}")
+    return shape
+
+
+# Element types a KV cache may be stored in (ckc --kv-type): `kv_write` converts
+# fp32 rows into them, the cache form of `causal_attention` reads them.
+KV_CACHE_TYPES = ("f32", "f16", "q8_0")
+
+
+def _kv_cache(t: Attribute, what: str, head_dim: int | None = None) -> tuple[int, ...]:
+    """The shape of a 2-D KV cache `t` in one of KV_CACHE_TYPES (Q8_0: heads of whole blocks)."""
+    if not isinstance(t, TensorType):
+        raise VerifyException(f"{what} must be a tensor, got {t}")
+    fmt = quant.format_name(t.element_type)
+    if fmt not in KV_CACHE_TYPES:
+        raise VerifyException(f"{what} must have element type {', '.join(KV_CACHE_TYPES)}, got {t}")
+    shape = tuple(t.get_shape())
+    if len(shape) != 2:
+        raise VerifyException(f"{what} must have rank 2, got {t}")
+    why = quant.check_shape(t.element_type, shape)
+    if why is None and head_dim is not None and fmt == "q8_0" and head_dim % 32:
+        why = f"head_dim {head_dim} is not a multiple of the q8_0 block (32 values)"
     if why:
         raise VerifyException(f"{what}: {why}")
     return shape
@@ -1084,7 +1109,7 @@ _ROPE_DOC = """
 """
 
 
-def _check_attention(t, p) -> tuple[int, int, int]:
+def _check_attention(t, p, cache: bool = False) -> tuple[int, int, int]:
     """Checks q/k/v against the attention attributes; returns (T, S, kv width)."""
     _positive(p.heads, "heads")
     _positive(p.kv_heads, "kv_heads")
@@ -1097,8 +1122,14 @@ def _check_attention(t, p) -> tuple[int, int, int]:
     _nonneg(p.window, "window")
     _nonneg(p.softcap, "softcap")
     Q = _tensor(t.q, "operand 'q'", 2)
-    K = _tensor(t.k, "operand 'k'", 2)
-    V = _tensor(t.v, "operand 'v'", 2)
+    if cache:  # KV caches, possibly stored in f16 / q8_0
+        K = _kv_cache(t.k, "operand 'k'", p.head_dim)
+        V = _kv_cache(t.v, "operand 'v'", p.head_dim)
+        if t.k.element_type != t.v.element_type:
+            raise VerifyException(f"'k' and 'v' caches have different element types: {t.k} and {t.v}")
+    else:
+        K = _tensor(t.k, "operand 'k'", 2)
+        V = _tensor(t.v, "operand 'v'", 2)
     _dim(Q[1], p.heads * p.head_dim, "q row size (heads * head_dim)")
     _dim(K[1], p.kv_heads * p.head_dim, "k row size (kv_heads * head_dim)")
     _same_shape(K, V, "'k' and 'v'")
@@ -1216,7 +1247,7 @@ class CausalAttentionOp(_AttentionProps, TensorOp):
 
     @classmethod
     def infer(cls, t, p, r):
-        T, S, _ = _check_attention(t, p)
+        T, S, _ = _check_attention(t, p, cache=t.pos is not None)
         _check_seq_len(T, p)
         if t.pos is None:
             _dim(S, T, "k/v row count (no pos: same tokens as q)")
@@ -1259,10 +1290,13 @@ class CausalAttentionGradOp(_AttentionProps, TensorOp):
 @irdl_op_definition
 class KVWriteOp(TensorOp):
     """Writes T rows into a KV cache at rows `pos .. pos+T-1`, returning the
-    new cache (bufferization updates the cache buffer in place).
+    new cache (bufferization updates the cache buffer in place). The cache may
+    be stored in f16 or `!quant.q8_0` (blocks of 32 along the row): the fp32
+    rows are converted on the way in.
 
     ```mlir
     %kc1 = tensorop.kv_write %kc, %k, %pos : (tensor<2048x192xf32>, tensor<?x192xf32>, index) -> tensor<2048x192xf32>
+    %kh1 = tensorop.kv_write %kh, %k, %pos : (tensor<2048x192xf16>, tensor<?x192xf32>, index) -> tensor<2048x192xf16>
     ```
     """
 
@@ -1275,7 +1309,7 @@ class KVWriteOp(TensorOp):
 
     @classmethod
     def infer(cls, t, p, r):
-        C = _tensor(t.cache, "cache", 2)
+        C = _kv_cache(t.cache, "cache")
         _static(C, "cache")
         X = _tensor(t.x, "operand 'x'", 2)
         _dim(X[1], C[1], "row size of 'x'")

@@ -13,6 +13,8 @@ typedef struct {
     float *out, *lse, *dq, *dk, *dv;
     int T, n_past, H, KV, D, window;
     float scale, softcap;
+    const void *kq, *vq; /* the fp16 / Q8_0 caches when kvt != AT_KV_F32 (k, v unused) */
+    int kvt;
 } at_args;
 
 static inline float dotf(const float *a, const float *b, int D)
@@ -30,7 +32,7 @@ static void at_fwd_task(void *arg, int ith, int nth)
     int64_t lo, hi;
     ckk_split_range((int64_t)p->T * p->H, ith, nth, &lo, &hi);
     const int D = p->D, H = p->H, group = p->H / p->KV, ldq = p->H * p->D, ldk = p->KV * p->D;
-    float acc[CK_ATTN_MAX_HEAD_DIM];
+    float acc[CK_ATTN_MAX_HEAD_DIM], kbuf[CK_ATTN_MAX_HEAD_DIM], vbuf[CK_ATTN_MAX_HEAD_DIM];
     for (int64_t u = lo; u < hi; u++) {
         const int t = (int)(u / H), h = (int)(u % H), g = h / group;
         const int P = p->n_past + t;
@@ -39,6 +41,12 @@ static void at_fwd_task(void *arg, int ith, int nth)
         for (int d = 0; d < D; d++) acc[d] = 0.0f;
         for (int j = key_lo(P, p->window); j <= P; j++) {
             const float *k = p->k + (int64_t)j * ldk + g * D, *v = p->v + (int64_t)j * ldk + g * D;
+            if (p->kvt != AT_KV_F32) {
+                at_kv_row_scalar(at_kv_row(p->kq, p->kvt, j, ldk, g, D), p->kvt, kbuf, D);
+                at_kv_row_scalar(at_kv_row(p->vq, p->kvt, j, ldk, g, D), p->kvt, vbuf, D);
+                k = kbuf;
+                v = vbuf;
+            }
             float s = p->scale * dotf(q, k, D);
             if (p->softcap > 0.0f) s = (float)(p->softcap * tanh((double)s / p->softcap));
             if (s > m) {
@@ -81,6 +89,44 @@ int ck_attention_decode_f32_scalar(const float *q, const float *k_cache, const f
 {
     return ck_attention_f32_scalar(q, k_cache, v_cache, out, NULL, 1, n_past, H, KV, D, window, scale, softcap,
                                    pool, nth);
+}
+
+static int at_fwd_kv(const float *q, const void *k, const void *v, float *out, int kvt, int T, int n_past, int H,
+                     int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth)
+{
+    if (at_check(T, n_past, H, KV, D) || at_kv_check(kvt, D)) return CK_ERR_ARG;
+    at_args a = {.q = q, .kq = k, .vq = v, .kvt = kvt, .out = out, .T = T, .n_past = n_past, .H = H, .KV = KV,
+                 .D = D, .window = window, .scale = scale, .softcap = softcap};
+    const int64_t rows = (int64_t)T * H;
+    ck_pool_run(pool, rows < nth ? (int)(rows > 0 ? rows : 1) : nth, at_fwd_task, &a);
+    return CK_OK;
+}
+
+int ck_attention_kvf16_scalar(const float *q, const void *k, const void *v, float *out, int T, int n_past,
+                              int H, int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth)
+{
+    return at_fwd_kv(q, k, v, out, AT_KV_F16, T, n_past, H, KV, D, window, scale, softcap, pool, nth);
+}
+
+int ck_attention_decode_kvf16_scalar(const float *q, const void *k_cache, const void *v_cache, float *out,
+                                     int n_past, int H, int KV, int D, int window, float scale, float softcap,
+                                     ck_pool *pool, int nth)
+{
+    return at_fwd_kv(q, k_cache, v_cache, out, AT_KV_F16, 1, n_past, H, KV, D, window, scale, softcap, pool, nth);
+}
+
+int ck_attention_kvq8_0_scalar(const float *q, const void *k, const void *v, float *out, int T, int n_past, int H,
+                               int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth)
+{
+    return at_fwd_kv(q, k, v, out, AT_KV_Q8_0, T, n_past, H, KV, D, window, scale, softcap, pool, nth);
+}
+
+int ck_attention_decode_kvq8_0_scalar(const float *q, const void *k_cache, const void *v_cache, float *out,
+                                      int n_past, int H, int KV, int D, int window, float scale, float softcap,
+                                      ck_pool *pool, int nth)
+{
+    return at_fwd_kv(q, k_cache, v_cache, out, AT_KV_Q8_0, 1, n_past, H, KV, D, window, scale, softcap, pool,
+                     nth);
 }
 
 /* One task per KV head g: it owns dK/dV rows of g and dQ of the heads in g. */

@@ -13,7 +13,8 @@ Input: the output of `lower-transformer` (``@prefill``, ``@prefill_all``,
     buffers named ``const.<name>`` carrying their data in a ``value``
     attribute (the weight writer packs them like a tensor);
   - per layer a K and a V cache ``@"blk.N.k_cache"``, ``@"blk.N.v_cache"``
-      ``tensor<CONTEXT x kv_heads*head_dim x f32>`` in ``kv_cache``;
+      ``tensor<CONTEXT x kv_heads*head_dim x E>`` in ``kv_cache``, E the
+      cache's element type (f32; f16 or ``!quant.q8_0`` with ``--kv-type``);
   - ``io`` buffers exchanged with the caller: ``@tokens`` ``tensor<?xi32>``,
     ``@logits`` ``tensor<?xVxf32>`` (``max_tokens`` rows; ``@prefill`` and
     ``@decode`` write row 0 only), and for ``@train_step`` ``@targets`` and
@@ -143,11 +144,12 @@ def _elem_bytes(t: TensorType) -> int:
 
 
 def _nbytes(t: TensorType, max_rows: int) -> int:
-    if quant.is_quantized(t.element_type):  # GGUF block rows (static weights)
-        return max(quant.tensor_bytes(t.element_type, [max_rows if d == DYN else d for d in t.get_shape()]), 1)
+    shape = [max_rows if d == DYN else d for d in t.get_shape()]
+    if quant.is_quantized(t.element_type):  # rows of whole blocks (a q8_0 KV cache)
+        return max(quant.tensor_bytes(t.element_type, shape), 1)
     n = _elem_bytes(t)
-    for d in t.get_shape():
-        n *= max_rows if d == DYN else d
+    for d in shape:
+        n *= d
     return max(n, 1)
 
 
@@ -157,6 +159,11 @@ def _stored_format(v: SSAValue) -> str:
     if fmt is None:
         _fail(None, f"weights of element type {v.type.element_type} are not supported")
     return fmt
+def _kv_format(cache: SSAValue) -> str:
+    """The storage format of a KV cache value: "f32", "f16" or "q8_0"."""
+    t = cache.type
+    assert isinstance(t, TensorType)
+    return quant.format_name(t.element_type) or "f32"
 
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.\-]")
@@ -517,6 +524,7 @@ class _Function:
                     and not isinstance(producer, (T.ReshapeOp, T.LastRowsOp, T.KVWriteOp))
                     and x.has_one_use()
                     and x not in self.loc
+                    and _kv_format(op.cache) == "f32"  # else kv_write converts the rows
                 ):
                     self.loc[x] = Loc(self.cache_of(op.cache, op).buffer, self.scalar_pre(op.pos, op))
 
@@ -720,7 +728,9 @@ class _Function:
         ):
             return  # written in place by its producer
         rows, cols = self.rc(op.x)
-        self.call("copy", [src], [Loc(cache.buffer, pos)], dict(rows=rows, cols=cols), op)
+        fmt = _kv_format(op.cache)
+        kernel = "copy" if fmt == "f32" else f"kv_write_{fmt}"  # f16 / q8_0: convert the fp32 rows
+        self.call(kernel, [src], [Loc(cache.buffer, pos)], dict(rows=rows, cols=cols), op)
 
     def op_causal_attention(self, op: T.CausalAttentionOp) -> None:
         p = op.prop_values()
@@ -737,15 +747,17 @@ class _Function:
             if l.row is not None:
                 _fail(op, "reads K/V at a row offset")
         out = [self.out(op.result, "attn")]
+        # a cache stored in f16 / q8_0 has its own kernels (attention_kvf16, ...)
+        kv = "" if op.pos is None or _kv_format(op.k) == "f32" else "_kv" + _kv_format(op.k)
         S = self.seq_len(op)
         if S:
             self.call("attention_seq", ins, out, dict(rows=rows, seq_len=S, **attrs), op)
         elif op.pos is None:
             self.call("attention", ins, out, dict(rows=rows, pos=0, **attrs), op)
         elif rows == 1:
-            self.call("attention_decode", ins, out, dict(pos=self.scalar_pre(op.pos, op), **attrs), op)
+            self.call("attention_decode" + kv, ins, out, dict(pos=self.scalar_pre(op.pos, op), **attrs), op)
         else:
-            self.call("attention", ins, out, dict(rows=rows, pos=self.scalar_pre(op.pos, op), **attrs), op)
+            self.call("attention" + kv, ins, out, dict(rows=rows, pos=self.scalar_pre(op.pos, op), **attrs), op)
 
     def op_reshape(self, op: T.ReshapeOp) -> None:
         src = self.src(op.x, op)

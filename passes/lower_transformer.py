@@ -65,7 +65,10 @@ GPT-2's ``blk.N.attn_qkv.weight`` rows ``[offset, offset+rows)``), which
 bufferize turns into a row offset into the whole tensor's buffer.
 
 Option ``context`` (default 0: the config's) sets the KV cache rows, option
-``slots`` (default 0) the KV-cache slots of ``decode_batch``.
+``slots`` (default 0) the KV-cache slots of ``decode_batch``, option
+``kv_type`` (``f32`` default, ``f16``, ``q8_0``) their element type (``f16``,
+``!quant.q8_0``; q8_0 needs head_dim a multiple of 32): ``kv_write`` converts
+the new fp32 rows, attention reads the stored format.
 Option ``seq_len`` (default 0: one sequence per call) makes ``train_step``
 and ``eval_loss`` take a batch: their ``tokens`` / ``targets`` rows are
 ``B * seq_len`` tokens, B independent sequences of ``seq_len`` each, and
@@ -88,6 +91,7 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import DiagnosticException
 
+from ckc.dialects import quant
 from ckc.dialects import tensorop as T
 from ckc.dialects import transformer as TF
 
@@ -106,7 +110,9 @@ class _Lowering:
     """Lowers the body of one transformer function into a new tensorop function."""
 
     def __init__(self, config: TF.ConfigAttr, src: func.FuncOp, mode: str, context: int,
-                 funcs: dict[str, func.FuncOp] | None = None, slots: int = 0, seq_len: int = 0):
+                 funcs: dict[str, func.FuncOp] | None = None, slots: int = 0, kv_type: str = "f32",
+                 seq_len: int = 0):
+        self.kv_elem = quant.element_type(kv_type)
         self.cfg = config
         self.seq = {"seq_len": seq_len} if seq_len and mode in LOSS_MODES else {}
         self.funcs = funcs or {}
@@ -192,8 +198,8 @@ class _Lowering:
     def run(self) -> func.FuncOp:
         cfg, mode = self.cfg, self.mode
         tok_ty = TensorType(IntegerType(32), [1 if mode == "decode" else TF.DYNAMIC])
-        cache_ty = TensorType(f32, [self.context, self.kv_dim])
-        if mode == "decode_batch":
+        cache_ty = TensorType(self.kv_elem, [self.context, self.kv_dim])
+        if mode == "decode_batch":  # (f32 only: kv_type with slots is refused in apply)
             cache_ty = TensorType(f32, [self.slots, self.context, self.kv_dim])
         arg_types: list = [tok_ty]
         src_args = list(self.src.body.block.args)
@@ -427,6 +433,7 @@ class LowerTransformer(ModulePass):
     modes: tuple[str, ...] = DEFAULT_MODES
     context: int = 0
     slots: int = 0
+    kv_type: str = "f32"
     seq_len: int = 0
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
@@ -447,6 +454,16 @@ class LowerTransformer(ModulePass):
             raise LowerTransformerError(
                 f"lower-transformer: mode decode_batch needs slots >= 1, got slots={self.slots}"
             )
+        if self.kv_type not in T.KV_CACHE_TYPES:
+            raise LowerTransformerError(
+                f"lower-transformer: kv_type '{self.kv_type}' is not one of {', '.join(T.KV_CACHE_TYPES)}")
+        if self.kv_type == "q8_0" and cfg.head_dim % 32:
+            raise LowerTransformerError(
+                f"lower-transformer: kv_type q8_0 needs head_dim a multiple of 32 (the q8_0 block); "
+                f"this model's head_dim is {cfg.head_dim}")
+        if self.kv_type != "f32" and "decode_batch" in self.modes:
+            raise LowerTransformerError(
+                f"lower-transformer: kv_type {self.kv_type} is not supported with decode_batch (slot caches are f32)")
         funcs = {f.sym_name.data: f for f in op.ops if isinstance(f, func.FuncOp)}
         forward, train = funcs.get("forward"), funcs.get("train_step")
         new: list[func.FuncOp] = []
@@ -463,7 +480,7 @@ class LowerTransformer(ModulePass):
                 src = forward
             if mode in funcs and funcs[mode] is not src:
                 raise LowerTransformerError(f"lower-transformer: the module already has a function @{mode}")
-            new.append(_Lowering(cfg, src, mode, context, funcs, self.slots, self.seq_len).run())
+            new.append(_Lowering(cfg, src, mode, context, funcs, self.slots, self.kv_type, self.seq_len).run())
         for f in (forward, train):
             if f is not None:
                 f.detach()

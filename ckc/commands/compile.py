@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ckc.pipeline import SIMD_TARGETS, CompileOptions, compile_model
+from ckc.pipeline import KV_TYPES, SIMD_TARGETS, CompileOptions, compile_model
 
 
 def add_arguments(parser) -> None:
@@ -25,6 +25,9 @@ def add_compile_options(parser) -> None:
     parser.add_argument("--slots", type=int, default=0, metavar="N",
                         help="KV-cache slots: adds @decode_batch, N sequences advanced in one call (ckc serve); "
                              "slot 0 is the one prefill/decode use (default 0: none)")
+    parser.add_argument("--kv-type", choices=KV_TYPES, default="f32",
+                        help="KV cache element type: f32 (default), f16 (half the cache bytes), q8_0 "
+                             "(blocks of 32 along head_dim; head_dim must be a multiple of 32)")
     parser.add_argument("--debug", action="store_true",
                         help="check the arena canaries after every kernel call")
     parser.add_argument("--no-pack-weights", action="store_true",
@@ -47,6 +50,7 @@ def add_compile_options(parser) -> None:
 def options_from(args, **extra) -> CompileOptions:
     return CompileOptions(max_tokens=args.max_tokens_per_chunk, simd=args.simd, context=args.context,
                           slots=getattr(args, "slots", 0),
+                          kv_type=args.kv_type,
                           debug=args.debug, pack_weights=not args.no_pack_weights, fuse=not args.no_fuse,
                           allow_nonfinite=args.allow_nonfinite_weights, plugins=tuple(args.load_plugin),
                           pre_passes=args.passes, weights=args.weights, **extra)

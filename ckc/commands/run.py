@@ -47,6 +47,7 @@ def _compiler_hash() -> str:
                                          "build.py", "kernels.py", "quantize.py")]
     files += sorted((ROOT / "ckc" / "importers").glob("*.py"))
     files += [ROOT / "kernels" / "include" / "ckernels_abi.py"]  # the kernel ABI table (not a library source)
+    files += [ROOT / "ckc" / "parity" / "calls.py"]  # writes a record build's record.json (its outs' dtypes)
     return source_hash(sorted(set(files)))
 
 

@@ -42,6 +42,8 @@ def add_model_arguments(parser) -> None:
     parser.add_argument("--ctx", type=int, default=0, metavar="N",
                         help=f"context (KV cache rows) per slot (default: the model's, at most {DEFAULT_CTX})")
     parser.add_argument("--threads", type=int, default=0, metavar="N", help="0 = all cores (default)")
+    parser.add_argument("--kv-type", choices=("f32", "f16", "q8_0"), default="f32",
+                        help="KV cache element type (default f32; f16 halves the cache, q8_0 needs head_dim % 32 == 0)")
     parser.add_argument("--verbose", action="store_true", help="show compilation progress")
 
 
@@ -70,7 +72,10 @@ def load_model(args, slots: int, batched: bool | None = None):
     ctx = args.ctx or min(native, DEFAULT_CTX)
     if batched is None:
         batched = getattr(args, "backend", "serial") == "batched"
-    options = CompileOptions(context=0 if ctx == native else ctx, slots=slots if batched else 0)
+    kv_type = getattr(args, "kv_type", "f32")
+    if batched and kv_type != "f32":
+        raise CkcError(f"--kv-type {kv_type} is not supported by the batched backend yet (its slot caches are f32)")
+    options = CompileOptions(context=0 if ctx == native else ctx, slots=slots if batched else 0, kv_type=kv_type)
     d = compiled_dir(path, options, quiet=not args.verbose)
     tok = load_tokenizer(path)
     try:

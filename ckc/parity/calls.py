@@ -10,6 +10,7 @@ import re
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
+from ckc.dialects import quant
 from ckc.dialects import buffer as B
 
 _LAYER = (re.compile(r"^l(\d+)_"), re.compile(r"^blk\.(\d+)\."), re.compile(r"^d_l(\d+)_"))
@@ -53,7 +54,8 @@ def call_table(module: ModuleOp) -> list[dict]:
                 outs.append({
                     "name": ref.buffer_name,
                     "shape": [d if d >= 0 else -1 for d in t.get_shape()],
-                    "dtype": "i32" if "i32" in str(t.element_type) else "f32",
+                    # f16 / q8_0: a KV cache in that format (the recorder decodes it to fp32)
+                    "dtype": "i32" if "i32" in str(t.element_type) else (quant.format_name(t.element_type) or "f32"),
                     "region": buf.region.data,
                 })
             # the layer the outputs name, else the layer weights read (not an input activation's:

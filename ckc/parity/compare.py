@@ -30,7 +30,11 @@ from ckc.parity.calls import op_label, value_name
 
 # max rel per kernel kind, fp32 against an fp32 reference: a few ulps of
 # accumulation-order difference per op, compounded over the layers before it.
-TOLERANCE = {"default": 1e-4, "embedding": 1e-6}
+TOLERANCE = {"default": 1e-4, "embedding": 1e-6,
+             # a KV cache stored in f16 / q8_0 (--kv-type; the `ir` reference rounds the same
+             # way): an fp32 last-bit difference upstream may flip one rounding, one f16 ulp
+             # (2^-10 relative) or one q8_0 step (amax/127 of the block)
+             "kv_write_f16": 1e-3, "kv_write_q8_0": 8e-3}
 # Kernels on quantized weights, or a reference multiplying quantized weights with
 # 8-bit-quantized activations (llama.cpp), are judged by cosine similarity instead:
 # about 1e-2 relative per matmul, compounding over the layers, with outliers that
@@ -43,6 +47,8 @@ REFERENCE_TOLERANCE = {"llama.cpp": {"gelu": 2e-3, "geglu": 2e-3}}
 
 
 def quantized_kernel(kernel: str) -> bool:
+    if kernel.startswith(("kv_write_", "attention_kv", "attention_decode_kv")):
+        return False  # a quantized KV cache, not weights: fp32 tolerances against a reference that rounds alike
     return any(q in kernel.split("<")[0] for q in ("q4", "q8", "q5", "q6", "q2", "q3"))
 
 

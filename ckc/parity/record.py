@@ -77,9 +77,8 @@ class Recorder:
             return
         c = self.table[k]
         o = c["outs"][i]
-        dt = np.int32 if o["dtype"] == "i32" else np.float32
         buf = (ctypes.c_char * int(nbytes)).from_address(ptr)
-        a = np.frombuffer(bytes(buf), dtype=dt)
+        a = _decode(bytes(buf), o["dtype"])
         shape = o["shape"]
         if len(shape) > 1:
             row = int(np.prod(shape[1:]))
@@ -123,3 +122,18 @@ def drive(session, recorder: Recorder, tokens: list[int], mode: str, steps: int)
             seq.append(t)
             logits = session.decode(t)
     return recorder.take(seq), seq
+
+
+_Q8_0 = np.dtype([("d", "<f2"), ("qs", "i1", (32,))])  # ckernels.h's ck_block_q8_0
+
+
+def _decode(raw: bytes, dtype: str) -> np.ndarray:
+    """Recorded bytes as values: i32, f32, or an f16 / q8_0 KV cache's rows in fp32."""
+    if dtype == "i32":
+        return np.frombuffer(raw, np.int32)
+    if dtype == "f16":
+        return np.frombuffer(raw, np.float16).astype(np.float32)
+    if dtype == "q8_0":
+        b = np.frombuffer(raw, _Q8_0)
+        return (b["d"].astype(np.float32)[:, None] * b["qs"].astype(np.float32)).reshape(-1)
+    return np.frombuffer(raw, np.float32)

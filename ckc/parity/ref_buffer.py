@@ -23,7 +23,8 @@ from ckc.dialects import buffer as B
 
 KNOWN = {"embedding", "add", "mul", "rmsnorm", "layernorm", "gemm", "gemm_packed", "rope", "attention",
          "attention_decode", "swiglu", "geglu", "gelu", "rmsnorm_qkv_rope", "rmsnorm_qkv_rope_bias", "softcap",
-         "scale"}
+         "scale", "kv_write_f16", "kv_write_q8_0", "attention_kvf16", "attention_decode_kvf16",
+         "attention_kvq8_0", "attention_decode_kvq8_0"}
 
 
 class Unsupported(Exception):
@@ -67,7 +68,10 @@ class BufferReference:
                 t = torch.from_numpy(np.ascontiguousarray(arr, np.float32)).reshape(-1)
             else:
                 is_int = "i32" in str(b.type.element_type)
-                t = torch.zeros(b.size.data // 4, dtype=torch.int32 if is_int else torch.float32)
+                n = b.size.data // 4
+                if b.region.data == "kv_cache":  # an f16 / q8_0 cache: held as its values, in fp32
+                    n = max(n, int(np.prod(shape)))
+                t = torch.zeros(n, dtype=torch.int32 if is_int else torch.float32)
             self.mem[b] = t
         shape = b.type.get_shape()
         return self.mem[b], (int(np.prod(shape[1:])) if len(shape) > 1 else 1), b
@@ -148,7 +152,7 @@ class BufferReference:
 
         k = op.kernel.data
         rows = env.get("rows")
-        if rows is None and k == "attention_decode":
+        if rows is None and k.startswith("attention_decode"):
             rows = 1
         if k == "embedding":
             ids = self._in(op, 0, env, rows).long()
@@ -199,7 +203,10 @@ class BufferReference:
                  "style": "neox" if env["style"] == 0 else "norm"}
             inv = inv[: (env["rotary_dim"] or D) // 2] if inv is not None else None
             return [self._write(op, 0, env, R.rope_apply(x, int(env["pos"]), p, inv_freq=inv))]
-        if k in ("attention", "attention_decode"):
+        if k.startswith("kv_write_"):  # fp32 rows rounded as the cache stores them
+            x = self._in(op, 0, env, rows * env["cols"])
+            return [self._write(op, 0, env, R.kv_round(x.reshape(rows, env["cols"]), k[len("kv_write_"):]))]
+        if k in ("attention", "attention_decode") or k.startswith(("attention_kv", "attention_decode_kv")):
             H, KV, D = env["heads"], env["kv_heads"], env["head_dim"]
             pos = int(env["pos"])
             S = pos + rows

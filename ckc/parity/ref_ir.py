@@ -62,7 +62,10 @@ def eval_function(fn: func.FuncOp, args: dict, weights, keep: dict) -> list:
         if op.name == "tensorop.kv_write":  # the rows it writes, named before the whole cache
             m = _CACHE.match(op.operands[0].name_hint or "")
             if m:
-                keep[f"l{m.group(2)}_{m.group(1)}_cache"] = ins[1].detach().numpy()
+                from ckc.dialects import _tensorop_ref, quant  # the rows as stored (an f16 / q8_0 cache rounds)
+
+                fmt = quant.format_name(op.operands[0].type.element_type) or "f32"
+                keep[f"l{m.group(2)}_{m.group(1)}_cache"] = _tensorop_ref.kv_round(ins[1], fmt).detach().numpy()
         for r, v in zip(op.results, outs):
             if r.name_hint and hasattr(v, "detach") and op.name != "tensorop.weight":
                 keep[r.name_hint] = v.detach().numpy()
@@ -78,11 +81,11 @@ class IRReference:
         self.weights = _Weights(store)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, kv_type: str = "f32"):
         from ckc import pipeline
 
         module, _, store = pipeline.import_model(path)
-        pipeline.run_passes(module, stop_after="lower-transformer")
+        pipeline.run_passes(module, pipeline.CompileOptions(kv_type=kv_type), stop_after="lower-transformer")
         return cls(module, store)
 
     def capture(self, runs) -> list[dict]:

@@ -44,11 +44,11 @@ def prompt_ids(path: Path, prompt: str) -> list[int]:
     return ids
 
 
-def reference(against: str, path: Path):
+def reference(against: str, path: Path, kv_type: str = "f32"):
     if against == "ir":
         from ckc.parity.ref_ir import IRReference
 
-        return IRReference.load(path)
+        return IRReference.load(path, kv_type)  # the same KV cache type: its kv_write rounds as the kernel
     if against == "transformers":
         from ckc.parity.ref_hf import HFReference
 
@@ -106,7 +106,7 @@ def parity(path, against: str = "transformers", *, prompt: str = DEFAULT_PROMPT,
         if options is not None and (options.pipeline or not options.fuse or not options.pack_weights):
             raise CkcError("--mode train compiles ckc's training pipeline (no --pipeline, --no-fuse, --no-pack-weights)")
         return _train(path, ids, threads)
-    ref = reference(against, path)  # first: a model the reference cannot take fails before compiling
+    ref = reference(against, path, (options or CompileOptions()).kv_type)  # first: a model the reference cannot take fails before compiling
     d = record_build(path, options or CompileOptions(), out_dir, quiet)
     table_ = load_table(d)
     with Session(d, threads=threads) as s:

@@ -290,6 +290,35 @@ CK_DECLARE_VARIANTS(int, ck_attention_f32,
 CK_DECLARE_VARIANTS(int, ck_attention_decode_f32,
                     (const float *q, const float *k_cache, const float *v_cache, float *out, int n_past, int H,
                      int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth))
+/* KV cache stored in fp16 or Q8_0 (ckc --kv-type f16|q8_0): the same
+ * attention with k, v (caches [max_ctx, KV*D]) in that format, q/out fp32, no
+ * lse (inference only). Key/value rows are converted to fp32 on the fly, one
+ * key block of a KV head at a time (F16C vcvtph2ps / AVX-512F for f16; Q8_0:
+ * d·q, exact in fp32), then the fp32 kernel's arithmetic runs unchanged: the
+ * result equals ck_attention_f32 on the dequantized cache up to fp32
+ * rounding. Q8_0 needs D % 32 == 0 (a head is whole blocks; row j of head g
+ * is blocks j·KV·D/32 + g·D/32 ..); CK_ERR_ARG otherwise. */
+CK_DECLARE_VARIANTS(int, ck_attention_kvf16,
+                    (const float *q, const void *k, const void *v, float *out, int T, int n_past, int H,
+                     int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_attention_decode_kvf16,
+                    (const float *q, const void *k_cache, const void *v_cache, float *out, int n_past,
+                     int H, int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_attention_kvq8_0,
+                    (const float *q, const void *k, const void *v, float *out, int T, int n_past, int H, int KV,
+                     int D, int window, float scale, float softcap, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_attention_decode_kvq8_0,
+                    (const float *q, const void *k_cache, const void *v_cache, float *out, int n_past, int H,
+                     int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth))
+/* KV cache append: T fp32 rows x[T, C] -> T cache rows in the cache's format
+ * (cache points at the first row to write, row pos of the cache).
+ *   f16:  round to nearest even (numpy's astype(float16); overflow -> inf).
+ *   q8_0: per block of 32 (C % 32 == 0, else CK_ERR_ARG): amax = max |x|,
+ *         d = fp16(amax / 127), q = round-to-nearest-even(x · (127 / amax))
+ *         (0 when amax = 0), |q| <= 127: ggml-cpu's quantize_row_q8_0.
+ * Every variant writes the same bytes; parallel over rows, independent of nth. */
+CK_DECLARE_VARIANTS(int, ck_kv_write_f16, (const float *x, void *cache, int T, int C, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_kv_write_q8_0, (const float *x, void *cache, int T, int C, ck_pool *pool, int nth))
 /* Backward, given the forward's q, k, v, out, lse and dout [T, H*D]:
  *   dq [T, H*D]            overwritten
  *   dk, dv [n_past+T, KV*D] overwritten (all rows, the GQA sum over the heads

@@ -133,6 +133,32 @@ KERNELS: tuple[Kernel, ...] = (
         c_return="int", ret="status",
         ins=("q [1, heads*head_dim]", "k cache", "v cache"), outs=("out [1, heads*head_dim]",),
         op="tensorop.causal_attention"),
+    # KV caches stored in f16 / Q8_0 (ckc --kv-type): bufferize picks these by the
+    # caches' element type; kv_write_* converts the new fp32 rows at out0_row = pos.
+    *(entry for fmt, ptr in (("f16", "void *"), ("q8_0", "void *")) for entry in (
+        _k(f"attention_kv{fmt}", f"ck_attention_kv{fmt}", (
+            _in("q", 0), _in("k", 1, "const " + ptr), _in("v", 2, "const " + ptr), _out("out", 0),
+            _p("T", "int", "rows"), _p("n_past", "int", "pos"), _p("H", "int", "heads"),
+            _p("KV", "int", "kv_heads"), _p("D", "int", "head_dim"), _p("window", "int"),
+            _p("scale", "float"), _p("softcap", "float"), *_POOL),
+            c_return="int", ret="status",
+            ins=("q [rows, heads*head_dim]", f"k cache [context, kv_heads*head_dim] ({fmt})", f"v cache ({fmt})"),
+            outs=("out [rows, heads*head_dim]",), doc=f"attention over a {fmt} KV cache (prefill chunk)",
+            op="tensorop.causal_attention"),
+        _k(f"attention_decode_kv{fmt}", f"ck_attention_decode_kv{fmt}", (
+            _in("q", 0), _in("k_cache", 1, "const " + ptr), _in("v_cache", 2, "const " + ptr), _out("out", 0),
+            _p("n_past", "int", "pos"), _p("H", "int", "heads"), _p("KV", "int", "kv_heads"),
+            _p("D", "int", "head_dim"), _p("window", "int"), _p("scale", "float"),
+            _p("softcap", "float"), *_POOL),
+            c_return="int", ret="status",
+            ins=("q [1, heads*head_dim]", f"k cache ({fmt})", f"v cache ({fmt})"), outs=("out [1, heads*head_dim]",),
+            op="tensorop.causal_attention"),
+        _k(f"kv_write_{fmt}", f"ck_kv_write_{fmt}", (
+            _in("x", 0), _out("cache", 0, ptr), _p("T", "int", "rows"), _p("C", "int", "cols"), *_POOL),
+            c_return="int", ret="status", ins=("x [rows, cols] (fp32 K or V rows)",),
+            outs=(f"cache rows pos.. [context, cols] ({fmt})",), doc=f"KV cache append, fp32 -> {fmt}",
+            op="tensorop.kv_write"),
+    )),
     _k("add", "ck_add_f32", (_in("a", 0), _in("b", 1), _out("y", 0), _N, *_POOL),
        ins=("a [rows, cols]", "b [rows, cols]"), outs=("y",), op="tensorop.add", map=OpMap(ins=("a", "b"))),
     _k("mul", "ck_mul_f32", (_in("a", 0), _in("b", 1), _out("y", 0), _N, *_POOL),
@@ -408,8 +434,9 @@ def _quant_kernels() -> list[Kernel]:
 KERNELS = KERNELS + tuple(_quant_kernels())
 
 MISSING: dict[str, str] = {
-    "kv_write": "no row-copy kernel; bufferize makes the producer of the new K/V rows write them into the "
-    "cache in place (out0_row = pos), or falls back to `copy` (ck_scale_f32 with s = 1)",
+    "kv_write": "no row-copy kernel for an f32 cache; bufferize makes the producer of the new K/V rows write "
+    "them into the cache in place (out0_row = pos), or falls back to `copy` (ck_scale_f32 with s = 1); "
+    "f16 / q8_0 caches convert with kv_write_f16 / kv_write_q8_0",
     "last_rows": "no kernel needed: a view (in0_row = rows - 1)",
     "positions": "no kernel needed for one sequence: learned positions read position_embd.weight at "
     "in1_row = pos (a batch of sequences: seq_positions writes the ids, embedding gathers)",

@@ -27,7 +27,49 @@ typedef struct {
     int T, n_past, H, KV, D, window;
     float scale, softcap;
     int hpt; /* forward: query heads per task (1, or the GQA group: K/V read once per group) */
+    const void *kq, *vq; /* the fp16 / Q8_0 caches when kvt != AT_KV_F32 (k, v unused) */
+    int kvt;
 } at_args;
+
+/* dst[j][0..D) = fp32 of row kb + j (j < nk) of KV head g of an fp16 / Q8_0
+ * cache: the block's keys (or values) converted once per task and block. */
+static void at_kv_rows(const void *base, int kvt, int kb, int nk, int ldk, int g, int D, float *dst)
+{
+    for (int j = 0; j < nk; j++) {
+        const uint8_t *src = at_kv_row(base, kvt, kb + j, ldk, g, D);
+        float *o = dst + (int64_t)j * D;
+        if (kvt == AT_KV_F16) {
+            const uint16_t *h = (const uint16_t *)src;
+            int d = 0;
+#if CK_W == 16
+            for (; d + 16 <= D; d += 16)
+                _mm512_storeu_ps(o + d, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + d))));
+#else
+            for (; d + 8 <= D; d += 8)
+                _mm256_storeu_ps(o + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + d))));
+#endif
+            for (; d < D; d++) {
+                uint16_t x;
+                memcpy(&x, h + d, 2);
+                o[d] = ck_fp16_to_fp32(x);
+            }
+        } else {
+            const ck_block_q8_0 *b = (const ck_block_q8_0 *)src;
+            for (int i = 0; i < D / CK_QK; i++) {
+                const vf dd = v_set1(ck_fp16_to_fp32(b[i].d));
+#if CK_W == 16
+                for (int c = 0; c < 2; c++)
+                    v_store(o + i * CK_QK + 16 * c, v_mul(dd, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                                            _mm_loadu_si128((const __m128i *)(b[i].qs + 16 * c))))));
+#else
+                for (int c = 0; c < 4; c++)
+                    v_store(o + i * CK_QK + 8 * c, v_mul(dd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                                                           _mm_loadl_epi64((const __m128i *)(b[i].qs + 8 * c))))));
+#endif
+            }
+        }
+    }
+}
 
 static inline float vdot(const float *a, const float *b, int D)
 {
@@ -144,13 +186,15 @@ static void at_fwd_task(void *arg, int ith, int nth)
     float acc[AT_BQ + 3][CK_ATTN_MAX_HEAD_DIM]; /* +3: scratch rows for partial tiles */
     float S[AT_BQ + 3][AT_BK];
     float kt[CK_ATTN_MAX_HEAD_DIM * AT_BK];
+    float kvb[2][AT_BK * CK_ATTN_MAX_HEAD_DIM]; /* an fp16 / Q8_0 cache's key and value block in fp32 */
     float m[AT_BQ], l[AT_BQ];
     for (int r = AT_BQ; r < AT_BQ + 3; r++)
         for (int d = 0; d < D; d++) acc[r][d] = 0.0f;
     for (int64_t u = ith; u < ntask; u += nth) {
         const int qb = nqb - 1 - (int)(u / nhg), h0 = (int)(u % nhg) * hpt, g = h0 / group;
         const int t0 = qb * tpb, t1 = t0 + tpb < p->T ? t0 + tpb : p->T, nr = (t1 - t0) * hpt;
-        const float *kg = p->k + g * D, *vg = p->v + g * D;
+        const int conv = p->kvt != AT_KV_F32;
+        const float *kg = conv ? NULL : p->k + g * D, *vg = conv ? NULL : p->v + g * D;
         const float *qrow[AT_BQ];
         for (int r = 0; r < nr; r++) {
             m[r] = -INFINITY;
@@ -161,11 +205,19 @@ static void at_fwd_task(void *arg, int ith, int nth)
         const int jlo = key_lo(p->n_past + t0, p->window), jhi = p->n_past + t1; /* keys [jlo, jhi) */
         for (int kb = jlo; kb < jhi; kb += AT_BK) {
             const int nk = kb + AT_BK < jhi ? AT_BK : jhi - kb;
-            const float *kbp = kg + (int64_t)kb * ldk;
+            int64_t lk = ldk; /* key/value row stride: the cache's, or D in the converted block */
+            const float *kbp;
+            if (conv) {
+                at_kv_rows(p->kq, p->kvt, kb, nk, ldk, g, D, kvb[0]);
+                kbp = kvb[0];
+                lk = D;
+            } else {
+                kbp = kg + (int64_t)kb * ldk;
+            }
             /* 1. raw scores S[r][0..nk) */
             if (nr >= 2) {
                 for (int j = 0; j < nk; j++) {
-                    const float *kj = kbp + (int64_t)j * ldk;
+                    const float *kj = kbp + (int64_t)j * lk;
                     for (int d = 0; d < D; d++) kt[(int64_t)d * AT_BK + j] = kj[d];
                 }
                 if (nk < AT_BK)
@@ -179,8 +231,8 @@ static void at_fwd_task(void *arg, int ith, int nth)
                 }
             } else {
                 int j = 0;
-                for (; j + 4 <= nk; j += 4) vdot4(qrow[0], kbp + (int64_t)j * ldk, ldk, D, p->scale, S[0] + j);
-                for (; j < nk; j++) S[0][j] = p->scale * vdot(qrow[0], kbp + (int64_t)j * ldk, D);
+                for (; j + 4 <= nk; j += 4) vdot4(qrow[0], kbp + (int64_t)j * lk, lk, D, p->scale, S[0] + j);
+                for (; j < nk; j++) S[0][j] = p->scale * vdot(qrow[0], kbp + (int64_t)j * lk, D);
             }
             /* 2. per row: cap, mask, online softmax update; S becomes P */
             for (int r = 0; r < nr; r++) {
@@ -232,14 +284,20 @@ static void at_fwd_task(void *arg, int ith, int nth)
                 l[r] += v_hsum(sum);
             }
             /* 3. acc += P · V_block, four rows at a time (extra rows hit scratch) */
-            const float *vb = vg + (int64_t)kb * ldk;
+            const float *vb;
+            if (conv) {
+                at_kv_rows(p->vq, p->kvt, kb, nk, ldk, g, D, kvb[1]);
+                vb = kvb[1];
+            } else {
+                vb = vg + (int64_t)kb * ldk;
+            }
             for (int r0 = 0; r0 < nr; r0 += 4) {
                 const int rn = nr - r0 < 4 ? nr - r0 : 4;
                 float *as[4];
                 for (int i = 0; i < 4; i++) as[i] = acc[i < rn ? r0 + i : AT_BQ + (i - rn < 3 ? i - rn : 2)];
                 for (int i = rn; i < 4; i++)
                     for (int j = 0; j < nk; j++) S[r0 + i][j] = 0.0f;
-                pv_tile(as, (const float(*)[AT_BK])(S + r0), vb, ldk, nk, D);
+                pv_tile(as, (const float(*)[AT_BK])(S + r0), vb, lk, nk, D);
             }
         }
         for (int r = 0; r < nr; r++) {
@@ -284,6 +342,51 @@ int CK_FN(ck_attention_decode_f32)(const float *q, const float *k_cache, const f
 {
     return CK_FN(ck_attention_f32)(q, k_cache, v_cache, out, NULL, 1, n_past, H, KV, D, window, scale, softcap,
                                    pool, nth);
+}
+
+static int at_fwd_kv(const float *q, const void *k, const void *v, float *out, int kvt, int T, int n_past, int H,
+                     int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth)
+{
+    if (at_check(T, n_past, H, KV, D) || at_kv_check(kvt, D)) return CK_ERR_ARG;
+    at_args a = {.q = q, .kq = k, .vq = v, .kvt = kvt, .out = out, .T = T, .n_past = n_past, .H = H, .KV = KV,
+                 .D = D, .window = window, .scale = scale, .softcap = softcap};
+    if (nth < 1) nth = 1;
+    /* A GQA group in one task converts its K/V blocks once; unlike ck_attention_f32
+     * the choice does not depend on nth, so neither do the results (decode with
+     * one KV head: one task per query head, to keep the threads busy). */
+    const int group = H / KV;
+    a.hpt = group > 1 && group <= 16 && (T > 1 || KV >= 2) ? group : 1;
+    const int tpb = AT_BQ / a.hpt;
+    const int64_t ntask = (int64_t)((T + tpb - 1) / tpb) * (H / a.hpt);
+    ck_pool_run(pool, ntask < nth ? (int)(ntask > 0 ? ntask : 1) : nth, at_fwd_task, &a);
+    return CK_OK;
+}
+
+int CK_FN(ck_attention_kvf16)(const float *q, const void *k, const void *v, float *out, int T, int n_past,
+                              int H, int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth)
+{
+    return at_fwd_kv(q, k, v, out, AT_KV_F16, T, n_past, H, KV, D, window, scale, softcap, pool, nth);
+}
+
+int CK_FN(ck_attention_decode_kvf16)(const float *q, const void *k_cache, const void *v_cache, float *out,
+                                     int n_past, int H, int KV, int D, int window, float scale, float softcap,
+                                     ck_pool *pool, int nth)
+{
+    return at_fwd_kv(q, k_cache, v_cache, out, AT_KV_F16, 1, n_past, H, KV, D, window, scale, softcap, pool, nth);
+}
+
+int CK_FN(ck_attention_kvq8_0)(const float *q, const void *k, const void *v, float *out, int T, int n_past, int H,
+                               int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth)
+{
+    return at_fwd_kv(q, k, v, out, AT_KV_Q8_0, T, n_past, H, KV, D, window, scale, softcap, pool, nth);
+}
+
+int CK_FN(ck_attention_decode_kvq8_0)(const float *q, const void *k_cache, const void *v_cache, float *out,
+                                      int n_past, int H, int KV, int D, int window, float scale, float softcap,
+                                      ck_pool *pool, int nth)
+{
+    return at_fwd_kv(q, k_cache, v_cache, out, AT_KV_Q8_0, 1, n_past, H, KV, D, window, scale, softcap, pool,
+                     nth);
 }
 
 /* ---------------- backward ----------------

@@ -4,10 +4,11 @@
  * Token ids come on stdin as little-endian int32; llama.cpp's own log goes nowhere
  * except errors, which go to stderr; exit status 0 on success.
  *
- *   ckc-llama logits   MODEL THREADS ALL            stdin: T int32 token ids
+ *   ckc-llama logits   MODEL THREADS ALL [KV]       stdin: T int32 token ids
  *       stdout: int32 rows, int32 vocab, then rows*vocab float32 logits
  *       (rows = T with ALL=1, else 1: the last position). One batch of T tokens
- *       from an empty cache, fp32 KV cache, flash attention off.
+ *       from an empty cache, flash attention off, KV cache of type KV: f32 (the
+ *       default), f16 or q8_0 (a quantized V cache needs flash attention: on).
  *   ckc-llama bench    MODEL THREADS DECODE REPS KVF32   stdin: prompt token ids
  *       stdout: "<best prefill seconds> <best decode seconds>\n". Per repetition:
  *       clear the cache, decode the prompt as one batch (logits of the last
@@ -83,7 +84,9 @@ static struct llama_model *load_with(const char *path, int extra_bufts) {
 
 static struct llama_model *load(const char *path) { return load_with(path, 1); }
 
-static struct llama_context *context(struct llama_model *model, int n_ctx, int n_batch, int threads, int kv_f32) {
+/* kv: a ggml_type for the K and V caches (plain attention, or flash attention for a
+ * quantized V cache, which needs it), or -1: llama.cpp's defaults (f16, flash auto). */
+static struct llama_context *context(struct llama_model *model, int n_ctx, int n_batch, int threads, int kv) {
     struct llama_context_params cp = llama_context_default_params();
     cp.n_ctx = (uint32_t)n_ctx;
     cp.n_batch = (uint32_t)n_batch;
@@ -92,10 +95,9 @@ static struct llama_context *context(struct llama_model *model, int n_ctx, int n
     cp.n_threads = threads;
     cp.n_threads_batch = threads;
     cp.no_perf = true;
-    if (kv_f32) {
-        cp.type_k = GGML_TYPE_F32;
-        cp.type_v = GGML_TYPE_F32;
-        cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    if (kv >= 0) {
+        cp.type_k = cp.type_v = (enum ggml_type)kv;
+        cp.flash_attn_type = kv == GGML_TYPE_Q8_0 ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
     }
     struct llama_context *ctx = llama_init_from_model(model, cp);
     if (!ctx) die("llama.cpp could not create a context");
@@ -130,15 +132,21 @@ static int argmax(const float *x, int n) {
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 static int cmd_logits(int argc, char **argv) {
-    if (argc != 5) die("usage: logits MODEL THREADS ALL");
+    if (argc != 5 && argc != 6) die("usage: logits MODEL THREADS ALL [f32|f16|q8_0]");
     int threads = atoi(argv[3]), all = atoi(argv[4]);
+    const char *kv = argc == 6 ? argv[5] : "f32";
+    enum ggml_type kv_type;
+    if (strcmp(kv, "f32") == 0) kv_type = GGML_TYPE_F32;
+    else if (strcmp(kv, "f16") == 0) kv_type = GGML_TYPE_F16;
+    else if (strcmp(kv, "q8_0") == 0) kv_type = GGML_TYPE_Q8_0;
+    else die("KV type must be f32, f16 or q8_0");
     int n;
     int32_t *tok = read_tokens(&n);
     struct llama_model *model = load(argv[2]);
     int vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
     for (int i = 0; i < n; i++)
         if (tok[i] < 0 || tok[i] >= vocab) die("token id out of the vocabulary");
-    struct llama_context *ctx = context(model, round_up(n, 256), n, threads, 1);
+    struct llama_context *ctx = context(model, round_up(n, 256), n, threads, (int)kv_type);
     struct llama_batch b = llama_batch_init(n, 0, 1);
     decode(ctx, &b, tok, n, 0, all);
     int32_t hdr[2] = {all ? n : 1, vocab};
@@ -162,7 +170,8 @@ static int cmd_bench(int argc, char **argv) {
     int32_t *prompt = read_tokens(&n);
     struct llama_model *model = load(argv[2]);
     int vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
-    struct llama_context *ctx = context(model, round_up(n + steps + 1, 256), n, threads, kv_f32);
+    struct llama_context *ctx = context(model, round_up(n + steps + 1, 256), n, threads,
+                                         kv_f32 ? (int)GGML_TYPE_F32 : -1);
     struct llama_batch b = llama_batch_init(n, 0, 1);
     llama_memory_t mem = llama_get_memory(ctx);
     double best_p = 1e30, best_d = 1e30;

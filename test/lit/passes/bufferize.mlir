@@ -8,6 +8,10 @@
 // positions read position_embd.weight from row %pos. No offsets, no variants.
 // Chunk 1: one-layer Llama-style @prefill and @decode (from lower-transformer).
 // Chunk 2: one-layer GPT-2-style @prefill_all.
+// Chunk 3: a @decode with q8_0 KV caches (--kv-type q8_0): the caches are sized
+// in blocks (16 rows x 34 bytes), kv_write converts the fp32 rows with
+// kv_write_q8_0 at out0_row = %pos (no in-place producer write), attention reads
+// the stored format (attention_decode_kvq8_0).
 
 // RUN: ckc-opt %s --split-input-file -p bufferize | filecheck %s
 // RUN: ckc-opt %s --split-input-file -p bufferize | ckc-opt --split-input-file | filecheck %s
@@ -219,3 +223,27 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "gpt2
   }
 }
 
+// -----
+
+// CHECK-LABEL: builtin.module {
+// CHECK:         buffer.buffer @blk.0.k_cache : tensor<16x32x!quant.q8_0> in kv_cache size 544 align 64
+// CHECK-NEXT:    buffer.buffer @blk.0.v_cache : tensor<16x32x!quant.q8_0> in kv_cache size 544 align 64
+// CHECK:         func.func @decode(%pos: index) {
+// CHECK:           buffer.call gemm ins(@x, @blk.0.attn_k.weight) outs(@k) params(rows = 1 : i64, n = 32 : i64, k = 32 : i64)
+// CHECK-NEXT:      buffer.call kv_write_q8_0 ins(@k) outs(@blk.0.k_cache) params(out0_row = %pos : index, rows = 1 : i64, cols = 32 : i64)
+// CHECK-NEXT:      buffer.call kv_write_q8_0 ins(@x) outs(@blk.0.v_cache) params(out0_row = %pos : index, rows = 1 : i64, cols = 32 : i64)
+// CHECK-NEXT:      buffer.call attention_decode_kvq8_0 ins(@x, @blk.0.k_cache, @blk.0.v_cache) outs(@attn) params(pos = %pos : index, heads = 1 : i64, kv_heads = 1 : i64, head_dim = 32 : i64, window = 0 : i64, scale = 0.176776692 : f32, softcap = 0.000000e+00 : f32)
+
+builtin.module {
+  func.func @decode(%tokens: tensor<1xi32>, %pos: index, %kc0: tensor<16x32x!quant.q8_0>, %vc0: tensor<16x32x!quant.q8_0>) -> (tensor<1x32xf32>, tensor<16x32x!quant.q8_0>, tensor<16x32x!quant.q8_0>) {
+    %w_emb = tensorop.weight "token_embd.weight" : tensor<32x32xf32>
+    %x = tensorop.embedding %w_emb, %tokens : (tensor<32x32xf32>, tensor<1xi32>) -> tensor<1x32xf32>
+    %w_k = tensorop.weight "blk.0.attn_k.weight" : tensor<32x32xf32>
+    %k = tensorop.matmul %x, %w_k {transpose_b} : (tensor<1x32xf32>, tensor<32x32xf32>) -> tensor<1x32xf32>
+    %kc0_new = tensorop.kv_write %kc0, %k, %pos : (tensor<16x32x!quant.q8_0>, tensor<1x32xf32>, index) -> tensor<16x32x!quant.q8_0>
+    %vc0_new = tensorop.kv_write %vc0, %x, %pos : (tensor<16x32x!quant.q8_0>, tensor<1x32xf32>, index) -> tensor<16x32x!quant.q8_0>
+    %attn = tensorop.causal_attention %x, %kc0_new, %vc0_new, pos %pos {heads = 1 : i64, kv_heads = 1 : i64, head_dim = 32 : i64, scale = 0.176776692 : f32} : (tensor<1x32xf32>, tensor<16x32x!quant.q8_0>, tensor<16x32x!quant.q8_0>, index) -> tensor<1x32xf32>
+    %logits = tensorop.matmul %attn, %w_emb {transpose_b} : (tensor<1x32xf32>, tensor<32x32xf32>) -> tensor<1x32xf32>
+    func.return %logits, %kc0_new, %vc0_new : tensor<1x32xf32>, tensor<16x32x!quant.q8_0>, tensor<16x32x!quant.q8_0>
+  }
+}

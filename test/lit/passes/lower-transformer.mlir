@@ -5,7 +5,10 @@
 // cache + cross_entropy). Chunk 1: a one-layer Llama-style model (GQA 2/1 heads,
 // RoPE, RMSNorm, SwiGLU). Chunk 2: a one-layer GPT-2-style model (learned
 // positions, LayerNorm with biases, fused attn_qkv read as row slices, GELU MLP,
-// tied head). The third RUN picks modes and a shorter cache.
+// tied head). The third RUN picks modes and a shorter cache; the F16 run stores
+// the caches in f16 (kv_type: the cache operands and results of @decode, its
+// kv_write and causal_attention carry the element type); q8_0 needs head_dim a
+// multiple of 32 (these models have 8) and is refused in one line.
 
 // RUN: ckc-opt %s --split-input-file -p lower-transformer | filecheck %s
 // RUN: ckc-opt %s --split-input-file -p lower-transformer | ckc-opt --split-input-file | filecheck %s
@@ -32,6 +35,8 @@
 // BATCH:         %pos_emb = tensorop.embedding %w_position_embd, %positions : (tensor<64x16xf32>, tensor<?xi32>) -> tensor<?x16xf32>
 // BATCH:         %kc0_new = tensorop.kv_scatter %kc0, %l0_k, %slots, %positions
 // NOSLOTS: mode decode_batch needs slots >= 1, got slots=0
+// RUN: ckc-opt %s --split-input-file -p 'lower-transformer{modes=decode context=16 kv_type=f16}' | filecheck %s --check-prefix=F16
+// RUN: not ckc-opt %s --split-input-file -p 'lower-transformer{kv_type=q8_0}' 2>&1 | filecheck %s --check-prefix=Q8BAD
 
 // The last run (seq_len=4, a batched train step): rope, causal_attention and
 // positions of @train_step carry seq_len, nothing else changes.
@@ -226,3 +231,11 @@ builtin.module attributes {transformer.config = #transformer.config<arch = "gpt2
     func.return %logits : tensor<?x32xf32>
   }
 }
+
+// F16-LABEL: func.func @decode(%tokens: tensor<1xi32>, %pos: index, %kc0: tensor<16x8xf16>, %vc0: tensor<16x8xf16>) -> (tensor<1x32xf32>, tensor<16x8xf16>, tensor<16x8xf16>)
+// F16:         %kc0_new = tensorop.kv_write %kc0, %l0_k_rot, %pos : (tensor<16x8xf16>, tensor<1x8xf32>, index) -> tensor<16x8xf16>
+// F16-NEXT:    %vc0_new = tensorop.kv_write %vc0, %l0_v, %pos : (tensor<16x8xf16>, tensor<1x8xf32>, index) -> tensor<16x8xf16>
+// F16-NEXT:    %l0_attn = tensorop.causal_attention %l0_q_rot, %kc0_new, %vc0_new, pos %pos {{.*}} : (tensor<1x16xf32>, tensor<16x8xf16>, tensor<16x8xf16>, index) -> tensor<1x16xf32>
+// F16:         func.func @decode(%tokens: tensor<1xi32>, %pos: index, %kc0: tensor<16x16xf16>, %vc0: tensor<16x16xf16>)
+
+// Q8BAD: lower-transformer: kv_type q8_0 needs head_dim a multiple of 32 (the q8_0 block); this model's head_dim is 8
