@@ -1,7 +1,7 @@
 """Training step time and peak memory: a GPT-2 124M-shaped model, B=4, T=64, fp32, random init.
 
     .venv/bin/python bench/train.py [--threads 2] [--steps 5] [--warmup 2] [--size 124m] [--batch 4] [--context 64]
-                                    [--rounds 2]
+                                    [--rounds 2] [--step-batch B]
                                     [--recompute none|attention|all]
 
 Each backend runs in its own subprocess (so its peak RSS, ``ru_maxrss``, is its
@@ -17,7 +17,9 @@ are printed so the runs can be seen to do the same arithmetic.
 Backends: ``torch`` (the PyTorch peer: transformers GPT2LMHeadModel, SDPA
 attention, torch.optim.AdamW, clip_grad_norm_) and ``ckc`` (the compiled
 train_step, ckc.train.ckc_backend; ``--recompute`` picks its autodiff
-recompute policy). ckc builds its training library (or loads it from
+recompute policy; ``--step-batch`` how many sequences one call of the
+compiled step takes: by default the whole batch, GEMMs of M = B*T; 1 runs
+one call per sequence, M = T, as before the batched step). ckc builds its training library (or loads it from
 .cache/train) at its first step, a warmup step; the compiler runs in a process
 of its own, so its memory is not in ckc's peak RSS. With both, the table has
 the ratios ckc/torch (time: < 1 is faster; memory: the issue's target is ≤ 0.70).
@@ -70,7 +72,8 @@ def child(args) -> None:
     t0 = time.perf_counter()
     weights = init_weights(cfg, 0)
     kw = {"threads": args.threads} if args.backend == "torch" else {"threads": args.threads,
-                                                                    "recompute": args.recompute}
+                                                                    "recompute": args.recompute,
+                                                                    "batch": args.step_batch or args.batch}
     be = make_backend(args.backend, cfg, weights, OptimConfig(), **kw)
     del weights
     setup = time.perf_counter() - t0
@@ -110,7 +113,8 @@ def child_dp(args) -> None:
     t0 = time.perf_counter()
     if args.backend == "dp-ckc":
         be = world.build_in_turn(lambda: make_backend("ckc", cfg, weights, OptimConfig(), threads=args.threads,
-                                                      recompute=args.recompute, max_tokens=args.context))
+                                                      recompute=args.recompute, max_tokens=args.context,
+                                                      batch=args.step_batch or max(1, args.batch // world.size)))
         dp = DataParallel(be, world, cfg.vocab_size)
 
         def step(x, y):
@@ -188,7 +192,7 @@ def run_ranks(name: str, n: int, args) -> dict | None:
     cmd = [mpirun, "--oversubscribe", "--bind-to", "none", "-np", str(n), sys.executable, __file__, "--child", name,
            "--threads", str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--family", args.family, "--size", args.size, "--batch", str(args.batch), "--context", str(args.context),
-           "--recompute", args.recompute, "--port", str(port)]
+           "--recompute", args.recompute, "--port", str(port), "--step-batch", str(args.step_batch)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -239,7 +243,7 @@ def main_ranks(args) -> int:
 def run_backend(name: str, args) -> dict | None:
     cmd = [sys.executable, __file__, "--child", name, "--threads", str(args.threads), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--family", args.family, "--size", args.size, "--batch", str(args.batch),
-           "--context", str(args.context), "--recompute", args.recompute]
+           "--context", str(args.context), "--recompute", args.recompute, "--step-batch", str(args.step_batch)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if proc.returncode != 0:
@@ -260,6 +264,9 @@ def main() -> int:
     p.add_argument("--context", type=int, default=64)
     p.add_argument("--recompute", default="none", choices=("none", "attention", "all"),
                    help="ckc's autodiff recompute policy (activation memory vs time)")
+    p.add_argument("--step-batch", type=int, default=0,
+                   help="sequences per call of ckc's compiled step (default: the whole batch, or a rank's share; "
+                        "1: one call per sequence, as before issue 14)")
     p.add_argument("--backends", default="", help="comma list (default: every available one)")
     p.add_argument("--rounds", type=int, default=2,
                    help="runs per backend, alternating; the fastest counts (peak RSS: the largest)")
@@ -283,7 +290,8 @@ def main() -> int:
         if b not in avail:
             print(f"{b}: not available ({'the compiled train_step has not landed yet' if b == 'ckc' else 'missing'})")
     print(f"{args.family}:{args.size}, B={args.batch}, T={args.context}, fp32, AdamW + clip, "
-          f"{args.threads} thread(s), {args.warmup} warmup + {args.steps} timed steps"
+          f"{args.threads} thread(s), {args.warmup} warmup + {args.steps} timed steps, "
+          f"ckc step batch {args.step_batch or args.batch}"
           + (f", ckc recompute={args.recompute}" if args.recompute != "none" else ""))
     results = {}
     # Rounds alternate the backends (ckc, torch, ckc, torch, ...): this VM's core

@@ -149,8 +149,9 @@ def pipeline_spec(options: CompileOptions = CompileOptions()) -> str:
 
 
 def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none", *, debug: bool = False,
-                  overflow: str = "", record: bool = False, roll: bool = True, beta1: float = 0.9,
-                  beta2: float = 0.95, eps: float = 1e-8, weight_decay: float = 0.1, max_norm: float = 1.0) -> str:
+                  overflow: str = "", record: bool = False, roll: bool = True, batch: int = 1,
+                  beta1: float = 0.9, beta2: float = 0.95, eps: float = 1e-8, weight_decay: float = 0.1,
+                  max_norm: float = 1.0) -> str:
     """The training library's pass pipeline (ckc/train/compile_child.py) as one spec string.
 
     ``add-optimizer`` writes ``@optimizer_step`` (global-norm clipping at
@@ -162,10 +163,20 @@ def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none"
     Micro-batches accumulate by calling ``@train_step`` again with the
     runtime ``grad_scale`` (1/k), so ``micro_batches`` stays 1.
 
+    ``batch`` B > 1 compiles a batched step: ``@train_step`` / ``@eval_loss`` take up to B
+    sequences of exactly ``max_tokens`` T tokens in one call (lower-transformer{seq_len=T}:
+    GEMMs and every token-wise op over B*T rows, attention and positions per sequence;
+    bufferize{max_tokens=B*T}: the activations sized for B*T rows). B = 1: one sequence of
+    1..T tokens per call, as before.
+
     Not in it, though the inference pipeline has them:
     - fuse-rmsnorm-qkv-rope: autodiff has no rule for the fused op (and the backward reads the norm output);
     - pack-weights: gemm_grad reads, and AdamW updates, the weights row-major.
     """
+    if batch < 1:
+        raise CkcError(f"training batch must be >= 1, got {batch}")
+    seq = f" seq_len={max_tokens}" if batch > 1 else ""
+
     def num(x: float) -> str:  # xDSL's option parser wants a mantissa with a dot (1.0e-08, not 1e-08)
         r = repr(float(x))
         return r if "e" not in r or "." in r.split("e")[0] else r.replace("e", ".0e")
@@ -174,10 +185,10 @@ def training_spec(max_tokens: int, simd: str = "native", recompute: str = "none"
                                                  ("weight_decay", weight_decay), ("max_norm", max_norm)))
     return ",".join(
         [
-            "lower-transformer{modes=" + ",".join(TRAINING_MODES) + "}",
+            "lower-transformer{modes=" + ",".join(TRAINING_MODES) + seq + "}",
             f"autodiff{{recompute={recompute}}}",
             f"add-optimizer{{{opt}}}",
-            f"bufferize{{max_tokens={max_tokens}}}",
+            f"bufferize{{max_tokens={max_tokens * batch}}}",
             "plan-memory",
             f"select-simd{{target={simd}}}",
             _lower_to_c(CompileOptions(debug=debug, overflow=overflow, record=record, roll=roll)),

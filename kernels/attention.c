@@ -186,3 +186,30 @@ int ck_attention_grad_f32_scalar(const float *q, const float *k, const float *v,
     ck_pool_run(pool, KV < nth ? KV : nth, at_bwd_task, &a);
     return CK_OK;
 }
+
+/* ---- batches of sequences (rows = B·S): one call per sequence ---- */
+int ck_attention_seq_f32_scalar(const float *q, const float *k, const float *v, float *out, float *lse, int rows,
+                                int S, int H, int KV, int D, int window, float scale, float softcap, ck_pool *pool,
+                                int nth)
+{
+    if (S <= 0 || rows < 0 || rows % S || at_check(S, 0, H, KV, D)) return CK_ERR_ARG;
+    const int64_t ldq = (int64_t)H * D, ldk = (int64_t)KV * D;
+    for (int64_t r = 0; r < rows; r += S)
+        ck_attention_f32_scalar(q + r * ldq, k + r * ldk, v + r * ldk, out + r * ldq, lse ? lse + r * H : NULL, S, 0,
+                                H, KV, D, window, scale, softcap, pool, nth);
+    return CK_OK;
+}
+
+int ck_attention_grad_seq_f32_scalar(const float *q, const float *k, const float *v, const float *out,
+                                     const float *dout, const float *lse, float *dq, float *dk, float *dv, int rows,
+                                     int S, int H, int KV, int D, int window, float scale, float softcap,
+                                     ck_pool *pool, int nth)
+{
+    if (S <= 0 || rows < 0 || rows % S || at_check(S, 0, H, KV, D)) return CK_ERR_ARG;
+    const int64_t ldq = (int64_t)H * D, ldk = (int64_t)KV * D;
+    for (int64_t r = 0; r < rows; r += S)
+        ck_attention_grad_f32_scalar(q + r * ldq, k + r * ldk, v + r * ldk, out + r * ldq, dout + r * ldq,
+                                     lse + r * H, dq + r * ldq, dk + r * ldk, dv + r * ldk, S, 0, H, KV, D, window,
+                                     scale, softcap, pool, nth);
+    return CK_OK;
+}

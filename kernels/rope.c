@@ -73,3 +73,16 @@ int ck_rope_grad_f32_scalar(const float *dy, float *dx, const int32_t *pos, cons
 {
     return rope_run(dy, dx, pos, inv_freq, T, heads, head_dim, rotary_dim, pos0, theta, style, -1.0f, pool, nth);
 }
+
+/* Positions of a batch of sequences (rows = B·S): pos0 + i mod S. Sequential:
+ * a few hundred int stores, cheaper than waking the pool. */
+static void seq_positions(int32_t *pos, int rows, int S, int pos0)
+{
+    for (int i = 0; i < rows; i++) pos[i] = pos0 + (S > 0 ? i % S : i);
+}
+
+void ck_seq_positions_i32_scalar(int32_t *pos, int rows, int S, int pos0, ck_pool *pool, int nth)
+{
+    (void)pool, (void)nth;
+    seq_positions(pos, rows, S, pos0);
+}

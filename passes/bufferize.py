@@ -62,6 +62,19 @@ calls over contiguous memory; ``@train_step``'s gradient accumulators are its
 ``grads`` buffers.
 
 Option ``max_tokens`` (default 64): the largest chunk a call handles.
+
+A batch of sequences (ops with ``seq_len`` S > 0, `lower-transformer{seq_len}`
+for a batched train step): the rows ``%n`` are ``n / S`` sequences of S rows
+back to back, and ``max_tokens`` must be a multiple of S. Token-wise ops are
+lowered as always (one call over all rows: GEMMs with M = n); attention and
+its gradient call the per-sequence kernels ``attention_seq`` /
+``attention_train_seq`` / ``attention_grad_seq``; ``positions`` become an i32
+activation ``@positions`` written by ``seq_positions`` (pos + i mod S) at its
+first use, read by RoPE (``rope_ids`` / ``rope_grad_ids``) and by learned
+position embeddings as a gather (``embedding``; gradient ``embedding_grad``,
+a scatter-add) instead of the one-sequence row view. The module gets
+``ckc.seq_len = S`` (lower-to-c's ``ckc_gen_seq_len``, the runtime's batch
+shape).
 """
 
 from __future__ import annotations
@@ -92,6 +105,8 @@ from ckc.dialects import transformer as TF
 
 DYN = T.DYN
 ALIGN = 64
+# Module attribute: the rows of one sequence when the functions take a batch of them (ops with `seq_len`).
+SEQ_LEN_KEY = "ckc.seq_len"
 
 
 # Mirrors CK_ATTN_MAX_HEAD_DIM in kernels/include/ckernels.h (a test keeps them equal).
@@ -164,6 +179,7 @@ class _Module:
         self.ops: list[B.BufferOp] = []
         self.by_name: dict[str, B.BufferOp] = {}
         self.weight_rows: dict[str, tuple[TensorType, int]] = {}  # name -> (slice type, rows needed)
+        self.seq_len = 0  # of the ops with `seq_len` (one value per module: the runtime's batch shape)
         self.known_shapes: dict[str, tuple[int, ...]] = {}
         self.generic = kernel_abi.by_op()  # op name -> the kernel of the generic rule
         # decode_batch's slot caches [slots, context, W] (see _BatchFunction):
@@ -321,6 +337,33 @@ class _Function:
             op.result.name_hint = f"n_minus{b}"
             self.arith.append(op)
             self.products[key] = op.result
+        return self.products[key]
+
+    def seq_len(self, op: Operation) -> int:
+        """`op`'s ``seq_len`` (0: one sequence); a batch of sequences must tile
+        the ``max_tokens`` rows and be the same for the whole module."""
+        S = op.prop_values()["seq_len"]
+        if S:
+            if self.mod.max_tokens % S:
+                _fail(op, f"seq_len {S} does not divide max_tokens {self.mod.max_tokens} (a whole number of "
+                          "sequences per call)")
+            if self.mod.seq_len not in (0, S):
+                _fail(op, f"seq_len {S} differs from the module's {self.mod.seq_len}")
+            self.mod.seq_len = S
+        return S
+
+    def positions(self, rows: int | SSAValue, pos: int | SSAValue, S: int, op: Operation) -> Loc:
+        """An i32 activation ``positions`` [rows] = pos + i mod S (`seq_positions`),
+        written once per function, by its first call: the positions of a batch
+        of sequences, for ``rope_ids`` and learned-position embeddings."""
+        key = ("positions", rows, pos, S)
+        if key not in self.products:
+            loc = self.fresh_named("positions", TensorType(IntegerType(32), [DYN]))
+            self.call("seq_positions", [], [loc], dict(rows=rows, seq_len=S, pos=pos), op)
+            # first, not inside layer 0 (its first rope): every layer's calls stay alike, so
+            # roll-layers rolls all of them (it reads only %n and pos, both known at entry)
+            self.calls.insert(0, self.calls.pop())
+            self.products[key] = loc
         return self.products[key]
 
     # -- buffers -----------------------------------------------------------
@@ -619,12 +662,39 @@ class _Function:
         table = self.src(op.table, op)
         if table.row is not None:
             _fail(op, "reads a sliced table")
+        S = self.seq_len(ids.owner)
+        if S:  # a batch: positions restart per sequence, a gather instead of a view
+            if S > _shape(op.table)[0]:
+                _fail(op, f"seq_len {S} exceeds the {_shape(op.table)[0]} rows of the position table")
+            rows, cols = self.rc(op.result)
+            ids_loc = self.positions(rows, self.scalar_pre(ids.owner.pos, op), S, op)
+            self.call("embedding", [ids_loc, table], [self.out(op.result, "pos_emb")],
+                      dict(rows=rows, vocab=_shape(op.table)[0], cols=cols, scale=1.0), op)
+            return
         self.loc[op.result] = Loc(table.buffer, self.scalar_pre(ids.owner.pos, op))
 
     def op_positions(self, op: T.PositionsOp) -> None:
         for use in op.result.uses:
             if not isinstance(use.operation, T.EmbeddingOp) or use.index != 1:
                 _fail(op, "is only supported as the ids of an embedding")
+
+    def op_rope(self, op: T.RopeOp) -> None:
+        if not self.seq_len(op):
+            return self.generic(op)
+        self.rope_ids("rope_ids", op, op.x, self.out(op.result, "rope"))
+
+    def rope_ids(self, kernel: str, op: T.RopeOp | T.RopeGradOp, x: SSAValue, out: Loc) -> None:
+        """rope / rope_grad of a batch of sequences (``seq_len``): the rows'
+        positions come from the batch's positions buffer (``rope_ids`` /
+        ``rope_grad_ids``), not ``pos + t`` as in the generic rule's ``rope``."""
+        p = op.prop_values()
+        rows, _ = self.rc(x)
+        ins = [self.src(x, op), self.positions(rows, self.scalar_pre(op.pos, op), self.seq_len(op), op)]
+        if op.inv_freq is not None:
+            ins.append(self.src(op.inv_freq, op))
+        rd = p["rotary_dim"] if p["rotary_dim"] is not None else p["head_dim"]
+        self.call(kernel, ins, [out], dict(rows=rows, heads=p["heads"], head_dim=p["head_dim"], rotary_dim=rd,
+                                           theta=float(p["theta"]), style=0 if p["style"] == "neox" else 1), op)
 
     def op_rmsnorm_qkv_rope(self, op: T.RMSNormQKVRopeOp) -> None:
         p = op.prop_values()
@@ -679,7 +749,10 @@ class _Function:
         out = [self.out(op.result, "attn")]
         # a cache stored in f16 / q8_0 has its own kernels (attention_kvf16, ...)
         kv = "" if op.pos is None or _kv_format(op.k) == "f32" else "_kv" + _kv_format(op.k)
-        if op.pos is None:
+        S = self.seq_len(op)
+        if S:
+            self.call("attention_seq", ins, out, dict(rows=rows, seq_len=S, **attrs), op)
+        elif op.pos is None:
             self.call("attention", ins, out, dict(rows=rows, pos=0, **attrs), op)
         elif rows == 1:
             self.call("attention_decode" + kv, ins, out, dict(pos=self.scalar_pre(op.pos, op), **attrs), op)
@@ -973,8 +1046,9 @@ class _TrainFunction(_Function):
         lse = self.saved_buf(op, "lse", p["heads"])
         self.saved[op] = {"lse": lse}
         ins = [self.src(op.q, op), self.src(op.k, op), self.src(op.v, op)]
-        self.call("attention_train", ins, [self.out(op.result, "attn"), lse],
-                  dict(rows=rows, pos=0, **self._attn_attrs(p)), op)
+        S = self.seq_len(op)
+        self.call("attention_train_seq" if S else "attention_train", ins, [self.out(op.result, "attn"), lse],
+                  dict(rows=rows, **(dict(seq_len=S) if S else dict(pos=0)), **self._attn_attrs(p)), op)
 
     def op_cross_entropy_fused(self, op: T.CrossEntropyFusedOp) -> None:
         rows, cols = self.rc(op.logits)
@@ -1040,14 +1114,21 @@ class _TrainFunction(_Function):
                   [self.out(op.dx, "dx"), self.out(op.dw, "dw"), self.out(op.db, "db")],
                   dict(rows=rows, cols=c, w_offset=float(p["offset"])), op)
 
+    def op_rope_grad(self, op: T.RopeGradOp) -> None:
+        if not self.seq_len(op):
+            return self.generic(op)
+        self.rope_ids("rope_grad_ids", op, op.dy, self.out(op.result, "drope"))
+
     def op_causal_attention_grad(self, op: T.CausalAttentionGradOp) -> None:
         fwd = self.forward_of(op, T.CausalAttentionOp, (op.q, op.k, op.v))
         p = op.prop_values()
         rows, _ = self.rc(op.q)
         ins = [self.src(op.q, op), self.src(op.k, op), self.src(op.v, op), self.src(fwd.result, op),
                self.src(op.dout, op), self.saved[fwd]["lse"]]
-        self.call("attention_grad", ins, [self.out(op.dq, "dq"), self.out(op.dk, "dk"), self.out(op.dv, "dv")],
-                  dict(rows=rows, pos=0, **self._attn_attrs(p)), op)
+        S = self.seq_len(op)
+        self.call("attention_grad_seq" if S else "attention_grad", ins,
+                  [self.out(op.dq, "dq"), self.out(op.dk, "dk"), self.out(op.dv, "dv")],
+                  dict(rows=rows, **(dict(seq_len=S) if S else dict(pos=0)), **self._attn_attrs(p)), op)
 
     def op_positions(self, op: T.PositionsOp) -> None:
         for use in op.result.uses:
@@ -1068,6 +1149,12 @@ class _TrainFunction(_Function):
             # learned positions: rows pos.. of the table get dy (a view, as the forward)
             if dst.row is not None:
                 _fail(op, "writes a sliced position table")
+            S = self.seq_len(ids.owner)
+            if S:  # a batch: every sequence's rows scatter-add into positions 0..S-1
+                ids_loc = self.positions(rows, self.scalar_pre(ids.owner.pos, op), S, op)
+                self.call("embedding_grad", [ids_loc, self.src(op.dy, op)], [dst],
+                          dict(rows=rows, vocab=p["vocab"], cols=cols, scale=scale), op)
+                return
             self.call("axpy", [self.src(op.dy, op)], [Loc(dst.buffer, self.scalar_pre(ids.owner.pos, op))],
                       dict(rows=rows, cols=cols, a=scale), op)
             return
@@ -1457,6 +1544,8 @@ class Bufferize(ModulePass):
             else:
                 cls = _Function
             new.append((f, cls(mod, f).run()))
+        if mod.seq_len:  # lower-to-c's ckc_gen_seq_len: the runtime's batch shape
+            op.attributes[SEQ_LEN_KEY] = IntegerAttr(mod.seq_len, 64)
         block = op.body.block
         first = block.first_op
         order = {k: i for i, k in enumerate(("weights", "kv_cache", "io", "grads", "adam_m", "adam_v"))}

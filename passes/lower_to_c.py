@@ -44,8 +44,9 @@ parameters). A buffer pointer is ``base + offset`` (``+ l * stride`` for
 ``row * row_bytes`` when the call has an ``in<i>_row`` / ``out<i>_row`` param.
 
 Tables (``c.global``, read by the runtime): ``ckc_gen_arch``, ``ckc_gen_simd``,
-``ckc_gen_vocab``, ``ckc_gen_context`` (rows per KV-cache slot), ``ckc_gen_max_tokens``,
-``ckc_gen_slots`` (KV-cache slots of ``@decode_batch``; only with one),
+``ckc_gen_vocab``, ``ckc_gen_context`` (rows per KV-cache slot), ``ckc_gen_max_tokens`` (rows per call),
+``ckc_gen_seq_len`` (training libraries: rows per sequence of a batch, bufferize's
+``ckc.seq_len``; 0: one sequence), ``ckc_gen_slots`` (KV-cache slots of ``@decode_batch``; only with one),
 ``ckc_gen_layers``, ``ckc_gen_hidden``, ``ckc_gen_arena_size``,
 ``ckc_gen_n_canaries`` + ``ckc_gen_canaries`` (arena offsets),
 ``ckc_gen_weights_size``, ``ckc_gen_n_weights`` + ``ckc_gen_weight_names`` /
@@ -832,6 +833,10 @@ class _Lower:
         by_name = {b.buffer_name: b for b in bufs}
         tokens, logits = by_name.get("tokens"), by_name.get("logits")
         max_tokens = tokens.size.data // 4 if tokens is not None else 1
+        # bufferize's ckc.seq_len: the functions take max_tokens / seq_len sequences of seq_len rows
+        sl = m.attributes.get("ckc.seq_len")
+        seq_len = sl.value.data if isinstance(sl, IntegerAttr) else 0
+        training = any(isinstance(f, func.FuncOp) and f.sym_name.data in TRAIN_MODES for f in m.ops)
         vocab = cfg_int("vocab")
         if not vocab and logits is not None:
             vocab = logits.type.get_shape()[-1]
@@ -857,6 +862,7 @@ class _Lower:
             g("vocab", INT, vocab),
             g("context", INT, context),
             g("max_tokens", INT, max_tokens),
+            *([g("seq_len", INT, seq_len)] if training else []),
             g("layers", INT, cfg_int("layers")),
             g("hidden", INT, cfg_int("hidden")),
             g("arena_size", SIZE, arena_size),

@@ -69,6 +69,13 @@ Option ``context`` (default 0: the config's) sets the KV cache rows, option
 ``kv_type`` (``f32`` default, ``f16``, ``q8_0``) their element type (``f16``,
 ``!quant.q8_0``; q8_0 needs head_dim a multiple of 32): ``kv_write`` converts
 the new fp32 rows, attention reads the stored format.
+Option ``seq_len`` (default 0: one sequence per call) makes ``train_step``
+and ``eval_loss`` take a batch: their ``tokens`` / ``targets`` rows are
+``B * seq_len`` tokens, B independent sequences of ``seq_len`` each, and
+``positions``, ``rope`` and ``causal_attention`` carry ``seq_len`` (positions
+restart at 0 and attention stays within each sequence); every other op is
+token-wise and so runs once over all ``B * seq_len`` rows (one GEMM with
+M = B * seq_len per weight).
 Errors (no config, no @forward, an unsupported form) are one-line
 ``LowerTransformerError``s naming the op.
 """
@@ -103,9 +110,11 @@ class _Lowering:
     """Lowers the body of one transformer function into a new tensorop function."""
 
     def __init__(self, config: TF.ConfigAttr, src: func.FuncOp, mode: str, context: int,
-                 funcs: dict[str, func.FuncOp] | None = None, slots: int = 0, kv_type: str = "f32"):
+                 funcs: dict[str, func.FuncOp] | None = None, slots: int = 0, kv_type: str = "f32",
+                 seq_len: int = 0):
         self.kv_elem = quant.element_type(kv_type)
         self.cfg = config
+        self.seq = {"seq_len": seq_len} if seq_len and mode in LOSS_MODES else {}
         self.funcs = funcs or {}
         self.inlining: list[func.FuncOp] = []
         self.layer = 0
@@ -285,7 +294,7 @@ class _Lowering:
             if self.row_pos is not None:  # decode_batch: each row's own position
                 ids = self.row_pos
             else:
-                ids = self.add(T.PositionsOp(self.env[op.tokens], self.pos), "pos_ids")
+                ids = self.add(T.PositionsOp(self.env[op.tokens], self.pos, **self.seq), "pos_ids")
             pe = self.add(T.EmbeddingOp(self.weight(op.positions), ids), "pos_emb")
             x = self.add(T.AddOp(x, pe), "x_pos")
         self.env[op.result] = x
@@ -352,13 +361,13 @@ class _Lowering:
                                           rotary_dim=rot), p + "k_rot")
             else:
                 q = self.add(T.RopeOp(q, self.pos, inv, heads=H, head_dim=D, theta=theta, style=style,
-                                      rotary_dim=rot), p + "q_rot")
+                                      rotary_dim=rot, **self.seq), p + "q_rot")
                 k = self.add(T.RopeOp(k, self.pos, inv, heads=KV, head_dim=D, theta=theta, style=style,
-                                      rotary_dim=rot), p + "k_rot")
+                                      rotary_dim=rot, **self.seq), p + "k_rot")
         attrs = dict(heads=H, kv_heads=KV, head_dim=D, scale=op.scale.value.data,
                      window=op.window.value.data, softcap=op.softcap.value.data)
         if self.mode in LOSS_MODES:
-            o = self.add(T.CausalAttentionOp(q, k, v, **attrs), p + "attn")
+            o = self.add(T.CausalAttentionOp(q, k, v, **attrs, **self.seq), p + "attn")
         elif self.row_pos is not None:
             if not 0 <= layer < self.cfg.layers:
                 self.fail(op, f"layer {layer} outside the config's {self.cfg.layers} layers")
@@ -425,6 +434,7 @@ class LowerTransformer(ModulePass):
     context: int = 0
     slots: int = 0
     kv_type: str = "f32"
+    seq_len: int = 0
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         cfg = op.attributes.get(TF.CONFIG_KEY)
@@ -435,6 +445,8 @@ class LowerTransformer(ModulePass):
             raise LowerTransformerError(
                 f"lower-transformer: unknown mode '{bad[0]}' (expected some of {', '.join(MODES)})"
             )
+        if self.seq_len < 0:
+            raise LowerTransformerError(f"lower-transformer: seq_len must be >= 0, got {self.seq_len}")
         context = self.context or cfg.context
         if context <= 0:
             raise LowerTransformerError(f"lower-transformer: context must be positive, got {context}")
@@ -468,7 +480,7 @@ class LowerTransformer(ModulePass):
                 src = forward
             if mode in funcs and funcs[mode] is not src:
                 raise LowerTransformerError(f"lower-transformer: the module already has a function @{mode}")
-            new.append(_Lowering(cfg, src, mode, context, funcs, self.slots, self.kv_type).run())
+            new.append(_Lowering(cfg, src, mode, context, funcs, self.slots, self.kv_type, self.seq_len).run())
         for f in (forward, train):
             if f is not None:
                 f.detach()

@@ -75,7 +75,12 @@ ckc_train *ckc_train_create(int nthreads, char *err, size_t errlen);
 void ckc_train_destroy(ckc_train *t);
 const char *ckc_train_error(const ckc_train *t);
 
+/* Tokens per sequence: the longest sequence (an unbatched library), or THE
+ * sequence length of a batched one (ckc_train_max_batch > 1 or compiled with
+ * a batch: lower-transformer{seq_len}). */
 int ckc_train_max_tokens(const ckc_train *t);
+/* Sequences per call (the compiled batch B; 1 for an unbatched library). */
+int ckc_train_max_batch(const ckc_train *t);
 int ckc_train_vocab(const ckc_train *t);
 /* The weight table: n tensors, each with a name, ndim (<= 4) and shape. */
 int ckc_train_n_tensors(const ckc_train *t);
@@ -88,9 +93,13 @@ int ckc_train_tensor_trainable(const ckc_train *t, int i);               /* has 
 int ckc_train_read(ckc_train *t, int what, const char *name, float *dst, size_t nbytes);
 int ckc_train_write(ckc_train *t, int what, const char *name, const float *src, size_t nbytes);
 
-/* One micro-batch: one causal sequence of n tokens (1 <= n <= max_tokens) and
- * its n targets (ignored where outside [0, vocab), e.g. -100). Adds
- * grad_scale * d(mean loss)/dW to the gradients; *loss = the mean loss. */
+/* One micro-batch of n tokens and their n targets (ignored where outside
+ * [0, vocab), e.g. -100): an unbatched library takes one causal sequence
+ * (1 <= n <= max_tokens); a batched one b sequences of S = max_tokens tokens
+ * each, back to back (n = b * S, 1 <= b <= max_batch), every GEMM over all n
+ * rows and attention causal within each sequence. Adds
+ * grad_scale * d(mean loss)/dW to the gradients (mean over the valid targets
+ * of all n rows); *loss = that mean loss. */
 int ckc_train_step(ckc_train *t, const int32_t *tokens, const int32_t *targets, int n, float grad_scale,
                    float *loss);
 /* The mean loss of one sequence as ckc_train_step computes it, from the

@@ -157,3 +157,56 @@ def test_attention_bad_args(variant):
     x = np.zeros(4096, np.float32)
     assert fwd(ptr(x), ptr(x), ptr(x), ptr(x), None, 1, 0, 3, 2, 8, 0, 1.0, 0.0, None, 1) == -2  # H % KV
     assert fwd(ptr(x), ptr(x), ptr(x), ptr(x), None, 1, 0, 1, 1, 512, 0, 1.0, 0.0, None, 1) == -2  # D too big
+
+
+SEQ_FWD_ARGS = [c_void_p] * 5 + [c_int] * 6 + [c_float, c_float, c_void_p, c_int]
+
+
+@pytest.mark.parametrize("variant", variants())
+@pytest.mark.parametrize("nth", [1, 2])
+def test_attention_seq_is_per_sequence(variant, nth):
+    """ck_attention_seq_f32 / ck_attention_grad_seq_f32 on B sequences of S rows
+    back to back: bit for bit B calls of ck_attention_f32 / _grad_f32 (the
+    same kernels on each sequence's rows; nothing crosses a sequence). Rows
+    that are not a whole number of sequences are refused, nothing written."""
+    B, S, H, KV, D, window, softcap = 3, 21, 4, 2, 32, 0, 0.0
+    scale = 1.0 / math.sqrt(D)
+    rng = np.random.default_rng(7)
+    q, k, v, dout = rand(rng, B * S, H * D), rand(rng, B * S, KV * D), rand(rng, B * S, KV * D), rand(rng, B * S, H * D)
+    fwd = kernel("ck_attention_f32", variant, FWD_ARGS, c_int)
+    bwd = kernel("ck_attention_grad_f32", variant, BWD_ARGS, c_int)
+    fwd_seq = kernel("ck_attention_seq_f32", variant, SEQ_FWD_ARGS, c_int)
+    bwd_seq = kernel("ck_attention_grad_seq_f32", variant, BWD_ARGS, c_int)
+    want = [np.zeros((B * S, H * D), np.float32), np.zeros((B * S, H), np.float32),
+            np.zeros((B * S, H * D), np.float32), np.zeros((B * S, KV * D), np.float32),
+            np.zeros((B * S, KV * D), np.float32)]
+    for b in range(B):
+        r = slice(b * S, (b + 1) * S)
+        o, l, dq, dk, dv = (a[r] for a in want)
+        # (row slices of C-contiguous arrays: contiguous views, written in place)
+        assert fwd(ptr(q[r]), ptr(k[r]), ptr(v[r]), ptr(o), ptr(l), S, 0, H, KV, D, window,
+                   scale, softcap, pool(nth), nth) == 0
+        assert bwd(ptr(q[r]), ptr(k[r]), ptr(v[r]), ptr(o), ptr(dout[r]), ptr(l),
+                   ptr(dq), ptr(dk), ptr(dv), S, 0, H, KV, D, window, scale, softcap, pool(nth), nth) == 0
+    got = [np.full(w.shape, np.nan, np.float32) for w in want]
+    o, l, dq, dk, dv = got
+    assert fwd_seq(ptr(q), ptr(k), ptr(v), ptr(o), ptr(l), B * S, S, H, KV, D, window, scale, softcap,
+                   pool(nth), nth) == 0
+    assert bwd_seq(ptr(q), ptr(k), ptr(v), ptr(o), ptr(dout), ptr(l), ptr(dq), ptr(dk), ptr(dv), B * S, S, H, KV, D,
+                   window, scale, softcap, pool(nth), nth) == 0
+    for w, g in zip(want, got):
+        assert np.array_equal(w, g)
+    bad = np.full((B * S, H * D), np.nan, np.float32)
+    assert fwd_seq(ptr(q), ptr(k), ptr(v), ptr(bad), None, B * S - 1, S, H, KV, D, 0, scale, 0.0, None, 1) == -2
+    assert fwd_seq(ptr(q), ptr(k), ptr(v), ptr(bad), None, B * S, 0, H, KV, D, 0, scale, 0.0, None, 1) == -2
+    assert np.isnan(bad).all()
+
+
+@pytest.mark.parametrize("variant", variants())
+def test_seq_positions(variant):
+    f = kernel("ck_seq_positions_i32", variant, [c_void_p, c_int, c_int, c_int, c_void_p, c_int])
+    pos = np.full(12, -1, np.int32)
+    f(ptr(pos), 10, 4, 3, None, 1)
+    assert pos.tolist() == [3, 4, 5, 6, 3, 4, 5, 6, 3, 4, -1, -1]
+    f(ptr(pos), 5, 0, 2, None, 1)
+    assert pos[:5].tolist() == [2, 3, 4, 5, 6]

@@ -46,8 +46,11 @@ def test_rolled_logits_bit_identical(family, tmp_path):
     assert got["lines1"] < got["lines0"]
 
 
-def test_rolled_train_step_bit_identical(tmp_path, monkeypatch):
-    """@train_step's forward loop and its backward loop (layers downwards)."""
+@pytest.mark.parametrize("batch", [1, 2])
+def test_rolled_train_step_bit_identical(batch, tmp_path, monkeypatch):
+    """@train_step's forward loop and its backward loop (layers downwards);
+    batch 2: the batched step (lower-transformer{seq_len}: seq_positions,
+    rope_ids, attention_*_seq), whose layers roll the same way."""
     import ckc.pipeline as P
     from ckc.importers import load_model
     from ckc.train import ckc_backend, compile_child
@@ -56,17 +59,19 @@ def test_rolled_train_step_bit_identical(tmp_path, monkeypatch):
     w = {n: np.array(ws[n], np.float32) for n in cfg.expected_shapes()}
     spec, compile_train = P.training_spec, ckc_backend.compile_train
     rng = np.random.default_rng(3)
-    tok = rng.integers(1, cfg.vocab_size, (2, 17)).astype(np.int32)
+    tok = rng.integers(1, cfg.vocab_size, (2, 17 if batch == 1 else 9)).astype(np.int32)
+    T = 16 if batch == 1 else 8  # batched: two sequences of exactly T tokens in one call
     out = {}
     for roll in (True, False):
         d = tmp_path / f"roll{int(roll)}"
         monkeypatch.setattr(P, "training_spec", lambda *a, roll=roll, **k: spec(*a, **k, roll=roll))
-        compile_child.build(cfg, 16, "native", "none", d)
+        compile_child.build(cfg, T, "native", "none", d, batch=batch)
         src = (d / "model.c").read_text()
         loops = re.findall(r"/\* layers (\d+)\.\.(\d+) \*/", src.split("int ckc_gen_train_step(")[1].split("\n}\n")[0])
         assert loops == ([("0", "1"), ("1", "0")] if roll else []), loops
         monkeypatch.setattr(ckc_backend, "compile_train", lambda c, t, d=d, **k: compile_train(c, t, out_dir=d))
-        be = ckc_backend.CkcBackend(cfg, w, max_tokens=16, threads=1)
+        be = ckc_backend.CkcBackend(cfg, w, max_tokens=T, threads=1, batch=batch)
+        assert be.model.max_batch == batch  # the library built above: one call for both sequences
         loss = be.train_step(tok[:, :-1].copy(), tok[:, 1:].copy())
         out[roll] = (np.float32(loss).tobytes(), {n: g.tobytes() for n, g in be.gradients().items()})
     assert out[True][0] == out[False][0]
@@ -139,7 +144,8 @@ def _loops(m) -> list[tuple[str, int, int, int]]:
 def test_roll_layers_runs_begin_at_layers():
     """A 13-layer Gemma 3 (every 6th layer global): loops over layers 0..4 and
     6..10 (not over calls shifted by one after the global layer 5), in every
-    function; a 4-layer @train_step: its forward upwards, its backward downwards."""
+    function; a 4-layer @train_step (one sequence, and a batch of two): its
+    forward upwards, its backward downwards."""
     import dataclasses
 
     from ckc.importers import load_model
@@ -162,11 +168,13 @@ def test_roll_layers_runs_begin_at_layers():
 
     cfg, _ = load_model(modelzoo.hf_dir("llama"))
     cfg = dataclasses.replace(cfg, n_layers=4)
-    m = build_module(cfg, None)
-    for p in passes(spec=training_spec(16, "avx2")):
-        if p.name == "lower-to-c":
-            break
-        p.apply(ctx, m)
-    RollLayers().apply(ctx, m)
-    m.verify()
-    assert _loops(m) == [("train_step", 4, 0, 1), ("train_step", 4, 3, -1), ("eval_loss", 4, 0, 1)]
+    # batch 2: the batched step's seq_positions call comes first, so layer 0 is like the others
+    for spec in (training_spec(16, "avx2"), training_spec(8, "avx2", batch=2)):
+        m = build_module(cfg, None)
+        for p in passes(spec=spec):
+            if p.name == "lower-to-c":
+                break
+            p.apply(ctx, m)
+        RollLayers().apply(ctx, m)
+        m.verify()
+        assert _loops(m) == [("train_step", 4, 0, 1), ("train_step", 4, 3, -1), ("eval_loss", 4, 0, 1)], spec

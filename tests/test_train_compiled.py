@@ -190,6 +190,58 @@ def test_training_parity(family, model):
     assert wdiff <= FINAL_WEIGHT_TOL, (wname, wdiff)
 
 
+BATCH = 4
+BATCH_LOSS_TOL = 1e-6   # absolute: measured ~1e-7 (llama), ~6e-7 (gpt2) at B=4, T=32
+BATCH_GRAD_TOL = 1e-5   # relative max-norm per tensor: measured ~4e-7 (the GEMMs sum B*T rows in another order)
+
+
+def test_batched_step_matches_single_sequences(model):
+    """A library compiled for B = 4 (training_spec(batch=4): one call, GEMMs of
+    M = 4*T, attention per sequence) gives the loss and gradients of 4
+    single-sequence calls of the unbatched library, and its eval loss; a
+    second call accumulates (+=) as micro-batches do; a partial batch (3
+    rows) and shorter sequences (padded) give the unbatched values too."""
+    cfg, w = model
+    rng = np.random.default_rng(6)
+    x, y = _batch(rng, cfg, BATCH)
+    y[2, -7:] = -100  # the sequences have different target counts
+    one = CkcBackend(cfg, w, max_tokens=SEQ)
+    bat = CkcBackend(cfg, w, max_tokens=SEQ, batch=BATCH)
+    assert (bat.model.max_batch, bat.model.max_tokens) == (BATCH, SEQ)
+    assert one.model.max_batch == 1
+    calls = []
+    step = bat.model.step
+    bat.model.step = lambda *a: calls.append(len(a[0])) or step(*a)  # count the library calls
+    l1, lb = one.train_step(x, y), bat.train_step(x, y)
+    assert calls == [BATCH * SEQ]  # the whole batch in one call
+    assert abs(l1 - lb) <= BATCH_LOSS_TOL, (l1, lb)
+    g1, gb = one.gradients(), bat.gradients()
+    worst = 0.0
+    for n in g1:
+        err = float(np.abs(g1[n] - gb[n]).max() / max(float(np.abs(g1[n]).max()), 1e-30))
+        worst = max(worst, err)
+        assert err <= BATCH_GRAD_TOL, (n, err)
+    print(f"{cfg.arch} B={BATCH} T={SEQ}: |loss diff| {abs(l1 - lb):.2e}, worst grad rel err {worst:.2e}")
+    # accumulation: a second micro-batch (3 rows: a partial batch) adds to the gradients
+    x2, y2 = _batch(rng, cfg, 3)
+    one.train_step(x2, y2, 0.5)
+    bat.train_step(x2, y2, 0.5)
+    g1, gb = one.gradients(), bat.gradients()
+    for n in g1:
+        assert float(np.abs(g1[n] - gb[n]).max() / max(float(np.abs(g1[n]).max()), 1e-30)) <= BATCH_GRAD_TOL, n
+    # eval (forward only, gradients untouched), also of sequences shorter than T (padded)
+    for xs, ys in ((x, y), (x[:, :20], y[:, :20])):
+        assert abs(one.eval_loss(xs, ys) - bat.eval_loss(xs, ys)) <= BATCH_LOSS_TOL
+    assert all(np.array_equal(gb[n], a) for n, a in bat.gradients().items())
+    mem = (bat.library.parent / "memory.txt").read_text()
+    assert f"batch={BATCH} x max_tokens={SEQ}" in mem
+    assert f"## Activation peak (B={BATCH} x T={SEQ} = {BATCH * SEQ} rows per call, recompute=none)" in mem
+    with pytest.raises(CkcTrainError, match="batches of 1..4 sequences of 32 tokens"):
+        step(np.ones(SEQ + 1, np.int32), np.ones(SEQ + 1, np.int32), 1.0)
+    with pytest.raises(CkcTrainError, match="batches of 1..4 sequences of 32 tokens"):
+        step(np.ones(5 * SEQ, np.int32), np.ones(5 * SEQ, np.int32), 1.0)
+
+
 def test_state_roundtrip_and_errors():
     cfg, w = _model("llama")
     be = CkcBackend(cfg, w, OptimConfig(), max_tokens=8)

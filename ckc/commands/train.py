@@ -18,6 +18,12 @@ Backends: ``ckc`` is the compiled train_step (ckc.train.ckc_backend: autodiff
 torch.optim.AdamW). The default picks ckc when it is available, else torch, and
 says which it uses.
 
+Batching: with the ckc backend the step is compiled for a batch: one call
+of the library's @train_step takes the B = batch / micro-batches / ranks
+sequences of a micro-batch (GEMMs over B * context rows, attention per
+sequence; memory.txt in the library's folder shows the activation peak for
+that B and context).
+
 Data-parallel: ``mpirun -np N ckc train ... --threads 1`` runs N ranks
 (ckc.train.distributed): each takes 1/N of every micro-batch, the gradients
 are summed in a fixed order before the optimizer step, rank 0 alone prints and
@@ -251,6 +257,9 @@ def _main(args, world) -> int:
         elif ckpt.latest(out / "checkpoints") is not None:
             raise CkcError(f"{out}: holds checkpoints already; pass --resume to continue, or choose another --out")
         kw = {"threads": args.threads} if args.threads else {}
+        if backend == "ckc":
+            # the batch is compiled into the step: one call takes a rank's share of a micro-batch
+            kw["batch"] = max(1, args.batch // args.micro_batches // ranks)
         if world is None:
             be = make_backend(backend, cfg, weights, settings.optim, **kw)
         else:

@@ -33,13 +33,20 @@ moves weights, gradients, moments and the step into the new library one tensor
 at a time (read, discard from the old runtime, write), never holding two full
 copies.
 
-Batches: the compiled step runs one causal sequence of ``n <= max_tokens``
-tokens. A ``[b, T]`` micro-batch is b calls, row r with gradient scale
-``grad_scale * count_r / count`` (count = valid targets in the micro-batch),
-so the gradients are exactly those of the micro-batch's mean loss, as
-PyTorch's ``cross_entropy`` over ``b*T`` rows. ``eval_loss`` calls the
-library's forward-only ``@eval_loss`` per row (``ckc_train_eval``: no
-backward, the gradients are not touched) and weights rows the same way.
+Batches: ``batch`` B (a compile option, default 1) is how many sequences
+one call of the compiled step takes. B = 1: the step runs one causal
+sequence of ``n <= max_tokens`` tokens, and a ``[b, T]`` micro-batch is b
+calls. B > 1 (``training_spec(batch=B)``): the step takes up to B sequences
+of exactly T = max_tokens tokens in ONE call (GEMMs with M = B*T, attention
+per sequence); a ``[b, T]`` micro-batch is ceil(b / B) calls, shorter
+sequences padded at their end (token 0, target -100: causal attention and
+ignored targets make the padding contribute exactly nothing). Each call
+gets gradient scale ``grad_scale * count_call / count`` (count = valid
+targets in the micro-batch), so the gradients are exactly those of the
+micro-batch's mean loss, as PyTorch's ``cross_entropy`` over ``b*T`` rows.
+``eval_loss`` calls the library's forward-only ``@eval_loss``
+(``ckc_train_eval``: no backward, the gradients are not touched) the same
+way and weights the calls' losses alike.
 
 ``recompute`` (none | attention | all) is the `autodiff` option: which
 activations the backward recomputes instead of keeping them from the forward.
@@ -93,7 +100,8 @@ def optimizer_options(optim) -> dict:
             "weight_decay": float(o.weight_decay), "max_norm": float(o.grad_clip or 0.0)}
 
 
-def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "none", optim=None, **build) -> str:
+def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "none", optim=None, batch: int = 1,
+                **build) -> str:
     """The cache key of a training library: a hash of its inputs, computed
     without running the pipeline."""
     from importlib.metadata import PackageNotFoundError, version
@@ -111,6 +119,7 @@ def library_key(cfg, max_tokens: int, simd: str = "native", recompute: str = "no
         "variants": kernels.available_variants() if simd == "native" else None,
         "libckernels": str(kernels.static_library_path()), "cc": cc(), "cc_flags": list(CC_FLAGS),
         "xdsl": xdsl_version,
+        **({"batch": int(batch)} if batch != 1 else {}),
         **({"build": build} if any(build.values()) else {}),  # debug / sanitize / overflow (tests)
     }
     return source_hash(generator_sources(), json.dumps(inputs, sort_keys=True, default=str))
@@ -122,7 +131,7 @@ def _complete(out: Path) -> bool:
 
 def compile_train(cfg, max_tokens: int, *, simd: str = "native", recompute: str = "none", optim=None,
                   out_dir: Path | None = None, debug: bool = False, sanitize: bool = False, overflow: str = "",
-                  record: bool = False):
+                  record: bool = False, batch: int = 1):
     """(path of model.so, {const name: array}) for a training library of `cfg`;
     the memory plan (every region: weights, io, grads, activations with the
     saved set; both functions) is written next to it as memory.txt. Builds in a
@@ -131,10 +140,10 @@ def compile_train(cfg, max_tokens: int, *, simd: str = "native", recompute: str 
 
     build = {"debug": debug, "sanitize": sanitize, "overflow": overflow, "record": record}
     out = Path(out_dir) if out_dir is not None else cache_dir("train") / library_key(cfg, max_tokens, simd, recompute,
-                                                                                    optim, **build)
+                                                                                    optim, batch, **build)
     if not _complete(out):
-        req = {"config": cfg.to_dict(), "max_tokens": int(max_tokens), "simd": simd, "recompute": recompute,
-               "optim": optimizer_options(optim), "out": str(out), **build}
+        req = {"config": cfg.to_dict(), "max_tokens": int(max_tokens), "batch": int(batch), "simd": simd,
+               "recompute": recompute, "optim": optimizer_options(optim), "out": str(out), **build}
         try:
             proc = subprocess.run([sys.executable, "-m", "ckc.train.compile_child"], input=json.dumps(req, default=str),
                                   capture_output=True, text=True)
@@ -173,6 +182,7 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         "ckc_train_destroy": (None, [P]),
         "ckc_train_error": (ctypes.c_char_p, [P]),
         "ckc_train_max_tokens": (I, [P]),
+        "ckc_train_max_batch": (I, [P]),
         "ckc_train_vocab": (I, [P]),
         "ckc_train_n_tensors": (I, [P]),
         "ckc_train_tensor_name": (ctypes.c_char_p, [P, I]),
@@ -203,7 +213,8 @@ class CompiledModel:
         self.h = self.lib.ckc_train_create(int(threads), err, 512)
         if not self.h:
             raise CkcTrainError(f"{so}: {err.value.decode()}")
-        self.max_tokens = self.lib.ckc_train_max_tokens(self.h)
+        self.max_tokens = self.lib.ckc_train_max_tokens(self.h)  # per sequence
+        self.max_batch = self.lib.ckc_train_max_batch(self.h)    # sequences per call (1: one of 1..max_tokens)
         self.vocab = self.lib.ckc_train_vocab(self.h)
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.trainable: list[str] = []
@@ -260,7 +271,8 @@ class CompiledModel:
         tok = np.ascontiguousarray(tokens, dtype=np.int32)
         tgt = np.ascontiguousarray(targets, dtype=np.int32)
         if tok.shape != tgt.shape or tok.ndim != 1:
-            raise CkcTrainError(f"tokens {list(tok.shape)} and targets {list(tgt.shape)} must be one sequence each")
+            raise CkcTrainError(f"tokens {list(tok.shape)} and targets {list(tgt.shape)} must be one row each "
+                                "(a batched library's sequences back to back)")
         return tok, tgt
 
     def step(self, tokens: np.ndarray, targets: np.ndarray, grad_scale: float) -> float:
@@ -303,7 +315,8 @@ class CkcBackend:
 
     def __init__(self, cfg, weights: dict, optim=None, *, threads: int | None = None,
                  max_tokens: int | None = None, simd: str = "native", recompute: str = "none",
-                 debug: bool = False, sanitize: bool = False, overflow: str = "", record: bool = False):
+                 debug: bool = False, sanitize: bool = False, overflow: str = "", record: bool = False,
+                 batch: int = 1):
         from .trainer import OptimConfig
 
         # debug: canaries checked after every kernel call; sanitize: ASan + UBSan (the process must
@@ -311,6 +324,9 @@ class CkcBackend:
         self.build = {"debug": debug, "sanitize": sanitize, "overflow": overflow, "record": record}
 
         self.cfg = cfg
+        if int(batch) < 1:
+            raise CkcTrainError(f"batch must be >= 1, got {batch}")
+        self.batch = int(batch)  # sequences per call of the compiled step
         self.optim = optim or OptimConfig()
         self.threads = int(threads or 1)
         self.simd = simd
@@ -336,6 +352,7 @@ class CkcBackend:
 
     def _compile(self, max_tokens: int) -> None:
         so, consts = compile_train(self.cfg, max_tokens, simd=self.simd, recompute=self.recompute, optim=self.optim,
+                                   batch=self.batch,
                                    **self.build)
         m = CompiledModel(so, self.threads)
         old = self.model
@@ -392,13 +409,28 @@ class CkcBackend:
 
     # -- StepBackend -----------------------------------------------------------
 
+    @staticmethod
+    def _calls(m: CompiledModel, tok, tgt, counts):
+        """The library calls of a [b, T] micro-batch: (tokens, targets, valid
+        targets) per call: one row each, or for a batched library up to
+        max_batch rows each, padded to its sequence length, back to back."""
+        if m.max_batch == 1:
+            return [(tok[r], tgt[r], c) for r, c in enumerate(counts)]
+        S, T = m.max_tokens, tok.shape[1]
+        if T < S:  # padding at the end of each sequence: never attended to (causal), target ignored
+            tok = np.pad(np.asarray(tok, np.int32), ((0, 0), (0, S - T)))
+            tgt = np.pad(np.asarray(tgt, np.int32), ((0, 0), (0, S - T)), constant_values=-100)
+        B = m.max_batch
+        return [(tok[i:i + B].reshape(-1), tgt[i:i + B].reshape(-1), sum(counts[i:i + B]))
+                for i in range(0, tok.shape[0], B)]
+
     def train_step(self, tokens, targets, grad_scale: float = 1.0) -> float:
         m = self._ready(np.atleast_2d(np.asarray(tokens)).shape[1])
         tok, tgt, counts, total = self._rows(tokens, targets, m.vocab)
         loss = 0.0
-        for r, c in enumerate(counts):
+        for t, y, c in self._calls(m, tok, tgt, counts):
             scale = grad_scale * c / total if total else 0.0
-            loss += m.step(tok[r], tgt[r], scale) * c
+            loss += m.step(t, y, scale) * c
         return loss / total if total else 0.0
 
     def optimizer_step(self, lr: float) -> float:
@@ -408,7 +440,7 @@ class CkcBackend:
         """The mean loss over the valid targets, from the forward pass alone."""
         m = self._ready(np.atleast_2d(np.asarray(tokens)).shape[1])
         tok, tgt, counts, total = self._rows(tokens, targets, m.vocab)
-        loss = sum(m.eval(tok[r], tgt[r]) * c for r, c in enumerate(counts) if c)
+        loss = sum(m.eval(t, y) * c for t, y, c in self._calls(m, tok, tgt, counts) if c)
         return loss / total if total else 0.0
 
     def gradients(self) -> dict[str, np.ndarray]:

@@ -1,6 +1,6 @@
 """Builds a training library in a child process: ``python -m ckc.train.compile_child``.
 
-    echo '{"config": {...}, "max_tokens": 64, "simd": "native", "recompute": "none",
+    echo '{"config": {...}, "max_tokens": 64, "batch": 4, "simd": "native", "recompute": "none",
            "optim": {"beta1": 0.9, ...}, "out": ".cache/train/<key>"}' | python -m ckc.train.compile_child
 
 Runs the training pipeline (ckc.pipeline.training_spec: ``lower-transformer{modes=
@@ -43,17 +43,34 @@ RECORD_H = ROOT / "runtime" / "record.h"
 CC_FLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall")
 
 
-def training_passes(max_tokens: int, simd: str = "native", recompute: str = "none", optim: dict | None = None):
+def activation_peak_report(module, batch: int, max_tokens: int, recompute: str) -> str:
+    """memory.txt's activation peak: the planned ``activations`` region (both
+    functions' activations, saved ones included, overlaid by lifetime) for
+    the compiled batch B, sequence length T and recompute policy."""
+    from ckc.dialects.buffer import find_region
+    from ckc.reports.memory import human
+
+    arena = find_region(module, "activations")
+    region = arena.region("activations") if arena is not None else None
+    n = region.size.data if region is not None else 0
+    rows = batch * max_tokens
+    return (f"\n## Activation peak (B={batch} x T={max_tokens} = {rows} rows per call, recompute={recompute})\n"
+            f"  activations  {n:>14,} bytes ({human(n)}), {n / rows / 1024:,.1f} KiB per row\n")
+
+
+def training_passes(max_tokens: int, simd: str = "native", recompute: str = "none", optim: dict | None = None,
+                    batch: int = 1):
     """The training pipeline's passes up to select-simd (the planned buffer module);
     ``optim``: add-optimizer's options (ckc_backend.optimizer_options)."""
     from ckc.pipeline import passes, training_spec
 
-    return [p for p in passes(spec=training_spec(max_tokens, simd, recompute, **(optim or {})))
+    return [p for p in passes(spec=training_spec(max_tokens, simd, recompute, batch=batch, **(optim or {})))
             if p.name != "lower-to-c"]
 
 
 def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: bool = False,
-          sanitize: bool = False, overflow: str = "", record: bool = False, optim: dict | None = None) -> Path:
+          sanitize: bool = False, overflow: str = "", record: bool = False, optim: dict | None = None,
+          batch: int = 1) -> Path:
     """Write memory.txt, consts.npz, model.c and model.so into ``out``; the
     path of model.so. ``debug``: the arena canaries are checked after every
     kernel call and every step (lower-to-c{debug}, -DCKC_DEBUG); ``sanitize``:
@@ -75,10 +92,12 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: 
     ctx = make_context()
     # p.apply, not pipeline.apply_pass: a pass's own message is the child's one line
     for p in passes(spec=training_spec(max_tokens, simd, recompute, debug=debug, overflow=overflow,
-                                       record=record, **(optim or {}))):
+                                       record=record, batch=batch, **(optim or {}))):
         if p.name == "lower-to-c":  # the planned buffer module, before it becomes C
+            shape = f"batch={batch} x max_tokens={max_tokens}" if batch > 1 else f"max_tokens={max_tokens}"
             memory = memory_report(module, f"{cfg.arch} train_step + eval_loss + optimizer_step "
-                                           f"(max_tokens={max_tokens}, recompute={recompute})")
+                                           f"({shape}, recompute={recompute})") \
+                + activation_peak_report(module, batch, max_tokens, recompute)
             consts = {name: _const_array(value, shape) for name, _, shape, value in weight_plan(module)
                       if value is not None}
             if record:  # ckc parity --mode train: the call table of this record build
@@ -118,7 +137,7 @@ def main() -> int:
         cfg = ModelConfig(**req["config"])
         build(cfg, int(req["max_tokens"]), str(req["simd"]), str(req["recompute"]), Path(req["out"]),
               debug=bool(req.get("debug")), sanitize=bool(req.get("sanitize")), overflow=str(req.get("overflow") or ""),
-              record=bool(req.get("record", False)), optim=req.get("optim"))
+              record=bool(req.get("record", False)), optim=req.get("optim"), batch=int(req.get("batch", 1)))
     except Exception as e:  # one line for the parent, never a traceback
         print(_one_line(e), file=sys.stderr)
         return 1

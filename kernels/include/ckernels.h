@@ -332,6 +332,24 @@ CK_DECLARE_VARIANTS(int, ck_attention_grad_f32,
                      const float *lse, float *dq, float *dk, float *dv, int T, int n_past, int H, int KV, int D,
                      int window, float scale, float softcap, ck_pool *pool, int nth))
 
+/* A batch of independent sequences: q, k, v, out (and lse, dq, dk, dv) hold
+ * rows = B·S rows, sequence b in rows b·S .. b·S+S-1, each attending causally
+ * within itself only (positions 0..S-1; no cache). The same arithmetic as B
+ * calls of ck_attention_f32 / ck_attention_grad_f32 (T = S, n_past = 0) on the
+ * sequences' rows, which is what they do. Returns CK_ERR_ARG (nothing written)
+ * unless S > 0 and rows is a multiple of S, or the per-sequence arguments are bad. */
+CK_DECLARE_VARIANTS(int, ck_attention_seq_f32,
+                    (const float *q, const float *k, const float *v, float *out, float *lse, int rows, int S, int H,
+                     int KV, int D, int window, float scale, float softcap, ck_pool *pool, int nth))
+CK_DECLARE_VARIANTS(int, ck_attention_grad_seq_f32,
+                    (const float *q, const float *k, const float *v, const float *out, const float *dout,
+                     const float *lse, float *dq, float *dk, float *dv, int rows, int S, int H, int KV, int D,
+                     int window, float scale, float softcap, ck_pool *pool, int nth))
+/* pos[i] = pos0 + i mod S for i < rows (S <= 0: pos0 + i): the positions of a
+ * batch of sequences of S rows, for ck_rope_f32's pos and learned-position
+ * embedding ids. */
+CK_DECLARE_VARIANTS(void, ck_seq_positions_i32, (int32_t *pos, int rows, int S, int pos0, ck_pool *pool, int nth))
+
 /* ==== slot-batched decode (slot_attention.c) ====
  * Rows t of one call belong to different sequences: row t lives in KV-cache
  * slot slots[t] at position pos[t]. Caches are [nslots, context, W] (W =

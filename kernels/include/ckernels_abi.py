@@ -271,6 +271,42 @@ KERNELS: tuple[Kernel, ...] = (
         c_return="int", ret="status",
         ins=("q", "k", "v", "out (forward)", "dout", "lse (saved by attention_train)"),
         outs=("dq [rows, heads*head_dim]", "dk [rows, kv_heads*head_dim]", "dv"), op="tensorop.causal_attention_grad"),
+    # ---- a batch of sequences (`seq_len` > 0: rows = B * seq_len, attention and positions per sequence;
+    # lower-transformer{seq_len} for a batched train step). Lowered by bufferize's hand-written rules (no map).
+    *(_k(name, "ck_attention_seq_f32", (
+        _in("q", 0), _in("k", 1), _in("v", 2), _out("out", 0), lse,
+        _p("rows", "int"), _p("S", "int", "seq_len"), _p("H", "int", "heads"),
+        _p("KV", "int", "kv_heads"), _p("D", "int", "head_dim"), _p("window", "int"),
+        _p("scale", "float"), _p("softcap", "float"), *_POOL),
+        c_return="int", ret="status",
+        ins=("q [rows, heads*head_dim]", "k [rows, kv_heads*head_dim]", "v"),
+        outs=("out [rows, heads*head_dim]", *(("lse [rows, heads] (saved)",) if lse.role == "out" else ())),
+        doc="causal attention within each sequence of seq_len rows", op="tensorop.causal_attention")
+      for name, lse in (("attention_seq", _null("lse")), ("attention_train_seq", _out("lse", 1)))),
+    _k("attention_grad_seq", "ck_attention_grad_seq_f32", (
+        _in("q", 0), _in("k", 1), _in("v", 2), _in("out", 3), _in("dout", 4), _in("lse", 5),
+        _out("dq", 0), _out("dk", 1), _out("dv", 2),
+        _p("rows", "int"), _p("S", "int", "seq_len"), _p("H", "int", "heads"),
+        _p("KV", "int", "kv_heads"), _p("D", "int", "head_dim"), _p("window", "int"),
+        _p("scale", "float"), _p("softcap", "float"), *_POOL),
+        c_return="int", ret="status",
+        ins=("q", "k", "v", "out (forward)", "dout", "lse (saved by attention_train_seq)"),
+        outs=("dq [rows, heads*head_dim]", "dk [rows, kv_heads*head_dim]", "dv"),
+        op="tensorop.causal_attention_grad"),
+    _k("seq_positions", "ck_seq_positions_i32", (
+        _out("pos", 0, "int32_t *"), _p("rows", "int"), _p("S", "int", "seq_len"), _p("pos0", "int", "pos"),
+        *_POOL), ins=(), outs=("positions [rows] (i32): pos + i mod seq_len",),
+        op="tensorop.positions"),
+    *(_k(name, base, (
+        _in(x, 0), _out(y, 0), _in("pos", 1, "const int32_t *"), _opt("inv_freq", 2),
+        _p("T", "int", "rows"), _p("heads", "int"), _p("head_dim", "int"),
+        _p("rotary_dim", "int"), _p("pos0", "int", 0), _p("theta", "float"),
+        _p("style", "int"), *_POOL),
+        c_return="int", ret="status",
+        ins=(f"{x} [rows, heads*head_dim]", "positions [rows] (i32, seq_positions)", "inv_freq (optional)"),
+        outs=(f"{y} [rows, heads*head_dim]",), doc="row t at position positions[t]", op=op)
+      for name, base, x, y, op in (("rope_ids", "ck_rope_f32", "x", "y", "tensorop.rope"),
+                                   ("rope_grad_ids", "ck_rope_grad_f32", "dy", "dx", "tensorop.rope_grad"))),
     _k("silu_grad", "ck_silu_grad_f32", (_in("x", 0), _in("dy", 1), _out("dx", 0), _N, *_POOL),
        ins=("x", "dy"), outs=("dx",), op="tensorop.silu_grad", map=UNARY_GRAD),
     _k("gelu_grad", "ck_gelu_grad_f32", (_in("x", 0), _in("dy", 1), _out("dx", 0), _N, _p("approx", "int"),
@@ -402,7 +438,8 @@ MISSING: dict[str, str] = {
     "them into the cache in place (out0_row = pos), or falls back to `copy` (ck_scale_f32 with s = 1); "
     "f16 / q8_0 caches convert with kv_write_f16 / kv_write_q8_0",
     "last_rows": "no kernel needed: a view (in0_row = rows - 1)",
-    "positions": "no kernel needed: learned positions read position_embd.weight at in1_row = pos",
+    "positions": "no kernel needed for one sequence: learned positions read position_embd.weight at "
+    "in1_row = pos (a batch of sequences: seq_positions writes the ids, embedding gathers)",
     "rmsnorm with bias": "ck_rmsnorm_f32 has no bias; no supported family needs it (bufferize rejects it)",
     "matmul without transpose_b": "ck_gemm_f32 only computes x . W^T; inference never needs another form",
 }

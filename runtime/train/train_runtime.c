@@ -32,7 +32,8 @@ int ckc_gen_eval_loss(uint8_t *arena, const uint8_t *weights, const int32_t *tok
                       float *losses, float grad_scale);
 extern const char *const ckc_gen_simd;
 extern const int ckc_gen_vocab;
-extern const int ckc_gen_max_tokens;
+extern const int ckc_gen_max_tokens; /* rows per call */
+extern const int ckc_gen_seq_len;    /* rows per sequence of a batch; 0: one sequence of 1..max_tokens */
 extern const size_t ckc_gen_arena_size;
 extern const size_t ckc_gen_weights_size;
 extern const int ckc_gen_n_weights;
@@ -201,7 +202,21 @@ void ckc_train_destroy(ckc_train *t) {
     free(t);
 }
 
-int ckc_train_max_tokens(const ckc_train *t) { (void)t; return ckc_gen_max_tokens; }
+int ckc_train_max_tokens(const ckc_train *t) { (void)t; return ckc_gen_seq_len ? ckc_gen_seq_len : ckc_gen_max_tokens; }
+int ckc_train_max_batch(const ckc_train *t) { (void)t; return ckc_gen_seq_len ? ckc_gen_max_tokens / ckc_gen_seq_len : 1; }
+
+/* n rows the compiled step takes: 1..max_tokens of one sequence, or a whole
+ * number of sequences of seq_len rows for a batched library. */
+static int check_rows(ckc_train *t, const char *what, int n) {
+    if (ckc_gen_seq_len) {
+        if (n < ckc_gen_seq_len || n > ckc_gen_max_tokens || n % ckc_gen_seq_len)
+            return fail(t, "%s: %d tokens, the model was compiled for batches of 1..%d sequences of %d tokens", what,
+                        n, ckc_gen_max_tokens / ckc_gen_seq_len, ckc_gen_seq_len);
+    } else if (n < 1 || n > ckc_gen_max_tokens) {
+        return fail(t, "%s: %d tokens, the model was compiled for 1..%d per sequence", what, n, ckc_gen_max_tokens);
+    }
+    return 0;
+}
 int ckc_train_vocab(const ckc_train *t) { (void)t; return ckc_gen_vocab; }
 int ckc_train_n_tensors(const ckc_train *t) { (void)t; return ckc_gen_n_weights; }
 
@@ -297,8 +312,7 @@ static int mean_loss(const ckc_train *t, const int32_t *targets, int n, float *l
 
 int ckc_train_step(ckc_train *t, const int32_t *tokens, const int32_t *targets, int n, float grad_scale,
                    float *loss) {
-    if (n < 1 || n > ckc_gen_max_tokens)
-        return fail(t, "train_step: %d tokens, the model was compiled for 1..%d per sequence", n, ckc_gen_max_tokens);
+    if (check_rows(t, "train_step", n)) return 1;
     if (!tokens || !targets) return fail(t, "train_step: no tokens or targets");
     if (!isfinite(grad_scale)) return fail(t, "train_step: grad_scale is not finite");
     for (int i = 0; i < n; i++)
@@ -316,8 +330,7 @@ int ckc_train_step(ckc_train *t, const int32_t *tokens, const int32_t *targets, 
 }
 
 int ckc_train_eval(ckc_train *t, const int32_t *tokens, const int32_t *targets, int n, float *loss) {
-    if (n < 1 || n > ckc_gen_max_tokens)
-        return fail(t, "eval: %d tokens, the model was compiled for 1..%d per sequence", n, ckc_gen_max_tokens);
+    if (check_rows(t, "eval", n)) return 1;
     if (!tokens || !targets) return fail(t, "eval: no tokens or targets");
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= ckc_gen_vocab)

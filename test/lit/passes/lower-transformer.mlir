@@ -38,6 +38,14 @@
 // RUN: ckc-opt %s --split-input-file -p 'lower-transformer{modes=decode context=16 kv_type=f16}' | filecheck %s --check-prefix=F16
 // RUN: not ckc-opt %s --split-input-file -p 'lower-transformer{kv_type=q8_0}' 2>&1 | filecheck %s --check-prefix=Q8BAD
 
+// The last run (seq_len=4, a batched train step): rope, causal_attention and
+// positions of @train_step carry seq_len, nothing else changes.
+// RUN: ckc-opt %s --split-input-file -p 'lower-transformer{modes=train_step seq_len=4}' | filecheck %s --check-prefix=SEQ
+// SEQ-LABEL: func.func @train_step(%tokens: tensor<?xi32>, %targets: tensor<?xi32>) -> tensor<f32> {
+// SEQ:         %l0_q_rot = tensorop.rope %l0_q, %pos {heads = 2 : i64, head_dim = 8 : i64, seq_len = 4 : i64} : (tensor<?x16xf32>, index) -> tensor<?x16xf32>
+// SEQ:         %l0_attn = tensorop.causal_attention %l0_q_rot, %l0_k_rot, %l0_v {heads = 2 : i64, kv_heads = 1 : i64, head_dim = 8 : i64, scale = 0.353553385 : f32, seq_len = 4 : i64} : (tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x16xf32>
+// SEQ:         %loss = tensorop.cross_entropy %logits, %targets
+
 // CHECK: builtin.module attributes {transformer.config = #transformer.config<arch = "llama"
 // CHECK-LABEL: func.func @prefill(%tokens: tensor<?xi32>, %pos: index, %kc0: tensor<64x8xf32>, %vc0: tensor<64x8xf32>) -> (tensor<1x32xf32>, tensor<64x8xf32>, tensor<64x8xf32>) {
 // CHECK-NEXT:    %w_token_embd = tensorop.weight "token_embd.weight" : tensor<32x16xf32>
