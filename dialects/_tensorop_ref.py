@@ -256,8 +256,10 @@ def _dequantized(w, el, shape):
     from ckc.dialects import quant
 
     fmt = quant.format_name(el)
+    if fmt in (None, "f32"):
+        return w  # (a torch parameter the caller differentiates: left as it is)
     arr = w.numpy() if hasattr(w, "numpy") else w
-    if fmt in (None, "f32") or not isinstance(arr, np.ndarray) or arr.dtype != np.uint8:
+    if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8:
         return w
     import gguf
     import gguf.quants

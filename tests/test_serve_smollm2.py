@@ -37,8 +37,11 @@ def test_greedy_equals_ckc_run_and_chat_template(server):
     c = server.client()
     r = c.completions.create(model="smollm2", prompt=prompt, max_tokens=12, temperature=0)
     assert r.choices[0].text == want
+    # The file's own Q4_1 weights: "What is the capital of France?" gets "L'Étoile, la
+    # Marseillaise, ..." from ckc and from llama.cpp alike (fp32 weights answer Paris);
+    # this wording is answered by both weight sets, at 1 and 2 threads
     r = c.chat.completions.create(model="smollm2", messages=[{"role": "user", "content":
-                                  "What is the capital of France?"}], max_tokens=24, temperature=0)
+                                  "Name the capital city of France."}], max_tokens=24, temperature=0)
     assert "Paris" in r.choices[0].message.content
     assert r.choices[0].finish_reason == "stop"  # <|im_end|> ends the turn
     assert "<|im_end|>" not in r.choices[0].message.content

@@ -43,7 +43,7 @@ def add_model_arguments(parser) -> None:
                         help=f"context (KV cache rows) per slot (default: the model's, at most {DEFAULT_CTX})")
     parser.add_argument("--threads", type=int, default=0, metavar="N", help="0 = all cores (default)")
     parser.add_argument("--kv-type", choices=("f32", "f16", "q8_0"), default="f32",
-                        help="KV cache element type (default f32; f16 halves the cache, q8_0 needs head_dim % 32 == 0)")
+                        help="KV cache element type (default f32; f16 halves the cache, q8_0 needs head_dim %% 32 == 0)")
     parser.add_argument("--verbose", action="store_true", help="show compilation progress")
 
 
