@@ -15,13 +15,21 @@
 - ``max_rel_err(got, want)``: max |got - want| / max(max |want|, tiny) — the
   error relative to the reference's scale, so elements near zero do not blow it up.
 - ``aligned_empty(nbytes)``: a 64-byte aligned numpy byte buffer (workspaces).
+- ``guarded_empty(nbytes)``: a byte buffer whose last byte is followed by an
+  inaccessible page, so a kernel reading even one byte past it faults at once
+  (a read past a numpy buffer mostly lands in mapped memory and goes unseen).
+- ``run_isolated(code)``: runs Python ``code`` in a subprocess (repo root on
+  sys.path) and fails with its output, naming the signal, unless it exits 0:
+  how tests drive a kernel that may fault without taking pytest down.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import mmap
 import os
+import signal
 import subprocess
 import sys
 
@@ -125,6 +133,37 @@ def aligned_empty(nbytes: int, align: int = 64) -> np.ndarray:
     raw = np.empty(nbytes + align, dtype=np.uint8)
     off = (-raw.ctypes.data) % align
     return raw[off:off + nbytes]
+
+
+_GUARDS: list[mmap.mmap] = []   # guarded buffers live as long as the process
+
+
+def guarded_empty(nbytes: int) -> np.ndarray:
+    """nbytes ending right before a PROT_NONE page (64-byte aligned when nbytes
+    is a multiple of 64: the end is page aligned)."""
+    page = mmap.PAGESIZE
+    body = -(-max(nbytes, 1) // page) * page
+    m = mmap.mmap(-1, body + page)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [c_void_p, c_size_t, c_int]
+    if libc.mprotect(ctypes.c_void_p(base + body), page, 0) != 0:   # 0: PROT_NONE
+        raise OSError(ctypes.get_errno(), "mprotect of the guard page failed")
+    _GUARDS.append(m)
+    return np.frombuffer(m, np.uint8, count=body)[body - nbytes:]
+
+
+def run_isolated(code: str, timeout: float = 300) -> str:
+    """Run ``code`` with ``python -c`` from the repo root; its stdout if it exits 0."""
+    proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], cwd=ck.ROOT, capture_output=True, text=True,
+                          timeout=timeout,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                              [str(ck.ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])))
+    if proc.returncode != 0:
+        why = (f"killed by {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
+               else f"exit status {proc.returncode}")
+        raise AssertionError(f"isolated run {why}:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return proc.stdout
 
 
 def max_rel_err(got, want) -> float:
