@@ -18,6 +18,7 @@
 - ``guarded_empty(nbytes)``: a byte buffer whose last byte is followed by an
   inaccessible page, so a kernel reading even one byte past it faults at once
   (a read past a numpy buffer mostly lands in mapped memory and goes unseen).
+  ``guarded_copy(a)``: a copy of array a in such a buffer.
 - ``run_isolated(code)``: runs Python ``code`` in a subprocess (repo root on
   sys.path) and fails with its output, naming the signal, unless it exits 0:
   how tests drive a kernel that may fault without taking pytest down.
@@ -67,7 +68,8 @@ def run_sanitized(*pytest_args: str, timeout: float = 300) -> None:
                ASAN_OPTIONS="detect_leaks=0:halt_on_error=1",
                UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *pytest_args],
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+         "--capture=sys", *pytest_args],   # sys: ASan's report (fd 2) must reach us, not die in a capture file
         cwd=ck.ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
     bad = [l for l in out.splitlines() if "AddressSanitizer" in l or "runtime error:" in l
@@ -135,12 +137,10 @@ def aligned_empty(nbytes: int, align: int = 64) -> np.ndarray:
     return raw[off:off + nbytes]
 
 
-_GUARDS: list[mmap.mmap] = []   # guarded buffers live as long as the process
-
-
 def guarded_empty(nbytes: int) -> np.ndarray:
     """nbytes ending right before a PROT_NONE page (64-byte aligned when nbytes
-    is a multiple of 64: the end is page aligned)."""
+    is a multiple of 64: the end is page aligned). The array holds the mapping:
+    it is unmapped when the array goes."""
     page = mmap.PAGESIZE
     body = -(-max(nbytes, 1) // page) * page
     m = mmap.mmap(-1, body + page)
@@ -149,8 +149,19 @@ def guarded_empty(nbytes: int) -> np.ndarray:
     libc.mprotect.argtypes = [c_void_p, c_size_t, c_int]
     if libc.mprotect(ctypes.c_void_p(base + body), page, 0) != 0:   # 0: PROT_NONE
         raise OSError(ctypes.get_errno(), "mprotect of the guard page failed")
-    _GUARDS.append(m)
     return np.frombuffer(m, np.uint8, count=body)[body - nbytes:]
+
+
+def guarded_copy(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` in a guarded_empty buffer (same dtype and shape)."""
+    out = guarded_empty(a.nbytes).view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def runnable(params) -> list[str]:
+    """The variant names of variants()-style params this CPU runs (no skip mark)."""
+    return [p.values[0] for p in params if not p.marks]
 
 
 def run_isolated(code: str, timeout: float = 300) -> str:

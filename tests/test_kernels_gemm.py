@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.kernel_util import (aligned_empty, c_int, c_size_t, c_void_p, guarded_empty, kernel, lib,
+from tests.kernel_util import (aligned_empty, c_int, c_size_t, c_void_p, guarded_copy, kernel, lib,
                                max_rel_err, pool, ptr, rand, run_isolated, run_sanitized, variants)
 
 TOL = 1e-4
@@ -38,6 +38,8 @@ SHAPES = [
     (8, 64, 33),        # smallest M of the packed path
     (100, 513, 255),
     (800, 70, 300),     # M beyond one MC=768 row block of the packed path
+    (2, 65, 3),         # 3 panels of 32 left for the decode GEMV (a 4-panel group read past Wp);
+                        # K = 3: a panel is 384 bytes, inside ASan's red zone after Wp
 ]
 
 GEMM_ARGS = [c_void_p, c_void_p, c_void_p, c_void_p, c_int, c_int, c_int, c_int,
@@ -215,12 +217,6 @@ GUARD_N = (1, 33, 65, 96, 97, 160, 608, 896)
 GUARD_K = 64
 
 
-def _guarded(a):
-    out = guarded_empty(a.nbytes).view(a.dtype).reshape(a.shape)
-    out[...] = a
-    return out
-
-
 def guarded_sweep(variant):
     """Run in a subprocess by test_gemm_stays_inside_its_operands (a fault must not kill pytest)."""
     gemm = kernel("ck_gemm_f32", variant, GEMM_ARGS, c_int)
@@ -232,11 +228,11 @@ def guarded_sweep(variant):
         x, W, b = rand(rng, M, K), rand(rng, N, K, scale=0.1), rand(rng, N)
         want = x.astype(np.float64) @ W.T.astype(np.float64) + b
         Wp = pack(W)
-        gx, gW, gWp, gb = _guarded(x), _guarded(W), _guarded(Wp), _guarded(b)
+        gx, gW, gWp, gb = guarded_copy(x), guarded_copy(W), guarded_copy(Wp), guarded_copy(b)
         ws, wsz = workspace(M, N, K, nth)
         for fn, w in ((gemm, gW), (packed, gWp)):
             print(f"{fn.__name__} M={M} N={N} K={K} nth={nth}", flush=True)   # the last line names a fault's case
-            y = _guarded(np.full((M, N), np.nan, np.float32))
+            y = guarded_copy(np.full((M, N), np.nan, np.float32))
             assert fn(ptr(gx), ptr(w), ptr(gb), ptr(y), M, N, K, 0, ptr(ws), wsz, pool(nth), nth) == CK_OK
             err = max_rel_err(y, want)
             assert err <= TOL, f"{variant} M={M} N={N} K={K} nth={nth}: error {err:.3g}"
@@ -350,7 +346,7 @@ def test_sanitizer_subset():
     """A subset of the above against the ASan + UBSan build: every variant, odd
     shapes (edge tiles, masked tails, small-M path), 2 threads, the pool."""
     run_sanitized(__file__, "-k", "(forward or backward or gemv) and (5x33x65 or 17x100x257 or 2x129x1000"
-                  " or 1x37x4096 or 257-1023) and 2] or pool_runs or split_range or pack_layout"
+                  " or 1x37x4096 or 257-1023 or 2x65x3) and 2] or pool_runs or split_range or pack_layout"
                   " or (same_bits and 100x513x255)")
 
 
