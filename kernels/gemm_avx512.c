@@ -125,10 +125,16 @@ static void ckg_pgemv(long mr, long K, const float *x, long ldx, const float *Wp
         const long left = n1 - n;
         const float *bn = bias ? bias + n : NULL;
         float *yn = y + n;
-        if (mr <= 2 && left > 64) {   /* 4 panels: 8 (R=1) or 16 (R=2) accumulators */
+        /* a group reads only panels holding columns < n1: the last chunk's last
+         * panel is the end of Wp, so one more would read past the weight */
+        if (mr <= 2 && left > 96) {   /* 4 panels: 8 (R=1) or 16 (R=2) accumulators */
             if (mr == 1) ckg_pgemv_t(1, 4, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn);
             else ckg_pgemv_t(2, 4, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn);
             n += 4 * CKG_PW;
+        } else if (mr <= 2 && left > 64) {   /* exactly 3 panels left */
+            if (mr == 1) ckg_pgemv_t(1, 3, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn);
+            else ckg_pgemv_t(2, 3, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn);
+            n += 3 * CKG_PW;
         } else if (left > 32) {       /* 2 panels: up to 16 accumulators */
             switch (mr) {
             case 1: ckg_pgemv_t(1, 2, K, x, ldx, wp, ldq, yn, ldy, left, load_c, bn); break;

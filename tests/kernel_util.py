@@ -15,13 +15,22 @@
 - ``max_rel_err(got, want)``: max |got - want| / max(max |want|, tiny) — the
   error relative to the reference's scale, so elements near zero do not blow it up.
 - ``aligned_empty(nbytes)``: a 64-byte aligned numpy byte buffer (workspaces).
+- ``guarded_empty(nbytes)``: a byte buffer whose last byte is followed by an
+  inaccessible page, so a kernel reading even one byte past it faults at once
+  (a read past a numpy buffer mostly lands in mapped memory and goes unseen).
+  ``guarded_copy(a)``: a copy of array a in such a buffer.
+- ``run_isolated(code)``: runs Python ``code`` in a subprocess (repo root on
+  sys.path) and fails with its output, naming the signal, unless it exits 0:
+  how tests drive a kernel that may fault without taking pytest down.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import mmap
 import os
+import signal
 import subprocess
 import sys
 
@@ -59,7 +68,8 @@ def run_sanitized(*pytest_args: str, timeout: float = 300) -> None:
                ASAN_OPTIONS="detect_leaks=0:halt_on_error=1",
                UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *pytest_args],
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+         "--capture=sys", *pytest_args],   # sys: ASan's report (fd 2) must reach us, not die in a capture file
         cwd=ck.ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
     bad = [l for l in out.splitlines() if "AddressSanitizer" in l or "runtime error:" in l
@@ -125,6 +135,46 @@ def aligned_empty(nbytes: int, align: int = 64) -> np.ndarray:
     raw = np.empty(nbytes + align, dtype=np.uint8)
     off = (-raw.ctypes.data) % align
     return raw[off:off + nbytes]
+
+
+def guarded_empty(nbytes: int) -> np.ndarray:
+    """nbytes ending right before a PROT_NONE page (64-byte aligned when nbytes
+    is a multiple of 64: the end is page aligned). The array holds the mapping:
+    it is unmapped when the array goes."""
+    page = mmap.PAGESIZE
+    body = -(-max(nbytes, 1) // page) * page
+    m = mmap.mmap(-1, body + page)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [c_void_p, c_size_t, c_int]
+    if libc.mprotect(ctypes.c_void_p(base + body), page, 0) != 0:   # 0: PROT_NONE
+        raise OSError(ctypes.get_errno(), "mprotect of the guard page failed")
+    return np.frombuffer(m, np.uint8, count=body)[body - nbytes:]
+
+
+def guarded_copy(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` in a guarded_empty buffer (same dtype and shape)."""
+    out = guarded_empty(a.nbytes).view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def runnable(params) -> list[str]:
+    """The variant names of variants()-style params this CPU runs (no skip mark)."""
+    return [p.values[0] for p in params if not p.marks]
+
+
+def run_isolated(code: str, timeout: float = 300) -> str:
+    """Run ``code`` with ``python -c`` from the repo root; its stdout if it exits 0."""
+    proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], cwd=ck.ROOT, capture_output=True, text=True,
+                          timeout=timeout,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                              [str(ck.ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])))
+    if proc.returncode != 0:
+        why = (f"killed by {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
+               else f"exit status {proc.returncode}")
+        raise AssertionError(f"isolated run {why}:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return proc.stdout
 
 
 def max_rel_err(got, want) -> float:

@@ -14,8 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.kernel_util import (aligned_empty, c_int, c_size_t, c_void_p, kernel, lib,
-                               max_rel_err, pool, ptr, rand, run_sanitized, variants)
+from tests.kernel_util import (aligned_empty, c_int, c_size_t, c_void_p, guarded_copy, kernel, lib,
+                               max_rel_err, pool, ptr, rand, run_isolated, run_sanitized, variants)
 
 TOL = 1e-4
 CK_OK, CK_ERR_WORKSPACE = 0, -1
@@ -38,6 +38,8 @@ SHAPES = [
     (8, 64, 33),        # smallest M of the packed path
     (100, 513, 255),
     (800, 70, 300),     # M beyond one MC=768 row block of the packed path
+    (2, 65, 3),         # 3 panels of 32 left for the decode GEMV (a 4-panel group read past Wp);
+                        # K = 3: a panel is 384 bytes, inside ASan's red zone after Wp
 ]
 
 GEMM_ARGS = [c_void_p, c_void_p, c_void_p, c_void_p, c_int, c_int, c_int, c_int,
@@ -204,6 +206,47 @@ def test_gemm_same_bits_for_any_thread_count(variant, shape):
             np.testing.assert_array_equal(a, b_)
 
 
+# Every operand ends right before an inaccessible page (guarded_empty), so a read
+# or write even one float past x, W / Wp, b or y faults. N covers the column tails
+# of the decode GEMV's panel groups (avx512 streams 4, 3, 2 or 1 panels of 32 at a
+# time): 96 = 3 panels in one chunk, 608 = 512 + 3 panels at 1 thread, 896 with
+# 2 threads = 160-column chunks, the last one 3 panels (the Qwen2-0.5B ffn_down
+# crash: the 4-panel group read a 4th panel past the end of the weights file).
+GUARD_M = (1, 2, 3, 4, 5, 13, 30)
+GUARD_N = (1, 33, 65, 96, 97, 160, 608, 896)
+GUARD_K = 64
+
+
+def guarded_sweep(variant):
+    """Run in a subprocess by test_gemm_stays_inside_its_operands (a fault must not kill pytest)."""
+    gemm = kernel("ck_gemm_f32", variant, GEMM_ARGS, c_int)
+    packed = kernel("ck_gemm_packed_f32", variant, GEMM_ARGS, c_int)
+    cases = [(M, N, GUARD_K, nth) for M in GUARD_M for N in GUARD_N for nth in (1, 2, 3)]
+    cases.append((1, 896, 4864, 2))   # the model's own ffn_down shape
+    for M, N, K, nth in cases:
+        rng = np.random.default_rng(M * 7919 + N * 31 + K)
+        x, W, b = rand(rng, M, K), rand(rng, N, K, scale=0.1), rand(rng, N)
+        want = x.astype(np.float64) @ W.T.astype(np.float64) + b
+        Wp = pack(W)
+        gx, gW, gWp, gb = guarded_copy(x), guarded_copy(W), guarded_copy(Wp), guarded_copy(b)
+        ws, wsz = workspace(M, N, K, nth)
+        for fn, w in ((gemm, gW), (packed, gWp)):
+            print(f"{fn.__name__} M={M} N={N} K={K} nth={nth}", flush=True)   # the last line names a fault's case
+            y = guarded_copy(np.full((M, N), np.nan, np.float32))
+            assert fn(ptr(gx), ptr(w), ptr(gb), ptr(y), M, N, K, 0, ptr(ws), wsz, pool(nth), nth) == CK_OK
+            err = max_rel_err(y, want)
+            assert err <= TOL, f"{variant} M={M} N={N} K={K} nth={nth}: error {err:.3g}"
+    print(f"{len(cases)} shapes ok")
+
+
+@pytest.mark.parametrize("variant", variants())
+def test_gemm_stays_inside_its_operands(variant):
+    """No GEMM path (small-M dot, decode GEMV on packed panels, private and shared
+    packed A) touches memory past x, W, Wp, b or y, at 1-3 threads; results within TOL."""
+    out = run_isolated(f"from tests.test_kernels_gemm import guarded_sweep; guarded_sweep({variant!r})")
+    assert "shapes ok" in out
+
+
 def test_workspace_too_small_is_refused():
     for variant in [v for v in ("avx2", "avx512") if v in __import__("ckc.kernels").kernels.available_variants()]:
         gemm = kernel("ck_gemm_f32", variant, GEMM_ARGS, c_int)
@@ -303,7 +346,7 @@ def test_sanitizer_subset():
     """A subset of the above against the ASan + UBSan build: every variant, odd
     shapes (edge tiles, masked tails, small-M path), 2 threads, the pool."""
     run_sanitized(__file__, "-k", "(forward or backward or gemv) and (5x33x65 or 17x100x257 or 2x129x1000"
-                  " or 1x37x4096 or 257-1023) and 2] or pool_runs or split_range or pack_layout"
+                  " or 1x37x4096 or 257-1023 or 2x65x3) and 2] or pool_runs or split_range or pack_layout"
                   " or (same_bits and 100x513x255)")
 
 

@@ -25,8 +25,8 @@ import pytest
 from gguf import GGMLQuantizationType as GT
 from gguf import quants
 
-from tests.kernel_util import (aligned_empty, c_float, c_int, c_size_t, c_void_p, kernel, lib,
-                               max_rel_err, pool, ptr, run_sanitized, variants)
+from tests.kernel_util import (aligned_empty, c_float, c_int, c_size_t, c_void_p, guarded_copy, kernel, lib,
+                               max_rel_err, pool, ptr, run_isolated, run_sanitized, runnable, variants)
 
 TIGHT = 3e-5
 HALF_TOL = 5e-5
@@ -160,6 +160,39 @@ def test_qgemm(variant, fmt, shape):
         y0 = rng.standard_normal((M, N)).astype(np.float32)
         y2 = run_qgemm(fmt, v, x, Wq, N, y=y0.copy(), acc=1, nth=2)
         check(fmt, y2, x, deq, y0=y0)
+
+
+def guarded_sweep(vs):
+    """Run in a subprocess by test_qgemm_stays_inside_its_operands (a fault must not
+    kill pytest): x, W (rows or R8-packed), b and y each end right before an
+    inaccessible page; N tails of the 4/8-row tiles and the 8-row groups, the
+    column chunks of 2-3 threads (896), M on both sides of the row kernels."""
+    K = 64
+    for fmt in FMTS:
+        for N in (9, 65, 896):
+            Wq, deq = weights(fmt, N, K)
+            ws = {False: guarded_copy(Wq)}
+            if fmt in PACKED_FMTS:
+                ws[True] = guarded_copy(pack(fmt, Wq, N, K))
+            for M in (1, 5, 17):
+                rng = np.random.default_rng(M * 31 + N)
+                x = rng.standard_normal((M, K)).astype(np.float32)
+                b = rng.standard_normal(N).astype(np.float32)
+                gx, gb = guarded_copy(x), guarded_copy(b)
+                for variant in vs:
+                    for nth in (1, 2):
+                        for packed, gw in ws.items():
+                            print(f"{fmt} {variant} M={M} N={N} nth={nth} packed={packed}", flush=True)
+                            gy = guarded_copy(np.full((M, N), np.nan, np.float32))
+                            with Variant(variant) as v:
+                                y = run_qgemm(fmt, v, gx, gw, N, b=gb, y=gy, nth=nth, packed=packed)
+                            check(fmt, y, x, deq, b=b)
+    print("sweep ok")
+
+
+def test_qgemm_stays_inside_its_operands():
+    vs = runnable(simd_variants())
+    assert "sweep ok" in run_isolated(f"from tests.test_kernels_quant import guarded_sweep; guarded_sweep({vs!r})")
 
 
 def r8_layout(fmt, Wq, N):

@@ -32,8 +32,8 @@ import pytest
 from gguf import GGMLQuantizationType as QT
 from gguf import quants
 
-from tests.kernel_util import (aligned_empty, c_float, c_int, c_size_t, c_void_p, kernel, lib, pool, ptr,
-                               run_sanitized, variants)
+from tests.kernel_util import (aligned_empty, c_float, c_int, c_size_t, c_void_p, guarded_copy, kernel, lib,
+                               pool, ptr, run_isolated, run_sanitized, runnable, variants)
 
 CK_OK, CK_ERR_WORKSPACE, CK_ERR_ARG = 0, -1, -2
 QK = 256
@@ -161,6 +161,36 @@ def test_qgemm(variant, fmt, shape, nth):
     y0 = rng.standard_normal((M, N), dtype=np.float32)
     y2 = run_gemm(fn, fmt, x, Wq, None, M, N, K, nth, acc=1, y0=y0)
     check(y2 - y0, x, Wd, None, f"{fmt} {variant} {shape} accumulate")
+
+
+def guarded_sweep(vs):
+    """Run in a subprocess by test_qgemm_stays_inside_its_operands (a fault must not
+    kill pytest): x, W, b and y each end right before an inaccessible page; N tails
+    of the row groups and the 2-thread split, M on both sides of the tiled path."""
+    K = 256
+    for fmt in FORMATS:
+        for N in (9, 65, 896):
+            rng = np.random.default_rng([N, int(FORMATS[fmt][0])])
+            Wq = random_rows(fmt, N, K, rng)
+            Wd, gw = dequant(fmt, Wq), guarded_copy(Wq)
+            for M in (1, 3, 16):
+                x = rng.standard_normal((M, K), dtype=np.float32)
+                b = rng.standard_normal(N, dtype=np.float32)
+                gx, gb = guarded_copy(x), guarded_copy(b)
+                for variant in vs:
+                    fn = gemm_fn(fmt, variant)
+                    for nth in (1, 2):
+                        print(f"{fmt} {variant} M={M} N={N} nth={nth}", flush=True)
+                        ws, wsz = workspace(fmt, M, N, K, nth)
+                        y = guarded_copy(np.full((M, N), np.nan, np.float32))
+                        assert fn(ptr(gx), ptr(gw), ptr(gb), ptr(y), M, N, K, 0, ptr(ws), wsz, pool(nth), nth) == CK_OK
+                        check(y, x, Wd, b, f"{fmt} {variant} M={M} N={N} nth={nth}")
+    print("sweep ok")
+
+
+def test_qgemm_stays_inside_its_operands():
+    vs = runnable(gemm_variants())
+    assert "sweep ok" in run_isolated(f"from tests.test_kernels_quant_k import guarded_sweep; guarded_sweep({vs!r})")
 
 
 @pytest.mark.parametrize("M", [5, 40])   # 40: the tiled path (M >= 16) where the CPU has VNNI
