@@ -8,7 +8,7 @@
     llamacpp.quantize("q4.gguf", "f32.gguf", "F32")           # llama_model_quantize (requantize allowed)
     llamacpp.bench("m.gguf", prompt_ids, decode=32, reps=3, threads=1)  # (prefill tok/s, decode tok/s)
 
-Two cached native builds, both offline:
+Three cached native builds, all offline:
 
 1. ``library_dir()``: llama.cpp's static libraries (``libllama.a``,
    ``libggml*.a``) and headers, built with CMake from the cached source tree
@@ -23,10 +23,17 @@ Two cached native builds, both offline:
    ``llama.h``) linked statically with (1); cached by its source hash and (1)'s
    key. It is run as a subprocess per call: see that file for its commands and
    binary protocol.
+3. ``server_binary()``: llama.cpp's ``llama-server`` (the peer of
+   bench/serve.py), a separate CMake build of the same source with
+   common/tools/server on (SERVER_CMAKE_FLAGS: the same ISA and no-AMX flags;
+   its HTTP and JSON libraries are vendored in the tree; no OpenSSL, no web UI
+   download), niced, cached under ``.cache/build/llama-server-<key>``. Only
+   bench/serve.py asks for it: a cold build takes 10+ minutes on two cores.
 
-Both builds go to a temporary folder and are renamed into place, so an
+All builds go to a temporary folder and are renamed into place, so an
 interrupted build leaves nothing half-made; a failure raises
-``ckc.build.BuildError`` with one line (the compiler's first errors).
+``ckc.build.BuildError`` (``LlamaCppError`` for the server) with one line (the
+compiler's first errors).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ source without building it (the build takes 10+ minutes; make test never does it
 
 from __future__ import annotations
 
+import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +22,10 @@ import pytest
 from ckc import llamacpp
 from ckc.assets import llama_cpp_dir
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-import serve as serve_bench  # noqa: E402  (bench/serve.py)
+# bench/serve.py by its path: bench/ on sys.path would shadow modules named like its files
+_spec = importlib.util.spec_from_file_location("bench_serve", Path(__file__).resolve().parents[1] / "bench" / "serve.py")
+serve_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(serve_bench)
 
 
 @pytest.fixture(scope="module")
