@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/serve.py [--model smollm2] [--clients 1,2,4,8] [--slots 8]
                                     [--requests 3] [--max-tokens 32] [--threads 0] [--rounds 2]
-                                    [--backends batched,serial]
+                                    [--backends batched,serial] [--llama-server auto|none|PATH]
 
 Starts `ckc serve` on a free loopback port (127.0.0.1 only), then for each
 client count N runs N client threads, each sending --requests streaming
