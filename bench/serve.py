@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/serve.py [--model smollm2] [--clients 1,2,4,8] [--slots 8]
                                     [--requests 3] [--max-tokens 32] [--threads 0] [--rounds 2]
-                                    [--backends batched,serial]
+                                    [--backends batched,serial] [--llama-server auto|none|PATH]
 
 Starts `ckc serve` on a free loopback port (127.0.0.1 only), then for each
 client count N runs N client threads, each sending --requests streaming
@@ -26,10 +26,16 @@ directly (one Session, `ckc run`'s generate loop, no server), measured in this
 process while the server idles: "server / direct" is what HTTP, the
 scheduler and per-token sampling cost at 1 client.
 
-llama.cpp's llama-server: ckc.llamacpp builds only the llama library (no
-server, no tools) from the cached source, so there is no llama-server binary to
-compare against; `--llama-server PATH` runs one if you have it (same model
-file, -np = --slots, -c = slots * context), reported the same way.
+The peer is llama.cpp's llama-server (``ckc.llamacpp.server_binary()``: the
+cached llama.cpp source built once per machine with its server target, offline,
+niced; a cold build takes 10+ minutes on two cores), started on the same model
+file with the same slot count (``-np`` = --slots, one non-unified KV cache of
+--ctx per slot: ``-c`` = slots * ctx, ``-no-kvu``), the same threads, ckc's KV
+arithmetic (``-ctk f32 -ctv f32``, flash attention off) and its prompt cache
+off (``-cram 0``: ckc reuses no prefixes), and driven by the same client code
+through its /v1/completions, alternating rounds with ckc's servers; the last
+lines give ckc / llama-server per client count. ``--llama-server PATH`` uses
+another binary, ``--llama-server none`` skips the peer.
 """
 
 from __future__ import annotations
@@ -139,23 +145,47 @@ def direct(model: str, ctx: int, threads: int, max_tokens: int):
     return measure, s.close
 
 
-def llama_server(binary: str, model: Path, slots: int, ctx: int, threads: int):
-    port = free_port()
-    cmd = [binary, "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "-np", str(slots),
-           "-c", str(slots * ctx)] + (["-t", str(threads)] if threads else [])
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import urllib.request
+def llama_server_args(binary, model: Path, port: int, slots: int, ctx: int, threads: int,
+                      kv_type: str = "f32") -> list[str]:
+    """llama-server's command line matching `ckc serve --slots --ctx --threads` (see the top)."""
+    t = str(threads or os.cpu_count())
+    return [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
+            "-np", str(slots), "-c", str(slots * ctx), "-no-kvu", "-t", t, "-tb", t,
+            "-ctk", kv_type, "-ctv", kv_type, "-fa", "on" if kv_type == "q8_0" else "off", "-cram", "0",
+            "--no-webui"]
 
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("llama-server did not come up")
+
+class LlamaServer:
+    """A running llama-server on a free loopback port (``.base``, ``.stop()``)."""
+
+    def __init__(self, binary, model: Path, slots: int, ctx: int, threads: int):
+        import urllib.request
+
+        port = free_port()
+        self.log = open(os.devnull, "w")
+        self.proc = subprocess.Popen(llama_server_args(binary, model, port, slots, ctx, threads),
+                                     stdout=self.log, stderr=subprocess.PIPE)
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = [l for l in self.proc.stderr.read().decode(errors="replace").splitlines() if l.strip()]
+                raise RuntimeError(f"llama-server exited ({self.proc.returncode}): {' | '.join(err[-3:])}")
+            try:
+                with urllib.request.urlopen(self.base + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        # its log is not read from here on: a full pipe must not block it
+                        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
+                        return
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("llama-server did not come up in 300 s")
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
 
 
 def main() -> int:
@@ -168,37 +198,60 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best is reported")
-    ap.add_argument("--llama-server", default=None, metavar="PATH", help="a llama-server binary to compare with")
+    ap.add_argument("--llama-server", default="auto", metavar="PATH",
+                    help="the llama-server binary to compare with: auto (ckc.llamacpp's cached build, "
+                         "built if missing), none, or a path")
     ap.add_argument("--backends", default="batched,serial", help="ckc serve --backend values to measure")
     args = ap.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
 
-    # The machine may be shared: direct and server runs alternate for --rounds
-    # rounds and each figure is the best round (latencies from that round).
+    # The machine may be shared: the direct run and every server (each ckc
+    # backend, llama-server) take turns for --rounds rounds, all servers up and
+    # idle meanwhile; each figure is the best round (latencies from that round).
+    from ckc.commands.compile import resolve_model
+
+    peer_bin = None
+    if args.llama_server == "auto":
+        from ckc import llamacpp
+
+        peer_bin = llamacpp.cached_server_binary()
+        if peer_bin is None:
+            print("building llama-server (once per machine, 10+ minutes on two cores)...", file=sys.stderr,
+                  flush=True)
+            peer_bin = llamacpp.server_binary()
+    elif args.llama_server != "none":
+        peer_bin = args.llama_server
     measure, close = direct(args.model, args.ctx, args.threads, args.max_tokens)
-    base_rate, results = 0.0, {}
+    base_rate, servers, best = 0.0, {}, {}
     try:
         for backend in args.backends.split(","):
-            srv = ServerProcess(args.model, "--slots", str(args.slots), "--ctx", str(args.ctx),
-                                "--threads", str(args.threads), "--queue", "256", "--backend", backend)
-            best = {}
-            try:
-                load(srv.base, 1, 1, 4)  # warm up
-                for _ in range(args.rounds):
-                    base_rate = max(base_rate, measure())
-                    for n in counts:
-                        row = load(srv.base, n, args.requests, args.max_tokens)
-                        if n not in best or row["tok_s"] > best[n]["tok_s"]:
-                            best[n] = row
-            finally:
-                srv.proc.send_signal(signal.SIGTERM)
-                try:
-                    srv.proc.wait(60)
-                finally:
-                    srv.stop()
-            results[backend] = [best[n] for n in counts]
+            servers[backend] = ServerProcess(args.model, "--slots", str(args.slots), "--ctx", str(args.ctx),
+                                             "--threads", str(args.threads), "--queue", "256", "--backend", backend)
+        if peer_bin:
+            servers["llama-server"] = LlamaServer(peer_bin, resolve_model(args.model), args.slots, args.ctx,
+                                                  args.threads)
+        for srv in servers.values():
+            load(srv.base, 1, 1, 4)  # warm up
+        for _ in range(args.rounds):
+            base_rate = max(base_rate, measure())
+            for name, srv in servers.items():
+                for n in counts:
+                    row = load(srv.base, n, args.requests, args.max_tokens)
+                    if (name, n) not in best or row["tok_s"] > best[name, n]["tok_s"]:
+                        best[name, n] = row
     finally:
+        for name, srv in servers.items():
+            if name == "llama-server":
+                srv.stop()
+                continue
+            srv.proc.send_signal(signal.SIGTERM)
+            try:
+                srv.proc.wait(60)
+            finally:
+                srv.stop()
         close()
+    results = {name: [best[name, n] for n in counts] for name in servers}
+    peer = results.pop("llama-server", None)
     print(f"direct Session decode (no server, 1 sequence): {base_rate:.1f} tok/s")
     for backend, rows in results.items():
         report(f"ckc serve {args.model} --backend {backend} ({args.slots} slots, ctx {args.ctx}, "
@@ -209,21 +262,12 @@ def main() -> int:
         print("\nbatched / serial tok/s: " + ", ".join(
             f"{a['clients']} clients {a['tok_s'] / b['tok_s']:.2f}x" for a, b in zip(results["batched"],
                                                                                     results["serial"])))
-    rows = next(iter(results.values()), [])
-
-    if args.llama_server:
-        from ckc.commands.compile import resolve_model
-
-        proc, base = llama_server(args.llama_server, resolve_model(args.model), args.slots, args.ctx, args.threads)
-        try:
-            load(base, 1, 1, 4)
-            peer = [load(base, n, args.requests, args.max_tokens) for n in counts]
-        finally:
-            proc.kill()
-            proc.wait()
-        report("llama-server", peer)
-        print("\nckc / llama-server tok/s: " + ", ".join(
-            f"{a['clients']} clients {a['tok_s'] / b['tok_s']:.2f}x" for a, b in zip(rows, peer)))
+    if peer:
+        report(f"llama-server {peer_bin} (-np {args.slots}, -c {args.slots * args.ctx}, f32 KV, "
+               f"best of {args.rounds} rounds)", peer)
+        for backend, rows in results.items():
+            print(f"\nckc {backend} / llama-server tok/s: " + ", ".join(
+                f"{a['clients']} clients {a['tok_s'] / b['tok_s']:.2f}x" for a, b in zip(rows, peer)))
     return 0
 
 

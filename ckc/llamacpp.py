@@ -8,7 +8,7 @@
     llamacpp.quantize("q4.gguf", "f32.gguf", "F32")           # llama_model_quantize (requantize allowed)
     llamacpp.bench("m.gguf", prompt_ids, decode=32, reps=3, threads=1)  # (prefill tok/s, decode tok/s)
 
-Two cached native builds, both offline:
+Three cached native builds, all offline:
 
 1. ``library_dir()``: llama.cpp's static libraries (``libllama.a``,
    ``libggml*.a``) and headers, built with CMake from the cached source tree
@@ -23,10 +23,17 @@ Two cached native builds, both offline:
    ``llama.h``) linked statically with (1); cached by its source hash and (1)'s
    key. It is run as a subprocess per call: see that file for its commands and
    binary protocol.
+3. ``server_binary()``: llama.cpp's ``llama-server`` (the peer of
+   bench/serve.py), a separate CMake build of the same source with
+   common/tools/server on (SERVER_CMAKE_FLAGS: the same ISA and no-AMX flags;
+   its HTTP and JSON libraries are vendored in the tree; no OpenSSL, no web UI
+   download), niced, cached under ``.cache/build/llama-server-<key>``. Only
+   bench/serve.py asks for it: a cold build takes 10+ minutes on two cores.
 
-Both builds go to a temporary folder and are renamed into place, so an
+All builds go to a temporary folder and are renamed into place, so an
 interrupted build leaves nothing half-made; a failure raises
-``ckc.build.BuildError`` with one line (the compiler's first errors).
+``ckc.build.BuildError`` (``LlamaCppError`` for the server) with one line (the
+compiler's first errors).
 """
 
 from __future__ import annotations
@@ -172,6 +179,78 @@ def _build_library(tree: Path, final: Path) -> None:
         os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# llama-server: the same source, ISA and no-AMX flags, with common/tools/server on. Offline:
+# its HTTP library (cpp-httplib) and JSON are vendored under vendor/; no OpenSSL, no web UI
+# (the UI step would otherwise try a download; without assets it embeds an empty table).
+SERVER_CMAKE_FLAGS = (
+    *(f for f in CMAKE_FLAGS if not f.startswith(("-DLLAMA_BUILD_COMMON", "-DLLAMA_BUILD_TOOLS",
+                                                    "-DLLAMA_BUILD_SERVER"))),
+    "-DLLAMA_BUILD_COMMON=ON",
+    "-DLLAMA_BUILD_TOOLS=ON",
+    "-DLLAMA_BUILD_SERVER=ON",
+    "-DLLAMA_CURL=OFF",
+    "-DLLAMA_BUILD_UI=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",
+    "-DLLAMA_LLGUIDANCE=OFF",
+)
+SERVER_NICE = 10
+
+
+def server_key(tree: Path | None = None) -> str:
+    from ckc.assets import llama_cpp_dir
+
+    tree = tree or llama_cpp_dir()
+    srv = tree / "tools" / "server" / "CMakeLists.txt"
+    blob = "\n".join([_source_version(tree), srv.read_text() if srv.is_file() else "", *SERVER_CMAKE_FLAGS, cc(),
+                      _cpu_model()])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cached_server_binary() -> Path | None:
+    """The ``llama-server`` executable if it is already cached (no build), else None."""
+    exe = cache_dir("build") / f"llama-server-{server_key()}" / "llama-server"
+    return exe if exe.is_file() else None
+
+
+def server_binary() -> Path:
+    """llama.cpp's ``llama-server`` built from the cached source (once per machine, niced,
+    ``-j2``; a cold build takes 10+ minutes on two cores). Raises LlamaCppError (one line)."""
+    from ckc.assets import llama_cpp_dir
+
+    tree = llama_cpp_dir()
+    final = cache_dir("build") / f"llama-server-{server_key(tree)}"
+    exe = final / "llama-server"
+    if exe.is_file():
+        return exe
+    if not shutil.which("cmake"):
+        raise LlamaCppError("building llama-server failed: cmake not found on PATH")
+    with open(final.parent / f".{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if exe.is_file():
+            return exe
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
+        os.chmod(tmp, 0o755)
+        try:
+            bdir = tmp / "cmake"
+            gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+            env = dict(os.environ, CC=cc())
+            nice = ["nice", "-n", str(SERVER_NICE)]
+            run_checked([*nice, "cmake", "-S", str(tree), "-B", str(bdir), *gen, *SERVER_CMAKE_FLAGS],
+                        "llama-server (configure)", env=env)
+            run_checked([*nice, "cmake", "--build", str(bdir), "--target", "llama-server", "-j", str(JOBS)],
+                        "llama-server", env=env)
+            shutil.copy2(bdir / "bin" / "llama-server", tmp / "llama-server")
+            shutil.rmtree(bdir)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except (BuildError, OSError) as e:
+            raise LlamaCppError(str(e).splitlines()[0] if str(e) else f"building llama-server failed: {e!r}") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return exe
 
 
 def harness() -> Path:
