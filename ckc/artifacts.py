@@ -161,7 +161,7 @@ def qpack_r8(fmt: str, raw: np.ndarray, n: int, k: int) -> np.ndarray:
     return out
 
 
-def _stored_bytes(store, name: str, fmt: str, shape, on_nonfinite=None) -> np.ndarray:
+def _stored_bytes(store, name: str, fmt: str, shape, src=None, on_nonfinite=None) -> np.ndarray:
     """The bytes of weight ``name`` in format ``fmt``: the source's stored bytes
     when it holds that format (a GGUF tensor as it is, a view of the mapping),
     else its values converted to ``fmt``."""
@@ -178,15 +178,21 @@ def _stored_bytes(store, name: str, fmt: str, shape, on_nonfinite=None) -> np.nd
     # quantized with ggml's reference quantizers (ckc/quantize.py).
     from ckc.quantize import quantize
 
+    return quantize(_checked_f32(store, name, shape, src, on_nonfinite), fmt, name=name).reshape(-1)
+
+
+def _checked_f32(store, name: str, shape, src, on_nonfinite) -> np.ndarray:
+    """Weight ``name`` as contiguous fp32 of the planned ``shape``, its NaN / Inf
+    reported to ``on_nonfinite`` (a warning) or raised when that is None."""
     arr = np.ascontiguousarray(store.get(name), dtype=np.float32)
     if tuple(arr.shape) != tuple(shape):
         raise BuildError(f"tensor '{name}' has shape {list(arr.shape)}, the model expects {list(shape)}")
-    bad = check_finite(name, arr, "model")
+    bad = check_finite(name, arr, src or "model")
     if bad is not None:
         if on_nonfinite is None:
             raise NonFiniteWeightsError(bad + "; pass --allow-nonfinite-weights to compile it anyway")
         on_nonfinite(bad)
-    return quantize(arr, fmt, name=name).reshape(-1)
+    return arr
 
 
 def _const_array(attr, shape) -> np.ndarray:
@@ -249,20 +255,12 @@ def write_weights(path: Path, plan, store, packed: set[str] = frozenset(), *, sr
                 yield name, _const_array(value, shape)
             elif name in formats:
                 fmt, layout = formats[name]
-                raw = _stored_bytes(store, name, fmt, shape, on_nonfinite)
+                raw = _stored_bytes(store, name, fmt, shape, src, on_nonfinite)
                 if layout == "r8":
                     raw = qpack_r8(fmt, raw, shape[0], shape[1])
                 yield name, raw, code(name), shape
             else:
-                arr = store.get(name)
-                if tuple(arr.shape) != tuple(shape):
-                    raise BuildError(f"tensor '{name}' has shape {list(arr.shape)}, the model expects {list(shape)}")
-                arr = np.ascontiguousarray(arr, dtype=np.float32)
-                bad = check_finite(name, arr, src or "model")
-                if bad is not None:
-                    if on_nonfinite is None:
-                        raise NonFiniteWeightsError(bad + "; pass --allow-nonfinite-weights to compile it anyway")
-                    on_nonfinite(bad)
+                arr = _checked_f32(store, name, shape, src, on_nonfinite)
                 yield (name, arr, bump.F32P32) if name in packed else (name, arr)
 
     return bump.write_bump(path, list(tensors()))

@@ -41,9 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from ckc import llamacpp, modelzoo
@@ -168,28 +166,12 @@ def _die_with_parent() -> None:
 def source_gguf(family: str, shape: str = "q256") -> Path:
     """The folder converted by llama.cpp's convert_hf_to_gguf.py: F32 for q256,
     F16 for the big shapes (cached next to the folder)."""
-    from ckc.assets import llama_cpp_dir
-
     src = hf_dir(family, shape)
     outtype = "f16" if _big(shape) else "f32"
     out = src / f"model-{outtype}.gguf"
-    if out.is_file():
-        return out
-    tree = llama_cpp_dir()
-    fd, tmp = tempfile.mkstemp(dir=src, suffix=".gguf.part")
-    os.close(fd)
-    try:
-        env = dict(os.environ, PYTHONPATH=str(tree / "gguf-py"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        cmd = [sys.executable, str(tree / "convert_hf_to_gguf.py"), str(src), "--outfile", tmp, "--outtype", outtype]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                              preexec_fn=_nice if _big(shape) else None)
-        if proc.returncode != 0:
-            lines = [l for l in proc.stderr.splitlines() if l.strip()]
-            raise RuntimeError(f"convert_hf_to_gguf.py failed for {family} ({shape}): {' | '.join(lines[-3:])}")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    if not out.is_file():
+        modelzoo.convert_hf_to_gguf(src, out, outtype, f"{family} ({shape})",
+                                    preexec_fn=_nice if _big(shape) else None)
     return out
 
 

@@ -240,23 +240,29 @@ def torch_model(family: str, seed: int = SEED):
 
 def gguf_file(family: str, seed: int = SEED) -> Path:
     """The model converted by llama.cpp's convert_hf_to_gguf.py, f32 (cached)."""
-    from ckc.assets import llama_cpp_dir
-
     src = hf_dir(family, seed)
     out = src / "model-f32.gguf"
-    if out.is_file():
-        return out
+    if not out.is_file():
+        convert_hf_to_gguf(src, out, "f32", family)
+    return out
+
+
+def convert_hf_to_gguf(src: Path, out: Path, outtype: str, what: str, preexec_fn=None) -> Path:
+    """llama.cpp's convert_hf_to_gguf.py on the HF folder ``src`` (offline), written
+    to ``out`` through a temporary name; a failure raises one line naming ``what``."""
+    from ckc.assets import llama_cpp_dir
+
     tree = llama_cpp_dir()
-    fd, tmp = tempfile.mkstemp(dir=src, suffix=".gguf.part")
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".gguf.part")
     os.close(fd)
     try:
         env = dict(os.environ, PYTHONPATH=str(tree / "gguf-py"),
                    HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        cmd = [sys.executable, str(tree / "convert_hf_to_gguf.py"), str(src), "--outfile", tmp, "--outtype", "f32"]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        cmd = [sys.executable, str(tree / "convert_hf_to_gguf.py"), str(src), "--outfile", tmp, "--outtype", outtype]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, preexec_fn=preexec_fn)
         if proc.returncode != 0:
             lines = [l for l in proc.stderr.splitlines() if l.strip()]
-            raise RuntimeError(f"convert_hf_to_gguf.py failed for {family}: {' | '.join(lines[-3:])}")
+            raise RuntimeError(f"convert_hf_to_gguf.py failed for {what}: {' | '.join(lines[-3:])}")
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

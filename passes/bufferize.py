@@ -481,6 +481,14 @@ class _Function:
             name = f"blk.{layer}.{'kv'[kind]}_cache"
             self.loc[a] = self.mod.cache(name, a.type)
 
+        self.lower_body(block, mode)
+        new_block.add_ops([*self.locals, *self.arith, *self.calls, func.ReturnOp()])
+        return func.FuncOp(mode, (arg_types, []), Region(new_block))
+
+    def lower_body(self, block: Block, mode: str) -> None:
+        """Lowers every op of ``block`` before its return, whose results must
+        then be where :meth:`result_loc` puts them (the first, the logits /
+        loss, in an io buffer; the rest, the caches)."""
         ret = block.last_op
         assert isinstance(ret, func.ReturnOp)
         self.plan_outputs(block, ret)
@@ -488,14 +496,11 @@ class _Function:
             if op is ret:
                 break
             self.lower(op)
-        # results: the first is the logits / loss in an io buffer, the rest the caches
         for i, v in enumerate(ret.arguments):
             l = self.loc.get(v)
             want = self.result_loc(i, v)
             if l is None or l.buffer != want.buffer or l.row is not None:
                 _fail(ret, f"result #{i} of @{mode} is not in @{want.buffer}")
-        new_block.add_ops([*self.locals, *self.arith, *self.calls, func.ReturnOp()])
-        return func.FuncOp(mode, (arg_types, []), Region(new_block))
 
     def result_loc(self, i: int, v: SSAValue) -> Loc:
         if i == 0:
@@ -815,18 +820,7 @@ class _BatchFunction(_Function):
                 _fail(None, f"@{self.mode} argument #{i + 4} is not a slot cache [slots, context, W]")
             layer, kind = divmod(i, 2)
             self.loc[a] = self.mod.cache(f"blk.{layer}.{'kv'[kind]}_cache", a.type)
-        ret = block.last_op
-        assert isinstance(ret, func.ReturnOp)
-        self.plan_outputs(block, ret)
-        for op in block.ops:
-            if op is ret:
-                break
-            self.lower(op)
-        for i, v in enumerate(ret.arguments):
-            l = self.loc.get(v)
-            want = self.result_loc(i, v)
-            if l is None or l.buffer != want.buffer or l.row is not None:
-                _fail(ret, f"result #{i} of @{self.mode} is not in @{want.buffer}")
+        self.lower_body(block, self.mode)
         new_block.add_ops([*self.locals, *self.arith, *self.calls, func.ReturnOp()])
         return func.FuncOp(self.mode, ([IndexType(), IndexType()], []), Region(new_block))
 
