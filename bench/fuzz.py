@@ -13,7 +13,7 @@ Each target runs for its share of the time budget (C targets get less: they
 run orders of magnitude more inputs per second), in one process at a time,
 niced. A crash is saved under .cache/fuzz/artifacts/<target>/ and the target
 restarts for the time left (at most 3 crashes a target). Found crashers belong
-in tests/data/fuzz/<target>/ once fixed: make test replays them. The report
+in test/py/data/fuzz/<target>/ once fixed: make test replays them. The report
 gives inputs run and crashes per target and the total.
 """
 
@@ -38,7 +38,7 @@ C_SHARE = 0.08  # of the budget, per C target
 
 
 def seed_corpus(name: str, folder: Path) -> None:
-    """The target's generated seeds plus every input kept in tests/data/fuzz."""
+    """The target's generated seeds plus every input kept in test/py/data/fuzz."""
     folder.mkdir(parents=True, exist_ok=True)
     seeds = targets.TARGETS[name].seeds() if name in targets.TARGETS else targets.c_seeds(name)
     for i, s in enumerate(seeds):

@@ -49,7 +49,7 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test" / "py"))
 
 from serve_util import ServerProcess, free_port  # noqa: E402
 

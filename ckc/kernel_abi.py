@@ -18,7 +18,7 @@ the table :data:`KERNELS`: for every kernel name, the C base name, the
 variants the library has, the return convention and the exact ordered C
 parameter list, each parameter with its C type (as the prototype in
 ``kernels/include/ckernels.h`` spells it) and a *role* saying where the
-argument comes from. ``tests/test_kernel_abi.py`` parses the header and checks
+argument comes from. ``test/py/test_kernel_abi.py`` parses the header and checks
 every entry against the real prototypes, so drift fails a test.
 
 Roles (``Arg.role``):

@@ -11,7 +11,7 @@ The pass part is ONE named pipeline, a PassPipeline spec string
 fuse-rmsnorm-qkv-rope,bufferize{max_tokens=64},pack-weights,plan-memory,select-simd{target=native},
 lower-to-c{roll=true readable=true}``; lower-to-c's ``roll`` runs roll-layers, the layers as loops):
 the same string runs under ``ckc-opt -p '...'`` on a transformer module and
-gives the same C (tests/test_pipeline.py checks it). The training library's
+gives the same C (test/py/test_pipeline.py checks it). The training library's
 pipeline, :func:`training_spec`, sits next to it (ckc/train/compile_child.py
 runs it; ckc-opt replays it the same way). :func:`compile_model`
 parses that spec and applies its passes one by one to the module in memory

@@ -4,7 +4,7 @@
  * bytes llama-quantize would. Ported statement by statement, in the same
  * float expression order: the library is built as ISO C11 (no FMA
  * contraction) and ggml's reference is compiled without FMA too, so the bytes
- * are equal, not merely close (tests/test_quantize.py compares them with
+ * are equal, not merely close (test/py/test_quantize.py compares them with
  * ggml's own functions). Block layouts: ckernels.h (section quant) and
  * kernels/internal/quant_k.h. The body is internal/quantize_impl.h; the
  * scale searches that dominate the K-quants run 16 groups side by side (one

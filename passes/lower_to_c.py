@@ -70,7 +70,7 @@ Option ``overflow`` (a buffer name; default none; for tests only): every call
 that writes that buffer gets an output pointer 8 bytes past the buffer's
 planned offset, so the kernel writes the buffer's last 8 bytes out of bounds,
 as a kernel with an off-by-two bug would. Next to a canary (a region's last
-buffer, fully written) that kills the canary; tests/test_canaries.py proves the
+buffer, fully written) that kills the canary; test/py/test_canaries.py proves the
 debug checks name it.
 
 Option ``profile`` (default false, ``ckc profile``): every call is timed,

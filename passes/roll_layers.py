@@ -17,7 +17,7 @@ buffers they name, and writes each run once, inside a loop, with a
 
 Iteration ``l`` of the loop makes exactly the calls the ``l``-th window of
 the run made, in the same order, on the same buffers, so the generated C
-computes the same bits (tests/test_roll_layers.py compares logits and
+computes the same bits (test/py/test_roll_layers.py compares logits and
 gradients bit for bit). A run is two or more consecutive windows of P calls
 that match call by call: same kernels, variants and params (static values
 equal, dynamic ones the same SSA values) and, operand by operand, buffers of

@@ -53,7 +53,7 @@ def _supported_types() -> set[str]:
 # a file with a 50k-token vocabulary; this parser reads the same header with
 # struct (skipping big arrays) in milliseconds. Layout, types and block sizes
 # come from the gguf package (GGUFValueType, GGMLQuantizationType,
-# GGML_QUANT_SIZES); tests/test_importers.py cross-checks it against GGUFReader.
+# GGML_QUANT_SIZES); test/py/test_importers.py cross-checks it against GGUFReader.
 
 _SMALL_ARRAY = 4096  # arrays longer than this (vocabularies, merges) are skipped
 MAX_DIMS = 4         # GGML_MAX_DIMS: ggml tensors have at most 4 dimensions

@@ -2,7 +2,7 @@
 
 It is the executable definition of what every ModelConfig field means (the
 compiled model must compute the same thing), and the proof that the importers
-capture every numeric detail: tests/test_importers_reference.py checks it
+capture every numeric detail: test/py/test_importers_reference.py checks it
 against transformers for all six families, from the HF directory and from the
 llama.cpp-converted GGUF (whose llama Q/K rows are in "interleaved" order).
 

@@ -21,7 +21,7 @@ Compared, in execution order:
   parameter's ``.grad`` (in ckc's layout, ckc/train/export.py).
 ``.rstd`` / ``.lse`` (what a forward kernel saves for its backward) and the
 per-row losses have no counterpart. Tolerance: max rel 1e-4 for all
-(tests/test_train_compiled.py's gradient tolerance).
+(test/py/test_train_compiled.py's gradient tolerance).
 """
 
 from __future__ import annotations

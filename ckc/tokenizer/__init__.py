@@ -13,7 +13,7 @@ files with a BPE model and a ByteLevel / Digits / Split(known regex) pre-tokeniz
 or a Metaspace-style normalizer. WordPiece (BERT), Unigram (T5), RWKV and
 PLaMo-2 vocabularies are rejected with a TokenizerError naming the model type.
 
-Behaviour on odd input (tested in tests/test_tokenizer_bad_input.py):
+Behaviour on odd input (tested in test/py/test_tokenizer_bad_input.py):
   * invalid UTF-8 (bytes input) or lone surrogates (str input, passed as
     surrogatepass bytes): every invalid byte is its own symbol of no Unicode
     category and is encoded through the byte tokens, so decode_bytes(encode(x))

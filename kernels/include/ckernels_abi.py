@@ -4,7 +4,7 @@ properties -> params), and the exact C parameter list of its prototype in
 ``ckernels.h`` next to this file, each parameter with the role saying where
 its argument comes from. The schema (roles, expressions, return conventions,
 row offsets) is documented in ``ckc/kernel_abi.py``, which loads this module
-as ``kernel_abi.KERNELS``; ``tests/test_kernel_abi.py`` checks every entry
+as ``kernel_abi.KERNELS``; ``test/py/test_kernel_abi.py`` checks every entry
 against the header's prototypes.
 
 Why a Python module next to the header, rather than a data file or comments
@@ -20,7 +20,7 @@ is not compiled into the library (ckc/kernels.py hashes only .c/.h files).
 
 To add a kernel: declare it in ``ckernels.h``, add one entry here (with
 ``op=`` and ``map=`` when bufferize's generic rule can lower its op), and run
-``tests/test_kernel_abi.py``. README "Adding an op" walks through an op end
+``test/py/test_kernel_abi.py``. README "Adding an op" walks through an op end
 to end.
 """
 

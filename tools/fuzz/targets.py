@@ -9,7 +9,7 @@ message, a message that does not name the file, or an input that runs longer
 than ``SLOW_S``.
 
 Used three ways: ``run_atheris.py`` (coverage-guided, bench/fuzz.py and
-``make fuzz``), ``replay`` (the corpus under tests/data/fuzz/, in make test)
+``make fuzz``), ``replay`` (the corpus under test/py/data/fuzz/, in make test)
 and ``mutate`` (a fixed-seed mutation loop without atheris' runtime, also in
 make test).
 """
@@ -31,9 +31,10 @@ from typing import Callable
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # ckc and tests.gguf_util, however this file was reached
-    sys.path.insert(0, str(ROOT))
-CORPUS = ROOT / "tests" / "data" / "fuzz"
+for _p in (ROOT, ROOT / "test" / "py"):  # ckc and the tests' gguf_util, however this file was reached
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+CORPUS = ROOT / "test" / "py" / "data" / "fuzz"
 SLOW_S = 5.0    # an input slower than this is a finding
 HANG_S = 20.0   # ... and one still running after this is stopped
 # Dequantizing a fuzzed header's tensors is bounded: the header may name
@@ -96,7 +97,7 @@ def _tiny_tensors(cfg) -> dict[str, np.ndarray]:
 def _gguf_bytes(arch: str, cfg, tensors: dict, raw: dict | None = None, vocab: str | None = None) -> bytes:
     import tempfile
 
-    from tests.gguf_util import write_gguf  # the tests' small-GGUF writer (run from the checkout)
+    from gguf_util import write_gguf  # the tests' small-GGUF writer (run from the checkout)
 
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "seed.gguf"

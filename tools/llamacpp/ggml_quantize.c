@@ -1,4 +1,4 @@
-/* ggml's own quantizer as a filter, the reference tests/test_quantize.py holds
+/* ggml's own quantizer as a filter, the reference test/py/test_quantize.py holds
  * ckc's (kernels/quantize.c) to:
  *
  *     ggml_quantize TYPE ROWS K [-t] < rows·K fp32 > rows·row_size bytes

@@ -1,12 +1,12 @@
-// Import: a tiny Llama GGUF (written by tests/gguf_util.py) to transformer IR.
+// Import: a tiny Llama GGUF (written by test/py/gguf_util.py) to transformer IR.
 // The config comes from the GGUF metadata (heads, kv_heads, ffn, context,
 // eps, theta) and the tensors (vocab, tied embeddings: no output.weight);
 // GGUF stores RoPE pairs interleaved. One op per block of the model.
 //
-// RUN: python %root/tests/gguf_util.py tiny-llama %t.gguf
+// RUN: python %root/test/py/gguf_util.py tiny-llama %t.gguf
 // RUN: ckc ir %t.gguf --stage transformer | filecheck %s
 // RUN: ckc ir %t.gguf --stage transformer | ckc-opt | filecheck %s
-// RUN: python %root/tests/gguf_util.py tiny-llama %t.2.gguf 2
+// RUN: python %root/test/py/gguf_util.py tiny-llama %t.2.gguf 2
 // RUN: ckc ir %t.2.gguf --stage transformer | filecheck %s --check-prefix=TWO
 // RUN: head -c 100 %t.gguf > %t.cut.gguf
 // RUN: not ckc ir %t.cut.gguf 2>&1 | filecheck %s --check-prefix=ERR

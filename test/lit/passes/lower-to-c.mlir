@@ -10,7 +10,7 @@
 // @NAME 8 bytes past its planned offset (@l0_resid at 37248, the last buffer
 // before the canary at 41344): an out-of-bounds write the canaries must catch.
 // profile=true (ckc profile) times every call through the runtime.
-// tests/test_pipeline.py compiles the `-t c` output with cc -Wall -Werror.
+// test/py/test_pipeline.py compiles the `-t c` output with cc -Wall -Werror.
 
 // RUN: ckc-opt %s --split-input-file -p lower-to-c | filecheck %s
 // RUN: ckc-opt %s --split-input-file -p lower-to-c | ckc-opt --split-input-file | filecheck %s

@@ -2,7 +2,7 @@
 //
 // A hand-written c-dialect module in the shape lower-to-c produces: a
 // two-layer decoder step whose weights sit at a per-layer stride in one arena,
-// calling kernels at pointer offsets. tests/test_emit_c.py compiles the output
+// calling kernels at pointer offsets. test/py/test_emit_c.py compiles the output
 // with `cc -std=c11 -c -Wall -Werror` and checks it is deterministic.
 
 builtin.module {

@@ -5,7 +5,7 @@
 // fused attn_qkv weight and bias read as three row slices (weight offsets),
 // biased projections, tanh GELU, tied output embedding, K/V caches of 16 rows.
 // vocab 64, hidden 32, 4 heads x 8, ffn 128.
-// tests/test_tensorop_reference.py runs it against transformers' GPT2LMHeadModel.
+// test/py/test_tensorop_reference.py runs it against transformers' GPT2LMHeadModel.
 
 // CHECK-LABEL: func.func @forward
 // CHECK:         %wk = tensorop.weight "blk.0.attn_qkv.weight" offset 32 : tensor<32x32xf32>

@@ -5,7 +5,7 @@
 // function serves prefill (pos = 0, T tokens) and decode (pos = tokens seen,
 // T = 1), with per-layer K/V caches of 16 rows updated by kv_write.
 // vocab 64, hidden 32, 4 heads x 8 (2 kv heads), ffn 48.
-// tests/test_tensorop_reference.py runs it against transformers' LlamaForCausalLM.
+// test/py/test_tensorop_reference.py runs it against transformers' LlamaForCausalLM.
 
 // CHECK-LABEL: func.func @forward
 // CHECK:         tensorop.embedding

@@ -6,7 +6,7 @@
 // graph of *_grad ops (what `autodiff` should produce), with gradients
 // accumulated where a value has several uses (residual stream, the three
 // q/k/v projections of one normalized input). Returns the loss and one
-// gradient per weight. tests/test_tensorop_reference.py compares them with
+// gradient per weight. test/py/test_tensorop_reference.py compares them with
 // torch autograd on transformers' LlamaForCausalLM.
 
 // CHECK-LABEL: func.func @train_step

@@ -251,7 +251,7 @@ def test_fused_attention_input_same_logits(family, tmp_path):
     fused library issues ck_rmsnorm_qkv_rope_f32 (qwen2: with q/k/v biases; gemma:
     its (1 + w) norm), the unfused one rmsnorm/gemm/rope, and their logits are bit
     for bit equal through prefill and decode; both within 1e-4 of transformers.
-    (SmolLM2: tests/test_parity_smollm2.py.)"""
+    (SmolLM2: test/py/test_parity_smollm2.py.)"""
     src = modelzoo.hf_dir(family)
     fused, plain = tmp_path / "fused", tmp_path / "plain"
     compile_model(src, fused, CompileOptions(max_tokens=16), quiet=True)

@@ -80,7 +80,7 @@ def write_tiny_llama(path, layers: int = 1) -> None:
 
 
 if __name__ == "__main__":
-    # python tests/gguf_util.py tiny-llama OUT.gguf [LAYERS]  (lit tests write their input this way)
+    # python test/py/gguf_util.py tiny-llama OUT.gguf [LAYERS]  (lit tests write their input this way)
     import sys
 
     if len(sys.argv) not in (3, 4) or sys.argv[1] != "tiny-llama":

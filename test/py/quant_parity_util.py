@@ -1,6 +1,6 @@
 """ckc vs llama.cpp on one quantized GGUF: greedy logits and llama-perplexity's score.
 
-Used by tests/test_quant_llamacpp.py (and usable from a shell for the whole
+Used by test/py/test_quant_llamacpp.py (and usable from a shell for the whole
 matrix). ckc runs the file through its normal path (``compiled_dir``: today the
 importer dequantizes the GGUF blocks to fp32; once quantized types reach the
 IR, the file's own blocks), llama.cpp through ckc.llamacpp's harness on the

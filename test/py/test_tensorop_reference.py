@@ -558,7 +558,7 @@ def _tiny_llama(seed: int):
 def _lit_func(name: str):
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "test/lit/dialects/tensorop" / name
+    path = Path(__file__).resolve().parents[2] / "test/lit/dialects/tensorop" / name
     module = Parser(_ctx(), path.read_text()).parse_module()
     module.verify()
     return next(o for o in module.walk() if isinstance(o, func.FuncOp))
@@ -640,7 +640,7 @@ def test_gpt2_layer_ir_matches_transformers():
         "output_norm.weight": sd["transformer.ln_f.weight"],
         "output_norm.bias": sd["transformer.ln_f.bias"],
     }
-    path = Path(__file__).resolve().parents[1] / "test/lit/dialects/tensorop/gpt2-layer.mlir"
+    path = Path(__file__).resolve().parents[2] / "test/lit/dialects/tensorop/gpt2-layer.mlir"
     module = Parser(_ctx(), path.read_text()).parse_module()
     module.verify()
     f = next(o for o in module.walk() if isinstance(o, func.FuncOp))

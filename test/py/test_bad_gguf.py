@@ -3,7 +3,7 @@
 
 GGUF headers are written by hand (struct) so every count, length, dimension and
 offset can be set to what a corrupt or hostile file holds; see also
-tests/test_fuzz.py, which runs the loaders on mutated files.
+test/py/test_fuzz.py, which runs the loaders on mutated files.
 """
 
 from __future__ import annotations

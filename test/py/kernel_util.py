@@ -1,4 +1,4 @@
-"""Shared helpers for the kernel parity tests (tests/test_kernels_*.py).
+"""Shared helpers for the kernel parity tests (test/py/test_kernels_*.py).
 
 - ``lib()``: libckernels loaded once per test process (built on demand); the
   ASan + UBSan build when ``CKC_TEST_SANITIZE=1`` (set by ``run_sanitized``).
@@ -33,6 +33,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,7 +170,7 @@ def run_isolated(code: str, timeout: float = 300) -> str:
     proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], cwd=ck.ROOT, capture_output=True, text=True,
                           timeout=timeout,
                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                              [str(ck.ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])))
+                              [str(ck.ROOT), str(Path(__file__).resolve().parent), *filter(None, [os.environ.get("PYTHONPATH")])])))
     if proc.returncode != 0:
         why = (f"killed by {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
                else f"exit status {proc.returncode}")

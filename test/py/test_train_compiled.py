@@ -14,7 +14,7 @@ within 1e-4 absolute (GPT-2's key bias, whose true gradient is zero, within
 the sum of the learning rates: see test_training_parity).
 
 Tokens start at 1: transformers builds the embedding with padding_idx = 0
-(no gradient for row 0), ckc trains every row (see tests/test_grad_parity.py).
+(no gradient for row 0), ckc trains every row (see test/py/test_grad_parity.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOOD = """func.func @f(%a: i32) -> i32 {
   %b = arith.addi %a, %a : i32
   func.return %b : i32

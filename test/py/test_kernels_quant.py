@@ -25,7 +25,7 @@ import pytest
 from gguf import GGMLQuantizationType as GT
 from gguf import quants
 
-from tests.kernel_util import (aligned_empty, c_float, c_int, c_size_t, c_void_p, guarded_copy, kernel, lib,
+from kernel_util import (aligned_empty, c_float, c_int, c_size_t, c_void_p, guarded_copy, kernel, lib,
                                max_rel_err, pool, ptr, run_isolated, run_sanitized, runnable, variants)
 
 TIGHT = 3e-5
@@ -192,7 +192,7 @@ def guarded_sweep(vs):
 
 def test_qgemm_stays_inside_its_operands():
     vs = runnable(simd_variants())
-    assert "sweep ok" in run_isolated(f"from tests.test_kernels_quant import guarded_sweep; guarded_sweep({vs!r})")
+    assert "sweep ok" in run_isolated(f"from test_kernels_quant import guarded_sweep; guarded_sweep({vs!r})")
 
 
 def r8_layout(fmt, Wq, N):
@@ -348,5 +348,5 @@ def test_fp16_conversions():
 
 
 def test_sanitized():
-    run_sanitized("tests/test_kernels_quant.py", "-k",
+    run_sanitized("test/py/test_kernels_quant.py", "-k",
                   "test_qgemm and (3x45x96 or 1x37x32) or test_packed and q4_1 or test_embedding and q5_0")

@@ -30,7 +30,7 @@ from ckc import modelzoo
 from gguf_util import llama_parts, write_gguf  # noqa: F401 - llama_parts is a fixture
 from train_util import hamlet
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*argv, prog: str = "ckc", cwd=None) -> subprocess.CompletedProcess:

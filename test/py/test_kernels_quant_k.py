@@ -32,7 +32,7 @@ import pytest
 from gguf import GGMLQuantizationType as QT
 from gguf import quants
 
-from tests.kernel_util import (aligned_empty, c_float, c_int, c_size_t, c_void_p, guarded_copy, kernel, lib,
+from kernel_util import (aligned_empty, c_float, c_int, c_size_t, c_void_p, guarded_copy, kernel, lib,
                                pool, ptr, run_isolated, run_sanitized, runnable, variants)
 
 CK_OK, CK_ERR_WORKSPACE, CK_ERR_ARG = 0, -1, -2
@@ -190,7 +190,7 @@ def guarded_sweep(vs):
 
 def test_qgemm_stays_inside_its_operands():
     vs = runnable(gemm_variants())
-    assert "sweep ok" in run_isolated(f"from tests.test_kernels_quant_k import guarded_sweep; guarded_sweep({vs!r})")
+    assert "sweep ok" in run_isolated(f"from test_kernels_quant_k import guarded_sweep; guarded_sweep({vs!r})")
 
 
 @pytest.mark.parametrize("M", [5, 40])   # 40: the tiled path (M >= 16) where the CPU has VNNI

@@ -206,7 +206,7 @@ def test_prepacked_f32p32(clib, tmp_path):
     """f32p32 (pack-weights' layout): written packed, read back by both readers with
     the panel size rule ceil(N/32)*32*K*4, unpacked exactly, and the C kernel
     library's ck_gemm_pack_f32 produces the same bytes."""
-    from tests.kernel_util import lib as kernel_lib
+    from kernel_util import lib as kernel_lib
 
     rng = np.random.default_rng(3)
     mats = {"a.weight": rng.standard_normal((40, 16), dtype=np.float32),
@@ -463,7 +463,7 @@ def test_c_loader_under_asan(tmp_path):
         flags=["-std=c11", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
                f"-I{RUNTIME}"],
     )
-    script = _ASAN_SCRIPT.format(tests=str(ROOT / "tests"), so=str(so))
+    script = _ASAN_SCRIPT.format(tests=str(ROOT / "test" / "py"), so=str(so))
     env = dict(os.environ, LD_PRELOAD=rt, ASAN_OPTIONS="detect_leaks=0")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0 and "ASAN-FUZZ-OK" in proc.stdout, proc.stderr[-3000:]

@@ -6,7 +6,7 @@ and the bisector naming a planted bug.
   decode steps), and against the tensorop IR; the tolerance per op kind is
   ckc.parity.compare.tolerance (max |x - ref| / max |ref| <= 1e-4,
   embeddings 1e-6; against llama.cpp GELU and what follows it 2e-3).
-- Planted bugs (tests/data/parity_plants.py, loaded with --load-plugin, so
+- Planted bugs (test/py/data/parity_plants.py, loaded with --load-plugin, so
   only these builds have them): layer 1's swiglu call pointed at the mul
   kernel after select-simd, and a pass dropping layer 1's RoPE on k. `ckc
   parity` names that op and layer as the first divergence (and the input it

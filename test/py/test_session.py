@@ -1,5 +1,5 @@
 """ckc.session + runtime/model_abi.h + runtime/weights.c end to end, on a
-hand-written model (tests/data/bigram_model.c) compiled with ckc.build."""
+hand-written model (test/py/data/bigram_model.c) compiled with ckc.build."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def build_bigram(debug: bool) -> str:
     return str(
         compile_shared(
             "bigram-debug" if debug else "bigram",
-            [ROOT / "tests/data/bigram_model.c", RUNTIME / "weights.c", RUNTIME / "arena.c"],
+            [ROOT / "test/py/data/bigram_model.c", RUNTIME / "weights.c", RUNTIME / "arena.c"],
             headers=[RUNTIME / "weights.h", RUNTIME / "arena.h", RUNTIME / "model_abi.h"],
             flags=["-std=c11", "-O2", f"-I{RUNTIME}"] + (["-DCKC_DEBUG"] if debug else []),
         )
@@ -254,7 +254,7 @@ def test_model_linked_against_libckernels(tmp_path, weights):
     libdir = kernels.library_path().parent
     so = compile_shared(
         "bigram-linked",
-        [ROOT / "tests/data/bigram_model.c"],
+        [ROOT / "test/py/data/bigram_model.c"],
         headers=[RUNTIME / "weights.h", RUNTIME / "arena.h", RUNTIME / "model_abi.h"],
         flags=["-std=c11", "-O2", f"-I{RUNTIME}"],
         libs=[f"-L{libdir}", "-lckernels"],
@@ -295,10 +295,10 @@ def test_log_probs_and_perplexity(artifact, weights):
 
 
 def test_abi_from_plain_c(tmp_path, artifact, weights):
-    """tests/data/abi_runner.c drives the same model.so through model_abi.h alone."""
+    """test/py/data/abi_runner.c drives the same model.so through model_abi.h alone."""
     exe = tmp_path / "abi_runner"
     run_checked([cc(), "-std=gnu11", "-O1", f"-I{RUNTIME}", "-o", str(exe),
-                 str(ROOT / "tests/data/abi_runner.c"), "-ldl"], "abi_runner")
+                 str(ROOT / "test/py/data/abi_runner.c"), "-ldl"], "abi_runner")
     prompt = [3, 1, 4]
     run = lambda *args: subprocess.run([str(exe), str(artifact / "model.so"), *map(str, args)],  # noqa: E731
                                        capture_output=True, text=True, timeout=60)

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.kernel_util import (aligned_empty, c_int, c_size_t, c_void_p, guarded_copy, kernel, lib,
+from kernel_util import (aligned_empty, c_int, c_size_t, c_void_p, guarded_copy, kernel, lib,
                                max_rel_err, pool, ptr, rand, run_isolated, run_sanitized, variants)
 
 TOL = 1e-4
@@ -243,7 +243,7 @@ def guarded_sweep(variant):
 def test_gemm_stays_inside_its_operands(variant):
     """No GEMM path (small-M dot, decode GEMV on packed panels, private and shared
     packed A) touches memory past x, W, Wp, b or y, at 1-3 threads; results within TOL."""
-    out = run_isolated(f"from tests.test_kernels_gemm import guarded_sweep; guarded_sweep({variant!r})")
+    out = run_isolated(f"from test_kernels_gemm import guarded_sweep; guarded_sweep({variant!r})")
     assert "shapes ok" in out
 
 

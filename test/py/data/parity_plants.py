@@ -1,4 +1,4 @@
-"""Test-only passes that plant a bug, for tests/test_parity_bisect.py (loaded
+"""Test-only passes that plant a bug, for test/py/test_parity_bisect.py (loaded
 with `ckc parity --load-plugin`; never part of ckc's pipeline).
 
 - drop-k-rope{layer=L}: a wrong rewrite at the tensorop level: layer L's k

@@ -23,7 +23,7 @@ from ckc import llamacpp
 from ckc.assets import llama_cpp_dir
 
 # bench/serve.py by its path: bench/ on sys.path would shadow modules named like its files
-_spec = importlib.util.spec_from_file_location("bench_serve", Path(__file__).resolve().parents[1] / "bench" / "serve.py")
+_spec = importlib.util.spec_from_file_location("bench_serve", Path(__file__).resolve().parents[2] / "bench" / "serve.py")
 serve_bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(serve_bench)
 

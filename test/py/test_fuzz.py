@@ -1,5 +1,5 @@
 """The fuzz targets in make test: every input that ever crashed a loader
-(tests/data/fuzz/<target>/), then a short fixed-seed mutation run per target.
+(test/py/data/fuzz/<target>/), then a short fixed-seed mutation run per target.
 
 The long coverage-guided runs are `make fuzz` (bench/fuzz.py). Here the Python
 targets run without atheris' runtime (tools/fuzz/targets.py's own mutator) and
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "fuzz"))
 
 import cbuild  # noqa: E402

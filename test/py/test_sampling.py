@@ -169,7 +169,7 @@ def test_sampler_rejects_bad_options():
 # ---------------------------------------------------------------- generate
 class Counter:
     """A deterministic toy LM for the loop logic (the real Session is exercised in
-    tests/test_session.py): it predicts (last + step) % vocab with logit 5, every
+    test/py/test_session.py): it predicts (last + step) % vocab with logit 5, every
     other token 1, and tracks the position like a session."""
 
     def __init__(self, vocab=10, context=100, step=1):

@@ -16,7 +16,7 @@ What ASan sees: the heap (the caller's token and logit arrays, the GEMM
 workspace, the scratch logits, the whole training state: weights, arena,
 AdamW moments, all malloc'd), so a kernel reading or writing past one of them
 is reported; the inference arena and the weights are mmapped (no red zones:
-that is what the arena canaries are for, tests/test_canaries.py). UBSan checks
+that is what the arena canaries are for, test/py/test_canaries.py). UBSan checks
 every kernel and the generated code (overflow, misaligned access, bad shifts).
 """
 

@@ -1,4 +1,4 @@
-/* The toy op's kernel (tests/test_add_op.py): what an in-tree kernel declares
+/* The toy op's kernel (test/py/test_add_op.py): what an in-tree kernel declares
    in kernels/include/ckernels.h. Only a scalar variant. */
 #ifndef TOY_CUBE_H
 #define TOY_CUBE_H

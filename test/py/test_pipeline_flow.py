@@ -19,7 +19,7 @@ from ckc.pipeline import TRAINING_MODES, CompileOptions, passes, training_spec
 def test_training_spec_under_ckc_opt_gives_the_training_librarys_c():
     """ckc-opt -p TRAINING_SPEC -t c on the transformer module prints the
     model.c that ckc/train/compile_child.py compiled (the same library
-    tests/test_train_backend.py trains: llama:tiny, vocab 320, 16 tokens)."""
+    test/py/test_train_backend.py trains: llama:tiny, vocab 320, 16 tokens)."""
     from ckc.artifacts import ir_text
     from ckc.importers.to_ir import build_module
     from ckc.train.ckc_backend import compile_train

@@ -3,7 +3,7 @@
 - quantize: ckc's F32 export -> Q8_0 -> F32 through llama_model_quantize; the F32
   file holds exactly the weights ckc reads from the Q8_0 one (bit for bit), and
   llama.cpp on that F32 file gives ckc's logits on the Q8_0 file within 1e-5
-  relative (the same arithmetic as tests/test_llamacpp_export.py): this is how
+  relative (the same arithmetic as test/py/test_llamacpp_export.py): this is how
   the bench gives llama.cpp fp32 weights equal to ckc's dequantized ones.
 - bench: positive, finite token rates for both KV settings.
 """

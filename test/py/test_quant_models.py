@@ -92,7 +92,7 @@ def test_parity_against_ir_reads_the_stored_weights(tmp_path):
 
 
 def _tiny_quant(tmp_path, raw_up) -> "Path":
-    """The tiny llama of tests/gguf_util.py with blk.0.ffn_up.weight replaced by ``raw_up``."""
+    """The tiny llama of test/py/gguf_util.py with blk.0.ffn_up.weight replaced by ``raw_up``."""
     from gguf_util import write_gguf
 
     from ckc.importers import load_model

@@ -1,14 +1,14 @@
 """README "Adding an op", done for a toy op: ``cube`` (y = x³), elementwise.
 
 The five places, each with its check, as the README lists them; here they
-live in this test (and tests/data/toy_op/ for the C) instead of the tree,
+live in this test (and test/py/data/toy_op/ for the C) instead of the tree,
 and are registered into copies of the tables for the test's duration:
 
 1. the dialect class (dialects/tensorop.py): one line on the unary family;
 2. the reference function (dialects/_tensorop_ref.py): checked against numpy;
 3. the autodiff rule (passes/autodiff.py): its gradient checked against
    torch.autograd of the reference;
-4. the kernel (kernels/, here tests/data/toy_op/cube.c);
+4. the kernel (kernels/, here test/py/data/toy_op/cube.c);
 5. the ABI entry (kernels/include/ckernels_abi.py): checked against the
    kernel's prototype like every entry.
 
@@ -34,12 +34,12 @@ from ckc.dialects import _tensorop_ref as ref
 from ckc.dialects import tensorop as T
 from ckc.passes import autodiff
 
-ROOT = Path(__file__).resolve().parents[1]
-TOY = ROOT / "tests" / "data" / "toy_op"
+ROOT = Path(__file__).resolve().parents[2]
+TOY = ROOT / "test" / "py" / "data" / "toy_op"
 
 # 1. the dialect class: a member of the unary family (shape rule, syntax,
 #    constructor and verifier come from the base class)
-CubeOp = T._op(T._Unary, "cube", "Elementwise cube `x³` (the toy op of tests/test_add_op.py).",
+CubeOp = T._op(T._Unary, "cube", "Elementwise cube `x³` (the toy op of test/py/test_add_op.py).",
                "%y = tensorop.cube %x : (tensor<?x8xf32>) -> tensor<?x8xf32>")
 
 
@@ -56,7 +56,7 @@ def _cube_grad(ad, op, dy):
     return [ad.emit(T.ScaleOp(ad.emit(T.MulOp(x2, dy)).result, 3.0)).result]
 
 
-# 5. the ABI entry (4, the kernel, is tests/data/toy_op/cube.c)
+# 5. the ABI entry (4, the kernel, is test/py/data/toy_op/cube.c)
 CUBE = kernel_abi.Kernel(
     "cube", "ck_cube_f32",
     (kernel_abi.arg_in("x", 0), kernel_abi.arg_out("y", 0), kernel_abi.N_ELEMENTS, *kernel_abi.POOL_ARGS),

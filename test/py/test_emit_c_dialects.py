@@ -21,7 +21,7 @@ from ckc.dialects import c as C
 from ckc.emit_c import emit_c
 from ckc.universe import make_context
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUFFER_OPS = ROOT / "test" / "lit" / "dialects" / "buffer" / "ops.mlir"
 
 
