@@ -64,7 +64,7 @@ def test_out_of_bounds_kernel_write_is_caught_and_named(tmp_path):
 
 def test_training_arena_has_canaries_checked_in_debug_builds():
     """The training library's arena: plan-memory's canaries (after each region:
-    grads, adam_m, adam_v, activations) are written by ckc_train_create; a debug
+    grads, adam_m, adam_v, activations) are written by ckc_model_create; a debug
     build (CkcBackend(debug=True)) checks them after every kernel call. The
     overflow targets the last gradient buffer (its kernel writes it whole at any
     length), then the AdamW v block the generated optimizer writes."""
