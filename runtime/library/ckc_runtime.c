@@ -362,13 +362,8 @@ const char *ckc_last_error(const ckc_model *m) { return m ? m->err : "model is N
 
 /* ---- errors and canaries ---------------------------------------------------- */
 
-static int fail(ckc_model *m, int code, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(m->err, sizeof m->err, fmt, ap);
-    va_end(ap);
-    return code;
-}
+/* Sets m's one-line error, evaluates to `code`. */
+#define fail(m, code, ...) (snprintf((m)->err, sizeof (m)->err, __VA_ARGS__), (code))
 
 /* CKC_ERR_UNSUPPORTED unless the library has `fn` (a CKC_FN_* bit). */
 static int need(ckc_model *m, int fn, const char *name) {
@@ -437,45 +432,45 @@ static int weight_index(const char *name) {
 /* The bytes of tensor `name` in store `what`, or NULL (error set). `write`:
  * the caller writes them (mapped weights are read-only). */
 static uint8_t *locate(ckc_model *m, int what, const char *name, size_t nbytes, int write) {
-    if (!name) { fail(m, CKC_ERR_INVALID, "no tensor name"); return NULL; }
+    if (!name) { (void)fail(m, CKC_ERR_INVALID, "no tensor name"); return NULL; }
     int w = weight_index(name);
-    if (w < 0) { fail(m, CKC_ERR_INVALID, "unknown tensor '%s'", name); return NULL; }
+    if (w < 0) { (void)fail(m, CKC_ERR_INVALID, "unknown tensor '%s'", name); return NULL; }
     if (nbytes != ckc_gen_weight_bytes[w]) {
-        fail(m, CKC_ERR_INVALID, "tensor '%s' has %zu bytes, got %zu", name, (size_t)ckc_gen_weight_bytes[w], nbytes);
+        (void)fail(m, CKC_ERR_INVALID, "tensor '%s' has %zu bytes, got %zu", name, (size_t)ckc_gen_weight_bytes[w], nbytes);
         return NULL;
     }
     if (what == CKC_WEIGHT) {
         if (write && !m->owned) {
-            fail(m, CKC_ERR_INVALID, "tensor '%s': the weights are mapped read-only from the .bump file "
+            (void)fail(m, CKC_ERR_INVALID, "tensor '%s': the weights are mapped read-only from the .bump file "
                  "(create the model with no weights path to write them)", name);
             return NULL;
         }
         return (uint8_t *)m->wbase + ckc_gen_weight_offsets[w];
     }
-    if (what < CKC_GRAD || what > CKC_ADAM_V) { fail(m, CKC_ERR_INVALID, "unknown store %d", what); return NULL; }
-    if (w >= n_params()) { fail(m, CKC_ERR_INVALID, "tensor '%s' is not trained (no gradient)", name); return NULL; }
+    if (what < CKC_GRAD || what > CKC_ADAM_V) { (void)fail(m, CKC_ERR_INVALID, "unknown store %d", what); return NULL; }
+    if (w >= n_params()) { (void)fail(m, CKC_ERR_INVALID, "tensor '%s' is not trained (no gradient)", name); return NULL; }
     /* the parallel blocks: the same relative offset as the weight's */
     int64_t base = what == CKC_GRAD ? ckc_gen_grads_offset : what == CKC_ADAM_M ? ckc_gen_adam_m_offset
                                                                                 : ckc_gen_adam_v_offset;
     return m->arena.base + base + (ckc_gen_weight_offsets[w] - ckc_gen_weight_offsets[0]);
 }
 
-int ckc_tensor_read(ckc_model *m, int what, const char *name, void *dst, size_t nbytes) {
+/* ckc_tensor_read (write 0: tensor -> buf) and ckc_tensor_write (1: buf -> tensor). */
+static int copy(ckc_model *m, int what, const char *name, void *buf, size_t nbytes, int write) {
     if (!m) return CKC_ERR_INVALID;
-    if (!dst) return fail(m, CKC_ERR_INVALID, "no destination buffer");
-    uint8_t *p = locate(m, what, name, nbytes, 0);
+    if (!buf) return fail(m, CKC_ERR_INVALID, "no %s buffer", write ? "source" : "destination");
+    uint8_t *p = locate(m, what, name, nbytes, write);
     if (!p) return CKC_ERR_INVALID;
-    memcpy(dst, p, nbytes);
+    memcpy(write ? p : buf, write ? buf : p, nbytes);
     return CKC_OK;
 }
 
+int ckc_tensor_read(ckc_model *m, int what, const char *name, void *dst, size_t nbytes) {
+    return copy(m, what, name, dst, nbytes, 0);
+}
+
 int ckc_tensor_write(ckc_model *m, int what, const char *name, const void *src, size_t nbytes) {
-    if (!m) return CKC_ERR_INVALID;
-    if (!src) return fail(m, CKC_ERR_INVALID, "no source buffer");
-    uint8_t *p = locate(m, what, name, nbytes, 1);
-    if (!p) return CKC_ERR_INVALID;
-    memcpy(p, src, nbytes);
-    return CKC_OK;
+    return copy(m, what, name, (void *)src, nbytes, 1);
 }
 
 /* Zero bytes [p, p + n); whole pages inside go back to the OS (they read as

@@ -33,6 +33,13 @@ struct ckc_model {
 
 int ckc_abi_version(void) { return CKC_ABI_VERSION; }
 
+void ckc_model_destroy(ckc_model *m) {
+    if (!m) return;
+    ck_arena_free(&m->arena);
+    ck_weights_close(m->w);
+    free(m);
+}
+
 ckc_model *ckc_model_create(const char *weights_path, int nthreads, char *err, int errlen) {
     if (err && errlen > 0) err[0] = 0;
     if (nthreads < 0) {
@@ -74,13 +81,6 @@ ckc_model *ckc_model_create(const char *weights_path, int nthreads, char *err, i
 fail:
     ckc_model_destroy(m);
     return NULL;
-}
-
-void ckc_model_destroy(ckc_model *m) {
-    if (!m) return;
-    ck_arena_free(&m->arena);
-    ck_weights_close(m->w);
-    free(m);
 }
 
 int ckc_model_info(const ckc_model *m, ckc_info *out) {
