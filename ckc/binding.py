@@ -106,6 +106,36 @@ OPTIONAL = {  # a hand-written library (tests/data/bigram_model.c) may implement
 }
 
 
+# The build flavours' own entry points (runtime/library/ckc_runtime.c): -DCKC_PROFILE
+# (ckc/profiler.py reads the per-call counters) and -DCKC_RECORD (ckc/parity/record.py
+# installs the recorder, runtime/record.h).
+RECORD_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_int64,
+                             ctypes.c_void_p)
+PROFILE = {
+    "ckc_profile_fields": (_I, []),
+    "ckc_profile_read": (_I, [_P, _P]),
+    "ckc_profile_reset": (None, []),
+}
+RECORD = {"ckc_record_set": (None, [RECORD_FN, _P])}
+
+
+def declare_flavour(lib: ctypes.CDLL, table: dict) -> bool:
+    """Declare a build flavour's entry points (PROFILE, RECORD); False if ``lib`` lacks them."""
+    if not all(hasattr(lib, name) for name in table):
+        return False
+    for name, (res, args) in table.items():
+        f = getattr(lib, name)
+        f.restype, f.argtypes = res, args
+    return True
+
+
+def call_names(lib: ctypes.CDLL) -> list[str]:
+    """``ckc_gen_call_names``: every kernel call of the library's model.c, in its numbering."""
+    n = ctypes.c_int.in_dll(lib, "ckc_gen_n_calls").value
+    names = (ctypes.c_char_p * max(n, 1)).in_dll(lib, "ckc_gen_call_names")
+    return [names[i].decode() for i in range(n)]
+
+
 def declare(lib: ctypes.CDLL, so) -> ctypes.CDLL:
     """Set restype / argtypes of every entry point ``lib`` exports; the required ones must exist."""
     for table, required in ((REQUIRED, True), (OPTIONAL, False)):
