@@ -2,7 +2,7 @@
 
 DIR/model.c        the generated C (lower-to-c + the C emitter); byte-identical for
                    the same model and options
-DIR/model.so       model.c + runtime/model/model_runtime.c, linked against
+DIR/model.so       model.c + runtime/library/ckc_runtime.c (runtime/ckc_abi.h), linked against
                    libckernels.a (static: runs without the compiler or the kernel
                    library's .so)
 DIR/weights.bump   every weight the model reads, f32 (Linear weights that only
@@ -56,7 +56,8 @@ from xdsl.printer import Printer
 
 from ckc import weights as bump
 from ckc.atomic import replaced
-from ckc.build import ROOT, BuildError, cc, cc_atomic
+from ckc.build import RUNTIME_DIR, RUNTIME_SOURCES, BuildError, cc, cc_atomic  # noqa: F401 - RUNTIME_*: re-exported
+from ckc.binding import ABI_VERSION
 from ckc.errors import CkcError
 
 MODEL_C = "model.c"
@@ -67,8 +68,6 @@ MEMORY_PNG = "memory.png"
 MANIFEST = "manifest.json"
 CALLS = "calls.json"
 RECORD = "record.json"
-RUNTIME_DIR = ROOT / "runtime" / "model"
-RUNTIME_SOURCES = (RUNTIME_DIR / "model_runtime.c",)
 # CompileOptions.sanitize: the flags CMakeLists.txt gives libckernels' CKC_SANITIZE build
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined")
 
@@ -369,7 +368,7 @@ def build(module: ModuleOp, state: dict, cfg, store, src: Path, out_dir: Path, o
     times["total"] = time.perf_counter() - t_all
     manifest = {
         "ckc_manifest": 1,
-        "abi_version": 1,
+        "abi_version": ABI_VERSION,
         "model": str(src),
         "arch": cfg.arch,
         "library": MODEL_SO,

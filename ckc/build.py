@@ -20,6 +20,15 @@ from ckc.atomic import replaced
 # The checkout root: ckc/ sits directly below it (editable install).
 ROOT = Path(__file__).resolve().parent.parent
 
+# The runtime compiled INTO every model.so (inference and training alike) with its
+# generated model.c: runtime/library/ (CMake puts only runtime/'s top level in
+# libckernels). RUNTIME_FILES: every file whose bytes enter such a library
+# besides model.c and libckernels (cache keys hash them).
+RUNTIME_DIR = ROOT / "runtime" / "library"
+RUNTIME_SOURCES = (RUNTIME_DIR / "ckc_runtime.c",)
+RUNTIME_FILES = (*RUNTIME_SOURCES, RUNTIME_DIR / "ckc_gen.h", ROOT / "runtime" / "ckc_abi.h",
+                 ROOT / "runtime" / "record.h")
+
 
 class BuildError(RuntimeError):
     """A native build failed; the message carries the compiler's first error."""

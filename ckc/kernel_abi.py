@@ -320,7 +320,7 @@ def eval_expr(expr: Expr, env: dict[str, Any]) -> Any:
 # Format name (dialects/quant.py) -> (ck_qtype number, workspace query, repack kernel).
 # workspace: "q" = ck_qgemm_workspace_size(fmt, M, N, K, nth) (block formats, f16,
 # bf16: 0), "qk" = ck_qkgemm_workspace_size (K-quants); the runtime allocates the
-# max of these and ck_gemm_workspace_size (runtime/model/model_runtime.c).
+# max of these and ck_gemm_workspace_size (runtime/library/ckc_runtime.c).
 # packed: ck_qpack_<fmt> + ck_qgemm_packed_<fmt> exist (8-row interleave, layout r8).
 # The table (kernels/include/ckernels_abi.py) has a qgemm_<fmt> [, qgemm_packed_<fmt>]
 # and qembedding_<fmt> entry per row; bufferize's matmul / embedding rules pick them

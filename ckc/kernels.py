@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ckc.binding import Handle
 from ckc.build import ROOT, BuildError, cache_dir, cc, run_checked, source_hash
 
 LIB_NAME = "ckernels"
@@ -53,7 +54,7 @@ def sources() -> list[Path]:
     """Every file whose bytes go into the library."""
     files = [ROOT / "CMakeLists.txt"]
     # As CMakeLists.txt globs: all of kernels/, but only runtime/'s top level
-    # (runtime/model/ and runtime/train/ are compiled into each model.so, so
+    # (runtime/library/ is compiled into each model.so, so
     # editing them must not rebuild the library).
     candidates = list((ROOT / "kernels").rglob("*")) + list((ROOT / "runtime").glob("*"))
     for p in candidates:
@@ -175,7 +176,7 @@ def best_variant() -> str:
     return available_variants()[-1]
 
 
-class Pool:
+class Pool(Handle):
     """A ck_pool (persistent worker threads) owned by Python; pass ``.handle``."""
 
     def __init__(self, nthreads: int = 0, lib: ctypes.CDLL | None = None):
@@ -192,15 +193,3 @@ class Pool:
         if self.handle is not None and self.handle.value:
             self._lib.ck_pool_destroy(self.handle)
         self.handle = None
-
-    def __enter__(self) -> "Pool":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass

@@ -54,19 +54,15 @@ class ProfiledLibrary:
     same dlopen handle the Session uses, so the same counters)."""
 
     def __init__(self, so: Path):
+        from ckc import binding
+
         self.lib = ctypes.CDLL(str(Path(so).resolve()))
-        try:
-            self.lib.ckc_profile_fields.restype = ctypes.c_int
-            self.lib.ckc_profile_read.restype = ctypes.c_int
-            self.lib.ckc_profile_read.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-            self.lib.ckc_profile_reset.restype = None
-        except AttributeError:
-            raise CkcError(f"{so}: not a profile build (compile with CompileOptions(profile=True))") from None
+        if not binding.declare_flavour(self.lib, binding.PROFILE):
+            raise CkcError(f"{so}: not a profile build (compile with CompileOptions(profile=True))")
         if self.lib.ckc_profile_fields() != len(FIELDS):
             raise CkcError(f"{so}: profile counters of another ckc version (recompile)")
-        self.n_calls = ctypes.c_int.in_dll(self.lib, "ckc_gen_n_calls").value
-        names = (ctypes.c_char_p * max(self.n_calls, 1)).in_dll(self.lib, "ckc_gen_call_names")
-        self.call_names = [names[i].decode() for i in range(self.n_calls)]
+        self.call_names = binding.call_names(self.lib)
+        self.n_calls = len(self.call_names)
 
     def reset(self) -> None:
         self.lib.ckc_profile_reset()

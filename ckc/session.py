@@ -1,7 +1,7 @@
 """A compiled model at run time: model.so + weights, driven through ctypes.
 
 ``Session(artifact_dir, threads=N)`` loads ``artifact_dir/model.so`` (the ABI in
-``runtime/model_abi.h``) and maps ``artifact_dir/weights.bump``; a
+``runtime/ckc_abi.h``, bound by ckc/binding.py) and maps ``artifact_dir/weights.bump``; a
 ``manifest.json`` in the directory may name other files (keys ``"library"`` and
 ``"weights"``, paths relative to the directory). model.so is linked against
 libckernels; when the dynamic linker cannot find it by itself, the session loads
@@ -27,13 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-ABI_VERSION = 1
+from ckc import binding
+from ckc.binding import ABI_VERSION, ERR_CONTEXT, ERR_MEMORY, ERR_TOKEN, OK, CkcInfo  # noqa: F401 - re-exported
+
 MODEL_LIBRARY = "model.so"
 WEIGHTS_FILE = "weights.bump"
 MANIFEST = "manifest.json"
-
-# Return codes of runtime/model_abi.h
-OK, ERR_INVALID, ERR_TOKEN, ERR_CONTEXT, ERR_MEMORY, ERR_INTERNAL = range(6)
 
 
 class SessionError(RuntimeError):
@@ -55,98 +54,12 @@ class ModelMemoryError(SessionError):
 _ERRORS = {ERR_TOKEN: TokenRangeError, ERR_CONTEXT: ContextOverflowError, ERR_MEMORY: ModelMemoryError}
 
 
-class CkcInfo(ctypes.Structure):
-    """Mirror of ``ckc_info`` in runtime/model_abi.h."""
-
-    _fields_ = [
-        ("abi_version", ctypes.c_int32),
-        ("vocab", ctypes.c_int32),
-        ("context", ctypes.c_int32),
-        ("max_batch", ctypes.c_int32),
-        ("layers", ctypes.c_int32),
-        ("hidden", ctypes.c_int32),
-        ("nthreads", ctypes.c_int32),
-        ("debug", ctypes.c_int32),
-        ("arena_bytes", ctypes.c_int64),
-        ("weights_bytes", ctypes.c_int64),
-        ("arch", ctypes.c_char * 32),
-        ("simd", ctypes.c_char * 16),
-        ("reserved", ctypes.c_int64 * 8),
-    ]
-
-    def as_dict(self) -> dict:
-        out = {name: getattr(self, name) for name, _ in self._fields_ if name != "reserved"}
-        out["arch"] = self.arch.decode("utf-8", "replace")
-        out["simd"] = self.simd.decode("utf-8", "replace")
-        return out
-
-
-_I32P = ctypes.POINTER(ctypes.c_int32)
-_F32P = ctypes.POINTER(ctypes.c_float)
-
-
-def _declare(lib: ctypes.CDLL) -> None:
-    lib.ckc_abi_version.restype = ctypes.c_int
-    lib.ckc_abi_version.argtypes = []
-    lib.ckc_model_create.restype = ctypes.c_void_p
-    lib.ckc_model_create.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-    lib.ckc_model_destroy.restype = None
-    lib.ckc_model_destroy.argtypes = [ctypes.c_void_p]
-    lib.ckc_model_info.restype = ctypes.c_int
-    lib.ckc_model_info.argtypes = [ctypes.c_void_p, ctypes.POINTER(CkcInfo)]
-    for fn in (lib.ckc_prefill, lib.ckc_prefill_all):
-        fn.restype = ctypes.c_int
-        fn.argtypes = [ctypes.c_void_p, _I32P, ctypes.c_int, _F32P]
-    lib.ckc_decode.restype = ctypes.c_int
-    lib.ckc_decode.argtypes = [ctypes.c_void_p, ctypes.c_int32, _F32P]
-    lib.ckc_reset.restype = ctypes.c_int
-    lib.ckc_reset.argtypes = [ctypes.c_void_p]
-    lib.ckc_position.restype = ctypes.c_int
-    lib.ckc_position.argtypes = [ctypes.c_void_p]
-    lib.ckc_last_error.restype = ctypes.c_char_p
-    lib.ckc_last_error.argtypes = [ctypes.c_void_p]
-    if hasattr(lib, "ckc_slots"):  # KV-cache slots (runtime/model_abi.h); a hand-written model may lack them
-        lib.ckc_slots.restype = ctypes.c_int
-        lib.ckc_slots.argtypes = [ctypes.c_void_p]
-        lib.ckc_batch.restype = ctypes.c_int
-        lib.ckc_batch.argtypes = [ctypes.c_void_p, _I32P, _I32P, ctypes.c_int, _I32P, ctypes.c_int, _F32P]
-        lib.ckc_slot_reset.restype = ctypes.c_int
-        lib.ckc_slot_reset.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        lib.ckc_slot_position.restype = ctypes.c_int
-        lib.ckc_slot_position.argtypes = [ctypes.c_void_p, ctypes.c_int]
-
-
-def _load_global(path: Path) -> None:
-    ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-
-
 def load_model_library(so: Path) -> ctypes.CDLL:
-    """dlopen a model.so, making libckernels available first if it needs it."""
-    so = Path(so)
-    if not so.is_file():
-        raise SessionError(f"{so}: no compiled model library (run `ckc compile` first)")
+    """dlopen a model.so of this ckc's ABI (ckc/binding.py), errors as SessionError."""
     try:
-        lib = ctypes.CDLL(str(so.resolve()))
-    except OSError as first:
-        msg = str(first).replace("\n", " ")
-        if "libckernels" not in msg and "undefined symbol: ck_" not in msg:
-            raise SessionError(f"{so}: cannot load: {msg}") from None
-        local = so.parent / "libckernels.so"
-        try:
-            if local.is_file():
-                _load_global(local)
-            else:
-                from ckc import kernels  # the kernel library, built on demand
-
-                _load_global(kernels.library_path())
-            lib = ctypes.CDLL(str(so.resolve()))
-        except Exception as e:  # noqa: BLE001 - reported as one line
-            raise SessionError(f"{so}: cannot load (needs libckernels): {str(e).splitlines()[0]}") from None
-    try:
-        _declare(lib)
-    except AttributeError as e:
-        raise SessionError(f"{so}: not a ckc model library (missing {e.args[0].split()[-1]})") from None
-    return lib
+        return binding.load_library(so)
+    except binding.BindingError as e:
+        raise SessionError(str(e)) from None
 
 
 def _artifact_paths(artifact_dir: Path) -> tuple[Path, Path]:
@@ -163,7 +76,7 @@ def _artifact_paths(artifact_dir: Path) -> tuple[Path, Path]:
     return library, weights
 
 
-class Session:
+class Session(binding.Handle):
     """One sequence on one compiled model (see the module docstring)."""
 
     def __init__(self, artifact_dir, threads: int = 0, *, library=None, weights=None):
@@ -181,20 +94,19 @@ class Session:
         self.library_path = Path(library)
         self.weights_path = Path(weights)
         self._lib = load_model_library(self.library_path)
-        abi = self._lib.ckc_abi_version()
-        if abi != ABI_VERSION:
-            raise SessionError(
-                f"{self.library_path}: model ABI version {abi}, this ckc speaks {ABI_VERSION}: recompile the model"
-            )
         err = ctypes.create_string_buffer(512)
         model = self._lib.ckc_model_create(str(self.weights_path).encode(), int(threads), err, len(err))
         if not model:
             msg = err.value.decode("utf-8", "replace").strip() or f"{self.weights_path}: cannot create the model"
             raise SessionError(msg.splitlines()[0])
         self._model = model
-        info = CkcInfo()
-        self._check(self._lib.ckc_model_info(model, ctypes.byref(info)))
+        info = binding.info(self._lib, model)
         self._info = info.as_dict()
+        if "prefill" not in self._info["functions"]:
+            self.close()
+            raise SessionError(f"{self.library_path}: this library has no @prefill "
+                               f"(it has {', '.join(self._info['functions']) or 'no compute function'}): "
+                               "compile the model for inference")
         self.vocab: int = info.vocab
         self.context: int = info.context
         self.threads: int = info.nthreads
@@ -203,7 +115,7 @@ class Session:
     @property
     def info(self) -> dict:
         """``ckc_info`` as a dict: vocab, context, max_batch, layers, hidden, nthreads,
-        debug, arena_bytes, weights_bytes, arch, simd."""
+        debug, arena_bytes, weights_bytes, arch, simd, functions (names), slots, ..."""
         return dict(self._info)
 
     @property
@@ -251,7 +163,7 @@ class Session:
     def slots(self) -> int:
         """KV-cache slots of the model (0: compiled without; slot 0 is the
         sequence prefill/decode/reset use)."""
-        return self._lib.ckc_slots(self._handle()) if hasattr(self._lib, "ckc_slots") else 0
+        return self._info["slots"]
 
     def batch(self, slots, tokens, out_rows=None) -> np.ndarray:
         """One compiled call over rows of several sequences: row i appends
@@ -292,18 +204,6 @@ class Session:
             self._lib.ckc_model_destroy(self._model)
             self._model = None
 
-    def __enter__(self) -> "Session":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
-
     def __repr__(self) -> str:
         state = f"position={self.position}" if self._model else "closed"
         return f"Session({str(self.artifact_dir)!r}, vocab={self.vocab}, context={self.context}, {state})"
@@ -317,9 +217,7 @@ class Session:
     def _check(self, rc: int) -> None:
         if rc == OK:
             return
-        msg = (self._lib.ckc_last_error(self._model) or b"").decode("utf-8", "replace").strip()
-        msg = msg.splitlines()[0] if msg else f"model call failed with code {rc}"
-        raise _ERRORS.get(rc, SessionError)(msg)
+        raise _ERRORS.get(rc, SessionError)(binding.last_error(self._lib, self._model, rc))
 
     def _tokens(self, tokens) -> np.ndarray:
         arr = np.asarray(tokens)
@@ -339,12 +237,7 @@ class Session:
         return np.ascontiguousarray(arr, dtype=np.int32)
 
 
-def _i32p(a: np.ndarray):
-    return a.ctypes.data_as(_I32P)
-
-
-def _f32p(a: np.ndarray):
-    return a.ctypes.data_as(_F32P)
+_i32p, _f32p = binding.i32p, binding.f32p
 
 
 def perplexity(session: Session, tokens, window: int | None = None) -> float:

@@ -1,7 +1,7 @@
 /* ckc: recording every kernel call's outputs (`ckc parity`), for a model.so
  * whose model.c came from lower-to-c{record} and which is built with
  * -DCKC_RECORD. Included once, by the runtime compiled into that model.so
- * (runtime/model/model_runtime.c, runtime/train/train_runtime.c).
+ * (runtime/library/ckc_runtime.c).
  *
  * fn(call K, output i, layer or -1, data, bytes, user) after every kernel
  * call, on the thread that runs the compute function (the generated code

@@ -36,13 +36,12 @@ def add_arguments(parser) -> None:
 
 def _compiler_hash() -> str:
     from ckc import kernels
-    from ckc.build import ROOT, source_hash
+    from ckc.build import ROOT, RUNTIME_FILES, source_hash
 
     files = list(kernels.sources())
     for folder in ("passes", "dialects"):
         files += sorted((ROOT / folder).glob("*.py"))
-    files += sorted((ROOT / "runtime" / "model").glob("*.[ch]"))  # compiled into every model.so
-    files += [ROOT / "runtime" / "record.h"]  # included by record builds
+    files += list(RUNTIME_FILES)  # compiled into every model.so
     files += [ROOT / "ckc" / f for f in ("pipeline.py", "artifacts.py", "kernel_abi.py", "emit_c.py", "weights.py",
                                          "build.py", "kernels.py", "quantize.py")]
     files += sorted((ROOT / "ckc" / "importers").glob("*.py"))

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ckc import binding
 from ckc.errors import CkcError
 
-_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_int64,
-                       ctypes.c_void_p)
+_FN = binding.RECORD_FN
 
 
 @dataclass
@@ -58,12 +58,9 @@ class Recorder:
 
     def __init__(self, so: Path, table: list[dict]):
         self.lib = ctypes.CDLL(str(Path(so).resolve()))
-        try:
-            self.lib.ckc_record_set.argtypes = [_FN, ctypes.c_void_p]
-            self.lib.ckc_record_set.restype = None
-        except AttributeError:
-            raise CkcError(f"{so}: not a record build (compile with CompileOptions(record=True))") from None
-        n = ctypes.c_int.in_dll(self.lib, "ckc_gen_n_calls").value
+        if not binding.declare_flavour(self.lib, binding.RECORD):
+            raise CkcError(f"{so}: not a record build (compile with CompileOptions(record=True))")
+        n = len(binding.call_names(self.lib))
         if n != len(table):
             raise CkcError(f"record.json has {len(table)} calls, {so} {n} (stale artifacts: recompile)")
         self.table = table

@@ -13,7 +13,7 @@ AdamW with the OptimConfig's hyperparameters compiled in; ``@zero_grads``) ->
 ``adam_m`` / ``adam_v``, saved activations; ``@eval_loss`` the forward
 alone) -> ``plan-memory`` (weights, gradients, m and v as parallel blocks) ->
 ``select-simd`` -> ``lower-to-c`` -> model.c, compiled with
-``runtime/train/train_runtime.c`` (implements ``runtime/train_abi.h``) into a
+``runtime/library/ckc_runtime.c`` (implements ``runtime/ckc_abi.h``) into a
 model.so linked against libckernels.a. The pipeline runs in a child process
 (``python -m ckc.train.compile_child``) so that xDSL and the module never
 weigh on the training process, and only when the cache misses: the library
@@ -27,7 +27,7 @@ CkcTrainError.
 Memory: the process holds ONE copy of the weights, the runtime's. The weights
 given to the backend are kept as references (no copy) until the library
 exists, then written into the runtime tensor by tensor and dropped; the
-runtime's gradient and AdamW blocks start untouched (runtime/train_abi.h), so
+runtime's gradient and AdamW blocks start untouched (runtime/ckc_abi.h), so
 they become resident as training writes them. A recompile (a longer sequence)
 moves weights, gradients, moments and the step into the new library one tensor
 at a time (read, discard from the old runtime, write), never holding two full
@@ -45,7 +45,7 @@ gets gradient scale ``grad_scale * count_call / count`` (count = valid
 targets in the micro-batch), so the gradients are exactly those of the
 micro-batch's mean loss, as PyTorch's ``cross_entropy`` over ``b*T`` rows.
 ``eval_loss`` calls the library's forward-only ``@eval_loss``
-(``ckc_train_eval``: no backward, the gradients are not touched) the same
+(``ckc_eval_loss``: no backward, the gradients are not touched) the same
 way and weights the calls' losses alike.
 
 ``recompute`` (none | attention | all) is the `autodiff` option: which
@@ -66,9 +66,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .compile_child import CC_FLAGS, RECORD_H, ROOT, TRAIN_ABI_H, TRAIN_RUNTIME
+from ckc import binding
+from ckc.binding import ADAM_M, ADAM_V, GRAD, WEIGHT  # noqa: F401 - the stores, re-exported
 
-WEIGHT, GRAD, ADAM_M, ADAM_V = 0, 1, 2, 3
+from .compile_child import CC_FLAGS, ROOT, RUNTIME_FILES
 
 
 class CkcTrainError(RuntimeError):
@@ -79,9 +80,9 @@ def generator_sources() -> list[Path]:
     """The files whose bytes decide a training library's contents: every
     Python source of ckc/, dialects/ and passes/ (the importer, passes, C
     emitter, kernel ABI) except the training loop's own modules, plus the
-    training runtime and its header. libckernels enters the key by its
+    runtime's sources and headers (ckc.build.RUNTIME_FILES). libckernels enters the key by its
     (source-hashed) path."""
-    files = [TRAIN_RUNTIME, TRAIN_ABI_H, RECORD_H]
+    files = list(RUNTIME_FILES)
     for d in ("ckc", "dialects", "passes"):
         for p in (ROOT / d).rglob("*.py"):
             rel = p.relative_to(ROOT).parts
@@ -173,98 +174,76 @@ def _release_heap() -> None:
     trim(0)
 
 
-def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
-    P, I, F, S = ctypes.c_void_p, ctypes.c_int, ctypes.c_float, ctypes.c_size_t
-    fp = ctypes.POINTER(ctypes.c_float)
-    sig = {
-        "ckc_train_abi_version": (I, []),
-        "ckc_train_create": (P, [I, ctypes.c_char_p, S]),
-        "ckc_train_destroy": (None, [P]),
-        "ckc_train_error": (ctypes.c_char_p, [P]),
-        "ckc_train_max_tokens": (I, [P]),
-        "ckc_train_max_batch": (I, [P]),
-        "ckc_train_vocab": (I, [P]),
-        "ckc_train_n_tensors": (I, [P]),
-        "ckc_train_tensor_name": (ctypes.c_char_p, [P, I]),
-        "ckc_train_tensor_shape": (I, [P, I, ctypes.POINTER(ctypes.c_int64)]),
-        "ckc_train_tensor_trainable": (I, [P, I]),
-        "ckc_train_read": (I, [P, I, ctypes.c_char_p, P, S]),
-        "ckc_train_write": (I, [P, I, ctypes.c_char_p, P, S]),
-        "ckc_train_step": (I, [P, P, P, I, F, fp]),
-        "ckc_train_eval": (I, [P, P, P, I, fp]),
-        "ckc_train_discard": (I, [P, I, ctypes.c_char_p]),
-        "ckc_zero_grads": (None, [P]),
-        "ckc_optimizer_step": (I, [P, F, fp]),
-        "ckc_train_get_step": (ctypes.c_int64, [P]),
-        "ckc_train_set_step": (None, [P, ctypes.c_int64]),
-    }
-    for name, (res, args) in sig.items():
-        f = getattr(lib, name)
-        f.restype, f.argtypes = res, args
-    return lib
-
-
-class CompiledModel:
-    """A ctypes handle on a training model.so (runtime/train_abi.h)."""
+class CompiledModel(binding.Handle):
+    """A handle on a training model.so (runtime/ckc_abi.h, bound by ckc/binding.py):
+    the weights are the runtime's writable copy (created with no .bump)."""
 
     def __init__(self, so: Path, threads: int = 1):
-        self.lib = _bind(ctypes.CDLL(str(so)))
+        self.h = None
+        try:
+            self.lib = binding.load_library(so)
+        except binding.BindingError as e:
+            raise CkcTrainError(str(e)) from None
         err = ctypes.create_string_buffer(512)
-        self.h = self.lib.ckc_train_create(int(threads), err, 512)
+        self.h = self.lib.ckc_model_create(None, max(int(threads), 1), err, 512)
         if not self.h:
             raise CkcTrainError(f"{so}: {err.value.decode()}")
-        self.max_tokens = self.lib.ckc_train_max_tokens(self.h)  # per sequence
-        self.max_batch = self.lib.ckc_train_max_batch(self.h)    # sequences per call (1: one of 1..max_tokens)
-        self.vocab = self.lib.ckc_train_vocab(self.h)
+        info = binding.info(self.lib, self.h).as_dict()
+        if "train_step" not in info["functions"]:
+            raise CkcTrainError(f"{so}: this library has no @train_step (it has "
+                                f"{', '.join(info['functions']) or 'no compute function'})")
+        self.max_tokens = info["seq_len"]  # per sequence
+        self.max_batch = info["batch"]     # sequences per call (1: one of 1..max_tokens)
+        self.vocab = info["vocab"]
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.trainable: list[str] = []
         shape = (ctypes.c_int64 * 4)()
-        for i in range(self.lib.ckc_train_n_tensors(self.h)):
-            name = self.lib.ckc_train_tensor_name(self.h, i).decode()
-            nd = self.lib.ckc_train_tensor_shape(self.h, i, shape)
+        for i in range(info["n_tensors"]):
+            name = self.lib.ckc_tensor_name(self.h, i).decode()
+            nd = self.lib.ckc_tensor_shape(self.h, i, shape)
             self.shapes[name] = tuple(int(shape[d]) for d in range(nd))
-            if self.lib.ckc_train_tensor_trainable(self.h, i):
+            if self.lib.ckc_tensor_trainable(self.h, i):
                 self.trainable.append(name)
 
-    def __del__(self):
+    def close(self) -> None:
         h, self.h = getattr(self, "h", None), None
         if h:
-            self.lib.ckc_train_destroy(h)
+            self.lib.ckc_model_destroy(h)
 
     def _check(self, rc: int) -> None:
-        if rc != 0:
-            raise CkcTrainError(self.lib.ckc_train_error(self.h).decode())
+        if rc != binding.OK:
+            raise CkcTrainError(binding.last_error(self.lib, self.h, rc))
 
     def read(self, what: int, name: str) -> np.ndarray:
         if name not in self.shapes:
             raise CkcTrainError(f"unknown tensor '{name}'")
         a = np.empty(self.shapes[name], np.float32)
-        self._check(self.lib.ckc_train_read(self.h, what, name.encode(), a.ctypes.data, a.nbytes))
+        self._check(self.lib.ckc_tensor_read(self.h, what, name.encode(), a.ctypes.data, a.nbytes))
         return a
 
     def write(self, what: int, name: str, value) -> None:
         a = np.ascontiguousarray(value, dtype=np.float32)
         if name in self.shapes and a.shape != self.shapes[name]:
             raise CkcTrainError(f"tensor '{name}' has shape {list(a.shape)}, the model needs {list(self.shapes[name])}")
-        self._check(self.lib.ckc_train_write(self.h, what, name.encode(), a.ctypes.data, a.nbytes))
+        self._check(self.lib.ckc_tensor_write(self.h, what, name.encode(), a.ctypes.data, a.nbytes))
 
     def read_into(self, what: int, name: str, out: np.ndarray) -> None:
         """Copy tensor ``name`` of store ``what`` into ``out`` (float32, C-contiguous,
         its element count; e.g. a slice of a flat all-reduce bucket)."""
         if out.dtype != np.float32 or not out.flags.c_contiguous:
             raise CkcTrainError(f"read_into '{name}': needs a contiguous float32 array")
-        self._check(self.lib.ckc_train_read(self.h, what, name.encode(), out.ctypes.data, out.nbytes))
+        self._check(self.lib.ckc_tensor_read(self.h, what, name.encode(), out.ctypes.data, out.nbytes))
 
     def write_from(self, what: int, name: str, src: np.ndarray) -> None:
         """Copy ``src`` (float32, C-contiguous, the tensor's element count) into tensor
         ``name`` of store ``what``."""
         if src.dtype != np.float32 or not src.flags.c_contiguous:
             raise CkcTrainError(f"write_from '{name}': needs a contiguous float32 array")
-        self._check(self.lib.ckc_train_write(self.h, what, name.encode(), src.ctypes.data, src.nbytes))
+        self._check(self.lib.ckc_tensor_write(self.h, what, name.encode(), src.ctypes.data, src.nbytes))
 
     def discard(self, what: int, name: str) -> None:
         """Zero tensor ``name`` of store ``what`` and give its pages back to the OS."""
-        self._check(self.lib.ckc_train_discard(self.h, what, name.encode()))
+        self._check(self.lib.ckc_tensor_discard(self.h, what, name.encode()))
 
     @staticmethod
     def _sequence(tokens, targets) -> tuple[np.ndarray, np.ndarray]:
@@ -286,7 +265,7 @@ class CompiledModel:
         """The step's mean loss from the forward pass alone (gradients untouched)."""
         tok, tgt = self._sequence(tokens, targets)
         loss = ctypes.c_float()
-        self._check(self.lib.ckc_train_eval(self.h, tok.ctypes.data, tgt.ctypes.data, len(tok), ctypes.byref(loss)))
+        self._check(self.lib.ckc_eval_loss(self.h, tok.ctypes.data, tgt.ctypes.data, len(tok), ctypes.byref(loss)))
         return float(loss.value)
 
     def optimizer_step(self, lr: float) -> float:
@@ -297,15 +276,15 @@ class CompiledModel:
         return float(norm.value)
 
     def zero_grads(self) -> None:
-        self.lib.ckc_zero_grads(self.h)
+        self._check(self.lib.ckc_zero_grads(self.h))
 
     @property
     def step_count(self) -> int:
-        return int(self.lib.ckc_train_get_step(self.h))
+        return int(self.lib.ckc_get_step(self.h))
 
     @step_count.setter
     def step_count(self, v: int) -> None:
-        self.lib.ckc_train_set_step(self.h, int(v))
+        self._check(self.lib.ckc_set_step(self.h, int(v)))
 
 
 class CkcBackend:

@@ -16,7 +16,8 @@ options) -> ``bufferize`` -> ``plan-memory`` -> ``select-simd`` ->
 - ``record.json`` with ``"record": true`` (``ckc parity --mode train``): the
   call table (ckc/parity/calls.py) of a model.c built with
   ``lower-to-c{record}`` and ``-DCKC_RECORD``;
-- ``model.so``    model.c + runtime/train/train_runtime.c, linked against
+- ``model.so``    model.c + runtime/library/ckc_runtime.c (the one runtime,
+  runtime/ckc_abi.h, as inference libraries), linked against
   libckernels.a; written last (each file to a temporary name, then renamed),
   so its presence means the folder is complete.
 
@@ -36,10 +37,7 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-TRAIN_RUNTIME = ROOT / "runtime" / "train" / "train_runtime.c"
-TRAIN_ABI_H = ROOT / "runtime" / "train_abi.h"
-RECORD_H = ROOT / "runtime" / "record.h"
+from ckc.build import ROOT, RUNTIME_DIR, RUNTIME_FILES, RUNTIME_SOURCES  # noqa: F401 - ROOT, RUNTIME_FILES: re-exported
 CC_FLAGS = ("-std=c11", "-O2", "-fPIC", "-shared", "-Wall")
 
 
@@ -113,11 +111,11 @@ def build(cfg, max_tokens: int, simd: str, recompute: str, out: Path, *, debug: 
     write_atomic(out / "consts.npz", buf.getvalue())
     model_c = write_atomic(out / "model.c", source)
     static = kernels.static_library_path(sanitize)
-    inc = [f"-I{p}" for p in (*kernels.include_dirs(), TRAIN_ABI_H.parent)]
+    inc = [f"-I{p}" for p in (*kernels.include_dirs(), RUNTIME_DIR)]
     flags = [*CC_FLAGS, *(["-DCKC_DEBUG"] if debug else []), *(SANITIZE_FLAGS if sanitize else []),
              *(["-DCKC_RECORD"] if record else [])]
     so = out / "model.so"
-    return cc_atomic(so, lambda tmp: [cc(), *flags, *inc, "-o", tmp, str(model_c), str(TRAIN_RUNTIME), str(static),
+    return cc_atomic(so, lambda tmp: [cc(), *flags, *inc, "-o", tmp, str(model_c), *map(str, RUNTIME_SOURCES), str(static),
                                       "-lpthread", "-lm"], str(so))
 
 

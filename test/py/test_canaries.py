@@ -64,10 +64,11 @@ def test_out_of_bounds_kernel_write_is_caught_and_named(tmp_path):
 
 def test_training_arena_has_canaries_checked_in_debug_builds():
     """The training library's arena: plan-memory's canaries (after each region:
-    grads, adam_m, adam_v, activations) are written by ckc_train_create; a debug
+    grads, adam_m, adam_v, activations) are written by ckc_model_create; a debug
     build (CkcBackend(debug=True)) checks them after every kernel call. The
     overflow targets the last gradient buffer (its kernel writes it whole at any
-    length), then the AdamW v block the generated optimizer writes."""
+    length), then the AdamW v block the generated optimizer writes; each error
+    names the region and the buffer the canary ends."""
     from xdsl.context import Context
 
     from ckc.importers import load_model
@@ -95,6 +96,14 @@ def test_training_arena_has_canaries_checked_in_debug_builds():
     msg = str(err.value)
     assert msg.startswith(f"train_step: arena canary #") and f"at offset {canary} (end of region 'grads', after @{name})" in msg
     assert "overwritten by call @train_step #" in msg and f"-> " in msg and name in msg.split("overwritten by call")[1]
+
+    # the library names a canary after every region of the training arena
+    import ctypes
+
+    lib = ctypes.CDLL(str(good.library))
+    n = ctypes.c_int.in_dll(lib, "ckc_gen_n_canaries").value
+    names = [s.decode() for s in (ctypes.c_char_p * n).in_dll(lib, "ckc_gen_canary_names")]
+    assert [nm.split("'")[1] for nm in names] == ["grads", "adam_m", "adam_v", "activations"]
 
     # canaries sit between all the training arena's regions: AdamW's v block (written only by the
     # generated @optimizer_step, through the group alias that spans it) ends at one too

@@ -1,5 +1,5 @@
 """The inference pipeline end to end on a tiny zoo model (ckc/pipeline.py,
-ckc/artifacts.py, passes/lower_to_c.py, runtime/model/model_runtime.c).
+ckc/artifacts.py, passes/lower_to_c.py, runtime/library/ckc_runtime.c).
 
 Tolerances: logits of the compiled model vs transformers in fp32, max |diff|
 <= 1e-3 (measured ~3e-6); chunked vs one-shot prefill and 1 vs 2 threads

@@ -1,4 +1,4 @@
-"""ckc.session + runtime/model_abi.h + runtime/weights.c end to end, on a
+"""ckc.session + runtime/ckc_abi.h + runtime/weights.c end to end, on a
 hand-written model (test/py/data/bigram_model.c) compiled with ckc.build."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def build_bigram(debug: bool) -> str:
         compile_shared(
             "bigram-debug" if debug else "bigram",
             [ROOT / "test/py/data/bigram_model.c", RUNTIME / "weights.c", RUNTIME / "arena.c"],
-            headers=[RUNTIME / "weights.h", RUNTIME / "arena.h", RUNTIME / "model_abi.h"],
+            headers=[RUNTIME / "weights.h", RUNTIME / "arena.h", RUNTIME / "ckc_abi.h"],
             flags=["-std=c11", "-O2", f"-I{RUNTIME}"] + (["-DCKC_DEBUG"] if debug else []),
         )
     )
@@ -93,7 +93,7 @@ def test_info(artifact, weights, bigram_so):
     with Session(artifact, threads=3) as s:
         info = s.info
         assert (s.vocab, s.context, s.threads) == (VOCAB, CONTEXT, 3)
-        assert info["abi_version"] == 1 and info["arch"] == "bigram" and info["simd"] == "scalar"
+        assert info["abi_version"] == 2 and info["arch"] == "bigram" and info["simd"] == "scalar"
         assert info["weights_bytes"] == os.path.getsize(artifact / "weights.bump")
         assert info["arena_bytes"] >= CONTEXT * 4 and info["debug"] == 1
     with Session(artifact) as s:  # 0 = all cores
@@ -255,7 +255,7 @@ def test_model_linked_against_libckernels(tmp_path, weights):
     so = compile_shared(
         "bigram-linked",
         [ROOT / "test/py/data/bigram_model.c"],
-        headers=[RUNTIME / "weights.h", RUNTIME / "arena.h", RUNTIME / "model_abi.h"],
+        headers=[RUNTIME / "weights.h", RUNTIME / "arena.h", RUNTIME / "ckc_abi.h"],
         flags=["-std=c11", "-O2", f"-I{RUNTIME}"],
         libs=[f"-L{libdir}", "-lckernels"],
     )
@@ -295,7 +295,7 @@ def test_log_probs_and_perplexity(artifact, weights):
 
 
 def test_abi_from_plain_c(tmp_path, artifact, weights):
-    """test/py/data/abi_runner.c drives the same model.so through model_abi.h alone."""
+    """test/py/data/abi_runner.c drives the same model.so through ckc_abi.h alone."""
     exe = tmp_path / "abi_runner"
     run_checked([cc(), "-std=gnu11", "-O1", f"-I{RUNTIME}", "-o", str(exe),
                  str(ROOT / "test/py/data/abi_runner.c"), "-ldl"], "abi_runner")

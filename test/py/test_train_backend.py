@@ -1,5 +1,5 @@
 """CkcBackend's memory and its forward-only evaluation (ckc/train/ckc_backend.py,
-ckc/train/compile_child.py, runtime/train/train_runtime.c).
+ckc/train/compile_child.py, runtime/library/ckc_runtime.c).
 
 - eval_loss runs the library's @eval_loss (the forward and the loss, no
   backward): its loss equals the training step's loss for the same batch

@@ -1,6 +1,6 @@
 """The compiled training path: @train_step (autodiff -> bufferize -> plan-memory
 -> select-simd -> lower-to-c) in a generated model.so with
-runtime/train/train_runtime.c (runtime/train_abi.h), driven by
+runtime/library/ckc_runtime.c (runtime/ckc_abi.h), driven by
 ckc.train.ckc_backend.CkcBackend, against PyTorch (the trainer's TorchBackend:
 the transformers model with the same weights, torch autograd, torch.optim.AdamW
 and clip_grad_norm_).

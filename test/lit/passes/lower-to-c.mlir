@@ -2,7 +2,7 @@
 // select-simd) -> c dialect: one `int ckc_gen_<mode>(arena, weights, tokens,
 // logits, n, pos, ws, ws_size, pool, nth)` per function with kernel calls at
 // pointer offsets (argument order from ckc/kernel_abi.py), `c.for` for
-// buffer.loop, and the c.global tables runtime/model/model_runtime.c reads.
+// buffer.loop, and the c.global tables runtime/library/ckc_runtime.c reads.
 // Chunk 1: one-layer Llama @prefill as bufferize + plan-memory + select-simd
 // produce it. Chunk 2: a hand-written layer loop over a layered KV cache.
 // Chunk 3: debug=true checks the canaries after every call.

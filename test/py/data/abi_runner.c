@@ -1,4 +1,4 @@
-/* A model.so driven from plain C through runtime/model_abi.h (no Python):
+/* A model.so driven from plain C through runtime/ckc_abi.h (no Python):
  * greedy generation, printing the generated token ids on one line.
  *
  *   abi_runner MODEL.so WEIGHTS.bump STEPS TOKEN...
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "model_abi.h"
+#include "ckc_abi.h"
 
 #define LOAD(name) \
     typeof(&name) p_##name = (typeof(&name))dlsym(so, #name); \

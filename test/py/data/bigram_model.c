@@ -1,4 +1,5 @@
-/* A hand-written model implementing runtime/model_abi.h, used to test the ABI,
+/* A hand-written model implementing runtime/ckc_abi.h's inference part (what its
+ * ckc_info.functions says), used to test the ABI,
  * the .bump loader, the arena and ckc.session before the compiler generates
  * models. It is a real (tiny) language model:
  *
@@ -17,7 +18,7 @@
 #include <unistd.h>
 
 #include "arena.h"
-#include "model_abi.h"
+#include "ckc_abi.h"
 #include "weights.h"
 
 struct ckc_model {
@@ -31,6 +32,13 @@ struct ckc_model {
 };
 
 int ckc_abi_version(void) { return CKC_ABI_VERSION; }
+
+void ckc_model_destroy(ckc_model *m) {
+    if (!m) return;
+    ck_arena_free(&m->arena);
+    ck_weights_close(m->w);
+    free(m);
+}
 
 ckc_model *ckc_model_create(const char *weights_path, int nthreads, char *err, int errlen) {
     if (err && errlen > 0) err[0] = 0;
@@ -75,30 +83,18 @@ fail:
     return NULL;
 }
 
-void ckc_model_destroy(ckc_model *m) {
-    if (!m) return;
-    ck_arena_free(&m->arena);
-    ck_weights_close(m->w);
-    free(m);
-}
-
 int ckc_model_info(const ckc_model *m, ckc_info *out) {
     if (!m || !out) return CKC_ERR_INVALID;
-    memset(out, 0, sizeof *out);
-    out->abi_version = CKC_ABI_VERSION;
-    out->vocab = m->vocab;
-    out->context = m->context;
-    out->max_batch = 1; /* tokens are processed one at a time */
-    out->layers = 1;
-    out->hidden = m->vocab;
-    out->nthreads = m->nthreads;
+    /* one token per step, one "layer" as wide as the vocab, inference only */
+    *out = (ckc_info){
+        .abi_version = CKC_ABI_VERSION, .vocab = m->vocab, .context = m->context, .max_batch = 1,
+        .layers = 1, .hidden = m->vocab, .nthreads = m->nthreads, .arena_bytes = (int64_t)m->arena.size,
+        .weights_bytes = (int64_t)ck_weights_size(m->w), .arch = "bigram", .simd = "scalar",
+        .functions = CKC_FN_PREFILL | CKC_FN_PREFILL_ALL | CKC_FN_DECODE, .seq_len = 1, .batch = 1,
 #ifdef CKC_DEBUG
-    out->debug = 1;
+        .debug = 1,
 #endif
-    out->arena_bytes = (int64_t)m->arena.size;
-    out->weights_bytes = (int64_t)ck_weights_size(m->w);
-    snprintf(out->arch, sizeof out->arch, "bigram");
-    snprintf(out->simd, sizeof out->simd, "scalar");
+    };
     return CKC_OK;
 }
 
