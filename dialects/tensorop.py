@@ -80,14 +80,6 @@ def _str(default: str):
     return prop_def(StringAttr, StringAttr(default))
 
 
-def _ins(n: int):
-    return operand_defs(n, AnyTensor)
-
-
-def _outs(n: int):
-    return result_defs(n, AnyTensor)
-
-
 # Shape and value checks (each raises VerifyException with one clear line) -------
 
 
@@ -197,6 +189,10 @@ def _rows(t: Attribute, what: str, rows: int | None = None) -> int:
     return n
 
 
+def _matrix(t: Attribute, what: str) -> tuple[int, ...]:
+    return _tensor(t, what, 2)
+
+
 def _T(*shape: int, elem=f32) -> TensorType:
     return TensorType(elem, list(shape))
 
@@ -210,6 +206,7 @@ def _is_type(t: Attribute | None, expected: Attribute) -> bool:
 
 class _Args:
     """Attribute access to a dict (operand types or property values by name)."""
+
     def __init__(self, values: dict[str, Any]):
         self.__dict__.update(values)
 
@@ -237,6 +234,7 @@ class TensorOp(OperandsSyntax):
     PY_DEFAULTS: ClassVar[dict[str, Any]] = {}
 
     traits = traits_def(Pure())  # value semantics: every op (subclasses add traits)
+
     @classmethod
     def infer(cls, t: _Args, p: _Args, r: Sequence[Attribute] | None) -> list[Attribute]:
         raise NotImplementedError
@@ -323,9 +321,16 @@ class TensorOp(OperandsSyntax):
                          properties={k: v for k, v in attrs.items() if v is not None})
 
 
+class _Single(TensorOp):
+    """An op with one result, `result`."""
+
+    result = result_def(AnyTensor)
+
+
 class _Canon(HasCanonicalizationPatternsTrait):
     """The op's canonicalization patterns, kept in passes/_tensorop_canonicalization.py
     (as xDSL keeps its dialects' in xdsl/transforms/canonicalization_patterns/)."""
+
     def get_patterns(self, op: type[Operation]) -> tuple[RewritePattern, ...]:
         from ckc.passes._tensorop_canonicalization import PATTERNS
 
@@ -339,6 +344,7 @@ class _Canon(HasCanonicalizationPatternsTrait):
 def _def(name: str, *examples: str):
     """Class decorator of an op: its name, its docstring's ```mlir examples,
     and the IRDL definition."""
+
     def deco(cls):
         cls.name = f"tensorop.{name}"
         lines = "\n".join(f"    {e}" for e in examples)
@@ -448,11 +454,11 @@ class ZerosOp(IRDLOperation):
 
 
 @_def("zeros_like", "%z = tensorop.zeros_like %x : (tensor<?x64xf32>) -> tensor<?x64xf32>")
-class ZerosLikeOp(TensorOp):
+class ZerosLikeOp(_Single):
     """Zeros with the type (and dynamic sizes) of its operand."""
     x = operand_def(AnyTensor)
-    result = result_def(AnyTensor)
     traits = traits_def(_Canon())
+
     @classmethod
     def infer(cls, t, p, r):
         if not isinstance(t.x, TensorType):
@@ -460,84 +466,82 @@ class ZerosLikeOp(TensorOp):
         return [t.x]
 
 
-# Elementwise families: a member sets its name, docstring and own properties
-# (their rules in `check(p)`); the base holds the fields and the shape rule.
+# Elementwise families: the base holds the fields and the shape rule (`shape(t)`:
+# every result has that shape); a member adds its name, docstring and own
+# properties with their rules (`check(p)`).
 
 
-class _Check:
-    """`check(p)`: the property rules of an elementwise family member."""
+def _alike(t, a: str, b: str, what: str | None = None, rank: int | None = None) -> tuple[int, ...]:
+    """The shape of operands `a` and `b`, which must agree."""
+    A, B = _tensor(getattr(t, a), f"operand '{a}'", rank), _tensor(getattr(t, b), f"operand '{b}'", rank)
+    return _same_shape(A, B, what or f"'{a}' and '{b}'")
 
+
+class _Check(TensorOp):
     @classmethod
     def check(cls, p) -> None:
         pass
 
+    @classmethod
+    def infer(cls, t, p, r):
+        cls.check(p)
+        S = cls.shape(t)
+        return [_T(*S) for _ in cls.get_irdl_definition().results]
 
-class _Unary(_Check, TensorOp):
+
+class _Unary(_Check):
     """`y = f(x)` elementwise: one tensor in, one of the same shape out."""
+
     x = operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    @classmethod
-    def infer(cls, t, p, r):
-        cls.check(p)
-        return [_T(*_tensor(t.x, "operand 'x'"))]
+    shape = staticmethod(lambda t: _tensor(t.x, "operand 'x'"))
 
 
-class _UnaryGrad(_Check, TensorOp):
+class _UnaryGrad(_Check):
     """The gradient of a `_Unary` op from its input: `dx = dy * f'(x)`."""
-    dy, x = _ins(2)
+
+    dy, x = operand_defs(2)
     result = result_def(AnyTensor)
-    @classmethod
-    def infer(cls, t, p, r):
-        cls.check(p)
-        return [_T(*_same_shape(_tensor(t.dy, "operand 'dy'"), _tensor(t.x, "operand 'x'"), "'dy' and 'x'"))]
+    shape = staticmethod(lambda t: _alike(t, "dy", "x"))
 
 
-class _Binary(TensorOp):
+class _Binary(_Check):
     """`y = a ∘ b` elementwise on two tensors of the same shape."""
-    a, b = _ins(2)
+
+    a, b = operand_defs(2)
     result = result_def(AnyTensor)
     traits = traits_def(_Canon())
-    @classmethod
-    def infer(cls, t, p, r):
-        return [_T(*_same_shape(_tensor(t.a, "operand 'a'"), _tensor(t.b, "operand 'b'"), "operands"))]
+    shape = staticmethod(lambda t: _alike(t, "a", "b", "operands"))
 
 
-def _gated(t) -> tuple[int, ...]:
-    G, U = _tensor(t.gate, "operand 'gate'", 2), _tensor(t.up, "operand 'up'", 2)
-    return _same_shape(G, U, "'gate' and 'up'")
-
-
-class _Gated(_Check, TensorOp):
+class _Gated(_Check):
     """`y = act(gate) * up` (a gated MLP activation) on two `[T, F]` tensors."""
-    gate, up = _ins(2)
+
+    gate, up = operand_defs(2)
     result = result_def(AnyTensor)
-    @classmethod
-    def infer(cls, t, p, r):
-        cls.check(p)
-        return [_T(*_gated(t))]
+    shape = staticmethod(lambda t: _alike(t, "gate", "up", rank=2))
 
 
-class _GatedGrad(_Check, TensorOp):
+class _GatedGrad(_Check):
     """Gradients of a `_Gated` op: `dgate`, `dup`."""
-    dy, gate, up = _ins(3)
-    dgate, dup = _outs(2)
-    @classmethod
-    def infer(cls, t, p, r):
-        cls.check(p)
-        S = _same_shape(_tensor(t.dy, "operand 'dy'", 2), _gated(t), "'dy' and 'gate'")
-        return [_T(*S), _T(*S)]
+
+    dy, gate, up = operand_defs(3)
+    dgate, dup = result_defs(2)
+    shape = staticmethod(lambda t: _same_shape(_tensor(t.dy, "operand 'dy'", 2), _Gated.shape(t), "'dy' and 'gate'"))
 
 
-class _Approximate(_Check):
+class _Approximate:
     """GELU's `approximate`: `none` (exact erf, default) or `tanh`, as `F.gelu`."""
     approximate = _str("none")
+
     @classmethod
     def check(cls, p) -> None:
         _one_of(p.approximate, GELU_APPROX, "approximate")
 
 
-class _Cap(_Check):
+class _Cap:
     cap = _f32()
+
     @classmethod
     def check(cls, p) -> None:
         _positive(p, "cap")
@@ -552,12 +556,12 @@ MulOp = _op(_Binary, "mul", "Elementwise product of two tensors of the same shap
 @_def("mul_grad", "%da, %db = tensorop.mul_grad %dy, %a, %b : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)")
 class MulGradOp(TensorOp):
     """Gradients of `mul`: `da = dy * b`, `db = dy * a`."""
-    dy, a, b = _ins(3)
-    da, db = _outs(2)
+    dy, a, b = operand_defs(3)
+    da, db = result_defs(2)
+
     @classmethod
     def infer(cls, t, p, r):
-        S = _Binary.infer(t, p, r)[0].get_shape()
-        _same_shape(_tensor(t.dy, "operand 'dy'"), S, "'dy' and the operands")
+        _same_shape(_tensor(t.dy, "operand 'dy'"), _Binary.shape(t), "'dy' and the operands")
         return [t.a, t.b]
 
 
@@ -573,49 +577,35 @@ SoftcapOp = _op((_Cap, _Unary), "softcap", "Elementwise soft capping `cap · tan
                 "%y = tensorop.softcap %x {cap = 3.000000e+01 : f32} : (tensor<?x256xf32>) -> tensor<?x256xf32>")
 SoftcapGradOp = _op((_Cap, _UnaryGrad), "softcap_grad", "Gradient of `softcap` from its input: `dx = dy · (1 - tanh²(x / cap))`.",
                     "%dx = tensorop.softcap_grad %dy, %x {cap = 3.000000e+01 : f32} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>")
-SwigluOp = _op(_Gated, "swiglu", "Gated SiLU: `silu(gate) * up` (Llama/Qwen MLP).",
-               "%h = tensorop.swiglu %g, %u : (tensor<?x1536xf32>, tensor<?x1536xf32>) -> tensor<?x1536xf32>")
-SwigluGradOp = _op(_GatedGrad, "swiglu_grad", "Gradients of `swiglu`: `dgate`, `dup`.",
-                   "%dg, %du = tensorop.swiglu_grad %dy, %g, %u : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)")
-GegluOp = _op((_Approximate, _Gated), "geglu", "Gated GELU: `gelu(gate) * up` (Gemma MLP), `approximate` as in `gelu`.",
-              '%h = tensorop.geglu %g, %u {approximate = "tanh"} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>')
-GegluGradOp = _op((_Approximate, _GatedGrad), "geglu_grad", "Gradients of `geglu` (same `approximate`): `dgate`, `dup`.",
-                  '%dg, %du = tensorop.geglu_grad %dy, %g, %u {approximate = "tanh"} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)')
 
 
 @_def("softmax", "%p = tensorop.softmax %x : (tensor<?x64xf32>) -> tensor<?x64xf32>")
 class SoftmaxOp(_Unary):
     """Softmax along the last dim."""
 
-    @classmethod
-    def check_rank(cls, shape, what: str) -> None:
-        if len(shape) < 1:
+    @staticmethod
+    def shape(t, what: str = "x") -> tuple[int, ...]:
+        if len(X := _tensor(getattr(t, what), f"operand '{what}'")) < 1:
             raise VerifyException(f"operand '{what}' must have rank >= 1")
-
-    @classmethod
-    def infer(cls, t, p, r):
-        cls.check_rank(_tensor(t.x, "operand 'x'"), "x")
-        return super().infer(t, p, r)
+        return X
 
 
 @_def("softmax_grad", "%dx = tensorop.softmax_grad %dy, %y : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>")
-class SoftmaxGradOp(TensorOp):
+class SoftmaxGradOp(_Single):
     """Gradient of `softmax` from its output `y`: `dx = y * (dy - sum(dy*y))`."""
-    dy, y = _ins(2)
-    result = result_def(AnyTensor)
+    dy, y = operand_defs(2)
+
     @classmethod
     def infer(cls, t, p, r):
-        DY, Y = _tensor(t.dy, "operand 'dy'"), _tensor(t.y, "operand 'y'")
-        SoftmaxOp.check_rank(Y, "y")
-        return [_T(*_same_shape(DY, Y, "'dy' and 'y'"))]
+        DY = _tensor(t.dy, "operand 'dy'")
+        return [_T(*_same_shape(DY, SoftmaxOp.shape(t, "y"), "'dy' and 'y'"))]
 
 
 @_def("scale", "%y = tensorop.scale %x {factor = 2.400000e+01 : f32} : (tensor<?x576xf32>) -> tensor<?x576xf32>")
-class ScaleOp(TensorOp):
+class ScaleOp(_Single):
     """Multiplies every element by a constant `factor` (its own gradient: `scale` of dy)."""
     x = operand_def(AnyTensor)
     factor = _f32()
-    result = result_def(AnyTensor)
     traits = traits_def(_Canon())
 
     def __init__(self, x, factor: float):  # the factor positionally
@@ -627,6 +617,16 @@ class ScaleOp(TensorOp):
         return [_T(*_tensor(t.x, "operand 'x'"))]
 
 
+GegluOp = _op((_Approximate, _Gated), "geglu", "Gated GELU: `gelu(gate) * up` (Gemma MLP), `approximate` as in `gelu`.",
+              '%h = tensorop.geglu %g, %u {approximate = "tanh"} : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>')
+GegluGradOp = _op((_Approximate, _GatedGrad), "geglu_grad", "Gradients of `geglu` (same `approximate`): `dgate`, `dup`.",
+                  '%dg, %du = tensorop.geglu_grad %dy, %g, %u {approximate = "tanh"} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)')
+SwigluOp = _op(_Gated, "swiglu", "Gated SiLU: `silu(gate) * up` (Llama/Qwen MLP).",
+               "%h = tensorop.swiglu %g, %u : (tensor<?x1536xf32>, tensor<?x1536xf32>) -> tensor<?x1536xf32>")
+SwigluGradOp = _op(_GatedGrad, "swiglu_grad", "Gradients of `swiglu`: `dgate`, `dup`.",
+                   "%dg, %du = tensorop.swiglu_grad %dy, %g, %u : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>) -> (tensor<?x128xf32>, tensor<?x128xf32>)")
+
+
 # Linear algebra ---------------------------------------------------------------------
 
 
@@ -636,12 +636,12 @@ class _Transposes:
 
 
 @_def("matmul", "%y = tensorop.matmul %x, %w, bias %b {transpose_b} : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<128xf32>) -> tensor<?x128xf32>")
-class MatmulOp(_Transposes, TensorOp):
+class MatmulOp(_Transposes, _Single):
     """`y = op(a) · op(b) (+ bias)` on 2-D tensors, `op` transposing when `transpose_a`/`_b`
     is set. A linear layer (`[out, in]` weights) is `transpose_b`, its bias `[out]`."""
-    a, b = _ins(2)
+    a, b = operand_defs(2)
     bias = opt_operand_def(AnyTensor)
-    result = result_def(AnyTensor)
+
     @classmethod
     def dims(cls, t, p) -> tuple[int, int, int]:
         A, B = _tensor(t.a, "operand 'a'", 2), _stored(t.b, "operand 'b'", 2)
@@ -668,9 +668,10 @@ class _HasBias:
 class MatmulGradOp(_Transposes, _HasBias, TensorOp):
     """Gradients of `matmul` (same flags): `da`, `db` and, with `has_bias`, `dbias`
     (column sums of `dy`). For a linear layer: `dx = dy · W`, `dW = dyᵀ · x`."""
-    dy, a, b = _ins(3)
-    da, db = _outs(2)
+    dy, a, b = operand_defs(3)
+    da, db = result_defs(2)
     dbias = opt_result_def(AnyTensor)
+
     @classmethod
     def infer(cls, t, p, r):
         M, _, N = MatmulOp.dims(t, p)
@@ -683,8 +684,23 @@ class MatmulGradOp(_Transposes, _HasBias, TensorOp):
 
 
 class _Norm(TensorOp):
+    """x `[T, C]` normalized with a static weight (and optional bias); `check_weight`
+    relates the weight size to C."""
+
     eps = _f32()
     offset = _f32(0.0)
+
+    @classmethod
+    def check(cls, t, p) -> tuple[int, ...]:
+        X = _tensor(t.x, "operand 'x'", 2)
+        (W,) = _tensor(t.w, "weight", 1)
+        _static((W,), "weight")
+        cls.check_weight(X[1], W)
+        if getattr(t, "bias", None) is not None:
+            _dim(_tensor(t.bias, "bias", 1)[0], X[1], "bias size")
+        _positive(p, "eps")
+        return X
+
     @classmethod
     def infer(cls, t, p, r):
         return [_T(*cls.check(t, p))]
@@ -692,11 +708,13 @@ class _Norm(TensorOp):
 
 class _NormGrad(TensorOp):
     """Gradients of `FORWARD`: `dx` and one per parameter (`dw`, `db`)."""
+
     FORWARD: ClassVar[type[_Norm]]  # the forward op, whose `check` applies
-    dy, x, w = _ins(3)
+    dy, x, w = operand_defs(3)
+
     @classmethod
     def infer(cls, t, p, r):
-        X = cls.FORWARD.check(_Args({"x": t.x, "w": t.w, "bias": None}), p)
+        X = cls.FORWARD.check(_Args({"x": t.x, "w": t.w}), p)
         _same_shape(_tensor(t.dy, "operand 'dy'", 2), X, "'dy' and 'x'")
         return [_T(*X)] + [t.w] * (len(cls.get_irdl_definition().results) - 1)
 
@@ -706,54 +724,48 @@ class RMSNormOp(_Norm):
     """`y = x / sqrt(mean(x²) + eps) * (offset + w)`, mean over each group of `size(w)`
     elements of a row (one group per row, or per head for QK-norm); Gemma's
     `(1 + w)` is `offset = 1.0`."""
+
     PY_DEFAULTS: ClassVar[dict[str, Any]] = {"eps": 1e-6}
-    x, w = _ins(2)
+    x, w = operand_defs(2)
     result = result_def(AnyTensor)
-    @classmethod
-    def check(cls, t, p) -> tuple[int, ...]:
-        X = _tensor(t.x, "operand 'x'", 2)
-        (D,) = _tensor(t.w, "weight", 1)
-        _static((D,), "weight")
-        if X[1] != DYN and (D == 0 or X[1] % D != 0):
-            raise VerifyException(f"weight size {D} must divide the normalized dim {X[1]} (one group per {D} elements)")
-        _positive(p, "eps")
-        return X
+
+    @staticmethod
+    def check_weight(C: int, D: int) -> None:
+        if C != DYN and (D == 0 or C % D != 0):
+            raise VerifyException(f"weight size {D} must divide the normalized dim {C} (one group per {D} elements)")
 
 
 @_def("rmsnorm_grad", "%dx, %dw = tensorop.rmsnorm_grad %dy, %x, %w {eps = 1.000000e-05 : f32} : (tensor<?x576xf32>, tensor<?x576xf32>, tensor<576xf32>) -> (tensor<?x576xf32>, tensor<576xf32>)")
 class RMSNormGradOp(_NormGrad, _Norm):
     """Gradients of `rmsnorm` (same properties): `dx`, `dw`."""
+
     FORWARD: ClassVar = RMSNormOp
     PY_DEFAULTS: ClassVar = RMSNormOp.PY_DEFAULTS
-    dx, dw = _outs(2)
+    dx, dw = result_defs(2)
 
 
 @_def("layernorm", "%y = tensorop.layernorm %x, %w, bias %b {eps = 1.000000e-05 : f32} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>")
 class LayerNormOp(_Norm):
     """`y = (x - mean) / sqrt(var + eps) * (offset + w) + b` over the last dim (biased
     variance, as PyTorch), weight and optional bias `[C]`."""
+
     PY_DEFAULTS: ClassVar[dict[str, Any]] = {"eps": 1e-5}
-    x, w = _ins(2)
+    x, w = operand_defs(2)
     bias = opt_operand_def(AnyTensor)
     result = result_def(AnyTensor)
-    @classmethod
-    def check(cls, t, p) -> tuple[int, ...]:
-        X = _tensor(t.x, "operand 'x'", 2)
-        (W,) = _tensor(t.w, "weight", 1)
-        _dim(W, X[1], "weight size")
-        _static((W,), "weight")
-        if t.bias is not None:
-            _dim(_tensor(t.bias, "bias", 1)[0], X[1], "bias size")
-        _positive(p, "eps")
-        return X
+
+    @staticmethod
+    def check_weight(C: int, D: int) -> None:
+        _dim(D, C, "weight size")
 
 
 @_def("layernorm_grad", "%dx, %dw, %db = tensorop.layernorm_grad %dy, %x, %w {eps = 1.000000e-05 : f32} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>)")
 class LayerNormGradOp(_NormGrad, _Norm):
     """Gradients of `layernorm` (same properties): `dx`, `dw`, `db` (the bias is not needed)."""
+
     FORWARD: ClassVar = LayerNormOp
     PY_DEFAULTS: ClassVar = LayerNormOp.PY_DEFAULTS
-    dx, dw, db = _outs(3)
+    dx, dw, db = result_defs(3)
 
 
 # Rotary position embedding ------------------------------------------------------------
@@ -837,6 +849,7 @@ class _RopeFamily(_RopeProps, TensorOp):
     heads = _i64()
     head_dim = _i64()
     result = result_def(AnyTensor)
+
     @classmethod
     def infer(cls, t, p, r):
         first = cls.get_irdl_definition().operands[0][0]
@@ -864,7 +877,8 @@ RopeGradOp = _op(_Rope, "rope_grad", "Gradient of `rope` (same properties): the 
 @_def("rope_rows", "%q = tensorop.rope_rows %x, %p {heads = 9 : i64, head_dim = 64 : i64} : (tensor<?x576xf32>, tensor<?xi32>) -> tensor<?x576xf32>")
 class RopeRowsOp(_RopeFamily):
     __doc__ = _ROPE_DOC + "\n    Row i has position `positions[i]` (i32): the rows of a slot-batched decode."
-    x, positions = _ins(2)
+    x, positions = operand_defs(2)
+
     @classmethod
     def infer(cls, t, p, r):
         X = super().infer(t, p, r)[0].get_shape()
@@ -907,10 +921,6 @@ class _Attention(_SeqLen, TensorOp):
         return Q[0], S[-2], S[-1]
 
 
-def _plain_kv(t, what):
-    return _tensor(t, what, 2)
-
-
 @_def("causal_attention", "%o = tensorop.causal_attention %q, %k, %v {heads = 9 : i64, kv_heads = 3 : i64, head_dim = 64 : i64, scale = 1.250000e-01 : f32} : (tensor<?x576xf32>, tensor<?x192xf32>, tensor<?x192xf32>) -> tensor<?x576xf32>", "%o2 = tensorop.causal_attention %q, %kc, %vc, pos %p {heads = 9 : i64, kv_heads = 3 : i64, head_dim = 64 : i64, scale = 1.250000e-01 : f32} : (tensor<?x576xf32>, tensor<2048x192xf32>, tensor<2048x192xf32>, index) -> tensor<?x576xf32>")
 class CausalAttentionOp(_Attention):
     __doc__ = _Attention.__doc__ + """
@@ -919,13 +929,14 @@ class CausalAttentionOp(_Attention):
     `[S, kv_heads*head_dim]` (f32, f16 or q8_0, see `kv_write`) and query row i, at
     position `pos + i`, attends to cache rows `0 .. pos+i`."""
 
-    q, k, v = _ins(3)
+    q, k, v = operand_defs(3)
     pos = opt_operand_def(Scalar)
     result = result_def(AnyTensor)
+
     @classmethod
     def infer(cls, t, p, r):
         if t.pos is None:
-            T, S, _ = cls.check(t, p, _plain_kv)
+            T, S, _ = cls.check(t, p, _matrix)
             _dim(S, T, "k/v row count (no pos: same tokens as q)")
         else:
             T, S, _ = cls.check(t, p, lambda ty, what: _kv_cache(ty, what, p.head_dim))
@@ -943,11 +954,12 @@ class CausalAttentionOp(_Attention):
 class CausalAttentionGradOp(_Attention):
     """Gradients of `causal_attention` (no-cache form, same properties) w.r.t. q, k, v;
     the probabilities are recomputed from q and k."""
-    dout, q, k, v = _ins(4)
-    dq, dk, dv = _outs(3)
+    dout, q, k, v = operand_defs(4)
+    dq, dk, dv = result_defs(3)
+
     @classmethod
     def infer(cls, t, p, r):
-        T, S, W = cls.check(t, p, _plain_kv)
+        T, S, W = cls.check(t, p, _matrix)
         _dim(S, T, "k/v row count")
         cls.check_seq_len(T, p)
         _same_shape(_tensor(t.dout, "operand 'dout'", 2), (T, p.heads * p.head_dim), "'dout' and the attention output")
@@ -955,12 +967,12 @@ class CausalAttentionGradOp(_Attention):
 
 
 @_def("kv_write", "%kc1 = tensorop.kv_write %kc, %k, %pos : (tensor<2048x192xf32>, tensor<?x192xf32>, index) -> tensor<2048x192xf32>", "%kh1 = tensorop.kv_write %kh, %k, %pos : (tensor<2048x192xf16>, tensor<?x192xf32>, index) -> tensor<2048x192xf16>")
-class KVWriteOp(TensorOp):
+class KVWriteOp(_Single):
     """Writes T fp32 rows into a KV cache (f32, f16 or q8_0) at rows `pos .. pos+T-1`."""
     INPLACE: ClassVar[dict[int, str]] = {0: "cache"}
-    cache, x = _ins(2)
+    cache, x = operand_defs(2)
     pos = operand_def(Scalar)
-    result = result_def(AnyTensor)
+
     @classmethod
     def infer(cls, t, p, r):
         C = _kv_cache(t.cache, "cache")
@@ -985,11 +997,11 @@ def _slot_cache(t, what: str) -> tuple[int, ...]:
 
 
 @_def("kv_scatter", "%kc1 = tensorop.kv_scatter %kc, %k, %s, %p : (tensor<4x2048x192xf32>, tensor<?x192xf32>, tensor<?xi32>, tensor<?xi32>) -> tensor<4x2048x192xf32>")
-class KVScatterOp(TensorOp):
+class KVScatterOp(_Single):
     """Writes row i of `x` into the slot cache at `[slots[i], positions[i]]`."""
     INPLACE: ClassVar[dict[int, str]] = {0: "cache"}
-    cache, x, slots, positions = _ins(4)
-    result = result_def(AnyTensor)
+    cache, x, slots, positions = operand_defs(4)
+
     @classmethod
     def infer(cls, t, p, r):
         W = _slot_cache(t.cache, "cache")[2]
@@ -1004,8 +1016,9 @@ class KVScatterOp(TensorOp):
 class SlotAttentionOp(_Attention):
     """`causal_attention` on slot caches: query row i attends to rows
     `0 .. positions[i]` of slot `slots[i]` (seq_len must be 0)."""
-    q, k, v, slots, positions = _ins(5)
+    q, k, v, slots, positions = operand_defs(5)
     result = result_def(AnyTensor)
+
     @classmethod
     def infer(cls, t, p, r):
         if p.seq_len:
@@ -1017,10 +1030,10 @@ class SlotAttentionOp(_Attention):
 
 
 @_def("gather_rows", "%y = tensorop.gather_rows %x, %r : (tensor<?x576xf32>, tensor<?xi32>) -> tensor<?x576xf32>")
-class GatherRowsOp(TensorOp):
+class GatherRowsOp(_Single):
     """Rows `rows[i]` of `x`: `@decode_batch` keeps the rows whose logits are wanted."""
-    x, rows = _ins(2)
-    result = result_def(AnyTensor)
+    x, rows = operand_defs(2)
+
     @classmethod
     def infer(cls, t, p, r):
         return [_T(_rows(t.rows, "rows"), _tensor(t.x, "operand 'x'", 2)[1])]
@@ -1038,7 +1051,8 @@ class _EmbeddingScale(TensorOp):
 @_def("embedding", "%x = tensorop.embedding %table, %tokens : (tensor<49152x576xf32>, tensor<?xi32>) -> tensor<?x576xf32>")
 class EmbeddingOp(_EmbeddingScale):
     """Row gather `y[i] = table[tokens[i]] * scale` (scale optional; Gemma's sqrt(hidden))."""
-    table, tokens = _ins(2)
+    table, tokens = operand_defs(2)
+
     @classmethod
     def infer(cls, t, p, r):
         W = _stored(t.table, "table", 2)
@@ -1051,8 +1065,9 @@ class EmbeddingOp(_EmbeddingScale):
 @_def("embedding_grad", "%dt = tensorop.embedding_grad %dy, %tokens {vocab = 256 : i64} : (tensor<?x64xf32>, tensor<?xi32>) -> tensor<256x64xf32>")
 class EmbeddingGradOp(_EmbeddingScale):
     """Gradient of `embedding` w.r.t. the table: `dtable[tokens[i]] += dy[i] * scale` (`[vocab, C]`)."""
-    dy, tokens = _ins(2)
+    dy, tokens = operand_defs(2)
     vocab = _i64()
+
     @classmethod
     def infer(cls, t, p, r):
         DY = _tensor(t.dy, "operand 'dy'", 2)
@@ -1065,12 +1080,12 @@ class EmbeddingGradOp(_EmbeddingScale):
 
 
 @_def("positions", "%ids = tensorop.positions %tokens, %pos : (tensor<?xi32>, index) -> tensor<?xi32>")
-class PositionsOp(_SeqLen, TensorOp):
+class PositionsOp(_SeqLen, _Single):
     """The positions `pos + i` (`pos + i mod seq_len`) of the rows of `tokens`, for
     learned position embeddings."""
     tokens = operand_def(AnyTensor)
     pos = operand_def(Scalar)
-    result = result_def(AnyTensor)
+
     @classmethod
     def infer(cls, t, p, r):
         T = _rows(t.tokens, "tokens")
@@ -1089,6 +1104,7 @@ class _View(TensorOp):
 @_def("reshape", "%y = tensorop.reshape %x : (tensor<?x576xf32>) -> tensor<?x9x64xf32>")
 class ReshapeOp(_View):
     """Reinterprets a row-major tensor with the given result type (same elements)."""
+
     def __init__(self, x, type: TensorType):  # the result type positionally
         super().__init__(x, result_types=[type])
 
@@ -1115,6 +1131,7 @@ class ReshapeOp(_View):
 class LastRowsOp(_View):
     """The last `count` rows of a 2-D tensor (prefill's logits of the last token)."""
     count = _i64(1)
+
     @classmethod
     def infer(cls, t, p, r):
         X = _tensor(t.x, "operand 'x'", 2)
@@ -1145,6 +1162,7 @@ class _CrossEntropy:
     """Cross-entropy of `logits [T, V]` against i32 `targets [T]`; rows whose target is
     `ignore_index` are skipped (the mean is over the others)."""
     ignore_index = _i64(-100)
+
     @classmethod
     def check(cls, t) -> tuple[int, int]:
         L = _tensor(t.logits, "logits", 2)
@@ -1153,10 +1171,10 @@ class _CrossEntropy:
 
 
 @_def("cross_entropy", "%loss = tensorop.cross_entropy %logits, %targets : (tensor<?x256xf32>, tensor<?xi32>) -> tensor<f32>")
-class CrossEntropyOp(_CrossEntropy, TensorOp):
+class CrossEntropyOp(_CrossEntropy, _Single):
     """The mean loss (0-d)."""
-    logits, targets = _ins(2)
-    result = result_def(AnyTensor)
+    logits, targets = operand_defs(2)
+
     @classmethod
     def infer(cls, t, p, r):
         cls.check(t)
@@ -1164,10 +1182,10 @@ class CrossEntropyOp(_CrossEntropy, TensorOp):
 
 
 @_def("cross_entropy_grad", "%dl = tensorop.cross_entropy_grad %dloss, %logits, %targets : (tensor<f32>, tensor<?x256xf32>, tensor<?xi32>) -> tensor<?x256xf32>")
-class CrossEntropyGradOp(_CrossEntropy, TensorOp):
+class CrossEntropyGradOp(_CrossEntropy, _Single):
     """Gradient w.r.t. the logits: `dloss * (softmax(logits) - onehot(targets)) / n_valid`."""
-    dloss, logits, targets = _ins(3)
-    result = result_def(AnyTensor)
+    dloss, logits, targets = operand_defs(3)
+
     @classmethod
     def infer(cls, t, p, r):
         _tensor(t.dloss, "dloss", 0)
@@ -1181,8 +1199,9 @@ class _GradScale:
 @_def("cross_entropy_fused", "%loss, %dlogits = tensorop.cross_entropy_fused %logits, %targets {grad_scale = 5.000000e-01 : f32} : (tensor<?x256xf32>, tensor<?xi32>) -> (tensor<f32>, tensor<?x256xf32>)")
 class CrossEntropyFusedOp(_CrossEntropy, _GradScale, TensorOp):
     """The loss and `dlogits` (as `cross_entropy_grad` with `dloss = grad_scale`) in one pass."""
-    logits, targets = _ins(2)
-    loss, dlogits = _outs(2)
+    logits, targets = operand_defs(2)
+    loss, dlogits = result_defs(2)
+
     @classmethod
     def infer(cls, t, p, r):
         _finite(p.grad_scale, "grad_scale")
@@ -1197,14 +1216,15 @@ class AdamWUpdateOp(TensorOp):
     """One AdamW step (`t = step`, 1-based): `m = b1·m + (1-b1)·g`, `v = b2·v + (1-b2)·g²`,
     `p -= lr·(m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + weight_decay·p)`; new p, m, v."""
     INPLACE: ClassVar[dict[int, str]] = {0: "param", 1: "m", 2: "v"}
-    param, grad, m, v = _ins(4)
+    param, grad, m, v = operand_defs(4)
     lr = operand_def(F32Scalar)
     step = operand_def(Scalar)
     beta1 = _f32(0.9)
     beta2 = _f32(0.999)
     eps = _f32(1e-8)
     weight_decay = _f32(0.0)
-    new_param, new_m, new_v = _outs(3)
+    new_param, new_m, new_v = result_defs(3)
+
     @classmethod
     def infer(cls, t, p, r):
         P = _tensor(t.param, "param")
@@ -1220,23 +1240,23 @@ class AdamWUpdateOp(TensorOp):
 
 
 @_def("accumulate", "%g1 = tensorop.accumulate %g0, %dw : (tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<64x64xf32>")
-class AccumulateOp(TensorOp):
+class AccumulateOp(_Single):
     """Gradient accumulation `acc + x`, into the accumulator's buffer."""
     INPLACE: ClassVar[dict[int, str]] = {0: "acc"}
-    acc, x = _ins(2)
-    result = result_def(AnyTensor)
+    acc, x = operand_defs(2)
     traits = traits_def(_Canon())
+
     @classmethod
     def infer(cls, t, p, r):
-        _same_shape(_tensor(t.acc, "operand 'acc'"), _tensor(t.x, "operand 'x'"), "'acc' and 'x'")
+        _alike(t, "acc", "x")
         return [t.acc]
 
 
 @_def("global_norm", "%n = tensorop.global_norm %g0, %g1 : (tensor<64x64xf32>, tensor<64xf32>) -> tensor<f32>")
-class GlobalNormOp(TensorOp):
+class GlobalNormOp(_Single):
     """`sqrt(sum_i sum(g_i²))` over all operands (0-d), for gradient clipping."""
     grads = var_operand_def(AnyTensor)
-    result = result_def(AnyTensor)
+
     @classmethod
     def infer(cls, t, p, r):
         if not t.grads:
@@ -1247,11 +1267,11 @@ class GlobalNormOp(TensorOp):
 
 
 @_def("clip_by_norm", "%gc = tensorop.clip_by_norm %g, %n {max_norm = 5.000000e-01 : f32} : (tensor<64x64xf32>, tensor<f32>) -> tensor<64x64xf32>")
-class ClipByNormOp(TensorOp):
+class ClipByNormOp(_Single):
     """`g * min(1, max_norm / (norm + 1e-6))` given the `global_norm` (PyTorch clip_grad_norm_)."""
-    g, norm = _ins(2)
+    g, norm = operand_defs(2)
     max_norm = _f32(1.0)
-    result = result_def(AnyTensor)
+
     @classmethod
     def infer(cls, t, p, r):
         G = _tensor(t.g, "operand 'g'")
@@ -1268,7 +1288,7 @@ class RMSNormQKVRopeOp(_RopeProps, TensorOp):
     """`h = rmsnorm(x, norm_w)`, `q = rope(h·wqᵀ + bq; heads)`, `k = rope(h·wkᵀ + bk; kv_heads)`,
     `v = h·wvᵀ + bv` in one op (`fuse-rmsnorm-qkv-rope`; biases optional, RoPE as `rope`)."""
     PY_DEFAULTS: ClassVar = RMSNormOp.PY_DEFAULTS
-    x, norm_w, wq, wk, wv = _ins(5)
+    x, norm_w, wq, wk, wv = operand_defs(5)
     pos = operand_def(Scalar)
     bq, bk, bv, inv_freq = (opt_operand_def(AnyTensor) for _ in range(4))
     heads = _i64()
@@ -1276,9 +1296,10 @@ class RMSNormQKVRopeOp(_RopeProps, TensorOp):
     head_dim = _i64()
     eps = _f32()
     offset = _f32(0.0)
-    q, k, v = _outs(3)
+    q, k, v = result_defs(3)
     irdl_options = (AttrSizedOperandSegments(as_property=True),)
     traits = traits_def(_Canon())
+
     @classmethod
     def infer(cls, t, p, r):
         X = _tensor(t.x, "operand 'x'", 2)
