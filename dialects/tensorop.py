@@ -20,7 +20,10 @@ Conventions:
   may alias their input (`VIEW_OF`).
 - Backward ops (`*_grad`, each defined after its forward op) take the
   gradient of the forward result first, then the forward's inputs and
-  properties, and return one gradient per differentiable input.
+  properties, and return one gradient per differentiable input. `add` and
+  `accumulate` pass gradients through; `scale`, `reshape` and `transpose` are
+  their own backward; `rmsnorm_qkv_rope`, the KV-cache and row ops and
+  `positions` are inference only.
 
 Python: `Op(*operands, **properties)` infers the result types
 (`TensorOp.__init__`), e.g. `MatmulOp(x, w, bias, transpose_b=True)`; invalid
@@ -477,7 +480,9 @@ def _alike(t, a: str, b: str, what: str | None = None, rank: int | None = None) 
     return _same_shape(A, B, what or f"'{a}' and '{b}'")
 
 
-class _Check(TensorOp):
+class _Elementwise(TensorOp):
+    """Results shaped `shape(t)`, after the member's property rules `check(p)`."""
+
     @classmethod
     def check(cls, p) -> None:
         pass
@@ -489,7 +494,7 @@ class _Check(TensorOp):
         return [_T(*S) for _ in cls.get_irdl_definition().results]
 
 
-class _Unary(_Check):
+class _Unary(_Elementwise):
     """`y = f(x)` elementwise: one tensor in, one of the same shape out."""
 
     x = operand_def(AnyTensor)
@@ -497,7 +502,7 @@ class _Unary(_Check):
     shape = staticmethod(lambda t: _tensor(t.x, "operand 'x'"))
 
 
-class _UnaryGrad(_Check):
+class _UnaryGrad(_Elementwise):
     """The gradient of a `_Unary` op from its input: `dx = dy * f'(x)`."""
 
     dy, x = operand_defs(2)
@@ -505,7 +510,7 @@ class _UnaryGrad(_Check):
     shape = staticmethod(lambda t: _alike(t, "dy", "x"))
 
 
-class _Binary(_Check):
+class _Binary(_Elementwise):
     """`y = a ∘ b` elementwise on two tensors of the same shape."""
 
     a, b = operand_defs(2)
@@ -514,7 +519,7 @@ class _Binary(_Check):
     shape = staticmethod(lambda t: _alike(t, "a", "b", "operands"))
 
 
-class _Gated(_Check):
+class _Gated(_Elementwise):
     """`y = act(gate) * up` (a gated MLP activation) on two `[T, F]` tensors."""
 
     gate, up = operand_defs(2)
@@ -522,7 +527,7 @@ class _Gated(_Check):
     shape = staticmethod(lambda t: _alike(t, "gate", "up", rank=2))
 
 
-class _GatedGrad(_Check):
+class _GatedGrad(_Elementwise):
     """Gradients of a `_Gated` op: `dgate`, `dup`."""
 
     dy, gate, up = operand_defs(3)
