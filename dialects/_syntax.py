@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Attribute, SSAValue
-from xdsl.irdl import AttrSizedOperandSegments, IRDLOperation, OptionalDef, VariadicDef
+from xdsl.irdl import AttrSizedOperandSegments, IRDLOperation, OptionalDef, VariadicDef, operand_def, result_def
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 
@@ -147,3 +148,14 @@ class OperandsSyntax(IRDLOperation):
         printer.print_op_attributes(shown | dict(self.attributes))
         printer.print_string(" : ")
         printer.print_function_type([v.type for v in printed], [r.type for r in self.results])
+
+
+def operand_defs(n: int, constr: Any = TensorType) -> tuple[Any, ...]:
+    """`n` required operands of one constraint, for `a, b, c = operand_defs(3)`
+    in an op's class body (names bind, and so define, left to right)."""
+    return tuple(operand_def(constr) for _ in range(n))
+
+
+def result_defs(n: int, constr: Any = TensorType) -> tuple[Any, ...]:
+    """`n` results of one constraint, as `operand_defs`."""
+    return tuple(result_def(constr) for _ in range(n))

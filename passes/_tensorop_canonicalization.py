@@ -16,18 +16,8 @@ from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewri
 from ckc.dialects import tensorop as T
 
 
-
-def _zero_like(value: SSAValue) -> bool:
-    """Whether `value` is known to hold only zeros."""
-    owner = value.owner
-    if isinstance(owner, T.ZerosOp | T.ZerosLikeOp):
-        return True
-    if isinstance(owner, T.ConstantOp):
-        return owner.splat_value() == 0.0
-    return False
-
-
 def _splat_of(value: SSAValue) -> float | None:
+    """The value of every element of `value` when known (zeros, a splat constant)."""
     owner = value.owner
     if isinstance(owner, T.ZerosOp | T.ZerosLikeOp):
         return 0.0
@@ -46,11 +36,12 @@ class ReshapeOfReshape(RewritePattern):
             rewriter.replace(op, T.ReshapeOp(inner.x, op.result.type))
 
 
-class ReshapeToSameType(RewritePattern):
-    """reshape(x) to x's own type -> x."""
+class ViewOfAll(RewritePattern):
+    """A view of all of x as x's own type (reshape to the same type, last_rows
+    of every row) -> x."""
 
     @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: T.ReshapeOp, rewriter: PatternRewriter, /):
+    def match_and_rewrite(self, op: T.ReshapeOp | T.LastRowsOp, rewriter: PatternRewriter, /):
         if op.x.type == op.result.type:
             rewriter.replace(op, [], [op.x])
 
@@ -69,15 +60,6 @@ class ShapeOfSplat(RewritePattern):
             rewriter.replace(op, T.ZerosOp(t))
         elif isinstance(owner, T.ConstantOp) and (v := owner.splat_value()) is not None:
             rewriter.replace(op, T.ConstantOp.splat(v, t))
-
-
-class LastRowsAll(RewritePattern):
-    """last_rows(x) taking every row of x -> x."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: T.LastRowsOp, rewriter: PatternRewriter, /):
-        if op.x.type == op.result.type:
-            rewriter.replace(op, [], [op.x])
 
 
 class DropUnitProperty(RewritePattern):
@@ -129,9 +111,9 @@ class AddZeros(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: T.AddOp | T.AccumulateOp, rewriter: PatternRewriter, /):
         a, b = op.operands
-        if _zero_like(b) and a.type == op.result.type:
+        if _splat_of(b) == 0.0 and a.type == op.result.type:
             rewriter.replace(op, [], [a])
-        elif _zero_like(a) and b.type == op.result.type:
+        elif _splat_of(a) == 0.0 and b.type == op.result.type:
             rewriter.replace(op, [], [b])
 
 
@@ -157,14 +139,14 @@ class ZerosLikeStatic(RewritePattern):
 
 
 PATTERNS: dict[str, tuple[RewritePattern, ...]] = {
-    T.ReshapeOp.name: (ReshapeToSameType(), ReshapeOfReshape(), ShapeOfSplat()),
+    T.ReshapeOp.name: (ViewOfAll(), ReshapeOfReshape(), ShapeOfSplat()),
     T.TransposeOp.name: (TransposeOfTranspose(), ShapeOfSplat()),
     T.ScaleOp.name: (ScaleByOne(),),
     T.AddOp.name: (AddZeros(),),
     T.AccumulateOp.name: (AddZeros(),),
     T.MulOp.name: (MulByOne(),),
     T.ZerosLikeOp.name: (ZerosLikeStatic(),),
-    T.LastRowsOp.name: (LastRowsAll(),),
+    T.LastRowsOp.name: (ViewOfAll(),),
     T.EmbeddingOp.name: (DropUnitProperty(),),
     T.EmbeddingGradOp.name: (DropUnitProperty(),),
     T.RopeOp.name: (DropUnitProperty(),),

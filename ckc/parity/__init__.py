@@ -4,7 +4,7 @@
 - record.py    runs a record build (lower-to-c{record}) and collects every
                kernel call's outputs
 - reference/   the same tensors from a reference: the tensorop IR
-               (dialects/_tensorop_ref.py), transformers (forward hooks),
+               (ckc/interpreters/tensorop.py), transformers (forward hooks),
                llama.cpp (its graph callback in tools/llamacpp/ckc_llama.c)
 - compare.py   alignment, errors per op, tolerances, the first divergence
 - report.py    the table, parity.json and parity.png

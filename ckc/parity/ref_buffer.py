@@ -8,7 +8,7 @@ weights are the logical tensors (a ``layout p32`` weight is stored packed for
 the GEMM micro-kernel, but means the same matrix); a call reads and writes
 through the pointers ``lower-to-c`` would give it (``in<i>_row`` /
 ``out<i>_row``: ``row * prod(shape[1:])`` elements in). Each kernel's
-semantics are the tensorop reference's (dialects/_tensorop_ref.py), with the
+semantics are the tensorop reference's (ckc/interpreters/tensorop.py), with the
 parameters the kernel ABI names (ckc/kernel_abi.py). A kernel it does not
 know makes the stage "not evaluated".
 """
@@ -148,7 +148,7 @@ class BufferReference:
     def _call(self, op, env):
         import torch
 
-        from ckc.dialects import _tensorop_ref as R
+        from ckc.interpreters import tensorop as R
 
         k = op.kernel.data
         rows = env.get("rows")

@@ -1,6 +1,6 @@
 """The `ir` reference: the model's tensorop IR (right after lower-transformer,
 before any rewrite) executed by the dialect's reference semantics
-(dialects/_tensorop_ref.py, PyTorch fp32), every value kept under its SSA
+(ckc/interpreters/tensorop.py, PyTorch fp32), every value kept under its SSA
 name. The runs are the compiled model's own (same function, tokens and
 position, KV caches threaded through), so the names line up one to one with
 the record build's buffers (bufferize names buffers after the values); a KV
@@ -50,7 +50,7 @@ def name_of(v) -> str | None:
 def eval_function(fn: func.FuncOp, args: dict, weights, keep: dict) -> list:
     """Runs one tensorop function (arguments by name); every named result goes
     into `keep` (numpy), a kv_write's new rows as ``l<L>_<k|v>_cache``."""
-    from ckc.dialects._tensorop_ref import evaluate
+    from ckc.interpreters.tensorop import evaluate
 
     for a in fn.body.block.args:
         if a.name_hint not in args:
@@ -62,10 +62,11 @@ def eval_function(fn: func.FuncOp, args: dict, weights, keep: dict) -> list:
         if op.name == "tensorop.kv_write":  # the rows it writes, named before the whole cache
             m = _CACHE.match(op.operands[0].name_hint or "")
             if m:
-                from ckc.dialects import _tensorop_ref, quant  # the rows as stored (an f16 / q8_0 cache rounds)
+                from ckc.dialects import quant
+                from ckc.interpreters.tensorop import kv_round  # the rows as stored (an f16 / q8_0 cache rounds)
 
                 fmt = quant.format_name(op.operands[0].type.element_type) or "f32"
-                keep[f"l{m.group(2)}_{m.group(1)}_cache"] = _tensorop_ref.kv_round(ins[1], fmt).detach().numpy()
+                keep[f"l{m.group(2)}_{m.group(1)}_cache"] = kv_round(ins[1], fmt).detach().numpy()
         for r, v in zip(op.results, outs):
             if r.name_hint and hasattr(v, "detach") and op.name != "tensorop.weight":
                 keep[r.name_hint] = v.detach().numpy()

@@ -4,7 +4,7 @@ The pipeline (the standard one, or ``--pipeline``) runs pass by pass on the
 model's IR in memory; after every pass the IR is run on the same tokens as
 the first stage (the one right after ``lower-transformer``): a prefill of the
 prompt, and in decode mode the decode steps after it. Tensorop IR runs on
-the tensorop reference semantics (dialects/_tensorop_ref.py); buffer IR
+the tensorop reference semantics (ckc/interpreters/tensorop.py); buffer IR
 (after ``bufferize``, through ``select-simd``) on ckc/parity/ref_buffer.py,
 which gives each kernel call the same semantics through the pointers
 lower-to-c would give it. Every named value is compared with the same name

@@ -5,7 +5,7 @@ live in this test (and test/py/data/toy_op/ for the C) instead of the tree,
 and are registered into copies of the tables for the test's duration:
 
 1. the dialect class (dialects/tensorop.py): one line on the unary family;
-2. the reference function (dialects/_tensorop_ref.py): checked against numpy;
+2. the reference function (ckc/interpreters/tensorop.py): checked against numpy;
 3. the autodiff rule (passes/autodiff.py): its gradient checked against
    torch.autograd of the reference;
 4. the kernel (kernels/, here test/py/data/toy_op/cube.c);
@@ -30,7 +30,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerType, ModuleOp, TensorType, f32
 
 from ckc import kernel_abi
-from ckc.dialects import _tensorop_ref as ref
+from ckc.interpreters import tensorop as ref
 from ckc.dialects import tensorop as T
 from ckc.passes import autodiff
 

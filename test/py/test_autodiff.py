@@ -7,7 +7,7 @@ transposed operands, `mul`, `scale`, `softmax`, `reshape`, `transpose`,
 `softcap`, exact GELU, interleaved and partial RoPE with a frequency table,
 windowed + soft-capped attention, a non-root cross-entropy, `add(x, x)`, a
 weight read by two ops, row slices of one tensor). The reference forward
-(dialects/_tensorop_ref.py) is written in differentiable torch ops, so
+(ckc/interpreters/tensorop.py) is written in differentiable torch ops, so
 torch.autograd through it is an independent gradient; tolerance: 1e-5
 relative in max-norm per weight, fp32 (observed ~1e-7).
 """
@@ -100,7 +100,7 @@ def train_fn(m: ModuleOp, name: str = "train_step") -> func.FuncOp:
 @pytest.mark.parametrize("recompute", ["none", "attention", "all"])
 def test_every_rule_matches_torch_autograd(recompute):
     import torch  # a pinned test dependency: missing is a failure, not a skip
-    from ckc.dialects._tensorop_ref import evaluate
+    from ckc.interpreters.tensorop import evaluate
 
     g = torch.Generator().manual_seed(0)
     weights = {n: (0.5 * torch.randn(s, generator=g)).requires_grad_() for n, s in SHAPES.items()}
@@ -271,7 +271,7 @@ def test_one_optimizer_step_matches_torch():
     (bias correction at step 3 with prior moments), fp32, within 1e-6; the one
     weight-decay rule as two torch parameter groups (1-D params undecayed)."""
     import torch  # a pinned test dependency: missing is a failure, not a skip
-    from ckc.dialects._tensorop_ref import evaluate
+    from ckc.interpreters.tensorop import evaluate
 
     m = parse(ALL_OPS)
     Autodiff().apply(Context(), m)

@@ -1,5 +1,5 @@
 """Gradient parity: `autodiff` (evaluated with the tensorop reference,
-dialects/_tensorop_ref.py, in float32) against torch autograd on the
+ckc/interpreters/tensorop.py, in float32) against torch autograd on the
 transformers model with the same weights and tokens, for every family.
 
 The transformers loss is the causal-LM loss with `labels = input_ids`: the
@@ -29,7 +29,7 @@ from xdsl.dialects.builtin import IntegerAttr, i64  # noqa: E402
 
 from ckc import modelzoo  # noqa: E402
 from ckc.dialects import tensorop as T  # noqa: E402
-from ckc.dialects._tensorop_ref import evaluate  # noqa: E402
+from ckc.interpreters.tensorop import evaluate  # noqa: E402
 from ckc.importers import load_model  # noqa: E402
 from ckc.importers.hf import _GGUF_ARCH  # noqa: E402
 from ckc.importers.to_ir import build_module  # noqa: E402

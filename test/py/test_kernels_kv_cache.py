@@ -7,7 +7,7 @@
   even; Q8_0: d = fp16(amax/127), q = rint(x * (127/amax)) in fp32), and gguf's
   Q8_0 dequantizer reads them back as d*q (the GGUF block layout).
 - attention: against the float64 torch reference of test_kernels_attention on
-  K/V rounded the same way (dialects/_tensorop_ref.kv_round): the kernel
+  K/V rounded the same way (ckc/interpreters/tensorop.kv_round): the kernel
   dequantizes exactly, so the fp32 attention tolerance holds, 1e-4 relative
   to the reference's largest magnitude. GQA, MQA, sliding window, softcap,
   n_past, head_dim tails (f16). Results do not depend on the thread count
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from ckc.dialects._tensorop_ref import kv_round
+from ckc.interpreters.tensorop import kv_round
 from kernel_util import c_float, c_int, c_void_p, kernel, max_rel_err, pool, ptr, rand, run_sanitized, variants
 from test_kernels_attention import DEC_ARGS, reference
 

@@ -78,7 +78,7 @@ def test_kv_type_q8_0_needs_whole_blocks(tmp_path):
 @pytest.mark.parametrize("kv_type", ["f16", "q8_0"])
 def test_kv_type_every_op_against_ir(kv_type):
     """`ckc parity --against ir --kv-type T`: the tensorop reference lowered with the
-    same cache type (its kv_write rounds as dialects/_tensorop_ref.kv_round) against
+    same cache type (its kv_write rounds as ckc/interpreters/tensorop.kv_round) against
     every kernel call of the compiled model, prefill + 2 decode steps: the recorded
     cache rows (decoded from f16 / q8_0) equal the reference's but for a rounding
     flipped by an fp32 last-bit difference upstream (parity's tolerance: one f16

@@ -301,7 +301,7 @@ def test_every_feature_matches_the_tensorop_reference():
     libckernels agree with the tensorop reference interpreter on the
     lower-transformer output (max |diff| <= 1e-3)."""
     import torch  # a pinned test dependency: missing is a failure, not a skip
-    from ckc.dialects._tensorop_ref import evaluate
+    from ckc.interpreters.tensorop import evaluate
 
     cfg = TF.ConfigAttr(
         arch="test", vocab=48, hidden=32, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=48, context=256,

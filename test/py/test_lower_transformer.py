@@ -1,6 +1,6 @@
 """lower-transformer: structure of the tensorop functions for every family, and
 their numbers against Hugging Face transformers through the tensorop reference
-interpreter (dialects/_tensorop_ref.py).
+interpreter (ckc/interpreters/tensorop.py).
 
 Numerical tolerance: max |logit difference| <= 1e-4 against transformers in
 fp32 (both sides compute in fp32 with the same formulas; observed ~3e-6), and
@@ -195,7 +195,7 @@ def test_numbers_match_transformers(family):
     """prefill_all (7 tokens) -> prefill (3 more, last row) -> 2 decode steps
     through the KV caches, and train_step's loss, against transformers."""
     import torch  # a pinned test dependency: missing is a failure, not a skip
-    from ckc.dialects._tensorop_ref import evaluate
+    from ckc.interpreters.tensorop import evaluate
     from ckc.importers import load_model
 
     cfg, ws = load_model(modelzoo.hf_dir(family))

@@ -1,4 +1,4 @@
-"""The tensorop reference semantics (dialects/_tensorop_ref.py) against PyTorch.
+"""The tensorop reference semantics (ckc/interpreters/tensorop.py) against PyTorch.
 
 - every `*_grad` op (explicit formulas, what a kernel computes) equals
   torch.autograd applied to its forward op: float64, max |diff| <= 1e-9 *
@@ -26,7 +26,7 @@ from xdsl.ir import Block  # noqa: E402
 from xdsl.parser import Parser  # noqa: E402
 
 import ckc.dialects.tensorop as T  # noqa: E402
-from ckc.dialects import _tensorop_ref as R  # noqa: E402
+from ckc.interpreters import tensorop as R  # noqa: E402
 from ckc.dialects.tensorop import DYN  # noqa: E402
 
 GRAD_TOL = 1e-9
