@@ -152,16 +152,22 @@ def library_dir() -> Path:
     return final
 
 
+def _cmake_build(tree: Path, tmp: Path, flags, target: str, what: str, prefix=()) -> Path:
+    """Configure ``tree`` into ``tmp/cmake`` with ``flags`` and build ``target``
+    (each command behind ``prefix``, e.g. nice); returns the build folder."""
+    bdir = tmp / "cmake"
+    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+    env = dict(os.environ, CC=cc())
+    run_checked([*prefix, "cmake", "-S", str(tree), "-B", str(bdir), *gen, *flags], f"{what} (configure)", env=env)
+    run_checked([*prefix, "cmake", "--build", str(bdir), "--target", target, "-j", str(JOBS)], what, env=env)
+    return bdir
+
+
 def _build_library(tree: Path, final: Path) -> None:
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
     os.chmod(tmp, 0o755)
     try:
-        bdir = tmp / "cmake"
-        gen = ["-G", "Ninja"] if shutil.which("ninja") else []
-        env = dict(os.environ, CC=cc())
-        run_checked(["cmake", "-S", str(tree), "-B", str(bdir), *gen, *CMAKE_FLAGS], "llama.cpp (configure)",
-                    env=env)
-        run_checked(["cmake", "--build", str(bdir), "--target", "llama", "-j", str(JOBS)], "llama.cpp", env=env)
+        bdir = _cmake_build(tree, tmp, CMAKE_FLAGS, "llama", "llama.cpp")
         (tmp / "lib").mkdir()
         for rel in _LIBS:
             shutil.copy2(bdir / rel, tmp / "lib" / Path(rel).name)
@@ -233,14 +239,8 @@ def server_binary() -> Path:
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
         os.chmod(tmp, 0o755)
         try:
-            bdir = tmp / "cmake"
-            gen = ["-G", "Ninja"] if shutil.which("ninja") else []
-            env = dict(os.environ, CC=cc())
-            nice = ["nice", "-n", str(SERVER_NICE)]
-            run_checked([*nice, "cmake", "-S", str(tree), "-B", str(bdir), *gen, *SERVER_CMAKE_FLAGS],
-                        "llama-server (configure)", env=env)
-            run_checked([*nice, "cmake", "--build", str(bdir), "--target", "llama-server", "-j", str(JOBS)],
-                        "llama-server", env=env)
+            bdir = _cmake_build(tree, tmp, SERVER_CMAKE_FLAGS, "llama-server", "llama-server",
+                                prefix=["nice", "-n", str(SERVER_NICE)])
             shutil.copy2(bdir / "bin" / "llama-server", tmp / "llama-server")
             shutil.rmtree(bdir)
             if final.exists():
